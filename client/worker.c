@@ -1,0 +1,1354 @@
+#include <config.h>
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "buf.h"
+#include "console.h"
+#include "httpc.h"
+#include "jsonutil.h"
+#include "metrics.h"
+#include "outbox.h"
+#include "runner.h"
+#include "table.h"
+#include "template.h"
+#include "timeutil.h"
+
+extern char **environ;
+
+#define REPORT_FILE "hpo-reports.txt" /* in the trial directory, written by `hpo report` */
+#define POLL_TICK_MS 250              /* how often the report file is looked at */
+#define MAX_SERVER_ERRORS 10          /* 5xx answers before a queued request is given up */
+
+enum slot_state { SLOT_ACTIVE, SLOT_WAITING, SLOT_DONE };
+
+struct worker {
+    const struct worker_opts *o; /* options (borrowed) */
+    char *base_id;               /* owned worker identity without the slot */
+    char **cmd;                  /* owned command with resolved paths, NULL-terminated */
+    char *study_dir;             /* owned absolute directory of this study's trials */
+    json_t *spec;                /* owned study spec as the daemon holds it */
+    const json_t *params_spec;   /* borrowed from spec: the "params" array */
+    const char *objective;       /* borrowed from spec: metric name */
+    bool maximize;               /* objective direction */
+    double trial_timeout_s;      /* 0: none */
+    double heartbeat_s;          /* the spec's lease.heartbeat_s, used when suggest omits it */
+    int stop_pipe[2];            /* read end becomes readable when stopping */
+    atomic_bool stopping;        /* SIGINT/SIGTERM received */
+    atomic_bool hurry;           /* a second signal: SIGKILL at once */
+    int64_t stop_at_ms;          /* when stopping began (monotonic) */
+    pthread_mutex_t lock;        /* guards the fields below */
+    long claimed;                /* trials asked for or run, for --max-trials */
+    long done, completed, failed, pruned; /* finished trials by outcome */
+    int running;                 /* trials running now */
+    bool have_best;              /* best holds a value */
+    double best;                 /* best completed value of this worker */
+    long long best_number;       /* its trial number */
+    int exit_code;               /* 0, or 1 after a refusal */
+};
+
+struct slot {
+    struct worker *w;           /* the worker (borrowed) */
+    int index;                  /* slot number from 0 */
+    char worker_id[160];        /* "ID:SLOT" */
+    const char *gpu;            /* device for CUDA_VISIBLE_DEVICES, or NULL */
+    struct httpc *http;         /* this thread's client */
+    struct outbox outbox;       /* reports and completions not yet acknowledged */
+    atomic_int state;           /* enum slot_state */
+    pthread_t thread;           /* the slot's thread */
+    struct trial_run *run;      /* the trial running now, or NULL */
+    bool unreachable;           /* the last exchange found the daemon unreachable */
+};
+
+struct trial_run {
+    char *id;                   /* owned trial id as text */
+    long long number;           /* trial number */
+    json_t *params;             /* owned params */
+    double heartbeat_s;         /* interval */
+    char *dir;                  /* owned trial directory */
+    int report_fd;              /* read end of the report file, or -1 */
+    struct buf report_line;     /* incomplete line of the report file */
+    struct runner runner;       /* the child */
+    int64_t start_ms;           /* monotonic start */
+    bool have_final;            /* a final line was seen */
+    double final_value;         /* its objective value */
+    json_t *final_values;       /* owned: its pairs */
+    char final_name[72];        /* metric name of final_value */
+    bool have_last;             /* an intermediate report was seen */
+    double last_value;          /* the last one's objective value */
+    json_t *last_values;        /* owned: its pairs */
+    char last_name[72];         /* metric name of last_value */
+    long long last_step;        /* its step */
+    bool lease_lost;            /* heartbeat said stop, or 404/409: do not complete */
+    bool prune;                 /* a report was answered "prune" */
+    bool timed_out;             /* ran past trial_timeout_s */
+    bool stopped;               /* the worker is stopping */
+    bool killing;               /* SIGTERM sent */
+    bool hard_killed;           /* SIGKILL sent */
+    int64_t kill_at_ms;         /* when SIGKILL follows */
+};
+
+/* ---- options ---- */
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int split_gpus(struct worker_opts *o, const char *list)
+{
+    char *copy = strdup(list);
+    if (!copy)
+        return -1;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (!*tok)
+            continue;
+        char **grown = realloc(o->gpus, (size_t)(o->n_gpus + 1) * sizeof *grown);
+        if (!grown) {
+            free(copy);
+            return -1;
+        }
+        o->gpus = grown;
+        o->gpus[o->n_gpus] = strdup(tok);
+        if (!o->gpus[o->n_gpus]) {
+            free(copy);
+            return -1;
+        }
+        o->n_gpus++;
+    }
+    free(copy);
+    return 0;
+}
+
+int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t errlen)
+{
+    o->study = NULL;
+    o->slots = 0;
+    o->gpus = NULL;
+    o->n_gpus = 0;
+    o->id = NULL;
+    o->work_dir = "hpo-trials";
+    o->max_trials = 0;
+    o->wait_s = 20;
+    o->grace_s = 10;
+    o->cmd = NULL;
+    o->n_cmd = 0;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-') {
+            snprintf(err, errlen, "worker: unexpected argument \"%s\" (the command goes after \"--\")",
+                     a);
+            return -1;
+        }
+        const char *eq = strchr(a, '=');
+        char name[32];
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        if (nlen >= sizeof name) {
+            snprintf(err, errlen, "worker: unknown option \"%s\"", a);
+            return -1;
+        }
+        memcpy(name, a, nlen);
+        name[nlen] = '\0';
+        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+        static const char *const with_value[] = {"--study", "--slots",    "--gpus",     "--id",
+                                                 "--work-dir", "--max-trials", "--wait", "--grace",
+                                                 "--server", "--token",   NULL};
+        bool known = false;
+        for (int k = 0; with_value[k]; k++)
+            known = known || strcmp(name, with_value[k]) == 0;
+        if (!known) {
+            snprintf(err, errlen, "worker: unknown option \"%s\"", a);
+            return -1;
+        }
+        if (!val) {
+            snprintf(err, errlen, "worker: option \"%s\" needs a value", name);
+            return -1;
+        }
+        if (!eq)
+            i++;
+        long l;
+        double d;
+        if (strcmp(name, "--study") == 0) {
+            o->study = val;
+        } else if (strcmp(name, "--server") == 0) {
+            o->server = val;
+        } else if (strcmp(name, "--token") == 0) {
+            o->token = val;
+        } else if (strcmp(name, "--id") == 0) {
+            if (!*val || strlen(val) > 120) {
+                snprintf(err, errlen, "worker: bad --id \"%s\"", val);
+                return -1;
+            }
+            o->id = val;
+        } else if (strcmp(name, "--work-dir") == 0) {
+            o->work_dir = val;
+        } else if (strcmp(name, "--gpus") == 0) {
+            if (split_gpus(o, val) < 0 || o->n_gpus == 0) {
+                snprintf(err, errlen, "worker: bad --gpus \"%s\" (e.g. 0,1)", val);
+                return -1;
+            }
+        } else if (strcmp(name, "--slots") == 0) {
+            if (parse_long(val, &l) < 0 || l < 1 || l > 1024) {
+                snprintf(err, errlen, "worker: --slots must be 1 to 1024, got \"%s\"", val);
+                return -1;
+            }
+            o->slots = (int)l;
+        } else if (strcmp(name, "--max-trials") == 0) {
+            if (parse_long(val, &l) < 0 || l < 1) {
+                snprintf(err, errlen, "worker: --max-trials must be a positive integer, got \"%s\"",
+                         val);
+                return -1;
+            }
+            o->max_trials = l;
+        } else if (strcmp(name, "--wait") == 0) {
+            if (parse_double(val, &d) < 0 || d > 3600) {
+                snprintf(err, errlen, "worker: --wait must be 0 to 3600 seconds, got \"%s\"", val);
+                return -1;
+            }
+            o->wait_s = d;
+        } else if (strcmp(name, "--grace") == 0) {
+            if (parse_double(val, &d) < 0 || d > 86400) {
+                snprintf(err, errlen, "worker: --grace must be a number of seconds, got \"%s\"",
+                         val);
+                return -1;
+            }
+            o->grace_s = d;
+        }
+    }
+    if (!o->study) {
+        snprintf(err, errlen, "worker: --study NAME is required");
+        return -1;
+    }
+    if (i >= argc) {
+        snprintf(err, errlen, "worker: no command given (hpo worker --study NAME -- CMD ARGS...)");
+        return -1;
+    }
+    o->cmd = argv + i;
+    o->n_cmd = argc - i;
+    if (o->slots == 0)
+        o->slots = o->n_gpus > 0 ? o->n_gpus : 1;
+    return 0;
+}
+
+void worker_opts_release(struct worker_opts *o)
+{
+    for (int i = 0; i < o->n_gpus; i++)
+        free(o->gpus[i]);
+    free(o->gpus);
+    o->gpus = NULL;
+    o->n_gpus = 0;
+}
+
+/* ---- small helpers ---- */
+
+static int64_t now_ms(void)
+{
+    return time_mono_ms();
+}
+
+static bool worker_stopping(const struct worker *w)
+{
+    return atomic_load(&w->stopping);
+}
+
+/* Sleep up to ms, waking early when the worker starts stopping. */
+static void slot_sleep(struct slot *s, int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct pollfd p = {.fd = s->w->stop_pipe[0], .events = POLLIN};
+    if (worker_stopping(s->w))
+        p.fd = -1;
+    poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms);
+}
+
+static int mkdir_p(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    for (char *p = copy + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
+            free(copy);
+            return -1;
+        }
+        *p = '/';
+    }
+    int rc = mkdir(copy, 0755) < 0 && errno != EEXIST ? -1 : 0;
+    free(copy);
+    return rc;
+}
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "we");
+    if (!f)
+        return -1;
+    size_t n = fwrite(data, 1, len, f);
+    int rc = fclose(f);
+    return n == len && rc == 0 ? 0 : -1;
+}
+
+static const json_t *spec_param(const struct worker *w, const char *name)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(w->params_spec, i, p)
+    {
+        const char *n = json_str(p, "name", NULL);
+        if (n && strcmp(n, name) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static void update_progress(struct worker *w)
+{
+    char text[200], best[96] = "";
+    pthread_mutex_lock(&w->lock);
+    if (w->have_best)
+        snprintf(best, sizeof best, ", best %s=%.6g (trial %lld)", w->objective, w->best,
+                 w->best_number);
+    snprintf(text, sizeof text, "hpo: %ld done (%ld completed, %ld failed, %ld pruned), %d running%s",
+             w->done, w->completed, w->failed, w->pruned, w->running, best);
+    pthread_mutex_unlock(&w->lock);
+    console_progress(text);
+}
+
+/* ---- talking to the daemon ---- */
+
+static void note_reachable(struct slot *s, bool reachable, const char *err)
+{
+    if (!reachable && !s->unreachable)
+        console_line(stderr, "hpo worker: slot %d: daemon unreachable (%s); retrying", s->index,
+                     err);
+    else if (reachable && s->unreachable)
+        console_line(stderr, "hpo worker: slot %d: daemon reachable again", s->index);
+    s->unreachable = !reachable;
+}
+
+static enum outbox_result slot_send(void *ctx, struct outbox_item *it)
+{
+    struct slot *s = ctx;
+    char err[512];
+    long status = 0;
+    json_t *reply = httpc_json(s->http, "POST", it->path, it->body, 30000, &status, NULL, err,
+                               sizeof err);
+    enum outbox_result res = OUTBOX_SENT;
+    struct trial_run *run = s->run && strcmp(s->run->id, it->trial_id) == 0 ? s->run : NULL;
+    const char *what = it->kind == OUTBOX_COMPLETE ? "completion" : "report";
+    if (status == 0) {
+        note_reachable(s, false, err);
+        res = OUTBOX_RETRY;
+        goto out;
+    }
+    note_reachable(s, true, NULL);
+    if (status >= 500 || status == 429) {
+        if (it->attempts >= MAX_SERVER_ERRORS) {
+            console_line(stderr, "hpo worker: trial %s: %s given up after %u answers of %ld: %s",
+                         it->trial_id, what, it->attempts, status, err);
+            res = OUTBOX_DROP;
+        } else {
+            res = OUTBOX_RETRY;
+        }
+        goto out;
+    }
+    if (status >= 200 && status < 300) {
+        const char *action = json_str(reply, "action", "continue");
+        if (run && it->kind == OUTBOX_REPORT && strcmp(action, "prune") == 0)
+            run->prune = true;
+        goto out;
+    }
+    if (status == 404 || status == 409) {
+        console_line(stderr, "hpo worker: trial %s: %s refused, lease lost (%s)", it->trial_id,
+                     what, err);
+        if (run)
+            run->lease_lost = true;
+    } else {
+        console_line(stderr, "hpo worker: trial %s: %s refused with status %ld: %s",
+                     it->trial_id, what, status, err);
+    }
+    res = OUTBOX_DROP;
+out:
+    json_decref(reply);
+    return res;
+}
+
+static void slot_flush(struct slot *s)
+{
+    outbox_flush(&s->outbox, now_ms(), slot_send, s);
+}
+
+static void slot_queue(struct slot *s, enum outbox_kind kind, const char *trial_id,
+                       const char *verb, json_t *body)
+{
+    struct buf path;
+    buf_init(&path);
+    buf_puts(&path, "/api/v1/trials/");
+    api_escape(&path, trial_id);
+    buf_printf(&path, "/%s", verb);
+    size_t lost = s->outbox.lost_reports;
+    if (outbox_push(&s->outbox, kind, path.data, body, trial_id) < 0)
+        console_line(stderr, "hpo worker: out of memory queueing a %s", verb);
+    if (s->outbox.lost_reports > lost && s->outbox.lost_reports % 1000 == 1)
+        console_line(stderr, "hpo worker: slot %d: too many reports queued, dropping the oldest",
+                     s->index);
+    buf_release(&path);
+    slot_flush(s);
+}
+
+/* ---- one trial ---- */
+
+static void run_free(struct trial_run *t)
+{
+    if (!t)
+        return;
+    runner_release(&t->runner);
+    if (t->report_fd >= 0)
+        close(t->report_fd);
+    buf_release(&t->report_line);
+    free(t->id);
+    free(t->dir);
+    json_decref(t->params);
+    json_decref(t->final_values);
+    json_decref(t->last_values);
+    free(t);
+}
+
+static void handle_metrics(struct slot *s, struct trial_run *t, const char *text)
+{
+    struct metrics_line m;
+    metrics_line_init(&m);
+    char err[256];
+    int rc = metrics_parse(text, &m, err, sizeof err);
+    if (rc < 0)
+        console_line(stderr, "hpo worker: trial %lld: ignored metrics line: %s", t->number, err);
+    if (rc <= 0)
+        goto out;
+    double value;
+    const char *name;
+    metrics_objective(&m, s->w->objective, &value, &name);
+    if (m.final) {
+        t->have_final = true;
+        t->final_value = value;
+        snprintf(t->final_name, sizeof t->final_name, "%s", name);
+        json_decref(t->final_values);
+        t->final_values = metrics_values_json(&m);
+        goto out;
+    }
+    long long step = m.has_step ? m.step : (t->have_last ? t->last_step + 1 : 1);
+    t->have_last = true;
+    t->last_step = step;
+    t->last_value = value;
+    snprintf(t->last_name, sizeof t->last_name, "%s", name);
+    json_decref(t->last_values);
+    t->last_values = metrics_values_json(&m);
+    json_t *body = json_pack("{s:s, s:I, s:f, s:O}", "worker", s->worker_id, "step",
+                             (json_int_t)step, "value", value, "values", t->last_values);
+    if (body)
+        slot_queue(s, OUTBOX_REPORT, t->id, "report", body);
+out:
+    metrics_line_release(&m);
+}
+
+struct line_ctx {
+    struct slot *s;       /* slot */
+    struct trial_run *t;  /* its trial */
+};
+
+static void on_child_line(void *ctx, const char *line, bool is_stderr)
+{
+    struct line_ctx *c = ctx;
+    console_line(is_stderr ? stderr : stdout, "[%lld] %s", c->t->number, line);
+    if (!is_stderr)
+        handle_metrics(c->s, c->t, line);
+}
+
+/* Read new lines of the report file written by `hpo report`. */
+static void read_reports(struct slot *s, struct trial_run *t, bool at_end)
+{
+    if (t->report_fd < 0)
+        return;
+    char chunk[4096];
+    for (;;) {
+        ssize_t n = read(t->report_fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        buf_append(&t->report_line, chunk, (size_t)n);
+    }
+    size_t pos = 0;
+    while (pos < t->report_line.len) {
+        char *nl = memchr(t->report_line.data + pos, '\n', t->report_line.len - pos);
+        if (!nl && !at_end)
+            break;
+        size_t end = nl ? (size_t)(nl - t->report_line.data) : t->report_line.len;
+        t->report_line.data[end] = '\0';
+        handle_metrics(s, t, t->report_line.data + pos);
+        pos = nl ? end + 1 : end;
+    }
+    if (pos >= t->report_line.len) {
+        buf_reset(&t->report_line);
+    } else if (pos > 0) {
+        memmove(t->report_line.data, t->report_line.data + pos, t->report_line.len - pos);
+        t->report_line.len -= pos;
+        t->report_line.data[t->report_line.len] = '\0';
+    }
+}
+
+static void heartbeat(struct slot *s, struct trial_run *t, int64_t *next_ms)
+{
+    struct buf path;
+    buf_init(&path);
+    buf_puts(&path, "/api/v1/trials/");
+    api_escape(&path, t->id);
+    buf_puts(&path, "/heartbeat");
+    json_t *body = json_pack("{s:s}", "worker", s->worker_id);
+    char err[512];
+    long status = 0;
+    json_t *reply =
+        httpc_json(s->http, "POST", path.data, body, 10000, &status, NULL, err, sizeof err);
+    int64_t interval = (int64_t)(t->heartbeat_s * 1000);
+    if (status == 0) {
+        note_reachable(s, false, err);
+        interval = interval < 1000 ? interval : 1000;
+    } else {
+        note_reachable(s, true, NULL);
+        if (status == 404 || status == 409 ||
+            (status == 200 && strcmp(json_str(reply, "action", "continue"), "stop") == 0)) {
+            console_line(stderr, "hpo worker: trial %lld: the daemon took the trial back (%s)",
+                         t->number, status == 200 ? "stop" : err);
+            t->lease_lost = true;
+        } else if (status >= 500) {
+            interval = interval < 1000 ? interval : 1000;
+        }
+    }
+    *next_ms = now_ms() + (interval > 100 ? interval : 100);
+    json_decref(reply);
+    json_decref(body);
+    buf_release(&path);
+}
+
+static char *make_trial_dir(struct worker *w, long long number)
+{
+    struct buf b;
+    buf_init(&b);
+    for (int attempt = 1; attempt < 10000; attempt++) {
+        buf_reset(&b);
+        if (attempt == 1)
+            buf_printf(&b, "%s/trial-%lld", w->study_dir, number);
+        else
+            buf_printf(&b, "%s/trial-%lld-%d", w->study_dir, number, attempt);
+        if (mkdir(b.data, 0755) == 0)
+            return buf_steal(&b);
+        if (errno != EEXIST)
+            break;
+    }
+    buf_release(&b);
+    return NULL;
+}
+
+static int add_env(char ***env, size_t *n, const char *name, const char *value)
+{
+    char **grown = realloc(*env, (*n + 2) * sizeof *grown);
+    if (!grown)
+        return -1;
+    *env = grown;
+    struct buf b;
+    buf_init(&b);
+    if (buf_printf(&b, "%s=%s", name, value) < 0)
+        return -1;
+    (*env)[(*n)++] = buf_steal(&b);
+    (*env)[*n] = NULL;
+    return 0;
+}
+
+static void free_strv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static bool env_overridden(const char *entry, const struct slot *s)
+{
+    static const char *const ours[] = {
+        "HPO_SERVER",      "HPO_STUDY",     "HPO_TRIAL_ID", "HPO_TRIAL_NUMBER",
+        "HPO_PARAMS",      "HPO_PARAMS_FILE", "HPO_TRIAL_DIR", "HPO_WORKER",
+        "HPO_REPORT_FILE", NULL};
+    if (strncmp(entry, "HPO_PARAM_", 10) == 0)
+        return true;
+    if (s->gpu && strncmp(entry, "CUDA_VISIBLE_DEVICES=", 21) == 0)
+        return true;
+    for (int i = 0; ours[i]; i++) {
+        size_t n = strlen(ours[i]);
+        if (strncmp(entry, ours[i], n) == 0 && entry[n] == '=')
+            return true;
+    }
+    return false;
+}
+
+/* Prepare directory, files, argv and environment; -1 with err on failure. */
+static int prepare_trial(struct slot *s, struct trial_run *t, char ***argv_out, char ***env_out,
+                         char *err, size_t errlen)
+{
+    struct worker *w = s->w;
+    int rc = -1;
+    char **argv = NULL, **env = NULL;
+    size_t n_env = 0;
+    json_t *files = json_object(), *vars = NULL;
+    struct buf path;
+    buf_init(&path);
+    char *params_text = json_dumps(t->params, JSON_COMPACT);
+    t->dir = make_trial_dir(w, t->number);
+    if (!t->dir || !files || !params_text) {
+        snprintf(err, errlen, "cannot make a trial directory in \"%s\": %s", w->study_dir,
+                 strerror(errno));
+        goto out;
+    }
+    /* params.json */
+    buf_printf(&path, "%s/params.json", t->dir);
+    if (json_dump_file(t->params, path.data, JSON_INDENT(2)) < 0) {
+        snprintf(err, errlen, "cannot write \"%s\"", path.data);
+        goto out;
+    }
+    char *params_file = buf_steal(&path);
+    /* code parameters become files */
+    const char *key;
+    json_t *value;
+    json_object_foreach(t->params, key, value)
+    {
+        const json_t *p = spec_param(w, key);
+        if (!p || strcmp(json_str(p, "type", ""), "code") != 0 || !json_is_string(value))
+            continue;
+        char *fname = template_code_file_name(key, json_str(p, "language", NULL));
+        buf_reset(&path);
+        buf_printf(&path, "%s/%s", t->dir, fname);
+        free(fname);
+        if (write_file(path.data, json_string_value(value), json_string_length(value)) < 0) {
+            snprintf(err, errlen, "cannot write \"%s\": %s", path.data, strerror(errno));
+            free(params_file);
+            goto out;
+        }
+        json_object_set_new(files, key, json_string(path.data));
+    }
+    vars = template_vars_new(w->params_spec, t->params, files, params_file, t->dir);
+    /* argv */
+    argv = calloc((size_t)w->o->n_cmd + 1, sizeof *argv);
+    for (int i = 0; argv && i < w->o->n_cmd; i++)
+        argv[i] = template_expand(w->cmd[i], vars);
+    /* environment: ours replace inherited ones of the same name */
+    for (char **e = environ; e && *e; e++) {
+        if (env_overridden(*e, s))
+            continue;
+        char **grown = realloc(env, (n_env + 2) * sizeof *grown);
+        if (!grown)
+            break;
+        env = grown;
+        env[n_env++] = strdup(*e);
+        env[n_env] = NULL;
+    }
+    char num[32];
+    snprintf(num, sizeof num, "%lld", t->number);
+    buf_reset(&path);
+    buf_printf(&path, "%s/%s", t->dir, REPORT_FILE);
+    add_env(&env, &n_env, "HPO_SERVER", w->o->server);
+    add_env(&env, &n_env, "HPO_STUDY", w->o->study);
+    add_env(&env, &n_env, "HPO_TRIAL_ID", t->id);
+    add_env(&env, &n_env, "HPO_TRIAL_NUMBER", num);
+    add_env(&env, &n_env, "HPO_PARAMS", params_text);
+    add_env(&env, &n_env, "HPO_PARAMS_FILE", params_file);
+    add_env(&env, &n_env, "HPO_TRIAL_DIR", t->dir);
+    add_env(&env, &n_env, "HPO_WORKER", s->worker_id);
+    add_env(&env, &n_env, "HPO_REPORT_FILE", path.data);
+    if (s->gpu)
+        add_env(&env, &n_env, "CUDA_VISIBLE_DEVICES", s->gpu);
+    json_object_foreach(t->params, key, value)
+    {
+        char *name = template_env_name(key);
+        const char *text = json_str(vars, key, "");
+        if (name)
+            add_env(&env, &n_env, name, text);
+        free(name);
+    }
+    free(params_file);
+    /* the report file, read as `hpo report` appends to it */
+    int wfd = open(path.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (wfd >= 0)
+        close(wfd);
+    t->report_fd = open(path.data, O_RDONLY | O_CLOEXEC);
+    if (!argv || !env || !vars) {
+        snprintf(err, errlen, "out of memory preparing the command");
+        goto out;
+    }
+    for (int i = 0; i < w->o->n_cmd; i++) {
+        if (!argv[i]) {
+            snprintf(err, errlen, "out of memory preparing the command");
+            goto out;
+        }
+    }
+    *argv_out = argv;
+    *env_out = env;
+    argv = NULL;
+    env = NULL;
+    rc = 0;
+out:
+    free_strv(argv);
+    free_strv(env);
+    json_decref(files);
+    json_decref(vars);
+    free(params_text);
+    buf_release(&path);
+    return rc;
+}
+
+static void begin_kill(struct slot *s, struct trial_run *t)
+{
+    if (t->killing)
+        return;
+    t->killing = true;
+    bool hurry = atomic_load(&s->w->hurry) || s->w->o->grace_s <= 0;
+    runner_kill(&t->runner, hurry ? SIGKILL : SIGTERM);
+    t->hard_killed = hurry;
+    t->kill_at_ms = now_ms() + (int64_t)(s->w->o->grace_s * 1000);
+}
+
+/* Watch the child until it exits. */
+static void supervise(struct slot *s, struct trial_run *t)
+{
+    struct worker *w = s->w;
+    struct line_ctx lc = {s, t};
+    int64_t next_hb = now_ms() + (int64_t)(t->heartbeat_s * 1000);
+    int64_t deadline =
+        w->trial_timeout_s > 0 ? t->start_ms + (int64_t)(w->trial_timeout_s * 1000) : INT64_MAX;
+    for (;;) {
+        int64_t now = now_ms();
+        int64_t wait = POLL_TICK_MS;
+        if (!t->killing) {
+            wait = next_hb - now < wait ? next_hb - now : wait;
+            wait = deadline - now < wait ? deadline - now : wait;
+        } else if (!t->hard_killed) {
+            wait = t->kill_at_ms - now < wait ? t->kill_at_ms - now : wait;
+        }
+        int64_t ow = outbox_wait_ms(&s->outbox, now);
+        if (ow >= 0 && ow < wait)
+            wait = ow;
+        if (wait < 0)
+            wait = 0;
+        struct pollfd fds[4];
+        int n = runner_pollfds(&t->runner, fds);
+        if (!t->killing && !worker_stopping(w))
+            fds[n++] = (struct pollfd){.fd = w->stop_pipe[0], .events = POLLIN};
+        poll(fds, (nfds_t)n, (int)wait);
+        runner_pump(&t->runner, on_child_line, &lc);
+        read_reports(s, t, false);
+        now = now_ms();
+        if (outbox_due(&s->outbox, now))
+            slot_flush(s);
+        if (!t->killing && now >= next_hb)
+            heartbeat(s, t, &next_hb);
+        if (!t->killing) {
+            if (worker_stopping(w))
+                t->stopped = true;
+            else if (now >= deadline)
+                t->timed_out = true;
+            if (t->stopped || t->timed_out || t->prune || t->lease_lost)
+                begin_kill(s, t);
+        }
+        if (t->killing && !t->hard_killed &&
+            (now >= t->kill_at_ms || atomic_load(&w->hurry))) {
+            runner_kill(&t->runner, SIGKILL);
+            t->hard_killed = true;
+        }
+        if (runner_reap(&t->runner))
+            break;
+    }
+    runner_finish(&t->runner, on_child_line, &lc);
+    read_reports(s, t, true);
+}
+
+static void record_outcome(struct worker *w, const char *state, const struct trial_run *t)
+{
+    pthread_mutex_lock(&w->lock);
+    w->running--;
+    w->done++;
+    if (strcmp(state, "completed") == 0) {
+        w->completed++;
+        bool better = !w->have_best ||
+                      (w->maximize ? t->final_value > w->best : t->final_value < w->best);
+        if (better) {
+            w->have_best = true;
+            w->best = t->final_value;
+            w->best_number = t->number;
+        }
+    } else if (strcmp(state, "pruned") == 0) {
+        w->pruned++;
+    } else if (strcmp(state, "failed") == 0) {
+        w->failed++;
+    } else {
+        w->done--;
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The last line of text, for the one-line log. */
+static const char *last_line(const char *text)
+{
+    const char *nl = strrchr(text, '\n');
+    return nl ? nl + 1 : text;
+}
+
+static void finish_trial(struct slot *s, struct trial_run *t, const char *start_error)
+{
+    struct worker *w = s->w;
+    double secs = (double)(now_ms() - t->start_ms) / 1000.0;
+    char reason[256] = "";
+    const char *state = "failed";
+    if (t->lease_lost) {
+        console_line(stderr, "trial %lld abandoned: the lease is gone (%.1f s)", t->number, secs);
+        record_outcome(w, "abandoned", t);
+        return;
+    }
+    if (start_error)
+        snprintf(reason, sizeof reason, "%s", start_error);
+    else if (t->stopped)
+        snprintf(reason, sizeof reason, "worker stopped");
+    else if (t->prune)
+        state = "pruned";
+    else if (t->timed_out)
+        snprintf(reason, sizeof reason, "timed out after %g s", w->trial_timeout_s);
+    else if (!WIFEXITED(t->runner.status) || WEXITSTATUS(t->runner.status) != 0)
+        runner_status_text(t->runner.status, reason, sizeof reason);
+    else if (!t->have_final)
+        snprintf(reason, sizeof reason, "no final value for %s", w->objective);
+    else
+        state = "completed";
+
+    json_t *body = json_pack("{s:s, s:s}", "worker", s->worker_id, "state", state);
+    struct buf msg;
+    buf_init(&msg);
+    char num[40];
+    if (strcmp(state, "completed") == 0) {
+        json_object_set_new(body, "value", json_real(t->final_value));
+        json_object_set(body, "values", t->final_values);
+        metrics_format_number(t->final_value, num, sizeof num);
+        console_line(stderr, "trial %lld completed %s=%s (%.1f s)", t->number, t->final_name, num,
+                     secs);
+    } else if (strcmp(state, "pruned") == 0) {
+        if (t->have_last) {
+            json_object_set_new(body, "value", json_real(t->last_value));
+            json_object_set(body, "values", t->last_values);
+            metrics_format_number(t->last_value, num, sizeof num);
+            console_line(stderr, "trial %lld pruned at step %lld %s=%s (%.1f s)", t->number,
+                         t->last_step, t->last_name, num, secs);
+        } else {
+            console_line(stderr, "trial %lld pruned (%.1f s)", t->number, secs);
+        }
+    } else {
+        char *tail = tail_text(&t->runner.err_tail);
+        buf_puts(&msg, reason);
+        bool quote = tail && *tail && !t->stopped && !start_error;
+        if (quote)
+            buf_printf(&msg, ": %s", tail);
+        json_object_set_new(body, "error", json_string(msg.data));
+        if (quote)
+            console_line(stderr, "trial %lld failed: %s: %s (%.1f s)", t->number, reason,
+                         last_line(tail), secs);
+        else
+            console_line(stderr, "trial %lld failed: %s (%.1f s)", t->number, reason, secs);
+        free(tail);
+    }
+    buf_release(&msg);
+    record_outcome(w, state, t);
+    if (body)
+        slot_queue(s, OUTBOX_COMPLETE, t->id, "complete", body);
+}
+
+static void run_trial(struct slot *s, const json_t *trial)
+{
+    struct worker *w = s->w;
+    struct trial_run *t = calloc(1, sizeof *t);
+    if (!t)
+        return;
+    runner_init(&t->runner);
+    buf_init(&t->report_line);
+    t->report_fd = -1;
+    t->id = template_value_text(json_object_get(trial, "id"));
+    t->number = json_int(trial, "number", 0);
+    t->params = json_incref(json_object_get(trial, "params"));
+    if (!json_is_object(t->params)) {
+        json_decref(t->params);
+        t->params = json_object();
+    }
+    t->heartbeat_s = json_num(trial, "heartbeat_s", w->heartbeat_s);
+    if (t->heartbeat_s <= 0)
+        t->heartbeat_s = 30;
+    t->start_ms = now_ms();
+    s->run = t;
+    pthread_mutex_lock(&w->lock);
+    w->running++;
+    pthread_mutex_unlock(&w->lock);
+
+    char **argv = NULL, **env = NULL;
+    char err[512];
+    char *ptext = table_params_text(t->params, 40);
+    if (prepare_trial(s, t, &argv, &env, err, sizeof err) < 0 ||
+        runner_start(&t->runner, argv, env, t->dir, err, sizeof err) < 0) {
+        console_line(stderr, "trial %lld cannot start: %s", t->number, err);
+        finish_trial(s, t, err);
+    } else {
+        console_line(stderr, "trial %lld started on slot %d: %s", t->number, s->index,
+                     ptext ? ptext : "");
+        update_progress(w);
+        supervise(s, t);
+        finish_trial(s, t, NULL);
+    }
+    update_progress(w);
+    free(ptext);
+    free_strv(argv);
+    free_strv(env);
+    s->run = NULL;
+    run_free(t);
+}
+
+/* ---- the slot loop ---- */
+
+static bool claim_trial(struct worker *w)
+{
+    bool ok = true;
+    pthread_mutex_lock(&w->lock);
+    if (w->o->max_trials > 0 && w->claimed >= w->o->max_trials)
+        ok = false;
+    else
+        w->claimed++;
+    pthread_mutex_unlock(&w->lock);
+    return ok;
+}
+
+static void unclaim_trial(struct worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->claimed--;
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void set_exit_code(struct worker *w, int code)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->exit_code == 0)
+        w->exit_code = code;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Ask for a trial and run it. Returns false when the slot should stop. */
+static bool slot_step(struct slot *s, struct backoff *bo)
+{
+    struct worker *w = s->w;
+    if (!claim_trial(w))
+        return false;
+    struct buf path;
+    buf_init(&path);
+    buf_puts(&path, "/api/v1/studies/");
+    api_escape(&path, w->o->study);
+    buf_puts(&path, "/suggest");
+    json_t *body = json_pack("{s:s, s:i, s:f}", "worker", s->worker_id, "count", 1, "wait_s",
+                             w->o->wait_s);
+    char err[512];
+    long status = 0;
+    double retry_after = -1;
+    atomic_store(&s->state, SLOT_WAITING);
+    json_t *reply = httpc_json(s->http, "POST", path.data, body,
+                               (long)(w->o->wait_s * 1000) + 15000, &status, &retry_after, err,
+                               sizeof err);
+    atomic_store(&s->state, SLOT_ACTIVE);
+    json_decref(body);
+    buf_release(&path);
+    bool go_on = true;
+    const json_t *trial = json_array_get(json_object_get(reply, "trials"), 0);
+    if (status != 200 || !trial)
+        unclaim_trial(w);
+    if (worker_stopping(w)) {
+        /* a trial handed out now is left to its lease (same --id gets it back) */
+        go_on = false;
+        goto out;
+    }
+    if (status == 0 || status >= 500 || (status == 200 && !reply)) {
+        note_reachable(s, status != 0, err);
+        if (status != 0)
+            console_line(stderr, "hpo worker: slot %d: suggest answered %ld: %s", s->index, status,
+                         err);
+        slot_sleep(s, (int64_t)(backoff_next(bo) * 1000));
+        goto out;
+    }
+    note_reachable(s, true, NULL);
+    backoff_reset(bo);
+    if (status == 429) {
+        double wait = retry_after >= 0 ? retry_after : json_num(reply, "retry_after_s", 10);
+        console_line(stderr, "hpo worker: slot %d: no trials for now (%s); waiting %g s", s->index,
+                     err, wait);
+        slot_sleep(s, (int64_t)(wait * 1000));
+        goto out;
+    }
+    if (status != 200) {
+        console_line(stderr, "hpo: %s", err);
+        set_exit_code(w, 1);
+        go_on = false;
+        goto out;
+    }
+    if (!trial) {
+        const char *state = json_str(reply, "study_state", "");
+        if (strcmp(state, "finished") == 0) {
+            go_on = false;
+            goto out;
+        }
+        double wait = json_num(reply, "retry_after_s", 1);
+        wait = wait < 0.2 ? 0.2 : wait > 60 ? 60 : wait;
+        slot_sleep(s, (int64_t)(wait * 1000));
+        goto out;
+    }
+    run_trial(s, trial);
+out:
+    json_decref(reply);
+    return go_on;
+}
+
+static void *slot_main(void *arg)
+{
+    struct slot *s = arg;
+    struct worker *w = s->w;
+    struct backoff bo;
+    backoff_init(&bo, 0.2, 10.0);
+    while (!worker_stopping(w)) {
+        if (s->outbox.head) {
+            /* results of the last trial first: the daemon must have them */
+            slot_flush(s);
+            if (s->outbox.head) {
+                slot_sleep(s, outbox_wait_ms(&s->outbox, now_ms()));
+                continue;
+            }
+        }
+        if (!slot_step(s, &bo))
+            break;
+    }
+    /* last chance for queued results while stopping: bounded by the grace time */
+    int64_t until = now_ms() + (int64_t)((w->o->grace_s > 5 ? w->o->grace_s : 5) * 1000);
+    while (s->outbox.head && now_ms() < until && !atomic_load(&w->hurry)) {
+        slot_flush(s);
+        if (s->outbox.head)
+            poll(NULL, 0, (int)(outbox_wait_ms(&s->outbox, now_ms()) + 1));
+    }
+    if (s->outbox.head)
+        console_line(stderr, "hpo worker: slot %d: %zu results not delivered (daemon unreachable)",
+                     s->index, s->outbox.n);
+    atomic_store(&s->state, SLOT_DONE);
+    return NULL;
+}
+
+/* ---- start-up ---- */
+
+static char *default_id(void)
+{
+    char host[256];
+    if (gethostname(host, sizeof host) < 0)
+        snprintf(host, sizeof host, "worker");
+    host[sizeof host - 1] = '\0';
+    struct buf b;
+    buf_init(&b);
+    buf_printf(&b, "%s-%ld", host, (long)getpid());
+    return buf_steal(&b);
+}
+
+/* Relative paths in the command are made absolute, since the command runs in
+ * its trial directory: the program when it holds a '/', and any argument that
+ * names an existing regular file relative to the worker's directory. */
+static char **resolve_cmd(const struct worker_opts *o)
+{
+    char **cmd = calloc((size_t)o->n_cmd + 1, sizeof *cmd);
+    char cwd[PATH_MAX];
+    if (!cmd || !getcwd(cwd, sizeof cwd)) {
+        free(cmd);
+        return NULL;
+    }
+    for (int i = 0; i < o->n_cmd; i++) {
+        const char *a = o->cmd[i];
+        struct stat st;
+        bool file = a[0] != '/' && a[0] != '-' && !strchr(a, '{') &&
+                    (i > 0 || strchr(a, '/')) && stat(a, &st) == 0 && S_ISREG(st.st_mode);
+        struct buf b;
+        buf_init(&b);
+        if (file)
+            buf_printf(&b, "%s/%s", cwd, a);
+        else
+            buf_puts(&b, a);
+        cmd[i] = buf_steal(&b);
+    }
+    return cmd;
+}
+
+static void free_cmd(char **cmd)
+{
+    free_strv(cmd);
+}
+
+/* Wait up to ms for SIGINT/SIGTERM; returns the signal or 0. */
+static int wait_signal(const sigset_t *set, int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    int sig = sigtimedwait(set, NULL, &ts);
+    return sig > 0 ? sig : 0;
+}
+
+/* Fetch the study's spec, retrying while the daemon is unreachable. */
+static int fetch_spec(struct worker *w, const sigset_t *sigs)
+{
+    struct httpc *http = httpc_new(w->o->server, w->o->token);
+    if (!http)
+        return 1;
+    struct buf path;
+    buf_init(&path);
+    buf_puts(&path, "/api/v1/studies/");
+    api_escape(&path, w->o->study);
+    struct backoff bo;
+    backoff_init(&bo, 0.2, 10.0);
+    bool warned = false;
+    int rc = 1;
+    for (;;) {
+        json_t *reply = NULL;
+        long status;
+        char err[512];
+        enum api_status st =
+            api_call(http, "GET", path.data, NULL, 30000, &reply, &status, err, sizeof err);
+        if (st == API_OK) {
+            json_t *spec = json_object_get(reply, "spec");
+            w->spec = json_incref(json_is_object(spec) ? spec : reply);
+            json_decref(reply);
+            rc = 0;
+            break;
+        }
+        json_decref(reply);
+        if (st == API_REFUSED && status < 500) {
+            fprintf(stderr, "hpo: %s\n", err);
+            break;
+        }
+        if (!warned)
+            fprintf(stderr, "hpo worker: daemon at %s unreachable (%s); retrying\n", w->o->server,
+                    err);
+        warned = true;
+        if (wait_signal(sigs, (int64_t)(backoff_next(&bo) * 1000))) {
+            rc = 0;
+            atomic_store(&w->stopping, true);
+            break;
+        }
+    }
+    buf_release(&path);
+    httpc_free(http);
+    if (rc == 0 && w->spec) {
+        w->params_spec = json_object_get(w->spec, "params");
+        const json_t *obj = json_object_get(w->spec, "objective");
+        w->objective = json_str(obj, "name", "value");
+        w->maximize = strcmp(json_str(obj, "direction", "minimize"), "maximize") == 0;
+        w->trial_timeout_s = json_num(json_object_get(w->spec, "budget"), "trial_timeout_s", 0);
+        w->heartbeat_s = json_num(json_object_get(w->spec, "lease"), "heartbeat_s", 30);
+    }
+    return rc;
+}
+
+static int make_study_dir(struct worker *w)
+{
+    if (mkdir_p(w->o->work_dir) < 0) {
+        fprintf(stderr, "hpo: cannot make work directory \"%s\": %s\n", w->o->work_dir,
+                strerror(errno));
+        return -1;
+    }
+    char *abs = realpath(w->o->work_dir, NULL);
+    if (!abs) {
+        fprintf(stderr, "hpo: cannot resolve \"%s\": %s\n", w->o->work_dir, strerror(errno));
+        return -1;
+    }
+    struct buf b;
+    buf_init(&b);
+    buf_printf(&b, "%s/%s", abs, w->o->study);
+    free(abs);
+    w->study_dir = buf_steal(&b);
+    if (mkdir(w->study_dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "hpo: cannot make \"%s\": %s\n", w->study_dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int worker_run(const struct worker_opts *o)
+{
+    struct worker w;
+    memset(&w, 0, sizeof w);
+    w.o = o;
+    pthread_mutex_init(&w.lock, NULL);
+    atomic_init(&w.stopping, false);
+    atomic_init(&w.hurry, false);
+    w.stop_pipe[0] = w.stop_pipe[1] = -1;
+    int code = 1;
+    struct slot *slots = NULL;
+    int started = 0;
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    w.base_id = o->id ? strdup(o->id) : default_id();
+    w.cmd = resolve_cmd(o);
+    if (!w.base_id || !w.cmd || pipe2(w.stop_pipe, O_CLOEXEC) < 0) {
+        fprintf(stderr, "hpo: cannot start the worker: %s\n", strerror(errno));
+        goto out;
+    }
+    if (fetch_spec(&w, &sigs) != 0)
+        goto out;
+    if (atomic_load(&w.stopping)) {
+        code = 0;
+        goto out;
+    }
+    if (make_study_dir(&w) < 0)
+        goto out;
+
+    console_init(isatty(2));
+    slots = calloc((size_t)o->slots, sizeof *slots);
+    if (!slots)
+        goto out;
+    for (int i = 0; i < o->slots; i++) {
+        struct slot *s = &slots[i];
+        s->w = &w;
+        s->index = i;
+        snprintf(s->worker_id, sizeof s->worker_id, "%s:%d", w.base_id, i);
+        s->gpu = o->n_gpus > 0 ? o->gpus[i % o->n_gpus] : NULL;
+        outbox_init(&s->outbox, 0);
+        atomic_init(&s->state, SLOT_ACTIVE);
+        s->http = httpc_new(o->server, o->token);
+    }
+    console_line(stderr, "hpo worker %s: study %s, %d slot%s, trials in %s", w.base_id, o->study,
+                 o->slots, o->slots == 1 ? "" : "s", w.study_dir);
+    for (int i = 0; i < o->slots; i++) {
+        if (!slots[i].http || pthread_create(&slots[i].thread, NULL, slot_main, &slots[i]) != 0) {
+            fprintf(stderr, "hpo: cannot start slot %d\n", i);
+            atomic_store(&w.stopping, true);
+            break;
+        }
+        started++;
+    }
+    /* the main thread: signals and the progress line */
+    int64_t idle_since = 0;
+    for (;;) {
+        int sig = wait_signal(&sigs, 300);
+        if (sig) {
+            if (!atomic_load(&w.stopping)) {
+                console_line(stderr, "hpo worker: %s: stopping (again to kill at once)",
+                             sig == SIGINT ? "SIGINT" : "SIGTERM");
+                w.stop_at_ms = now_ms();
+                atomic_store(&w.stopping, true);
+                ssize_t n = write(w.stop_pipe[1], "x", 1);
+                (void)n;
+            } else {
+                atomic_store(&w.hurry, true);
+            }
+        }
+        int done = 0, waiting = 0;
+        for (int i = 0; i < started; i++) {
+            int st = atomic_load(&slots[i].state);
+            done += st == SLOT_DONE;
+            waiting += st == SLOT_WAITING;
+        }
+        if (done == started)
+            break;
+        if (atomic_load(&w.stopping) && done + waiting == started) {
+            /* the rest wait on a long-poll: give them a moment, then leave */
+            if (!idle_since)
+                idle_since = now_ms();
+            else if (now_ms() - idle_since > 500)
+                break;
+        } else {
+            idle_since = 0;
+        }
+        update_progress(&w);
+    }
+    console_done();
+    bool all_joined = true;
+    for (int i = 0; i < started; i++) {
+        if (atomic_load(&slots[i].state) == SLOT_DONE)
+            pthread_join(slots[i].thread, NULL);
+        else
+            all_joined = false;
+    }
+    code = w.exit_code;
+    pthread_mutex_lock(&w.lock);
+    console_line(stderr, "hpo worker %s: %s; %ld trials done (%ld completed, %ld failed, %ld pruned)",
+                 w.base_id, atomic_load(&w.stopping) ? "stopped" : "no more trials", w.done,
+                 w.completed, w.failed, w.pruned);
+    pthread_mutex_unlock(&w.lock);
+    if (!all_joined) {
+        /* slots still in a long-poll hold nothing worth waiting for */
+        fflush(stdout);
+        fflush(stderr);
+        _exit(code);
+    }
+out:
+    for (int i = 0; slots && i < o->slots; i++) {
+        httpc_free(slots[i].http);
+        outbox_release(&slots[i].outbox);
+    }
+    free(slots);
+    free(w.base_id);
+    free_cmd(w.cmd);
+    free(w.study_dir);
+    json_decref(w.spec);
+    if (w.stop_pipe[0] >= 0) {
+        close(w.stop_pipe[0]);
+        close(w.stop_pipe[1]);
+    }
+    pthread_mutex_destroy(&w.lock);
+    return code;
+}

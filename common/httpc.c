@@ -1,0 +1,205 @@
+#include <config.h>
+#include "httpc.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "jsonutil.h"
+
+struct httpc {
+    CURL *curl;      /* the easy handle, reused for keep-alive */
+    char *base;      /* base URL without trailing slash */
+    char *auth;      /* "Authorization: Bearer ..." or NULL */
+    size_t max_body; /* cap on kept response bytes */
+};
+
+struct sink {
+    struct httpc_response *resp; /* where bytes and headers go */
+    size_t max_body;             /* cap */
+};
+
+struct httpc *httpc_new(const char *base_url, const char *token)
+{
+    struct httpc *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->curl = curl_easy_init();
+    c->base = strdup(base_url ? base_url : "");
+    if (!c->curl || !c->base) {
+        httpc_free(c);
+        return NULL;
+    }
+    size_t n = strlen(c->base);
+    while (n > 0 && c->base[n - 1] == '/')
+        c->base[--n] = '\0';
+    if (token && *token) {
+        size_t len = strlen(token) + 32;
+        c->auth = malloc(len);
+        if (c->auth)
+            snprintf(c->auth, len, "Authorization: Bearer %s", token);
+    }
+    c->max_body = 16u << 20;
+    return c;
+}
+
+void httpc_free(struct httpc *c)
+{
+    if (!c)
+        return;
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    free(c->base);
+    if (c->auth) {
+        /* the token is a secret: do not leave it in freed memory */
+        volatile char *p = c->auth;
+        while (*p)
+            *p++ = 0;
+        free(c->auth);
+    }
+    free(c);
+}
+
+void httpc_set_max_body(struct httpc *c, size_t max_body)
+{
+    c->max_body = max_body;
+}
+
+void httpc_response_init(struct httpc_response *r)
+{
+    memset(r, 0, sizeof *r);
+    buf_init(&r->body);
+    r->retry_after_s = -1;
+}
+
+void httpc_response_release(struct httpc_response *r)
+{
+    buf_release(&r->body);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct sink *s = arg;
+    size_t len = size * n;
+    if (s->resp->body.len + len > s->max_body) {
+        s->resp->truncated = true;
+        return 0; /* stop the transfer */
+    }
+    if (buf_append(&s->resp->body, p, len) < 0)
+        return 0;
+    return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct sink *s = arg;
+    size_t len = size * n;
+    static const char name[] = "retry-after:";
+    if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
+        char tmp[64];
+        size_t m = len - (sizeof name - 1);
+        if (m >= sizeof tmp)
+            m = sizeof tmp - 1;
+        memcpy(tmp, p + sizeof name - 1, m);
+        tmp[m] = '\0';
+        char *end;
+        double v = strtod(tmp, &end);
+        if (end != tmp && v >= 0)
+            s->resp->retry_after_s = v;
+    }
+    return len;
+}
+
+int httpc_request(struct httpc *c, const char *method, const char *path, const char *body,
+                  size_t body_len, const char *const *headers, long timeout_ms,
+                  struct httpc_response *resp, char *err, size_t errlen)
+{
+    struct buf url;
+    buf_init(&url);
+    if (strncmp(path, "http", 4) == 0)
+        buf_puts(&url, path);
+    else
+        buf_printf(&url, "%s%s", c->base, path);
+
+    struct curl_slist *hl = NULL;
+    if (c->auth)
+        hl = curl_slist_append(hl, c->auth);
+    for (size_t i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    hl = curl_slist_append(hl, "Expect:");
+
+    struct sink sink = {resp, c->max_body};
+    CURL *h = c->curl;
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url.data);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms > 0 && timeout_ms < 10000 ? timeout_ms : 10000L);
+    if (timeout_ms > 0)
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    } else if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    }
+    CURLcode rc = curl_easy_perform(h);
+    double total = 0;
+    curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &total);
+    resp->elapsed_s = total;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_slist_free_all(hl);
+    int ret = 0;
+    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && resp->truncated)) {
+        resp->transport_error = (int)rc;
+        resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+        if (err)
+            snprintf(err, errlen, "%s %s: %s", method, url.data, curl_easy_strerror(rc));
+        ret = -1;
+    } else if (rc != CURLE_OK && err) {
+        snprintf(err, errlen, "%s %s: response body larger than %zu bytes", method, url.data,
+                 c->max_body);
+    }
+    buf_release(&url);
+    return ret;
+}
+
+json_t *httpc_json(struct httpc *c, const char *method, const char *path, const json_t *body,
+                   long timeout_ms, long *status, double *retry_after_s, char *err,
+                   size_t errlen)
+{
+    static const char *const hdrs[] = {"Content-Type: application/json",
+                                       "Accept: application/json", NULL};
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct httpc_response resp;
+    httpc_response_init(&resp);
+    int rc = httpc_request(c, method, path, text, text ? strlen(text) : 0, hdrs, timeout_ms,
+                           &resp, err, errlen);
+    free(text);
+    *status = resp.status;
+    if (retry_after_s)
+        *retry_after_s = resp.retry_after_s;
+    json_t *out = NULL;
+    if (rc == 0) {
+        char perr[160];
+        out = json_parse_text(resp.body.data ? resp.body.data : "", resp.body.len, perr,
+                              sizeof perr);
+        if (!out) {
+            if (err)
+                snprintf(err, errlen, "%s %s: status %ld, unparseable reply: %s", method, path,
+                         resp.status, perr);
+        } else if (resp.status >= 400 && err) {
+            const char *msg = json_str(json_object_get(out, "error"), "message", "error");
+            snprintf(err, errlen, "%s", msg);
+        }
+    }
+    httpc_response_release(&resp);
+    return out;
+}

@@ -1,0 +1,45 @@
+#include <config.h>
+#include "api.h"
+
+#include "db.h"
+#include "store.h"
+
+const struct route api_routes[] = {
+    {"POST", "/api/v1/studies", ROLE_ADMIN, api_study_create, "study_create"},
+    {"GET", "/api/v1/studies", ROLE_READ, api_study_list, "study_list"},
+    {"GET", "/api/v1/studies/{}", ROLE_READ, api_study_get, "study_get"},
+    {"PATCH", "/api/v1/studies/{}", ROLE_ADMIN, api_study_patch, "study_patch"},
+    {"DELETE", "/api/v1/studies/{}", ROLE_ADMIN, api_study_delete, "study_delete"},
+    {"GET", "/api/v1/studies/{}/trials", ROLE_READ, api_study_trials, "study_trials"},
+    {"POST", "/api/v1/studies/{}/trials", ROLE_WORKER, api_study_enqueue, "study_enqueue"},
+    {"GET", "/api/v1/studies/{}/best", ROLE_READ, api_study_best, "study_best"},
+    {"POST", "/api/v1/studies/{}/suggest", ROLE_WORKER, api_study_suggest, "suggest"},
+    {"GET", "/api/v1/studies/{}/llm-calls", ROLE_READ, api_study_llm_calls, "llm_calls"},
+    {"GET", "/api/v1/trials/{}", ROLE_READ, api_trial_get, "trial_get"},
+    {"POST", "/api/v1/trials/{}/heartbeat", ROLE_WORKER, api_trial_heartbeat, "heartbeat"},
+    {"POST", "/api/v1/trials/{}/report", ROLE_WORKER, api_trial_report, "report"},
+    {"POST", "/api/v1/trials/{}/complete", ROLE_WORKER, api_trial_complete, "complete"},
+    {"GET", "/api/v1/version", ROLE_NONE, api_version, "version"},
+    {"GET", "/api/v1/openapi.json", ROLE_NONE, api_openapi, "openapi"},
+    {"GET", "/healthz", ROLE_NONE, api_healthz, "healthz"},
+    {"GET", "/metrics", ROLE_READ, api_metrics, "metrics"},
+    {NULL, NULL, ROLE_NONE, NULL, NULL},
+};
+
+enum http_result api_fail(struct req *r, const struct serr *e)
+{
+    if (e->retry_after_s >= 0)
+        http_set_retry_after(r, e->retry_after_s);
+    http_reply_error(r, e->status, e->code, "%s", e->msg);
+    return HTTP_DONE;
+}
+
+struct db *api_db(struct req *r)
+{
+    struct db *db = db_thread();
+    if (!db) {
+        http_set_retry_after(r, 5);
+        http_reply_error(r, 503, "storage_unavailable", "the database cannot be opened");
+    }
+    return db;
+}

@@ -1,0 +1,346 @@
+#include <config.h>
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+#include "llm_hook.h"
+#include "settings.h"
+#include "spec.h"
+#include "store.h"
+#include "suggest.h"
+#include "timeutil.h"
+
+enum http_result api_study_create(struct req *r)
+{
+    json_t *body = http_body_json(r, false);
+    if (!body)
+        return HTTP_DONE;
+    char err[512];
+    struct spec *sp = spec_parse(body, err, sizeof err);
+    if (!sp) {
+        http_reply_error(r, 400, "bad_spec", "%s", err);
+        return HTTP_DONE;
+    }
+    bool wants_llm = strcmp(sp->sampler, "llm") == 0;
+    const char *provider = sp->llm ? json_str(sp->llm, "provider", "default") : "default";
+    if (wants_llm && !llm_hook_has_provider(provider)) {
+        http_reply_error(r, 400, "no_llm_provider",
+                         "sampler.name is \"llm\" but no LLM provider \"%s\" is configured: set "
+                         "HPOD_LLM_FORMAT (openai or anthropic), HPOD_LLM_BASE_URL, "
+                         "HPOD_LLM_MODEL and HPOD_LLM_API_KEY in hpod's environment, or add a "
+                         "[provider %s] section to its config file, then restart hpod",
+                         provider, provider);
+        spec_free(sp);
+        return HTTP_DONE;
+    }
+    struct db *db = api_db(r);
+    if (!db) {
+        spec_free(sp);
+        return HTTP_DONE;
+    }
+    struct serr e;
+    json_t *out;
+    bool created;
+    int rc = store_study_create(db, body, sp, &out, &created, &e);
+    spec_free(sp);
+    if (rc < 0)
+        return api_fail(r, &e);
+    http_reply_json(r, created ? 201 : 200, out);
+    return HTTP_DONE;
+}
+
+enum http_result api_study_list(struct req *r)
+{
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct serr e;
+    json_t *out = store_study_list(db, &e);
+    if (!out)
+        return api_fail(r, &e);
+    http_reply_json(r, 200, out);
+    return HTTP_DONE;
+}
+
+enum http_result api_study_get(struct req *r)
+{
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct serr e;
+    json_t *out = store_study_get(db, r->args[0], &e);
+    if (!out)
+        return api_fail(r, &e);
+    http_reply_json(r, 200, out);
+    return HTTP_DONE;
+}
+
+enum http_result api_study_patch(struct req *r)
+{
+    json_t *body = http_body_json(r, false);
+    if (!body)
+        return HTTP_DONE;
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "state") != 0) {
+            http_reply_error(r, 400, "bad_request", "%s: unknown field (only \"state\" can change)",
+                             key);
+            return HTTP_DONE;
+        }
+    }
+    const char *state = json_str(body, "state", NULL);
+    if (!state) {
+        http_reply_error(r, 400, "bad_request",
+                         "state: required, one of \"running\", \"paused\", \"finished\"");
+        return HTTP_DONE;
+    }
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct serr e;
+    json_t *out = store_study_set_state(db, r->args[0], state, &e);
+    if (!out)
+        return api_fail(r, &e);
+    http_resume_due(store_event_seq());
+    http_reply_json(r, 200, out);
+    return HTTP_DONE;
+}
+
+enum http_result api_study_delete(struct req *r)
+{
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct serr e;
+    if (store_study_delete(db, r->args[0], &e) < 0)
+        return api_fail(r, &e);
+    http_resume_due(store_event_seq());
+    http_reply_json(r, 200, json_pack("{ss sb}", "name", r->args[0], "deleted", 1));
+    return HTTP_DONE;
+}
+
+static bool valid_state_filter(const char *s)
+{
+    static const char *const states[] = {"pending", "running", "completed", "failed", "pruned",
+                                         NULL};
+    for (size_t i = 0; states[i]; i++)
+        if (strcmp(s, states[i]) == 0)
+            return true;
+    return false;
+}
+
+enum http_result api_study_trials(struct req *r)
+{
+    const char *state = http_query(r, "state");
+    if (state && !*state)
+        state = NULL;
+    if (state && !valid_state_filter(state)) {
+        http_reply_error(r, 400, "bad_query",
+                         "state: must be pending, running, completed, failed or pruned (got "
+                         "\"%.40s\")",
+                         state);
+        return HTTP_DONE;
+    }
+    const char *source = http_query(r, "source");
+    if (source && !*source)
+        source = NULL;
+    const char *order = http_query(r, "order");
+    bool desc = order && strcmp(order, "desc") == 0;
+    if (order && !desc && strcmp(order, "asc") != 0) {
+        http_reply_error(r, 400, "bad_query", "order: must be asc or desc (got \"%.40s\")", order);
+        return HTTP_DONE;
+    }
+    long long after = http_query_int(r, "after", desc ? -1 : -1, 1LL << 60);
+    if (r->replied)
+        return HTTP_DONE;
+    long long limit = http_query_int(r, "limit", 100, 1000);
+    if (r->replied)
+        return HTTP_DONE;
+    if (limit == 0)
+        limit = 1;
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct serr e;
+    json_t *out = store_trials_page(db, r->args[0], state, source, after, limit, desc, &e);
+    if (!out)
+        return api_fail(r, &e);
+    http_reply_json(r, 200, out);
+    return HTTP_DONE;
+}
+
+enum http_result api_study_best(struct req *r)
+{
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct serr e;
+    json_t *out = store_best(db, r->args[0], &e);
+    if (!out)
+        return api_fail(r, &e);
+    http_reply_json(r, 200, out);
+    return HTTP_DONE;
+}
+
+enum http_result api_study_enqueue(struct req *r)
+{
+    json_t *body = http_body_json(r, false);
+    if (!body)
+        return HTTP_DONE;
+    json_t *params = json_object_get(body, "params");
+    if (!json_is_object(params)) {
+        http_reply_error(r, 400, "bad_params", "params: required, a JSON object");
+        return HTTP_DONE;
+    }
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct study st;
+    struct serr e;
+    if (store_study_load(db, r->args[0], &st, &e) < 0)
+        return api_fail(r, &e);
+    char err[512];
+    json_t *checked = space_check(st.spec->space, params, err, sizeof err);
+    store_study_release(&st);
+    if (!checked) {
+        http_reply_error(r, 400, "bad_params", "params: %s", err);
+        return HTTP_DONE;
+    }
+    json_t *out = store_enqueue(db, r->args[0], checked, "manual", &e);
+    json_decref(checked);
+    if (!out)
+        return api_fail(r, &e);
+    http_resume_due(store_event_seq());
+    http_reply_json(r, 201, out);
+    return HTTP_DONE;
+}
+
+enum http_result api_study_suggest(struct req *r)
+{
+    json_t *body = http_body_json(r, true);
+    if (!body)
+        return HTTP_DONE;
+    const char *worker = json_str(body, "worker", NULL);
+    if (!worker || !*worker || strlen(worker) > 128) {
+        http_reply_error(r, 400, "bad_request",
+                         "worker: required, a string of 1 to 128 characters naming the worker");
+        return HTTP_DONE;
+    }
+    json_t *jc = json_object_get(body, "count");
+    long long count = 1;
+    if (jc) {
+        count = json_is_integer(jc) ? json_integer_value(jc) : -1;
+        if (count < 1 || count > 64) {
+            http_reply_error(r, 400, "bad_request", "count: must be an integer in 1..64");
+            return HTTP_DONE;
+        }
+    }
+    json_t *jw = json_object_get(body, "wait_s");
+    double wait_s = 0;
+    if (jw) {
+        if (!json_is_num(jw) || json_num_value(jw) < 0) {
+            http_reply_error(r, 400, "bad_request", "wait_s: must be a non-negative number");
+            return HTTP_DONE;
+        }
+        wait_s = json_num_value(jw);
+        if (wait_s > cfg.max_wait_s)
+            wait_s = cfg.max_wait_s;
+    }
+    int64_t now = time_mono_ms();
+    if (r->deadline_ms == 0 && wait_s > 0)
+        r->deadline_ms = now + (int64_t)(wait_s * 1000.0);
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    uint64_t seq = store_event_seq();
+    struct suggest_result res;
+    struct serr e;
+    if (suggest_run(db, r->args[0], worker, (int)count, &res, &e) < 0) {
+        suggest_result_release(&res);
+        return api_fail(r, &e);
+    }
+    if (json_array_size(res.trials) == 0 && res.worth_waiting && r->deadline_ms > now) {
+        suggest_result_release(&res);
+        r->wait_seq = seq;
+        return HTTP_SUSPEND;
+    }
+    if (json_array_size(res.trials) > 0)
+        http_resume_due(store_event_seq());
+    json_t *out = json_pack("{sO ss si}", "trials", res.trials, "study_state", res.study_state,
+                            "retry_after_s", json_array_size(res.trials) ? 0 : res.retry_after_s);
+    suggest_result_release(&res);
+    http_reply_json(r, 200, out);
+    return HTTP_DONE;
+}
+
+enum http_result api_study_llm_calls(struct req *r)
+{
+    long long after = http_query_int(r, "after", 0, 1LL << 60);
+    if (r->replied)
+        return HTTP_DONE;
+    long long limit = http_query_int(r, "limit", 50, 500);
+    if (r->replied)
+        return HTTP_DONE;
+    if (limit == 0)
+        limit = 1;
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct study st;
+    struct serr e;
+    if (store_study_load(db, r->args[0], &st, &e) < 0)
+        return api_fail(r, &e);
+    long long sid = st.id;
+    store_study_release(&st);
+    sqlite3_stmt *q = db_stmt(db, "SELECT id, at, provider, model, request, reply, tokens_in, "
+                                  "tokens_out, latency_ms, status, error, trials FROM llm_calls "
+                                  "WHERE study_id = ? AND id > ? ORDER BY id LIMIT ?");
+    if (!q) {
+        serr_db(&e, db, "llm calls");
+        return api_fail(r, &e);
+    }
+    sqlite3_bind_int64(q, 1, sid);
+    sqlite3_bind_int64(q, 2, after);
+    sqlite3_bind_int64(q, 3, limit + 1);
+    json_t *calls = json_array();
+    long long last = 0, n = 0;
+    bool more = false;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        if (n == limit) {
+            more = true;
+            break;
+        }
+        char at[40];
+        time_format_rfc3339(sqlite3_column_int64(q, 1), at, sizeof at);
+        json_t *request = json_loads((const char *)sqlite3_column_text(q, 4), 0, NULL);
+        json_t *trials = json_loads((const char *)sqlite3_column_text(q, 11), 0, NULL);
+        const char *model = (const char *)sqlite3_column_text(q, 3);
+        const char *reply = (const char *)sqlite3_column_text(q, 5);
+        const char *error = (const char *)sqlite3_column_text(q, 10);
+        last = sqlite3_column_int64(q, 0);
+        json_array_append_new(
+            calls,
+            json_pack("{sI ss ss so so so sI sI sI so so so}", "id", (json_int_t)last, "at", at,
+                      "provider", (const char *)sqlite3_column_text(q, 2), "model",
+                      model ? json_string(model) : json_null(), "request",
+                      request ? request : json_null(), "reply",
+                      reply ? json_string(reply) : json_null(), "tokens_in",
+                      (json_int_t)sqlite3_column_int64(q, 6), "tokens_out",
+                      (json_int_t)sqlite3_column_int64(q, 7), "latency_ms",
+                      (json_int_t)sqlite3_column_int64(q, 8), "status",
+                      sqlite3_column_type(q, 9) == SQLITE_NULL
+                          ? json_null()
+                          : json_integer(sqlite3_column_int(q, 9)),
+                      "error", error ? json_string(error) : json_null(), "trials",
+                      trials ? trials : json_array()));
+        n++;
+    }
+    sqlite3_reset(q);
+    http_reply_json(r, 200, json_pack("{so so}", "calls", calls, "next_after",
+                                      more ? json_integer(last) : json_null()));
+    return HTTP_DONE;
+}

@@ -1,0 +1,195 @@
+#include <config.h>
+#include "api.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+#include "store.h"
+
+/* The trial id in the path, or -1 after a 404 reply. */
+static long long trial_id(struct req *r)
+{
+    char *end;
+    long long id = strtoll(r->args[0], &end, 10);
+    if (*end || id <= 0) {
+        http_reply_error(r, 404, "not_found", "no trial with id \"%.40s\"", r->args[0]);
+        return -1;
+    }
+    return id;
+}
+
+/* The "worker" member of the body, or NULL after a 400 reply. */
+static const char *body_worker(struct req *r, json_t *body)
+{
+    const char *w = json_str(body, "worker", NULL);
+    if (!w || !*w || strlen(w) > 128) {
+        http_reply_error(r, 400, "bad_request",
+                         "worker: required, a string of 1 to 128 characters naming the worker");
+        return NULL;
+    }
+    return w;
+}
+
+/* Check that "values", when present, is an object of numbers. */
+static bool values_ok(struct req *r, const json_t *values)
+{
+    if (!values || json_is_null(values))
+        return true;
+    if (!json_is_object(values)) {
+        http_reply_error(r, 400, "bad_value", "values: must be an object of metric names to numbers");
+        return false;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)values, k, v)
+    {
+        if (!json_is_num(v) && !json_is_null(v)) {
+            http_reply_error(r, 400, "bad_value", "values.%s: must be a number", k);
+            return false;
+        }
+    }
+    return true;
+}
+
+enum http_result api_trial_get(struct req *r)
+{
+    long long id = trial_id(r);
+    if (id < 0)
+        return HTTP_DONE;
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct serr e;
+    json_t *t = store_trial_get(db, id, &e);
+    if (!t)
+        return api_fail(r, &e);
+    http_reply_json(r, 200, t);
+    return HTTP_DONE;
+}
+
+enum http_result api_trial_heartbeat(struct req *r)
+{
+    long long id = trial_id(r);
+    if (id < 0)
+        return HTTP_DONE;
+    json_t *body = http_body_json(r, false);
+    if (!body)
+        return HTTP_DONE;
+    const char *worker = body_worker(r, body);
+    if (!worker)
+        return HTTP_DONE;
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct serr e;
+    const char *action;
+    if (store_heartbeat(db, id, worker, &action, &e) < 0) {
+        if (e.status == 409) {
+            http_reply_json(r, 409, json_pack("{s:{s:s,s:s},s:s}", "error", "code", e.code,
+                                              "message", e.msg, "action", "stop"));
+            return HTTP_DONE;
+        }
+        return api_fail(r, &e);
+    }
+    http_reply_json(r, 200, json_pack("{ss}", "action", action));
+    return HTTP_DONE;
+}
+
+enum http_result api_trial_report(struct req *r)
+{
+    long long id = trial_id(r);
+    if (id < 0)
+        return HTTP_DONE;
+    json_t *body = http_body_json(r, false);
+    if (!body)
+        return HTTP_DONE;
+    const char *worker = body_worker(r, body);
+    if (!worker)
+        return HTTP_DONE;
+    json_t *js = json_object_get(body, "step");
+    if (!json_is_integer(js) || json_integer_value(js) < 0) {
+        http_reply_error(r, 400, "bad_request", "step: required, a non-negative integer");
+        return HTTP_DONE;
+    }
+    json_t *values = json_object_get(body, "values");
+    if (!values_ok(r, values))
+        return HTTP_DONE;
+    json_t *jv = json_object_get(body, "value");
+    double value = NAN;
+    if (jv && !json_is_null(jv)) {
+        if (!json_is_num(jv) || !isfinite(json_num_value(jv))) {
+            http_reply_error(r, 400, "bad_value", "value: must be a finite number");
+            return HTTP_DONE;
+        }
+        value = json_num_value(jv);
+    } else if (!values || json_object_size(values) == 0) {
+        http_reply_error(r, 400, "bad_value", "value: required (or a non-empty \"values\")");
+        return HTTP_DONE;
+    }
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct serr e;
+    const char *action;
+    if (store_report(db, id, worker, json_integer_value(js), value, values, &action, &e) < 0)
+        return api_fail(r, &e);
+    http_reply_json(r, 200, json_pack("{ss}", "action", action));
+    return HTTP_DONE;
+}
+
+enum http_result api_trial_complete(struct req *r)
+{
+    long long id = trial_id(r);
+    if (id < 0)
+        return HTTP_DONE;
+    json_t *body = http_body_json(r, false);
+    if (!body)
+        return HTTP_DONE;
+    const char *worker = body_worker(r, body);
+    if (!worker)
+        return HTTP_DONE;
+    const char *state = json_str(body, "state", "completed");
+    json_t *values = json_object_get(body, "values");
+    if (!values_ok(r, values))
+        return HTTP_DONE;
+    json_t *jv = json_object_get(body, "value");
+    double value = NAN;
+    if (jv && !json_is_null(jv)) {
+        if (!json_is_num(jv) || !isfinite(json_num_value(jv))) {
+            http_reply_error(r, 400, "bad_value", "value: must be a finite number (got %s)",
+                             json_is_string(jv) ? "a string" : "a non-finite or non-number");
+            return HTTP_DONE;
+        }
+        value = json_num_value(jv);
+    }
+    json_t *jerr = json_object_get(body, "error");
+    if (jerr && !json_is_null(jerr) && !json_is_string(jerr)) {
+        http_reply_error(r, 400, "bad_request", "error: must be a string");
+        return HTTP_DONE;
+    }
+    const char *error = json_is_string(jerr) ? json_string_value(jerr) : NULL;
+    char *error_cut = NULL;
+    if (error && strlen(error) > 16384) {
+        error_cut = strndup(error, 16384);
+        error = error_cut;
+    }
+    struct db *db = api_db(r);
+    if (!db) {
+        free(error_cut);
+        return HTTP_DONE;
+    }
+    struct serr e;
+    bool already;
+    int rc = store_complete(db, id, worker, state, value, values, error, &already, &e);
+    free(error_cut);
+    if (rc < 0)
+        return api_fail(r, &e);
+    http_resume_due(store_event_seq());
+    json_t *t = store_trial_get(db, id, &e);
+    if (t)
+        json_object_set_new(t, "recorded_before", json_boolean(already));
+    http_reply_json(r, 200, t ? t : json_pack("{sI}", "id", (json_int_t)id));
+    return HTTP_DONE;
+}

@@ -1,0 +1,149 @@
+#include <config.h>
+#include "auth.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "db.h"
+#include "log.h"
+#include "sha256.h"
+
+struct token {
+    char hash[65];  /* hex SHA-256 */
+    enum role role; /* what it may do */
+};
+
+static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct token *tokens;
+static size_t n_tokens;
+
+void auth_hash(const char *text, char out[65])
+{
+    uint8_t d[32];
+    sha256(text, strlen(text), d);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+const char *auth_role_name(enum role role)
+{
+    switch (role) {
+    case ROLE_ADMIN:
+        return "admin";
+    case ROLE_WORKER:
+        return "worker";
+    case ROLE_READ:
+        return "read";
+    default:
+        return "none";
+    }
+}
+
+int auth_role_parse(const char *name)
+{
+    if (strcmp(name, "admin") == 0)
+        return ROLE_ADMIN;
+    if (strcmp(name, "worker") == 0)
+        return ROLE_WORKER;
+    if (strcmp(name, "read") == 0)
+        return ROLE_READ;
+    return -1;
+}
+
+int auth_reload(void)
+{
+    struct db *db = db_thread();
+    if (!db)
+        return -1;
+    sqlite3_stmt *st = db_stmt(db, "SELECT hash, role FROM tokens WHERE revoked_at IS NULL");
+    if (!st)
+        return -1;
+    struct token *list = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            struct token *grown = realloc(list, cap * sizeof *list);
+            if (!grown) {
+                free(list);
+                sqlite3_reset(st);
+                return -1;
+            }
+            list = grown;
+        }
+        snprintf(list[n].hash, sizeof list[n].hash, "%s", (const char *)sqlite3_column_text(st, 0));
+        int role = auth_role_parse((const char *)sqlite3_column_text(st, 1));
+        list[n].role = role < 0 ? ROLE_NONE : (enum role)role;
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        free(list);
+        return -1;
+    }
+    pthread_rwlock_wrlock(&lock);
+    free(tokens);
+    tokens = list;
+    n_tokens = n;
+    pthread_rwlock_unlock(&lock);
+    return 0;
+}
+
+size_t auth_token_count(void)
+{
+    pthread_rwlock_rdlock(&lock);
+    size_t n = n_tokens;
+    pthread_rwlock_unlock(&lock);
+    return n;
+}
+
+/* Compare two 64-character hex strings in time independent of where they differ. */
+static bool same_hash(const char *a, const char *b)
+{
+    unsigned diff = 0;
+    for (int i = 0; i < 64; i++)
+        diff |= (unsigned)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+int auth_check(const char *authorization, enum role need, enum role *role, char *why,
+               size_t whylen)
+{
+    pthread_rwlock_rdlock(&lock);
+    if (n_tokens == 0) {
+        pthread_rwlock_unlock(&lock);
+        *role = ROLE_ADMIN;
+        return 0;
+    }
+    *role = ROLE_NONE;
+    const char *tok = NULL;
+    if (authorization && strncasecmp(authorization, "Bearer ", 7) == 0)
+        tok = authorization + 7;
+    if (!tok || !*tok) {
+        pthread_rwlock_unlock(&lock);
+        snprintf(why, whylen, "a token is required: send \"Authorization: Bearer TOKEN\"");
+        return -1;
+    }
+    char h[65];
+    auth_hash(tok, h);
+    enum role found = ROLE_NONE;
+    for (size_t i = 0; i < n_tokens; i++)
+        if (same_hash(h, tokens[i].hash))
+            found = tokens[i].role;
+    pthread_rwlock_unlock(&lock);
+    if (found == ROLE_NONE) {
+        snprintf(why, whylen, "the token is not valid (unknown or revoked)");
+        return -1;
+    }
+    *role = found;
+    if (found < need) {
+        snprintf(why, whylen, "this needs the %s role; the token has the %s role",
+                 auth_role_name(need), auth_role_name(found));
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,248 @@
+#include <config.h>
+#include "db.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+extern const char *const schema_migrations[];
+extern const size_t schema_migration_count;
+
+#define STMT_CACHE 96
+
+struct stmt_slot {
+    const char *sql;    /* borrowed literal, the key */
+    sqlite3_stmt *stmt; /* owned */
+};
+
+struct db {
+    sqlite3 *h;                         /* owned */
+    struct stmt_slot slots[STMT_CACHE]; /* prepared statements */
+    size_t n_slots;                     /* used slots */
+    int last_rc;                        /* last failing result code */
+};
+
+static char *db_path;
+static bool db_sync_full;
+static pthread_key_t db_key;
+static pthread_once_t db_key_once = PTHREAD_ONCE_INIT;
+
+static void db_key_destroy(void *p)
+{
+    db_close(p);
+}
+
+static void db_key_make(void)
+{
+    pthread_key_create(&db_key, db_key_destroy);
+}
+
+static int exec(struct db *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        db->last_rc = rc;
+        log_error("sqlite: %s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+struct db *db_open(const char *path, char *err, size_t errlen)
+{
+    struct db *db = calloc(1, sizeof *db);
+    if (!db) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    int rc = sqlite3_open_v2(path, &db->h,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database \"%s\": %s", path,
+                 db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+        db_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db->h, 10000);
+    sqlite3_extended_result_codes(db->h, 1);
+    char *msg = NULL;
+    const char *pragmas = db_sync_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                         "PRAGMA foreign_keys=ON;"
+                                       : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                         "PRAGMA foreign_keys=ON;";
+    if (sqlite3_exec(db->h, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up database \"%s\": %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+void db_close(struct db *db)
+{
+    if (!db)
+        return;
+    for (size_t i = 0; i < db->n_slots; i++)
+        sqlite3_finalize(db->slots[i].stmt);
+    if (db->h)
+        sqlite3_close_v2(db->h);
+    free(db);
+}
+
+sqlite3 *db_handle(struct db *db)
+{
+    return db->h;
+}
+
+int db_user_version(struct db *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int migrate(struct db *db, char *err, size_t errlen)
+{
+    int version = db_user_version(db);
+    if (version < 0) {
+        snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(db->h));
+        return -1;
+    }
+    if ((size_t)version > schema_migration_count) {
+        snprintf(err, errlen,
+                 "database schema version %d is newer than this hpod knows (%zu): upgrade hpod",
+                 version, schema_migration_count);
+        return -1;
+    }
+    for (size_t v = (size_t)version; v < schema_migration_count; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %zu", v + 1);
+        if (exec(db, "BEGIN IMMEDIATE") < 0 || exec(db, schema_migrations[v]) < 0 ||
+            exec(db, pragma) < 0 || exec(db, "COMMIT") < 0) {
+            snprintf(err, errlen, "schema migration %zu failed: %s", v + 1,
+                     sqlite3_errmsg(db->h));
+            sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+        log_info("database migrated to schema version %zu", v + 1);
+    }
+    return 0;
+}
+
+int db_setup(const char *path, bool sync_full)
+{
+    pthread_once(&db_key_once, db_key_make);
+    free(db_path);
+    db_path = strdup(path);
+    db_sync_full = sync_full;
+    char err[512];
+    struct db *db = db_open(path, err, sizeof err);
+    if (!db) {
+        fprintf(stderr, "hpod: %s\n", err);
+        return -1;
+    }
+    int rc = migrate(db, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "hpod: database \"%s\": %s\n", path, err);
+    db_close(db);
+    return rc;
+}
+
+struct db *db_thread(void)
+{
+    pthread_once(&db_key_once, db_key_make);
+    struct db *db = pthread_getspecific(db_key);
+    if (db)
+        return db;
+    char err[512];
+    db = db_open(db_path, err, sizeof err);
+    if (!db) {
+        log_error("%s", err);
+        return NULL;
+    }
+    pthread_setspecific(db_key, db);
+    return db;
+}
+
+void db_thread_close(void)
+{
+    struct db *db = pthread_getspecific(db_key);
+    if (db) {
+        pthread_setspecific(db_key, NULL);
+        db_close(db);
+    }
+}
+
+sqlite3_stmt *db_stmt(struct db *db, const char *sql)
+{
+    for (size_t i = 0; i < db->n_slots; i++) {
+        if (db->slots[i].sql == sql) {
+            sqlite3_reset(db->slots[i].stmt);
+            sqlite3_clear_bindings(db->slots[i].stmt);
+            return db->slots[i].stmt;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(db->h, sql, -1,
+                                db->n_slots < STMT_CACHE ? SQLITE_PREPARE_PERSISTENT : 0, &st,
+                                NULL);
+    if (rc != SQLITE_OK) {
+        db->last_rc = rc;
+        log_error("sqlite prepare: %s", sqlite3_errmsg(db->h));
+        return NULL;
+    }
+    if (db->n_slots < STMT_CACHE) {
+        db->slots[db->n_slots].sql = sql;
+        db->slots[db->n_slots].stmt = st;
+        db->n_slots++;
+    } else {
+        log_warn("statement cache full; statement prepared uncached");
+    }
+    return st;
+}
+
+int db_begin(struct db *db)
+{
+    return exec(db, "BEGIN IMMEDIATE");
+}
+
+int db_commit(struct db *db)
+{
+    if (exec(db, "COMMIT") < 0) {
+        db_rollback(db);
+        return -1;
+    }
+    return 0;
+}
+
+void db_rollback(struct db *db)
+{
+    if (!sqlite3_get_autocommit(db->h))
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+const char *db_errmsg(struct db *db)
+{
+    return sqlite3_errmsg(db->h);
+}
+
+bool db_unavailable(struct db *db)
+{
+    int rc = sqlite3_extended_errcode(db->h) & 0xff;
+    int last = db->last_rc & 0xff;
+    return rc == SQLITE_FULL || rc == SQLITE_READONLY || rc == SQLITE_IOERR ||
+           rc == SQLITE_CANTOPEN || rc == SQLITE_BUSY || last == SQLITE_FULL ||
+           last == SQLITE_READONLY || last == SQLITE_IOERR || last == SQLITE_BUSY;
+}

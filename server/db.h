@@ -1,0 +1,40 @@
+#ifndef DB_H
+#define DB_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One SQLite connection with its cache of prepared statements. Each thread has
+ * its own (db_thread()); a connection is never shared between threads. */
+struct db;
+
+/* Set the database file and open it once to apply pending migrations; prints a
+ * clear line and returns -1 when the file cannot be opened or migrated. */
+int db_setup(const char *path, bool sync_full);
+/* The calling thread's connection, opened on first use; NULL on failure. */
+struct db *db_thread(void);
+/* Close the calling thread's connection now (also done at thread exit). */
+void db_thread_close(void);
+/* Open a private connection (for tools and tests); free with db_close(). */
+struct db *db_open(const char *path, char *err, size_t errlen);
+/* Close a connection from db_open(); accepts NULL. */
+void db_close(struct db *db);
+/* The raw handle (borrowed). */
+sqlite3 *db_handle(struct db *db);
+/* A prepared statement for sql, which must be a string literal (its address is the
+ * cache key). The statement is reset and its bindings cleared. Borrowed. */
+sqlite3_stmt *db_stmt(struct db *db, const char *sql);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK; 0 or -1. */
+int db_begin(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
+/* The last error message of the connection (borrowed). */
+const char *db_errmsg(struct db *db);
+/* True when the last error was the disk being full, read-only or I/O: the
+ * request should answer 503 rather than 500. */
+bool db_unavailable(struct db *db);
+/* Schema version of the opened database. */
+int db_user_version(struct db *db);
+
+#endif

@@ -1,0 +1,415 @@
+#include <config.h>
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "metrics.h"
+#include "timeutil.h"
+
+static const struct http_options *opts;
+
+/* Suspended long-polls. */
+struct waiter {
+    struct req *r;       /* borrowed: lives until the connection completes */
+    struct waiter *next; /* list link */
+};
+static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct waiter *waiters;
+
+static void req_free(struct req *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < HTTP_MAX_ARGS; i++)
+        free(r->args[i]);
+    buf_release(&r->body);
+    json_decref(r->json);
+    if (r->handler_state && r->handler_state_free)
+        r->handler_state_free(r->handler_state);
+    free(r);
+}
+
+static void queue(struct req *r, unsigned status, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
+        log_warn("could not queue a %u response for %s %s", status, r->method, r->url);
+    MHD_destroy_response(resp);
+    r->replied = true;
+    metrics_request(r->route ? r->route->name : "other", status,
+                    time_mono_ms() - r->started_mono_ms);
+}
+
+static __thread int retry_after_s = -1;
+
+void http_set_retry_after(struct req *r, int seconds)
+{
+    (void)r;
+    retry_after_s = seconds;
+}
+
+void http_reply_bytes(struct req *r, unsigned status, const char *content_type, const void *data,
+                      size_t len, const char *const *extra_headers)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return;
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    for (size_t i = 0; extra_headers && extra_headers[i] && extra_headers[i + 1]; i += 2)
+        MHD_add_response_header(resp, extra_headers[i], extra_headers[i + 1]);
+    if (retry_after_s >= 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", v);
+        retry_after_s = -1;
+    }
+    queue(r, status, resp);
+}
+
+void http_reply_json(struct req *r, unsigned status, json_t *value)
+{
+    char *text = value ? json_dumps(value, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(value);
+    if (!text) {
+        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        http_reply_bytes(r, 500, "application/json", oom, sizeof oom - 1, NULL);
+        return;
+    }
+    size_t len = strlen(text);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (retry_after_s >= 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", v);
+        retry_after_s = -1;
+    }
+    queue(r, status, resp);
+}
+
+void http_reply_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (status >= 500)
+        log_warn("%s %s: %u %s", r->method, r->url, status, msg);
+    else
+        log_debug("%s %s: %u %s", r->method, r->url, status, msg);
+    http_reply_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+json_t *http_body_json(struct req *r, bool allow_empty)
+{
+    if (r->json)
+        return r->json;
+    if (r->body.len == 0 && allow_empty) {
+        r->json = json_object();
+        return r->json;
+    }
+    if (r->body.len == 0) {
+        http_reply_error(r, 400, "bad_json", "request body is empty: a JSON object is required");
+        return NULL;
+    }
+    char err[256];
+    json_t *v = json_parse_text(r->body.data, r->body.len, err, sizeof err);
+    if (!v) {
+        http_reply_error(r, 400, "bad_json", "invalid JSON body: %s", err);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        http_reply_error(r, 400, "bad_json", "request body must be a JSON object");
+        return NULL;
+    }
+    r->json = v;
+    return v;
+}
+
+const char *http_query(struct req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+long long http_query_int(struct req *r, const char *key, long long def, long long max)
+{
+    const char *v = http_query(r, key);
+    if (!v || !*v)
+        return def;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (*end || n < 0) {
+        http_reply_error(r, 400, "bad_query", "%s: must be a non-negative integer (got \"%.40s\")",
+                         key, v);
+        return -1;
+    }
+    return n > max ? max : n;
+}
+
+/* Match url against pattern; fill args with decoded {} segments. */
+static bool match(const char *pattern, const char *url, char **args)
+{
+    int n = 0;
+    const char *p = pattern, *u = url;
+    while (*p && *u) {
+        if (p[0] == '{' && p[1] == '}') {
+            const char *end = strchr(u, '/');
+            size_t len = end ? (size_t)(end - u) : strlen(u);
+            if (len == 0 || n >= HTTP_MAX_ARGS)
+                goto fail;
+            args[n] = strndup(u, len);
+            n++;
+            u += len;
+            p += 2;
+            continue;
+        }
+        if (*p != *u)
+            goto fail;
+        p++;
+        u++;
+    }
+    if (*p == '\0' && *u == '\0')
+        return true;
+fail:
+    for (int i = 0; i < n; i++) {
+        free(args[i]);
+        args[i] = NULL;
+    }
+    return false;
+}
+
+static void dispatch(struct req *r)
+{
+    const struct route *routes = opts->routes;
+    bool path_known = false;
+    for (size_t i = 0; routes[i].method; i++) {
+        char *args[HTTP_MAX_ARGS] = {0};
+        if (!match(routes[i].pattern, r->url, args))
+            continue;
+        if (strcmp(routes[i].method, r->method) != 0) {
+            path_known = true;
+            for (int k = 0; k < HTTP_MAX_ARGS; k++)
+                free(args[k]);
+            continue;
+        }
+        memcpy(r->args, args, sizeof args);
+        r->route = &routes[i];
+        break;
+    }
+    if (!r->route) {
+        if (path_known) {
+            http_reply_error(r, 405, "method_not_allowed", "method %s not allowed on \"%s\"",
+                             r->method, r->url);
+            return;
+        }
+        if (opts->fallback && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) &&
+            strncmp(r->url, "/api/", 5) != 0) {
+            opts->fallback(r);
+            return;
+        }
+        http_reply_error(r, 404, "not_found", "no such endpoint \"%s\"", r->url);
+        return;
+    }
+    const char *authz =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    char why[160];
+    if (auth_check(authz, r->route->role, &r->role, why, sizeof why) < 0) {
+        bool no_token = r->role == ROLE_NONE;
+        http_reply_error(r, no_token ? 401 : 403, no_token ? "unauthorized" : "forbidden", "%s",
+                         why);
+        return;
+    }
+    if (r->body_too_large) {
+        http_reply_error(r, 413, "body_too_large", "request body larger than %zu bytes",
+                         opts->max_body);
+        return;
+    }
+    if (r->route->handler(r) == HTTP_SUSPEND && !r->replied) {
+        pthread_mutex_lock(&wait_lock);
+        struct waiter *w = malloc(sizeof *w);
+        if (w) {
+            w->r = r;
+            w->next = waiters;
+            waiters = w;
+            r->suspended = true;
+            MHD_suspend_connection(r->conn);
+        }
+        pthread_mutex_unlock(&wait_lock);
+        if (!w)
+            http_reply_error(r, 503, "unavailable", "out of memory");
+    } else if (!r->replied) {
+        http_reply_error(r, 500, "internal", "handler gave no reply");
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    struct req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->conn = conn;
+        r->method = method;
+        r->url = url;
+        r->started_mono_ms = time_mono_ms();
+        buf_init(&r->body);
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->body_too_large && r->body.len + *upload_size <= opts->max_body)
+            buf_append(&r->body, upload_data, *upload_size);
+        else
+            r->body_too_large = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->replied)
+        return MHD_YES;
+    if (r->route) {
+        /* resumed long-poll: run the handler again */
+        r->suspended = false;
+        if (r->route->handler(r) == HTTP_SUSPEND && !r->replied) {
+            pthread_mutex_lock(&wait_lock);
+            struct waiter *w = malloc(sizeof *w);
+            if (w) {
+                w->r = r;
+                w->next = waiters;
+                waiters = w;
+                r->suspended = true;
+                MHD_suspend_connection(conn);
+            }
+            pthread_mutex_unlock(&wait_lock);
+            if (!w)
+                http_reply_error(r, 503, "unavailable", "out of memory");
+        }
+        return MHD_YES;
+    }
+    dispatch(r);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    pthread_mutex_lock(&wait_lock);
+    for (struct waiter **pw = &waiters; *pw; pw = &(*pw)->next) {
+        if ((*pw)->r == r) {
+            struct waiter *w = *pw;
+            *pw = w->next;
+            free(w);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&wait_lock);
+    req_free(r);
+    *con_cls = NULL;
+}
+
+static void resume_where(bool all, uint64_t seq)
+{
+    int64_t now = time_mono_ms();
+    pthread_mutex_lock(&wait_lock);
+    struct waiter **pw = &waiters;
+    while (*pw) {
+        struct waiter *w = *pw;
+        if (all || w->r->wait_seq < seq || (w->r->deadline_ms && now >= w->r->deadline_ms)) {
+            *pw = w->next;
+            w->r->suspended = false;
+            MHD_resume_connection(w->r->conn);
+            free(w);
+        } else {
+            pw = &w->next;
+        }
+    }
+    pthread_mutex_unlock(&wait_lock);
+}
+
+void http_resume_all(void)
+{
+    resume_where(true, 0);
+}
+
+void http_resume_due(uint64_t seq)
+{
+    resume_where(false, seq);
+}
+
+struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t errlen)
+{
+    opts = o;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t sslen;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, o->host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)o->port);
+        sslen = sizeof *in4;
+    } else if (inet_pton(AF_INET6, o->host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)o->port);
+        sslen = sizeof *in6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "listen address \"%s\" is not a numeric IPv4 or IPv6 address",
+                 o->host);
+        return NULL;
+    }
+    (void)sslen;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned)1, MHD_OPTION_END);
+    if (!d)
+        snprintf(err, errlen, "cannot listen on %s:%u (address in use or not permitted)",
+                 o->host, o->port);
+    return d;
+}
+
+unsigned http_port(struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : 0;
+}
+
+void http_stop(struct MHD_Daemon *d)
+{
+    http_resume_all();
+    MHD_stop_daemon(d);
+}

@@ -1,0 +1,93 @@
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* The HTTP front: libmicrohttpd with an internal thread pool, a static routing
+ * table (api.c), request bodies gathered up to a limit, JSON replies, and
+ * suspension of long-polls. */
+
+enum role { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WORKER = 2, ROLE_ADMIN = 3 };
+
+#define HTTP_MAX_ARGS 2
+
+struct req {
+    struct MHD_Connection *conn; /* borrowed */
+    const char *method;          /* borrowed */
+    const char *url;             /* borrowed, path only */
+    char *args[HTTP_MAX_ARGS];   /* owned: the {} segments of the matched route, decoded */
+    struct buf body;             /* request body */
+    bool body_too_large;         /* the body went past the limit */
+    json_t *json;                /* owned: the parsed body, once a handler asked for it */
+    enum role role;              /* role of the caller's token */
+    const struct route *route;   /* matched route, or NULL */
+    bool replied;                /* a response was queued */
+    bool suspended;              /* the connection is suspended (long-poll) */
+    int64_t deadline_ms;         /* long-poll deadline (monotonic), 0 when not polling */
+    uint64_t wait_seq;           /* event sequence seen when the long-poll started */
+    int64_t started_mono_ms;     /* when the request started */
+    void *handler_state;         /* a handler's private state across resumptions */
+    void (*handler_state_free)(void *); /* frees handler_state */
+};
+
+/* A handler's result. */
+enum http_result { HTTP_DONE = 0, HTTP_SUSPEND = 1 };
+
+typedef enum http_result (*http_handler)(struct req *r);
+
+struct route {
+    const char *method;   /* "GET", "POST", ... */
+    const char *pattern;  /* "/api/v1/studies/{}/trials": {} matches one segment */
+    enum role role;       /* least role allowed */
+    http_handler handler; /* called once the body is complete */
+    const char *name;     /* metric label */
+};
+
+struct http_options {
+    const char *host;        /* bind address, borrowed */
+    unsigned port;           /* 0 picks a free port */
+    unsigned threads;        /* pool size */
+    size_t max_body;         /* bytes */
+    const struct route *routes; /* the routing table, terminated by a NULL method */
+    http_handler fallback;   /* for GET paths no route matches (static files), or NULL */
+};
+
+/* Start serving; returns the daemon, or NULL with a message in err. */
+struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t errlen);
+/* The port actually bound. */
+unsigned http_port(struct MHD_Daemon *d);
+/* Stop: finish in-flight requests and release the daemon. */
+void http_stop(struct MHD_Daemon *d);
+
+/* Reply with JSON (value is taken: decref'd even on error). */
+void http_reply_json(struct req *r, unsigned status, json_t *value);
+/* Reply with {"error": {"code": code, "message": message}}. */
+void http_reply_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Reply with a byte body (copied) of the given content type. */
+void http_reply_bytes(struct req *r, unsigned status, const char *content_type, const void *data,
+                      size_t len, const char *const *extra_headers);
+/* Add Retry-After to the next reply of r (seconds). */
+void http_set_retry_after(struct req *r, int seconds);
+/* The body parsed as JSON (borrowed, kept in r). On failure replies 400 with
+ * jansson's message and position and returns NULL. An empty body is {} when
+ * allow_empty is set. The body must be an object. */
+json_t *http_body_json(struct req *r, bool allow_empty);
+/* A query-string argument (borrowed) or NULL. */
+const char *http_query(struct req *r, const char *key);
+/* A query argument as a non-negative integer, def when absent; -1 and a 400 reply
+ * when present but malformed. */
+long long http_query_int(struct req *r, const char *key, long long def, long long max);
+/* Resume every suspended connection (they run their handler again). */
+void http_resume_all(void);
+/* Resume suspended connections whose deadline has passed or whose sequence is
+ * older than seq; called by the timer thread and after events. */
+void http_resume_due(uint64_t seq);
+
+#endif

@@ -1,0 +1,81 @@
+#include <config.h>
+#include "lease.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "auth.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "timeutil.h"
+
+static pthread_t thread;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake;
+static bool running;
+static int interval;
+
+static void *reaper(void *arg)
+{
+    (void)arg;
+    int64_t last_auth = 0;
+    pthread_mutex_lock(&lock);
+    while (running) {
+        pthread_mutex_unlock(&lock);
+        struct db *db = db_thread();
+        if (db) {
+            int n = store_reap(db, time_now_ms());
+            if (n < 0)
+                log_warn("lease reaper: %s", db_errmsg(db));
+            if (time_mono_ms() - last_auth > 2000) {
+                auth_reload();
+                last_auth = time_mono_ms();
+            }
+        }
+        http_resume_due(store_event_seq());
+        pthread_mutex_lock(&lock);
+        if (!running)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)(interval % 1000) * 1000000L;
+        ts.tv_sec += interval / 1000 + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&wake, &lock, &ts);
+    }
+    pthread_mutex_unlock(&lock);
+    db_thread_close();
+    return NULL;
+}
+
+int lease_start(int interval_ms)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&wake, &ca);
+    pthread_condattr_destroy(&ca);
+    interval = interval_ms;
+    running = true;
+    if (pthread_create(&thread, NULL, reaper, NULL) != 0) {
+        running = false;
+        return -1;
+    }
+    return 0;
+}
+
+void lease_stop(void)
+{
+    pthread_mutex_lock(&lock);
+    if (!running) {
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    running = false;
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&lock);
+    pthread_join(thread, NULL);
+}

@@ -1,0 +1,106 @@
+#ifndef LLM_PROMPT_H
+#define LLM_PROMPT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "samplers/sampler.h"
+#include "spec.h"
+
+/* The prompts that ask an LLM for configurations, following the structure of
+ * Zhang et al. (a system line, then the task, the search space, the budget, the
+ * metric, an instruction to explore, the answer format), with the history of the
+ * study carried in one of two forms:
+ *
+ * - compressed (default): every call sends the system line and one user message
+ *   holding the whole prompt, including one line per finished trial. On long
+ *   studies only the keep_best best and keep_recent most recent trials are
+ *   listed, so the prompt stops growing.
+ * - chat: a conversation; the first user message is the prompt without history,
+ *   then each finished trial is an assistant turn (its configuration as JSON)
+ *   and a user turn with its outcome. On long studies the middle turns are
+ *   dropped: the first message then lists the best of the dropped trials, and
+ *   only the keep_recent most recent turns remain.
+ *
+ * Trials still being evaluated are listed as such in the last user message so
+ * that parallel workers get different proposals.
+ *
+ * Study template (the spec's llm.template): a string that replaces the default
+ * first user message. These placeholders are replaced; any other text, braces
+ * included, is kept as written:
+ *
+ *   {description}  the study's description
+ *   {metric}       what the objective is called and which way is better
+ *   {objective}    the objective's name alone, e.g. val_error
+ *   {direction}    "minimize" or "maximize"
+ *   {space}        the search space, one parameter per line (type, range, log
+ *                  scale, choices, condition; code parameters with their
+ *                  contract and baseline source)
+ *   {budget}       a sentence with the total budget and what is left
+ *   {trials_left}  the number of evaluations left, e.g. 37
+ *   {max_trials}   the total budget, e.g. 100
+ *   {history}      the finished trials, one per line (empty in chat form, where
+ *                  results arrive as later turns)
+ *   {pending}      the configurations being evaluated now (empty when none)
+ *   {explore}      the instruction to explore other regions when stuck
+ *   {format}       the answer format with an example (single, batch,
+ *                  reasoning line)
+ *
+ * A template without {format} gets the format appended, since replies that
+ * ignore it are rejected. Runs of blank lines left by empty placeholders are
+ * collapsed. */
+
+enum llm_history_mode { LLM_HISTORY_COMPRESSED, LLM_HISTORY_CHAT };
+
+/* A finished or pending trial as the prompt shows it. */
+struct llm_trial {
+    const json_t *params; /* borrowed normalised configuration */
+    enum obs_state state; /* completed, pruned, failed, or pending */
+    double value;         /* objective as reported, not oriented; for pruned the last
+                             reported value; NAN when none */
+    long number;          /* trial number within the study */
+    const char *error;    /* failed: borrowed error text, or NULL */
+    long last_step;       /* pruned: last reported step, or -1 */
+};
+
+/* What the study has seen so far. */
+struct llm_history {
+    const struct llm_trial *done;    /* finished trials, ordered by number */
+    size_t n_done;                   /* entries in done */
+    const struct llm_trial *pending; /* trials pending or running */
+    size_t n_pending;                /* entries in pending */
+};
+
+/* The prompt settings of a study, from its "llm" object. */
+struct llm_prompt_opts {
+    enum llm_history_mode history; /* llm.history: "compressed" or "chat" */
+    bool reasoning;                /* llm.reasoning: a line of analysis before the JSON */
+    size_t batch;                  /* llm.batch: configurations per call (1..32) */
+    size_t keep_best;              /* llm.keep_best: best trials kept on long studies (10) */
+    size_t keep_recent;            /* llm.keep_recent: recent trials kept (20) */
+    const char *template_text;     /* llm.template (borrowed from the spec), or NULL */
+};
+
+/* Read and check the prompt settings in llm (the spec's "llm" object, borrowed;
+ * NULL gives the defaults). template_text borrows from llm. Returns 0, or -1
+ * with a message naming the field ("llm.history: must be \"compressed\" or
+ * \"chat\""); spec validation may call this too. */
+int llm_prompt_opts_parse(const json_t *llm, struct llm_prompt_opts *o, char *err,
+                          size_t errlen);
+
+/* The messages for the next call: a new JSON array of {"role", "content"}
+ * objects, the first with role "system". The number of evaluations left is
+ * max_trials minus the finished and pending trials. NULL with err on failure. */
+json_t *llm_prompt_build(const struct spec *spec, const struct llm_prompt_opts *o,
+                         const struct llm_history *h, char *err, size_t errlen);
+
+/* Append to messages (borrowed, modified) the invalid reply (reply text) as an
+ * assistant turn and a user turn asking again because of reason. 0 or -1. */
+int llm_prompt_reask(json_t *messages, const struct llm_prompt_opts *o, const char *reply,
+                     const char *reason);
+
+/* Total characters of the message contents (to measure prompt size). */
+size_t llm_prompt_size(const json_t *messages);
+
+#endif

@@ -1,0 +1,52 @@
+#ifndef SAMPLER_H
+#define SAMPLER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "space.h"
+
+/* The one interface every classical sampler implements: given the space, the
+ * finished trials and the ones still being evaluated, propose k configurations.
+ * Samplers keep no state between calls: everything is recomputed from history,
+ * so a restarted daemon proposes exactly what it would have. */
+
+enum obs_state { OBS_COMPLETED, OBS_PRUNED, OBS_FAILED, OBS_PENDING };
+
+struct obs {
+    const json_t *params; /* borrowed configuration */
+    double value;         /* objective, already oriented so that lower is better;
+                             for pruned: the last reported value (oriented), NAN if none */
+    enum obs_state state; /* how it ended, or OBS_PENDING while being evaluated */
+    long number;          /* trial number within the study */
+};
+
+struct sampler_ctx {
+    const struct space *space;  /* borrowed */
+    const struct obs *history;  /* finished trials (completed, pruned, failed), by number */
+    size_t n_history;           /* entries in history */
+    const struct obs *pending;  /* trials pending or running (value NAN) */
+    size_t n_pending;           /* entries in pending */
+    uint64_t seed;              /* the study's seed */
+    long next_number;           /* number the first proposal will get; seeds per-trial streams */
+    const json_t *options;      /* borrowed "sampler" object of the spec (may hold tuning keys) */
+};
+
+struct sampler_ops {
+    const char *name; /* as in the spec: "random", "sobol", "tpe", "gp", "auto" */
+    /* Write k new references into out[0..k-1]; 0, or -1 with err set. Every
+     * proposal must pass space_check(). */
+    int (*propose)(const struct sampler_ctx *ctx, size_t k, json_t **out, char *err,
+                   size_t errlen);
+};
+
+/* The sampler called name, or NULL. */
+const struct sampler_ops *sampler_find(const char *name);
+/* Names of all classical samplers, NULL-terminated (for messages). */
+const char *const *sampler_names(void);
+/* Convenience: find by name and propose. */
+int sampler_propose(const char *name, const struct sampler_ctx *ctx, size_t k, json_t **out,
+                    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,44 @@
+#ifndef SETTINGS_H
+#define SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The daemon's settings: defaults, then the config file, then the command line. */
+struct settings {
+    char *db_path;           /* --db, default ./hpod.db */
+    char *host;              /* --listen host part, default 127.0.0.1 */
+    unsigned port;           /* --listen port part, default 8080; 0 = any free port */
+    char *www_dir;           /* --www, default the installed page */
+    char *config_path;       /* --config FILE, or NULL */
+    unsigned threads;        /* HTTP pool threads (threads = N) */
+    size_t max_body;         /* request body limit in bytes (max_body = N) */
+    bool insecure;           /* --insecure: allow a non-loopback bind with no tokens */
+    bool sync_full;          /* synchronous = full instead of normal */
+    int verbose;             /* -v count */
+    int worker_fail_limit;   /* consecutive failures that cut a worker off */
+    int worker_cooldown_s;   /* how long a cut-off worker waits */
+    int reaper_interval_ms;  /* lease reaper tick */
+    unsigned max_wait_s;     /* cap on a suggest's wait_s */
+    unsigned llm_threads;    /* threads making LLM calls */
+    char *tls_cert;          /* --tls-cert PEM file, or NULL */
+    char *tls_key;           /* --tls-key PEM file, or NULL */
+};
+
+/* The settings in force (filled by config_load). */
+extern struct settings cfg;
+
+/* Fill cfg with defaults. */
+void config_defaults(void);
+/* Read a config file: `key = value` lines, `#` comments, `[section NAME]` blocks
+ * (provider and price sections go to the LLM registry). 0, or -1 with a message
+ * naming the file and line. */
+int config_read_file(const char *path, char *err, size_t errlen);
+/* Parse "HOST:PORT" (or "[v6]:PORT") into cfg.host and cfg.port; 0 or -1. */
+int config_set_listen(const char *text, char *err, size_t errlen);
+/* Whether cfg.host is a loopback address. */
+bool config_is_loopback(void);
+/* Release what cfg owns. */
+void config_release(void);
+
+#endif

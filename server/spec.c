@@ -1,0 +1,473 @@
+#include <config.h>
+#include "spec.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+
+static const char *const top_keys[] = {"name", "description", "objective", "params", "sampler",
+                                       "llm",  "pruner",      "budget",    "lease",  NULL};
+static const char *const objective_keys[] = {"name", "direction", NULL};
+static const char *const directions[] = {"minimize", "maximize", NULL};
+static const char *const samplers[] = {"auto", "random", "sobol", "tpe", "gp", "llm", NULL};
+static const char *const classical[] = {"auto", "random", "sobol", "tpe", "gp", NULL};
+static const char *const llm_keys[] = {
+    "provider",   "model",    "history",     "reasoning", "batch",      "init_trials", "then",
+    "max_tokens", "template", "temperature", "mode",      "candidates", NULL};
+static const char *const histories[] = {"compressed", "chat", NULL};
+static const char *const pruners[] = {"none", "median", "asha", "patience", NULL};
+static const char *const budget_keys[] = {"max_trials", "max_parallel", "max_failures",
+                                          "trial_timeout_s", NULL};
+static const char *const lease_keys[] = {"heartbeat_s", "stale_after", "max_retries", NULL};
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* A value for a message, in double quotes and cut short. */
+static void quote(const json_t *v, char *out, size_t n)
+{
+    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (!d) {
+        snprintf(out, n, "\"?\"");
+        return;
+    }
+    if (json_is_string(v)) {
+        if (strlen(d) > 60)
+            snprintf(out, n, "%.56s...\"", d);
+        else
+            snprintf(out, n, "%s", d);
+    } else if (strlen(d) > 50) {
+        snprintf(out, n, "\"%.46s...\"", d);
+    } else {
+        snprintf(out, n, "\"%s\"", d);
+    }
+    free(d);
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (!strcmp(s, list[i]))
+            return true;
+    return false;
+}
+
+static void join_list(const char *const *list, char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; list[i] && len < n; i++) {
+        int w = snprintf(out + len, n - len, "%s%s", i ? ", " : "", list[i]);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+}
+
+/* The member key of obj, or NULL when absent or null. Borrowed. */
+static json_t *opt(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_null(v) ? NULL : v;
+}
+
+/* Reject keys of obj that are not in allowed; prefix names obj ("budget"). */
+static int check_keys(const json_t *obj, const char *prefix, const char *const *allowed, char *err,
+                      size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    char list[256];
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        if (!in_list(key, allowed)) {
+            join_list(allowed, list, sizeof list);
+            errf(err, errlen, "%s%s%s: unknown field (expected one of %s)", prefix ? prefix : "",
+                 prefix ? "." : "", key, list);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* An optional sub-object: NULL (absent), or the object; -1 on a wrong type. */
+static int get_object(const json_t *in, const char *key, json_t **out, char *err, size_t errlen)
+{
+    json_t *v = opt(in, key);
+    if (v && !json_is_object(v)) {
+        errf(err, errlen, "%s: must be an object", key);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* An optional string member that must be one of list (list NULL: any non-empty). */
+static int get_word(const json_t *obj, const char *prefix, const char *key, const char *def,
+                    const char *const *list, const char **out, char *err, size_t errlen)
+{
+    char a[128], l[256];
+    json_t *v = opt(obj, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_string(v) || (list && !in_list(json_string_value(v), list)) ||
+        (!list && json_string_length(v) == 0)) {
+        quote(v, a, sizeof a);
+        if (list) {
+            join_list(list, l, sizeof l);
+            errf(err, errlen, "%s.%s: must be one of %s (got %s)", prefix, key, l, a);
+        } else {
+            errf(err, errlen, "%s.%s: must be a non-empty string (got %s)", prefix, key, a);
+        }
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* An optional integer member within [lo, hi]; a real with no fraction counts. */
+static int get_long(const json_t *obj, const char *prefix, const char *key, long def, long lo,
+                    long hi, long *out, char *err, size_t errlen)
+{
+    char a[128];
+    json_t *v = opt(obj, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    double x = json_is_num(v) ? json_num_value(v) : NAN;
+    if (!isfinite(x) || x != floor(x) || x < (double)lo || x > (double)hi) {
+        quote(v, a, sizeof a);
+        errf(err, errlen, "%s.%s: must be an integer from %ld to %ld (got %s)", prefix, key, lo, hi,
+             a);
+        return -1;
+    }
+    *out = (long)x;
+    return 0;
+}
+
+/* An optional number member within [lo, hi]. */
+static int get_double(const json_t *obj, const char *prefix, const char *key, double def, double lo,
+                      double hi, double *out, char *err, size_t errlen)
+{
+    char a[128];
+    json_t *v = opt(obj, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    double x = json_is_num(v) ? json_num_value(v) : NAN;
+    if (!isfinite(x) || x < lo || x > hi) {
+        quote(v, a, sizeof a);
+        errf(err, errlen, "%s.%s: must be a number from %g to %g (got %s)", prefix, key, lo, hi, a);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+bool spec_name_valid(const char *name)
+{
+    if (!name)
+        return false;
+    size_t n = strlen(name);
+    if (n < 1 || n > 64)
+        return false;
+    bool all_dots = true;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+        if (c != '.')
+            all_dots = false;
+    }
+    /* "." and ".." would be folded away in a URL path */
+    return !all_dots;
+}
+
+/* FNV-1a of the name, cut to 53 bits so that every JSON reader keeps it exact. */
+static uint64_t seed_from_name(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ULL;
+    }
+    return h & ((1ULL << 53) - 1);
+}
+
+void spec_free(struct spec *s)
+{
+    if (!s)
+        return;
+    free(s->name);
+    free(s->description);
+    free(s->objective);
+    space_free(s->space);
+    free(s->sampler);
+    json_decref(s->sampler_opts);
+    json_decref(s->llm);
+    free(s->pruner);
+    json_decref(s->pruner_opts);
+    json_decref(s->json);
+    free(s);
+}
+
+static int parse_objective(struct spec *s, const json_t *in, json_t *out, char *err, size_t errlen)
+{
+    json_t *obj;
+    const char *name, *dir;
+    if (get_object(in, "objective", &obj, err, errlen) < 0)
+        return -1;
+    if (obj && check_keys(obj, "objective", objective_keys, err, errlen) < 0)
+        return -1;
+    if (get_word(obj, "objective", "name", "value", NULL, &name, err, errlen) < 0 ||
+        get_word(obj, "objective", "direction", "minimize", directions, &dir, err, errlen) < 0)
+        return -1;
+    /* the worker reads the metric from "@hpo final NAME=VALUE" lines */
+    for (const char *p = name; *p; p++) {
+        if (*p == '=' || *p == ' ' || *p == '\t' || *p == '\n' || *p == '"' || *p == '\\' ||
+            p - name >= 64) {
+            errf(err, errlen,
+                 "objective.name: invalid metric name \"%.64s\" (at most 64 characters, no "
+                 "spaces, quotes or '=')",
+                 name);
+            return -1;
+        }
+    }
+    s->objective = strdup(name);
+    s->maximize = !strcmp(dir, "maximize");
+    json_object_set_new(out, "objective", json_pack("{s:s, s:s}", "name", name, "direction", dir));
+    return s->objective ? 0 : -1;
+}
+
+static int parse_sampler(struct spec *s, const json_t *in, json_t *out, char *err, size_t errlen)
+{
+    json_t *obj;
+    const char *name;
+    char a[128];
+    if (get_object(in, "sampler", &obj, err, errlen) < 0)
+        return -1;
+    if (get_word(obj, "sampler", "name", "auto", samplers, &name, err, errlen) < 0)
+        return -1;
+    json_t *seed = opt(obj, "seed");
+    if (seed) {
+        if (!json_is_integer(seed) || json_integer_value(seed) < 0) {
+            quote(seed, a, sizeof a);
+            errf(err, errlen, "sampler.seed: must be a non-negative integer (got %s)", a);
+            return -1;
+        }
+        s->seed = (uint64_t)json_integer_value(seed);
+    } else {
+        s->seed = seed_from_name(s->name);
+    }
+    s->sampler = strdup(name);
+    s->sampler_opts = obj ? json_deep_copy(obj) : json_object();
+    if (!s->sampler || !s->sampler_opts)
+        return -1;
+    json_object_set_new(s->sampler_opts, "name", json_string(name));
+    json_object_set_new(s->sampler_opts, "seed", json_integer((json_int_t)s->seed));
+    json_object_set(out, "sampler", s->sampler_opts);
+    return 0;
+}
+
+static int parse_llm(struct spec *s, const json_t *in, json_t *out, char *err, size_t errlen)
+{
+    json_t *obj;
+    const char *provider, *history, *then;
+    long batch, init_trials, candidates;
+    double max_tokens, temperature;
+    char a[128];
+    if (get_object(in, "llm", &obj, err, errlen) < 0)
+        return -1;
+    if (!obj && strcmp(s->sampler, "llm") != 0)
+        return 0; /* no LLM in this study */
+    if (obj && check_keys(obj, "llm", llm_keys, err, errlen) < 0)
+        return -1;
+    if (get_word(obj, "llm", "provider", "default", NULL, &provider, err, errlen) < 0 ||
+        get_word(obj, "llm", "history", "compressed", histories, &history, err, errlen) < 0 ||
+        get_word(obj, "llm", "then", "gp", classical, &then, err, errlen) < 0 ||
+        get_long(obj, "llm", "batch", 1, 1, 16, &batch, err, errlen) < 0 ||
+        get_long(obj, "llm", "init_trials", 0, 1, 1000000, &init_trials, err, errlen) < 0 ||
+        get_long(obj, "llm", "candidates", 0, 1, 1000, &candidates, err, errlen) < 0 ||
+        get_double(obj, "llm", "max_tokens", 500000, 1, 1e15, &max_tokens, err, errlen) < 0 ||
+        get_double(obj, "llm", "temperature", 0, 0, 2, &temperature, err, errlen) < 0)
+        return -1;
+    if (max_tokens != floor(max_tokens)) {
+        quote(opt(obj, "max_tokens"), a, sizeof a);
+        errf(err, errlen, "llm.max_tokens: must be a positive integer (got %s)", a);
+        return -1;
+    }
+    json_t *reasoning = opt(obj, "reasoning");
+    if (reasoning && !json_is_boolean(reasoning)) {
+        quote(reasoning, a, sizeof a);
+        errf(err, errlen, "llm.reasoning: must be true or false (got %s)", a);
+        return -1;
+    }
+    const char *strs[] = {"model", "template", "mode"};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+        json_t *v = opt(obj, strs[i]);
+        if (v && (!json_is_string(v) || json_string_length(v) == 0)) {
+            quote(v, a, sizeof a);
+            errf(err, errlen, "llm.%s: must be a non-empty string (got %s)", strs[i], a);
+            return -1;
+        }
+    }
+    s->llm = obj ? json_deep_copy(obj) : json_object();
+    if (!s->llm)
+        return -1;
+    json_object_set_new(s->llm, "provider", json_string(provider));
+    json_object_set_new(s->llm, "history", json_string(history));
+    json_object_set_new(s->llm, "reasoning", json_boolean(json_is_true(reasoning)));
+    json_object_set_new(s->llm, "batch", json_integer(batch));
+    json_object_set_new(s->llm, "init_trials",
+                        opt(obj, "init_trials") ? json_integer(init_trials) : json_null());
+    json_object_set_new(s->llm, "then", json_string(then));
+    json_object_set_new(s->llm, "max_tokens", json_integer((json_int_t)max_tokens));
+    if (opt(obj, "candidates"))
+        json_object_set_new(s->llm, "candidates", json_integer(candidates));
+    json_object_set(out, "llm", s->llm);
+    return 0;
+}
+
+static int parse_pruner(struct spec *s, const json_t *in, json_t *out, char *err, size_t errlen)
+{
+    json_t *obj;
+    const char *name;
+    if (get_object(in, "pruner", &obj, err, errlen) < 0 ||
+        get_word(obj, "pruner", "name", "none", pruners, &name, err, errlen) < 0)
+        return -1;
+    s->pruner = strdup(name);
+    s->pruner_opts = obj ? json_deep_copy(obj) : json_object();
+    if (!s->pruner || !s->pruner_opts)
+        return -1;
+    json_object_set_new(s->pruner_opts, "name", json_string(name));
+    json_object_set(out, "pruner", s->pruner_opts);
+    return 0;
+}
+
+static int parse_budget(struct spec *s, const json_t *in, json_t *out, char *err, size_t errlen)
+{
+    json_t *obj;
+    if (get_object(in, "budget", &obj, err, errlen) < 0)
+        return -1;
+    if (obj && check_keys(obj, "budget", budget_keys, err, errlen) < 0)
+        return -1;
+    if (get_long(obj, "budget", "max_trials", 100, 1, 1000000, &s->max_trials, err, errlen) < 0 ||
+        get_long(obj, "budget", "max_parallel", 8, 1, 10000, &s->max_parallel, err, errlen) < 0 ||
+        get_long(obj, "budget", "max_failures", 10, 1, 1000000000L, &s->max_failures, err, errlen) <
+            0 ||
+        get_double(obj, "budget", "trial_timeout_s", 3600, 0, 1e9, &s->trial_timeout_s, err,
+                   errlen) < 0)
+        return -1;
+    json_t *timeout = s->trial_timeout_s == floor(s->trial_timeout_s)
+                          ? json_integer((json_int_t)s->trial_timeout_s)
+                          : json_real(s->trial_timeout_s);
+    json_object_set_new(out, "budget",
+                        json_pack("{s:I, s:I, s:I, s:o}", "max_trials", (json_int_t)s->max_trials,
+                                  "max_parallel", (json_int_t)s->max_parallel, "max_failures",
+                                  (json_int_t)s->max_failures, "trial_timeout_s", timeout));
+    return 0;
+}
+
+static int parse_lease(struct spec *s, const json_t *in, json_t *out, char *err, size_t errlen)
+{
+    json_t *obj;
+    if (get_object(in, "lease", &obj, err, errlen) < 0)
+        return -1;
+    if (obj && check_keys(obj, "lease", lease_keys, err, errlen) < 0)
+        return -1;
+    if (get_double(obj, "lease", "heartbeat_s", 30, 0.1, 86400, &s->heartbeat_s, err, errlen) < 0 ||
+        get_long(obj, "lease", "stale_after", 2, 1, 1000000, &s->stale_after, err, errlen) < 0 ||
+        get_long(obj, "lease", "max_retries", 2, 0, 1000000, &s->max_retries, err, errlen) < 0)
+        return -1;
+    json_t *hb = s->heartbeat_s == floor(s->heartbeat_s) ? json_integer((json_int_t)s->heartbeat_s)
+                                                         : json_real(s->heartbeat_s);
+    json_object_set_new(out, "lease",
+                        json_pack("{s:o, s:I, s:I}", "heartbeat_s", hb, "stale_after",
+                                  (json_int_t)s->stale_after, "max_retries",
+                                  (json_int_t)s->max_retries));
+    return 0;
+}
+
+struct spec *spec_parse(const json_t *in, char *err, size_t errlen)
+{
+    char a[128];
+    if (!json_is_object(in)) {
+        errf(err, errlen, "spec: must be a JSON object");
+        return NULL;
+    }
+    if (check_keys(in, NULL, top_keys, err, errlen) < 0)
+        return NULL;
+    json_t *name = json_object_get(in, "name");
+    if (!name) {
+        errf(err, errlen, "name: required");
+        return NULL;
+    }
+    if (!json_is_string(name) || !spec_name_valid(json_string_value(name))) {
+        quote(name, a, sizeof a);
+        errf(err, errlen, "name: invalid study name %s (1 to 64 characters of A-Z a-z 0-9 . _ -)",
+             a);
+        return NULL;
+    }
+    json_t *desc = opt(in, "description");
+    if (desc && !json_is_string(desc)) {
+        quote(desc, a, sizeof a);
+        errf(err, errlen, "description: must be a string (got %s)", a);
+        return NULL;
+    }
+    json_t *params = json_object_get(in, "params");
+    if (!params) {
+        errf(err, errlen, "params: required");
+        return NULL;
+    }
+
+    struct spec *s = calloc(1, sizeof *s);
+    if (!s) {
+        errf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->json = json_object();
+    s->name = strdup(json_string_value(name));
+    s->description = strdup(desc ? json_string_value(desc) : "");
+    if (!s->json || !s->name || !s->description)
+        goto out_oom;
+    json_object_set_new(s->json, "name", json_string(s->name));
+    json_object_set_new(s->json, "description", json_string(s->description));
+    if (parse_objective(s, in, s->json, err, errlen) < 0)
+        goto out_free;
+    s->space = space_parse(params, err, errlen);
+    if (!s->space)
+        goto out_free;
+    json_object_set_new(s->json, "params", json_deep_copy(params));
+    if (parse_sampler(s, in, s->json, err, errlen) < 0 ||
+        parse_llm(s, in, s->json, err, errlen) < 0 ||
+        parse_pruner(s, in, s->json, err, errlen) < 0 ||
+        parse_budget(s, in, s->json, err, errlen) < 0 ||
+        parse_lease(s, in, s->json, err, errlen) < 0)
+        goto out_free;
+    return s;
+
+out_oom:
+    errf(err, errlen, "out of memory");
+out_free:
+    spec_free(s);
+    return NULL;
+}

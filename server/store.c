@@ -1,0 +1,1104 @@
+#include <config.h>
+#include "store.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+#include "log.h"
+#include "metrics.h"
+#include "pruner_hook.h"
+#include "settings.h"
+#include "timeutil.h"
+
+static atomic_uint_fast64_t event_seq = 1;
+
+uint64_t store_event_seq(void)
+{
+    return atomic_load(&event_seq);
+}
+
+void store_event_bump(void)
+{
+    atomic_fetch_add(&event_seq, 1);
+}
+
+int serr_set(struct serr *e, unsigned status, const char *code, const char *fmt, ...)
+{
+    e->status = status;
+    e->code = code;
+    e->retry_after_s = -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int serr_db(struct serr *e, struct db *db, const char *what)
+{
+    if (db_unavailable(db)) {
+        serr_set(e, 503, "storage_unavailable", "%s: storage unavailable: %s", what,
+                 db_errmsg(db));
+        e->retry_after_s = 5;
+        return -1;
+    }
+    return serr_set(e, 500, "storage_error", "%s: %s", what, db_errmsg(db));
+}
+
+/* --- small column helpers --- */
+
+static json_t *col_time(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return json_null();
+    char s[40];
+    time_format_rfc3339(sqlite3_column_int64(st, i), s, sizeof s);
+    return json_string(s);
+}
+
+static json_t *col_real(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return json_null();
+    return json_real(sqlite3_column_double(st, i));
+}
+
+static json_t *col_int(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return json_null();
+    return json_integer(sqlite3_column_int64(st, i));
+}
+
+static json_t *col_text(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *col_json(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    if (!s)
+        return json_null();
+    json_t *v = json_loads(s, JSON_DECODE_ANY, NULL);
+    return v ? v : json_null();
+}
+
+json_t *store_trial_row(sqlite3_stmt *st)
+{
+    json_t *t = json_object();
+    json_object_set_new(t, "id", json_integer(sqlite3_column_int64(st, 0)));
+    json_object_set_new(t, "number", json_integer(sqlite3_column_int64(st, 1)));
+    json_object_set_new(t, "state", col_text(st, 2));
+    json_object_set_new(t, "params", col_json(st, 3));
+    json_object_set_new(t, "value", col_real(st, 4));
+    json_object_set_new(t, "values", col_json(st, 5));
+    json_object_set_new(t, "source", col_text(st, 6));
+    json_object_set_new(t, "worker", col_text(st, 7));
+    json_object_set_new(t, "attempts", json_integer(sqlite3_column_int64(st, 8)));
+    json_object_set_new(t, "created_at", col_time(st, 9));
+    json_object_set_new(t, "started_at", col_time(st, 10));
+    json_object_set_new(t, "finished_at", col_time(st, 11));
+    json_object_set_new(t, "error", col_text(st, 12));
+    json_object_set_new(t, "last_step", col_int(st, 13));
+    json_object_set_new(t, "last_value", col_real(st, 14));
+    json_object_set_new(t, "lease_expires_at", col_time(st, 15));
+    return t;
+}
+
+/* --- studies --- */
+
+static int study_from_row(sqlite3_stmt *q, struct study *st, struct serr *e)
+{
+    memset(st, 0, sizeof *st);
+    st->id = sqlite3_column_int64(q, 0);
+    snprintf(st->name, sizeof st->name, "%s", (const char *)sqlite3_column_text(q, 1));
+    snprintf(st->state, sizeof st->state, "%s", (const char *)sqlite3_column_text(q, 2));
+    st->direction = sqlite3_column_int(q, 3);
+    const char *text = (const char *)sqlite3_column_text(q, 4);
+    json_t *j = json_loads(text ? text : "", 0, NULL);
+    char err[256];
+    st->spec = j ? spec_parse(j, err, sizeof err) : NULL;
+    json_decref(j);
+    if (!st->spec)
+        return serr_set(e, 500, "corrupt_spec", "stored spec of study \"%s\" does not parse",
+                        st->name);
+    return 0;
+}
+
+int store_study_load(struct db *db, const char *name, struct study *st, struct serr *e)
+{
+    sqlite3_stmt *q =
+        db_stmt(db, "SELECT id, name, state, direction, spec FROM studies WHERE name = ?");
+    if (!q)
+        return serr_db(e, db, "load study");
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(q);
+        return serr_set(e, 404, "not_found", "no study named \"%s\"", name);
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(q);
+        return serr_db(e, db, "load study");
+    }
+    rc = study_from_row(q, st, e);
+    sqlite3_reset(q);
+    return rc;
+}
+
+int store_study_load_id(struct db *db, long long id, struct study *st, struct serr *e)
+{
+    sqlite3_stmt *q =
+        db_stmt(db, "SELECT id, name, state, direction, spec FROM studies WHERE id = ?");
+    if (!q)
+        return serr_db(e, db, "load study");
+    sqlite3_bind_int64(q, 1, id);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(q);
+        return rc == SQLITE_DONE ? serr_set(e, 404, "not_found", "no study with id %lld", id)
+                                 : serr_db(e, db, "load study");
+    }
+    rc = study_from_row(q, st, e);
+    sqlite3_reset(q);
+    return rc;
+}
+
+void store_study_release(struct study *st)
+{
+    spec_free(st->spec);
+    st->spec = NULL;
+}
+
+int store_counts(struct db *db, long long study_id, struct counts *c)
+{
+    memset(c, 0, sizeof *c);
+    sqlite3_stmt *q =
+        db_stmt(db, "SELECT state, COUNT(*) FROM trials WHERE study_id = ? GROUP BY state");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *s = (const char *)sqlite3_column_text(q, 0);
+        long long n = sqlite3_column_int64(q, 1);
+        if (strcmp(s, "pending") == 0)
+            c->pending = n;
+        else if (strcmp(s, "running") == 0)
+            c->running = n;
+        else if (strcmp(s, "completed") == 0)
+            c->completed = n;
+        else if (strcmp(s, "failed") == 0)
+            c->failed = n;
+        else if (strcmp(s, "pruned") == 0)
+            c->pruned = n;
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static json_t *counts_json(const struct counts *c)
+{
+    return json_pack("{sI sI sI sI sI}", "pending", (json_int_t)c->pending, "running",
+                     (json_int_t)c->running, "completed", (json_int_t)c->completed, "failed",
+                     (json_int_t)c->failed, "pruned", (json_int_t)c->pruned);
+}
+
+/* Best completed trial of a study as JSON, or json_null(). */
+static json_t *best_trial(struct db *db, long long study_id, int direction)
+{
+    sqlite3_stmt *q =
+        direction > 0
+            ? db_stmt(db, "SELECT " STORE_TRIAL_COLS " FROM trials t WHERE t.study_id = ? AND "
+                          "t.state = 'completed' AND t.value IS NOT NULL "
+                          "ORDER BY t.value ASC, t.number ASC LIMIT 1")
+            : db_stmt(db, "SELECT " STORE_TRIAL_COLS " FROM trials t WHERE t.study_id = ? AND "
+                          "t.state = 'completed' AND t.value IS NOT NULL "
+                          "ORDER BY t.value DESC, t.number ASC LIMIT 1");
+    if (!q)
+        return json_null();
+    sqlite3_bind_int64(q, 1, study_id);
+    json_t *t = sqlite3_step(q) == SQLITE_ROW ? store_trial_row(q) : json_null();
+    sqlite3_reset(q);
+    return t;
+}
+
+/* The summary of a study row selected by STUDY_COLS. */
+#define STUDY_COLS                                                                                 \
+    "s.id, s.name, s.state, s.direction, s.spec, s.tokens_in, s.tokens_out, s.cost_usd, "         \
+    "s.created_at, s.finished_at"
+
+static json_t *study_json(struct db *db, sqlite3_stmt *q, bool full)
+{
+    long long id = sqlite3_column_int64(q, 0);
+    int direction = sqlite3_column_int(q, 3);
+    json_t *spec = col_json(q, 4);
+    struct counts c;
+    store_counts(db, id, &c);
+    json_t *best = best_trial(db, id, direction);
+    json_t *s = json_object();
+    json_object_set_new(s, "name", col_text(q, 1));
+    json_object_set_new(s, "state", col_text(q, 2));
+    json_object_set_new(s, "description",
+                        json_string(json_str(spec, "description", "")));
+    json_object_set_new(s, "objective",
+                        json_string(json_str(json_object_get(spec, "objective"), "name", "value")));
+    json_object_set_new(s, "direction", json_string(direction > 0 ? "minimize" : "maximize"));
+    json_object_set_new(s, "sampler",
+                        json_string(json_str(json_object_get(spec, "sampler"), "name", "auto")));
+    json_object_set_new(s, "max_trials",
+                        json_integer(json_int(json_object_get(spec, "budget"), "max_trials", 0)));
+    json_object_set_new(s, "counts", counts_json(&c));
+    json_object_set_new(s, "best_value", json_is_object(best)
+                                             ? json_incref(json_object_get(best, "value"))
+                                             : json_null());
+    json_object_set_new(s, "llm",
+                        json_pack("{sI sI sf}", "tokens_in",
+                                  (json_int_t)sqlite3_column_int64(q, 5), "tokens_out",
+                                  (json_int_t)sqlite3_column_int64(q, 6), "cost_usd",
+                                  sqlite3_column_double(q, 7)));
+    json_object_set_new(s, "created_at", col_time(q, 8));
+    json_object_set_new(s, "finished_at", col_time(q, 9));
+    if (full) {
+        json_object_set_new(s, "best", best);
+        json_object_set_new(s, "spec", spec);
+    } else {
+        json_decref(best);
+        json_decref(spec);
+    }
+    return s;
+}
+
+static json_t *study_get_locked(struct db *db, const char *name, struct serr *e)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT " STUDY_COLS " FROM studies s WHERE s.name = ?");
+    if (!q) {
+        serr_db(e, db, "get study");
+        return NULL;
+    }
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    json_t *out = NULL;
+    if (rc == SQLITE_ROW)
+        out = study_json(db, q, true);
+    else if (rc == SQLITE_DONE)
+        serr_set(e, 404, "not_found", "no study named \"%s\"", name);
+    else
+        serr_db(e, db, "get study");
+    sqlite3_reset(q);
+    return out;
+}
+
+json_t *store_study_get(struct db *db, const char *name, struct serr *e)
+{
+    return study_get_locked(db, name, e);
+}
+
+int store_study_create(struct db *db, const json_t *in, const struct spec *sp, json_t **out,
+                       bool *created, struct serr *e)
+{
+    char *spec_in = json_canonical(in);
+    char *spec_full = json_dumps(sp->json, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    int rc = -1;
+    *out = NULL;
+    *created = false;
+    if (!spec_in || !spec_full) {
+        serr_set(e, 500, "internal", "out of memory");
+        goto out_free;
+    }
+    if (db_begin(db) < 0) {
+        serr_db(e, db, "create study");
+        goto out_free;
+    }
+    sqlite3_stmt *q = db_stmt(db, "SELECT spec_in FROM studies WHERE name = ?");
+    if (!q) {
+        serr_db(e, db, "create study");
+        goto out_rollback;
+    }
+    sqlite3_bind_text(q, 1, sp->name, -1, SQLITE_STATIC);
+    int step = sqlite3_step(q);
+    if (step == SQLITE_ROW) {
+        bool same = strcmp((const char *)sqlite3_column_text(q, 0), spec_in) == 0;
+        sqlite3_reset(q);
+        if (!same) {
+            serr_set(e, 409, "name_taken",
+                     "a study named \"%s\" exists with another spec: choose another name or "
+                     "delete it first",
+                     sp->name);
+            goto out_rollback;
+        }
+    } else {
+        sqlite3_reset(q);
+        if (step != SQLITE_DONE) {
+            serr_db(e, db, "create study");
+            goto out_rollback;
+        }
+        sqlite3_stmt *ins = db_stmt(db, "INSERT INTO studies (name, spec, spec_in, direction, "
+                                        "created_at) VALUES (?, ?, ?, ?, ?)");
+        if (!ins) {
+            serr_db(e, db, "create study");
+            goto out_rollback;
+        }
+        sqlite3_bind_text(ins, 1, sp->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, spec_full, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 3, spec_in, -1, SQLITE_STATIC);
+        sqlite3_bind_int(ins, 4, sp->maximize ? -1 : 1);
+        sqlite3_bind_int64(ins, 5, time_now_ms());
+        step = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (step != SQLITE_DONE) {
+            serr_db(e, db, "create study");
+            goto out_rollback;
+        }
+        *created = true;
+    }
+    if (db_commit(db) < 0) {
+        serr_db(e, db, "create study");
+        goto out_free;
+    }
+    *out = study_get_locked(db, sp->name, e);
+    rc = *out ? 0 : -1;
+    if (*created)
+        log_info("study \"%s\" created (sampler %s, %ld trials)", sp->name, sp->sampler,
+                 sp->max_trials);
+    goto out_free;
+out_rollback:
+    db_rollback(db);
+out_free:
+    free(spec_in);
+    free(spec_full);
+    return rc;
+}
+
+json_t *store_study_list(struct db *db, struct serr *e)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT " STUDY_COLS " FROM studies s ORDER BY s.id");
+    if (!q) {
+        serr_db(e, db, "list studies");
+        return NULL;
+    }
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        json_array_append_new(arr, study_json(db, q, false));
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        serr_db(e, db, "list studies");
+        return NULL;
+    }
+    return json_pack("{so}", "studies", arr);
+}
+
+/* Mark a study finished and stop its running trials. In a transaction. */
+static int finish_study(struct db *db, long long study_id, const char *why)
+{
+    int64_t now = time_now_ms();
+    sqlite3_stmt *q = db_stmt(db, "UPDATE studies SET state = 'finished', finished_at = ? "
+                                  "WHERE id = ? AND state != 'finished'");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, now);
+    sqlite3_bind_int64(q, 2, study_id);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return -1;
+    sqlite3_stmt *a = db_stmt(db, "UPDATE trial_attempts SET ended_at = ?, outcome = 'stopped' "
+                                  "WHERE ended_at IS NULL AND trial_id IN (SELECT id FROM trials "
+                                  "WHERE study_id = ? AND state = 'running')");
+    if (!a)
+        return -1;
+    sqlite3_bind_int64(a, 1, now);
+    sqlite3_bind_int64(a, 2, study_id);
+    rc = sqlite3_step(a);
+    sqlite3_reset(a);
+    if (rc != SQLITE_DONE)
+        return -1;
+    sqlite3_stmt *t = db_stmt(db, "UPDATE trials SET state = 'failed', finished_at = ?, error = ?, "
+                                  "lease_expires_at = NULL WHERE study_id = ? AND state = 'running'");
+    if (!t)
+        return -1;
+    sqlite3_bind_int64(t, 1, now);
+    sqlite3_bind_text(t, 2, why, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(t, 3, study_id);
+    rc = sqlite3_step(t);
+    sqlite3_reset(t);
+    store_event_bump();
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+bool store_finish_if_done(struct db *db, struct study *st, const struct counts *c)
+{
+    if (strcmp(st->state, "finished") == 0)
+        return true;
+    long long finished = c->completed + c->failed + c->pruned;
+    const char *why = NULL;
+    if (finished >= st->spec->max_trials)
+        why = "stopped: the study reached max_trials";
+    else if (c->failed >= st->spec->max_failures)
+        why = "stopped: the study reached max_failures";
+    if (!why)
+        return false;
+    if (finish_study(db, st->id, why) < 0)
+        return false;
+    snprintf(st->state, sizeof st->state, "finished");
+    log_info("study \"%s\" finished: %lld completed, %lld failed, %lld pruned%s", st->name,
+             c->completed, c->failed, c->pruned,
+             c->failed >= st->spec->max_failures ? " (max_failures reached)" : "");
+    return true;
+}
+
+json_t *store_study_set_state(struct db *db, const char *name, const char *state,
+                              struct serr *e)
+{
+    if (strcmp(state, "running") && strcmp(state, "paused") && strcmp(state, "finished")) {
+        serr_set(e, 400, "bad_state",
+                 "state: must be \"running\", \"paused\" or \"finished\" (got \"%s\")", state);
+        return NULL;
+    }
+    struct study st;
+    if (store_study_load(db, name, &st, e) < 0)
+        return NULL;
+    if (db_begin(db) < 0) {
+        store_study_release(&st);
+        serr_db(e, db, "set study state");
+        return NULL;
+    }
+    int rc;
+    if (strcmp(state, "finished") == 0) {
+        rc = finish_study(db, st.id, "stopped: the study was finished by a person");
+    } else {
+        sqlite3_stmt *q = db_stmt(db, "UPDATE studies SET state = ?, finished_at = NULL "
+                                      "WHERE id = ?");
+        rc = -1;
+        if (q) {
+            sqlite3_bind_text(q, 1, state, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(q, 2, st.id);
+            rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+            sqlite3_reset(q);
+        }
+    }
+    store_study_release(&st);
+    if (rc < 0 || db_commit(db) < 0) {
+        db_rollback(db);
+        serr_db(e, db, "set study state");
+        return NULL;
+    }
+    store_event_bump();
+    log_info("study \"%s\" is now %s", name, state);
+    return study_get_locked(db, name, e);
+}
+
+int store_study_delete(struct db *db, const char *name, struct serr *e)
+{
+    sqlite3_stmt *q = db_stmt(db, "DELETE FROM studies WHERE name = ?");
+    if (!q)
+        return serr_db(e, db, "delete study");
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return serr_db(e, db, "delete study");
+    if (sqlite3_changes(db_handle(db)) == 0)
+        return serr_set(e, 404, "not_found", "no study named \"%s\"", name);
+    store_event_bump();
+    log_info("study \"%s\" deleted", name);
+    return 0;
+}
+
+static long long study_id_of(struct db *db, const char *name, struct serr *e)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT id FROM studies WHERE name = ?");
+    if (!q)
+        return serr_db(e, db, "find study");
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    long long id = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_reset(q);
+    if (rc == SQLITE_DONE)
+        return serr_set(e, 404, "not_found", "no study named \"%s\"", name);
+    if (rc != SQLITE_ROW)
+        return serr_db(e, db, "find study");
+    return id;
+}
+
+json_t *store_trials_page(struct db *db, const char *name, const char *state,
+                          const char *source, long long after, long long limit, bool desc,
+                          struct serr *e)
+{
+    long long sid = study_id_of(db, name, e);
+    if (sid < 0)
+        return NULL;
+    sqlite3_stmt *q =
+        desc ? db_stmt(db, "SELECT " STORE_TRIAL_COLS " FROM trials t WHERE t.study_id = ?1 "
+                           "AND t.number < ?2 AND (?3 IS NULL OR t.state = ?3) "
+                           "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "
+                           "ORDER BY t.number DESC LIMIT ?4")
+             : db_stmt(db, "SELECT " STORE_TRIAL_COLS " FROM trials t WHERE t.study_id = ?1 "
+                           "AND t.number > ?2 AND (?3 IS NULL OR t.state = ?3) "
+                           "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "
+                           "ORDER BY t.number ASC LIMIT ?4");
+    if (!q) {
+        serr_db(e, db, "list trials");
+        return NULL;
+    }
+    sqlite3_bind_int64(q, 1, sid);
+    sqlite3_bind_int64(q, 2, desc && after < 0 ? (1LL << 62) : after);
+    if (state)
+        sqlite3_bind_text(q, 3, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, limit + 1);
+    if (source)
+        sqlite3_bind_text(q, 5, source, -1, SQLITE_STATIC);
+    json_t *arr = json_array();
+    long long n = 0, last = -1;
+    bool more = false;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n == limit) {
+            more = true;
+            break;
+        }
+        json_t *t = store_trial_row(q);
+        last = json_integer_value(json_object_get(t, "number"));
+        json_array_append_new(arr, t);
+        n++;
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        json_decref(arr);
+        serr_db(e, db, "list trials");
+        return NULL;
+    }
+    sqlite3_stmt *c = db_stmt(db, "SELECT COUNT(*) FROM trials t WHERE t.study_id = ?1 AND "
+                                  "(?2 IS NULL OR t.state = ?2) AND (?3 IS NULL OR t.source = ?3 "
+                                  "OR t.source LIKE ?3 || ':%')");
+    long long total = 0;
+    if (c) {
+        sqlite3_bind_int64(c, 1, sid);
+        if (state)
+            sqlite3_bind_text(c, 2, state, -1, SQLITE_STATIC);
+        if (source)
+            sqlite3_bind_text(c, 3, source, -1, SQLITE_STATIC);
+        if (sqlite3_step(c) == SQLITE_ROW)
+            total = sqlite3_column_int64(c, 0);
+        sqlite3_reset(c);
+    }
+    return json_pack("{so so sI}", "trials", arr, "next_after",
+                     more ? json_integer(last) : json_null(), "total", (json_int_t)total);
+}
+
+json_t *store_best(struct db *db, const char *name, struct serr *e)
+{
+    struct study st;
+    if (store_study_load(db, name, &st, e) < 0)
+        return NULL;
+    json_t *t = best_trial(db, st.id, st.direction);
+    store_study_release(&st);
+    if (!json_is_object(t)) {
+        json_decref(t);
+        serr_set(e, 404, "no_trials", "study \"%s\" has no completed trial yet", name);
+        return NULL;
+    }
+    return t;
+}
+
+json_t *store_enqueue(struct db *db, const char *name, const json_t *params, const char *source,
+                      struct serr *e)
+{
+    struct study st;
+    if (store_study_load(db, name, &st, e) < 0)
+        return NULL;
+    json_t *out = NULL;
+    char *text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    if (strcmp(st.state, "finished") == 0) {
+        serr_set(e, 409, "study_finished", "study \"%s\" is finished: resume it first", name);
+        goto out_release;
+    }
+    if (db_begin(db) < 0) {
+        serr_db(e, db, "enqueue");
+        goto out_release;
+    }
+    sqlite3_stmt *q = db_stmt(db, "UPDATE studies SET next_number = next_number + 1 WHERE id = ? "
+                                  "RETURNING next_number - 1");
+    long long number = -1;
+    if (q) {
+        sqlite3_bind_int64(q, 1, st.id);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            number = sqlite3_column_int64(q, 0);
+        sqlite3_reset(q);
+    }
+    sqlite3_stmt *ins = db_stmt(db, "INSERT INTO trials (study_id, number, state, params, "
+                                    "source, created_at) VALUES (?, ?, 'pending', ?, ?, ?)");
+    if (number < 0 || !ins) {
+        serr_db(e, db, "enqueue");
+        goto out_rollback;
+    }
+    sqlite3_bind_int64(ins, 1, st.id);
+    sqlite3_bind_int64(ins, 2, number);
+    sqlite3_bind_text(ins, 3, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 4, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 5, time_now_ms());
+    int rc = sqlite3_step(ins);
+    sqlite3_reset(ins);
+    long long id = sqlite3_last_insert_rowid(db_handle(db));
+    if (rc != SQLITE_DONE || db_commit(db) < 0) {
+        serr_db(e, db, "enqueue");
+        goto out_rollback;
+    }
+    store_event_bump();
+    out = store_trial_get(db, id, e);
+    goto out_release;
+out_rollback:
+    db_rollback(db);
+out_release:
+    free(text);
+    store_study_release(&st);
+    return out;
+}
+
+json_t *store_trial_get(struct db *db, long long id, struct serr *e)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT " STORE_TRIAL_COLS ", s.name FROM trials t "
+                                  "JOIN studies s ON s.id = t.study_id WHERE t.id = ?");
+    if (!q) {
+        serr_db(e, db, "get trial");
+        return NULL;
+    }
+    sqlite3_bind_int64(q, 1, id);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(q);
+        if (rc == SQLITE_DONE)
+            serr_set(e, 404, "not_found", "no trial with id %lld", id);
+        else
+            serr_db(e, db, "get trial");
+        return NULL;
+    }
+    json_t *t = store_trial_row(q);
+    json_object_set_new(t, "study", col_text(q, 16));
+    sqlite3_reset(q);
+
+    json_t *reports = json_array();
+    sqlite3_stmt *r = db_stmt(db, "SELECT step, value, values_json, at FROM trial_reports "
+                                  "WHERE trial_id = ? ORDER BY step");
+    if (r) {
+        sqlite3_bind_int64(r, 1, id);
+        while (sqlite3_step(r) == SQLITE_ROW)
+            json_array_append_new(reports, json_pack("{so so so so}", "step", col_int(r, 0),
+                                                     "value", col_real(r, 1), "values",
+                                                     col_json(r, 2), "at", col_time(r, 3)));
+        sqlite3_reset(r);
+    }
+    json_object_set_new(t, "reports", reports);
+    json_t *attempts = json_array();
+    sqlite3_stmt *a = db_stmt(db, "SELECT attempt, worker, started_at, ended_at, outcome FROM "
+                                  "trial_attempts WHERE trial_id = ? ORDER BY attempt");
+    if (a) {
+        sqlite3_bind_int64(a, 1, id);
+        while (sqlite3_step(a) == SQLITE_ROW)
+            json_array_append_new(attempts,
+                                  json_pack("{so so so so so}", "attempt", col_int(a, 0), "worker",
+                                            col_text(a, 1), "started_at", col_time(a, 2),
+                                            "ended_at", col_time(a, 3), "outcome",
+                                            col_text(a, 4)));
+        sqlite3_reset(a);
+    }
+    json_object_set_new(t, "attempt_log", attempts);
+    return t;
+}
+
+/* --- the lease --- */
+
+struct lease_row {
+    long long study_id; /* owning study */
+    char state[16];     /* trial state */
+    char worker[160];   /* lease holder, "" when none */
+    int attempts;       /* leases so far */
+    double last_value;  /* last reported value, NAN if none */
+    long long number;   /* trial number */
+};
+
+static int lease_row_load(struct db *db, long long id, struct lease_row *lr, struct serr *e)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT study_id, state, worker, attempts, last_value, number "
+                                  "FROM trials WHERE id = ?");
+    if (!q)
+        return serr_db(e, db, "load trial");
+    sqlite3_bind_int64(q, 1, id);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(q);
+        return rc == SQLITE_DONE ? serr_set(e, 404, "not_found", "no trial with id %lld", id)
+                                 : serr_db(e, db, "load trial");
+    }
+    lr->study_id = sqlite3_column_int64(q, 0);
+    snprintf(lr->state, sizeof lr->state, "%s", (const char *)sqlite3_column_text(q, 1));
+    const char *w = (const char *)sqlite3_column_text(q, 2);
+    snprintf(lr->worker, sizeof lr->worker, "%s", w ? w : "");
+    lr->attempts = sqlite3_column_int(q, 3);
+    lr->last_value = sqlite3_column_type(q, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 4);
+    lr->number = sqlite3_column_int64(q, 5);
+    sqlite3_reset(q);
+    return 0;
+}
+
+static int lease_conflict(struct serr *e, long long id, const struct lease_row *lr,
+                          const char *worker)
+{
+    if (strcmp(lr->state, "running") != 0)
+        return serr_set(e, 409, "not_running",
+                        "trial %lld is %s, not running: worker \"%s\" holds no lease on it", id,
+                        lr->state, worker);
+    return serr_set(e, 409, "lease_lost",
+                    "trial %lld is leased to worker \"%s\", not \"%s\"", id, lr->worker, worker);
+}
+
+static int extend_lease(struct db *db, long long id, long long study_id)
+{
+    struct study st;
+    struct serr e;
+    if (store_study_load_id(db, study_id, &st, &e) < 0)
+        return -1;
+    int64_t ms = (int64_t)(st.spec->heartbeat_s * 1000.0 * (double)st.spec->stale_after);
+    store_study_release(&st);
+    sqlite3_stmt *q = db_stmt(db, "UPDATE trials SET lease_expires_at = ? WHERE id = ?");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, time_now_ms() + ms);
+    sqlite3_bind_int64(q, 2, id);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static const char *study_state_of(struct db *db, long long study_id)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT state FROM studies WHERE id = ?");
+    if (!q)
+        return "running";
+    sqlite3_bind_int64(q, 1, study_id);
+    const char *s = "running";
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(q, 0);
+        s = strcmp(v, "finished") == 0 ? "finished" : strcmp(v, "paused") == 0 ? "paused"
+                                                                               : "running";
+    }
+    sqlite3_reset(q);
+    return s;
+}
+
+int store_heartbeat(struct db *db, long long id, const char *worker, const char **action,
+                    struct serr *e)
+{
+    struct lease_row lr;
+    *action = "stop";
+    if (db_begin(db) < 0)
+        return serr_db(e, db, "heartbeat");
+    if (lease_row_load(db, id, &lr, e) < 0)
+        goto out_rollback;
+    if (strcmp(lr.state, "running") != 0 || strcmp(lr.worker, worker) != 0) {
+        lease_conflict(e, id, &lr, worker);
+        goto out_rollback;
+    }
+    if (extend_lease(db, id, lr.study_id) < 0) {
+        serr_db(e, db, "heartbeat");
+        goto out_rollback;
+    }
+    if (db_commit(db) < 0)
+        return serr_db(e, db, "heartbeat");
+    *action = strcmp(study_state_of(db, lr.study_id), "finished") == 0 ? "stop" : "continue";
+    return 0;
+out_rollback:
+    db_rollback(db);
+    return -1;
+}
+
+int store_report(struct db *db, long long id, const char *worker, long long step, double value,
+                 const json_t *values, const char **action, struct serr *e)
+{
+    struct lease_row lr;
+    *action = "continue";
+    char *vtext = values ? json_dumps(values, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    int rc = -1;
+    if (db_begin(db) < 0) {
+        serr_db(e, db, "report");
+        goto out_free;
+    }
+    if (lease_row_load(db, id, &lr, e) < 0)
+        goto out_rollback;
+    if (strcmp(lr.state, "running") != 0 || strcmp(lr.worker, worker) != 0) {
+        lease_conflict(e, id, &lr, worker);
+        goto out_rollback;
+    }
+    sqlite3_stmt *q = db_stmt(db, "INSERT INTO trial_reports (trial_id, step, value, values_json, "
+                                  "at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (trial_id, step) DO "
+                                  "UPDATE SET value = excluded.value, values_json = "
+                                  "excluded.values_json, at = excluded.at");
+    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET last_step = ?2, last_value = ?3 WHERE id = ?1 "
+                                  "AND (last_step IS NULL OR last_step <= ?2)");
+    if (!q || !u) {
+        serr_db(e, db, "report");
+        goto out_rollback;
+    }
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, step);
+    if (isfinite(value))
+        sqlite3_bind_double(q, 3, value);
+    if (vtext)
+        sqlite3_bind_text(q, 4, vtext, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 5, time_now_ms());
+    int s1 = sqlite3_step(q);
+    sqlite3_reset(q);
+    sqlite3_bind_int64(u, 1, id);
+    sqlite3_bind_int64(u, 2, step);
+    if (isfinite(value))
+        sqlite3_bind_double(u, 3, value);
+    int s2 = sqlite3_step(u);
+    sqlite3_reset(u);
+    if (s1 != SQLITE_DONE || s2 != SQLITE_DONE || extend_lease(db, id, lr.study_id) < 0) {
+        serr_db(e, db, "report");
+        goto out_rollback;
+    }
+    if (isfinite(value) && pruner_hook_decide(db, lr.study_id, id, step, value))
+        *action = "prune";
+    if (db_commit(db) < 0) {
+        serr_db(e, db, "report");
+        goto out_free;
+    }
+    rc = 0;
+    goto out_free;
+out_rollback:
+    db_rollback(db);
+out_free:
+    free(vtext);
+    return rc;
+}
+
+static int note_worker_result(struct db *db, long long study_id, const char *worker, bool failed)
+{
+    int64_t now = time_now_ms();
+    sqlite3_stmt *q =
+        db_stmt(db, "INSERT INTO workers (study_id, worker, last_seen, consecutive_failures) "
+                    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (study_id, worker) DO UPDATE SET "
+                    "last_seen = ?3, consecutive_failures = CASE WHEN ?4 = 0 THEN 0 ELSE "
+                    "consecutive_failures + 1 END RETURNING consecutive_failures");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    sqlite3_bind_text(q, 2, worker, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, now);
+    sqlite3_bind_int(q, 4, failed ? 1 : 0);
+    int n = 0;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        n = sqlite3_column_int(q, 0);
+    sqlite3_reset(q);
+    if (failed && n >= cfg.worker_fail_limit) {
+        sqlite3_stmt *b = db_stmt(db, "UPDATE workers SET blocked_until = ?, "
+                                      "consecutive_failures = 0 WHERE study_id = ? AND worker = ?");
+        if (!b)
+            return -1;
+        sqlite3_bind_int64(b, 1, now + (int64_t)cfg.worker_cooldown_s * 1000);
+        sqlite3_bind_int64(b, 2, study_id);
+        sqlite3_bind_text(b, 3, worker, -1, SQLITE_STATIC);
+        sqlite3_step(b);
+        sqlite3_reset(b);
+        log_warn("worker \"%s\" failed %d trials in a row: no new trials for %d s", worker, n,
+                 cfg.worker_cooldown_s);
+    }
+    return 0;
+}
+
+int store_complete(struct db *db, long long id, const char *worker, const char *state,
+                   double value, const json_t *values, const char *error, bool *already,
+                   struct serr *e)
+{
+    *already = false;
+    if (strcmp(state, "completed") && strcmp(state, "failed") && strcmp(state, "pruned"))
+        return serr_set(e, 400, "bad_state",
+                        "state: must be \"completed\", \"failed\" or \"pruned\" (got \"%s\")",
+                        state);
+    if (strcmp(state, "completed") == 0 && !isfinite(value))
+        return serr_set(e, 400, "bad_value",
+                        "value: a completed trial needs a finite number as its value");
+    struct lease_row lr;
+    char *vtext = values ? json_dumps(values, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    int rc = -1;
+    if (db_begin(db) < 0) {
+        serr_db(e, db, "complete");
+        goto out_free;
+    }
+    if (lease_row_load(db, id, &lr, e) < 0)
+        goto out_rollback;
+    if (strcmp(lr.state, "running") != 0) {
+        if (strcmp(lr.state, state) == 0 && strcmp(lr.worker, worker) == 0) {
+            *already = true; /* a resend of a completion that was recorded */
+            db_rollback(db);
+            rc = 0;
+            goto out_free;
+        }
+        lease_conflict(e, id, &lr, worker);
+        goto out_rollback;
+    }
+    if (strcmp(lr.worker, worker) != 0) {
+        lease_conflict(e, id, &lr, worker);
+        goto out_rollback;
+    }
+    if (!isfinite(value) && strcmp(state, "pruned") == 0)
+        value = lr.last_value;
+    int64_t now = time_now_ms();
+    sqlite3_stmt *q = db_stmt(db, "UPDATE trials SET state = ?, value = ?, values_json = ?, "
+                                  "error = ?, finished_at = ?, lease_expires_at = NULL "
+                                  "WHERE id = ?");
+    sqlite3_stmt *a = db_stmt(db, "UPDATE trial_attempts SET ended_at = ?, outcome = ? WHERE "
+                                  "trial_id = ? AND attempt = ?");
+    if (!q || !a) {
+        serr_db(e, db, "complete");
+        goto out_rollback;
+    }
+    sqlite3_bind_text(q, 1, state, -1, SQLITE_STATIC);
+    if (isfinite(value) && strcmp(state, "failed") != 0)
+        sqlite3_bind_double(q, 2, value);
+    if (vtext)
+        sqlite3_bind_text(q, 3, vtext, -1, SQLITE_STATIC);
+    if (error)
+        sqlite3_bind_text(q, 4, error, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 5, now);
+    sqlite3_bind_int64(q, 6, id);
+    int s1 = sqlite3_step(q);
+    sqlite3_reset(q);
+    sqlite3_bind_int64(a, 1, now);
+    sqlite3_bind_text(a, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(a, 3, id);
+    sqlite3_bind_int(a, 4, lr.attempts);
+    int s2 = sqlite3_step(a);
+    sqlite3_reset(a);
+    if (s1 != SQLITE_DONE || s2 != SQLITE_DONE ||
+        note_worker_result(db, lr.study_id, worker, strcmp(state, "failed") == 0) < 0) {
+        serr_db(e, db, "complete");
+        goto out_rollback;
+    }
+    struct study st;
+    struct counts c;
+    if (store_study_load_id(db, lr.study_id, &st, e) == 0) {
+        if (store_counts(db, lr.study_id, &c) == 0)
+            store_finish_if_done(db, &st, &c);
+        store_study_release(&st);
+    }
+    if (db_commit(db) < 0) {
+        serr_db(e, db, "complete");
+        goto out_free;
+    }
+    store_event_bump();
+    if (strcmp(state, "completed") == 0)
+        log_info("trial %lld (#%lld) completed by %s: %g", id, lr.number, worker, value);
+    else
+        log_info("trial %lld (#%lld) %s by %s%s%.200s", id, lr.number, state, worker,
+                 error ? ": " : "", error ? error : "");
+    rc = 0;
+    goto out_free;
+out_rollback:
+    db_rollback(db);
+out_free:
+    free(vtext);
+    return rc;
+}
+
+int store_reap(struct db *db, int64_t now_ms)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT t.id, t.study_id, t.attempts, t.worker, s.spec, "
+                                  "t.number, s.name FROM trials t JOIN studies s ON "
+                                  "s.id = t.study_id WHERE t.state = 'running' AND "
+                                  "t.lease_expires_at < ?");
+    if (!q)
+        return -1;
+    struct expired {
+        long long id, study_id, number;
+        int attempts;
+        long long max_retries;
+        char worker[160], study[80];
+    } list[64];
+    size_t n = 0;
+    sqlite3_bind_int64(q, 1, now_ms);
+    while (n < 64 && sqlite3_step(q) == SQLITE_ROW) {
+        struct expired *x = &list[n++];
+        x->id = sqlite3_column_int64(q, 0);
+        x->study_id = sqlite3_column_int64(q, 1);
+        x->attempts = sqlite3_column_int(q, 2);
+        const char *w = (const char *)sqlite3_column_text(q, 3);
+        snprintf(x->worker, sizeof x->worker, "%s", w ? w : "");
+        json_t *spec = json_loads((const char *)sqlite3_column_text(q, 4), 0, NULL);
+        x->max_retries = json_int(json_object_get(spec, "lease"), "max_retries", 2);
+        json_decref(spec);
+        x->number = sqlite3_column_int64(q, 5);
+        snprintf(x->study, sizeof x->study, "%s", (const char *)sqlite3_column_text(q, 6));
+    }
+    sqlite3_reset(q);
+    if (n == 0)
+        return 0;
+    if (db_begin(db) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct expired *x = &list[i];
+        bool requeue = x->attempts <= x->max_retries;
+        sqlite3_stmt *a = db_stmt(db, "UPDATE trial_attempts SET ended_at = ?, outcome = 'stale' "
+                                      "WHERE trial_id = ? AND attempt = ?");
+        sqlite3_stmt *u =
+            requeue ? db_stmt(db, "UPDATE trials SET state = 'pending', lease_expires_at = NULL "
+                                  "WHERE id = ? AND state = 'running'")
+                    : db_stmt(db, "UPDATE trials SET state = 'failed', lease_expires_at = NULL, "
+                                  "finished_at = ?2, error = ?3 WHERE id = ?1 AND state = "
+                                  "'running'");
+        if (!a || !u)
+            goto out_rollback;
+        sqlite3_bind_int64(a, 1, now_ms);
+        sqlite3_bind_int64(a, 2, x->id);
+        sqlite3_bind_int(a, 3, x->attempts);
+        sqlite3_step(a);
+        sqlite3_reset(a);
+        char why[320];
+        snprintf(why, sizeof why,
+                 "lease expired %d times: worker \"%s\" stopped sending heartbeats", x->attempts,
+                 x->worker);
+        sqlite3_bind_int64(u, 1, x->id);
+        if (!requeue) {
+            sqlite3_bind_int64(u, 2, now_ms);
+            sqlite3_bind_text(u, 3, why, -1, SQLITE_STATIC);
+        }
+        int rc = sqlite3_step(u);
+        sqlite3_reset(u);
+        if (rc != SQLITE_DONE)
+            goto out_rollback;
+        metrics_count("lease_expired", 1);
+        if (requeue)
+            log_warn("study \"%s\" trial #%lld: worker \"%s\" stopped heartbeating; requeued "
+                     "(attempt %d)",
+                     x->study, x->number, x->worker, x->attempts);
+        else
+            log_warn("study \"%s\" trial #%lld failed: %s", x->study, x->number, why);
+        if (!requeue) {
+            struct study st;
+            struct serr e;
+            struct counts c;
+            if (store_study_load_id(db, x->study_id, &st, &e) == 0) {
+                if (store_counts(db, x->study_id, &c) == 0)
+                    store_finish_if_done(db, &st, &c);
+                store_study_release(&st);
+            }
+        }
+    }
+    if (db_commit(db) < 0)
+        return -1;
+    store_event_bump();
+    return (int)n;
+out_rollback:
+    db_rollback(db);
+    return -1;
+}

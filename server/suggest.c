@@ -1,0 +1,399 @@
+#include <config.h>
+#include "suggest.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+#include "llm_hook.h"
+#include "log.h"
+#include "samplers/sampler.h"
+#include "settings.h"
+#include "timeutil.h"
+
+/* Proposals for one study are made one at a time so that each sees the trials
+ * the previous one created (constant liar, distinct Sobol indices). */
+static pthread_mutex_t propose_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void suggest_result_release(struct suggest_result *res)
+{
+    json_decref(res->trials);
+    res->trials = NULL;
+}
+
+static enum obs_state obs_state_of(const char *s)
+{
+    if (strcmp(s, "completed") == 0)
+        return OBS_COMPLETED;
+    if (strcmp(s, "pruned") == 0)
+        return OBS_PRUNED;
+    if (strcmp(s, "failed") == 0)
+        return OBS_FAILED;
+    return OBS_PENDING;
+}
+
+int suggest_history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx)
+{
+    memset(ctx, 0, sizeof *ctx);
+    sqlite3_stmt *q = db_stmt(db, "SELECT params, state, value, last_value, number FROM trials "
+                                  "WHERE study_id = ? ORDER BY number");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, st->id);
+    size_t cap = 64, nh = 0, np = 0;
+    struct obs *hist = calloc(cap, sizeof *hist), *pend = calloc(cap, sizeof *pend);
+    size_t caph = cap, capp = cap;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        json_t *params = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
+        if (!params)
+            continue;
+        enum obs_state s = obs_state_of((const char *)sqlite3_column_text(q, 1));
+        double v = NAN;
+        if (s == OBS_COMPLETED && sqlite3_column_type(q, 2) != SQLITE_NULL)
+            v = sqlite3_column_double(q, 2);
+        else if (s == OBS_PRUNED)
+            v = sqlite3_column_type(q, 2) != SQLITE_NULL ? sqlite3_column_double(q, 2)
+                : sqlite3_column_type(q, 3) != SQLITE_NULL ? sqlite3_column_double(q, 3)
+                                                           : NAN;
+        if (isfinite(v) && st->direction < 0)
+            v = -v;
+        struct obs o = {params, v, s, (long)sqlite3_column_int64(q, 4)};
+        if (s == OBS_PENDING) {
+            if (np == capp) {
+                capp *= 2;
+                pend = realloc(pend, capp * sizeof *pend);
+            }
+            pend[np++] = o;
+        } else {
+            if (nh == caph) {
+                caph *= 2;
+                hist = realloc(hist, caph * sizeof *hist);
+            }
+            hist[nh++] = o;
+        }
+    }
+    sqlite3_reset(q);
+    ctx->history = hist;
+    ctx->n_history = nh;
+    ctx->pending = pend;
+    ctx->n_pending = np;
+    ctx->space = st->spec->space;
+    ctx->seed = st->spec->seed;
+    ctx->options = st->spec->sampler_opts;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+void suggest_history_free(struct sampler_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_history; i++)
+        json_decref((json_t *)ctx->history[i].params);
+    for (size_t i = 0; i < ctx->n_pending; i++)
+        json_decref((json_t *)ctx->pending[i].params);
+    free((void *)ctx->history);
+    free((void *)ctx->pending);
+    memset(ctx, 0, sizeof *ctx);
+}
+
+/* Is the worker cut off? Sets e to 429 when it is. */
+static int check_worker(struct db *db, long long study_id, const char *worker, struct serr *e)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT blocked_until FROM workers WHERE study_id = ? AND "
+                                  "worker = ?");
+    if (!q)
+        return serr_db(e, db, "suggest");
+    sqlite3_bind_int64(q, 1, study_id);
+    sqlite3_bind_text(q, 2, worker, -1, SQLITE_STATIC);
+    int64_t until = 0;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        until = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    int64_t now = time_now_ms();
+    if (until > now) {
+        int secs = (int)((until - now + 999) / 1000);
+        serr_set(e, 429, "worker_cut_off",
+                 "worker \"%s\" failed %d trials in a row: no new trials for %d s", worker,
+                 cfg.worker_fail_limit, secs);
+        e->retry_after_s = secs;
+        return -1;
+    }
+    return 0;
+}
+
+/* Lease trial id to worker (in a transaction) and append it to out. */
+static int lease_trial(struct db *db, const struct study *st, long long id, const char *worker,
+                       bool redeliver, json_t *out)
+{
+    int64_t now = time_now_ms();
+    int64_t expires = now + (int64_t)(st->spec->heartbeat_s * 1000.0 * (double)st->spec->stale_after);
+    sqlite3_stmt *q;
+    if (redeliver) {
+        q = db_stmt(db, "UPDATE trials SET lease_expires_at = ?2 WHERE id = ?1");
+    } else {
+        q = db_stmt(db, "UPDATE trials SET state = 'running', worker = ?3, lease_expires_at = ?2, "
+                        "attempts = attempts + 1, started_at = ?4 WHERE id = ?1");
+    }
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, expires);
+    if (!redeliver) {
+        sqlite3_bind_text(q, 3, worker, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 4, now);
+    }
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return -1;
+    if (!redeliver) {
+        sqlite3_stmt *a = db_stmt(db, "INSERT OR REPLACE INTO trial_attempts (trial_id, attempt, "
+                                      "worker, started_at) SELECT id, attempts, worker, ? FROM "
+                                      "trials WHERE id = ?");
+        if (!a)
+            return -1;
+        sqlite3_bind_int64(a, 1, now);
+        sqlite3_bind_int64(a, 2, id);
+        rc = sqlite3_step(a);
+        sqlite3_reset(a);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
+    sqlite3_stmt *g = db_stmt(db, "SELECT " STORE_TRIAL_COLS " FROM trials t WHERE t.id = ?");
+    if (!g)
+        return -1;
+    sqlite3_bind_int64(g, 1, id);
+    if (sqlite3_step(g) == SQLITE_ROW) {
+        json_t *t = store_trial_row(g);
+        json_object_set_new(t, "heartbeat_s", json_real(st->spec->heartbeat_s));
+        json_object_set_new(t, "study", json_string(st->name));
+        json_array_append_new(out, t);
+    }
+    sqlite3_reset(g);
+    return 0;
+}
+
+/* Insert a new trial for params and lease it. In a transaction. */
+static int create_trial(struct db *db, const struct study *st, const json_t *params,
+                        const char *source, const char *worker, json_t *out, long long *number)
+{
+    char *text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    if (!text)
+        return -1;
+    sqlite3_stmt *n = db_stmt(db, "UPDATE studies SET next_number = next_number + 1 WHERE id = ? "
+                                  "RETURNING next_number - 1");
+    sqlite3_stmt *ins = db_stmt(db, "INSERT INTO trials (study_id, number, state, params, source, "
+                                    "created_at) VALUES (?, ?, 'pending', ?, ?, ?)");
+    int rc = -1;
+    if (!n || !ins)
+        goto out_free;
+    sqlite3_bind_int64(n, 1, st->id);
+    *number = sqlite3_step(n) == SQLITE_ROW ? sqlite3_column_int64(n, 0) : -1;
+    sqlite3_reset(n);
+    if (*number < 0)
+        goto out_free;
+    sqlite3_bind_int64(ins, 1, st->id);
+    sqlite3_bind_int64(ins, 2, *number);
+    sqlite3_bind_text(ins, 3, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 4, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 5, time_now_ms());
+    int s = sqlite3_step(ins);
+    sqlite3_reset(ins);
+    if (s != SQLITE_DONE)
+        goto out_free;
+    rc = lease_trial(db, st, sqlite3_last_insert_rowid(db_handle(db)), worker, false, out);
+out_free:
+    free(text);
+    return rc;
+}
+
+/* Ask the study's sampler for k configurations; each gets its source name. */
+static int propose(struct db *db, const struct study *st, size_t k, json_t **configs,
+                   char **sources, struct serr *e)
+{
+    struct sampler_ctx ctx;
+    if (suggest_history_load(db, st, &ctx) < 0) {
+        suggest_history_free(&ctx);
+        return serr_db(e, db, "load history");
+    }
+    long long next = 0;
+    sqlite3_stmt *q = db_stmt(db, "SELECT next_number FROM studies WHERE id = ?");
+    if (q) {
+        sqlite3_bind_int64(q, 1, st->id);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            next = sqlite3_column_int64(q, 0);
+        sqlite3_reset(q);
+    }
+    ctx.next_number = (long)next;
+    char err[512] = "";
+    int got = llm_hook_take(st, k, configs, sources);
+    if (got < 0)
+        got = 0;
+    size_t left = k - (size_t)got;
+    int rc = 0;
+    if (left > 0) {
+        const char *name = llm_hook_classical(st);
+        if (!sampler_find(name))
+            name = "sobol";
+        rc = sampler_propose(name, &ctx, left, configs + got, err, sizeof err);
+        for (size_t i = 0; rc == 0 && i < left; i++)
+            sources[got + i] = strdup(llm_hook_source_label(st, name));
+    }
+    suggest_history_free(&ctx);
+    if (rc < 0) {
+        for (int i = 0; i < got; i++) {
+            json_decref(configs[i]);
+            free(sources[i]);
+        }
+        return serr_set(e, 500, "sampler_failed", "sampler could not propose: %s", err);
+    }
+    return 0;
+}
+
+int suggest_run(struct db *db, const char *study, const char *worker, int count,
+                struct suggest_result *res, struct serr *e)
+{
+    memset(res, 0, sizeof *res);
+    res->trials = json_array();
+    res->retry_after_s = 2;
+    struct study st;
+    if (store_study_load(db, study, &st, e) < 0)
+        return -1;
+    int rc = -1;
+    pthread_mutex_lock(&propose_lock);
+    if (db_begin(db) < 0) {
+        serr_db(e, db, "suggest");
+        goto out_unlock;
+    }
+    snprintf(res->study_state, sizeof res->study_state, "%s", st.state);
+    /* The worker's own running trials come back first (restart of a worker). */
+    sqlite3_stmt *mine = db_stmt(db, "SELECT id FROM trials WHERE study_id = ? AND worker = ? "
+                                     "AND state = 'running' ORDER BY number");
+    if (!mine) {
+        serr_db(e, db, "suggest");
+        goto out_rollback;
+    }
+    sqlite3_bind_int64(mine, 1, st.id);
+    sqlite3_bind_text(mine, 2, worker, -1, SQLITE_STATIC);
+    long long ids[64];
+    size_t n_ids = 0;
+    while (n_ids < 64 && sqlite3_step(mine) == SQLITE_ROW)
+        ids[n_ids++] = sqlite3_column_int64(mine, 0);
+    sqlite3_reset(mine);
+    for (size_t i = 0; i < n_ids && (int)json_array_size(res->trials) < count; i++)
+        if (lease_trial(db, &st, ids[i], worker, true, res->trials) < 0) {
+            serr_db(e, db, "suggest");
+            goto out_rollback;
+        }
+    if (json_array_size(res->trials) > 0) {
+        if (db_commit(db) < 0) {
+            serr_db(e, db, "suggest");
+            goto out_unlock;
+        }
+        log_info("study \"%s\": worker \"%s\" got its running trial back", st.name, worker);
+        rc = 0;
+        goto out_unlock;
+    }
+    struct counts c;
+    if (store_counts(db, st.id, &c) < 0) {
+        serr_db(e, db, "suggest");
+        goto out_rollback;
+    }
+    if (store_finish_if_done(db, &st, &c)) {
+        snprintf(res->study_state, sizeof res->study_state, "finished");
+        if (db_commit(db) < 0) {
+            serr_db(e, db, "suggest");
+            goto out_unlock;
+        }
+        store_event_bump();
+        rc = 0;
+        goto out_unlock;
+    }
+    if (strcmp(st.state, "running") != 0) {
+        res->worth_waiting = true;
+        db_rollback(db);
+        rc = 0;
+        goto out_unlock;
+    }
+    if (check_worker(db, st.id, worker, e) < 0)
+        goto out_rollback;
+    long long running = c.running;
+    long long created = c.pending + c.running + c.completed + c.failed + c.pruned;
+    size_t want = 0;
+    while ((int)json_array_size(res->trials) + (int)want < count &&
+           running < st.spec->max_parallel) {
+        sqlite3_stmt *p = db_stmt(db, "SELECT id FROM trials WHERE study_id = ? AND state = "
+                                      "'pending' ORDER BY number LIMIT 1");
+        if (!p) {
+            serr_db(e, db, "suggest");
+            goto out_rollback;
+        }
+        sqlite3_bind_int64(p, 1, st.id);
+        long long id = sqlite3_step(p) == SQLITE_ROW ? sqlite3_column_int64(p, 0) : -1;
+        sqlite3_reset(p);
+        if (id >= 0) {
+            if (lease_trial(db, &st, id, worker, false, res->trials) < 0) {
+                serr_db(e, db, "suggest");
+                goto out_rollback;
+            }
+            running++;
+            continue;
+        }
+        if (created + (long long)want >= st.spec->max_trials)
+            break;
+        want++;
+        running++;
+    }
+    if (db_commit(db) < 0) {
+        serr_db(e, db, "suggest");
+        goto out_unlock;
+    }
+    if (want > 0) {
+        json_t **configs = calloc(want, sizeof *configs);
+        char **sources = calloc(want, sizeof *sources);
+        if (!configs || !sources || propose(db, &st, want, configs, sources, e) < 0) {
+            free(configs);
+            free(sources);
+            goto out_unlock;
+        }
+        bool failed = false;
+        if (db_begin(db) < 0) {
+            serr_db(e, db, "suggest");
+            failed = true;
+        } else {
+            int ok = 0;
+            for (size_t i = 0; i < want && ok == 0; i++) {
+                long long number;
+                ok = create_trial(db, &st, configs[i], sources[i], worker, res->trials, &number);
+            }
+            if (ok < 0 || db_commit(db) < 0) {
+                db_rollback(db);
+                serr_db(e, db, "suggest");
+                json_array_clear(res->trials);
+                failed = true;
+            }
+        }
+        for (size_t i = 0; i < want; i++) {
+            json_decref(configs[i]);
+            free(sources[i]);
+        }
+        free(configs);
+        free(sources);
+        if (failed)
+            goto out_unlock;
+    }
+    if (json_array_size(res->trials) > 0)
+        store_event_bump();
+    else
+        res->worth_waiting = true;
+    rc = 0;
+    goto out_unlock;
+out_rollback:
+    db_rollback(db);
+out_unlock:
+    pthread_mutex_unlock(&propose_lock);
+    store_study_release(&st);
+    return rc;
+}

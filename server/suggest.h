@@ -1,0 +1,32 @@
+#ifndef SUGGEST_H
+#define SUGGEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "db.h"
+#include "store.h"
+
+/* The suggest path: hand a worker trials to run. Re-delivers the worker's own
+ * running trials, then leases pending (enqueued or requeued) trials, then asks
+ * the study's sampler for new ones, within max_parallel and max_trials. */
+
+struct suggest_result {
+    json_t *trials;      /* owned array of leased trials (may be empty) */
+    char study_state[16]; /* running, paused, finished */
+    bool worth_waiting;  /* nothing now, but something may come (long-poll) */
+    int retry_after_s;   /* advice for the worker when the list is empty */
+};
+
+/* Serve one suggest; 0, or -1 with e set (404, 429 for a worker cut off, 5xx). */
+int suggest_run(struct db *db, const char *study, const char *worker, int count,
+                struct suggest_result *res, struct serr *e);
+/* Release what res owns. */
+void suggest_result_release(struct suggest_result *res);
+/* Load the history of a study for a sampler: finished (completed, pruned,
+ * failed) and pending/running trials. Frees with suggest_history_free. */
+struct sampler_ctx;
+int suggest_history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx);
+void suggest_history_free(struct sampler_ctx *ctx);
+
+#endif

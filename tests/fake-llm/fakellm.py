@@ -1,0 +1,369 @@
+#!/usr/bin/python3
+"""A scripted stand-in for an LLM provider, for tests.
+
+Speaks the OpenAI chat-completions format (POST .../chat/completions) and the
+Anthropic messages format (POST .../messages) on 127.0.0.1, port 0 by default,
+and prints "fakellm listening on http://127.0.0.1:PORT" once it accepts
+requests. Standard library only.
+
+Usage: fakellm.py [SCRIPT.json] [--port N]
+
+A script is a JSON list of steps, or an object {"steps": [...], "default":
+STEP, "reject_response_format": false, "seed": 1}. Each request to a chat
+endpoint consumes the next step; once they run out the default step answers
+(an HTTP 500 when there is none). A step is one of:
+
+  {"reply": "text"}                 answer this text
+  {"config": {...}}                 answer the object as JSON text
+  {"configs": [{...}, ...]}         answer {"configs": [...]} as JSON text
+  {"status": 429, "retry_after": 1, "body": {...}}   an HTTP error status
+  {"fault": "timeout", "seconds": 5}    wait, then answer (past the client timeout)
+  {"fault": "slow_drip", "delay": 0.2}  send the body one byte per delay
+  {"fault": "reset"}                close the connection without an answer
+  {"fault": "malformed"}            a 200 whose body is not JSON
+  {"fault": "truncated"}            a 200 whose JSON body is cut in half
+  {"fault": "short_body"}           Content-Length promises more than is sent
+  {"fault": "empty_choices"}        a well-formed answer with no choices/content
+  {"fault": "huge", "mb": 5}        a 200 with a body of that many MiB
+  {"fault": "echo_key"}             a 401 whose message repeats the API key sent
+  {"mode": "random_valid", "space": [params as in a study spec]}
+                                    answer a random configuration valid in the space
+
+Any answering step may add "delay": seconds (wait before answering),
+"usage": [prompt_tokens, completion_tokens] and "model": "name".
+With "reject_response_format": true, a request carrying response_format gets a
+400 naming it, without consuming a step.
+
+Control endpoints: POST /_script (replace the script, clear the log),
+GET /_requests (every chat request so far: path, headers, body, time),
+GET /_stats (requests, max_in_flight), POST /_reset (clear the log).
+"""
+
+import json
+import math
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Script:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.load([])
+
+    def load(self, obj):
+        with self.lock:
+            if isinstance(obj, list):
+                obj = {"steps": obj}
+            self.steps = list(obj.get("steps", []))
+            self.default = obj.get("default")
+            self.reject_response_format = bool(obj.get("reject_response_format", False))
+            self.rng = random.Random(obj.get("seed", 1))
+            self.requests = []
+            self.in_flight = 0
+            self.max_in_flight = 0
+
+    def next_step(self):
+        with self.lock:
+            if self.steps:
+                return self.steps.pop(0)
+            return self.default
+
+    def enter(self, record):
+        with self.lock:
+            self.requests.append(record)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self):
+        with self.lock:
+            self.in_flight -= 1
+
+
+SCRIPT = Script()
+
+
+def random_value(p, rng):
+    t = p.get("type")
+    if t in ("float", "int"):
+        lo, hi = float(p["low"]), float(p["high"])
+        if p.get("log"):
+            x = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+        else:
+            x = rng.uniform(lo, hi)
+        step = p.get("step")
+        if t == "int":
+            step = step or 1
+        if step:
+            k = round((x - lo) / step)
+            x = lo + k * step
+            while x > hi:
+                x -= step
+        x = min(max(x, lo), hi)
+        return int(round(x)) if t == "int" else x
+    if t == "categorical":
+        return rng.choice(p["choices"])
+    if t == "code":
+        return p.get("baseline", "")
+    raise ValueError("unknown param type %r" % t)
+
+
+def random_config(params, rng):
+    cfg = {}
+    for p in params:
+        when = p.get("when")
+        if when:
+            ok = all(k in cfg and cfg[k] in v for k, v in when.items())
+            if not ok:
+                continue
+        cfg[p["name"]] = random_value(p, rng)
+    return cfg
+
+
+def count_tokens(text):
+    return max(1, len(text) // 4)
+
+
+def wrap(fmt, text, request, step):
+    model = step.get("model") or request.get("model") or "fake-model"
+    usage = step.get("usage")
+    if usage:
+        tin, tout = usage
+    else:
+        tin = count_tokens(json.dumps(request.get("messages", "")) + str(request.get("system", "")))
+        tout = count_tokens(text)
+    if fmt == "openai":
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": tin, "completion_tokens": tout,
+                      "total_tokens": tin + tout},
+        }
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": tin, "output_tokens": tout},
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def send_json(self, status, obj, extra=None):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def do_GET(self):
+        if self.path == "/_requests":
+            with SCRIPT.lock:
+                data = list(SCRIPT.requests)
+            self.send_json(200, data)
+        elif self.path == "/_stats":
+            with SCRIPT.lock:
+                data = {"requests": len(SCRIPT.requests), "max_in_flight": SCRIPT.max_in_flight,
+                        "steps_left": len(SCRIPT.steps)}
+            self.send_json(200, data)
+        else:
+            self.send_json(404, {"error": {"message": "no such path"}})
+
+    def do_POST(self):
+        raw = self.read_body()
+        if self.path == "/_script":
+            try:
+                SCRIPT.load(json.loads(raw or b"[]"))
+            except (ValueError, AttributeError) as e:
+                self.send_json(400, {"error": {"message": str(e)}})
+                return
+            self.send_json(200, {"ok": True})
+            return
+        if self.path == "/_reset":
+            with SCRIPT.lock:
+                SCRIPT.requests = []
+                SCRIPT.max_in_flight = 0
+            self.send_json(200, {"ok": True})
+            return
+        if self.path.endswith("/chat/completions"):
+            fmt = "openai"
+        elif self.path.endswith("/messages"):
+            fmt = "anthropic"
+        else:
+            self.send_json(404, {"error": {"message": "no such path"}})
+            return
+        try:
+            request = json.loads(raw)
+        except ValueError:
+            request = None
+        record = {"path": self.path, "format": fmt, "time": time.time(),
+                  "headers": {k.lower(): v for k, v in self.headers.items()},
+                  "body": request if request is not None else raw.decode("utf-8", "replace")}
+        SCRIPT.enter(record)
+        try:
+            self.answer(fmt, request)
+        finally:
+            SCRIPT.leave()
+
+    def answer(self, fmt, request):
+        if not isinstance(request, dict):
+            self.send_json(400, {"error": {"message": "request body is not a JSON object"}})
+            return
+        if SCRIPT.reject_response_format and "response_format" in request:
+            self.send_json(400, {"error": {"message":
+                                           "response_format is not supported by this server",
+                                           "type": "invalid_request_error"}})
+            return
+        step = SCRIPT.next_step()
+        if step is None:
+            self.send_json(500, {"error": {"message": "fakellm: script exhausted"}})
+            return
+        if step.get("delay"):
+            time.sleep(float(step["delay"]))
+        fault = step.get("fault")
+        if "status" in step:
+            extra = {}
+            if "retry_after" in step:
+                extra["Retry-After"] = str(step["retry_after"])
+            body = step.get("body") or {"error": {"message": "fake status %d" % step["status"]}}
+            self.send_json(int(step["status"]), body, extra)
+            return
+        if fault == "reset":
+            self.close_connection = True
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            self.connection.close()
+            return
+        if fault == "malformed":
+            self.send_raw(200, b"<html>this is not JSON</html>")
+            return
+        if fault == "truncated":
+            whole = json.dumps(wrap(fmt, '{"x": 1}', request, step)).encode()
+            self.send_raw(200, whole[: len(whole) // 2])
+            return
+        if fault == "short_body":
+            whole = json.dumps(wrap(fmt, '{"x": 1}', request, step)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(whole)))
+            self.end_headers()
+            self.wfile.write(whole[: len(whole) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        if fault == "empty_choices":
+            obj = wrap(fmt, "", request, step)
+            if fmt == "openai":
+                obj["choices"] = []
+            else:
+                obj["content"] = []
+            self.send_json(200, obj)
+            return
+        if fault == "huge":
+            size = int(float(step.get("mb", 5)) * 1048576)
+            self.send_json(200, wrap(fmt, "x" * size, request, step))
+            return
+        if fault == "echo_key":
+            key = self.headers.get("x-api-key") or self.headers.get("Authorization", "")
+            self.send_json(401, {"error": {"message": "invalid api key %s" % key,
+                                           "type": "authentication_error"}})
+            return
+        if fault == "timeout":
+            time.sleep(float(step.get("seconds", 5)))
+            step = {"reply": step.get("reply", "{}")}
+        text = self.step_text(step)
+        body = json.dumps(wrap(fmt, text, request, step)).encode()
+        if fault == "slow_drip":
+            delay = float(step.get("delay_per_byte", step.get("drip", 0.2)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(delay)
+            return
+        self.send_raw(200, body)
+
+    def step_text(self, step):
+        if "reply" in step:
+            return step["reply"]
+        if "config" in step:
+            return json.dumps(step["config"])
+        if "configs" in step:
+            return json.dumps({"configs": step["configs"]})
+        if step.get("mode") == "random_valid":
+            with SCRIPT.lock:
+                cfg = random_config(step["space"], SCRIPT.rng)
+            return json.dumps(cfg)
+        return "{}"
+
+    def send_raw(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # clients that time out or are reset on purpose: nothing to report
+        pass
+
+
+def main(argv):
+    port = 0
+    script = None
+    args = list(argv[1:])
+    while args:
+        a = args.pop(0)
+        if a == "--port":
+            port = int(args.pop(0))
+        elif a in ("-h", "--help"):
+            print(__doc__)
+            return 0
+        else:
+            script = a
+    if script:
+        with open(script) as f:
+            SCRIPT.load(json.load(f))
+    server = Server(("127.0.0.1", port), Handler)
+    print("fakellm listening on http://127.0.0.1:%d" % server.server_address[1], flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

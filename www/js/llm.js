@@ -1,0 +1,133 @@
+// The LLM transcript of a study: every call with the messages sent, the
+// reply, tokens, latency, error and the trials it produced.
+import { api, seg, query } from './api.js';
+import { h, replace, fmtInt, fmtTime } from './dom.js';
+import { studyHead, studyTabs } from './study.js';
+
+const POLL_MS = 3000;
+const LIMIT = 50;
+
+// The messages of a request, whatever shape the provider used: an array of
+// {role, content}, or {system, messages}; content a string or a list of parts.
+function messagesOf(request) {
+  let r = request;
+  if (typeof r === 'string') {
+    try {
+      r = JSON.parse(r);
+    } catch {
+      return [{ role: 'request', content: request }];
+    }
+  }
+  const out = [];
+  if (r && !Array.isArray(r) && typeof r === 'object') {
+    if (r.system) out.push({ role: 'system', content: r.system });
+    r = r.messages || [];
+  }
+  if (!Array.isArray(r)) return [{ role: 'request', content: JSON.stringify(request, null, 2) }];
+  for (const m of r) out.push({ role: (m && m.role) || 'message', content: m ? m.content : '' });
+  return out;
+}
+
+function textOf(content) {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content.map((p) => (p && typeof p.text === 'string' ? p.text : JSON.stringify(p, null, 2))).join('\n');
+  }
+  if (content === null || content === undefined) return '';
+  return JSON.stringify(content, null, 2);
+}
+
+function message(role, text, cls) {
+  return h('div', { class: `msg msg-${cls || role.replace(/[^a-z]/g, '')}` }, h('div', { class: 'msg-role' }, role), h('pre', { class: 'msg-text' }, text));
+}
+
+function callCard(c, name, open) {
+  const msgs = messagesOf(c.request);
+  const trials = Array.isArray(c.trials) ? c.trials : [];
+  const lastUser = [...msgs].reverse().find((m) => m.role === 'user');
+  const preview = lastUser ? textOf(lastUser.content).split('\n').find((l) => l.trim()) || '' : '';
+  const details = h(
+    'details',
+    { open },
+    h('summary', null, 'Prompt and reply', preview ? h('span', { class: 'muted small preview' }, ` — ${preview.slice(0, 120)}`) : null),
+    h(
+      'div',
+      { class: 'messages' },
+      msgs.map((m) => message(m.role, textOf(m.content))),
+      c.reply !== null && c.reply !== undefined ? message('reply', textOf(c.reply), 'reply') : h('p', { class: 'muted' }, 'No reply.'),
+    ),
+  );
+  return h(
+    'article',
+    { class: `call panel${c.error ? ' call-error' : ''}`, dataset: { id: c.id } },
+    h(
+      'div',
+      { class: 'call-head' },
+      h('strong', null, `Call ${c.id}`),
+      h('span', { class: 'muted' }, fmtTime(c.at)),
+      h('span', null, [c.provider, c.model].filter(Boolean).join(' · ')),
+      h('span', { class: 'num' }, `${fmtInt(c.tokens_in)} in / ${fmtInt(c.tokens_out)} out tokens`),
+      h('span', { class: 'num' }, c.latency_ms !== null && c.latency_ms !== undefined ? `${fmtInt(c.latency_ms)} ms` : ''),
+      h(
+        'span',
+        null,
+        trials.length
+          ? ['→ ', trials.map((n, i) => [i ? ', ' : '', h('a', { href: `#/studies/${encodeURIComponent(name)}/trials/number-${n}` }, `trial ${n}`)])]
+          : h('span', { class: 'muted' }, 'no trial'),
+      ),
+    ),
+    c.error ? h('pre', { class: 'code error-text' }, c.error) : null,
+    details,
+  );
+}
+
+export function mount(root, { name }, ctx) {
+  document.title = `LLM · ${name} · hpod`;
+  const headBox = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
+  const summary = h('p', { class: 'muted small', id: 'llm-summary' }, 'Loading the transcript…');
+  const list = h('div', { class: 'calls', id: 'llm-calls' });
+  const moreBtn = h('button', { type: 'button', class: 'btn', hidden: true, id: 'llm-more' }, 'Load more');
+  replace(root, headBox, studyTabs(name, 'llm'), summary, list, h('div', { class: 'center' }, moreBtn));
+
+  let after = null; /* id of the last call shown */
+  let atEnd = false;
+  let count = 0;
+  let errors = 0;
+
+  async function page() {
+    const d = await api(`/studies/${seg(name)}/llm-calls${query({ after, limit: LIMIT })}`, { signal: ctx.signal });
+    const calls = d.calls || [];
+    for (const c of calls) {
+      list.appendChild(callCard(c, name, count === 0));
+      count++;
+      if (c.error) errors++;
+      after = c.id;
+    }
+    if (d.next_after !== null && d.next_after !== undefined) after = d.next_after;
+    atEnd = d.next_after === null || d.next_after === undefined || calls.length === 0;
+    moreBtn.hidden = atEnd;
+    summary.textContent =
+      count === 0
+        ? 'No LLM call yet. Calls appear here when the study asks its LLM for a proposal.'
+        : `${fmtInt(count)} calls${atEnd ? '' : ' so far'}${errors ? `, ${fmtInt(errors)} with an error` : ''}.`;
+    list.dataset.calls = String(count);
+    root.dataset.loaded = 'true';
+  }
+
+  moreBtn.addEventListener('click', () => page().catch(() => {}));
+
+  (async () => {
+    const s = await api(`/studies/${seg(name)}`, { signal: ctx.signal });
+    replace(headBox, studyHead(s));
+    await page();
+  })().catch((e) => {
+    if (e.name === 'AbortError') return;
+    replace(headBox, h('div', { class: 'panel error-box' }, e.status === 404 ? `No study named “${name}”.` : `Could not load the transcript: ${e.message}`));
+  });
+
+  ctx.every(POLL_MS, async () => {
+    const s = await api(`/studies/${seg(name)}`, { signal: ctx.signal });
+    replace(headBox, studyHead(s));
+    if (atEnd) await page();
+  });
+}

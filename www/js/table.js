@@ -1,0 +1,287 @@
+// The trial table of a study: server paging by trial number (after=, limit=),
+// a state filter passed to the server, a source filter and sorting applied
+// within what the server sent.
+import { api, seg, query } from './api.js';
+import { h, replace, fmtNum, fmtParam, fmtTime, fmtDuration, fmtInt, badge, sourceGroup, SOURCE_GROUPS } from './dom.js';
+
+const STATES = ['pending', 'running', 'completed', 'failed', 'pruned'];
+const SCAN_LIMIT = 500; /* trials per request while a source filter scans */
+const SCAN_REQUESTS = 20; /* requests per page at most while scanning */
+
+function cmp(a, b) {
+  const an = a === null || a === undefined || a === '';
+  const bn = b === null || b === undefined || b === '';
+  if (an || bn) return an && bn ? 0 : an ? 1 : -1; /* missing values last either way */
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return String(a).localeCompare(String(b), 'en', { numeric: true });
+}
+
+export class TrialTable {
+  // name: the study; spec: its spec; ctx: the view context; trialHref(t)
+  // gives a trial's link.
+  constructor(name, spec, ctx, trialHref) {
+    this.name = name;
+    this.spec = spec;
+    this.ctx = ctx;
+    this.trialHref = trialHref;
+    this.objective = (spec.objective && spec.objective.name) || 'value';
+    this.params = spec.params || [];
+    this.state = '';
+    this.source = '';
+    this.pageSize = 50;
+    this.stack = []; /* after= of the pages before this one */
+    this.after = null; /* after= of this page */
+    this.next = null;
+    this.total = null;
+    this.rows = [];
+    this.sort = { key: 'number', dir: 1 };
+    this.loading = null;
+    this.el = this.build();
+  }
+
+  columns() {
+    const cols = [
+      { key: 'number', label: '#', num: true, get: (t) => t.number },
+      { key: 'state', label: 'State', get: (t) => t.state },
+      { key: 'value', label: this.objective, num: true, get: (t) => t.value },
+      { key: 'source', label: 'Source', get: (t) => t.source },
+    ];
+    for (const p of this.params) {
+      if (p.type === 'code') {
+        cols.push({
+          key: `p:${p.name}`,
+          label: p.name,
+          get: (t) => (t.params && typeof t.params[p.name] === 'string' && t.params[p.name] !== p.baseline ? 'custom' : 'baseline'),
+        });
+      } else {
+        cols.push({
+          key: `p:${p.name}`,
+          label: p.name,
+          num: p.type !== 'categorical',
+          param: true,
+          get: (t) => (t.params ? t.params[p.name] : undefined),
+        });
+      }
+    }
+    cols.push(
+      { key: 'worker', label: 'Worker', get: (t) => t.worker },
+      { key: 'attempts', label: 'Attempts', num: true, get: (t) => t.attempts },
+      {
+        key: 'duration',
+        label: 'Duration',
+        num: true,
+        get: (t) => (t.started_at ? (t.finished_at ? Date.parse(t.finished_at) : Date.now()) - Date.parse(t.started_at) : null),
+      },
+      { key: 'finished_at', label: 'Finished', get: (t) => t.finished_at },
+    );
+    return cols;
+  }
+
+  build() {
+    const stateSel = h(
+      'select',
+      { id: 'filter-state', onchange: (e) => this.setFilter('state', e.target.value) },
+      h('option', { value: '' }, 'all states'),
+      STATES.map((s) => h('option', { value: s }, s)),
+    );
+    const sourceSel = h(
+      'select',
+      { id: 'filter-source', onchange: (e) => this.setFilter('source', e.target.value) },
+      h('option', { value: '' }, 'all sources'),
+      SOURCE_GROUPS.map((g) => h('option', { value: g.key }, g.label)),
+    );
+    const sizeSel = h(
+      'select',
+      {
+        id: 'page-size',
+        onchange: (e) => {
+          this.pageSize = Number(e.target.value);
+          this.first();
+        },
+      },
+      [25, 50, 100, 200].map((n) => h('option', { value: n, selected: n === this.pageSize }, `${n} per page`)),
+    );
+    this.info = h('span', { class: 'muted small', id: 'page-info' });
+    this.prevBtn = h('button', { type: 'button', class: 'btn btn-quiet', id: 'page-prev', onclick: () => this.prev() }, '‹ Previous');
+    this.nextBtn = h('button', { type: 'button', class: 'btn btn-quiet', id: 'page-next', onclick: () => this.nextPage() }, 'Next ›');
+    this.firstBtn = h('button', { type: 'button', class: 'btn btn-quiet', id: 'page-first', onclick: () => this.first() }, '« First');
+    this.thead = h('thead');
+    this.tbody = h('tbody', null, h('tr', null, h('td', { class: 'muted' }, 'Loading…')));
+    this.table = h('table', { class: 'grid trials', id: 'trials-table' }, this.thead, this.tbody);
+    this.renderHead();
+    return h(
+      'div',
+      null,
+      h(
+        'div',
+        { class: 'toolbar' },
+        h('label', null, 'State ', stateSel),
+        h('label', null, 'Source ', sourceSel),
+        sizeSel,
+        h('span', { class: 'spacer' }),
+        this.info,
+        this.firstBtn,
+        this.prevBtn,
+        this.nextBtn,
+      ),
+      h('div', { class: 'table-wrap' }, this.table),
+      h('p', { class: 'muted small' }, 'Pages follow trial numbers; a click on a column sorts the trials of this page.'),
+    );
+  }
+
+  renderHead() {
+    const tr = h('tr');
+    for (const c of this.columns()) {
+      const active = this.sort.key === c.key;
+      const th = h(
+        'th',
+        {
+          class: `${c.num ? 'num ' : ''}sortable${active ? ' sorted' : ''}`,
+          dataset: { key: c.key },
+          'aria-sort': active ? (this.sort.dir > 0 ? 'ascending' : 'descending') : 'none',
+          title: `sort by ${c.label}`,
+          onclick: () => {
+            this.sort = { key: c.key, dir: active ? -this.sort.dir : 1 };
+            this.renderHead();
+            this.renderRows();
+          },
+        },
+        c.label,
+        active ? h('span', { class: 'sort-arrow' }, this.sort.dir > 0 ? ' ▲' : ' ▼') : null,
+      );
+      tr.appendChild(th);
+    }
+    replace(this.thead, tr);
+  }
+
+  renderRows() {
+    const cols = this.columns();
+    const col = cols.find((c) => c.key === this.sort.key) || cols[0];
+    const rows = this.rows.slice().sort((a, b) => this.sort.dir * cmp(col.get(a), col.get(b)) || a.number - b.number);
+    if (rows.length === 0) {
+      replace(this.tbody, h('tr', null, h('td', { colspan: cols.length, class: 'empty' }, 'No trials match.')));
+      return;
+    }
+    replace(
+      this.tbody,
+      rows.map((t) =>
+        h(
+          'tr',
+          {
+            dataset: { number: t.number, id: t.id },
+            class: 'clickable',
+            onclick: (e) => {
+              if (e.target.closest('a')) return;
+              location.hash = this.trialHref(t);
+            },
+          },
+          cols.map((c) => this.cell(c, t)),
+        ),
+      ),
+    );
+  }
+
+  cell(c, t) {
+    const v = c.get(t);
+    switch (c.key) {
+      case 'number':
+        return h('td', { class: 'num' }, h('a', { href: this.trialHref(t) }, String(t.number)));
+      case 'state':
+        return h('td', null, badge(t.state));
+      case 'value':
+        return h('td', { class: 'num strong' }, fmtNum(v));
+      case 'source':
+        return h('td', null, h('span', { class: `src src-${sourceGroup(t.source)}` }, t.source || '—'));
+      case 'attempts':
+        return h('td', { class: 'num' }, fmtInt(v));
+      case 'duration':
+        return h('td', { class: 'num nowrap' }, fmtDuration(t.started_at, t.finished_at));
+      case 'finished_at':
+        return h('td', { class: 'nowrap' }, fmtTime(v));
+      default:
+        if (c.param) return h('td', { class: c.num ? 'num' : 'cat' }, v === undefined ? h('span', { class: 'muted' }, '—') : fmtParam(v));
+        return h('td', null, v === null || v === undefined ? '—' : String(v));
+    }
+  }
+
+  setFilter(which, value) {
+    this[which] = value;
+    this.first();
+  }
+
+  first() {
+    this.stack = [];
+    this.after = null;
+    this.load();
+  }
+
+  prev() {
+    if (this.stack.length === 0) return;
+    this.after = this.stack.pop();
+    this.load();
+  }
+
+  nextPage() {
+    if (this.next === null) return;
+    this.stack.push(this.after);
+    this.after = this.next;
+    this.load();
+  }
+
+  // Fetch the current page again (polling and paging both come here).
+  async load() {
+    const want = JSON.stringify([this.state, this.source, this.after, this.pageSize]);
+    this.wanted = want;
+    let rows = [];
+    let next = null;
+    let total = null;
+    const base = `/studies/${seg(this.name)}/trials`;
+    if (!this.source) {
+      const d = await api(base + query({ state: this.state, after: this.after, limit: this.pageSize }), { signal: this.ctx.signal });
+      rows = d.trials || [];
+      next = d.next_after ?? null;
+      total = d.total ?? null;
+    } else {
+      let after = this.after;
+      for (let i = 0; i < SCAN_REQUESTS && rows.length < this.pageSize; i++) {
+        const d = await api(base + query({ state: this.state, after, limit: SCAN_LIMIT }), { signal: this.ctx.signal });
+        const list = d.trials || [];
+        for (const t of list) {
+          if (sourceGroup(t.source) !== this.source) continue;
+          rows.push(t);
+          if (rows.length === this.pageSize) break;
+        }
+        if (rows.length === this.pageSize) {
+          next = rows[rows.length - 1].number;
+          break;
+        }
+        after = d.next_after ?? null;
+        next = after;
+        if (after === null) break;
+      }
+    }
+    if (this.wanted !== want) return; /* a newer request took over */
+    this.rows = rows;
+    this.next = next;
+    this.total = total;
+    this.renderRows();
+    this.renderInfo();
+    this.table.dataset.rows = String(rows.length);
+    this.table.dataset.loaded = 'true';
+  }
+
+  renderInfo() {
+    const start = this.stack.length * this.pageSize;
+    let text;
+    if (this.rows.length === 0) text = 'no trials';
+    else {
+      const first = start + 1;
+      const last = start + this.rows.length;
+      text = this.total !== null ? `${fmtInt(first)}–${fmtInt(last)} of ${fmtInt(this.total)}` : `${fmtInt(first)}–${fmtInt(last)}`;
+    }
+    this.info.textContent = text;
+    this.prevBtn.disabled = this.stack.length === 0;
+    this.firstBtn.disabled = this.stack.length === 0;
+    this.nextBtn.disabled = this.next === null;
+  }
+}

@@ -1,0 +1,204 @@
+// One trial: its parameters, result, intermediate values, attempts, error
+// text and, for code parameters, the code and its diff against the baseline.
+import { api, seg, query, ApiError } from './api.js';
+import { h, replace, fmtNum, fmtParam, fmtTime, fmtDuration, fmtInt, badge, sourceGroup, FINISHED } from './dom.js';
+import { makeChart, disposeChart, reportsOption } from './charts.js';
+import { diffLines, collapse } from './diff.js';
+
+const POLL_MS = 2000;
+
+function kv(rows) {
+  return h(
+    'table',
+    { class: 'kv' },
+    h(
+      'tbody',
+      null,
+      rows.filter(Boolean).map(([k, ...v]) => h('tr', null, h('th', null, k), h('td', null, ...v))),
+    ),
+  );
+}
+
+function codeBlock(text, cls) {
+  return h('pre', { class: `code ${cls || ''}` }, h('code', null, text));
+}
+
+function diffBlock(base, code) {
+  const lines = diffLines(base, code);
+  if (lines === null) return h('p', { class: 'muted' }, 'Too long to compare here.');
+  const adds = lines.filter((l) => l.op === '+').length;
+  const dels = lines.filter((l) => l.op === '-').length;
+  return h(
+    'div',
+    null,
+    h('p', { class: 'small' }, h('span', { class: 'diff-add-count' }, `+${adds}`), ' ', h('span', { class: 'diff-del-count' }, `−${dels}`), ' lines against the baseline'),
+    h(
+      'pre',
+      { class: 'code diff' },
+      collapse(lines).map((l) =>
+        h('span', { class: `diff-line diff-${l.op === '+' ? 'add' : l.op === '-' ? 'del' : l.op === ' ' ? 'ctx' : 'skip'}` }, `${l.op === '…' ? '⋯' : l.op} ${l.text}\n`),
+      ),
+    ),
+  );
+}
+
+function codeSection(p, trial) {
+  const code = trial.params ? trial.params[p.name] : undefined;
+  const base = typeof p.baseline === 'string' ? p.baseline : '';
+  const title = h('h3', null, `${p.name} `, h('span', { class: 'muted small' }, `${p.language || 'code'}${p.contract ? ` — ${p.contract}` : ''}`));
+  if (typeof code !== 'string') return h('div', { class: 'code-param' }, title, h('p', { class: 'muted' }, 'Not set in this trial: the baseline is used.'), codeBlock(base));
+  if (code === base) return h('div', { class: 'code-param' }, title, h('p', { class: 'muted' }, 'The baseline, unchanged.'), codeBlock(code));
+  const tabs = h('div', { class: 'seg-buttons' });
+  const body = h('div');
+  const show = (which) => {
+    for (const b of tabs.children) b.classList.toggle('active', b.dataset.which === which);
+    replace(body, which === 'diff' ? diffBlock(base, code) : codeBlock(code));
+  };
+  tabs.append(
+    h('button', { type: 'button', class: 'btn btn-quiet', dataset: { which: 'diff' }, onclick: () => show('diff') }, 'Diff against baseline'),
+    h('button', { type: 'button', class: 'btn btn-quiet', dataset: { which: 'code' }, onclick: () => show('code') }, 'Code'),
+  );
+  show('diff');
+  return h('div', { class: 'code-param' }, title, tabs, body);
+}
+
+export function mount(root, { name, id }, ctx) {
+  document.title = `trial ${id} · ${name} · hpod`;
+  const studyHref = `#/studies/${encodeURIComponent(name)}`;
+  const box = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
+  replace(root, h('nav', { class: 'crumbs' }, h('a', { href: '#/' }, 'Studies'), ' / ', h('a', { href: studyHref }, name), ' / ', `trial ${id.replace('number-', 'number ')}`), box);
+  let spec = null;
+  let chart = null;
+  let last = null;
+
+  function render(t) {
+    const params = (spec && spec.params) || [];
+    const objective = (spec && spec.objective && spec.objective.name) || 'value';
+    const known = new Set(params.map((p) => p.name));
+    const paramRows = params
+      .filter((p) => p.type !== 'code')
+      .map((p) => [p.name, t.params && p.name in t.params ? h('span', { class: 'param-value' }, fmtParam(t.params[p.name])) : h('span', { class: 'muted' }, 'inactive'), h('span', { class: 'muted small' }, ` ${p.type}`)]);
+    for (const [k, v] of Object.entries(t.params || {})) {
+      if (!known.has(k)) paramRows.push([k, h('span', { class: 'param-value' }, fmtParam(v))]);
+    }
+    const values = t.values && typeof t.values === 'object' ? Object.entries(t.values).filter(([k]) => k !== objective) : [];
+    const reports = t.reports || [];
+    const attempts = t.attempts_list || (Array.isArray(t.attempts) ? t.attempts : []);
+    const nAttempts = Array.isArray(t.attempts) ? t.attempts.length : t.attempts;
+    const chartEl = h('div', { class: 'chart chart-reports', id: 'reports-chart' });
+    replace(
+      box,
+      h('div', { class: 'page-head' }, h('h1', null, `Trial ${t.number}`), badge(t.state), h('span', { class: `src src-${sourceGroup(t.source)}` }, t.source || '—')),
+      h(
+        'div',
+        { class: 'two-col' },
+        h(
+          'section',
+          { class: 'panel' },
+          h('h2', null, 'Result'),
+          kv([
+            [objective, h('strong', { id: 'trial-value' }, fmtNum(t.value))],
+            ...values.map(([k, v]) => [k, fmtNum(v)]),
+            t.last_step !== null && t.last_step !== undefined ? ['last report', `step ${t.last_step}: ${fmtNum(t.last_value)}`] : null,
+            ['worker', t.worker || '—'],
+            ['attempts', fmtInt(nAttempts)],
+            ['created', fmtTime(t.created_at)],
+            ['started', fmtTime(t.started_at)],
+            ['finished', fmtTime(t.finished_at)],
+            ['duration', t.started_at ? fmtDuration(t.started_at, t.finished_at) : '—'],
+            ['trial id', String(t.id)],
+          ]),
+        ),
+        h('section', { class: 'panel' }, h('h2', null, 'Parameters'), paramRows.length ? kv(paramRows) : h('p', { class: 'muted' }, 'none')),
+      ),
+      t.error
+        ? h('section', { class: 'panel panel-error' }, h('h2', null, 'Failure'), h('pre', { class: 'code error-text', id: 'trial-error' }, t.error))
+        : null,
+      h(
+        'section',
+        { class: 'panel' },
+        h('h2', null, 'Intermediate values'),
+        reports.length ? chartEl : h('p', { class: 'muted' }, 'No intermediate value was reported.'),
+      ),
+      h(
+        'section',
+        { class: 'panel' },
+        h('h2', null, 'Attempts'),
+        attempts.length
+          ? h(
+              'table',
+              { class: 'grid', id: 'attempts-table' },
+              h('thead', null, h('tr', null, ['#', 'Worker', 'Started', 'Ended', 'Duration', 'Outcome'].map((x) => h('th', null, x)))),
+              h(
+                'tbody',
+                null,
+                attempts.map((a) =>
+                  h(
+                    'tr',
+                    null,
+                    h('td', { class: 'num' }, String(a.attempt)),
+                    h('td', null, a.worker || '—'),
+                    h('td', { class: 'nowrap' }, fmtTime(a.started_at)),
+                    h('td', { class: 'nowrap' }, fmtTime(a.ended_at)),
+                    h('td', { class: 'num nowrap' }, fmtDuration(a.started_at, a.ended_at)),
+                    h('td', null, a.outcome ? badge(a.outcome) : h('span', { class: 'muted' }, 'in progress')),
+                  ),
+                ),
+              ),
+            )
+          : h('p', { class: 'muted' }, 'Not leased yet.'),
+      ),
+      params.some((p) => p.type === 'code')
+        ? h('section', { class: 'panel' }, h('h2', null, 'Code'), params.filter((p) => p.type === 'code').map((p) => codeSection(p, t)))
+        : null,
+    );
+    disposeChart(chart);
+    chart = null;
+    if (reports.length) {
+      chart = makeChart(chartEl);
+      if (chart) chart.setOption(reportsOption(reports, objective));
+      chartEl.dataset.points = String(reports.length);
+    }
+    root.dataset.loaded = 'true';
+  }
+
+  let trialId = id;
+
+  // A link from the LLM transcript names a trial by number: number-N.
+  async function resolve() {
+    const m = /^number-(\d+)$/.exec(id);
+    if (!m) return;
+    const n = Number(m[1]);
+    const d = await api(`/studies/${seg(name)}/trials${query({ after: n - 1, limit: 1 })}`, { signal: ctx.signal });
+    const t = (d.trials || [])[0];
+    if (!t || t.number !== n) throw new ApiError(404, 'not_found', `no trial number ${n}`);
+    trialId = String(t.id);
+  }
+
+  async function load() {
+    const t = await api(`/trials/${seg(trialId)}`, { signal: ctx.signal });
+    const key = JSON.stringify([t.state, t.value, t.last_step, t.attempts, (t.reports || []).length, t.error]);
+    if (key !== last) {
+      last = key;
+      render(t);
+    }
+    return t;
+  }
+
+  (async () => {
+    const s = await api(`/studies/${seg(name)}`, { signal: ctx.signal });
+    spec = s.spec || {};
+    await resolve();
+    const t = await load();
+    let finished = FINISHED.has(t.state);
+    ctx.every(POLL_MS, async () => {
+      if (finished) return;
+      finished = FINISHED.has((await load()).state);
+    });
+  })().catch((e) => {
+    if (e.name === 'AbortError') return;
+    replace(box, h('div', { class: 'panel error-box' }, e.status === 404 ? `No trial ${id.replace('number-', 'number ')} in this study.` : `Could not load the trial: ${e.message}`));
+  });
+
+  return () => disposeChart(chart);
+}
