@@ -11,10 +11,10 @@
  * status: 0 ok, 1 the daemon said no (its message printed as "hpo: MESSAGE"),
  * 2 usage error, 3 daemon unreachable. */
 struct cli {
-    const char *server;  /* daemon base URL (borrowed) */
-    const char *token;   /* bearer token (borrowed) or NULL */
-    bool json;           /* print the daemon's JSON instead of tables */
-    struct httpc *http;  /* owned client, made on first use */
+    const char *server; /* daemon base URL (borrowed) */
+    const char *token;  /* bearer token (borrowed) or NULL */
+    bool json;          /* print the daemon's JSON instead of tables */
+    struct httpc *http; /* owned client, made on first use */
 };
 
 /* Prepare c for server and token (borrowed). */

@@ -115,8 +115,7 @@ int64_t outbox_wait_ms(const struct outbox *o, int64_t now_ms)
 }
 
 size_t outbox_flush(struct outbox *o, int64_t now_ms,
-                    enum outbox_result (*send)(void *ctx, struct outbox_item *item),
-                    void *ctx)
+                    enum outbox_result (*send)(void *ctx, struct outbox_item *item), void *ctx)
 {
     size_t removed = 0;
     if (!outbox_due(o, now_ms))

@@ -65,11 +65,10 @@ int outbox_push(struct outbox *o, enum outbox_kind kind, const char *path, json_
 bool outbox_due(const struct outbox *o, int64_t now_ms);
 /* Milliseconds until the next attempt is due (0 when due, -1 when empty). */
 int64_t outbox_wait_ms(const struct outbox *o, int64_t now_ms);
-/* Send items oldest first through send (which sees attempts counted) until one asks for a retry (which sets
- * the retry time from the backoff) or the queue is empty. Does nothing before
- * the retry time. Returns the number of items removed. */
+/* Send items oldest first through send (which sees attempts counted) until one asks for a retry
+ * (which sets the retry time from the backoff) or the queue is empty. Does nothing before the retry
+ * time. Returns the number of items removed. */
 size_t outbox_flush(struct outbox *o, int64_t now_ms,
-                    enum outbox_result (*send)(void *ctx, struct outbox_item *item),
-                    void *ctx);
+                    enum outbox_result (*send)(void *ctx, struct outbox_item *item), void *ctx);
 
 #endif

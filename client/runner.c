@@ -1,3 +1,5 @@
+/* pipe2() and execvpe() are GNU extensions */
+#define _GNU_SOURCE 1
 #include <config.h>
 #include "runner.h"
 

@@ -14,15 +14,15 @@
  * its standard error kept for the failure message. Standard input is
  * /dev/null. */
 struct runner {
-    pid_t pid;           /* the child, also its process group id; 0 before start */
-    int pidfd;           /* readable when the child exits, or -1 */
-    int out_fd;          /* read end of its stdout pipe, -1 once closed */
-    int err_fd;          /* read end of its stderr pipe, -1 once closed */
-    struct buf out_line; /* incomplete stdout line */
-    struct buf err_line; /* incomplete stderr line */
+    pid_t pid;            /* the child, also its process group id; 0 before start */
+    int pidfd;            /* readable when the child exits, or -1 */
+    int out_fd;           /* read end of its stdout pipe, -1 once closed */
+    int err_fd;           /* read end of its stderr pipe, -1 once closed */
+    struct buf out_line;  /* incomplete stdout line */
+    struct buf err_line;  /* incomplete stderr line */
     struct tail err_tail; /* last bytes of stderr */
-    bool exited;         /* the child was reaped */
-    int status;          /* its wait status once exited */
+    bool exited;          /* the child was reaped */
+    int status;           /* its wait status once exited */
 };
 
 /* Called for every complete output line (without the newline; borrowed). */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "metrics.h"
+#include "metricline.h"
 
 char *template_env_name(const char *param)
 {
@@ -39,7 +39,7 @@ char *template_value_text(const json_t *v)
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return strdup(num);
     case JSON_REAL:
-        metrics_format_number(json_real_value(v), num, sizeof num);
+        metricline_format_number(json_real_value(v), num, sizeof num);
         return strdup(num);
     case JSON_TRUE:
         return strdup("true");
@@ -71,9 +71,8 @@ static int vars_set_text(json_t *vars, const char *name, const json_t *value)
     return rc;
 }
 
-json_t *template_vars_new(const json_t *spec_params, const json_t *params,
-                          const json_t *code_files, const char *params_file,
-                          const char *trial_dir)
+json_t *template_vars_new(const json_t *spec_params, const json_t *params, const json_t *code_files,
+                          const char *params_file, const char *trial_dir)
 {
     json_t *vars = json_object();
     if (!vars)

@@ -33,9 +33,8 @@ char *template_code_file_name(const char *name, const char *language);
  * (borrowed object name -> path, may be NULL) for a code parameter, or to ""
  * when inactive; parameters present in params but not in spec_params too; then
  * "params_file" and "trial_dir". */
-json_t *template_vars_new(const json_t *spec_params, const json_t *params,
-                          const json_t *code_files, const char *params_file,
-                          const char *trial_dir);
+json_t *template_vars_new(const json_t *spec_params, const json_t *params, const json_t *code_files,
+                          const char *params_file, const char *trial_dir);
 
 /* arg with every "{key}" whose key is in vars (borrowed object of strings)
  * replaced by its string. New allocation, or NULL when out of memory. */

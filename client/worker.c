@@ -1,3 +1,5 @@
+/* pipe2() is a GNU extension */
+#define _GNU_SOURCE 1
 #include <config.h>
 #include "worker.h"
 
@@ -17,12 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api.h"
+#include "rest.h"
 #include "buf.h"
 #include "console.h"
 #include "httpc.h"
 #include "jsonutil.h"
-#include "metrics.h"
+#include "metricline.h"
 #include "outbox.h"
 #include "runner.h"
 #include "table.h"
@@ -31,9 +33,9 @@
 
 extern char **environ;
 
-#define REPORT_FILE "hpo-reports.txt" /* in the trial directory, written by `hpo report` */
-#define POLL_TICK_MS 250              /* how often the report file is looked at */
-#define MAX_SERVER_ERRORS 10          /* 5xx answers before a queued request is given up */
+#define REPORT_FILE       "hpo-reports.txt" /* in the trial directory, written by `hpo report` */
+#define POLL_TICK_MS      250               /* how often the report file is looked at */
+#define MAX_SERVER_ERRORS 10                /* 5xx answers before a queued request is given up */
 
 enum slot_state { SLOT_ACTIVE, SLOT_WAITING, SLOT_DONE };
 
@@ -55,52 +57,52 @@ struct worker {
     pthread_mutex_t lock;        /* guards the fields below */
     long claimed;                /* trials asked for or run, for --max-trials */
     long done, completed, failed, pruned; /* finished trials by outcome */
-    int running;                 /* trials running now */
-    bool have_best;              /* best holds a value */
-    double best;                 /* best completed value of this worker */
-    long long best_number;       /* its trial number */
-    int exit_code;               /* 0, or 1 after a refusal */
+    int running;                          /* trials running now */
+    bool have_best;                       /* best holds a value */
+    double best;                          /* best completed value of this worker */
+    long long best_number;                /* its trial number */
+    int exit_code;                        /* 0, or 1 after a refusal */
 };
 
 struct slot {
-    struct worker *w;           /* the worker (borrowed) */
-    int index;                  /* slot number from 0 */
-    char worker_id[160];        /* "ID:SLOT" */
-    const char *gpu;            /* device for CUDA_VISIBLE_DEVICES, or NULL */
-    struct httpc *http;         /* this thread's client */
-    struct outbox outbox;       /* reports and completions not yet acknowledged */
-    atomic_int state;           /* enum slot_state */
-    pthread_t thread;           /* the slot's thread */
-    struct trial_run *run;      /* the trial running now, or NULL */
-    bool unreachable;           /* the last exchange found the daemon unreachable */
+    struct worker *w;      /* the worker (borrowed) */
+    int index;             /* slot number from 0 */
+    char worker_id[160];   /* "ID:SLOT" */
+    const char *gpu;       /* device for CUDA_VISIBLE_DEVICES, or NULL */
+    struct httpc *http;    /* this thread's client */
+    struct outbox outbox;  /* reports and completions not yet acknowledged */
+    atomic_int state;      /* enum slot_state */
+    pthread_t thread;      /* the slot's thread */
+    struct trial_run *run; /* the trial running now, or NULL */
+    bool unreachable;      /* the last exchange found the daemon unreachable */
 };
 
 struct trial_run {
-    char *id;                   /* owned trial id as text */
-    long long number;           /* trial number */
-    json_t *params;             /* owned params */
-    double heartbeat_s;         /* interval */
-    char *dir;                  /* owned trial directory */
-    int report_fd;              /* read end of the report file, or -1 */
-    struct buf report_line;     /* incomplete line of the report file */
-    struct runner runner;       /* the child */
-    int64_t start_ms;           /* monotonic start */
-    bool have_final;            /* a final line was seen */
-    double final_value;         /* its objective value */
-    json_t *final_values;       /* owned: its pairs */
-    char final_name[72];        /* metric name of final_value */
-    bool have_last;             /* an intermediate report was seen */
-    double last_value;          /* the last one's objective value */
-    json_t *last_values;        /* owned: its pairs */
-    char last_name[72];         /* metric name of last_value */
-    long long last_step;        /* its step */
-    bool lease_lost;            /* heartbeat said stop, or 404/409: do not complete */
-    bool prune;                 /* a report was answered "prune" */
-    bool timed_out;             /* ran past trial_timeout_s */
-    bool stopped;               /* the worker is stopping */
-    bool killing;               /* SIGTERM sent */
-    bool hard_killed;           /* SIGKILL sent */
-    int64_t kill_at_ms;         /* when SIGKILL follows */
+    char *id;               /* owned trial id as text */
+    long long number;       /* trial number */
+    json_t *params;         /* owned params */
+    double heartbeat_s;     /* interval */
+    char *dir;              /* owned trial directory */
+    int report_fd;          /* read end of the report file, or -1 */
+    struct buf report_line; /* incomplete line of the report file */
+    struct runner runner;   /* the child */
+    int64_t start_ms;       /* monotonic start */
+    bool have_final;        /* a final line was seen */
+    double final_value;     /* its objective value */
+    json_t *final_values;   /* owned: its pairs */
+    char final_name[72];    /* metric name of final_value */
+    bool have_last;         /* an intermediate report was seen */
+    double last_value;      /* the last one's objective value */
+    json_t *last_values;    /* owned: its pairs */
+    char last_name[72];     /* metric name of last_value */
+    long long last_step;    /* its step */
+    bool lease_lost;        /* heartbeat said stop, or 404/409: do not complete */
+    bool prune;             /* a report was answered "prune" */
+    bool timed_out;         /* ran past trial_timeout_s */
+    bool stopped;           /* the worker is stopping */
+    bool killing;           /* SIGTERM sent */
+    bool hard_killed;       /* SIGKILL sent */
+    int64_t kill_at_ms;     /* when SIGKILL follows */
 };
 
 /* ---- options ---- */
@@ -176,8 +178,8 @@ int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t
             break;
         }
         if (a[0] != '-') {
-            snprintf(err, errlen, "worker: unexpected argument \"%s\" (the command goes after \"--\")",
-                     a);
+            snprintf(err, errlen,
+                     "worker: unexpected argument \"%s\" (the command goes after \"--\")", a);
             return -1;
         }
         const char *eq = strchr(a, '=');
@@ -190,9 +192,9 @@ int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t
         memcpy(name, a, nlen);
         name[nlen] = '\0';
         const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-        static const char *const with_value[] = {"--study", "--slots",    "--gpus",     "--id",
+        static const char *const with_value[] = {"--study",    "--slots",      "--gpus", "--id",
                                                  "--work-dir", "--max-trials", "--wait", "--grace",
-                                                 "--server", "--token",   NULL};
+                                                 "--server",   "--token",      NULL};
         bool known = false;
         for (int k = 0; with_value[k]; k++)
             known = known || strcmp(name, with_value[k]) == 0;
@@ -352,8 +354,9 @@ static void update_progress(struct worker *w)
     if (w->have_best)
         snprintf(best, sizeof best, ", best %s=%.6g (trial %lld)", w->objective, w->best,
                  w->best_number);
-    snprintf(text, sizeof text, "hpo: %ld done (%ld completed, %ld failed, %ld pruned), %d running%s",
-             w->done, w->completed, w->failed, w->pruned, w->running, best);
+    snprintf(text, sizeof text,
+             "[hpo] %d running, %ld done: %ld completed, %ld failed, %ld pruned%s", w->running,
+             w->done, w->completed, w->failed, w->pruned, best);
     pthread_mutex_unlock(&w->lock);
     console_progress(text);
 }
@@ -375,8 +378,8 @@ static enum outbox_result slot_send(void *ctx, struct outbox_item *it)
     struct slot *s = ctx;
     char err[512];
     long status = 0;
-    json_t *reply = httpc_json(s->http, "POST", it->path, it->body, 30000, &status, NULL, err,
-                               sizeof err);
+    json_t *reply =
+        httpc_json(s->http, "POST", it->path, it->body, 30000, &status, NULL, err, sizeof err);
     enum outbox_result res = OUTBOX_SENT;
     struct trial_run *run = s->run && strcmp(s->run->id, it->trial_id) == 0 ? s->run : NULL;
     const char *what = it->kind == OUTBOX_COMPLETE ? "completion" : "report";
@@ -408,8 +411,8 @@ static enum outbox_result slot_send(void *ctx, struct outbox_item *it)
         if (run)
             run->lease_lost = true;
     } else {
-        console_line(stderr, "hpo worker: trial %s: %s refused with status %ld: %s",
-                     it->trial_id, what, status, err);
+        console_line(stderr, "hpo worker: trial %s: %s refused with status %ld: %s", it->trial_id,
+                     what, status, err);
     }
     res = OUTBOX_DROP;
 out:
@@ -428,7 +431,7 @@ static void slot_queue(struct slot *s, enum outbox_kind kind, const char *trial_
     struct buf path;
     buf_init(&path);
     buf_puts(&path, "/api/v1/trials/");
-    api_escape(&path, trial_id);
+    rest_escape(&path, trial_id);
     buf_printf(&path, "/%s", verb);
     size_t lost = s->outbox.lost_reports;
     if (outbox_push(&s->outbox, kind, path.data, body, trial_id) < 0)
@@ -460,23 +463,23 @@ static void run_free(struct trial_run *t)
 
 static void handle_metrics(struct slot *s, struct trial_run *t, const char *text)
 {
-    struct metrics_line m;
-    metrics_line_init(&m);
+    struct metricline m;
+    metricline_init(&m);
     char err[256];
-    int rc = metrics_parse(text, &m, err, sizeof err);
+    int rc = metricline_parse(text, &m, err, sizeof err);
     if (rc < 0)
         console_line(stderr, "hpo worker: trial %lld: ignored metrics line: %s", t->number, err);
     if (rc <= 0)
         goto out;
     double value;
     const char *name;
-    metrics_objective(&m, s->w->objective, &value, &name);
+    metricline_objective(&m, s->w->objective, &value, &name);
     if (m.final) {
         t->have_final = true;
         t->final_value = value;
         snprintf(t->final_name, sizeof t->final_name, "%s", name);
         json_decref(t->final_values);
-        t->final_values = metrics_values_json(&m);
+        t->final_values = metricline_values_json(&m);
         goto out;
     }
     long long step = m.has_step ? m.step : (t->have_last ? t->last_step + 1 : 1);
@@ -485,18 +488,18 @@ static void handle_metrics(struct slot *s, struct trial_run *t, const char *text
     t->last_value = value;
     snprintf(t->last_name, sizeof t->last_name, "%s", name);
     json_decref(t->last_values);
-    t->last_values = metrics_values_json(&m);
+    t->last_values = metricline_values_json(&m);
     json_t *body = json_pack("{s:s, s:I, s:f, s:O}", "worker", s->worker_id, "step",
                              (json_int_t)step, "value", value, "values", t->last_values);
     if (body)
         slot_queue(s, OUTBOX_REPORT, t->id, "report", body);
 out:
-    metrics_line_release(&m);
+    metricline_release(&m);
 }
 
 struct line_ctx {
-    struct slot *s;       /* slot */
-    struct trial_run *t;  /* its trial */
+    struct slot *s;      /* slot */
+    struct trial_run *t; /* its trial */
 };
 
 static void on_child_line(void *ctx, const char *line, bool is_stderr)
@@ -545,7 +548,7 @@ static void heartbeat(struct slot *s, struct trial_run *t, int64_t *next_ms)
     struct buf path;
     buf_init(&path);
     buf_puts(&path, "/api/v1/trials/");
-    api_escape(&path, t->id);
+    rest_escape(&path, t->id);
     buf_puts(&path, "/heartbeat");
     json_t *body = json_pack("{s:s}", "worker", s->worker_id);
     char err[512];
@@ -617,9 +620,8 @@ static void free_strv(char **v)
 static bool env_overridden(const char *entry, const struct slot *s)
 {
     static const char *const ours[] = {
-        "HPO_SERVER",      "HPO_STUDY",     "HPO_TRIAL_ID", "HPO_TRIAL_NUMBER",
-        "HPO_PARAMS",      "HPO_PARAMS_FILE", "HPO_TRIAL_DIR", "HPO_WORKER",
-        "HPO_REPORT_FILE", NULL};
+        "HPO_SERVER",      "HPO_STUDY",     "HPO_TRIAL_ID", "HPO_TRIAL_NUMBER", "HPO_PARAMS",
+        "HPO_PARAMS_FILE", "HPO_TRIAL_DIR", "HPO_WORKER",   "HPO_REPORT_FILE",  NULL};
     if (strncmp(entry, "HPO_PARAM_", 10) == 0)
         return true;
     if (s->gpu && strncmp(entry, "CUDA_VISIBLE_DEVICES=", 21) == 0)
@@ -799,8 +801,7 @@ static void supervise(struct slot *s, struct trial_run *t)
             if (t->stopped || t->timed_out || t->prune || t->lease_lost)
                 begin_kill(s, t);
         }
-        if (t->killing && !t->hard_killed &&
-            (now >= t->kill_at_ms || atomic_load(&w->hurry))) {
+        if (t->killing && !t->hard_killed && (now >= t->kill_at_ms || atomic_load(&w->hurry))) {
             runner_kill(&t->runner, SIGKILL);
             t->hard_killed = true;
         }
@@ -818,8 +819,8 @@ static void record_outcome(struct worker *w, const char *state, const struct tri
     w->done++;
     if (strcmp(state, "completed") == 0) {
         w->completed++;
-        bool better = !w->have_best ||
-                      (w->maximize ? t->final_value > w->best : t->final_value < w->best);
+        bool better =
+            !w->have_best || (w->maximize ? t->final_value > w->best : t->final_value < w->best);
         if (better) {
             w->have_best = true;
             w->best = t->final_value;
@@ -875,14 +876,14 @@ static void finish_trial(struct slot *s, struct trial_run *t, const char *start_
     if (strcmp(state, "completed") == 0) {
         json_object_set_new(body, "value", json_real(t->final_value));
         json_object_set(body, "values", t->final_values);
-        metrics_format_number(t->final_value, num, sizeof num);
+        metricline_format_number(t->final_value, num, sizeof num);
         console_line(stderr, "trial %lld completed %s=%s (%.1f s)", t->number, t->final_name, num,
                      secs);
     } else if (strcmp(state, "pruned") == 0) {
         if (t->have_last) {
             json_object_set_new(body, "value", json_real(t->last_value));
             json_object_set(body, "values", t->last_values);
-            metrics_format_number(t->last_value, num, sizeof num);
+            metricline_format_number(t->last_value, num, sizeof num);
             console_line(stderr, "trial %lld pruned at step %lld %s=%s (%.1f s)", t->number,
                          t->last_step, t->last_name, num, secs);
         } else {
@@ -993,17 +994,17 @@ static bool slot_step(struct slot *s, struct backoff *bo)
     struct buf path;
     buf_init(&path);
     buf_puts(&path, "/api/v1/studies/");
-    api_escape(&path, w->o->study);
+    rest_escape(&path, w->o->study);
     buf_puts(&path, "/suggest");
-    json_t *body = json_pack("{s:s, s:i, s:f}", "worker", s->worker_id, "count", 1, "wait_s",
-                             w->o->wait_s);
+    json_t *body =
+        json_pack("{s:s, s:i, s:f}", "worker", s->worker_id, "count", 1, "wait_s", w->o->wait_s);
     char err[512];
     long status = 0;
     double retry_after = -1;
     atomic_store(&s->state, SLOT_WAITING);
-    json_t *reply = httpc_json(s->http, "POST", path.data, body,
-                               (long)(w->o->wait_s * 1000) + 15000, &status, &retry_after, err,
-                               sizeof err);
+    json_t *reply =
+        httpc_json(s->http, "POST", path.data, body, (long)(w->o->wait_s * 1000) + 15000, &status,
+                   &retry_after, err, sizeof err);
     atomic_store(&s->state, SLOT_ACTIVE);
     json_decref(body);
     buf_release(&path);
@@ -1116,8 +1117,8 @@ static char **resolve_cmd(const struct worker_opts *o)
     for (int i = 0; i < o->n_cmd; i++) {
         const char *a = o->cmd[i];
         struct stat st;
-        bool file = a[0] != '/' && a[0] != '-' && !strchr(a, '{') &&
-                    (i > 0 || strchr(a, '/')) && stat(a, &st) == 0 && S_ISREG(st.st_mode);
+        bool file = a[0] != '/' && a[0] != '-' && !strchr(a, '{') && (i > 0 || strchr(a, '/')) &&
+                    stat(a, &st) == 0 && S_ISREG(st.st_mode);
         struct buf b;
         buf_init(&b);
         if (file)
@@ -1151,7 +1152,7 @@ static int fetch_spec(struct worker *w, const sigset_t *sigs)
     struct buf path;
     buf_init(&path);
     buf_puts(&path, "/api/v1/studies/");
-    api_escape(&path, w->o->study);
+    rest_escape(&path, w->o->study);
     struct backoff bo;
     backoff_init(&bo, 0.2, 10.0);
     bool warned = false;
@@ -1160,9 +1161,9 @@ static int fetch_spec(struct worker *w, const sigset_t *sigs)
         json_t *reply = NULL;
         long status;
         char err[512];
-        enum api_status st =
-            api_call(http, "GET", path.data, NULL, 30000, &reply, &status, err, sizeof err);
-        if (st == API_OK) {
+        enum rest_status st =
+            rest_call(http, "GET", path.data, NULL, 30000, &reply, &status, err, sizeof err);
+        if (st == REST_OK) {
             json_t *spec = json_object_get(reply, "spec");
             w->spec = json_incref(json_is_object(spec) ? spec : reply);
             json_decref(reply);
@@ -1170,7 +1171,7 @@ static int fetch_spec(struct worker *w, const sigset_t *sigs)
             break;
         }
         json_decref(reply);
-        if (st == API_REFUSED && status < 500) {
+        if (st == REST_REFUSED && status < 500) {
             fprintf(stderr, "hpo: %s\n", err);
             break;
         }
@@ -1325,7 +1326,8 @@ int worker_run(const struct worker_opts *o)
     }
     code = w.exit_code;
     pthread_mutex_lock(&w.lock);
-    console_line(stderr, "hpo worker %s: %s; %ld trials done (%ld completed, %ld failed, %ld pruned)",
+    console_line(stderr,
+                 "hpo worker %s: %s; %ld trials done (%ld completed, %ld failed, %ld pruned)",
                  w.base_id, atomic_load(&w.stopping) ? "stopped" : "no more trials", w.done,
                  w.completed, w.failed, w.pruned);
     pthread_mutex_unlock(&w.lock);

@@ -43,7 +43,9 @@ bool space_active(const struct space *s, size_t i, const json_t *config);
 /* Check a concrete configuration (borrowed) against the space. Returns a new,
  * normalised copy (ints as JSON integers, floats as reals, categorical values as
  * the canonical choice) or NULL with a message naming the parameter. Every active
- * parameter must be present, every inactive one absent, no unknown names. */
+ * parameter must be present, every inactive one absent (null counts as absent
+ * and is dropped), no unknown names. Floats within 1e-12 relative of a bound are
+ * clamped; stepped values within 1e-9 of a grid point are snapped to it. */
 json_t *space_check(const struct space *s, const json_t *config, char *err, size_t errlen);
 
 /* Map a value (borrowed) of p into [0, 1]: floats and ints through log space when

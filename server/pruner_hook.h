@@ -5,9 +5,26 @@
 
 #include "db.h"
 
+/* The study's pruner (server/pruners/) fed from the database. The other trials
+ * a report is compared with:
+ * - median: the study's completed trials, and its running and pruned trials
+ *   that reached the step, each by its latest report at or before the step
+ *   (a trial that skipped the step counts with its report before it);
+ * - asha: every other trial that reached the rung, by its first report at or
+ *   after the rung step (the value it had when it crossed the rung);
+ * - patience: none, the trial's own curve only.
+ * A prune decision sticks: it is recorded in the trial (trials.prune_step), and
+ * every later report and heartbeat of the trial answers "prune". */
+
 /* Whether the study's pruner stops trial_id after it reported value at step.
- * Runs inside the report's transaction. */
+ * Runs inside the report's transaction, after the report was stored. The
+ * decision is made at the trial's latest step: a late report for an earlier
+ * step adds to the curve but does not cross asha rungs again. */
 bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, long long step,
                         double value);
+
+/* True when trial_id was already judged to be pruned at one of its reports:
+ * what its heartbeats answer ("prune") while the worker has not stopped it. */
+bool pruner_hook_should_stop(struct db *db, long long trial_id);
 
 #endif

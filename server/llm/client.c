@@ -15,10 +15,10 @@
 #include "rng.h"
 #include "timeutil.h"
 
-#define ANTHROPIC_VERSION     "2023-06-01"
-#define ANTHROPIC_MAX_TOKENS  4096
-#define BACKOFF_CAP_S         60.0
-#define ERROR_EXCERPT         300
+#define ANTHROPIC_VERSION    "2023-06-01"
+#define ANTHROPIC_MAX_TOKENS 4096
+#define BACKOFF_CAP_S        60.0
+#define ERROR_EXCERPT        300
 
 /* What one HTTP attempt came to. */
 enum outcome {
@@ -32,6 +32,7 @@ enum outcome {
 struct attempt {
     bool json_mode;   /* send response_format */
     bool temperature; /* send temperature */
+    bool completion;  /* name the length cap max_completion_tokens, not max_tokens */
 };
 
 void llm_call_opts_init(struct llm_call_opts *o)
@@ -72,9 +73,8 @@ static bool nap(double s, const struct llm_call_opts *o)
     }
 }
 
-static json_t *openai_body(const struct llm_provider *p, const json_t *messages,
-                           const char *model, const struct llm_call_opts *o,
-                           const struct attempt *a)
+static json_t *openai_body(const struct llm_provider *p, const json_t *messages, const char *model,
+                           const struct llm_call_opts *o, const struct attempt *a)
 {
     json_t *body = json_pack("{s:s, s:O}", "model", model, "messages", messages);
     if (!body)
@@ -82,7 +82,8 @@ static json_t *openai_body(const struct llm_provider *p, const json_t *messages,
     if (a->temperature)
         json_object_set_new(body, "temperature", json_real(o->temperature));
     if (p->max_output_tokens > 0)
-        json_object_set_new(body, "max_tokens", json_integer(p->max_output_tokens));
+        json_object_set_new(body, a->completion ? "max_completion_tokens" : "max_tokens",
+                            json_integer(p->max_output_tokens));
     if (a->json_mode)
         json_object_set_new(body, "response_format", json_pack("{s:s}", "type", "json_object"));
     return body;
@@ -97,7 +98,8 @@ static json_t *anthropic_body(const struct llm_provider *p, const json_t *messag
     buf_init(&system);
     size_t i;
     json_t *m;
-    json_array_foreach(messages, i, m) {
+    json_array_foreach(messages, i, m)
+    {
         const char *role = json_str(m, "role", "user");
         const char *content = json_str(m, "content", "");
         if (!strcmp(role, "system")) {
@@ -109,9 +111,8 @@ static json_t *anthropic_body(const struct llm_provider *p, const json_t *messag
         }
     }
     long max_tokens = p->max_output_tokens > 0 ? p->max_output_tokens : ANTHROPIC_MAX_TOKENS;
-    json_t *body =
-        json_pack("{s:s, s:I, s:o}", "model", model, "max_tokens", (json_int_t)max_tokens,
-                  "messages", msgs);
+    json_t *body = json_pack("{s:s, s:I, s:o}", "model", model, "max_tokens",
+                             (json_int_t)max_tokens, "messages", msgs);
     if (body && system.len)
         json_object_set_new(body, "system", json_string(system.data));
     if (body && a->temperature)
@@ -157,11 +158,12 @@ static enum outcome parse_success(const struct llm_provider *p, const struct htt
                                   struct llm_response *resp, char *err, size_t errlen)
 {
     char perr[200];
-    json_t *j = json_parse_text(hr->body.data ? hr->body.data : "", hr->body.len, perr,
-                                sizeof perr);
+    json_t *j =
+        json_parse_text(hr->body.data ? hr->body.data : "", hr->body.len, perr, sizeof perr);
     if (!j) {
         snprintf(err, errlen, "the reply body is not valid JSON (%zu bytes, %s%s)", hr->body.len,
-                 perr, strstr(perr, "end of file") ? ", truncated" : "");
+                 perr,
+                 strstr(perr, "premature end") || strstr(perr, "end of file") ? ", truncated" : "");
         return OUT_FAIL;
     }
     if (!json_is_object(j)) {
@@ -201,7 +203,8 @@ static enum outcome parse_success(const struct llm_provider *p, const struct htt
         json_t *content = json_object_get(j, "content");
         size_t i;
         json_t *block;
-        json_array_foreach(content, i, block) {
+        json_array_foreach(content, i, block)
+        {
             if (strcmp(json_str(block, "type", ""), "text"))
                 continue;
             json_t *t = json_object_get(block, "text");
@@ -236,7 +239,7 @@ static enum outcome classify(struct llm_provider *p, int rc, const struct httpc_
         if (hr->timed_out)
             snprintf(err, errlen, "no complete reply within %g s", p->timeout_s);
         else
-            snprintf(err, errlen, "connection failed: %s", terr);
+            snprintf(err, errlen, "connection failed: %.400s", terr);
         return OUT_RETRY;
     }
     if (hr->truncated) {
@@ -257,6 +260,7 @@ static enum outcome classify(struct llm_provider *p, int rc, const struct httpc_
         snprintf(err, errlen, "server error (HTTP %ld): %s", st, excerpt);
         return OUT_RETRY;
     }
+    snprintf(err, errlen, "HTTP %ld: %s", st, excerpt);
     if (st == 400 || st == 422) {
         /* some OpenAI-compatible servers refuse JSON mode or a temperature */
         const char *b = hr->body.data ? hr->body.data : "";
@@ -269,8 +273,12 @@ static enum outcome classify(struct llm_provider *p, int rc, const struct httpc_
             a->temperature = false;
             return OUT_FALLBACK;
         }
+        if (!a->completion && p->format == LLM_FORMAT_OPENAI && p->max_output_tokens > 0 &&
+            strstr(b, "max_completion_tokens")) {
+            a->completion = true;
+            return OUT_FALLBACK;
+        }
     }
-    snprintf(err, errlen, "HTTP %ld: %s", st, excerpt);
     return OUT_FAIL;
 }
 
@@ -373,7 +381,7 @@ int llm_call(struct llm_provider *p, const json_t *messages, const struct llm_ca
             err[0] = '\0';
             break;
         }
-        if (out == OUT_FALLBACK && fallbacks++ < 2)
+        if (out == OUT_FALLBACK && fallbacks++ < 3)
             continue;
         if (out != OUT_RETRY || retries >= p->max_retries)
             break;
@@ -389,6 +397,8 @@ int llm_call(struct llm_provider *p, const json_t *messages, const struct llm_ca
     }
 
 out:
+    if (!err[0] && !resp->text)
+        snprintf(err, sizeof err, "no reply");
     if (err[0]) {
         size_t n = strlen(err);
         if (resp->attempts > 1 && n + 40 < sizeof err)

@@ -9,11 +9,11 @@
 #include "buf.h"
 #include "jsonutil.h"
 
-#define MAX_BATCH       32
-#define ERROR_CHARS     200
-#define CODE_CHARS      160
-#define BASELINE_CHARS  8000
-#define PENDING_LISTED  50
+#define MAX_BATCH      32
+#define ERROR_CHARS    200
+#define CODE_CHARS     160
+#define BASELINE_CHARS 8000
+#define PENDING_LISTED 50
 
 static const char system_line[] =
     "You are an expert machine learning engineer who tunes hyperparameters. You choose "
@@ -37,8 +37,7 @@ static const char default_template[] = "The task: {description}\n"
                                        "\n"
                                        "{format}";
 
-int llm_prompt_opts_parse(const json_t *llm, struct llm_prompt_opts *o, char *err,
-                          size_t errlen)
+int llm_prompt_opts_parse(const json_t *llm, struct llm_prompt_opts *o, char *err, size_t errlen)
 {
     memset(o, 0, sizeof *o);
     o->history = LLM_HISTORY_COMPRESSED;
@@ -99,6 +98,55 @@ int llm_prompt_opts_parse(const json_t *llm, struct llm_prompt_opts *o, char *er
     return 0;
 }
 
+/* The text of b, "" when nothing was written. */
+static const char *bstr(const struct buf *b)
+{
+    return b->data ? b->data : "";
+}
+
+static const char *objective(const struct spec *spec)
+{
+    return spec->objective && *spec->objective ? spec->objective : "value";
+}
+
+static void trials_from_obs(struct llm_trial *out, const struct obs *in, size_t n, bool maximize)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i].params = in[i].params;
+        out[i].state = in[i].state;
+        out[i].value = maximize && !isnan(in[i].value) ? -in[i].value : in[i].value;
+        out[i].number = in[i].number;
+        out[i].error = NULL;
+        out[i].last_step = -1;
+    }
+}
+
+int llm_history_from_obs(struct llm_history *h, const struct sampler_ctx *ctx, bool maximize)
+{
+    memset(h, 0, sizeof *h);
+    struct llm_trial *done = calloc(ctx->n_history + 1, sizeof *done);
+    struct llm_trial *pending = calloc(ctx->n_pending + 1, sizeof *pending);
+    if (!done || !pending) {
+        free(done);
+        free(pending);
+        return -1;
+    }
+    trials_from_obs(done, ctx->history, ctx->n_history, maximize);
+    trials_from_obs(pending, ctx->pending, ctx->n_pending, maximize);
+    h->done = done;
+    h->n_done = ctx->n_history;
+    h->pending = pending;
+    h->n_pending = ctx->n_pending;
+    return 0;
+}
+
+void llm_history_release(struct llm_history *h)
+{
+    free((struct llm_trial *)h->done);
+    free((struct llm_trial *)h->pending);
+    memset(h, 0, sizeof *h);
+}
+
 /* ---- formatting values ---- */
 
 static void put_number(struct buf *b, double v, bool as_float)
@@ -138,7 +186,7 @@ static void put_value(struct buf *b, const struct param *p, const json_t *v, boo
             buf_init(&t);
             buf_append(&t, s, CODE_CHARS);
             buf_printf(&t, " ... (%zu bytes)", n);
-            put_json_string(b, t.data, t.len);
+            put_json_string(b, bstr(&t), t.len);
             buf_release(&t);
             return;
         }
@@ -189,7 +237,7 @@ static void put_outcome(struct buf *b, const struct spec *spec, const struct llm
 {
     switch (t->state) {
     case OBS_COMPLETED:
-        buf_printf(b, "%s = ", spec->objective);
+        buf_printf(b, "%s = ", objective(spec));
         put_number(b, t->value, false);
         buf_puts(b, " (completed)");
         break;
@@ -198,7 +246,7 @@ static void put_outcome(struct buf *b, const struct spec *spec, const struct llm
         if (t->last_step >= 0)
             buf_printf(b, " at step %ld", t->last_step);
         if (!isnan(t->value)) {
-            buf_printf(b, " with %s = ", spec->objective);
+            buf_printf(b, " with %s = ", objective(spec));
             put_number(b, t->value, false);
         }
         buf_puts(b, " (pruned)");
@@ -252,8 +300,8 @@ static long best_index(const struct spec *spec, const struct llm_trial *done, si
 }
 
 /* Mark in keep[] the k best completed trials among done[lo..hi). */
-static void mark_best(const struct spec *spec, const struct llm_trial *done, size_t lo,
-                      size_t hi, size_t k, bool *keep)
+static void mark_best(const struct spec *spec, const struct llm_trial *done, size_t lo, size_t hi,
+                      size_t k, bool *keep)
 {
     for (size_t round = 0; round < k; round++) {
         long pick = -1;
@@ -274,7 +322,7 @@ static void put_best(struct buf *b, const struct spec *spec, const struct llm_hi
     long bi = best_index(spec, h->done, h->n_done);
     if (bi < 0)
         return;
-    buf_printf(b, "Best so far: #%ld with %s = ", h->done[bi].number, spec->objective);
+    buf_printf(b, "Best so far: #%ld with %s = ", h->done[bi].number, objective(spec));
     put_number(b, h->done[bi].value, false);
     buf_puts(b, ".\n");
 }
@@ -343,8 +391,8 @@ static void put_space(struct buf *b, const struct space *s)
         free(w);
         if (p->type == PARAM_CODE && p->baseline && *p->baseline) {
             size_t n = strlen(p->baseline);
-            buf_printf(b, "  Baseline %s source (a working starting point):\n  ```%s\n",
-                       p->name, p->language ? p->language : "");
+            buf_printf(b, "  Baseline %s source (a working starting point):\n  ```%s\n", p->name,
+                       p->language ? p->language : "");
             buf_append(b, p->baseline, n > BASELINE_CHARS ? BASELINE_CHARS : n);
             if (n > BASELINE_CHARS)
                 buf_printf(b, "\n... (%zu more bytes)", n - BASELINE_CHARS);
@@ -358,7 +406,7 @@ static void put_metric(struct buf *b, const struct spec *spec)
     buf_printf(b,
                "Each evaluation trains with the chosen configuration and reports the objective "
                "\"%s\"; %s is better (the study %s it).",
-               spec->objective, spec->maximize ? "higher" : "lower",
+               objective(spec), spec->maximize ? "higher" : "lower",
                spec->maximize ? "maximizes" : "minimizes");
 }
 
@@ -530,25 +578,25 @@ static char *first_message(const struct spec *spec, const struct llm_prompt_opts
     put_format(&format, spec, o);
 
     const struct slot slots[] = {
-        {"description", spec->description && *spec->description ? spec->description
-                                                                : desc_fallback},
-        {"metric", metric.data},
-        {"objective", spec->objective},
+        {"description",
+         spec->description && *spec->description ? spec->description : desc_fallback},
+        {"metric", bstr(&metric)},
+        {"objective", objective(spec)},
         {"direction", spec->maximize ? "maximize" : "minimize"},
-        {"space", space.data},
-        {"budget", budget.data},
+        {"space", bstr(&space)},
+        {"budget", bstr(&budget)},
         {"trials_left", left},
         {"max_trials", total},
-        {"history", history.data},
-        {"pending", pending.data},
+        {"history", bstr(&history)},
+        {"pending", bstr(&pending)},
         {"explore", explore_text},
-        {"format", format.data},
+        {"format", bstr(&format)},
     };
     struct buf text;
     buf_init(&text);
     render(&text, o->template_text ? o->template_text : default_template, slots,
            sizeof slots / sizeof slots[0]);
-    out = tidy(text.data);
+    out = tidy(bstr(&text));
     buf_release(&text);
 out:
     buf_release(&space);
@@ -601,13 +649,13 @@ static int build_chat(json_t *msgs, const struct spec *spec, const struct llm_pr
         }
         free(keep);
     }
-    if (append_msg(msgs, "user", b.data) < 0)
+    if (append_msg(msgs, "user", bstr(&b)) < 0)
         goto out;
     for (size_t i = from; i < n; i++) {
         const struct llm_trial *t = &h->done[i];
         buf_reset(&b);
         put_config(&b, spec->space, t->params, false);
-        if (append_msg(msgs, "assistant", b.data) < 0)
+        if (append_msg(msgs, "assistant", bstr(&b)) < 0)
             goto out;
         buf_reset(&b);
         buf_printf(&b, "Trial #%ld: ", t->number);
@@ -625,7 +673,7 @@ static int build_chat(json_t *msgs, const struct spec *spec, const struct llm_pr
             if (o->batch > 1)
                 buf_printf(&b, " (%zu configurations)", o->batch);
         }
-        if (append_msg(msgs, "user", b.data) < 0)
+        if (append_msg(msgs, "user", bstr(&b)) < 0)
             goto out;
     }
     rc = 0;
@@ -675,7 +723,7 @@ int llm_prompt_reask(json_t *messages, const struct llm_prompt_opts *o, const ch
         buf_puts(&b, "Answer again with one JSON object only.");
     int rc = 0;
     if (append_msg(messages, "assistant", reply && *reply ? reply : "(empty reply)") < 0 ||
-        append_msg(messages, "user", b.data) < 0)
+        append_msg(messages, "user", bstr(&b)) < 0)
         rc = -1;
     buf_release(&b);
     return rc;

@@ -72,6 +72,15 @@ struct llm_history {
     size_t n_pending;                /* entries in pending */
 };
 
+/* Fill h from a sampler context's finished and pending trials (ctx borrowed;
+ * params stay borrowed from it): values are turned back to the objective's own
+ * sign (struct obs values are negated for maximized studies). error and
+ * last_step are left empty (NULL, -1) for the caller to add from its store.
+ * 0, or -1 when out of memory. Release with llm_history_release(). */
+int llm_history_from_obs(struct llm_history *h, const struct sampler_ctx *ctx, bool maximize);
+/* Free the arrays llm_history_from_obs() made; accepts an empty history. */
+void llm_history_release(struct llm_history *h);
+
 /* The prompt settings of a study, from its "llm" object. */
 struct llm_prompt_opts {
     enum llm_history_mode history; /* llm.history: "compressed" or "chat" */
@@ -86,8 +95,7 @@ struct llm_prompt_opts {
  * NULL gives the defaults). template_text borrows from llm. Returns 0, or -1
  * with a message naming the field ("llm.history: must be \"compressed\" or
  * \"chat\""); spec validation may call this too. */
-int llm_prompt_opts_parse(const json_t *llm, struct llm_prompt_opts *o, char *err,
-                          size_t errlen);
+int llm_prompt_opts_parse(const json_t *llm, struct llm_prompt_opts *o, char *err, size_t errlen);
 
 /* The messages for the next call: a new JSON array of {"role", "content"}
  * objects, the first with role "system". The number of evaluations left is

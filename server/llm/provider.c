@@ -57,7 +57,7 @@ static struct llm_provider *provider_new(const char *name)
     p->max_retries = 3;
     p->backoff_s = 1;
     p->retry_after_cap_s = 60;
-    p->max_output_tokens = 2048;
+    p->max_output_tokens = 0;
     p->max_body = 4u << 20;
     p->json_mode = true;
     atomic_init(&p->json_mode_rejected, false);
@@ -154,8 +154,7 @@ struct llm_registry *llm_registry_new(char *err, size_t errlen)
         goto out_free_reg;
     }
     if (format && *format && parse_format(format, &p->format) < 0) {
-        snprintf(err, errlen, "HPOD_LLM_FORMAT: unknown format '%s' (openai or anthropic)",
-                 format);
+        snprintf(err, errlen, "HPOD_LLM_FORMAT: unknown format '%s' (openai or anthropic)", format);
         goto out_free_reg;
     }
     if (url && *url) {
@@ -381,8 +380,8 @@ struct llm_provider *llm_registry_get(const struct llm_registry *reg, const char
     return NULL;
 }
 
-bool llm_registry_usable(const struct llm_registry *reg, const char *name,
-                         const char *study_model, char *err, size_t errlen)
+bool llm_registry_usable(const struct llm_registry *reg, const char *name, const char *study_model,
+                         char *err, size_t errlen)
 {
     if (!name)
         name = "default";

@@ -23,7 +23,8 @@
  *     max_concurrent = 4               calls in flight to this provider
  *     max_retries = 3                  extra attempts after timeouts, 429, 5xx
  *     backoff_s = 1                    first backoff delay, doubled per retry
- *     max_output_tokens = 2048         Anthropic max_tokens and OpenAI max_tokens
+ *     max_output_tokens = 4096         reply length cap: Anthropic's max_tokens (4096
+ *                                      when unset); sent to OpenAI servers only when set
  *     json_mode = true                 ask OpenAI servers for a JSON object reply
  *
  *     [price MODEL]
@@ -48,13 +49,13 @@ struct llm_provider {
     int max_retries;          /* retries after the first attempt (default 3) */
     double backoff_s;         /* first backoff delay in seconds (default 1) */
     double retry_after_cap_s; /* longest Retry-After honoured (default 60) */
-    long max_output_tokens;   /* completion length cap sent with each call (default 2048) */
+    long max_output_tokens;   /* reply length cap, 0 = unset (Anthropic then gets 4096) */
     size_t max_body;          /* largest reply body accepted (default 4 MiB) */
     bool json_mode;           /* request JSON mode from OpenAI-format servers (default true) */
     atomic_bool json_mode_rejected; /* the server refused response_format once */
-    pthread_mutex_t lock;     /* guards in_flight */
-    pthread_cond_t cond;      /* signalled when a slot frees */
-    int in_flight;            /* calls currently holding a slot */
+    pthread_mutex_t lock;           /* guards in_flight */
+    pthread_cond_t cond;            /* signalled when a slot frees */
+    int in_flight;                  /* calls currently holding a slot */
 };
 
 struct llm_price {
@@ -95,8 +96,8 @@ struct llm_provider *llm_registry_get(const struct llm_registry *reg, const char
 /* Whether a study can use provider name with study_model (the study's llm.model,
  * may be NULL). When not, err tells the user how to configure one (for the 400
  * at study creation). */
-bool llm_registry_usable(const struct llm_registry *reg, const char *name,
-                         const char *study_model, char *err, size_t errlen);
+bool llm_registry_usable(const struct llm_registry *reg, const char *name, const char *study_model,
+                         char *err, size_t errlen);
 /* Cost of a call in the currency of the [price] sections, or -1 when the
  * model has no price. */
 double llm_registry_cost(const struct llm_registry *reg, const char *model, long tokens_in,

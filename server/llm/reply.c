@@ -14,9 +14,10 @@
 
 /* Every JSON object or array that parses at some '{' or '[' of text, outermost
  * first, in order of appearance. Returns how many were stored in out. */
-static size_t find_candidates(const char *text, json_t **out, size_t max)
+static size_t find_candidates(const char *text, json_t **out, size_t max, char *why, size_t whylen)
 {
     size_t n = 0, len = strlen(text), i = 0;
+    bool noted = false;
     while (i < len && n < max) {
         if (text[i] != '{' && text[i] != '[') {
             i++;
@@ -25,6 +26,10 @@ static size_t find_candidates(const char *text, json_t **out, size_t max)
         json_error_t e;
         json_t *j = json_loadb(text + i, len - i, JSON_DISABLE_EOF_CHECK, &e);
         if (!j) {
+            if (!noted && whylen) {
+                snprintf(why, whylen, "%s at byte %zu", e.text, i + (size_t)e.position);
+                noted = true;
+            }
             i++;
             continue;
         }
@@ -60,7 +65,8 @@ static int candidate_score(const struct space *s, json_t *configs)
     int score = 0;
     size_t i;
     json_t *c;
-    json_array_foreach(configs, i, c) {
+    json_array_foreach(configs, i, c)
+    {
         if (!json_is_object(c))
             continue;
         score = score < 1 ? 1 : score;
@@ -134,7 +140,8 @@ static bool is_repeat(const json_t *cfg, const struct llm_history *h, const json
         }
     size_t i;
     json_t *a;
-    json_array_foreach(accepted, i, a) {
+    json_array_foreach(accepted, i, a)
+    {
         if (json_same(cfg, a)) {
             put_config_short(why, cfg);
             buf_puts(why, " appears twice in the reply");
@@ -157,7 +164,8 @@ int llm_reply_parse(const struct space *s, const char *text, size_t want,
         return -1;
     }
     json_t *cands[MAX_CANDIDATES];
-    size_t nc = find_candidates(text, cands, MAX_CANDIDATES);
+    char why_json[200] = "";
+    size_t nc = find_candidates(text, cands, MAX_CANDIDATES, why_json, sizeof why_json);
     json_t *list = NULL;
     int best = -1;
     for (size_t i = nc; i-- > 0;) {
@@ -178,7 +186,10 @@ int llm_reply_parse(const struct space *s, const char *text, size_t want,
     for (size_t i = 0; i < nc; i++)
         json_decref(cands[i]);
     if (!list) {
-        snprintf(err, errlen, "no JSON object found in the reply");
+        if (why_json[0])
+            snprintf(err, errlen, "no valid JSON object found in the reply (%s)", why_json);
+        else
+            snprintf(err, errlen, "no JSON object found in the reply");
         return -1;
     }
     if (json_array_size(list) == 0) {
@@ -194,7 +205,8 @@ int llm_reply_parse(const struct space *s, const char *text, size_t want,
     bool many = json_array_size(list) > 1;
     size_t i;
     json_t *cfg;
-    json_array_foreach(list, i, cfg) {
+    json_array_foreach(list, i, cfg)
+    {
         if (json_array_size(accepted) >= want)
             break;
         char cerr[512];
@@ -222,12 +234,12 @@ int llm_reply_parse(const struct space *s, const char *text, size_t want,
                 buf_puts(&why, "; ");
             if (many)
                 buf_printf(&why, "configuration %zu: ", i + 1);
-            buf_puts(&why, one.data);
+            buf_puts(&why, one.data ? one.data : "rejected");
         }
         buf_release(&one);
     }
     json_decref(list);
-    snprintf(err, errlen, "%s", n_rejected ? why.data : "");
+    snprintf(err, errlen, "%s", n_rejected && why.data ? why.data : "");
     buf_release(&why);
     if (json_array_size(accepted) == 0) {
         json_decref(accepted);

@@ -28,6 +28,14 @@
 #define GP_REFINE 5           /* candidates refined by L-BFGS */
 #define GP_REFINE_ITER 25     /* L-BFGS iterations per refinement */
 #define GP_TOP_BASES 5        /* best trials that seed local candidates */
+#define GP_FIT_ALL 100        /* up to this many points, fit on all of them */
+#define GP_FIT_SUBSET 80      /* beyond, fit hyperparameters on this many */
+
+static double devknob(const char *name, double def)
+{
+    const char *v = getenv(name);
+    return v ? atof(v) : def;
+}
 
 struct enc {
     const struct space *s;
@@ -313,6 +321,16 @@ static int state_build(struct gp_state *st, const struct sampler_ctx *ctx, size_
         goto out;
     struct gp_fit_opts fo;
     gp_fit_defaults(&fo, st->e.nf);
+    fo.ls_mu += devknob("GPD_LSMU", 0);
+    fo.ls_sigma = devknob("GPD_LSSIG", fo.ls_sigma);
+    fo.sn2_mu = devknob("GPD_SNMU", fo.sn2_mu);
+    if (n > GP_FIT_ALL) {
+        /* Large studies: hyperparameters from a subset, fewer starts (latency). */
+        fo.max_points = GP_FIT_SUBSET;
+        fo.starts = 2;
+    } else {
+        fo.max_points = 0;
+    }
     rc = gp_fit(st->g, &fo, &st->r);
 out:
     free(x);
@@ -326,7 +344,7 @@ static void make_candidates(struct gp_state *st, size_t m, size_t call, double *
 {
     const struct enc *e = &st->e;
     size_t nf = e->nf, np = e->s->n ? e->s->n : 1;
-    size_t nglobal = st->n_data >= 4 ? m / 2 : m;
+    size_t nglobal = st->n_data >= 4 ? (size_t)(m * devknob("GPD_GLOBAL", 0.5)) : m;
     double u[np];
     uint64_t seed = rng_mix(st->sobol_seed, call);
     for (size_t c = 0; c < nglobal; c++) {

@@ -12,6 +12,7 @@
 #define TPE_PRIOR_SIGMA   1.0 /* bandwidth of the prior component, unit scale */
 #define TPE_FLAT_RECENT   25  /* trials with full weight; older ones ramp down */
 #define TPE_DEDUPE_TRIES  8   /* fresh streams tried when a proposal repeats */
+#define TPE_RANDOM_TRIES  64  /* random draws tried after that */
 #define TPE_LOG_FLOOR     -700.0
 #define TPE_LOG_SQRT_2PI  0.91893853320467274178
 
@@ -21,7 +22,8 @@ extern const struct sampler_ops sampler_sobol_ops;
 enum row_kind {
     ROW_COMPLETED, /* ranked by value */
     ROW_PRUNED,    /* ranked after every completed one, by its last value */
-    ROW_BAD,       /* failed, pending or proposed in this call: joins the bad set */
+    ROW_BAD,       /* pending or proposed in this call: joins the bad set */
+    ROW_FAILED,    /* failed: joins the bad set with a heavier weight */
 };
 
 /* One trial in model coordinates. */
@@ -83,15 +85,17 @@ void tpe_options_init(struct tpe_options *o, const struct space *s)
     if (startup < 5)
         startup = 5;
     o->n_startup = startup;
-    o->n_candidates = 64;
+    o->n_candidates = 32;
     o->gamma = 0.1;
     o->gamma_max = 25;
     o->prior_weight = 1.0;
     o->bandwidth = TPE_BW_SCOTT;
     o->bw_factor = 1.0;
     o->min_bw = 0.01;
-    o->magic_clip = 0.0;
+    o->magic_clip = 0.5;
     o->multivariate = true;
+    o->adaptive = 1.0;
+    o->failed_weight = 4.0;
 }
 
 static int opt_number(const json_t *options, const char *key, double lo, double hi, double *out,
@@ -123,7 +127,9 @@ int tpe_options_parse(struct tpe_options *o, const json_t *options, char *err, s
         opt_number(options, "prior_weight", 0, 1e3, &o->prior_weight, err, errlen) < 0 ||
         opt_number(options, "bw_factor", 0.01, 100, &o->bw_factor, err, errlen) < 0 ||
         opt_number(options, "min_bw", 0, 1, &o->min_bw, err, errlen) < 0 ||
-        opt_number(options, "magic_clip", 0, 100, &o->magic_clip, err, errlen) < 0)
+        opt_number(options, "magic_clip", 0, 100, &o->magic_clip, err, errlen) < 0 ||
+        opt_number(options, "adaptive", 0, 2, &o->adaptive, err, errlen) < 0 ||
+        opt_number(options, "failed_weight", 0, 100, &o->failed_weight, err, errlen) < 0)
         return -1;
     o->n_startup = (int)n_startup;
     o->n_candidates = (int)n_cand;
@@ -332,7 +338,8 @@ static int parzen_fit(struct parzen *pz, const struct tpe *t, const struct row *
     double expo = -1.0 / ((double)nn + 4.0);
     double nfac = pow((double)(n > 0 ? n : 1), expo);
     double floor_magic = o->magic_clip > 0 ? o->magic_clip / fmin(100.0, (double)n + 1) : 0;
-    double *bw = malloc((nn + 1) * sizeof *bw);
+    double *bw = malloc((2 * nn + n + 1) * sizeof *bw);
+    double *bwlo = bw + nn, *lambda = bw + 2 * nn;
     if (!bw) {
         parzen_free(pz);
         return -1;
@@ -357,11 +364,32 @@ static int parzen_fit(struct parzen *pz, const struct tpe *t, const struct row *
         double lo = fmax(o->min_bw, floor_magic);
         if (d->discrete)
             lo = fmax(lo, 0.5 / (double)d->n_values);
-        if (s < lo)
-            s = lo;
-        if (s > 1)
-            s = 1;
+        bwlo[j] = lo;
         bw[j] = s;
+    }
+    /* adaptive kernels (Abramson): narrower where the observations crowd, wider
+     * for stragglers, judged by a pilot estimate with the fixed bandwidths */
+    double adaptive = o->adaptive;
+    for (size_t c = 0; c < n; c++)
+        lambda[c] = 1;
+    if (adaptive > 0 && n >= 3 && n <= 300 && nn > 0) {
+        double gsum = 0;
+        for (size_t c = 0; c < n; c++) {
+            double f = 0;
+            for (size_t i = 0; i < n; i++) {
+                double q = 0;
+                for (size_t j = 0; j < nn; j++) {
+                    double e = (rows[c]->z[num[j]] - rows[i]->z[num[j]]) / fmax(bw[j], bwlo[j]);
+                    q += e * e;
+                }
+                f += exp(-0.5 * q);
+            }
+            lambda[c] = log(f);
+            gsum += lambda[c];
+        }
+        double g = gsum / (double)n;
+        for (size_t c = 0; c < n; c++)
+            lambda[c] = exp(-adaptive * (lambda[c] - g));
     }
 
     double wsum = 0;
@@ -369,12 +397,18 @@ static int parzen_fit(struct parzen *pz, const struct tpe *t, const struct row *
     for (size_t c = 0; c < nc; c++) {
         bool is_prior = c == n;
         double w = is_prior ? (n == 0 ? 1.0 : o->prior_weight) : recency_weight(c, n);
+        if (!is_prior && rows[c]->kind == ROW_FAILED)
+            w *= o->failed_weight;
         double lc = log(w);
         wsum += w;
         pz->cum[c] = wsum;
         for (size_t j = 0; j < nn; j++) {
             double mu = is_prior ? 0.5 : rows[c]->z[num[j]];
-            double s = is_prior ? TPE_PRIOR_SIGMA : bw[j];
+            double s = TPE_PRIOR_SIGMA;
+            if (!is_prior) {
+                s = bw[j] * lambda[c];
+                s = s < bwlo[j] ? bwlo[j] : s > 1 ? 1 : s;
+            }
             pz->mu[c * nn + j] = mu;
             pz->sigma[c * nn + j] = s;
             pz->inv_s[c * nn + j] = 1.0 / s;
@@ -507,10 +541,13 @@ static void add_obs(struct tpe *t, const struct obs *ob)
     r->value = ob->value;
     switch (ob->state) {
     case OBS_COMPLETED:
-        r->kind = isnan(ob->value) ? ROW_BAD : ROW_COMPLETED;
+        r->kind = isnan(ob->value) ? ROW_FAILED : ROW_COMPLETED;
         break;
     case OBS_PRUNED:
         r->kind = ROW_PRUNED;
+        break;
+    case OBS_FAILED:
+        r->kind = ROW_FAILED;
         break;
     default:
         r->kind = ROW_BAD;
@@ -605,7 +642,7 @@ static int sample_group(struct tpe *t, size_t g, struct rng *r, double *z)
             ok = !isnan(row->z[cat[j]]);
         if (!ok)
             continue;
-        if (row->kind == ROW_BAD)
+        if (row->kind == ROW_BAD || row->kind == ROW_FAILED)
             bad[nb++] = row;
         else
             ranked[nr++] = row;
@@ -709,6 +746,24 @@ out_oom:
     return NULL;
 }
 
+/* A uniformly random configuration (new reference), or NULL on error. */
+static json_t *random_config(struct tpe *t, uint64_t seed, char *err, size_t errlen)
+{
+    struct rng r;
+    rng_seed(&r, seed);
+    double *u = t->rows[t->nrows].z;
+    for (size_t i = 0; i < t->np; i++)
+        u[i] = rng_uniform(&r);
+    json_t *raw = space_from_unit(t->ctx->space, u);
+    if (!raw) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    json_t *cfg = space_check(t->ctx->space, raw, err, errlen);
+    json_decref(raw);
+    return cfg;
+}
+
 static bool tpe_taken(const json_t *cfg, const struct sampler_ctx *ctx, json_t *const *out,
                       size_t n)
 {
@@ -768,6 +823,15 @@ int tpe_propose(const struct sampler_ctx *ctx, const struct tpe_options *o, size
                 goto out_fail;
             if (!tpe_taken(cfg, ctx, out, done))
                 break;
+        }
+        /* the model keeps landing on taken points (a small discrete space):
+         * look for a free one at random */
+        for (int attempt = 0; attempt < TPE_RANDOM_TRIES && tpe_taken(cfg, ctx, out, done);
+             attempt++) {
+            json_decref(cfg);
+            cfg = random_config(&t, rng_mix(stream, (uint64_t)attempt + 1000), err, errlen);
+            if (!cfg)
+                goto out_fail;
         }
         out[done] = cfg;
         /* the liar: this proposal counts as a bad observation for the next ones */

@@ -36,13 +36,16 @@ struct tpe_options {
     double min_bw;               /* floor on numeric bandwidths, unit scale */
     double magic_clip;           /* extra floor magic_clip / min(100, n + 1); 0 for none */
     bool multivariate;           /* joint kernels per group; false: one group per parameter */
+    double adaptive;             /* Abramson exponent: kernels narrow where good trials crowd */
+    double failed_weight;        /* weight of a failed trial in the bad density */
 };
 
 /* Defaults for a space (borrowed); n_startup depends on its dimension. */
 void tpe_options_init(struct tpe_options *o, const struct space *s);
 /* Override defaults from tuning keys of the spec's "sampler" object (borrowed,
  * may be NULL): n_startup, n_candidates, gamma, gamma_max, prior_weight,
- * bandwidth ("scott" or "optuna"), bw_factor, min_bw, magic_clip, multivariate.
+ * bandwidth ("scott" or "optuna"), bw_factor, min_bw, magic_clip, multivariate,
+ * adaptive, failed_weight.
  * Returns -1 with a message naming the key on a bad value. */
 int tpe_options_parse(struct tpe_options *o, const json_t *options, char *err, size_t errlen);
 

@@ -162,15 +162,14 @@ void tl_golden(const char *rel, const char *text)
         return;
     }
     char *want = tl_read_src(rel);
-    ck_assert_msg(want != NULL, "golden file %s is missing (HPOD_UPDATE_GOLDEN=1 writes it)",
-                  rel);
+    ck_assert_msg(want != NULL, "golden file %s is missing (HPOD_UPDATE_GOLDEN=1 writes it)", rel);
     if (strcmp(want, text) != 0) {
         size_t i = 0;
         while (want[i] && want[i] == text[i])
             i++;
         size_t from = i > 60 ? i - 60 : 0;
-        ck_abort_msg("%s differs at byte %zu:\n--- want ---\n%.160s\n--- got ---\n%.160s", rel,
-                     i, want + from, text + from);
+        ck_abort_msg("%s differs at byte %zu:\n--- want ---\n%.160s\n--- got ---\n%.160s", rel, i,
+                     want + from, text + from);
     }
     free(want);
 }

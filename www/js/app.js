@@ -66,6 +66,7 @@ function render() {
   const controller = new AbortController();
   const ctx = { signal: controller.signal, every: makeEvery(controller.signal) };
   replace(main);
+  delete main.dataset.loaded; /* each view sets it once its data is shown */
   const dispose = r.view.mount(main, r.args, ctx);
   current = { controller, dispose };
 }

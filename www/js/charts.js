@@ -117,6 +117,7 @@ export function plottableParams(spec) {
 function paramAxis(p) {
   if (p.type === 'categorical') return { type: 'category', data: (p.choices || []).map(fmtParam) };
   if (p.log) return { type: 'log' };
+  if (p.type === 'int') return { type: 'value', scale: true, minInterval: 1 };
   return { type: 'value', scale: true };
 }
 
@@ -165,14 +166,14 @@ export function parallelOption(spec, trials, { maximize, objective, limit = 3000
     option: {
       animation: false,
       textStyle: { fontFamily: FONT },
-      parallel: { left: 48, right: 96, top: 48, bottom: 32 },
+      parallel: { left: 48, right: 140, top: 48, bottom: 32 },
       parallelAxis: axes,
       visualMap: {
         type: 'continuous',
         dimension: params.length,
         min: lo,
         max: hi === lo ? lo + 1 : hi,
-        right: 8,
+        right: 12,
         top: 'middle',
         itemHeight: 160,
         calculable: true,
@@ -210,7 +211,14 @@ export function sliceOption(p, trials, { objective, log }) {
     title: { text: p.name, left: 'center', top: 2, textStyle: { fontSize: 13, color: TEXT } },
     grid: { left: 56, right: 16, top: 30, bottom: 36 },
     tooltip: { ...baseTooltip(), trigger: 'item', formatter: (q) => `trial ${q.data[2]}\n${p.name}: ${typeof q.data[0] === 'number' ? fmtNum(q.data[0]) : q.data[0]}\n${objective}: ${fmtNum(q.data[1])}` },
-    xAxis: { ...axisCommon(), ...paramAxis(p), axisLabel: { color: '#4b5563', hideOverlap: true, width: 80, overflow: 'truncate' } },
+    xAxis: {
+      ...axisCommon(),
+      ...paramAxis(p),
+      axisLabel:
+        p.type === 'categorical'
+          ? { color: '#4b5563', interval: 0, width: Math.max(40, 240 / Math.max(1, (p.choices || []).length)), overflow: 'truncate' }
+          : { color: '#4b5563', hideOverlap: true },
+    },
     yAxis: { ...axisCommon(), type: log ? 'log' : 'value', scale: true },
     series: [
       {

@@ -44,12 +44,11 @@ function message(role, text, cls) {
 function callCard(c, name, open) {
   const msgs = messagesOf(c.request);
   const trials = Array.isArray(c.trials) ? c.trials : [];
-  const lastUser = [...msgs].reverse().find((m) => m.role === 'user');
-  const preview = lastUser ? textOf(lastUser.content).split('\n').find((l) => l.trim()) || '' : '';
+  const preview = c.reply ? textOf(c.reply).replace(/\s+/g, ' ').trim() : '';
   const details = h(
     'details',
     { open },
-    h('summary', null, 'Prompt and reply', preview ? h('span', { class: 'muted small preview' }, ` — ${preview.slice(0, 120)}`) : null),
+    h('summary', null, 'Prompt and reply', preview ? h('span', { class: 'muted small preview' }, ` — reply: ${preview.length > 120 ? `${preview.slice(0, 120)}…` : preview}`) : null),
     h(
       'div',
       { class: 'messages' },

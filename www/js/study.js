@@ -17,64 +17,106 @@ import {
 const POLL_MS = 2000;
 const PAGE = 1000; /* trials per request for the charts */
 const PAGES_PER_POLL = 5;
+const PARALLEL = 4; /* requests at once while loading */
+const REDRAW_MS = 1000; /* history redraws at most this often while loading */
 
-// All trials of a study, fetched page by page in number order, then kept up
-// to date from the first unfinished trial on.
+// All trials of a study in number order: the first page, then the rest in
+// parallel windows of PAGE numbers (trial numbers are dense), then kept up to
+// date from the first unfinished trial on.
 class TrialCache {
   constructor(name, signal) {
     this.name = name;
     this.signal = signal;
-    this.list = []; /* by number */
-    this.index = new Map(); /* number -> position in list */
-    this.cursor = null; /* after= of the next request */
+    this.byNumber = new Map();
+    this.sorted = [];
+    this.dirty = false;
+    this.cursor = null; /* after= of the next poll */
     this.complete = false; /* reached the last trial once */
     this.version = 0;
   }
 
-  put(t) {
-    const i = this.index.get(t.number);
-    if (i === undefined) {
-      if (this.list.length && t.number < this.list[this.list.length - 1].number) {
-        this.list.push(t);
-        this.list.sort((a, b) => a.number - b.number);
-        this.index = new Map(this.list.map((x, k) => [x.number, k]));
-      } else {
-        this.index.set(t.number, this.list.length);
-        this.list.push(t);
-      }
-      return true;
+  get list() {
+    if (this.dirty) {
+      this.sorted = [...this.byNumber.values()].sort((a, b) => a.number - b.number);
+      this.dirty = false;
     }
-    const old = this.list[i];
-    if (old.state === t.state && old.value === t.value && old.last_step === t.last_step && old.attempts === t.attempts) return false;
-    this.list[i] = t;
+    return this.sorted;
+  }
+
+  put(t) {
+    const old = this.byNumber.get(t.number);
+    if (old && old.state === t.state && old.value === t.value && old.last_step === t.last_step && old.attempts === t.attempts)
+      return false;
+    this.byNumber.set(t.number, t);
+    this.dirty = true;
     return true;
+  }
+
+  putAll(trials) {
+    let changed = false;
+    for (const t of trials) changed = this.put(t) || changed;
+    if (changed) this.version++;
+    return changed;
   }
 
   // The number before the first unfinished trial (where polling resumes).
   frontier() {
-    for (const t of this.list) if (!FINISHED.has(t.state)) return t.number - 1;
-    return this.list.length ? this.list[this.list.length - 1].number : null;
+    const list = this.list;
+    for (const t of list) if (!FINISHED.has(t.state)) return t.number - 1;
+    return list.length ? list[list.length - 1].number : null;
   }
 
-  // Fetch up to pages pages; calls onPage after each. Returns when the end
-  // is reached or the page budget is spent.
-  async fetch(pages, onPage) {
+  page(after) {
+    return api(`/studies/${seg(this.name)}/trials${query({ after, limit: PAGE })}`, { signal: this.signal });
+  }
+
+  // The first load: onPage() after the first page and after each batch.
+  async load(onPage) {
+    const first = await this.page(null);
+    this.putAll(first.trials || []);
+    let next = first.next_after ?? null;
+    const total = first.total ?? 0;
+    if (next === null) this.finish();
+    onPage();
+    while (next !== null) {
+      /* windows of PAGE numbers from next on, PARALLEL at a time */
+      const starts = [];
+      for (let a = next; starts.length < PARALLEL && a < Math.max(total, next + 1); a += PAGE) starts.push(a);
+      const pages = await Promise.all(starts.map((a) => this.page(a)));
+      next = null;
+      for (let i = 0; i < pages.length; i++) {
+        this.putAll(pages[i].trials || []);
+        const n = pages[i].next_after ?? null;
+        if (n === null) break; /* the end */
+        if (i + 1 < pages.length && n === starts[i + 1]) continue;
+        next = n; /* the next batch starts here (or numbers had a gap) */
+        break;
+      }
+      if (next === null) this.finish();
+      onPage();
+    }
+  }
+
+  finish() {
+    this.complete = true;
+    this.cursor = this.frontier();
+  }
+
+  // Polling: up to pages pages from the cursor; back to the first unfinished
+  // trial once the end is reached. Returns whether anything changed.
+  async poll(pages) {
+    let changed = false;
     for (let i = 0; i < pages; i++) {
-      const d = await api(`/studies/${seg(this.name)}/trials${query({ after: this.cursor, limit: PAGE })}`, { signal: this.signal });
-      let changed = false;
-      for (const t of d.trials || []) changed = this.put(t) || changed;
-      if (changed) this.version++;
+      const d = await this.page(this.cursor);
+      changed = this.putAll(d.trials || []) || changed;
       const next = d.next_after ?? null;
       if (next === null) {
-        this.complete = true;
         this.cursor = this.frontier();
-        onPage(changed);
-        return true;
+        break;
       }
       this.cursor = next;
-      onPage(changed);
     }
-    return false;
+    return changed;
   }
 }
 
@@ -218,27 +260,19 @@ export function mount(root, { name }, ctx) {
     for (const s of charts.slices) s.chart.setOption(sliceOption(s.p, cache.list, o), { notMerge: true });
   }
 
-  let drawTimer = null;
-  function scheduleDraw() {
-    if (drawTimer) return;
-    drawTimer = setTimeout(() => {
-      drawTimer = null;
-      if (ctx.signal.aborted) return;
-      drawHistory(false);
-      drawOthers(false);
-    }, 0);
-  }
-
   logBox.addEventListener('change', () => {
     drawHistory(true);
     drawOthers(true);
   });
 
-  function onPage(changed) {
-    if (!changed && drawn.history >= 0) return;
-    /* paint the history as soon as the first page is in, the rest follows */
-    if (drawn.history < 0) drawHistory(true);
-    else scheduleDraw();
+  let lastDraw = 0;
+  function onPage() {
+    if (!study) return; /* loadStudy draws once the spec is in */
+    const now = performance.now();
+    if (drawn.history < 0 || now - lastDraw >= REDRAW_MS) {
+      lastDraw = now;
+      drawHistory(false);
+    }
   }
 
   async function loadStudy() {
@@ -259,20 +293,7 @@ export function mount(root, { name }, ctx) {
     }
   }
 
-  const trialsPromise = (async () => {
-    /* the first pages arrive while the study itself loads */
-    while (!ctx.signal.aborted) {
-      const done = await cache.fetch(PAGES_PER_POLL, onPage);
-      if (study) {
-        drawHistory(false);
-      }
-      if (done) break;
-    }
-    if (study) {
-      drawHistory(true);
-      drawOthers(true);
-    }
-  })();
+  const trialsPromise = cache.load(onPage);
 
   trialsPromise.catch(() => {}); /* reported through loadStudy below */
   loadStudy()
@@ -291,14 +312,13 @@ export function mount(root, { name }, ctx) {
   ctx.every(POLL_MS, async () => {
     if (!study) return;
     await loadStudy();
-    if (cache.complete) await cache.fetch(PAGES_PER_POLL, onPage);
+    if (cache.complete) await cache.poll(PAGES_PER_POLL);
     if (table) await table.load();
     drawHistory(false);
     drawOthers(false);
   });
 
   return () => {
-    clearTimeout(drawTimer);
     disposeChart(charts.history);
     disposeChart(charts.parallel);
     for (const s of charts.slices) disposeChart(s.chart);

@@ -2,18 +2,32 @@
 // a state filter passed to the server, a source filter and sorting applied
 // within what the server sent.
 import { api, seg, query } from './api.js';
-import { h, replace, fmtNum, fmtParam, fmtTime, fmtDuration, fmtInt, badge, sourceGroup, SOURCE_GROUPS } from './dom.js';
+import { h, replace, fmtNum, fmtParam, fmtTime, fmtDuration, fmtInt, badge, sourceGroup } from './dom.js';
 
 const STATES = ['pending', 'running', 'completed', 'failed', 'pruned'];
+/* source filters: the server matches a source or its prefix before ':'
+ * (fallback matches fallback:gp); the classical group is filtered here */
+const SOURCES = [
+  ['llm', 'LLM'],
+  ['group:classical', 'classical (any)'],
+  ['random', 'random'],
+  ['sobol', 'sobol'],
+  ['tpe', 'tpe'],
+  ['gp', 'gp'],
+  ['fallback', 'fallback'],
+  ['manual', 'manual'],
+];
 const SCAN_LIMIT = 500; /* trials per request while a source filter scans */
 const SCAN_REQUESTS = 20; /* requests per page at most while scanning */
 
-function cmp(a, b) {
+// Order a and b ascending (dir 1) or descending (-1); missing values last
+// either way.
+function cmp(a, b, dir) {
   const an = a === null || a === undefined || a === '';
   const bn = b === null || b === undefined || b === '';
-  if (an || bn) return an && bn ? 0 : an ? 1 : -1; /* missing values last either way */
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
-  return String(a).localeCompare(String(b), 'en', { numeric: true });
+  if (an || bn) return an && bn ? 0 : an ? 1 : -1;
+  if (typeof a === 'number' && typeof b === 'number') return dir * (a - b);
+  return dir * String(a).localeCompare(String(b), 'en', { numeric: true });
 }
 
 export class TrialTable {
@@ -28,6 +42,7 @@ export class TrialTable {
     this.params = spec.params || [];
     this.state = '';
     this.source = '';
+    this.order = 'asc';
     this.pageSize = 50;
     this.stack = []; /* after= of the pages before this one */
     this.after = null; /* after= of this page */
@@ -88,7 +103,13 @@ export class TrialTable {
       'select',
       { id: 'filter-source', onchange: (e) => this.setFilter('source', e.target.value) },
       h('option', { value: '' }, 'all sources'),
-      SOURCE_GROUPS.map((g) => h('option', { value: g.key }, g.label)),
+      SOURCES.map(([value, label]) => h('option', { value }, label)),
+    );
+    const orderSel = h(
+      'select',
+      { id: 'order', onchange: (e) => this.setFilter('order', e.target.value) },
+      h('option', { value: 'asc' }, 'oldest first'),
+      h('option', { value: 'desc' }, 'newest first'),
     );
     const sizeSel = h(
       'select',
@@ -117,6 +138,7 @@ export class TrialTable {
         { class: 'toolbar' },
         h('label', null, 'State ', stateSel),
         h('label', null, 'Source ', sourceSel),
+        orderSel,
         sizeSel,
         h('span', { class: 'spacer' }),
         this.info,
@@ -157,7 +179,7 @@ export class TrialTable {
   renderRows() {
     const cols = this.columns();
     const col = cols.find((c) => c.key === this.sort.key) || cols[0];
-    const rows = this.rows.slice().sort((a, b) => this.sort.dir * cmp(col.get(a), col.get(b)) || a.number - b.number);
+    const rows = this.rows.slice().sort((a, b) => cmp(col.get(a), col.get(b), this.sort.dir) || a.number - b.number);
     if (rows.length === 0) {
       replace(this.tbody, h('tr', null, h('td', { colspan: cols.length, class: 'empty' }, 'No trials match.')));
       return;
@@ -206,6 +228,10 @@ export class TrialTable {
 
   setFilter(which, value) {
     this[which] = value;
+    if (which === 'order') {
+      this.sort = { key: 'number', dir: value === 'desc' ? -1 : 1 };
+      this.renderHead();
+    }
     this.first();
   }
 
@@ -230,24 +256,27 @@ export class TrialTable {
 
   // Fetch the current page again (polling and paging both come here).
   async load() {
-    const want = JSON.stringify([this.state, this.source, this.after, this.pageSize]);
+    const want = JSON.stringify([this.state, this.source, this.order, this.after, this.pageSize]);
     this.wanted = want;
     let rows = [];
     let next = null;
     let total = null;
     const base = `/studies/${seg(this.name)}/trials`;
-    if (!this.source) {
-      const d = await api(base + query({ state: this.state, after: this.after, limit: this.pageSize }), { signal: this.ctx.signal });
+    const order = this.order === 'desc' ? 'desc' : null;
+    const group = this.source.startsWith('group:') ? this.source.slice(6) : null;
+    if (!group) {
+      const q = query({ state: this.state, source: this.source, order, after: this.after, limit: this.pageSize });
+      const d = await api(base + q, { signal: this.ctx.signal });
       rows = d.trials || [];
       next = d.next_after ?? null;
       total = d.total ?? null;
     } else {
+      /* scan pages until a page of matches is found */
       let after = this.after;
       for (let i = 0; i < SCAN_REQUESTS && rows.length < this.pageSize; i++) {
-        const d = await api(base + query({ state: this.state, after, limit: SCAN_LIMIT }), { signal: this.ctx.signal });
-        const list = d.trials || [];
-        for (const t of list) {
-          if (sourceGroup(t.source) !== this.source) continue;
+        const d = await api(base + query({ state: this.state, order, after, limit: SCAN_LIMIT }), { signal: this.ctx.signal });
+        for (const t of d.trials || []) {
+          if (sourceGroup(t.source) !== group) continue;
           rows.push(t);
           if (rows.length === this.pageSize) break;
         }

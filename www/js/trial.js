@@ -66,7 +66,8 @@ export function mount(root, { name, id }, ctx) {
   document.title = `trial ${id} · ${name} · hpod`;
   const studyHref = `#/studies/${encodeURIComponent(name)}`;
   const box = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
-  replace(root, h('nav', { class: 'crumbs' }, h('a', { href: '#/' }, 'Studies'), ' / ', h('a', { href: studyHref }, name), ' / ', `trial ${id.replace('number-', 'number ')}`), box);
+  const crumb = h('span', null, `trial ${id.replace('number-', 'number ')}`);
+  replace(root, h('nav', { class: 'crumbs' }, h('a', { href: '#/' }, 'Studies'), ' / ', h('a', { href: studyHref }, name), ' / ', crumb), box);
   let spec = null;
   let chart = null;
   let last = null;
@@ -83,9 +84,12 @@ export function mount(root, { name, id }, ctx) {
     }
     const values = t.values && typeof t.values === 'object' ? Object.entries(t.values).filter(([k]) => k !== objective) : [];
     const reports = t.reports || [];
-    const attempts = t.attempts_list || (Array.isArray(t.attempts) ? t.attempts : []);
+    /* the attempt list is attempt_log (attempts is their count) */
+    const attempts = Array.isArray(t.attempts) ? t.attempts : t.attempt_log || [];
     const nAttempts = Array.isArray(t.attempts) ? t.attempts.length : t.attempts;
     const chartEl = h('div', { class: 'chart chart-reports', id: 'reports-chart' });
+    crumb.textContent = `trial ${t.number}`;
+    document.title = `trial ${t.number} · ${name} · hpod`;
     replace(
       box,
       h('div', { class: 'page-head' }, h('h1', null, `Trial ${t.number}`), badge(t.state), h('span', { class: `src src-${sourceGroup(t.source)}` }, t.source || '—')),
@@ -109,7 +113,7 @@ export function mount(root, { name, id }, ctx) {
             ['trial id', String(t.id)],
           ]),
         ),
-        h('section', { class: 'panel' }, h('h2', null, 'Parameters'), paramRows.length ? kv(paramRows) : h('p', { class: 'muted' }, 'none')),
+        h('section', { class: 'panel', id: 'trial-params' }, h('h2', null, 'Parameters'), paramRows.length ? kv(paramRows) : h('p', { class: 'muted' }, 'none')),
       ),
       t.error
         ? h('section', { class: 'panel panel-error' }, h('h2', null, 'Failure'), h('pre', { class: 'code error-text', id: 'trial-error' }, t.error))
@@ -177,7 +181,7 @@ export function mount(root, { name, id }, ctx) {
 
   async function load() {
     const t = await api(`/trials/${seg(trialId)}`, { signal: ctx.signal });
-    const key = JSON.stringify([t.state, t.value, t.last_step, t.attempts, (t.reports || []).length, t.error]);
+    const key = JSON.stringify([t.state, t.value, t.last_step, t.attempts, t.worker, (t.reports || []).length, t.error]);
     if (key !== last) {
       last = key;
       render(t);

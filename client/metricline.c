@@ -1,5 +1,5 @@
 #include <config.h>
-#include "metrics.h"
+#include "metricline.h"
 
 #include <errno.h>
 #include <math.h>
@@ -9,21 +9,21 @@
 
 #include "buf.h"
 
-#define METRICS_MAX_PAIRS 256
-#define METRICS_MAX_NAME 64
+#define METRICLINE_MAX_PAIRS 256
+#define METRICLINE_MAX_NAME  64
 
-void metrics_line_init(struct metrics_line *m)
+void metricline_init(struct metricline *m)
 {
     memset(m, 0, sizeof *m);
 }
 
-void metrics_line_release(struct metrics_line *m)
+void metricline_release(struct metricline *m)
 {
     for (size_t i = 0; i < m->n; i++)
         free(m->names[i]);
     free(m->names);
     free(m->values);
-    metrics_line_init(m);
+    metricline_init(m);
 }
 
 static bool is_space(char c)
@@ -33,7 +33,7 @@ static bool is_space(char c)
 
 static bool name_valid(const char *s, size_t len)
 {
-    if (len == 0 || len > METRICS_MAX_NAME)
+    if (len == 0 || len > METRICLINE_MAX_NAME)
         return false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
@@ -44,7 +44,7 @@ static bool name_valid(const char *s, size_t len)
     return true;
 }
 
-static int add_pair(struct metrics_line *m, const char *name, size_t len, double v)
+static int add_pair(struct metricline *m, const char *name, size_t len, double v)
 {
     for (size_t i = 0; i < m->n; i++) {
         if (strlen(m->names[i]) == len && memcmp(m->names[i], name, len) == 0) {
@@ -77,8 +77,7 @@ static void token_copy(char *tmp, size_t tmplen, const char *s, size_t len)
     tmp[n] = '\0';
 }
 
-static int parse_token(struct metrics_line *m, const char *s, size_t len, char *err,
-                       size_t errlen)
+static int parse_token(struct metricline *m, const char *s, size_t len, char *err, size_t errlen)
 {
     char tok[128];
     token_copy(tok, sizeof tok, s, len);
@@ -124,8 +123,8 @@ static int parse_token(struct metrics_line *m, const char *s, size_t len, char *
                  num);
         return -1;
     }
-    if (m->n >= METRICS_MAX_PAIRS) {
-        snprintf(err, errlen, "more than %d metrics on one line", METRICS_MAX_PAIRS);
+    if (m->n >= METRICLINE_MAX_PAIRS) {
+        snprintf(err, errlen, "more than %d metrics on one line", METRICLINE_MAX_PAIRS);
         return -1;
     }
     if (add_pair(m, s, nlen, v) < 0) {
@@ -135,9 +134,9 @@ static int parse_token(struct metrics_line *m, const char *s, size_t len, char *
     return 0;
 }
 
-int metrics_parse(const char *text, struct metrics_line *m, char *err, size_t errlen)
+int metricline_parse(const char *text, struct metricline *m, char *err, size_t errlen)
 {
-    metrics_line_release(m);
+    metricline_release(m);
     const char *p = text;
     while (*p == ' ' || *p == '\t')
         p++;
@@ -153,20 +152,20 @@ int metrics_parse(const char *text, struct metrics_line *m, char *err, size_t er
         while (*p && !is_space(*p))
             p++;
         if (parse_token(m, start, (size_t)(p - start), err, errlen) < 0) {
-            metrics_line_release(m);
+            metricline_release(m);
             return -1;
         }
     }
     if (m->n == 0) {
         snprintf(err, errlen, "no name=value pair after \"@hpo\"");
-        metrics_line_release(m);
+        metricline_release(m);
         return -1;
     }
     return 1;
 }
 
-bool metrics_objective(const struct metrics_line *m, const char *objective, double *value,
-                       const char **name)
+bool metricline_objective(const struct metricline *m, const char *objective, double *value,
+                          const char **name)
 {
     if (m->n == 0)
         return false;
@@ -183,7 +182,7 @@ bool metrics_objective(const struct metrics_line *m, const char *objective, doub
     return true;
 }
 
-json_t *metrics_values_json(const struct metrics_line *m)
+json_t *metricline_values_json(const struct metricline *m)
 {
     json_t *o = json_object();
     for (size_t i = 0; o && i < m->n; i++)
@@ -191,7 +190,7 @@ json_t *metrics_values_json(const struct metrics_line *m)
     return o;
 }
 
-void metrics_format_number(double v, char *out, size_t outlen)
+void metricline_format_number(double v, char *out, size_t outlen)
 {
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(out, outlen, "%.*g", prec, v);
@@ -200,7 +199,7 @@ void metrics_format_number(double v, char *out, size_t outlen)
     }
 }
 
-char *metrics_format(const struct metrics_line *m)
+char *metricline_format(const struct metricline *m)
 {
     struct buf b;
     buf_init(&b);
@@ -211,7 +210,7 @@ char *metrics_format(const struct metrics_line *m)
         buf_printf(&b, " step=%lld", m->step);
     for (size_t i = 0; i < m->n; i++) {
         char num[40];
-        metrics_format_number(m->values[i], num, sizeof num);
+        metricline_format_number(m->values[i], num, sizeof num);
         buf_printf(&b, " %s=%s", m->names[i], num);
     }
     return buf_steal(&b);

@@ -1,0 +1,910 @@
+#include <config.h>
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rest.h"
+#include "buf.h"
+#include "jsonutil.h"
+#include "metricline.h"
+#include "table.h"
+#include "template.h"
+
+#define CLI_TIMEOUT_MS 60000
+#define CLI_MAX_POS    256
+
+void cli_init(struct cli *c, const char *server, const char *token)
+{
+    c->server = server;
+    c->token = token;
+    c->json = false;
+    c->http = NULL;
+}
+
+void cli_release(struct cli *c)
+{
+    httpc_free(c->http);
+    c->http = NULL;
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hpo: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see hpo --help)\n", stderr);
+    va_end(ap);
+    return REST_USAGE;
+}
+
+/* One option a subcommand takes. */
+struct opt {
+    const char *name;   /* "--state" */
+    const char **value; /* where its value goes, or NULL for a flag */
+    bool *flag;         /* set for a flag */
+};
+
+/* Split argv[1..] into options (opts, plus --json, --server and --token
+ * everywhere) and positional words (borrowed into pos). */
+static int parse_opts(struct cli *c, int argc, char **argv, const struct opt *opts, char **pos,
+                      int *npos)
+{
+    *npos = 0;
+    bool only_pos = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_pos || a[0] != '-' || a[1] != '-' || a[2] == '\0') {
+            if (!only_pos && strcmp(a, "--") == 0) {
+                only_pos = true;
+                continue;
+            }
+            if (*npos >= CLI_MAX_POS)
+                return usage_error("%s: too many arguments", argv[0]);
+            pos[(*npos)++] = argv[i];
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        if (nlen == 6 && strncmp(a, "--json", 6) == 0 && !eq) {
+            c->json = true;
+            continue;
+        }
+        const char **slot = NULL;
+        bool *flag = NULL;
+        if (nlen == 8 && strncmp(a, "--server", 8) == 0)
+            slot = &c->server;
+        else if (nlen == 7 && strncmp(a, "--token", 7) == 0)
+            slot = &c->token;
+        for (int k = 0; opts && opts[k].name && !slot && !flag; k++) {
+            if (strlen(opts[k].name) == nlen && strncmp(a, opts[k].name, nlen) == 0) {
+                slot = opts[k].value;
+                flag = opts[k].flag;
+            }
+        }
+        if (flag && !eq) {
+            *flag = true;
+            continue;
+        }
+        if (!slot)
+            return usage_error("%s: unknown option \"%s\"", argv[0], a);
+        if (eq) {
+            *slot = eq + 1;
+        } else if (i + 1 < argc) {
+            *slot = argv[++i];
+        } else {
+            return usage_error("%s: option \"%s\" needs a value", argv[0], a);
+        }
+    }
+    return 0;
+}
+
+static struct httpc *cli_http(struct cli *c)
+{
+    if (!c->http)
+        c->http = httpc_new(c->server, c->token);
+    return c->http;
+}
+
+/* Make a call and report failures; on success *reply is a new reference. */
+static int cli_call(struct cli *c, const char *method, const char *path, const json_t *body,
+                    json_t **reply, long *status)
+{
+    char err[1024];
+    long st = 0;
+    *reply = NULL;
+    struct httpc *http = cli_http(c);
+    if (!http) {
+        fprintf(stderr, "hpo: cannot make an HTTP client\n");
+        return REST_UNREACHABLE;
+    }
+    enum rest_status rc =
+        rest_call(http, method, path, body, CLI_TIMEOUT_MS, reply, &st, err, sizeof err);
+    if (status)
+        *status = st;
+    if (rc == REST_OK)
+        return 0;
+    if (rc == REST_UNREACHABLE)
+        fprintf(stderr, "hpo: cannot reach hpod at %s: %s\n", c->server, err);
+    else
+        fprintf(stderr, "hpo: %s\n", err);
+    json_decref(*reply);
+    *reply = NULL;
+    return rc;
+}
+
+static void print_json(const json_t *v)
+{
+    json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    fputc('\n', stdout);
+}
+
+static char *study_path(const char *name, const char *suffix)
+{
+    struct buf b;
+    buf_init(&b);
+    buf_puts(&b, "/api/v1/studies");
+    if (name) {
+        buf_puts(&b, "/");
+        rest_escape(&b, name);
+    }
+    if (suffix)
+        buf_puts(&b, suffix);
+    return buf_steal(&b);
+}
+
+static long long count_of(const json_t *counts, const char *state)
+{
+    return json_int(counts, state, 0);
+}
+
+/* The best value of a study object: "best_value", or "best"'s "value". */
+static const json_t *best_value_of(const json_t *study)
+{
+    const json_t *v = json_object_get(study, "best_value");
+    if (json_is_num(v))
+        return v;
+    const json_t *best = json_object_get(study, "best");
+    if (!json_is_object(best))
+        best = json_object_get(study, "best_trial");
+    if (json_is_object(best))
+        return json_object_get(best, "value");
+    return json_is_num(best) ? best : NULL;
+}
+
+static const json_t *spec_of(const json_t *study)
+{
+    const json_t *spec = json_object_get(study, "spec");
+    return json_is_object(spec) ? spec : study;
+}
+
+/* ---- study ---- */
+
+static int read_all(const char *file, struct buf *out)
+{
+    int fd = strcmp(file, "-") == 0 ? 0 : open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char chunk[8192];
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -1;
+            break;
+        }
+        if (buf_append(out, chunk, (size_t)n) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    if (fd != 0)
+        close(fd);
+    return rc;
+}
+
+static int study_create(struct cli *c, const char *file)
+{
+    struct buf text;
+    buf_init(&text);
+    if (read_all(file, &text) < 0) {
+        fprintf(stderr, "hpo: cannot read \"%s\": %s\n", file, strerror(errno));
+        buf_release(&text);
+        return REST_USAGE;
+    }
+    char err[256];
+    json_t *spec = json_parse_text(text.data ? text.data : "", text.len, err, sizeof err);
+    buf_release(&text);
+    if (!spec) {
+        fprintf(stderr, "hpo: \"%s\" is not JSON: %s\n", file, err);
+        return REST_USAGE;
+    }
+    json_t *reply;
+    long status;
+    int rc = cli_call(c, "POST", "/api/v1/studies", spec, &reply, &status);
+    if (rc == 0) {
+        const char *name = json_str(reply, "name", json_str(spec, "name", "?"));
+        if (c->json)
+            print_json(reply);
+        else if (status == 201)
+            printf("created study %s\n", name);
+        else
+            printf("study %s already exists with the same spec\n", name);
+    }
+    json_decref(reply);
+    json_decref(spec);
+    return rc;
+}
+
+static void progress_text(const json_t *study, char *out, size_t outlen)
+{
+    const json_t *counts = json_object_get(study, "counts");
+    long long done =
+        count_of(counts, "completed") + count_of(counts, "failed") + count_of(counts, "pruned");
+    long long max = json_int(study, "max_trials",
+                             json_int(json_object_get(spec_of(study), "budget"), "max_trials", 0));
+    if (max > 0)
+        snprintf(out, outlen, "%lld/%lld", done, max);
+    else
+        snprintf(out, outlen, "%lld", done);
+}
+
+static int study_list(struct cli *c)
+{
+    json_t *reply;
+    int rc = cli_call(c, "GET", "/api/v1/studies", NULL, &reply, NULL);
+    if (rc != 0)
+        return rc;
+    if (c->json) {
+        print_json(reply);
+        json_decref(reply);
+        return 0;
+    }
+    const json_t *list = json_is_array(reply) ? reply : json_object_get(reply, "studies");
+    static const char *const head[] = {"NAME",    "STATE", "DONE",   "RUNNING",
+                                       "PENDING", "BEST",  "SAMPLER"};
+    struct table *t = table_new(7, head);
+    size_t i;
+    json_t *s;
+    json_array_foreach(list, i, s)
+    {
+        char done[48], running[24], pending[24], best[40];
+        const json_t *counts = json_object_get(s, "counts");
+        progress_text(s, done, sizeof done);
+        snprintf(running, sizeof running, "%lld", count_of(counts, "running"));
+        snprintf(pending, sizeof pending, "%lld", count_of(counts, "pending"));
+        table_number(best_value_of(s), best, sizeof best);
+        const json_t *sampler = json_object_get(spec_of(s), "sampler");
+        const char *sname =
+            json_is_string(sampler) ? json_string_value(sampler) : json_str(sampler, "name", NULL);
+        const char *row[] = {json_str(s, "name", "?"),
+                             json_str(s, "state", NULL),
+                             done,
+                             running,
+                             pending,
+                             best,
+                             sname};
+        table_add(t, row);
+    }
+    if (t && table_rows(t) > 0)
+        table_print(t, stdout);
+    else
+        printf("no studies\n");
+    table_free(t);
+    json_decref(reply);
+    return 0;
+}
+
+/* "C=12.3 kernel=rbf" for a trial (borrowed). */
+static void print_trial_line(const char *label, const json_t *trial, const char *objective)
+{
+    char value[40];
+    table_number(json_object_get(trial, "value"), value, sizeof value);
+    char *params = table_params_text(json_object_get(trial, "params"), 40);
+    printf("%-11s%s=%s (trial %lld)", label, objective, value, json_int(trial, "number", -1));
+    if (params && *params)
+        printf(": %s", params);
+    printf("\n");
+    free(params);
+}
+
+static void print_numbers(const char *label, const json_t *obj)
+{
+    if (!json_is_object(obj) || json_object_size(obj) == 0)
+        return;
+    printf("%-11s", label);
+    const char *key;
+    json_t *v;
+    bool first = true;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        char num[40];
+        if (json_is_num(v))
+            table_number(v, num, sizeof num);
+        else if (json_is_string(v))
+            snprintf(num, sizeof num, "%.38s", json_string_value(v));
+        else
+            continue;
+        printf("%s%s %s", first ? "" : ", ", key, num);
+        first = false;
+    }
+    printf("\n");
+}
+
+static int study_show(struct cli *c, const char *name)
+{
+    char *path = study_path(name, NULL);
+    json_t *reply;
+    int rc = cli_call(c, "GET", path, NULL, &reply, NULL);
+    free(path);
+    if (rc != 0)
+        return rc;
+    if (c->json) {
+        print_json(reply);
+        json_decref(reply);
+        return 0;
+    }
+    const json_t *spec = spec_of(reply);
+    const json_t *obj = json_object_get(spec, "objective");
+    const char *objective = json_str(obj, "name", "value");
+    const json_t *counts = json_object_get(reply, "counts");
+    char progress[48];
+    progress_text(reply, progress, sizeof progress);
+    printf("%-11s%s (%s)\n", "study", json_str(reply, "name", name), json_str(reply, "state", "?"));
+    const char *desc = json_str(spec, "description", "");
+    if (*desc)
+        printf("%-11s%.*s%s\n", "about", 200, desc, strlen(desc) > 200 ? "..." : "");
+    printf("%-11s%s (%s)\n", "objective", objective, json_str(obj, "direction", "minimize"));
+    printf("%-11s%s finished: %lld completed, %lld failed, %lld pruned; %lld running, %lld "
+           "pending\n",
+           "progress", progress, count_of(counts, "completed"), count_of(counts, "failed"),
+           count_of(counts, "pruned"), count_of(counts, "running"), count_of(counts, "pending"));
+    const json_t *best = json_object_get(reply, "best");
+    if (!json_is_object(best))
+        best = json_object_get(reply, "best_trial");
+    if (json_is_object(best))
+        print_trial_line("best", best, objective);
+    else
+        printf("%-11s%s\n", "best", "none yet");
+    const json_t *sampler = json_object_get(spec, "sampler");
+    if (json_is_object(sampler)) {
+        printf("%-11s%s", "sampler", json_str(sampler, "name", "?"));
+        if (json_is_integer(json_object_get(sampler, "seed")))
+            printf(" (seed %lld)", json_int(sampler, "seed", 0));
+        printf("\n");
+    }
+    const json_t *pruner = json_object_get(spec, "pruner");
+    if (json_is_object(pruner) && strcmp(json_str(pruner, "name", "none"), "none") != 0)
+        printf("%-11s%s\n", "pruner", json_str(pruner, "name", "?"));
+    const json_t *llm = json_object_get(reply, "llm");
+    if (!json_is_object(llm))
+        llm = json_object_get(reply, "llm_tokens");
+    long long tin = json_int(llm, "tokens_in", -1), tout = json_int(llm, "tokens_out", -1);
+    if (tin >= 0 && tout >= 0) {
+        if (tin + tout > 0 || json_is_object(json_object_get(spec, "llm"))) {
+            printf("%-11s%lld tokens (%lld in, %lld out)", "llm", tin + tout, tin, tout);
+            if (json_num(llm, "cost_usd", 0) > 0)
+                printf(", about $%.2f", json_num(llm, "cost_usd", 0));
+            printf("\n");
+        }
+    } else {
+        print_numbers("llm", llm);
+    }
+    json_decref(reply);
+    return 0;
+}
+
+static int study_simple(struct cli *c, const char *verb, const char *name)
+{
+    char *path = study_path(name, NULL);
+    json_t *reply;
+    int rc;
+    if (strcmp(verb, "delete") == 0) {
+        rc = cli_call(c, "DELETE", path, NULL, &reply, NULL);
+    } else {
+        const char *state = strcmp(verb, "pause") == 0 ? "paused" : "running";
+        json_t *body = json_pack("{s:s}", "state", state);
+        rc = cli_call(c, "PATCH", path, body, &reply, NULL);
+        json_decref(body);
+    }
+    free(path);
+    if (rc == 0) {
+        if (c->json)
+            print_json(reply);
+        else if (strcmp(verb, "delete") == 0)
+            printf("deleted study %s\n", name);
+        else
+            printf("study %s %s\n", name,
+                   json_str(reply, "state", verb[0] == 'p' ? "paused" : "running"));
+    }
+    json_decref(reply);
+    return rc;
+}
+
+int cli_study(struct cli *c, int argc, char **argv)
+{
+    char *pos[CLI_MAX_POS];
+    int npos;
+    int rc = parse_opts(c, argc, argv, NULL, pos, &npos);
+    if (rc)
+        return rc;
+    if (npos < 1)
+        return usage_error("study: say create, list, show, pause, resume or delete");
+    const char *verb = pos[0];
+    if (strcmp(verb, "list") == 0) {
+        if (npos != 1)
+            return usage_error("study list takes no arguments");
+        return study_list(c);
+    }
+    static const char *const verbs[] = {"create", "show", "pause", "resume", "delete", NULL};
+    bool known = false;
+    for (int i = 0; verbs[i]; i++)
+        known = known || strcmp(verb, verbs[i]) == 0;
+    if (!known)
+        return usage_error("study: unknown command \"%s\"", verb);
+    if (npos != 2)
+        return usage_error("study %s takes one argument (%s)", verb,
+                           strcmp(verb, "create") == 0 ? "FILE" : "NAME");
+    if (strcmp(verb, "create") == 0)
+        return study_create(c, pos[1]);
+    if (strcmp(verb, "show") == 0)
+        return study_show(c, pos[1]);
+    return study_simple(c, verb, pos[1]);
+}
+
+/* ---- trials ---- */
+
+static int parse_count(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < 1)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_trials(struct cli *c, int argc, char **argv)
+{
+    const char *state = NULL, *limit_s = NULL;
+    const struct opt opts[] = {{"--state", &state, NULL}, {"--limit", &limit_s, NULL}, {0}};
+    char *pos[CLI_MAX_POS];
+    int npos;
+    int rc = parse_opts(c, argc, argv, opts, pos, &npos);
+    if (rc)
+        return rc;
+    if (npos != 1)
+        return usage_error("trials takes one study NAME");
+    long limit = 0;
+    if (limit_s && parse_count(limit_s, &limit) < 0)
+        return usage_error("trials: --limit must be a positive integer, got \"%s\"", limit_s);
+    json_t *all = json_array();
+    json_t *next = json_null();
+    long long after = -1;
+    for (;;) {
+        long page = 100;
+        if (limit > 0 && limit - (long)json_array_size(all) < page)
+            page = limit - (long)json_array_size(all);
+        char *path = study_path(pos[0], "/trials");
+        struct buf q;
+        buf_init(&q);
+        buf_printf(&q, "%s?limit=%ld", path, page);
+        free(path);
+        if (state) {
+            buf_puts(&q, "&state=");
+            rest_escape(&q, state);
+        }
+        if (after >= 0)
+            buf_printf(&q, "&after=%lld", after);
+        json_t *reply;
+        rc = cli_call(c, "GET", q.data, NULL, &reply, NULL);
+        buf_release(&q);
+        if (rc != 0)
+            break;
+        const json_t *list = json_is_array(reply) ? reply : json_object_get(reply, "trials");
+        json_array_extend(all, (json_t *)list);
+        json_t *na = json_object_get(reply, "next_after");
+        json_decref(next);
+        next = json_incref(na ? na : json_null());
+        bool more = json_is_integer(na) && json_array_size(list) > 0 &&
+                    (limit == 0 || (long)json_array_size(all) < limit);
+        if (more)
+            after = json_integer_value(na);
+        json_decref(reply);
+        if (!more)
+            break;
+    }
+    if (rc == 0 && c->json) {
+        json_t *out = json_pack("{s:O, s:O}", "trials", all, "next_after", next);
+        print_json(out);
+        json_decref(out);
+    } else if (rc == 0) {
+        static const char *const head[] = {"NUMBER", "STATE", "VALUE", "SOURCE", "PARAMS"};
+        struct table *t = table_new(5, head);
+        size_t i;
+        json_t *tr;
+        json_array_foreach(all, i, tr)
+        {
+            char num[32], value[40];
+            snprintf(num, sizeof num, "%lld", json_int(tr, "number", -1));
+            table_number(json_object_get(tr, "value"), value, sizeof value);
+            char *params = table_params_text(json_object_get(tr, "params"), 40);
+            const char *row[] = {num, json_str(tr, "state", NULL), value,
+                                 json_str(tr, "source", NULL), params};
+            table_add(t, row);
+            free(params);
+        }
+        if (t && table_rows(t) > 0)
+            table_print(t, stdout);
+        else
+            printf("no trials\n");
+        table_free(t);
+    }
+    json_decref(all);
+    json_decref(next);
+    return rc;
+}
+
+/* ---- best ---- */
+
+int cli_best(struct cli *c, int argc, char **argv)
+{
+    char *pos[CLI_MAX_POS];
+    int npos;
+    int rc = parse_opts(c, argc, argv, NULL, pos, &npos);
+    if (rc)
+        return rc;
+    if (npos != 1)
+        return usage_error("best takes one study NAME");
+    char *path = study_path(pos[0], "/best");
+    json_t *reply;
+    rc = cli_call(c, "GET", path, NULL, &reply, NULL);
+    free(path);
+    if (rc != 0)
+        return rc;
+    if (c->json) {
+        print_json(reply);
+        json_decref(reply);
+        return 0;
+    }
+    const json_t *trial = json_object_get(reply, "trial");
+    if (!json_is_object(trial))
+        trial = reply;
+    char value[40];
+    table_number(json_object_get(trial, "value"), value, sizeof value);
+    printf("trial %lld: value %s (%s", json_int(trial, "number", -1), value,
+           json_str(trial, "state", "?"));
+    if (json_str(trial, "source", NULL))
+        printf(", source %s", json_str(trial, "source", ""));
+    printf(")\n");
+    const json_t *params = json_object_get(trial, "params");
+    size_t width = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)params, key, v)
+    {
+        if (strlen(key) > width)
+            width = strlen(key);
+    }
+    json_object_foreach((json_t *)params, key, v)
+    {
+        char *text = template_value_text(v);
+        if (text && strchr(text, '\n'))
+            printf("  %s:\n%s\n", key, text);
+        else
+            printf("  %-*s  %s\n", (int)width, key, text ? text : "");
+        free(text);
+    }
+    const json_t *values = json_object_get(trial, "values");
+    if (json_is_object(values) && json_object_size(values) > 1)
+        print_numbers("metrics", values);
+    json_decref(reply);
+    return 0;
+}
+
+/* ---- enqueue ---- */
+
+json_t *cli_parse_value(const char *text)
+{
+    json_error_t je;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
+    return v ? v : json_string(text);
+}
+
+int cli_enqueue(struct cli *c, int argc, char **argv)
+{
+    char *pos[CLI_MAX_POS];
+    int npos;
+    int rc = parse_opts(c, argc, argv, NULL, pos, &npos);
+    if (rc)
+        return rc;
+    if (npos < 2)
+        return usage_error("enqueue takes a study NAME and k=v parameters");
+    json_t *params = json_object();
+    for (int i = 1; i < npos; i++) {
+        const char *eq = strchr(pos[i], '=');
+        if (!eq || eq == pos[i]) {
+            json_decref(params);
+            return usage_error("enqueue: expected name=value, got \"%s\"", pos[i]);
+        }
+        char *name = strndup(pos[i], (size_t)(eq - pos[i]));
+        json_object_set_new(params, name, cli_parse_value(eq + 1));
+        free(name);
+    }
+    json_t *body = json_pack("{s:o}", "params", params);
+    char *path = study_path(pos[0], "/trials");
+    json_t *reply;
+    rc = cli_call(c, "POST", path, body, &reply, NULL);
+    free(path);
+    json_decref(body);
+    if (rc == 0) {
+        const json_t *trial = json_object_get(reply, "trial");
+        if (!json_is_object(trial))
+            trial = reply;
+        if (c->json)
+            print_json(reply);
+        else
+            printf("enqueued trial %lld\n", json_int(trial, "number", -1));
+    }
+    json_decref(reply);
+    return rc;
+}
+
+/* ---- llm-log ---- */
+
+static void print_text_block(const json_t *v)
+{
+    if (json_is_string(v)) {
+        printf("%s\n", json_string_value(v));
+        return;
+    }
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(v, i, m)
+        {
+            const json_t *content = json_object_get(m, "content");
+            if (json_is_object(m) && json_is_string(content))
+                printf("[%s] %s\n", json_str(m, "role", "?"), json_string_value(content));
+            else
+                print_text_block(m);
+        }
+        return;
+    }
+    if (v && !json_is_null(v)) {
+        json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        fputc('\n', stdout);
+    }
+}
+
+static void print_llm_call(const json_t *call)
+{
+    printf("=== call %lld", json_int(call, "id", json_int(call, "number", 0)));
+    const char *when = json_str(call, "created_at", json_str(call, "time", NULL));
+    if (when)
+        printf("  %s", when);
+    printf("  model %s", json_str(call, "model", "?"));
+    const json_t *tokens = json_object_get(call, "tokens");
+    long long in = json_int(call, "prompt_tokens", json_int(call, "tokens_in", -1));
+    long long out = json_int(call, "completion_tokens", json_int(call, "tokens_out", -1));
+    if (json_is_object(tokens)) {
+        in = json_int(tokens, "prompt", json_int(tokens, "in", in));
+        out = json_int(tokens, "completion", json_int(tokens, "out", out));
+    }
+    if (in >= 0 || out >= 0)
+        printf("  tokens %lld in / %lld out", in < 0 ? 0 : in, out < 0 ? 0 : out);
+    else if (json_is_integer(tokens))
+        printf("  tokens %lld", (long long)json_integer_value(tokens));
+    double ms = json_num(call, "latency_ms", -1);
+    if (ms < 0 && json_num(call, "latency_s", -1) >= 0)
+        ms = json_num(call, "latency_s", 0) * 1000;
+    if (ms >= 0)
+        printf("  latency %.1f s", ms / 1000);
+    const json_t *trials = json_object_get(call, "trials");
+    if (json_is_array(trials) && json_array_size(trials) > 0) {
+        printf("  trials");
+        size_t i;
+        json_t *t;
+        json_array_foreach(trials, i, t)
+        {
+            char *text = json_is_object(t) ? template_value_text(json_object_get(t, "number"))
+                                           : template_value_text(t);
+            printf("%s %s", i ? "," : "", text ? text : "?");
+            free(text);
+        }
+    }
+    printf("\n");
+    const char *error = json_str(call, "error", NULL);
+    if (error && *error)
+        printf("error: %s\n", error);
+    printf("--- prompt\n");
+    print_text_block(json_object_get(call, "prompt"));
+    printf("--- reply\n");
+    print_text_block(json_object_get(call, "reply"));
+    printf("\n");
+}
+
+int cli_llm_log(struct cli *c, int argc, char **argv)
+{
+    const char *limit_s = NULL;
+    const struct opt opts[] = {{"--limit", &limit_s, NULL}, {0}};
+    char *pos[CLI_MAX_POS];
+    int npos;
+    int rc = parse_opts(c, argc, argv, opts, pos, &npos);
+    if (rc)
+        return rc;
+    if (npos != 1)
+        return usage_error("llm-log takes one study NAME");
+    long limit = 0;
+    if (limit_s && parse_count(limit_s, &limit) < 0)
+        return usage_error("llm-log: --limit must be a positive integer, got \"%s\"", limit_s);
+    json_t *all = json_array();
+    long long after = -1;
+    for (;;) {
+        char *path = study_path(pos[0], "/llm-calls");
+        struct buf q;
+        buf_init(&q);
+        buf_printf(&q, "%s?limit=100", path);
+        free(path);
+        if (after >= 0)
+            buf_printf(&q, "&after=%lld", after);
+        json_t *reply;
+        rc = cli_call(c, "GET", q.data, NULL, &reply, NULL);
+        buf_release(&q);
+        if (rc != 0)
+            break;
+        const json_t *list = json_is_array(reply) ? reply : json_object_get(reply, "calls");
+        if (!list)
+            list = json_object_get(reply, "llm_calls");
+        json_array_extend(all, (json_t *)list);
+        json_t *na = json_object_get(reply, "next_after");
+        bool more = json_is_integer(na) && json_array_size(list) > 0 &&
+                    (limit == 0 || (long)json_array_size(all) < limit);
+        if (more)
+            after = json_integer_value(na);
+        json_decref(reply);
+        if (!more)
+            break;
+    }
+    while (limit > 0 && (long)json_array_size(all) > limit)
+        json_array_remove(all, json_array_size(all) - 1);
+    if (rc == 0 && c->json) {
+        json_t *out = json_pack("{s:O}", "calls", all);
+        print_json(out);
+        json_decref(out);
+    } else if (rc == 0) {
+        size_t i;
+        json_t *call;
+        json_array_foreach(all, i, call) print_llm_call(call);
+        if (json_array_size(all) == 0)
+            printf("no LLM calls\n");
+    }
+    json_decref(all);
+    return rc;
+}
+
+/* ---- report ---- */
+
+static int report_direct(struct cli *c, const struct metricline *m, const char *trial_id,
+                         const char *worker)
+{
+    /* no worker file: send it ourselves (a job run by another kind of worker) */
+    const char *objective = NULL;
+    json_t *study = NULL;
+    const char *study_name = getenv("HPO_STUDY");
+    if (study_name) {
+        char *path = study_path(study_name, NULL);
+        if (cli_call(c, "GET", path, NULL, &study, NULL) == 0)
+            objective = json_str(json_object_get(spec_of(study), "objective"), "name", NULL);
+        free(path);
+    }
+    double value;
+    metricline_objective(m, objective, &value, NULL);
+    json_t *values = metricline_values_json(m);
+    json_t *body;
+    const char *verb;
+    if (m->final) {
+        body = json_pack("{s:s, s:s, s:f, s:o}", "worker", worker, "state", "completed", "value",
+                         value, "values", values);
+        verb = "/complete";
+    } else {
+        body = json_pack("{s:s, s:I, s:f, s:o}", "worker", worker, "step",
+                         (json_int_t)(m->has_step ? m->step : 0), "value", value, "values", values);
+        verb = "/report";
+    }
+    struct buf path;
+    buf_init(&path);
+    buf_puts(&path, "/api/v1/trials/");
+    rest_escape(&path, trial_id);
+    buf_puts(&path, verb);
+    json_t *reply;
+    int rc = cli_call(c, "POST", path.data, body, &reply, NULL);
+    if (rc == 0) {
+        if (c->json)
+            print_json(reply);
+        else if (!m->final)
+            printf("%s\n", json_str(reply, "action", "continue"));
+    }
+    json_decref(reply);
+    json_decref(body);
+    json_decref(study);
+    buf_release(&path);
+    return rc;
+}
+
+int cli_report(struct cli *c, int argc, char **argv)
+{
+    const char *step = NULL;
+    bool final = false;
+    const struct opt opts[] = {{"--step", &step, NULL}, {"--final", NULL, &final}, {0}};
+    char *pos[CLI_MAX_POS];
+    int npos;
+    int rc = parse_opts(c, argc, argv, opts, pos, &npos);
+    if (rc)
+        return rc;
+    if (npos < 1)
+        return usage_error("report needs NAME=VALUE metrics");
+    if (final && step)
+        return usage_error("report: --final and --step do not go together");
+    struct buf line;
+    buf_init(&line);
+    buf_puts(&line, "@hpo");
+    if (final)
+        buf_puts(&line, " final");
+    if (step)
+        buf_printf(&line, " step=%s", step);
+    for (int i = 0; i < npos; i++) {
+        if (strchr(pos[i], ' ') || strchr(pos[i], '\t') || strchr(pos[i], '\n') ||
+            strcmp(pos[i], "final") == 0 || strncmp(pos[i], "step=", 5) == 0) {
+            buf_release(&line);
+            return usage_error("report: bad metric \"%s\"", pos[i]);
+        }
+        buf_printf(&line, " %s", pos[i]);
+    }
+    struct metricline m;
+    metricline_init(&m);
+    char err[256];
+    if (metricline_parse(line.data, &m, err, sizeof err) != 1) {
+        buf_release(&line);
+        return usage_error("report: %s", err);
+    }
+    const char *file = getenv("HPO_REPORT_FILE");
+    const char *trial_id = getenv("HPO_TRIAL_ID");
+    const char *worker = getenv("HPO_WORKER");
+    if (file && *file) {
+        /* the worker reads this file and sends the reports (buffered, retried) */
+        char *text = metricline_format(&m);
+        struct buf out;
+        buf_init(&out);
+        buf_printf(&out, "%s\n", text ? text : "");
+        free(text);
+        int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, out.data, out.len) != (ssize_t)out.len) {
+            fprintf(stderr, "hpo: cannot write \"%s\": %s\n", file, strerror(errno));
+            rc = REST_UNREACHABLE;
+        }
+        if (fd >= 0)
+            close(fd);
+        buf_release(&out);
+    } else if (trial_id && worker) {
+        rc = report_direct(c, &m, trial_id, worker);
+    } else {
+        fprintf(stderr, "hpo: report works inside a trial run by hpo worker "
+                        "(HPO_REPORT_FILE, or HPO_TRIAL_ID and HPO_WORKER, are not set)\n");
+        rc = REST_USAGE;
+    }
+    metricline_release(&m);
+    buf_release(&line);
+    return rc;
+}

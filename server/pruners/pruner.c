@@ -1,0 +1,239 @@
+#include <config.h>
+#include "pruner.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+
+/* Largest integer option: every JSON reader keeps it exact. */
+#define OPT_MAX 9007199254740991.0
+
+struct opt_def {
+    const char *key; /* option name */
+    bool integer;    /* integer, else any number */
+    double lo, hi;   /* allowed range */
+};
+
+static const struct opt_def median_defs[] = {
+    {"n_startup_trials", true, 0, 1e9},
+    {"n_warmup_steps", true, 0, OPT_MAX},
+    {"interval_steps", true, 1, OPT_MAX},
+    {"n_min_trials", true, 1, 1e9},
+    {NULL, false, 0, 0},
+};
+static const struct opt_def asha_defs[] = {
+    {"min_resource", true, 1, OPT_MAX},
+    {"reduction_factor", true, 2, 1000},
+    {"min_early_stopping_rate", true, 0, 62},
+    {NULL, false, 0, 0},
+};
+static const struct opt_def patience_defs[] = {
+    {"patience", true, 1, OPT_MAX},
+    {"min_delta", false, 0, HUGE_VAL},
+    {"threshold", false, -HUGE_VAL, HUGE_VAL},
+    {"n_warmup_steps", true, 0, OPT_MAX},
+    {NULL, false, 0, 0},
+};
+static const struct opt_def none_defs[] = {{NULL, false, 0, 0}};
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* A value for a message, in double quotes and cut short. */
+static void quote(const json_t *v, char *out, size_t n)
+{
+    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (!d) {
+        snprintf(out, n, "\"?\"");
+        return;
+    }
+    if (json_is_string(v))
+        snprintf(out, n, "%.60s%s", d, strlen(d) > 60 ? "...\"" : "");
+    else
+        snprintf(out, n, "\"%.46s%s\"", d, strlen(d) > 46 ? "..." : "");
+    free(d);
+}
+
+static const struct opt_def *find_def(const struct opt_def *defs, const char *key)
+{
+    for (size_t i = 0; defs[i].key; i++)
+        if (strcmp(defs[i].key, key) == 0)
+            return &defs[i];
+    return NULL;
+}
+
+static void list_keys(const struct opt_def *defs, char *out, size_t n)
+{
+    size_t len = (size_t)snprintf(out, n, "name");
+    for (size_t i = 0; defs[i].key && len < n; i++)
+        len += (size_t)snprintf(out + len, n - len, ", %s", defs[i].key);
+}
+
+/* Check every member of obj against defs and store the given values in o. */
+static int parse_members(const json_t *obj, const char *pname, const struct opt_def *defs,
+                         struct pruner_opts *o, char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    char a[128], l[256];
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        if (strcmp(key, "name") == 0)
+            continue;
+        const struct opt_def *d = find_def(defs, key);
+        if (!d) {
+            list_keys(defs, l, sizeof l);
+            errf(err, errlen, "pruner.%s: unknown option of the %s pruner (expected one of %s)",
+                 key, pname, l);
+            return -1;
+        }
+        if (json_is_null(v))
+            continue;
+        double x = json_is_num(v) ? json_num_value(v) : NAN;
+        bool bad = isnan(x) || x < d->lo || x > d->hi || (d->integer && x != floor(x)) ||
+                   (!d->integer && !isfinite(x));
+        if (bad) {
+            quote(v, a, sizeof a);
+            if (d->integer && d->hi >= OPT_MAX)
+                errf(err, errlen, "pruner.%s: must be an integer >= %.0f (got %s)", key, d->lo, a);
+            else if (d->integer)
+                errf(err, errlen, "pruner.%s: must be an integer from %.0f to %.0f (got %s)", key,
+                     d->lo, d->hi, a);
+            else if (d->lo > -HUGE_VAL)
+                errf(err, errlen, "pruner.%s: must be a finite number >= %g (got %s)", key, d->lo,
+                     a);
+            else
+                errf(err, errlen, "pruner.%s: must be a finite number (got %s)", key, a);
+            return -1;
+        }
+        if (strcmp(key, "n_startup_trials") == 0)
+            o->n_startup_trials = (long)x;
+        else if (strcmp(key, "n_warmup_steps") == 0)
+            o->n_warmup_steps = (long long)x;
+        else if (strcmp(key, "interval_steps") == 0)
+            o->interval_steps = (long long)x;
+        else if (strcmp(key, "n_min_trials") == 0)
+            o->n_min_trials = (long)x;
+        else if (strcmp(key, "min_resource") == 0)
+            o->min_resource = (long long)x;
+        else if (strcmp(key, "reduction_factor") == 0)
+            o->reduction_factor = (long)x;
+        else if (strcmp(key, "min_early_stopping_rate") == 0)
+            o->min_early_stopping_rate = (long)x;
+        else if (strcmp(key, "patience") == 0)
+            o->patience = (long long)x;
+        else if (strcmp(key, "min_delta") == 0)
+            o->min_delta = x;
+        else if (strcmp(key, "threshold") == 0) {
+            o->threshold = x;
+            o->has_threshold = true;
+        }
+    }
+    return 0;
+}
+
+int pruner_opts_parse(const json_t *pruner, struct pruner_opts *o, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    o->kind = PRUNER_NONE;
+    o->n_startup_trials = 5;
+    o->n_warmup_steps = 0;
+    o->interval_steps = 1;
+    o->n_min_trials = 1;
+    o->min_resource = 1;
+    o->reduction_factor = 3;
+    o->min_early_stopping_rate = 0;
+    o->patience = 0;
+    o->min_delta = 0;
+    o->has_threshold = false;
+    o->threshold = NAN;
+    if (!pruner || json_is_null(pruner))
+        return 0;
+    char a[128];
+    if (!json_is_object(pruner)) {
+        errf(err, errlen, "pruner: must be an object");
+        return -1;
+    }
+    const json_t *name = json_object_get(pruner, "name");
+    const char *n = name && !json_is_null(name) ? json_string_value(name) : "none";
+    const struct opt_def *defs;
+    if (n && strcmp(n, "none") == 0) {
+        defs = none_defs;
+    } else if (n && strcmp(n, "median") == 0) {
+        o->kind = PRUNER_MEDIAN;
+        defs = median_defs;
+    } else if (n && strcmp(n, "asha") == 0) {
+        o->kind = PRUNER_ASHA;
+        defs = asha_defs;
+    } else if (n && strcmp(n, "patience") == 0) {
+        o->kind = PRUNER_PATIENCE;
+        defs = patience_defs;
+    } else {
+        quote(name, a, sizeof a);
+        errf(err, errlen, "pruner.name: must be one of none, median, asha, patience (got %s)", a);
+        return -1;
+    }
+    if (parse_members(pruner, n, defs, o, err, errlen) < 0)
+        return -1;
+    if (o->kind == PRUNER_PATIENCE && o->patience == 0 && !o->has_threshold) {
+        errf(err, errlen,
+             "pruner.patience: required by the patience pruner unless "
+             "pruner.threshold is given");
+        return -1;
+    }
+    return 0;
+}
+
+int pruner_validate(const json_t *pruner, char *err, size_t errlen)
+{
+    struct pruner_opts o;
+    return pruner_opts_parse(pruner, &o, err, errlen);
+}
+
+double pruner_best(const struct pruner_point *curve, size_t n, bool maximize)
+{
+    double best = NAN;
+    for (size_t i = 0; i < n; i++) {
+        double v = curve[i].value;
+        if (isnan(v))
+            continue;
+        if (isnan(best) || (maximize ? v > best : v < best))
+            best = v;
+    }
+    return best;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double pruner_median_of(double *v, size_t n)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i]))
+            v[m++] = v[i];
+    if (m == 0)
+        return NAN;
+    qsort(v, m, sizeof *v, cmp_double);
+    if (m % 2)
+        return v[m / 2];
+    double lo = v[m / 2 - 1], hi = v[m / 2];
+    return lo == hi ? lo : lo / 2 + hi / 2;
+}

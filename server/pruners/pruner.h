@@ -1,0 +1,112 @@
+#ifndef PRUNER_H
+#define PRUNER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Early stopping: whether a running trial should stop now, judged from its own
+ * learning curve and the values other trials of the study reported. Everything
+ * here is a pure function of its arguments; server/pruner_hook.c reads the
+ * database and calls these.
+ *
+ * A curve is an array of reports sorted by step, one per step (the database keys
+ * reports by trial and step). A value that was not a finite number is NAN.
+ * "Worse" follows the study's direction: higher is worse when minimizing, lower
+ * when maximizing. A value equal to the one it is compared with is never worse. */
+
+/* One intermediate report of a trial. */
+struct pruner_point {
+    long long step; /* training step (epoch, iteration...) */
+    double value;   /* reported objective, NAN when not finite */
+};
+
+enum pruner_kind {
+    PRUNER_NONE,     /* never stops a trial */
+    PRUNER_MEDIAN,   /* best so far worse than the median of the others at this step */
+    PRUNER_ASHA,     /* asynchronous successive halving */
+    PRUNER_PATIENCE, /* no improvement for a while, or worse than a fixed threshold */
+};
+
+/* A study's "pruner" object, parsed, defaults filled in. */
+struct pruner_opts {
+    enum pruner_kind kind;        /* which pruner */
+    long n_startup_trials;        /* median: completed trials before any pruning (5) */
+    long long n_warmup_steps;     /* median, patience: no pruning before this step (0) */
+    long long interval_steps;     /* median: judge every this many steps after warm-up (1) */
+    long n_min_trials;            /* median: fewest values at a step to compare with (1) */
+    long long min_resource;       /* asha: step of the first rung (1) */
+    long reduction_factor;        /* asha: rung spacing and kept fraction 1/rf (3) */
+    long min_early_stopping_rate; /* asha: rungs start at min_resource * rf^rate (0) */
+    long long patience;           /* patience: steps without improvement, 0 = off */
+    double min_delta;             /* patience: a smaller gain is no improvement (0) */
+    bool has_threshold;           /* patience: "threshold" was given */
+    double threshold;             /* patience: a value worse than this stops the trial */
+};
+
+/* Parse a "pruner" object (borrowed; NULL means {"name": "none"}) into o. -1 with
+ * a message naming the field ("pruner.reduction_factor: must be an integer from 2
+ * to 1000 (got \"1\")") on an unknown name, an unknown option or a bad value. */
+int pruner_opts_parse(const json_t *pruner, struct pruner_opts *o, char *err, size_t errlen);
+
+/* Check a study spec's "pruner" object (borrowed, may be NULL); 0, or -1 with a
+ * message naming the field. What server/spec.c calls. */
+int pruner_validate(const json_t *pruner, char *err, size_t errlen);
+
+/* The best value of curve[0..n) (NAN ignored), NAN when there is none. */
+double pruner_best(const struct pruner_point *curve, size_t n, bool maximize);
+
+/* The median of the non-NAN values among v[0..n) (reordered in place), the
+ * mean of the two middle ones when their number is even; NAN when none. */
+double pruner_median_of(double *v, size_t n);
+
+/* Median pruner, as Optuna's MedianPruner: judged at the curve's last step S
+ * only when at least n_startup_trials trials are completed, S >= n_warmup_steps,
+ * and S is the first report at or after a judging step (n_warmup_steps + k *
+ * interval_steps), so a curve that skips steps is still judged once per
+ * interval. True when a judgement is due: the caller then gathers the other
+ * trials' values at S. */
+bool pruner_median_due(const struct pruner_opts *o, const struct pruner_point *curve, size_t n,
+                       long n_completed);
+
+/* Median pruner decision at the curve's last step S: prune when the trial's best
+ * value over its whole curve is worse than the median of others[0..n_others),
+ * the other trials' values at S. As in Optuna, the trial's own best so far is
+ * compared with the others' values at S (not with their best so far), which
+ * spares a noisy curve that was once good. NAN entries of others are ignored;
+ * fewer than n_min_trials values left: continue. A trial with no finite value at
+ * all is pruned. Includes pruner_median_due(). others is reordered. */
+bool pruner_median_decide(const struct pruner_opts *o, bool maximize,
+                          const struct pruner_point *curve, size_t n, long n_completed,
+                          double *others, size_t n_others);
+
+/* The step of ASHA rung k: min_resource * reduction_factor^(min_early_stopping_rate
+ * + k); -1 when it does not fit in a long long. */
+long long pruner_asha_rung_step(const struct pruner_opts *o, long k);
+
+/* The rungs the report at step (one of the curve's points) reaches for the
+ * first time: those whose rung step lies after the trial's previous report and
+ * at or before step. Writes their numbers, ascending, into rungs[0..max) and
+ * returns how many. A late report (step before the trial's latest) reaches none:
+ * the trial was judged when its later report crossed those rungs. */
+size_t pruner_asha_rungs(const struct pruner_opts *o, const struct pruner_point *curve, size_t n,
+                         long long step, long *rungs, size_t max);
+
+/* ASHA promotion test at one rung, as Optuna's SuccessiveHalvingPruner: value
+ * goes on when it ranks in the top floor(m / rf) of the m values recorded at the
+ * rung (others[0..n_others) and itself), or is the best of them while m < rf.
+ * Ties go on. NAN values (diverged trials) count as the worst; a NAN value
+ * itself never goes on. */
+bool pruner_asha_promotable(long reduction_factor, bool maximize, double value,
+                            const double *others, size_t n_others);
+
+/* Patience pruner decision at the curve's last step S (nothing before
+ * n_warmup_steps): prune when threshold is set and the value at S is worse than
+ * it (or NAN), or when patience > 0 and no report in the last patience steps
+ * (S - patience, S] beats the best value reported at or before S - patience by
+ * more than min_delta. As Keras's EarlyStopping: best at step 1, then steps 2,
+ * 3, 4 no better, patience 3: pruned at step 4. */
+bool pruner_patience_decide(const struct pruner_opts *o, bool maximize,
+                            const struct pruner_point *curve, size_t n);
+
+#endif

@@ -1,0 +1,446 @@
+// Browser test of the web page: a real hpod on port 0 with a temporary
+// database, seeded through the API (and, for the 20,000-trial study and the
+// LLM audit log, by seed.py while the daemon is stopped); Debian's chromium
+// driven by playwright-core checks what a person would see. Prints TAP.
+import { chromium } from 'playwright-core';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const TOP_SRCDIR = process.env.TOP_SRCDIR || path.resolve(here, '../..');
+const TOP_BUILDDIR = process.env.TOP_BUILDDIR || TOP_SRCDIR;
+const HPOD = process.env.HPOD_BIN;
+const PYTHON3 = process.env.PYTHON3 || 'python3';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = path.join(TOP_BUILDDIR, 'tests', 'screenshots');
+const BIG = Number(process.env.HPOD_BROWSER_BIG || 20000);
+const PAINT_BUDGET_MS = 2000;
+const MARKUP = '<img src=x onerror=alert(1)>';
+const BASELINE = 'import torch\n\n\ndef build_model(n_classes):\n    return torch.nn.Linear(64, n_classes)\n';
+const CUSTOM =
+  'import torch\n\n\ndef build_model(n_classes):\n    hidden = 128\n    return torch.nn.Sequential(\n        torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_classes))\n';
+
+/* TAP */
+let count = 0;
+let failures = 0;
+function ok(cond, name, diag) {
+  count++;
+  if (!cond) failures++;
+  console.log(`${cond ? 'ok' : 'not ok'} ${count} - ${name}`);
+  if (!cond && diag !== undefined) for (const l of String(diag).split('\n')) console.log(`# ${l}`);
+}
+function skip(name, reason) {
+  count++;
+  console.log(`ok ${count} - ${name} # SKIP ${reason}`);
+}
+function note(s) {
+  console.log(`# ${s}`);
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hpod-browser-'));
+const daemons = new Set();
+let browserContext = null;
+
+async function cleanup() {
+  if (browserContext) await browserContext.close().catch(() => {});
+  for (const d of daemons) d.proc.kill('SIGKILL');
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+const watchdog = setTimeout(async () => {
+  console.log('Bail out! the browser test ran past 300 s');
+  await cleanup();
+  process.exit(1);
+}, 300000);
+
+/* The page as hpod would serve it once installed: the source files and the
+ * chart library the build put in place. hpod serves only files inside its
+ * --www directory, so they are copied, not linked. */
+function stageWww() {
+  const dir = path.join(tmp, 'www');
+  const src = path.join(TOP_SRCDIR, 'www');
+  fs.mkdirSync(path.join(dir, 'vendor'), { recursive: true });
+  for (const f of ['index.html', 'style.css', 'favicon.svg', 'js']) fs.cpSync(path.join(src, f), path.join(dir, f), { recursive: true });
+  const candidates = [
+    path.join(TOP_BUILDDIR, 'www', 'vendor', 'echarts.min.js'),
+    path.join(src, 'vendor', 'echarts.min.js'),
+    path.join(TOP_SRCDIR, 'node_modules', 'echarts', 'dist', 'echarts.min.js'),
+  ];
+  const lib = candidates.find((f) => fs.existsSync(f) && fs.statSync(f).size > 100000);
+  fs.copyFileSync(lib, path.join(dir, 'vendor', 'echarts.min.js'));
+  return dir;
+}
+
+function startHpod(db, www) {
+  return new Promise((resolve, reject) => {
+    const log = fs.openSync(path.join(tmp, 'hpod.log'), 'a');
+    const proc = spawn(HPOD, ['--db', db, '--listen', '127.0.0.1:0', '--www', www], { stdio: ['ignore', 'pipe', log] });
+    const d = { proc, base: null };
+    daemons.add(d);
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('hpod did not say where it listens within 10 s')), 10000);
+    proc.stdout.on('data', (b) => {
+      out += b.toString();
+      const m = /hpod listening on (http:\/\/\S+)/.exec(out);
+      if (m && !d.base) {
+        clearTimeout(timer);
+        d.base = m[1];
+        resolve(d);
+      }
+    });
+    proc.on('exit', (code) => {
+      daemons.delete(d);
+      if (!d.base) {
+        clearTimeout(timer);
+        reject(new Error(`hpod exited with ${code}: ${fs.readFileSync(path.join(tmp, 'hpod.log'), 'utf8').slice(-500)}`));
+      }
+    });
+  });
+}
+
+function stopHpod(d) {
+  return new Promise((resolve) => {
+    if (!daemons.has(d)) return resolve();
+    d.proc.on('exit', () => resolve());
+    d.proc.kill('SIGTERM');
+  });
+}
+
+function seed(db, ...args) {
+  const r = spawnSync(PYTHON3, [path.join(here, 'seed.py'), db, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`seed.py ${args.join(' ')}: ${r.stderr}`);
+}
+
+async function call(base, method, p, body) {
+  const res = await fetch(`${base}/api/v1${p}`, {
+    method,
+    headers: body ? { 'Content-Type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+const demoSpec = {
+  name: 'demo',
+  description: `Digits classifier; a description holding markup: ${MARKUP}`,
+  objective: { name: 'val_error', direction: 'minimize' },
+  params: [
+    { name: 'lr', type: 'float', low: 1e-4, high: 1, log: true },
+    { name: 'layers', type: 'int', low: 1, high: 4 },
+    { name: 'kernel', type: 'categorical', choices: ['rbf', 'poly', MARKUP] },
+    { name: 'model', type: 'code', language: 'python', contract: 'define build_model(n_classes)', baseline: BASELINE },
+  ],
+  sampler: { name: 'random', seed: 3 },
+  budget: { max_trials: 40, max_parallel: 8, max_failures: 30 },
+};
+
+const bigSpec = {
+  name: 'big',
+  description: `${BIG} trials written straight into the database`,
+  objective: { name: 'loss', direction: 'minimize' },
+  params: [
+    { name: 'x', type: 'float', low: 0.001, high: 10, log: true },
+    { name: 'y', type: 'float', low: 0.01, high: 1 },
+    { name: 'opt', type: 'categorical', choices: ['adam', 'sgd', 'rmsprop'] },
+  ],
+  sampler: { name: 'tpe', seed: 1 },
+  budget: { max_trials: BIG + 1000, max_parallel: 8, max_failures: BIG },
+};
+
+async function seedDemo(base) {
+  const ids = { failed: [], completed: [], manual: null };
+  for (let i = 0; i < 12; i++) {
+    const s = await call(base, 'POST', '/studies/demo/suggest', { worker: 'w1:0' });
+    const t = s.trials[0];
+    for (let step = 0; step < 4; step++) {
+      await call(base, 'POST', `/trials/${t.id}/report`, { worker: 'w1:0', step, value: 1 / (step + 1) + i / 100 });
+    }
+    if (i % 5 === 4) {
+      await call(base, 'POST', `/trials/${t.id}/complete`, {
+        worker: 'w1:0',
+        state: 'failed',
+        error: `exit status 1\nTraceback (most recent call last):\nValueError: bad shape <script>alert(2)</script>`,
+      });
+      ids.failed.push(t.id);
+    } else {
+      const value = 0.05 + Math.abs(Math.log10(t.params.lr)) / 10 + t.params.layers / 100;
+      await call(base, 'POST', `/trials/${t.id}/complete`, { worker: 'w1:0', state: 'completed', value });
+      ids.completed.push(t.id);
+    }
+  }
+  const manual = await call(base, 'POST', '/studies/demo/trials', { params: { lr: 0.01, layers: 2, kernel: MARKUP, model: CUSTOM } });
+  const manualId = manual.id ?? (manual.trial && manual.trial.id) ?? (manual.trials && manual.trials[0].id);
+  for (let k = 0; k < 5 && ids.manual === null; k++) {
+    const s = await call(base, 'POST', '/studies/demo/suggest', { worker: 'w2:0' });
+    for (const t of s.trials) {
+      await call(base, 'POST', `/trials/${t.id}/report`, { worker: 'w2:0', step: 0, value: 0.5 });
+      await call(base, 'POST', `/trials/${t.id}/complete`, { worker: 'w2:0', state: 'completed', value: 0.04 });
+      if (t.id === manualId || t.source === 'manual') ids.manual = t.id;
+      else ids.completed.push(t.id);
+    }
+  }
+  await call(base, 'POST', '/studies/demo/suggest', { worker: 'w3:0' }); /* stays running */
+  await call(base, 'POST', '/studies/demo/trials', { params: { lr: 0.1, layers: 1, kernel: 'rbf', model: BASELINE } }); /* stays pending */
+  return ids;
+}
+
+async function main() {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const www = stageWww();
+  const db = path.join(tmp, 'hpod.db');
+
+  /* 1: create the studies, then write the big one's trials and the LLM
+   * calls straight into the stopped daemon's database */
+  let d = await startHpod(db, www);
+  await call(d.base, 'POST', '/studies', demoSpec);
+  await call(d.base, 'POST', '/studies', bigSpec);
+  await stopHpod(d);
+  const t0 = Date.now();
+  seed(db, 'big', 'big', String(BIG));
+  seed(db, 'llm', 'demo');
+  note(`seeded ${BIG} trials and 3 LLM calls in ${Date.now() - t0} ms`);
+
+  /* 2: the daemon the page talks to; the demo study gets its trials through
+   * the API as workers would send them */
+  d = await startHpod(db, www);
+  const ids = await seedDemo(d.base);
+  const demo = await call(d.base, 'GET', '/studies/demo');
+  const base = d.base;
+
+  browserContext = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1400, height: 900 },
+  });
+  const page = browserContext.pages()[0] || (await browserContext.newPage());
+  const errors = [];
+  const dialogs = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`${page.url()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`${page.url()}: ${e.message}`));
+  page.on('dialog', (dl) => {
+    dialogs.push(dl.message());
+    dl.dismiss().catch(() => {});
+  });
+  const loaded = async (hash) => {
+    const before = errors.length;
+    await page.goto(`${base}/${hash}`);
+    await page.waitForSelector('#main[data-loaded=true]', { timeout: 15000 });
+    return errors.length === before;
+  };
+  const shot = (name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+
+  /* the studies page */
+  ok(await loaded('#/'), 'studies page loads with no console error', errors.join('\n'));
+  const rowText = await page.textContent('tr[data-study=demo]');
+  const finished = demo.counts.completed + demo.counts.failed + demo.counts.pruned;
+  ok(rowText.includes(`${finished} / 40`) && rowText.includes('1 running') && rowText.includes('random'), 'studies page shows progress and sampler', rowText);
+  ok(rowText.includes('1,263 in') && rowText.includes('$0.0042'), 'studies page shows LLM tokens and cost', rowText);
+  const desc = await page.textContent('tr[data-study=demo] .desc');
+  ok(desc.includes(MARKUP) && (await page.locator('#main img').count()) === 0, 'a description holding markup shows as text', desc);
+  ok((await page.textContent('#version')).includes('0.'), 'the header shows the version');
+  await shot('studies');
+
+  /* the demo study */
+  ok(await loaded('#/studies/demo'), 'study page loads with no console error', errors.join('\n'));
+  const trialsAll = await call(base, 'GET', '/studies/demo/trials?limit=1000');
+  const withValue = trialsAll.trials.filter((t) => (t.state === 'completed' || t.state === 'pruned') && typeof t.value === 'number');
+  await page.waitForFunction(() => document.getElementById('history-chart').dataset.points !== undefined);
+  const points = await page.evaluate(() => {
+    const chart = window.echarts.getInstanceByDom(document.getElementById('history-chart'));
+    const series = chart.getOption().series;
+    return Object.fromEntries(series.map((s) => [s.name, s.data.length]));
+  });
+  const scatter = points.LLM + points.classical + points.fallback + points.manual;
+  ok(scatter === withValue.length && withValue.length === demo.counts.completed, 'history has one point per finished trial', JSON.stringify({ points, expected: withValue.length }));
+  ok(points.manual === 1 && points.classical === withValue.length - 1, 'history points are grouped by source', JSON.stringify(points));
+  await page.check('#log-scale');
+  const yType = await page.evaluate(() => window.echarts.getInstanceByDom(document.getElementById('history-chart')).getOption().yAxis[0].type);
+  ok(yType === 'log', 'the log-scale toggle makes the value axis logarithmic', yType);
+  await page.uncheck('#log-scale');
+  const nRows = await page.locator('#trials-table tbody tr').count();
+  ok(nRows === trialsAll.total, 'the trial table lists every trial of a small study', `${nRows} rows, ${trialsAll.total} trials`);
+  const ranges = await page.evaluate(() => {
+    const ax = window.echarts.getInstanceByDom(document.getElementById('parallel-chart')).getOption().parallelAxis;
+    return ax.map((a) => [a.name, a.type, a.data || null]);
+  });
+  const kernelAxis = ranges.find((a) => a[0] === 'kernel');
+  ok(ranges.length === 4 && kernelAxis && kernelAxis[1] === 'category' && kernelAxis[2].includes(MARKUP), 'parallel coordinates have an axis per parameter, categorical ones too', JSON.stringify(ranges));
+  ok((await page.locator('#slices .chart-slice').count()) === 3, 'one slice plot per plottable parameter');
+
+  /* sorting and filters */
+  const values = async () =>
+    page.$$eval('#trials-table tbody tr', (rows) =>
+      rows.map((r) => r.children[2].textContent).filter((s) => s !== '—').map(Number),
+    );
+  await page.click('#trials-table th[data-key=value]');
+  const asc = await values();
+  await page.click('#trials-table th[data-key=value]');
+  const desc2 = await values();
+  const sorted = (a, dir) => a.every((v, i) => i === 0 || dir * (v - a[i - 1]) >= 0);
+  ok(asc.length === withValue.length && sorted(asc, 1) && sorted(desc2, -1), 'the table sorts by value both ways', JSON.stringify({ asc, desc2 }));
+  await page.selectOption('#filter-state', 'failed');
+  await page.waitForFunction((n) => document.querySelectorAll('#trials-table tbody tr[data-number]').length === n, demo.counts.failed);
+  const states = await page.$$eval('#trials-table tbody tr', (rows) => rows.map((r) => r.children[1].textContent));
+  ok(states.length === demo.counts.failed && states.every((s) => s === 'failed'), 'the state filter shows the failed trials only', JSON.stringify(states));
+  await page.selectOption('#filter-state', '');
+  await page.selectOption('#filter-source', 'manual');
+  await page.waitForFunction(() => [...document.querySelectorAll('#trials-table tbody tr[data-number]')].every((r) => r.children[3].textContent === 'manual'));
+  const manualRows = await page.locator('#trials-table tbody tr[data-number]').count();
+  ok(manualRows === 2, 'the source filter shows the manual trials only', `${manualRows} rows`);
+  await page.selectOption('#filter-source', 'group:classical');
+  await page.waitForFunction(() => [...document.querySelectorAll('#trials-table tbody tr[data-number]')].every((r) => r.children[3].textContent === 'random'));
+  const classicalRows = await page.locator('#trials-table tbody tr[data-number]').count();
+  ok(classicalRows === trialsAll.trials.filter((t) => t.source === 'random').length, 'the classical source group filters on the page', `${classicalRows} rows`);
+  await page.selectOption('#filter-source', '');
+  await page.waitForFunction((n) => document.querySelectorAll('#trials-table tbody tr[data-number]').length === n, trialsAll.total);
+  await shot('study-demo');
+
+  /* a trial opened from the table */
+  await page.click(`#trials-table tbody tr[data-id="${ids.completed[0]}"] a`);
+  await page.waitForSelector('#reports-chart[data-points]', { timeout: 10000 });
+  const trialHead = await page.textContent('h1');
+  ok(/^Trial \d+$/.test(trialHead) && (await page.getAttribute('#reports-chart', 'data-points')) === '4', 'a trial opens from the table with its intermediate values', trialHead);
+  ok((await page.locator('#attempts-table tbody tr').count()) === 1, 'the trial shows its attempt and worker');
+  await shot('trial');
+
+  ok(await loaded(`#/studies/demo/trials/${ids.failed[0]}`), 'a failed trial loads with no console error', errors.join('\n'));
+  const errText = await page.textContent('#trial-error');
+  ok(errText.includes('ValueError: bad shape <script>alert(2)</script>'), 'a failed trial shows its error and stderr tail as text', errText);
+  await shot('trial-failed');
+
+  if (ids.manual === null) skip('the manual trial shows its code diff', 'suggest did not hand out the enqueued trial');
+  else {
+    ok(await loaded(`#/studies/demo/trials/${ids.manual}`), 'the manual trial loads with no console error', errors.join('\n'));
+    const added = await page.$$eval('.diff-add', (els) => els.map((e) => e.textContent));
+    ok(added.some((l) => l.includes('hidden = 128')), 'a code parameter shows its diff against the baseline', JSON.stringify(added));
+    const params = await page.textContent('#trial-params');
+    ok(params.includes(MARKUP) && (await page.locator('#main img').count()) === 0, 'a categorical value holding markup shows as text');
+    await shot('trial-code');
+  }
+
+  /* the LLM transcript */
+  ok(await loaded('#/studies/demo/llm'), 'the LLM transcript loads with no console error', errors.join('\n'));
+  const calls = await page.getAttribute('#llm-calls', 'data-calls');
+  const prompt = await page.textContent('#llm-calls article:first-child .messages');
+  ok(calls === '3' && prompt.includes('Search space:') && prompt.includes('You help tune hyperparameters'), 'the transcript shows each call with its prompt', `${calls} calls; ${prompt.slice(0, 200)}`);
+  const callErr = await page.textContent('#llm-calls article.call-error');
+  ok(callErr.includes('"<b>kernel</b>" is not a choice') && callErr.includes('trial 2'), 'a failed call shows its error and trials as text', callErr);
+  await shot('llm');
+
+  /* the big study: first paint of the table and the history, then paging */
+  await page.goto('about:blank');
+  const before = errors.length;
+  await page.goto(`${base}/#/studies/big`);
+  await page.waitForFunction(
+    () => performance.getEntriesByName('hpod-table-painted').length && performance.getEntriesByName('hpod-history-painted').length,
+    null,
+    { timeout: 30000 },
+  );
+  const paint = await page.evaluate(() => ({
+    table: performance.getEntriesByName('hpod-table-painted')[0].startTime,
+    history: performance.getEntriesByName('hpod-history-painted')[0].startTime,
+  }));
+  note(`${BIG} trials: table painted at ${Math.round(paint.table)} ms, history at ${Math.round(paint.history)} ms after navigation`);
+  ok(paint.table <= PAINT_BUDGET_MS && paint.history <= PAINT_BUDGET_MS, `a study of ${BIG} trials shows its table and history within ${PAINT_BUDGET_MS} ms`, JSON.stringify(paint));
+  await page.waitForFunction(() => performance.getEntriesByName('hpod-history-complete').length, null, { timeout: 60000 });
+  const complete = await page.evaluate(() => performance.getEntriesByName('hpod-history-complete')[0].startTime);
+  const bigPoints = Number(await page.getAttribute('#history-chart', 'data-points'));
+  note(`${BIG} trials: history complete (${bigPoints} points) at ${Math.round(complete)} ms`);
+  const bigCounts = (await call(base, 'GET', '/studies/big')).counts;
+  ok(bigPoints === bigCounts.completed, 'the big history ends with one point per finished trial', `${bigPoints} vs ${bigCounts.completed}`);
+  await page.waitForSelector('#main[data-loaded=true]', { timeout: 60000 });
+  ok(errors.length === before, 'the big study loads with no console error', errors.slice(before).join('\n'));
+  await shot('study-big');
+  const firstNumbers = await page.$$eval('#trials-table tbody tr', (rows) => rows.map((r) => Number(r.dataset.number)));
+  await page.click('#page-next');
+  await page.waitForFunction(() => document.querySelector('#trials-table tbody tr').dataset.number === '50');
+  const info = await page.textContent('#page-info');
+  ok(firstNumbers.length === 50 && firstNumbers[0] === 0 && info === `51–100 of ${BIG.toLocaleString('en-US')}`, 'the table pages through the server', `${firstNumbers.length} rows, info "${info}"`);
+  await page.click('#page-prev');
+  await page.waitForFunction(() => document.querySelector('#trials-table tbody tr').dataset.number === '0');
+  ok(true, 'the table pages back');
+  await page.selectOption('#order', 'desc');
+  const newest = await page
+    .waitForFunction((last) => document.querySelector('#trials-table tbody tr').dataset.number === String(last), BIG - 1)
+    .then(() => true, () => false);
+  ok(newest, 'newest first starts at the last trial');
+
+  /* live update: a trial finished through the API appears without a reload */
+  await loaded('#/studies/demo');
+  const s = await call(base, 'POST', '/studies/demo/suggest', { worker: 'w4:0' });
+  await call(base, 'POST', `/trials/${s.trials[0].id}/complete`, { worker: 'w4:0', state: 'completed', value: 0.5 });
+  const live = await page
+    .waitForFunction((n) => Number(document.getElementById('history-chart').dataset.points) === n, demo.counts.completed + 1, { timeout: 10000 })
+    .then(() => true, () => false);
+  ok(live, 'a newly finished trial appears in the history without a reload');
+
+  /* the daemon goes away: the page says so */
+  await loaded('#/');
+  await stopHpod(d);
+  const banner = await page
+    .waitForSelector('#banner:not([hidden])', { timeout: 10000 })
+    .then(() => page.textContent('#banner'), () => '');
+  ok(banner.includes('cannot be reached'), 'an unreachable daemon is reported', banner);
+  await shot('unreachable');
+  /* failed fetches log network errors on their own; they are expected here */
+  const errorsBeforeToken = errors.length;
+
+  /* a token: 401 asks for one, the page then works with it */
+  const tok = spawnSync(HPOD, ['--db', db, 'token', 'add', '--role', 'read', 'browser'], { encoding: 'utf8' });
+  const token = tok.stdout.trim();
+  if (tok.status !== 0 || !token) skip('a 401 asks for a token', `hpod token add failed: ${tok.stderr}`);
+  else {
+    d = await startHpod(db, www);
+    const page2 = await browserContext.newPage();
+    page2.on('dialog', (dl) => {
+      dialogs.push(dl.message());
+      dl.dismiss().catch(() => {});
+    });
+    await page2.goto(`${d.base}/#/`);
+    const asked = await page2.waitForSelector('#token-dialog[open]', { timeout: 10000 }).then(() => true, () => false);
+    await page2.screenshot({ path: path.join(SHOTS, 'token.png') });
+    await page2.fill('#token-input', token);
+    await page2.click('#token-form button[type=submit]');
+    const shown = await page2.waitForSelector('#main[data-loaded=true] tr[data-study=demo]', { timeout: 10000 }).then(() => true, () => false);
+    const stored = await page2.evaluate(() => sessionStorage.getItem('hpod.token'));
+    ok(asked && shown && stored === token, 'a 401 asks for a token, kept in sessionStorage and sent as a bearer token');
+    await page2.close();
+  }
+  note(`network errors while the daemon was down: ${errorsBeforeToken - before}`);
+
+  ok(dialogs.length === 0, 'no markup ran (no alert dialog)', JSON.stringify(dialogs));
+  note(`screenshots in ${SHOTS}`);
+}
+
+main()
+  .catch((e) => {
+    ok(false, 'the browser test ran to its end', e.stack || String(e));
+    try {
+      note(fs.readFileSync(path.join(tmp, 'hpod.log'), 'utf8').slice(-2000).replace(/\n/g, '\n# '));
+    } catch {
+      /* no log */
+    }
+  })
+  .finally(async () => {
+    clearTimeout(watchdog);
+    await cleanup();
+    console.log(`1..${count}`);
+    process.exit(failures ? 1 : 0);
+  });

@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""TAP test of the scripted fake LLM server itself (tests/fake-llm/fakellm.py),
+so that the daemon's tests can rely on it: script from a file, both wire
+formats, usage counts, error steps, random valid configurations, request log."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+
+TOP = os.environ.get("TOP_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+FAKE = os.path.join(TOP, "tests", "fake-llm", "fakellm.py")
+
+SPACE = [
+    {"name": "C", "type": "float", "low": 0.001, "high": 1000, "log": True},
+    {"name": "kernel", "type": "categorical", "choices": ["rbf", "poly"]},
+    {"name": "degree", "type": "int", "low": 2, "high": 5, "when": {"kernel": ["poly"]}},
+    {"name": "n", "type": "int", "low": 8, "high": 64, "step": 8},
+]
+
+results = []
+
+
+def check(ok, name):
+    results.append((bool(ok), name))
+
+
+def post(url, obj, headers=None):
+    data = json.dumps(obj).encode()
+    req = urllib.request.Request(url, data=data, method="POST",
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read())
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def main():
+    script = {"steps": [{"config": {"C": 1.5}, "usage": [11, 3]},
+                        {"reply": "hello", "model": "other"},
+                        {"status": 429, "retry_after": 2}],
+              "default": {"mode": "random_valid", "space": SPACE}}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(script, f)
+        path = f.name
+    proc = subprocess.Popen([sys.executable, FAKE, path], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        check(line.startswith("fakellm listening on http://127.0.0.1:"), "prints its address")
+        base = line.rsplit(" ", 1)[-1]
+        chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+        st, _, body = post(base + "/v1/chat/completions", chat, {"Authorization": "Bearer k1"})
+        check(st == 200 and body["choices"][0]["message"]["content"] == '{"C": 1.5}',
+              "openai step answers the config as JSON text")
+        check(body["usage"]["prompt_tokens"] == 11 and body["usage"]["completion_tokens"] == 3,
+              "openai usage as scripted")
+
+        st, _, body = post(base + "/v1/messages", dict(chat, max_tokens=10), {"x-api-key": "k2"})
+        check(st == 200 and body["content"][0]["text"] == "hello" and body["model"] == "other",
+              "anthropic step answers text blocks")
+
+        st, headers, body = post(base + "/v1/chat/completions", chat)
+        check(st == 429 and headers.get("Retry-After") == "2", "status step with Retry-After")
+
+        valid = True
+        for _ in range(30):
+            st, _, body = post(base + "/v1/chat/completions", chat)
+            cfg = json.loads(body["choices"][0]["message"]["content"])
+            if not (0.001 <= cfg["C"] <= 1000 and cfg["kernel"] in ("rbf", "poly")
+                    and ("degree" in cfg) == (cfg["kernel"] == "poly")
+                    and cfg["n"] % 8 == 0 and 8 <= cfg["n"] <= 64):
+                valid = False
+        check(valid, "random_valid default honours ranges, steps and conditions")
+
+        reqs = get(base + "/_requests")
+        check(len(reqs) == 33, "every chat request is logged (%d)" % len(reqs))
+        check(reqs[0]["headers"].get("authorization") == "Bearer k1"
+              and reqs[1]["headers"].get("x-api-key") == "k2", "headers are logged")
+        check(reqs[1]["body"]["max_tokens"] == 10, "bodies are logged as JSON")
+
+        post(base + "/_script", {"steps": [], "reject_response_format": True})
+        st, _, body = post(base + "/v1/chat/completions",
+                           dict(chat, response_format={"type": "json_object"}))
+        check(st == 400 and "response_format" in body["error"]["message"],
+              "reject_response_format refuses JSON mode")
+        st, _, body = post(base + "/v1/chat/completions", chat)
+        check(st == 500 and "exhausted" in body["error"]["message"],
+              "an exhausted script without a default answers 500")
+        check(len(get(base + "/_requests")) == 2, "/_script clears the log")
+    finally:
+        proc.terminate()
+        proc.wait()
+        os.unlink(path)
+
+    print("1..%d" % len(results))
+    for i, (ok, name) in enumerate(results, 1):
+        print("%s %d - %s" % ("ok" if ok else "not ok", i, name))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

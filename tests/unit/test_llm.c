@@ -1,0 +1,693 @@
+#include <config.h>
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "jsonutil.h"
+#include "llm/prompt.h"
+#include "llm/provider.h"
+#include "llm/reply.h"
+#include "rng.h"
+#include "test_llm_util.h"
+
+/* The study of the golden prompts: mixed types, a condition, a code parameter. */
+static const char svm_params[] =
+    "[{\"name\": \"C\", \"type\": \"float\", \"low\": 0.001, \"high\": 1000, \"log\": true},"
+    " {\"name\": \"kernel\", \"type\": \"categorical\", \"choices\": [\"rbf\", \"poly\", "
+    "\"linear\"]},"
+    " {\"name\": \"degree\", \"type\": \"int\", \"low\": 2, \"high\": 5, \"when\": {\"kernel\": "
+    "[\"poly\"]}},"
+    " {\"name\": \"shrinking\", \"type\": \"categorical\", \"choices\": [true, false]}]";
+
+static const char svm_desc[] = "A support vector classifier on the UCI digits data (1797 "
+                               "images of 8x8 pixels, 10 classes), scored by 3-fold "
+                               "cross-validation.";
+
+static struct spec *svm_spec(const char *llm)
+{
+    return tl_spec("svm-digits", svm_desc, "val_error", false, 30, svm_params, llm);
+}
+
+static void svm_history(struct tl_history *t)
+{
+    tl_history_init(t);
+    tl_history_done(t, 0, "{\"C\": 1.0, \"kernel\": \"rbf\", \"shrinking\": true}", OBS_COMPLETED,
+                    0.0423, NULL, -1);
+    tl_history_done(t, 1,
+                    "{\"C\": 100.0, \"kernel\": \"poly\", \"degree\": 3, \"shrinking\": "
+                    "false}",
+                    OBS_COMPLETED, 0.0612, NULL, -1);
+    tl_history_done(t, 2, "{\"C\": 0.001, \"kernel\": \"linear\", \"shrinking\": true}", OBS_FAILED,
+                    NAN,
+                    "Traceback (most recent call last):\n  File \"train.py\", line 3\n"
+                    "ValueError: solver did not converge",
+                    -1);
+    tl_history_done(t, 3, "{\"C\": 10.0, \"kernel\": \"rbf\", \"shrinking\": false}", OBS_PRUNED,
+                    0.31, NULL, 2);
+    tl_history_done(t, 4, "{\"C\": 3.5, \"kernel\": \"rbf\", \"shrinking\": true}", OBS_COMPLETED,
+                    0.0391, NULL, -1);
+    tl_history_pending(t, 5, "{\"C\": 5.0, \"kernel\": \"rbf\", \"shrinking\": true}");
+}
+
+/* All message contents, role-labelled, for golden comparisons. */
+static char *messages_text(const json_t *msgs)
+{
+    struct buf b;
+    buf_init(&b);
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        buf_printf(&b, "=== %s ===\n%s\n", json_str(m, "role", "?"), json_str(m, "content", ""));
+    }
+    return buf_steal(&b);
+}
+
+static json_t *build(const struct spec *s, const struct llm_history *h)
+{
+    struct llm_prompt_opts o;
+    char err[256] = "";
+    ck_assert_int_eq(llm_prompt_opts_parse(s->llm, &o, err, sizeof err), 0);
+    json_t *m = llm_prompt_build(s, &o, h, err, sizeof err);
+    ck_assert_msg(m != NULL, "build: %s", err);
+    return m;
+}
+
+static const char *last_content(const json_t *msgs)
+{
+    return json_str(json_array_get(msgs, json_array_size(msgs) - 1), "content", "");
+}
+
+/* ---- prompts ---- */
+
+START_TEST(test_prompt_golden_compressed)
+{
+    struct spec *s = svm_spec(NULL);
+    struct tl_history t;
+    svm_history(&t);
+    json_t *m = build(s, &t.h);
+    ck_assert_int_eq(json_array_size(m), 2);
+    ck_assert_str_eq(json_str(json_array_get(m, 0), "role", ""), "system");
+    char *text = messages_text(m);
+    tl_golden("tests/unit/golden/llm-compressed.txt", text);
+    free(text);
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_prompt_golden_chat)
+{
+    struct spec *s = svm_spec("{\"history\": \"chat\"}");
+    struct tl_history t;
+    svm_history(&t);
+    json_t *m = build(s, &t.h);
+    /* system, first user, then an assistant and a user turn per finished trial */
+    ck_assert_int_eq(json_array_size(m), 2 + 2 * 5);
+    char *text = messages_text(m);
+    tl_golden("tests/unit/golden/llm-chat.txt", text);
+    free(text);
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_prompt_golden_batch_reasoning)
+{
+    struct spec *s = svm_spec("{\"batch\": 3, \"reasoning\": true}");
+    struct tl_history t;
+    svm_history(&t);
+    json_t *m = build(s, &t.h);
+    char *text = messages_text(m);
+    tl_golden("tests/unit/golden/llm-batch-reasoning.txt", text);
+    ck_assert_ptr_nonnull(strstr(text, "holding 3 different configurations"));
+    ck_assert_ptr_nonnull(strstr(text, "one short line of analysis"));
+    free(text);
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_prompt_contents)
+{
+    struct spec *s = svm_spec(NULL);
+    struct tl_history t;
+    svm_history(&t);
+    json_t *m = build(s, &t.h);
+    const char *u = last_content(m);
+    /* the pieces a user would look for */
+    ck_assert_ptr_nonnull(strstr(u, svm_desc));
+    ck_assert_ptr_nonnull(strstr(u, "- C: float in [0.001, 1000], log scale"));
+    ck_assert_ptr_nonnull(strstr(u, "only when kernel is \"poly\""));
+    ck_assert_ptr_nonnull(strstr(u, "lower is better"));
+    ck_assert_ptr_nonnull(strstr(u, "30 evaluations in total; 24 are left"));
+    ck_assert_ptr_nonnull(strstr(u, "failed: Traceback (most recent call last):   File"));
+    ck_assert_ptr_nonnull(strstr(u, "stopped early at step 2 with val_error = 0.31"));
+    ck_assert_ptr_nonnull(strstr(u, "Best so far: #4 with val_error = 0.0391"));
+    ck_assert_ptr_nonnull(strstr(u, "Being evaluated now"));
+    ck_assert_ptr_nonnull(strstr(u, "{\"C\": 5.0, \"kernel\": \"rbf\", \"shrinking\": true}"));
+    ck_assert_ptr_nonnull(strstr(u, "region of the search space that has not been tried"));
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_prompt_failed_error_cut)
+{
+    struct spec *s = svm_spec(NULL);
+    struct tl_history t;
+    tl_history_init(&t);
+    char longerr[1000];
+    memset(longerr, 'e', sizeof longerr - 1);
+    longerr[sizeof longerr - 1] = '\0';
+    memcpy(longerr + 190, "TAILMARK", 8);
+    memcpy(longerr + 300, "NEVERSHOWN", 10);
+    tl_history_done(&t, 0, "{\"C\": 1.0, \"kernel\": \"rbf\", \"shrinking\": true}", OBS_FAILED,
+                    NAN, longerr, -1);
+    json_t *m = build(s, &t.h);
+    ck_assert_ptr_nonnull(strstr(last_content(m), "TAILMARK"));
+    ck_assert_ptr_null(strstr(last_content(m), "NEVERSHOWN"));
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+static json_t *random_config(const struct space *sp, struct rng *r)
+{
+    double u[16];
+    for (size_t i = 0; i < sp->n; i++)
+        u[i] = rng_uniform(r);
+    return space_from_unit(sp, u);
+}
+
+static size_t prompt_size_at(const char *llm, size_t n)
+{
+    struct spec *s = svm_spec(llm);
+    s->max_trials = 200;
+    struct tl_history t;
+    tl_history_init(&t);
+    struct rng r;
+    rng_seed(&r, 7);
+    for (size_t i = 0; i < n; i++) {
+        enum obs_state st = i % 10 == 3 ? OBS_FAILED : OBS_COMPLETED;
+        tl_history_done_json(&t, (long)i, random_config(s->space, &r), st,
+                             st == OBS_FAILED ? NAN : rng_uniform(&r));
+    }
+    json_t *m = build(s, &t.h);
+    size_t size = llm_prompt_size(m);
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+    return size;
+}
+
+START_TEST(test_prompt_bounded_compressed)
+{
+    size_t s20 = prompt_size_at(NULL, 20), s100 = prompt_size_at(NULL, 100);
+    size_t s1000 = prompt_size_at(NULL, 1000);
+    ck_assert_msg(s100 <= 2 * s20, "prompt at trial 100 is %zu chars, at 20 %zu", s100, s20);
+    ck_assert_msg(s1000 <= 2 * s20, "prompt at trial 1000 is %zu chars, at 20 %zu", s1000, s20);
+}
+END_TEST
+
+START_TEST(test_prompt_bounded_chat)
+{
+    const char *llm = "{\"history\": \"chat\"}";
+    size_t s20 = prompt_size_at(llm, 20), s100 = prompt_size_at(llm, 100);
+    ck_assert_msg(s100 <= 2 * s20, "chat prompt at trial 100 is %zu chars, at 20 %zu", s100, s20);
+}
+END_TEST
+
+START_TEST(test_prompt_chat_shortened_keeps_best)
+{
+    struct spec *s = svm_spec("{\"history\": \"chat\", \"keep_recent\": 3, \"keep_best\": 1}");
+    struct tl_history t;
+    tl_history_init(&t);
+    for (int i = 0; i < 10; i++) {
+        char p[128];
+        snprintf(p, sizeof p, "{\"C\": %d.5, \"kernel\": \"rbf\", \"shrinking\": true}", i + 1);
+        tl_history_done(&t, i, p, OBS_COMPLETED, i == 2 ? 0.01 : 0.5 + i, NULL, -1);
+    }
+    json_t *m = build(s, &t.h);
+    ck_assert_int_eq(json_array_size(m), 2 + 2 * 3);
+    const char *first = json_str(json_array_get(m, 1), "content", "");
+    ck_assert_ptr_nonnull(strstr(first, "7 earlier evaluations are not shown"));
+    ck_assert_ptr_nonnull(strstr(first, "#2 {\"C\": 3.5"));
+    ck_assert_ptr_null(strstr(first, "#3 {"));
+    ck_assert_ptr_nonnull(strstr(last_content(m), "Trial #9: val_error = 9.5 (completed)."));
+    ck_assert_ptr_nonnull(strstr(last_content(m), "Best so far: #2 with val_error = 0.01"));
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_prompt_template)
+{
+    struct spec *s =
+        svm_spec("{\"template\": \"Tune {objective} ({direction}) for: {description}\\nLeft: "
+                 "{trials_left} of {max_trials}. {unknown} stays.\\n{space}\\n{history}\"}");
+    struct tl_history t;
+    svm_history(&t);
+    json_t *m = build(s, &t.h);
+    const char *u = last_content(m);
+    ck_assert_msg(strncmp(u, "Tune val_error (minimize) for: A support vector", 47) == 0, "%s", u);
+    ck_assert_ptr_nonnull(strstr(u, "Left: 24 of 30. {unknown} stays."));
+    ck_assert_ptr_nonnull(strstr(u, "- kernel: one of [\"rbf\""));
+    ck_assert_ptr_nonnull(strstr(u, "#4 {\"C\": 3.5"));
+    /* no {format} in the template: the format is appended anyway */
+    ck_assert_ptr_nonnull(strstr(u, "Answer with one JSON object"));
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_prompt_code_param)
+{
+    struct spec *s = tl_spec(
+        "code", "a small CNN", "val_loss", false, 10,
+        "[{\"name\": \"lr\", \"type\": \"float\", \"low\": 1e-5, \"high\": 1e-1, \"log\": true},"
+        " {\"name\": \"model\", \"type\": \"code\", \"language\": \"python\", \"contract\": "
+        "\"define build_model(n_classes) returning a torch.nn.Module\", \"baseline\": "
+        "\"def build_model(n_classes):\\n    return Net(n_classes)\"}]",
+        NULL);
+    struct tl_history t;
+    tl_history_init(&t);
+    json_t *m = build(s, &t.h);
+    const char *u = last_content(m);
+    ck_assert_ptr_nonnull(strstr(u, "python code"));
+    ck_assert_ptr_nonnull(strstr(u, "build_model(n_classes) returning"));
+    ck_assert_ptr_nonnull(strstr(u, "```python\ndef build_model(n_classes):\n    return Net"));
+    ck_assert_ptr_nonnull(strstr(u, "complete source as one JSON string"));
+    ck_assert_ptr_nonnull(strstr(u, "No evaluation has finished yet."));
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_prompt_opts_errors)
+{
+    struct llm_prompt_opts o;
+    char err[256];
+    static const struct {
+        const char *llm, *want;
+    } cases[] = {
+        {"{\"history\": \"full\"}", "llm.history"}, {"{\"batch\": 0}", "llm.batch"},
+        {"{\"batch\": 2.5}", "llm.batch"},          {"{\"reasoning\": \"yes\"}", "llm.reasoning"},
+        {"{\"template\": 3}", "llm.template"},      {"{\"keep_recent\": 0}", "llm.keep_recent"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *j = tl_json(cases[i].llm);
+        err[0] = '\0';
+        ck_assert_int_eq(llm_prompt_opts_parse(j, &o, err, sizeof err), -1);
+        ck_assert_msg(strstr(err, cases[i].want), "%s: message '%s'", cases[i].llm, err);
+        json_decref(j);
+    }
+    ck_assert_int_eq(llm_prompt_opts_parse(NULL, &o, err, sizeof err), 0);
+    ck_assert_int_eq(o.batch, 1);
+    ck_assert(o.history == LLM_HISTORY_COMPRESSED);
+}
+END_TEST
+
+START_TEST(test_prompt_reask)
+{
+    struct spec *s = svm_spec(NULL);
+    struct tl_history t;
+    tl_history_init(&t);
+    json_t *m = build(s, &t.h);
+    struct llm_prompt_opts o;
+    char err[128];
+    llm_prompt_opts_parse(s->llm, &o, err, sizeof err);
+    ck_assert_int_eq(llm_prompt_reask(m, &o, "{\"C\": 5000}", "C: 5000 is out of range"), 0);
+    ck_assert_int_eq(json_array_size(m), 4);
+    ck_assert_str_eq(json_str(json_array_get(m, 2), "role", ""), "assistant");
+    ck_assert_str_eq(json_str(json_array_get(m, 2), "content", ""), "{\"C\": 5000}");
+    ck_assert_str_eq(last_content(m), "Your reply was invalid: C: 5000 is out of range. Answer "
+                                      "again with one JSON object only.");
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_history_from_obs)
+{
+    json_t *a = tl_json("{\"C\": 1.0}"), *b = tl_json("{\"C\": 2.0}");
+    struct obs hist[] = {{a, -0.9, OBS_COMPLETED, 0}, {a, NAN, OBS_FAILED, 1}};
+    struct obs pend[] = {{b, NAN, OBS_PENDING, 2}};
+    struct sampler_ctx ctx = {.history = hist, .n_history = 2, .pending = pend, .n_pending = 1};
+    struct llm_history h;
+    ck_assert_int_eq(llm_history_from_obs(&h, &ctx, true), 0);
+    ck_assert_int_eq(h.n_done, 2);
+    ck_assert_int_eq(h.n_pending, 1);
+    ck_assert(h.done[0].value == 0.9); /* accuracy 0.9 again, not -0.9 */
+    ck_assert(isnan(h.done[1].value));
+    ck_assert(h.done[1].state == OBS_FAILED);
+    ck_assert_int_eq(h.pending[0].number, 2);
+    ck_assert_ptr_eq(h.pending[0].params, b);
+    llm_history_release(&h);
+    json_decref(a);
+    json_decref(b);
+}
+END_TEST
+
+/* ---- replies ---- */
+
+static json_t *parse_ok(const struct spec *s, const char *text, size_t want,
+                        const struct llm_history *h, int n_expected)
+{
+    json_t *configs = NULL;
+    char err[512] = "";
+    int n = llm_reply_parse(s->space, text, want, h, &configs, err, sizeof err);
+    ck_assert_msg(n == n_expected, "parse of %s gave %d (%s)", text, n, err);
+    return configs;
+}
+
+static void parse_fails(const struct spec *s, const char *text, size_t want,
+                        const struct llm_history *h, const char *want_err)
+{
+    json_t *configs = NULL;
+    char err[512] = "";
+    int n = llm_reply_parse(s->space, text, want, h, &configs, err, sizeof err);
+    ck_assert_msg(n == -1, "parse of %s accepted it", text);
+    ck_assert_ptr_null(configs);
+    ck_assert_msg(strstr(err, want_err), "parse of %s: error '%s' lacks '%s'", text, err, want_err);
+}
+
+static void assert_config(json_t *configs, size_t i, const char *expected)
+{
+    json_t *e = tl_json(expected);
+    json_t *got = json_array_get(configs, i);
+    char *g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
+    ck_assert_msg(json_same(got, e), "config %zu is %s, want %s", i, g, expected);
+    free(g);
+    json_decref(e);
+}
+
+START_TEST(test_reply_forms)
+{
+    struct spec *s = svm_spec(NULL);
+    static const char *const texts[] = {
+        "{\"C\": 2.5, \"kernel\": \"rbf\", \"shrinking\": true}",
+        "Sure! Based on the results I suggest {\"C\": 2.5, \"kernel\": \"rbf\", \"shrinking\": "
+        "true} as the next point.",
+        "```json\n{\"C\": 2.5, \"kernel\": \"rbf\", \"shrinking\": true}\n```",
+        "Analysis: rbf with C near {3} did best, try a bit lower.\n{\"C\": 2.5, \"kernel\": "
+        "\"rbf\", \"shrinking\": true}",
+        "I first thought of {\"C\": 900, \"kernel\": \"linear\", \"shrinking\": false} but "
+        "settle on:\n{\"C\": 2.5, \"kernel\": \"rbf\", \"shrinking\": true}\n",
+        "{\"config\": {\"C\": 2.5, \"kernel\": \"rbf\", \"shrinking\": true}}",
+        /* an inactive parameter is dropped, an integer-valued float accepted */
+        "{\"C\": 2.5, \"kernel\": \"rbf\", \"degree\": 3, \"shrinking\": true}",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        json_t *c = parse_ok(s, texts[i], 1, NULL, 1);
+        assert_config(c, 0, "{\"C\": 2.5, \"kernel\": \"rbf\", \"shrinking\": true}");
+        json_decref(c);
+    }
+    json_t *c = parse_ok(s,
+                         "{\"C\": 3, \"kernel\": \"poly\", \"degree\": 4.0, \"shrinking\": "
+                         "false}",
+                         1, NULL, 1);
+    ck_assert(json_is_integer(json_object_get(json_array_get(c, 0), "degree")));
+    json_decref(c);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_reply_invalid)
+{
+    struct spec *s = svm_spec(NULL);
+    parse_fails(s, "{\"C\": 5000, \"kernel\": \"rbf\", \"shrinking\": true}", 1, NULL, "C: ");
+    parse_fails(s, "{\"C\": 5000, \"kernel\": \"rbf\", \"shrinking\": true}", 1, NULL,
+                "out of range");
+    parse_fails(s, "{\"C\": \"big\", \"kernel\": \"rbf\", \"shrinking\": true}", 1, NULL,
+                "C: must be a number");
+    parse_fails(s, "{\"C\": 1, \"kernel\": \"sigmoid\", \"shrinking\": true}", 1, NULL, "kernel: ");
+    parse_fails(s, "{\"C\": 1, \"kernel\": \"poly\", \"degree\": 2.5, \"shrinking\": true}", 1,
+                NULL, "degree: must be an integer");
+    parse_fails(s, "{\"C\": 1, \"kernel\": \"rbf\", \"shrinking\": true, \"gamma\": 2}", 1, NULL,
+                "gamma: unknown parameter");
+    parse_fails(s, "{\"kernel\": \"rbf\", \"shrinking\": true}", 1, NULL, "C: missing");
+    parse_fails(s, "{\"C\": 1, \"kernel\": \"poly\", \"shrinking\": true}", 1, NULL,
+                "degree: missing");
+    parse_fails(s, "I would try a larger C next time.", 1, NULL, "no JSON object");
+    parse_fails(s, "{\"C\": 1, \"kernel\": \"rbf\", \"shrinking\": True}", 1, NULL,
+                "no valid JSON object found in the reply (invalid token near 'True' at byte");
+    parse_fails(s, "", 1, NULL, "empty");
+    parse_fails(s, "{\"C\": 1, \"kernel\": \"rbf\", \"shrinking\": true", 1, NULL,
+                "'}' expected near end of file");
+    parse_fails(s, "{\"configs\": []}", 1, NULL, "no configuration");
+    parse_fails(s, "[1, 2]", 1, NULL, "must be a JSON object");
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_reply_duplicates)
+{
+    struct spec *s = svm_spec(NULL);
+    struct tl_history t;
+    svm_history(&t);
+    parse_fails(s, "{\"C\": 3.5, \"kernel\": \"rbf\", \"shrinking\": true}", 1, &t.h,
+                "already evaluated as trial #4");
+    /* 1 and 1.0 are the same configuration */
+    parse_fails(s, "{\"C\": 1, \"kernel\": \"rbf\", \"shrinking\": true}", 1, &t.h,
+                "already evaluated as trial #0");
+    parse_fails(s, "{\"C\": 5, \"kernel\": \"rbf\", \"shrinking\": true}", 1, &t.h,
+                "being evaluated now as trial #5");
+    json_t *c = parse_ok(s, "{\"C\": 5.5, \"kernel\": \"rbf\", \"shrinking\": true}", 1, &t.h, 1);
+    json_decref(c);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_reply_batch)
+{
+    struct spec *s = svm_spec(NULL);
+    struct tl_history t;
+    svm_history(&t);
+    const char *a = "{\"C\": 0.5, \"kernel\": \"rbf\", \"shrinking\": true}";
+    const char *b = "{\"C\": 50, \"kernel\": \"linear\", \"shrinking\": false}";
+    const char *c3 = "{\"C\": 7, \"kernel\": \"poly\", \"degree\": 2, \"shrinking\": true}";
+    char text[512];
+    snprintf(text, sizeof text, "{\"configs\": [%s, %s, %s]}", a, b, c3);
+    json_t *c = parse_ok(s, text, 3, &t.h, 3);
+    assert_config(c, 0, a);
+    assert_config(c, 2, c3);
+    json_decref(c);
+    snprintf(text, sizeof text, "Here you go:\n```\n[%s, %s]\n```", a, b);
+    c = parse_ok(s, text, 3, &t.h, 2);
+    assert_config(c, 1, b);
+    json_decref(c);
+    /* more than wanted: the first ones */
+    snprintf(text, sizeof text, "[%s, %s, %s]", a, b, c3);
+    c = parse_ok(s, text, 2, &t.h, 2);
+    json_decref(c);
+    /* a repeat inside the batch and an invalid one: the rest is kept, err says why */
+    snprintf(text, sizeof text,
+             "{\"configs\": [%s, %s, {\"C\": -1, \"kernel\": \"rbf\", \"shrinking\": true}]}", a,
+             a);
+    json_t *configs = NULL;
+    char err[512] = "";
+    ck_assert_int_eq(llm_reply_parse(s->space, text, 3, &t.h, &configs, err, sizeof err), 1);
+    ck_assert_msg(strstr(err, "configuration 2: ") && strstr(err, "appears twice"), "%s", err);
+    ck_assert_msg(strstr(err, "configuration 3: C: "), "%s", err);
+    json_decref(configs);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_reply_grid_snap)
+{
+    struct spec *s = tl_spec("grid", "", "loss", false, 10,
+                             "[{\"name\": \"lr\", \"type\": \"float\", \"low\": 0, \"high\": 1, "
+                             "\"step\": 0.05},"
+                             " {\"name\": \"layers\", \"type\": \"int\", \"low\": 2, \"high\": "
+                             "16, \"step\": 2}]",
+                             NULL);
+    json_t *c = parse_ok(s, "{\"lr\": 0.15000000001, \"layers\": 8}", 1, NULL, 1);
+    ck_assert(fabs(json_real_value(json_object_get(json_array_get(c, 0), "lr")) - 0.15) < 1e-9);
+    json_decref(c);
+    tl_spec_free(s);
+}
+END_TEST
+
+/* ---- providers ---- */
+
+static void clear_env(void)
+{
+    unsetenv("HPOD_LLM_FORMAT");
+    unsetenv("HPOD_LLM_BASE_URL");
+    unsetenv("HPOD_LLM_MODEL");
+    unsetenv("HPOD_LLM_API_KEY");
+}
+
+START_TEST(test_provider_env)
+{
+    char err[512] = "";
+    clear_env();
+    struct llm_registry *reg = llm_registry_new(err, sizeof err);
+    ck_assert_ptr_nonnull(reg);
+    ck_assert_ptr_null(llm_registry_get(reg, "default"));
+    ck_assert(!llm_registry_usable(reg, "default", NULL, err, sizeof err));
+    ck_assert_msg(strstr(err, "HPOD_LLM_BASE_URL") && strstr(err, "[provider default]"), "%s", err);
+    llm_registry_free(reg);
+
+    setenv("HPOD_LLM_FORMAT", "anthropic", 1);
+    setenv("HPOD_LLM_MODEL", "claude-test", 1);
+    setenv("HPOD_LLM_API_KEY", "sk-env-secret", 1);
+    reg = llm_registry_new(err, sizeof err);
+    ck_assert_ptr_nonnull(reg);
+    struct llm_provider *p = llm_registry_get(reg, "default");
+    ck_assert_ptr_nonnull(p);
+    ck_assert(p->format == LLM_FORMAT_ANTHROPIC);
+    ck_assert_str_eq(p->base_url, "https://api.anthropic.com/v1");
+    ck_assert_str_eq(p->model, "claude-test");
+    ck_assert_str_eq(p->api_key, "sk-env-secret");
+    ck_assert(llm_registry_usable(reg, "default", NULL, err, sizeof err));
+    ck_assert(!llm_registry_usable(reg, "other", NULL, err, sizeof err));
+    ck_assert_msg(strstr(err, "[provider other]"), "%s", err);
+    /* a [provider default] section overrides the environment key by key */
+    ck_assert_int_eq(llm_config_header("provider default", err, sizeof err), 0);
+    ck_assert_int_eq(llm_config_section(reg, "provider default", "base_url",
+                                        "http://127.0.0.1:9/v1/", err, sizeof err),
+                     0);
+    ck_assert_str_eq(p->base_url, "http://127.0.0.1:9/v1");
+    ck_assert_str_eq(p->model, "claude-test");
+    llm_registry_free(reg);
+
+    setenv("HPOD_LLM_FORMAT", "gemini", 1);
+    ck_assert_ptr_null(llm_registry_new(err, sizeof err));
+    ck_assert_msg(strstr(err, "HPOD_LLM_FORMAT") && strstr(err, "'gemini'"), "%s", err);
+    clear_env();
+}
+END_TEST
+
+START_TEST(test_provider_config)
+{
+    char err[512] = "";
+    clear_env();
+    struct llm_registry *reg = llm_registry_new(err, sizeof err);
+    static const char *const lines[][3] = {
+        {"provider local", "format", "openai"},
+        {"provider local", "base_url", "http://127.0.0.1:8000/v1"},
+        {"provider local", "model", "qwen"},
+        {"provider local", "api_key_env", "TEST_LLM_KEY"},
+        {"provider local", "timeout_s", "2.5"},
+        {"provider local", "max_concurrent", "2"},
+        {"provider local", "max_retries", "5"},
+        {"provider local", "json_mode", "false"},
+        {"price qwen", "input_per_mtok", "0.5"},
+        {"price qwen", "output_per_mtok", "1.5"},
+    };
+    setenv("TEST_LLM_KEY", "sk-from-env-var", 1);
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        ck_assert_int_eq(llm_config_header(lines[i][0], err, sizeof err), 0);
+        ck_assert_msg(
+            llm_config_section(reg, lines[i][0], lines[i][1], lines[i][2], err, sizeof err) == 0,
+            "%s: %s", lines[i][1], err);
+    }
+    ck_assert_int_eq(llm_registry_finish(reg, err, sizeof err), 0);
+    struct llm_provider *p = llm_registry_get(reg, "local");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(p->api_key, "sk-from-env-var");
+    ck_assert(p->timeout_s == 2.5);
+    ck_assert_int_eq(p->max_concurrent, 2);
+    ck_assert_int_eq(p->max_retries, 5);
+    ck_assert(!p->json_mode);
+    ck_assert(fabs(llm_registry_cost(reg, "qwen", 1000000, 2000000) - 3.5) < 1e-9);
+    ck_assert(llm_registry_cost(reg, "gpt-x", 10, 10) < 0);
+
+    /* errors name the key and quote the value */
+    static const char *const bad[][4] = {
+        {"provider local", "format", "grpc", "'grpc'"},
+        {"provider local", "base_url", "ftp://x", "base_url"},
+        {"provider local", "timeout_s", "-1", "timeout_s"},
+        {"provider local", "max_concurrent", "zero", "'zero'"},
+        {"provider local", "api_key_env", "NO_SUCH_VAR_SET", "NO_SUCH_VAR_SET"},
+        {"provider local", "colour", "blue", "colour: unknown key"},
+        {"price qwen", "input_per_mtok", "cheap", "'cheap'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        ck_assert_int_eq(llm_config_section(reg, bad[i][0], bad[i][1], bad[i][2], err, sizeof err),
+                         -1);
+        ck_assert_msg(strstr(err, bad[i][3]), "%s = %s: message '%s'", bad[i][1], bad[i][2], err);
+    }
+    ck_assert_int_eq(llm_config_header("server", err, sizeof err), -1);
+    ck_assert_str_eq(err, "");
+    ck_assert_int_eq(llm_config_header("provider", err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "needs a name"), "%s", err);
+    llm_registry_free(reg);
+    unsetenv("TEST_LLM_KEY");
+}
+END_TEST
+
+START_TEST(test_provider_redact)
+{
+    char err[256];
+    clear_env();
+    struct llm_registry *reg = llm_registry_new(err, sizeof err);
+    llm_config_section(reg, "provider x", "api_key", "sk-secret-0123456789", err, sizeof err);
+    struct llm_provider *p = llm_registry_get(reg, "x");
+    char s[] = "bad key sk-secret-0123456789 (sk-secret-0123456789)";
+    llm_provider_redact(p, s);
+    ck_assert_str_eq(s, "bad key [redacted] ([redacted])");
+    llm_registry_free(reg);
+}
+END_TEST
+
+static Suite *llm_suite(void)
+{
+    Suite *s = suite_create("llm");
+    TCase *tc = tcase_create("prompt");
+    tcase_add_test(tc, test_prompt_golden_compressed);
+    tcase_add_test(tc, test_prompt_golden_chat);
+    tcase_add_test(tc, test_prompt_golden_batch_reasoning);
+    tcase_add_test(tc, test_prompt_contents);
+    tcase_add_test(tc, test_prompt_failed_error_cut);
+    tcase_add_test(tc, test_prompt_bounded_compressed);
+    tcase_add_test(tc, test_prompt_bounded_chat);
+    tcase_add_test(tc, test_prompt_chat_shortened_keeps_best);
+    tcase_add_test(tc, test_prompt_template);
+    tcase_add_test(tc, test_prompt_code_param);
+    tcase_add_test(tc, test_prompt_opts_errors);
+    tcase_add_test(tc, test_prompt_reask);
+    tcase_add_test(tc, test_history_from_obs);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("reply");
+    tcase_add_test(tc, test_reply_forms);
+    tcase_add_test(tc, test_reply_invalid);
+    tcase_add_test(tc, test_reply_duplicates);
+    tcase_add_test(tc, test_reply_batch);
+    tcase_add_test(tc, test_reply_grid_snap);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("provider");
+    tcase_add_test(tc, test_provider_env);
+    tcase_add_test(tc, test_provider_config);
+    tcase_add_test(tc, test_provider_redact);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(llm_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,836 @@
+#include <config.h>
+
+#include <check.h>
+#include <curl/curl.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "httpc.h"
+#include "jsonutil.h"
+#include "llm/client.h"
+#include "llm/propose.h"
+#include "llm/provider.h"
+#include "rng.h"
+#include "test_llm_util.h"
+#include "timeutil.h"
+
+/* The LLM client and proposal engine against tests/fake-llm/fakellm.py. */
+
+#define KEY "sk-test-SECRET-0123456789abcdef"
+
+static pid_t fake_pid = -1;
+static char fake_url[128];
+
+static void fake_start(void)
+{
+    const char *py = getenv("PYTHON3");
+    const char *top = getenv("TOP_SRCDIR");
+    char script[4096];
+    snprintf(script, sizeof script, "%s/tests/fake-llm/fakellm.py", top ? top : ".");
+    int fds[2];
+    if (pipe(fds) < 0) {
+        perror("pipe");
+        exit(99);
+    }
+    fake_pid = fork();
+    if (fake_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execl(py && *py ? py : "/usr/bin/python3", "python3", script, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "r");
+    char line[256] = "";
+    if (!f || !fgets(line, sizeof line, f) ||
+        sscanf(line, "fakellm listening on %127s", fake_url) != 1) {
+        fprintf(stderr, "fake LLM server did not start (%s)\n", script);
+        exit(99);
+    }
+}
+
+static void fake_stop(void)
+{
+    if (fake_pid > 0) {
+        kill(fake_pid, SIGTERM);
+        waitpid(fake_pid, NULL, 0);
+    }
+}
+
+static json_t *fake_json(const char *method, const char *path, const json_t *body)
+{
+    struct httpc *c = httpc_new(fake_url, NULL);
+    long status = 0;
+    char err[256] = "";
+    json_t *r = httpc_json(c, method, path, body, 10000, &status, NULL, err, sizeof err);
+    ck_assert_msg(r != NULL && status == 200, "%s %s: %ld %s", method, path, status, err);
+    httpc_free(c);
+    return r;
+}
+
+/* Load a script (JSON text) and clear the request log. */
+static void fake_script(const char *text)
+{
+    json_t *j = tl_json(text);
+    json_decref(fake_json("POST", "/_script", j));
+    json_decref(j);
+}
+
+/* Every chat request the fake server saw (new reference). */
+static json_t *fake_requests(void)
+{
+    return fake_json("GET", "/_requests", NULL);
+}
+
+static struct llm_registry *reg;
+
+/* A provider talking to the fake server, with short timeouts and backoff. */
+static struct llm_provider *fake_provider(const char *format)
+{
+    char err[256] = "", url[256];
+    reg = llm_registry_new(err, sizeof err);
+    ck_assert_ptr_nonnull(reg);
+    snprintf(url, sizeof url, "%s/v1", fake_url);
+    const char *sec = "provider fake";
+    const char *kv[][2] = {{"format", format},   {"base_url", url},  {"model", "m-test"},
+                           {"api_key", KEY},     {"timeout_s", "5"}, {"max_retries", "3"},
+                           {"backoff_s", "0.02"}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        ck_assert_msg(llm_config_section(reg, sec, kv[i][0], kv[i][1], err, sizeof err) == 0, "%s",
+                      err);
+    ck_assert_int_eq(llm_registry_finish(reg, err, sizeof err), 0);
+    return llm_registry_get(reg, "fake");
+}
+
+static void teardown(void)
+{
+    llm_registry_free(reg);
+    reg = NULL;
+}
+
+static json_t *simple_messages(void)
+{
+    return tl_json("[{\"role\": \"system\", \"content\": \"be brief\"},"
+                   " {\"role\": \"user\", \"content\": \"give a config\"}]");
+}
+
+static void assert_no_key(const char *what, const char *s)
+{
+    if (s)
+        ck_assert_msg(strstr(s, KEY) == NULL && strstr(s, "SECRET") == NULL,
+                      "the API key leaked into %s: %s", what, s);
+}
+
+static void assert_response_clean(const struct llm_response *r)
+{
+    assert_no_key("the error", r->error);
+    assert_no_key("the reply", r->text);
+    assert_no_key("the request", r->request);
+}
+
+/* One call with the default options; the response must be released. */
+static int call(struct llm_provider *p, struct llm_response *r)
+{
+    json_t *m = simple_messages();
+    int rc = llm_call(p, m, NULL, r);
+    json_decref(m);
+    assert_response_clean(r);
+    return rc;
+}
+
+static void assert_error_has(const struct llm_response *r, const char *piece)
+{
+    ck_assert_msg(r->error && strstr(r->error, piece), "error '%s' lacks '%s'",
+                  r->error ? r->error : "(none)", piece);
+}
+
+static const char *req_header(const json_t *req, const char *name)
+{
+    return json_str(json_object_get(req, "headers"), name, NULL);
+}
+
+/* ---- client: formats ---- */
+
+START_TEST(test_openai_ok)
+{
+    struct llm_provider *p = fake_provider("openai");
+    fake_script("[{\"config\": {\"C\": 1.5}, \"usage\": [123, 45]}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert_str_eq(r.text, "{\"C\": 1.5}");
+    ck_assert_int_eq(r.tokens_in, 123);
+    ck_assert_int_eq(r.tokens_out, 45);
+    ck_assert_int_eq(r.attempts, 1);
+    ck_assert_int_eq(r.http_status, 200);
+    ck_assert_str_eq(r.model, "m-test");
+    ck_assert_ptr_null(r.error);
+    json_t *reqs = fake_requests();
+    ck_assert_int_eq(json_array_size(reqs), 1);
+    json_t *q = json_array_get(reqs, 0);
+    ck_assert_str_eq(json_str(q, "path", ""), "/v1/chat/completions");
+    ck_assert_str_eq(req_header(q, "authorization"), "Bearer " KEY);
+    ck_assert_ptr_null(req_header(q, "x-api-key"));
+    json_t *body = json_object_get(q, "body");
+    ck_assert_str_eq(json_str(body, "model", ""), "m-test");
+    ck_assert(json_num(body, "temperature", -1) == 0);
+    ck_assert_str_eq(json_str(json_object_get(body, "response_format"), "type", ""), "json_object");
+    ck_assert_ptr_null(json_object_get(body, "max_tokens"));
+    json_t *msgs = json_object_get(body, "messages");
+    ck_assert_int_eq(json_array_size(msgs), 2);
+    ck_assert_str_eq(json_str(json_array_get(msgs, 0), "role", ""), "system");
+    json_decref(reqs);
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_anthropic_ok)
+{
+    struct llm_provider *p = fake_provider("anthropic");
+    fake_script("[{\"config\": {\"C\": 2}, \"usage\": [77, 9], \"model\": \"claude-fake\"}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert_str_eq(r.text, "{\"C\": 2}");
+    ck_assert_int_eq(r.tokens_in, 77);
+    ck_assert_int_eq(r.tokens_out, 9);
+    ck_assert_str_eq(r.model, "claude-fake");
+    json_t *reqs = fake_requests();
+    json_t *q = json_array_get(reqs, 0);
+    ck_assert_str_eq(json_str(q, "path", ""), "/v1/messages");
+    ck_assert_str_eq(req_header(q, "x-api-key"), KEY);
+    ck_assert_str_eq(req_header(q, "anthropic-version"), "2023-06-01");
+    ck_assert_ptr_null(req_header(q, "authorization"));
+    json_t *body = json_object_get(q, "body");
+    ck_assert_str_eq(json_str(body, "system", ""), "be brief");
+    ck_assert_int_eq(json_array_size(json_object_get(body, "messages")), 1);
+    ck_assert_str_eq(json_str(json_array_get(json_object_get(body, "messages"), 0), "role", ""),
+                     "user");
+    ck_assert_int_eq(json_int(body, "max_tokens", 0), 4096);
+    ck_assert_ptr_null(json_object_get(body, "response_format"));
+    json_decref(reqs);
+    llm_response_release(&r);
+}
+END_TEST
+
+/* ---- client: faults ---- */
+
+START_TEST(test_timeout_then_ok)
+{
+    struct llm_provider *p = fake_provider("openai");
+    p->timeout_s = 1;
+    fake_script("[{\"fault\": \"timeout\", \"seconds\": 3}, {\"config\": {\"C\": 1}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert_int_eq(r.attempts, 2);
+    ck_assert_msg(r.latency_ms >= 1000, "latency %.0f ms", r.latency_ms);
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_timeout_exhausted)
+{
+    struct llm_provider *p = fake_provider("anthropic");
+    p->timeout_s = 0.5;
+    p->max_retries = 1;
+    fake_script("[{\"fault\": \"timeout\", \"seconds\": 2}, {\"fault\": \"timeout\", "
+                "\"seconds\": 2}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), -1);
+    assert_error_has(&r, "no complete reply within 0.5 s");
+    assert_error_has(&r, "after 2 attempts");
+    ck_assert_int_eq(r.http_status, 0);
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_slow_drip_then_ok)
+{
+    struct llm_provider *p = fake_provider("openai");
+    p->timeout_s = 1;
+    fake_script("[{\"fault\": \"slow_drip\", \"drip\": 0.05}, {\"config\": {\"C\": 1}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert_int_eq(r.attempts, 2);
+    llm_response_release(&r);
+}
+END_TEST
+
+/* Seconds between the server's receipt of requests i and i + 1. */
+static double request_gap(const json_t *reqs, size_t i)
+{
+    return json_num(json_array_get(reqs, i + 1), "time", 0) -
+           json_num(json_array_get(reqs, i), "time", 0);
+}
+
+START_TEST(test_429_retry_after)
+{
+    struct llm_provider *p = fake_provider("openai");
+    fake_script("[{\"status\": 429, \"retry_after\": 1}, {\"config\": {\"C\": 1}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert_int_eq(r.attempts, 2);
+    json_t *reqs = fake_requests();
+    double gap = request_gap(reqs, 0);
+    ck_assert_msg(gap >= 0.95 && gap < 3, "waited %.3f s after Retry-After: 1", gap);
+    json_decref(reqs);
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_429_retry_after_capped)
+{
+    struct llm_provider *p = fake_provider("anthropic");
+    p->retry_after_cap_s = 0.3;
+    fake_script("[{\"status\": 429, \"retry_after\": 30}, {\"status\": 429, \"retry_after\": 30},"
+                " {\"config\": {\"C\": 1}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert_int_eq(r.attempts, 3);
+    json_t *reqs = fake_requests();
+    double gap = request_gap(reqs, 0);
+    ck_assert_msg(gap >= 0.25 && gap < 2, "waited %.3f s with a 0.3 s cap", gap);
+    json_decref(reqs);
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_429_counts_as_retry)
+{
+    struct llm_provider *p = fake_provider("openai");
+    p->max_retries = 1;
+    p->retry_after_cap_s = 0.1;
+    fake_script("[{\"status\": 429, \"retry_after\": 1}, {\"status\": 429, \"retry_after\": 1},"
+                " {\"config\": {\"C\": 1}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), -1);
+    ck_assert_int_eq(r.attempts, 2);
+    ck_assert_int_eq(r.http_status, 429);
+    assert_error_has(&r, "rate limited (HTTP 429)");
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_5xx_then_ok)
+{
+    struct llm_provider *p = fake_provider("openai");
+    fake_script("[{\"status\": 500}, {\"status\": 503}, {\"config\": {\"C\": 1}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert_int_eq(r.attempts, 3);
+    ck_assert_int_eq(r.http_status, 200);
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_5xx_exhausted)
+{
+    struct llm_provider *p = fake_provider("anthropic");
+    p->max_retries = 2;
+    fake_script("[{\"status\": 503}, {\"status\": 503}, {\"status\": 503, \"body\": {\"error\": "
+                "{\"message\": \"overloaded\"}}}, {\"config\": {\"C\": 1}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), -1);
+    ck_assert_int_eq(r.attempts, 3);
+    ck_assert_int_eq(r.http_status, 503);
+    assert_error_has(&r, "server error (HTTP 503): overloaded");
+    assert_error_has(&r, "after 3 attempts");
+    ck_assert_ptr_null(r.text);
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_reset_then_ok)
+{
+    struct llm_provider *p = fake_provider("openai");
+    fake_script("[{\"fault\": \"reset\"}, {\"fault\": \"short_body\"}, {\"config\": {\"C\": 1}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert_int_eq(r.attempts, 3);
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_4xx_not_retried)
+{
+    struct llm_provider *p = fake_provider("openai");
+    fake_script("[{\"status\": 404, \"body\": {\"error\": {\"message\": \"model m-test not "
+                "found\"}}}, {\"config\": {\"C\": 1}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), -1);
+    ck_assert_int_eq(r.attempts, 1);
+    assert_error_has(&r, "HTTP 404: model m-test not found");
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_bad_bodies)
+{
+    static const struct {
+        const char *format, *step, *want;
+    } cases[] = {
+        {"openai", "{\"fault\": \"malformed\"}", "not valid JSON"},
+        {"anthropic", "{\"fault\": \"malformed\"}", "not valid JSON"},
+        {"openai", "{\"fault\": \"truncated\"}", "truncated"},
+        {"anthropic", "{\"fault\": \"truncated\"}", "truncated"},
+        {"openai", "{\"fault\": \"empty_choices\"}", "the reply has no choices"},
+        {"anthropic", "{\"fault\": \"empty_choices\"}", "the reply has no text content"},
+        {"openai", "{\"fault\": \"huge\", \"mb\": 5}", "larger than 4194304 bytes"},
+        {"anthropic", "{\"fault\": \"huge\", \"mb\": 5}", "larger than 4194304 bytes"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct llm_provider *p = fake_provider(cases[i].format);
+        char script[256];
+        snprintf(script, sizeof script, "[%s, {\"config\": {\"C\": 1}}]", cases[i].step);
+        fake_script(script);
+        struct llm_response r;
+        ck_assert_msg(call(p, &r) == -1, "%s %s accepted", cases[i].format, cases[i].step);
+        assert_error_has(&r, cases[i].want);
+        ck_assert_msg(r.attempts == 1, "%s was retried", cases[i].step);
+        llm_response_release(&r);
+        teardown();
+    }
+}
+END_TEST
+
+START_TEST(test_json_mode_fallback)
+{
+    struct llm_provider *p = fake_provider("openai");
+    fake_script("{\"reject_response_format\": true, \"steps\": [{\"config\": {\"C\": 1}}, "
+                "{\"config\": {\"C\": 2}}]}");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert_str_eq(r.text, "{\"C\": 1}");
+    ck_assert(!r.json_mode);
+    json_t *reqs = fake_requests();
+    ck_assert_int_eq(json_array_size(reqs), 2);
+    ck_assert_ptr_nonnull(
+        json_object_get(json_object_get(json_array_get(reqs, 0), "body"), "response_format"));
+    ck_assert_ptr_null(
+        json_object_get(json_object_get(json_array_get(reqs, 1), "body"), "response_format"));
+    json_decref(reqs);
+    llm_response_release(&r);
+    /* the provider remembers: the next call does not try again */
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert_str_eq(r.text, "{\"C\": 2}");
+    reqs = fake_requests();
+    ck_assert_int_eq(json_array_size(reqs), 3);
+    ck_assert_ptr_null(
+        json_object_get(json_object_get(json_array_get(reqs, 2), "body"), "response_format"));
+    json_decref(reqs);
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_refused_fields_fallback)
+{
+    struct llm_provider *p = fake_provider("openai");
+    p->max_output_tokens = 1000;
+    fake_script("[{\"status\": 400, \"body\": {\"error\": {\"message\": \"Unsupported value: "
+                "'temperature' does not support 0 with this model\"}}},"
+                " {\"status\": 400, \"body\": {\"error\": {\"message\": \"Unsupported "
+                "parameter: 'max_tokens'; use 'max_completion_tokens' instead\"}}},"
+                " {\"config\": {\"C\": 1}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert_int_eq(r.attempts, 3);
+    json_t *reqs = fake_requests();
+    json_t *last = json_object_get(json_array_get(reqs, 2), "body");
+    ck_assert_ptr_null(json_object_get(last, "temperature"));
+    ck_assert_ptr_null(json_object_get(last, "max_tokens"));
+    ck_assert_int_eq(json_int(last, "max_completion_tokens", 0), 1000);
+    ck_assert_ptr_nonnull(json_object_get(last, "response_format"));
+    json_decref(reqs);
+    llm_response_release(&r);
+}
+END_TEST
+
+START_TEST(test_key_redacted)
+{
+    static const char *const formats[] = {"openai", "anthropic"};
+    for (size_t i = 0; i < 2; i++) {
+        struct llm_provider *p = fake_provider(formats[i]);
+        fake_script("[{\"fault\": \"echo_key\"}]");
+        struct llm_response r;
+        ck_assert_int_eq(call(p, &r), -1); /* call() checks that the key is absent */
+        assert_error_has(&r, "HTTP 401: invalid api key");
+        assert_error_has(&r, "[redacted]");
+        llm_response_release(&r);
+        teardown();
+    }
+}
+END_TEST
+
+struct worker_arg {
+    struct llm_provider *p; /* shared provider */
+    int rc;                 /* result of the call */
+};
+
+static void *worker(void *arg)
+{
+    struct worker_arg *w = arg;
+    struct llm_response r;
+    json_t *m = simple_messages();
+    w->rc = llm_call(w->p, m, NULL, &r);
+    json_decref(m);
+    llm_response_release(&r);
+    return NULL;
+}
+
+START_TEST(test_concurrency_cap)
+{
+    struct llm_provider *p = fake_provider("openai");
+    p->max_concurrent = 2;
+    fake_script("{\"steps\": [], \"default\": {\"config\": {\"C\": 1}, \"delay\": 0.3}}");
+    pthread_t th[6];
+    struct worker_arg args[6];
+    for (int i = 0; i < 6; i++) {
+        args[i] = (struct worker_arg){p, -1};
+        pthread_create(&th[i], NULL, worker, &args[i]);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(args[i].rc, 0);
+    }
+    json_t *stats = fake_json("GET", "/_stats", NULL);
+    ck_assert_int_eq(json_int(stats, "requests", 0), 6);
+    ck_assert_int_eq(json_int(stats, "max_in_flight", 0), 2);
+    json_decref(stats);
+}
+END_TEST
+
+static atomic_bool cancel_flag;
+
+static void *cancel_later(void *arg)
+{
+    (void)arg;
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    atomic_store(&cancel_flag, true);
+    return NULL;
+}
+
+START_TEST(test_cancel_during_wait)
+{
+    struct llm_provider *p = fake_provider("openai");
+    fake_script("[{\"status\": 429, \"retry_after\": 30}, {\"config\": {\"C\": 1}}]");
+    atomic_store(&cancel_flag, false);
+    pthread_t th;
+    pthread_create(&th, NULL, cancel_later, NULL);
+    struct llm_call_opts o;
+    llm_call_opts_init(&o);
+    o.cancel = &cancel_flag;
+    json_t *m = simple_messages();
+    struct llm_response r;
+    int64_t t0 = time_mono_ms();
+    ck_assert_int_eq(llm_call(p, m, &o, &r), -1);
+    ck_assert_msg(time_mono_ms() - t0 < 5000, "cancel took too long");
+    assert_error_has(&r, "cancelled");
+    pthread_join(th, NULL);
+    json_decref(m);
+    llm_response_release(&r);
+}
+END_TEST
+
+/* ---- the proposal engine ---- */
+
+static const char svm_params[] =
+    "[{\"name\": \"C\", \"type\": \"float\", \"low\": 0.001, \"high\": 1000, \"log\": true},"
+    " {\"name\": \"kernel\", \"type\": \"categorical\", \"choices\": [\"rbf\", \"poly\", "
+    "\"linear\"]},"
+    " {\"name\": \"degree\", \"type\": \"int\", \"low\": 2, \"high\": 5, \"when\": {\"kernel\": "
+    "[\"poly\"]}}]";
+
+static void assert_audits_clean(const struct llm_proposal *pr)
+{
+    for (size_t i = 0; i < pr->n_audits; i++) {
+        const struct llm_audit *a = &pr->audits[i];
+        char *m = json_dumps(a->messages, JSON_COMPACT);
+        assert_no_key("audit messages", m);
+        free(m);
+        assert_no_key("audit request", a->request);
+        assert_no_key("audit reply", a->reply);
+        assert_no_key("audit error", a->error);
+        ck_assert_str_eq(a->provider, "fake");
+        ck_assert_ptr_nonnull(a->messages);
+    }
+    assert_no_key("proposal error", pr->error);
+}
+
+static int propose(struct llm_provider *p, const struct spec *s, const struct llm_history *h,
+                   struct llm_proposal *pr)
+{
+    int rc = llm_propose(p, s, h, NULL, pr);
+    assert_audits_clean(pr);
+    return rc;
+}
+
+START_TEST(test_propose_ok)
+{
+    struct llm_provider *p = fake_provider("openai");
+    struct spec *s = tl_spec("svm", "svm", "val_error", false, 20, svm_params, NULL);
+    struct tl_history t;
+    tl_history_init(&t);
+    tl_history_done(&t, 0, "{\"C\": 1.0, \"kernel\": \"rbf\"}", OBS_COMPLETED, 0.1, NULL, -1);
+    fake_script("[{\"reply\": \"```json\\n{\\\"C\\\": 3, \\\"kernel\\\": \\\"poly\\\", "
+                "\\\"degree\\\": 3}\\n```\", \"usage\": [500, 20]}]");
+    struct llm_proposal pr;
+    ck_assert_int_eq(propose(p, s, &t.h, &pr), 1);
+    ck_assert_int_eq(json_array_size(pr.configs), 1);
+    json_t *want = tl_json("{\"C\": 3.0, \"kernel\": \"poly\", \"degree\": 3}");
+    ck_assert(json_same(json_array_get(pr.configs, 0), want));
+    json_decref(want);
+    ck_assert_int_eq(pr.n_audits, 1);
+    ck_assert_int_eq(pr.tokens_in, 500);
+    ck_assert_int_eq(pr.tokens_out, 20);
+    struct llm_audit *a = &pr.audits[0];
+    ck_assert_int_eq(a->n_configs, 1);
+    ck_assert_int_eq(a->http_status, 200);
+    ck_assert_str_eq(a->model, "m-test");
+    ck_assert_ptr_null(a->error);
+    ck_assert_ptr_null(pr.error);
+    ck_assert_ptr_nonnull(strstr(a->reply, "```json"));
+    /* the audit holds exactly the messages the server received */
+    json_t *reqs = fake_requests();
+    json_t *sent = json_object_get(json_object_get(json_array_get(reqs, 0), "body"), "messages");
+    ck_assert(json_equal(sent, a->messages));
+    json_decref(reqs);
+    llm_proposal_release(&pr);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_propose_reask)
+{
+    struct llm_provider *p = fake_provider("anthropic");
+    struct spec *s = tl_spec("svm", "svm", "val_error", false, 20, svm_params, NULL);
+    struct tl_history t;
+    tl_history_init(&t);
+    tl_history_done(&t, 0, "{\"C\": 1.0, \"kernel\": \"rbf\"}", OBS_COMPLETED, 0.1, NULL, -1);
+    fake_script("[{\"reply\": \"I suggest {\\\"C\\\": 5000, \\\"kernel\\\": \\\"rbf\\\"}\", "
+                "\"usage\": [100, 10]},"
+                " {\"config\": {\"C\": 1, \"kernel\": \"rbf\"}, \"usage\": [130, 10]},"
+                " {\"config\": {\"C\": 2, \"kernel\": \"rbf\"}, \"usage\": [160, 10]}]");
+    struct llm_proposal pr;
+    ck_assert_int_eq(propose(p, s, &t.h, &pr), 1);
+    ck_assert_int_eq(pr.n_audits, 3);
+    ck_assert_msg(strstr(pr.audits[0].error, "C: \"5000\" is out of range"), "%s",
+                  pr.audits[0].error);
+    ck_assert_msg(strstr(pr.audits[1].error, "already evaluated as trial #0"), "%s",
+                  pr.audits[1].error);
+    ck_assert_ptr_null(pr.audits[2].error);
+    ck_assert_int_eq(pr.tokens_in, 390);
+    ck_assert_int_eq(pr.tokens_out, 30);
+    /* the re-ask carries the bad reply and the reason */
+    json_t *msgs = pr.audits[1].messages;
+    size_t n = json_array_size(msgs);
+    ck_assert_str_eq(json_str(json_array_get(msgs, n - 2), "role", ""), "assistant");
+    ck_assert_str_eq(json_str(json_array_get(msgs, n - 2), "content", ""),
+                     "I suggest {\"C\": 5000, \"kernel\": \"rbf\"}");
+    const char *ask = json_str(json_array_get(msgs, n - 1), "content", "");
+    ck_assert_msg(strstr(ask, "Your reply was invalid: C: \"5000\" is out of range") &&
+                      strstr(ask, "Answer again with one JSON object only"),
+                  "%s", ask);
+    json_t *want = tl_json("{\"C\": 2.0, \"kernel\": \"rbf\"}");
+    ck_assert(json_same(json_array_get(pr.configs, 0), want));
+    json_decref(want);
+    llm_proposal_release(&pr);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_propose_gives_up)
+{
+    struct llm_provider *p = fake_provider("openai");
+    struct spec *s = tl_spec("svm", "svm", "val_error", false, 20, svm_params, NULL);
+    struct tl_history t;
+    tl_history_init(&t);
+    fake_script("{\"steps\": [], \"default\": {\"reply\": \"I cannot decide.\"}}");
+    struct llm_proposal pr;
+    ck_assert_int_eq(propose(p, s, &t.h, &pr), -1);
+    ck_assert_int_eq(pr.n_audits, 3);
+    ck_assert_int_eq(json_array_size(pr.configs), 0);
+    ck_assert_msg(strstr(pr.error, "invalid reply: no JSON object"), "%s", pr.error);
+    llm_proposal_release(&pr);
+
+    /* a token limit stops the re-asks early */
+    struct llm_propose_opts o;
+    llm_propose_opts_init(&o);
+    o.tokens_left = 1;
+    fake_script("{\"steps\": [], \"default\": {\"reply\": \"I cannot decide.\"}}");
+    ck_assert_int_eq(llm_propose(p, s, &t.h, &o, &pr), -1);
+    ck_assert_int_eq(pr.n_audits, 1);
+    llm_proposal_release(&pr);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_propose_call_fails)
+{
+    struct llm_provider *p = fake_provider("openai");
+    p->max_retries = 1;
+    struct spec *s = tl_spec("svm", "svm", "val_error", false, 20, svm_params, NULL);
+    struct tl_history t;
+    tl_history_init(&t);
+    fake_script("[{\"status\": 500}, {\"status\": 500}, {\"config\": {\"C\": 1, \"kernel\": "
+                "\"rbf\"}}]");
+    struct llm_proposal pr;
+    ck_assert_int_eq(propose(p, s, &t.h, &pr), -1);
+    ck_assert_int_eq(pr.n_audits, 1);
+    ck_assert_int_eq(pr.audits[0].http_status, 500);
+    ck_assert_int_eq(pr.audits[0].attempts, 2);
+    ck_assert_msg(strstr(pr.error, "llm call failed: server error (HTTP 500)"), "%s", pr.error);
+    llm_proposal_release(&pr);
+
+    fake_script("[{\"fault\": \"echo_key\"}]");
+    ck_assert_int_eq(propose(p, s, &t.h, &pr), -1);
+    ck_assert_msg(strstr(pr.error, "[redacted]"), "%s", pr.error);
+    llm_proposal_release(&pr);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_propose_batch_reasoning)
+{
+    struct llm_provider *p = fake_provider("openai");
+    struct spec *s = tl_spec("svm", "svm", "val_error", false, 20, svm_params,
+                             "{\"batch\": 3, \"reasoning\": true, \"model\": \"m-study\", "
+                             "\"temperature\": 0.5}");
+    struct tl_history t;
+    tl_history_init(&t);
+    tl_history_pending(&t, 0, "{\"C\": 1.0, \"kernel\": \"rbf\"}");
+    fake_script("[{\"reply\": \"Spread out over kernels.\\n{\\\"configs\\\": ["
+                "{\\\"C\\\": 1, \\\"kernel\\\": \\\"rbf\\\"},"
+                "{\\\"C\\\": 0.1, \\\"kernel\\\": \\\"linear\\\"},"
+                "{\\\"C\\\": 10, \\\"kernel\\\": \\\"poly\\\", \\\"degree\\\": 2},"
+                "{\\\"C\\\": 20, \\\"kernel\\\": \\\"rbf\\\"}]}\"}]");
+    struct llm_proposal pr;
+    /* the first repeats the pending trial; three remain */
+    ck_assert_int_eq(propose(p, s, &t.h, &pr), 3);
+    ck_assert_msg(pr.audits[0].error && strstr(pr.audits[0].error, "being evaluated now"), "%s",
+                  pr.audits[0].error ? pr.audits[0].error : "(none)");
+    json_t *reqs = fake_requests();
+    json_t *body = json_object_get(json_array_get(reqs, 0), "body");
+    ck_assert_ptr_null(json_object_get(body, "response_format"));
+    ck_assert_str_eq(json_str(body, "model", ""), "m-study");
+    ck_assert(json_num(body, "temperature", -1) == 0.5);
+    const char *user =
+        json_str(json_array_get(json_object_get(body, "messages"), 1), "content", "");
+    ck_assert_ptr_nonnull(strstr(user, "holding 3 different configurations"));
+    json_decref(reqs);
+    llm_proposal_release(&pr);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+/* A study run end to end against random valid replies: every proposal valid,
+ * none repeated, the prompt bounded. */
+static void long_study(const char *format, const char *llm)
+{
+    struct llm_provider *p = fake_provider(format);
+    struct spec *s = tl_spec("long", "a long study", "loss", false, 60, svm_params, llm);
+    char script[1024];
+    snprintf(script, sizeof script,
+             "{\"seed\": 3, \"steps\": [], \"default\": {\"mode\": "
+             "\"random_valid\", \"space\": %s}}",
+             svm_params);
+    fake_script(script);
+    struct tl_history t;
+    tl_history_init(&t);
+    struct rng r;
+    rng_seed(&r, 11);
+    size_t size20 = 0;
+    for (long i = 0; i < 50; i++) {
+        struct llm_proposal pr;
+        int n = propose(p, s, &t.h, &pr);
+        ck_assert_msg(n == 1, "trial %ld: %s", i, pr.error ? pr.error : "?");
+        if (i == 20)
+            size20 = strlen(pr.audits[0].request);
+        if (i == 49) {
+            size_t size50 = strlen(pr.audits[0].request);
+            ck_assert_msg(size50 <= 2 * size20, "request grew from %zu to %zu bytes", size20,
+                          size50);
+        }
+        json_t *cfg = json_incref(json_array_get(pr.configs, 0));
+        for (size_t j = 0; j < t.h.n_done; j++)
+            ck_assert(!json_same(cfg, t.done[j].params));
+        tl_history_done_json(&t, i, cfg, OBS_COMPLETED, rng_uniform(&r));
+        llm_proposal_release(&pr);
+    }
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+
+START_TEST(test_propose_long_study)
+{
+    long_study("openai", NULL);
+    teardown();
+    long_study("anthropic", "{\"history\": \"chat\"}");
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+    Suite *s = suite_create("llm_client");
+    TCase *tc = tcase_create("client");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_openai_ok);
+    tcase_add_test(tc, test_anthropic_ok);
+    tcase_add_test(tc, test_timeout_then_ok);
+    tcase_add_test(tc, test_timeout_exhausted);
+    tcase_add_test(tc, test_slow_drip_then_ok);
+    tcase_add_test(tc, test_429_retry_after);
+    tcase_add_test(tc, test_429_retry_after_capped);
+    tcase_add_test(tc, test_429_counts_as_retry);
+    tcase_add_test(tc, test_5xx_then_ok);
+    tcase_add_test(tc, test_5xx_exhausted);
+    tcase_add_test(tc, test_reset_then_ok);
+    tcase_add_test(tc, test_4xx_not_retried);
+    tcase_add_test(tc, test_bad_bodies);
+    tcase_add_test(tc, test_json_mode_fallback);
+    tcase_add_test(tc, test_refused_fields_fallback);
+    tcase_add_test(tc, test_key_redacted);
+    tcase_add_test(tc, test_concurrency_cap);
+    tcase_add_test(tc, test_cancel_during_wait);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("propose");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_propose_ok);
+    tcase_add_test(tc, test_propose_reask);
+    tcase_add_test(tc, test_propose_gives_up);
+    tcase_add_test(tc, test_propose_call_fails);
+    tcase_add_test(tc, test_propose_batch_reasoning);
+    tcase_add_test(tc, test_propose_long_study);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    fake_start();
+    SRunner *sr = srunner_create(client_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    fake_stop();
+    curl_global_cleanup();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
