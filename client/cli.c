@@ -226,7 +226,8 @@ static int study_create(struct cli *c, const char *file)
     json_t *spec = json_parse_text(text.data ? text.data : "", text.len, err, sizeof err);
     buf_release(&text);
     if (!spec) {
-        fprintf(stderr, "hpo: \"%s\" is not JSON: %s\n", file, err);
+        fprintf(stderr, "hpo: %s%s%s is not JSON: %s\n", strcmp(file, "-") ? "\"" : "",
+                strcmp(file, "-") ? file : "standard input", strcmp(file, "-") ? "\"" : "", err);
         return REST_USAGE;
     }
     json_t *reply;

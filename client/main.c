@@ -31,7 +31,10 @@ static const char usage[] =
     "                            run trials: CMD with {param}, {params_file} and\n"
     "                            {trial_dir} replaced, in a fresh trial directory;\n"
     "                            \"@hpo step=N metric=V\" and \"@hpo final metric=V\"\n"
-    "                            lines on its stdout are its results\n"
+    "                            lines on its stdout are its results; {x} that is\n"
+    "                            not a parameter is left as is. The command runs in\n"
+    "                            its trial directory: relative paths to existing\n"
+    "                            files in CMD ARGS are made absolute first\n"
     "\n"
     "environment: HPO_SERVER (default http://127.0.0.1:8080), HPO_TOKEN\n"
     "exit status: 0 ok, 1 the daemon refused, 2 usage error, 3 daemon unreachable\n";

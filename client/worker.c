@@ -770,8 +770,9 @@ static void supervise(struct slot *s, struct trial_run *t)
     for (;;) {
         int64_t now = now_ms();
         int64_t wait = POLL_TICK_MS;
-        if (!t->killing) {
+        if (!t->lease_lost)
             wait = next_hb - now < wait ? next_hb - now : wait;
+        if (!t->killing) {
             wait = deadline - now < wait ? deadline - now : wait;
         } else if (!t->hard_killed) {
             wait = t->kill_at_ms - now < wait ? t->kill_at_ms - now : wait;
@@ -791,8 +792,8 @@ static void supervise(struct slot *s, struct trial_run *t)
         now = now_ms();
         if (outbox_due(&s->outbox, now))
             slot_flush(s);
-        if (!t->killing && now >= next_hb)
-            heartbeat(s, t, &next_hb);
+        if (!t->lease_lost && now >= next_hb)
+            heartbeat(s, t, &next_hb); /* also during the grace time: keep the lease */
         if (!t->killing) {
             if (worker_stopping(w))
                 t->stopped = true;

@@ -351,14 +351,14 @@ void gp_warp_outputs(double *y, size_t n)
             y[i] = 0;
         return;
     }
-    const double shift = 0.02;
+    const double shift = getenv("GPD_SHIFT") ? atof(getenv("GPD_SHIFT")) : 0.02;
     double range = hi - lo, sumlog = 0;
     for (size_t i = 0; i < n; i++) {
         y[i] = (y[i] - lo) / range + shift;
         sumlog += log(y[i]);
     }
     double best_lambda = 1, best_ll = -INFINITY;
-    if (n >= 4) {
+    if (n >= 4 && !(getenv("GPD_WARP") && atoi(getenv("GPD_WARP")) == 0)) {
         for (int step = 0; step <= 15; step++) {
             double lambda = -0.5 + 0.1 * step, m = 0, v = 0;
             for (size_t i = 0; i < n; i++)

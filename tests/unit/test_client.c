@@ -372,7 +372,7 @@ START_TEST(test_outbox_keeps_order_while_down)
     struct outbox o;
     outbox_init(&o, 0);
     struct fake_daemon d = {0};
-    char id[8];
+    char id[16];
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof id, "r%d", i);
         ck_assert_int_eq(outbox_push(&o, OUTBOX_REPORT, "/x/report", json_object(), id), 0);
@@ -431,7 +431,7 @@ START_TEST(test_outbox_cap)
     outbox_init(&o, 3);
     outbox_push(&o, OUTBOX_COMPLETE, "/c", json_object(), "c0");
     for (int i = 0; i < 5; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "r%d", i);
         outbox_push(&o, OUTBOX_REPORT, "/r", json_object(), id);
     }

@@ -90,7 +90,7 @@ export function historyOption(trials, { maximize, log, objective }) {
     z: 5,
   });
   return {
-    animation: !big,
+    animation: false,
     textStyle: { fontFamily: FONT },
     grid: { left: 64, right: 24, top: 40, bottom: 48 },
     legend: { top: 4, textStyle: { color: TEXT } },

@@ -70,14 +70,16 @@ class TrialCache {
     return api(`/studies/${seg(this.name)}/trials${query({ after, limit: PAGE })}`, { signal: this.signal });
   }
 
-  // The first load: onPage() after the first page and after each batch.
-  async load(onPage) {
+  // The first load: onPage() after the first page and after each batch; the
+  // rest waits for gate (the table's first page goes first).
+  async load(onPage, gate) {
     const first = await this.page(null);
     this.putAll(first.trials || []);
     let next = first.next_after ?? null;
     const total = first.total ?? 0;
     if (next === null) this.finish();
     onPage();
+    if (next !== null) await gate;
     while (next !== null) {
       /* windows of PAGE numbers from next on, PARALLEL at a time */
       const starts = [];
@@ -284,16 +286,23 @@ export function mount(root, { name }, ctx) {
       document.title = `${s.name} · hpod`;
       table = new TrialTable(name, s.spec || {}, ctx, (t) => `#/studies/${encodeURIComponent(name)}/trials/${t.id}`);
       replace(tableBox, table.el);
-      const tablePromise = table.load().then(() => {
-        tableBox.dataset.paintedMs = String(Math.round(performance.now() - t0));
-        performance.mark('hpod-table-painted');
-      });
+      const tablePromise = table
+        .load()
+        .then(() => {
+          tableBox.dataset.paintedMs = String(Math.round(performance.now() - t0));
+          performance.mark('hpod-table-painted');
+        })
+        .finally(tableShown);
       if (cache.list.length) drawHistory(true);
       await tablePromise;
     }
   }
 
-  const trialsPromise = cache.load(onPage);
+  let tableShown = null;
+  const tableGate = new Promise((resolve) => {
+    tableShown = resolve;
+  });
+  const trialsPromise = cache.load(onPage, tableGate);
 
   trialsPromise.catch(() => {}); /* reported through loadStudy below */
   loadStudy()
@@ -304,6 +313,7 @@ export function mount(root, { name }, ctx) {
       root.dataset.loaded = 'true';
     })
     .catch((e) => {
+      tableShown();
       if (e.name === 'AbortError') return;
       if (e.status === 404) replace(root, h('div', { class: 'panel error-box' }, `No study named “${name}”. `, h('a', { href: '#/' }, 'Back to the studies')));
       else replace(headBox, h('div', { class: 'panel error-box' }, `Could not load the study: ${e.message}`));

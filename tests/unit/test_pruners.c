@@ -1,0 +1,724 @@
+#include <config.h>
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "pruner_hook.h"
+#include "pruners/pruner.h"
+
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static json_t *J(const char *text)
+{
+    char err[256];
+    json_t *v = json_parse_text(text, strlen(text), err, sizeof err);
+    ck_assert_msg(v != NULL, "bad test JSON: %s: %s", err, text);
+    return v;
+}
+
+static struct pruner_opts opts(const char *text)
+{
+    struct pruner_opts o;
+    char err[256] = "";
+    json_t *v = J(text);
+    ck_assert_msg(pruner_opts_parse(v, &o, err, sizeof err) == 0, "%s: %s", text, err);
+    json_decref(v);
+    return o;
+}
+
+static void reject(const char *text, const char *want)
+{
+    char err[256] = "";
+    json_t *v = J(text);
+    ck_assert_int_eq(pruner_validate(v, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, want) != NULL, "for %s: message \"%s\" lacks \"%s\"", text, err,
+                  want);
+    json_decref(v);
+}
+
+/* A curve from steps and values. */
+static size_t mk(struct pruner_point *c, const long long *steps, const double *vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        c[i].step = steps ? steps[i] : (long long)i + 1;
+        c[i].value = vals[i];
+    }
+    return n;
+}
+
+/* ---- options ---- */
+
+START_TEST(options_defaults)
+{
+    struct pruner_opts o;
+    ck_assert_int_eq(pruner_opts_parse(NULL, &o, NULL, 0), 0);
+    ck_assert_int_eq(o.kind, PRUNER_NONE);
+    o = opts("{\"name\": \"median\"}");
+    ck_assert_int_eq(o.kind, PRUNER_MEDIAN);
+    ck_assert_int_eq(o.n_startup_trials, 5);
+    ck_assert_int_eq(o.n_warmup_steps, 0);
+    ck_assert_int_eq(o.interval_steps, 1);
+    ck_assert_int_eq(o.n_min_trials, 1);
+    o = opts("{\"name\": \"asha\"}");
+    ck_assert_int_eq(o.kind, PRUNER_ASHA);
+    ck_assert_int_eq(o.min_resource, 1);
+    ck_assert_int_eq(o.reduction_factor, 3);
+    ck_assert_int_eq(o.min_early_stopping_rate, 0);
+    o = opts("{\"name\": \"patience\", \"patience\": 4, \"min_delta\": 0.01, \"threshold\": 0.5}");
+    ck_assert_int_eq(o.kind, PRUNER_PATIENCE);
+    ck_assert_int_eq(o.patience, 4);
+    ck_assert(o.has_threshold && o.threshold == 0.5 && o.min_delta == 0.01);
+    o = opts("{\"name\": \"none\"}");
+    ck_assert_int_eq(o.kind, PRUNER_NONE);
+    o = opts("{\"name\": \"median\", \"n_startup_trials\": 0, \"n_warmup_steps\": 3, "
+             "\"interval_steps\": 2, \"n_min_trials\": 4}");
+    ck_assert(o.n_startup_trials == 0 && o.n_warmup_steps == 3 && o.interval_steps == 2 &&
+              o.n_min_trials == 4);
+}
+END_TEST
+
+START_TEST(options_rejected)
+{
+    reject("{\"name\": \"hyperband\"}", "pruner.name: must be one of none, median, asha");
+    reject("{\"name\": \"hyperband\"}", "\"hyperband\"");
+    reject("{\"name\": 3}", "pruner.name");
+    reject("{\"name\": \"median\", \"reduction_factor\": 3}", "pruner.reduction_factor: unknown");
+    reject("{\"name\": \"none\", \"patience\": 3}", "pruner.patience: unknown");
+    reject("{\"name\": \"median\", \"n_startup_trials\": -1}", "pruner.n_startup_trials");
+    reject("{\"name\": \"median\", \"n_startup_trials\": -1}", "(got \"-1\")");
+    reject("{\"name\": \"median\", \"interval_steps\": 0}", "pruner.interval_steps");
+    reject("{\"name\": \"median\", \"n_warmup_steps\": 1.5}", "pruner.n_warmup_steps");
+    reject("{\"name\": \"median\", \"n_min_trials\": \"2\"}", "pruner.n_min_trials");
+    reject("{\"name\": \"asha\", \"reduction_factor\": 1}", "pruner.reduction_factor");
+    reject("{\"name\": \"asha\", \"min_resource\": 0}", "pruner.min_resource");
+    reject("{\"name\": \"asha\", \"min_early_stopping_rate\": -2}",
+           "pruner.min_early_stopping_rate");
+    reject("{\"name\": \"patience\"}", "pruner.patience: required");
+    reject("{\"name\": \"patience\", \"patience\": 0}", "pruner.patience");
+    reject("{\"name\": \"patience\", \"patience\": 2, \"min_delta\": -1}", "pruner.min_delta");
+    reject("{\"name\": \"patience\", \"threshold\": \"x\"}", "pruner.threshold");
+    reject("[1]", "pruner: must be an object");
+    char err[64];
+    json_t *ok = J("{\"name\": \"patience\", \"threshold\": 0.9}");
+    ck_assert_int_eq(pruner_validate(ok, err, sizeof err), 0);
+    ck_assert_int_eq(pruner_validate(NULL, err, sizeof err), 0);
+    json_decref(ok);
+}
+END_TEST
+
+/* ---- helpers ---- */
+
+START_TEST(median_of_values)
+{
+    double a[] = {3, 1, 2};
+    ck_assert(pruner_median_of(a, 3) == 2);
+    double b[] = {4, 1, 3, 2};
+    ck_assert(pruner_median_of(b, 4) == 2.5);
+    double c[] = {NAN, 5, NAN, 1};
+    ck_assert(pruner_median_of(c, 4) == 3);
+    double d[] = {NAN};
+    ck_assert(isnan(pruner_median_of(d, 1)));
+    ck_assert(isnan(pruner_median_of(NULL, 0)));
+    struct pruner_point cv[3];
+    mk(cv, NULL, (double[]){0.5, NAN, 0.2}, 3);
+    ck_assert(pruner_best(cv, 3, false) == 0.2);
+    ck_assert(pruner_best(cv, 3, true) == 0.5);
+}
+END_TEST
+
+/* ---- median ---- */
+
+START_TEST(median_basic)
+{
+    struct pruner_opts o = opts("{\"name\": \"median\"}");
+    struct pruner_point c[8];
+    size_t n = mk(c, NULL, (double[]){0.9, 0.8, 0.7}, 3);
+    double others[] = {0.5, 0.6, 0.4, 0.55, 0.65};
+    double tmp[5];
+    /* worse than the median 0.55 of the others at step 3 */
+    memcpy(tmp, others, sizeof tmp);
+    ck_assert(pruner_median_decide(&o, false, c, n, 5, tmp, 5));
+    /* fewer completed trials than n_startup_trials: no judgement */
+    memcpy(tmp, others, sizeof tmp);
+    ck_assert(!pruner_median_decide(&o, false, c, n, 4, tmp, 5));
+    /* better than the median */
+    n = mk(c, NULL, (double[]){0.9, 0.5, 0.52}, 3);
+    memcpy(tmp, others, sizeof tmp);
+    ck_assert(!pruner_median_decide(&o, false, c, n, 5, tmp, 5));
+    /* the best so far counts, not the last value: 0.5 at step 2 beats 0.55 */
+    n = mk(c, NULL, (double[]){0.9, 0.5, 0.9}, 3);
+    memcpy(tmp, others, sizeof tmp);
+    ck_assert(!pruner_median_decide(&o, false, c, n, 5, tmp, 5));
+    /* maximize: lower is worse */
+    n = mk(c, NULL, (double[]){0.1, 0.3}, 2);
+    memcpy(tmp, others, sizeof tmp);
+    ck_assert(pruner_median_decide(&o, true, c, n, 5, tmp, 5));
+    n = mk(c, NULL, (double[]){0.1, 0.6}, 2);
+    memcpy(tmp, others, sizeof tmp);
+    ck_assert(!pruner_median_decide(&o, true, c, n, 5, tmp, 5));
+    /* nothing to compare with */
+    ck_assert(!pruner_median_decide(&o, false, c, n, 5, NULL, 0));
+    /* a trial whose every value is NAN is pruned */
+    n = mk(c, NULL, (double[]){NAN, NAN}, 2);
+    memcpy(tmp, others, sizeof tmp);
+    ck_assert(pruner_median_decide(&o, false, c, n, 5, tmp, 5));
+}
+END_TEST
+
+START_TEST(median_ties)
+{
+    struct pruner_opts o = opts("{\"name\": \"median\", \"n_startup_trials\": 0}");
+    struct pruner_point c[2];
+    size_t n = mk(c, NULL, (double[]){0.7, 0.5}, 2);
+    /* equal to the median: goes on, both directions */
+    double a[] = {0.4, 0.5, 0.6};
+    ck_assert(!pruner_median_decide(&o, false, c, n, 0, a, 3));
+    double b[] = {0.4, 0.5, 0.6};
+    ck_assert(!pruner_median_decide(&o, true, c, n, 0, b, 3));
+    /* even count: the median is the mean of the middle two, 0.45 here */
+    double d[] = {0.4, 0.3, 0.5, 0.6};
+    ck_assert(pruner_median_decide(&o, false, c, n, 0, d, 4));
+    /* all the others equal to the trial */
+    double e[] = {0.5, 0.5, 0.5, 0.5};
+    ck_assert(!pruner_median_decide(&o, false, c, n, 0, e, 4));
+}
+END_TEST
+
+START_TEST(median_warmup_interval_min_trials)
+{
+    struct pruner_opts o = opts("{\"name\": \"median\", \"n_startup_trials\": 0, "
+                                "\"n_warmup_steps\": 2, \"interval_steps\": 3}");
+    struct pruner_point c[8];
+    double bad[] = {0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9};
+    /* judging steps are 2, 5, 8, ...: 1 is warm-up, 3 and 4 are between */
+    for (size_t k = 1; k <= 8; k++) {
+        size_t n = mk(c, NULL, bad, k);
+        double others[] = {0.1, 0.2, 0.3};
+        bool want = k == 2 || k == 5 || k == 8;
+        ck_assert_msg(pruner_median_decide(&o, false, c, n, 0, others, 3) == want, "step %zu", k);
+    }
+    /* a curve that skips the judging step 5 (reports 2, 4, 6) is judged at 6 */
+    long long steps[] = {2, 4, 6, 7};
+    size_t n = mk(c, steps, bad, 3);
+    ck_assert(pruner_median_due(&o, c, n, 0));
+    n = mk(c, steps, bad, 4);
+    ck_assert(!pruner_median_due(&o, c, n, 0));
+    n = mk(c, steps, bad, 2);
+    ck_assert(!pruner_median_due(&o, c, n, 0));
+    /* n_min_trials: NAN values do not count */
+    struct pruner_opts m = opts("{\"name\": \"median\", \"n_startup_trials\": 0, "
+                                "\"n_min_trials\": 3}");
+    n = mk(c, NULL, bad, 1);
+    double two[] = {0.1, NAN, 0.2};
+    ck_assert(!pruner_median_decide(&m, false, c, n, 0, two, 3));
+    double three[] = {0.1, NAN, 0.2, 0.3};
+    ck_assert(pruner_median_decide(&m, false, c, n, 0, three, 4));
+}
+END_TEST
+
+/* ---- asha ---- */
+
+START_TEST(asha_rungs)
+{
+    struct pruner_opts o = opts("{\"name\": \"asha\"}");
+    ck_assert_int_eq(pruner_asha_rung_step(&o, 0), 1);
+    ck_assert_int_eq(pruner_asha_rung_step(&o, 1), 3);
+    ck_assert_int_eq(pruner_asha_rung_step(&o, 3), 27);
+    ck_assert_int_eq(pruner_asha_rung_step(&o, 100), -1);
+    struct pruner_opts p =
+        opts("{\"name\": \"asha\", \"min_resource\": 2, \"reduction_factor\": 4, "
+             "\"min_early_stopping_rate\": 1}");
+    ck_assert_int_eq(pruner_asha_rung_step(&p, 0), 8);
+    ck_assert_int_eq(pruner_asha_rung_step(&p, 1), 32);
+
+    struct pruner_point c[8];
+    long r[8];
+    double v[] = {0.5, 0.5, 0.5, 0.5, 0.5, 0.5};
+    /* every step reported: step 1 reaches rung 0, 3 rung 1, 2 and 4 none */
+    size_t n = mk(c, NULL, v, 1);
+    ck_assert_int_eq(pruner_asha_rungs(&o, c, n, 1, r, 8), 1);
+    ck_assert_int_eq(r[0], 0);
+    n = mk(c, NULL, v, 2);
+    ck_assert_int_eq(pruner_asha_rungs(&o, c, n, 2, r, 8), 0);
+    n = mk(c, NULL, v, 3);
+    ck_assert_int_eq(pruner_asha_rungs(&o, c, n, 3, r, 8), 1);
+    ck_assert_int_eq(r[0], 1);
+    /* missing steps: a first report at step 5 crosses rungs 0 and 1 at once,
+     * then 12 crosses 9 */
+    long long steps[] = {5, 12, 30};
+    n = mk(c, steps, v, 1);
+    ck_assert_int_eq(pruner_asha_rungs(&o, c, n, 5, r, 8), 2);
+    ck_assert(r[0] == 0 && r[1] == 1);
+    n = mk(c, steps, v, 2);
+    ck_assert_int_eq(pruner_asha_rungs(&o, c, n, 12, r, 8), 1);
+    ck_assert_int_eq(r[0], 2);
+    /* out of order: reports 1, 2, 4 then a late 3 crosses nothing again */
+    long long late[] = {1, 2, 3, 4};
+    n = mk(c, late, v, 4);
+    ck_assert_int_eq(pruner_asha_rungs(&o, c, n, 3, r, 8), 0);
+    ck_assert_int_eq(pruner_asha_rungs(&o, c, n, 4, r, 8), 0);
+    /* a resend of the report that crossed a rung judges it again */
+    n = mk(c, late, v, 3);
+    ck_assert_int_eq(pruner_asha_rungs(&o, c, n, 3, r, 8), 1);
+    /* max bounds the output */
+    n = mk(c, steps, v, 3);
+    ck_assert_int_eq(pruner_asha_rungs(&o, c, n, 30, r, 1), 0);
+    ck_assert_int_eq(pruner_asha_rungs(&o, c, 1, 5, r, 1), 1);
+}
+END_TEST
+
+START_TEST(asha_promotion)
+{
+    /* alone at the rung: goes on */
+    ck_assert(pruner_asha_promotable(3, false, 0.9, NULL, 0));
+    /* fewer than rf values: only the best goes on, ties included */
+    ck_assert(!pruner_asha_promotable(3, false, 0.6, (double[]){0.5}, 1));
+    ck_assert(pruner_asha_promotable(3, false, 0.5, (double[]){0.5}, 1));
+    ck_assert(pruner_asha_promotable(3, false, 0.4, (double[]){0.5, 0.6}, 2));
+    /* 9 values, rf 3: the top 3 go on */
+    double o8[] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8};
+    ck_assert(pruner_asha_promotable(3, false, 0.25, o8, 8));
+    ck_assert(pruner_asha_promotable(3, false, 0.3, o8, 8)); /* tie with the third */
+    ck_assert(!pruner_asha_promotable(3, false, 0.35, o8, 8));
+    /* maximize */
+    ck_assert(pruner_asha_promotable(3, true, 0.75, o8, 8));
+    ck_assert(!pruner_asha_promotable(3, true, 0.65, o8, 8));
+    /* diverged trials count as the worst; a NAN value never goes on */
+    double nan8[] = {0.1, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+    ck_assert(pruner_asha_promotable(3, false, 0.9, nan8, 8));
+    ck_assert(pruner_asha_promotable(3, true, 0.0, nan8, 8));
+    ck_assert(!pruner_asha_promotable(3, false, NAN, o8, 8));
+    /* rf 2 on 4 values: the top 2 */
+    ck_assert(pruner_asha_promotable(2, false, 0.2, (double[]){0.1, 0.3, 0.4}, 3));
+    ck_assert(!pruner_asha_promotable(2, false, 0.35, (double[]){0.1, 0.3, 0.4}, 3));
+}
+END_TEST
+
+/* ---- patience ---- */
+
+START_TEST(patience_keras)
+{
+    struct pruner_opts o = opts("{\"name\": \"patience\", \"patience\": 3}");
+    struct pruner_point c[10];
+    double v[] = {0.5, 0.6, 0.6, 0.55, 0.4};
+    /* best at step 1, then 2, 3, 4 no better: pruned at 4 */
+    for (size_t k = 1; k <= 4; k++) {
+        size_t n = mk(c, NULL, v, k);
+        ck_assert_msg(pruner_patience_decide(&o, false, c, n) == (k == 4), "step %zu", k);
+    }
+    /* ties are no improvement */
+    double flat[] = {0.5, 0.5, 0.5, 0.5};
+    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, flat, 4)));
+    /* an improvement inside the window keeps it */
+    double imp[] = {0.5, 0.6, 0.49, 0.6};
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, imp, 4)));
+    /* maximize */
+    double up[] = {0.5, 0.4, 0.4, 0.45};
+    ck_assert(pruner_patience_decide(&o, true, c, mk(c, NULL, up, 4)));
+    double up2[] = {0.5, 0.4, 0.4, 0.55};
+    ck_assert(!pruner_patience_decide(&o, true, c, mk(c, NULL, up2, 4)));
+    /* min_delta: 0.49 is not better than 0.5 by more than 0.02 */
+    struct pruner_opts d = opts("{\"name\": \"patience\", \"patience\": 3, \"min_delta\": 0.02}");
+    ck_assert(pruner_patience_decide(&d, false, c, mk(c, NULL, imp, 4)));
+    /* missing steps: reports at 1, 2 and 6: the window (3, 6] holds only 6 */
+    long long steps[] = {1, 2, 6};
+    double sv[] = {0.5, 0.45, 0.47};
+    ck_assert(pruner_patience_decide(&o, false, c, mk(c, steps, sv, 3)));
+    double sv2[] = {0.5, 0.45, 0.44};
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, steps, sv2, 3)));
+    /* NAN values in the window are no improvement */
+    double nv[] = {0.5, NAN, NAN, NAN};
+    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, nv, 4)));
+}
+END_TEST
+
+START_TEST(patience_threshold_warmup)
+{
+    struct pruner_opts o =
+        opts("{\"name\": \"patience\", \"threshold\": 0.5, \"n_warmup_steps\": 3}");
+    struct pruner_point c[5];
+    double v[] = {0.9, 0.9, 0.9, 0.6, 0.4};
+    /* before step 3 nothing; at 3 and 4 worse than 0.5; 5 is fine */
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, v, 2)));
+    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, v, 3)));
+    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, v, 4)));
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, v, 5)));
+    /* equal to the threshold is not worse */
+    double eq[] = {0.9, 0.9, 0.5};
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, eq, 3)));
+    /* maximize: an accuracy under 0.5 */
+    ck_assert(pruner_patience_decide(&o, true, c, mk(c, NULL, v, 5)));
+    ck_assert(!pruner_patience_decide(&o, true, c, mk(c, NULL, v, 4)));
+}
+END_TEST
+
+/* ---- the hook, on a database ---- */
+
+static char db_path[64];
+static struct db *db;
+
+static void db_up(void)
+{
+    snprintf(db_path, sizeof db_path, "/tmp/test_pruners.XXXXXX");
+    int fd = mkstemp(db_path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    log_set_level(LOG_WARN);
+    ck_assert_int_eq(db_setup(db_path, false), 0);
+    char err[256];
+    db = db_open(db_path, err, sizeof err);
+    ck_assert_msg(db != NULL, "%s", err);
+}
+
+static void db_down(void)
+{
+    db_close(db);
+    db = NULL;
+    char p[96];
+    unlink(db_path);
+    snprintf(p, sizeof p, "%s-wal", db_path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", db_path);
+    unlink(p);
+}
+
+static void exec(const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db_handle(db), sql, NULL, NULL, &msg);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, msg ? msg : "?");
+}
+
+static long long add_study(const char *name, const char *pruner, int direction)
+{
+    char spec[512];
+    snprintf(spec, sizeof spec, "{\"name\": \"%s\", \"pruner\": %s}", name, pruner);
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_prepare_v2(db_handle(db),
+                                        "INSERT INTO studies (name, spec, spec_in, direction, "
+                                        "created_at) VALUES (?, ?, ?, ?, 0)",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, spec, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, spec, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 4, direction);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_DONE);
+    sqlite3_finalize(q);
+    return sqlite3_last_insert_rowid(db_handle(db));
+}
+
+static long long add_trial(long long study, const char *state)
+{
+    static long long number;
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_prepare_v2(db_handle(db),
+                                        "INSERT INTO trials (study_id, number, state, params, "
+                                        "source, created_at) VALUES (?, ?, ?, '{}', 'test', 0)",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(q, 1, study);
+    sqlite3_bind_int64(q, 2, number++);
+    sqlite3_bind_text(q, 3, state, -1, SQLITE_STATIC);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_DONE);
+    sqlite3_finalize(q);
+    return sqlite3_last_insert_rowid(db_handle(db));
+}
+
+/* Store a report the way store_report does (upsert, last_step only grows). */
+static void report(long long trial, long long step, double value)
+{
+    sqlite3_stmt *q, *u;
+    ck_assert_int_eq(sqlite3_prepare_v2(db_handle(db),
+                                        "INSERT INTO trial_reports (trial_id, step, value, at) "
+                                        "VALUES (?, ?, ?, 0) ON CONFLICT (trial_id, step) DO "
+                                        "UPDATE SET value = excluded.value",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db_handle(db),
+                                        "UPDATE trials SET last_step = ?2, last_value = ?3 WHERE "
+                                        "id = ?1 AND (last_step IS NULL OR last_step <= ?2)",
+                                        -1, &u, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(q, 1, trial);
+    sqlite3_bind_int64(q, 2, step);
+    sqlite3_bind_int64(u, 1, trial);
+    sqlite3_bind_int64(u, 2, step);
+    if (isfinite(value)) {
+        sqlite3_bind_double(q, 3, value);
+        sqlite3_bind_double(u, 3, value);
+    }
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_DONE);
+    ck_assert_int_eq(sqlite3_step(u), SQLITE_DONE);
+    sqlite3_finalize(q);
+    sqlite3_finalize(u);
+}
+
+static void curve(long long trial, const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        report(trial, (long long)i + 1, v[i]);
+}
+
+/* Report and ask, as store_report does. */
+static bool decide(long long study, long long trial, long long step, double value)
+{
+    report(trial, step, value);
+    return pruner_hook_decide(db, study, trial, step, value);
+}
+
+START_TEST(hook_median)
+{
+    db_up();
+    long long s = add_study("m", "{\"name\": \"median\", \"n_startup_trials\": 3}", 1);
+    /* three completed curves: at step 2 the values are 0.5, 0.4, 0.6 */
+    double a[] = {0.8, 0.5, 0.3}, b[] = {0.7, 0.4, 0.2}, c[] = {0.9, 0.6, 0.5};
+    curve(add_trial(s, "completed"), a, 3);
+    curve(add_trial(s, "completed"), b, 3);
+    long long tc = add_trial(s, "running");
+    curve(tc, c, 3);
+    long long t = add_trial(s, "running");
+    /* only two completed trials yet: no judgement however bad */
+    ck_assert(!decide(s, t, 1, 0.99));
+    ck_assert(!decide(s, t, 2, 0.99));
+    exec("UPDATE trials SET state = 'completed' WHERE state = 'running' AND last_step = 3");
+    /* step 2: median 0.5; 0.55 is worse */
+    ck_assert(decide(s, t, 2, 0.55));
+    ck_assert(pruner_hook_should_stop(db, t));
+    /* the decision sticks: a better report later still answers prune */
+    ck_assert(decide(s, t, 3, 0.01));
+
+    /* a tie with the median goes on, a hair worse does not */
+    long long st = add_study("tie", "{\"name\": \"median\", \"n_startup_trials\": 3}", 1);
+    curve(add_trial(st, "completed"), (double[]){0.2}, 1);
+    curve(add_trial(st, "completed"), (double[]){0.5}, 1);
+    curve(add_trial(st, "completed"), (double[]){0.8}, 1);
+    long long u = add_trial(st, "running");
+    ck_assert(!decide(st, u, 1, 0.5));
+    ck_assert(!pruner_hook_should_stop(db, u));
+    ck_assert(decide(st, add_trial(st, "running"), 1, 0.5000001));
+
+    /* running and pruned trials count at steps they reached; failed ones do not */
+    long long s2 = add_study("m2", "{\"name\": \"median\", \"n_startup_trials\": 1}", 1);
+    double good[] = {0.1, 0.1};
+    curve(add_trial(s2, "completed"), (double[]){0.9, 0.9}, 2);
+    curve(add_trial(s2, "running"), good, 2);
+    curve(add_trial(s2, "pruned"), good, 2);
+    curve(add_trial(s2, "failed"), (double[]){0.95, 0.95}, 2);
+    curve(add_trial(s2, "failed"), (double[]){0.95, 0.95}, 2);
+    /* the others at step 2: 0.9, 0.1, 0.1 -> median 0.1 */
+    long long v = add_trial(s2, "running");
+    ck_assert(decide(s2, v, 2, 0.5));
+    db_down();
+}
+END_TEST
+
+START_TEST(hook_median_missing_and_late)
+{
+    db_up();
+    long long s = add_study("ml", "{\"name\": \"median\", \"n_startup_trials\": 0}", 1);
+    /* others skipped step 3: 0.2 at step 2, 0.9 at 4 -> their value at 3 is 0.2 */
+    for (int i = 0; i < 3; i++) {
+        long long o = add_trial(s, "completed");
+        report(o, 2, 0.2);
+        report(o, 4, 0.9);
+    }
+    long long t = add_trial(s, "running");
+    ck_assert(!decide(s, t, 1, 0.3)); /* at step 1 nobody reported anything */
+    ck_assert(decide(s, t, 3, 0.3));
+
+    /* a completed trial whose curve ended before the step counts with its last value */
+    long long s2 = add_study("ml2", "{\"name\": \"median\", \"n_startup_trials\": 0}", 1);
+    curve(add_trial(s2, "completed"), (double[]){0.3, 0.2}, 2);
+    ck_assert(!decide(s2, add_trial(s2, "running"), 5, 0.2));
+    ck_assert(decide(s2, add_trial(s2, "running"), 6, 0.25));
+
+    /* out of order: 1, 4 then a late 2 that is worse than the others' 0.4 at
+     * step 2: judged at the latest step, 4, where the trial is as good as them */
+    long long s3 = add_study("ml3", "{\"name\": \"median\", \"n_startup_trials\": 0}", 1);
+    curve(add_trial(s3, "completed"), (double[]){0.5, 0.4, 0.3, 0.3}, 4);
+    long long t3 = add_trial(s3, "running");
+    ck_assert(!decide(s3, t3, 1, 0.5));
+    ck_assert(!decide(s3, t3, 4, 0.3));
+    ck_assert(!decide(s3, t3, 2, 0.45));
+    ck_assert(!pruner_hook_should_stop(db, t3));
+    /* the same report in order is pruned */
+    long long t4 = add_trial(s3, "running");
+    ck_assert(!decide(s3, t4, 1, 0.5));
+    ck_assert(decide(s3, t4, 2, 0.45));
+    db_down();
+}
+END_TEST
+
+START_TEST(hook_maximize)
+{
+    db_up();
+    long long s = add_study("mx", "{\"name\": \"median\", \"n_startup_trials\": 1}", -1);
+    curve(add_trial(s, "completed"), (double[]){0.6, 0.8}, 2);
+    long long t = add_trial(s, "running");
+    ck_assert(!decide(s, t, 1, 0.7)); /* accuracy 0.7 beats 0.6 */
+    ck_assert(decide(s, t, 2, 0.75)); /* best 0.75 below 0.8 */
+    db_down();
+}
+END_TEST
+
+START_TEST(hook_asha)
+{
+    db_up();
+    long long s = add_study("a", "{\"name\": \"asha\"}", 1);
+    /* rungs at 1, 3, 9 */
+    long long t1 = add_trial(s, "running");
+    ck_assert(!decide(s, t1, 1, 0.5)); /* alone */
+    long long t2 = add_trial(s, "running");
+    ck_assert(decide(s, t2, 1, 0.6)); /* 2 values < rf: only the best goes on */
+    long long t3 = add_trial(s, "running");
+    ck_assert(!decide(s, t3, 1, 0.5)); /* tie with the best */
+    ck_assert(!decide(s, t3, 2, 0.9)); /* no rung at 2 */
+    /* t3 skips step 3: its report at 5 is its value at rung 3; alone there */
+    ck_assert(!decide(s, t3, 5, 0.4));
+    /* t1 reaches rung 3 with 0.45: worse than t3's 0.4 */
+    ck_assert(!decide(s, t1, 2, 0.45));
+    ck_assert(decide(s, t1, 3, 0.45));
+    /* out of order on a fresh trial: 1 then 4 (crosses 3), then a late 3 */
+    long long t4 = add_trial(s, "running");
+    for (int i = 0; i < 6; i++)
+        curve(add_trial(s, "completed"), (double[]){0.9}, 1);
+    /* rung 1: 10 values (0.5, 0.6, 0.5, 0.5 and six 0.9): top 3 go on */
+    ck_assert(!decide(s, t4, 1, 0.5));
+    ck_assert(!decide(s, t4, 4, 0.3));  /* rung 3: best of t3 0.4, t1 0.45 */
+    ck_assert(!decide(s, t4, 3, 0.99)); /* late report: nothing crossed again */
+    ck_assert(!pruner_hook_should_stop(db, t4));
+    /* the late report changed t4's rung-3 value, seen by the next trial: rung 3
+     * now holds 0.4 (t3), 0.45 (t1), 0.99 (t4) */
+    long long t5 = add_trial(s, "running");
+    ck_assert(!decide(s, t5, 1, 0.1));
+    ck_assert(!decide(s, t5, 3, 0.4));
+    db_down();
+}
+END_TEST
+
+START_TEST(hook_patience_and_none)
+{
+    db_up();
+    long long s = add_study("p", "{\"name\": \"patience\", \"patience\": 2}", 1);
+    long long t = add_trial(s, "running");
+    ck_assert(!decide(s, t, 1, 0.5));
+    ck_assert(!decide(s, t, 2, 0.5));
+    ck_assert(decide(s, t, 3, 0.6));
+    long long n = add_study("n", "{\"name\": \"none\"}", 1);
+    long long u = add_trial(n, "running");
+    ck_assert(!decide(n, u, 1, 1e9));
+    ck_assert(!pruner_hook_should_stop(db, u));
+    /* a study stored with a pruner it no longer understands prunes nothing */
+    long long b = add_study("b", "{\"name\": \"mystery\"}", 1);
+    long long w = add_trial(b, "running");
+    ck_assert(!decide(b, w, 1, 1e9));
+    db_down();
+}
+END_TEST
+
+static double elapsed_ms(const struct timespec *a)
+{
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* Many trials: a decision reads the reports through the indexes, not by scanning. */
+START_TEST(hook_many_trials)
+{
+    db_up();
+    long long sm = add_study("big-m", "{\"name\": \"median\"}", 1);
+    long long sa = add_study("big-a", "{\"name\": \"asha\"}", 1);
+    exec("BEGIN");
+    for (int i = 0; i < 2000; i++) {
+        long long tm = add_trial(sm, i % 4 ? "completed" : "pruned");
+        long long ta = add_trial(sa, "completed");
+        int len = i % 4 ? 40 : 1 + i % 13;
+        for (int k = 1; k <= len; k++) {
+            double v = 0.1 + 0.8 * (double)((i * 7919) % 1000) / 1000.0 / k;
+            report(tm, k, v);
+            report(ta, k, v);
+        }
+    }
+    exec("COMMIT");
+    /* good trials: every report is judged in full and goes on */
+    long long t = add_trial(sm, "running"), u = add_trial(sa, "running");
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int pruned = 0;
+    for (int k = 1; k <= 40; k++) {
+        pruned += decide(sm, t, k, 0.05 / k);
+        pruned += decide(sa, u, k, 0.05 / k);
+    }
+    double ms = elapsed_ms(&t0) / 80;
+    fprintf(stderr, "# %.2f ms per decision over 2000 trials\n", ms);
+    ck_assert_msg(ms < 50, "%.2f ms per decision", ms);
+    ck_assert_int_eq(pruned, 0);
+    /* bad ones are stopped at the first judgement */
+    ck_assert(decide(sm, add_trial(sm, "running"), 1, 0.95));
+    ck_assert(decide(sa, add_trial(sa, "running"), 1, 0.95));
+    /* the query plans use the indexes */
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_prepare_v2(db_handle(db),
+                                        "EXPLAIN QUERY PLAN SELECT (SELECT r.value FROM "
+                                        "trial_reports r WHERE r.trial_id = t.id AND r.step >= 3 "
+                                        "ORDER BY r.step LIMIT 1) FROM trials t WHERE t.study_id "
+                                        "= 1 AND t.last_step >= 3 AND t.id <> 5",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    bool scan = false;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(q, 3);
+        if (strncmp(d, "SCAN", 4) == 0)
+            scan = true;
+    }
+    sqlite3_finalize(q);
+    ck_assert_msg(!scan, "a table scan in the rung query");
+    db_down();
+}
+END_TEST
+
+static Suite *pruners_suite(void)
+{
+    Suite *su = suite_create("pruners");
+    TCase *tc = tcase_create("pure");
+    tcase_add_test(tc, options_defaults);
+    tcase_add_test(tc, options_rejected);
+    tcase_add_test(tc, median_of_values);
+    tcase_add_test(tc, median_basic);
+    tcase_add_test(tc, median_ties);
+    tcase_add_test(tc, median_warmup_interval_min_trials);
+    tcase_add_test(tc, asha_rungs);
+    tcase_add_test(tc, asha_promotion);
+    tcase_add_test(tc, patience_keras);
+    tcase_add_test(tc, patience_threshold_warmup);
+    suite_add_tcase(su, tc);
+    TCase *th = tcase_create("hook");
+    tcase_set_timeout(th, 120);
+    tcase_add_test(th, hook_median);
+    tcase_add_test(th, hook_median_missing_and_late);
+    tcase_add_test(th, hook_maximize);
+    tcase_add_test(th, hook_asha);
+    tcase_add_test(th, hook_patience_and_none);
+    tcase_add_test(th, hook_many_trials);
+    suite_add_tcase(su, th);
+    return su;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(pruners_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
