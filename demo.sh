@@ -6,13 +6,18 @@ set -e
 top=$(cd "$(dirname "$0")" && pwd)
 cd "$top"
 scripts/deps.sh
+scripts/npm.sh
 scripts/build.sh
 B="$top/build"
 run="$top/demo"
 rm -rf "$run"
 mkdir -p "$run"
 
-"$B/hpod" --db "$run/hpod.db" --listen 127.0.0.1:0 --www "$top/www" \
+# the page: its files, with the chart library the build put beside them
+mkdir -p "$run/www"
+cp -R "$top/www/." "$run/www/"
+[ -d "$B/www/vendor" ] && cp -R "$B/www/vendor" "$run/www/"
+"$B/hpod" --db "$run/hpod.db" --listen 127.0.0.1:0 --www "$run/www" \
     >"$run/hpod.url" 2>"$run/hpod.log" &
 hpod_pid=$!
 trap 'kill $hpod_pid 2>/dev/null; kill $w1 $w2 2>/dev/null; wait 2>/dev/null' EXIT INT TERM

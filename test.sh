@@ -6,8 +6,8 @@ set -e
 top=$(cd "$(dirname "$0")" && pwd)
 cd "$top"
 scripts/deps.sh --tests
-scripts/build.sh --enable-werror
 scripts/npm.sh
+scripts/build.sh --enable-werror
 cd build
 status=0
 make -j"$(nproc)" check >make-check.out 2>&1 || status=$?

@@ -502,7 +502,8 @@ static int parse_numeric(struct param *p, const json_t *obj, size_t i, char *err
             errf(err, errlen, "params[%zu].step: must be a positive integer (got %s)", i, a);
             return -1;
         }
-        if (x > p->high - p->low) {
+        /* relative slack: 0.5 - 0.4 is a hair below 0.1 in binary */
+        if (x > (p->high - p->low) * (1.0 + 1e-9)) {
             fmt_value(st, a, sizeof a);
             fmt_num_q(p->high - p->low, b, sizeof b);
             errf(err, errlen, "params[%zu].step: must not exceed high - low (%s > %s)", i, a, b);

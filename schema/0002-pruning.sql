@@ -4,4 +4,4 @@
 ALTER TABLE trials ADD COLUMN prune_step INTEGER;
 -- The other trials of a study that reached a step (last_step is the highest step
 -- a trial reported): what the median and asha pruners compare a report with.
-CREATE INDEX trials_study_last_step ON trials(study_id, last_step);
+CREATE INDEX trials_study_last_step ON trials(study_id, last_step, state);

@@ -23,14 +23,16 @@ enum http_result api_study_create(struct req *r)
         http_reply_error(r, 400, "bad_spec", "%s", err);
         return HTTP_DONE;
     }
-    bool wants_llm = strcmp(sp->sampler, "llm") == 0;
+    bool llm_sampler = strcmp(sp->sampler, "llm") == 0;
+    bool wants_llm = llm_sampler || json_is_integer(json_object_get(sp->llm, "init_trials"));
     const char *provider = sp->llm ? json_str(sp->llm, "provider", "default") : "default";
     if (wants_llm && !llm_hook_has_provider(provider)) {
         http_reply_error(r, 400, "no_llm_provider",
-                         "sampler.name is \"llm\" but no LLM provider \"%s\" is configured: set "
+                         "%s but no LLM provider \"%s\" is configured: set "
                          "HPOD_LLM_FORMAT (openai or anthropic), HPOD_LLM_BASE_URL, "
                          "HPOD_LLM_MODEL and HPOD_LLM_API_KEY in hpod's environment, or add a "
                          "[provider %s] section to its config file, then restart hpod",
+                         llm_sampler ? "sampler.name is \"llm\"" : "llm.init_trials is set",
                          provider, provider);
         spec_free(sp);
         return HTTP_DONE;

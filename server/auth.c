@@ -19,6 +19,7 @@ struct token {
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct token *tokens;
 static size_t n_tokens;
+static bool ever; /* a token was ever added (even if all are revoked now) */
 
 void auth_hash(const char *text, char out[65])
 {
@@ -85,12 +86,28 @@ int auth_reload(void)
         free(list);
         return -1;
     }
+    bool any = n > 0;
+    sqlite3_stmt *c = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM tokens)");
+    if (c) {
+        if (sqlite3_step(c) == SQLITE_ROW)
+            any = sqlite3_column_int(c, 0) != 0;
+        sqlite3_reset(c);
+    }
     pthread_rwlock_wrlock(&lock);
+    ever = any;
     free(tokens);
     tokens = list;
     n_tokens = n;
     pthread_rwlock_unlock(&lock);
     return 0;
+}
+
+bool auth_open(void)
+{
+    pthread_rwlock_rdlock(&lock);
+    bool open = !ever;
+    pthread_rwlock_unlock(&lock);
+    return open;
 }
 
 size_t auth_token_count(void)
@@ -114,7 +131,8 @@ int auth_check(const char *authorization, enum role need, enum role *role, char 
                size_t whylen)
 {
     pthread_rwlock_rdlock(&lock);
-    if (n_tokens == 0) {
+    if (!ever) {
+        /* no token was ever made: the open mode of a loopback daemon */
         pthread_rwlock_unlock(&lock);
         *role = ROLE_ADMIN;
         return 0;
@@ -125,6 +143,8 @@ int auth_check(const char *authorization, enum role need, enum role *role, char 
         tok = authorization + 7;
     if (!tok || !*tok) {
         pthread_rwlock_unlock(&lock);
+        if (need == ROLE_NONE)
+            return 0; /* open routes: /healthz, version, the API description */
         snprintf(why, whylen, "a token is required: send \"Authorization: Bearer TOKEN\"");
         return -1;
     }

@@ -12,6 +12,9 @@
 
 /* Load the active token hashes from the database into memory; 0 or -1. */
 int auth_reload(void);
+/* True while no token was ever added: every caller is admin. Once a token
+ * exists, revoking them all closes the daemon rather than opening it. */
+bool auth_open(void);
 /* Number of active tokens loaded. */
 size_t auth_token_count(void);
 /* Check an Authorization header value (borrowed, may be NULL) against the least

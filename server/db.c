@@ -27,6 +27,7 @@ struct db {
 
 static char *db_path;
 static bool db_sync_full;
+static long db_max_pages;
 static pthread_key_t db_key;
 static pthread_once_t db_key_once = PTHREAD_ONCE_INIT;
 
@@ -82,7 +83,22 @@ struct db *db_open(const char *path, char *err, size_t errlen)
         db_close(db);
         return NULL;
     }
+    if (db_max_pages > 0) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA max_page_count = %ld", db_max_pages);
+        if (sqlite3_exec(db->h, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "cannot set up database \"%s\": %s", path,
+                     sqlite3_errmsg(db->h));
+            db_close(db);
+            return NULL;
+        }
+    }
     return db;
+}
+
+void db_set_max_pages(long n)
+{
+    db_max_pages = n;
 }
 
 void db_close(struct db *db)

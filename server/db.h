@@ -12,6 +12,10 @@ struct db;
 /* Set the database file and open it once to apply pending migrations; prints a
  * clear line and returns -1 when the file cannot be opened or migrated. */
 int db_setup(const char *path, bool sync_full);
+/* Cap the database file at n pages on every connection opened from now on
+ * (PRAGMA max_page_count; 0 = no cap): writes past it fail as "database or
+ * disk is full", which is how a full disk is tested. */
+void db_set_max_pages(long n);
 /* The calling thread's connection, opened on first use; NULL on failure. */
 struct db *db_thread(void);
 /* Close the calling thread's connection now (also done at thread exit). */

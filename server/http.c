@@ -12,8 +12,10 @@
 
 #include "auth.h"
 #include "jsonutil.h"
+#include "reqlimits.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "timeutil.h"
 
 static const struct http_options *opts;
@@ -104,6 +106,40 @@ void http_reply_json(struct req *r, unsigned status, json_t *value)
     queue(r, status, resp);
 }
 
+/* Replace each byte of s that is not part of a valid UTF-8 sequence with '?':
+ * messages quote what the client sent, and JSON strings must be UTF-8. */
+static void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = 0;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (p[0] < 0x80) {
+            p++;
+            continue;
+        } else if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+            n = 1;
+        } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+            n = 2;
+            lo = p[0] == 0xe0 ? 0xa0 : 0x80;
+            hi = p[0] == 0xed ? 0x9f : 0xbf;
+        } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+            n = 3;
+            lo = p[0] == 0xf0 ? 0x90 : 0x80;
+            hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+        }
+        bool ok = n > 0 && p[1] >= lo && p[1] <= hi;
+        for (size_t i = 2; ok && i <= n; i++)
+            ok = p[i] >= 0x80 && p[i] <= 0xbf;
+        if (ok) {
+            p += n + 1;
+        } else {
+            *p = '?';
+            p++;
+        }
+    }
+}
+
 void http_reply_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
 {
     char msg[1024];
@@ -111,6 +147,7 @@ void http_reply_error(struct req *r, unsigned status, const char *code, const ch
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_scrub(msg);
     if (status >= 500)
         log_warn("%s %s: %u %s", r->method, r->url, status, msg);
     else
@@ -131,6 +168,10 @@ json_t *http_body_json(struct req *r, bool allow_empty)
         return NULL;
     }
     char err[256];
+    if (reqlimits_check_json(r->body.data, r->body.len, err, sizeof err) < 0) {
+        http_reply_error(r, 400, "bad_json", "request body refused: %s", err);
+        return NULL;
+    }
     json_t *v = json_parse_text(r->body.data, r->body.len, err, sizeof err);
     if (!v) {
         http_reply_error(r, 400, "bad_json", "invalid JSON body: %s", err);
@@ -238,6 +279,8 @@ static void dispatch(struct req *r)
                          why);
         return;
     }
+    if (ratelimit_check(r, authz) < 0)
+        return;
     if (r->body_too_large) {
         http_reply_error(r, 413, "body_too_large", "request body larger than %zu bytes",
                          opts->max_body);
@@ -390,12 +433,29 @@ struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t er
         return NULL;
     }
     (void)sslen;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_END);
+    bool tls = o->tls_cert && o->tls_key;
+    if (tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, errlen, "this libmicrohttpd was built without TLS: --tls-cert and "
+                                  "--tls-key cannot be used");
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    /* The TLS items come last so that plain HTTP ends the list before them. */
+    struct MHD_OptionItem items[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)o->threads, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
+        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+                                            MHD_OPTION_ARRAY, items, MHD_OPTION_END);
     if (!d)
         snprintf(err, errlen, "cannot listen on %s:%u (address in use or not permitted)",
                  o->host, o->port);

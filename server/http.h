@@ -56,6 +56,8 @@ struct http_options {
     size_t max_body;         /* bytes */
     const struct route *routes; /* the routing table, terminated by a NULL method */
     http_handler fallback;   /* for GET paths no route matches (static files), or NULL */
+    const char *tls_cert;    /* PEM text of the certificate (chain), borrowed; NULL = plain HTTP */
+    const char *tls_key;     /* PEM text of its private key, borrowed; set with tls_cert */
 };
 
 /* Start serving; returns the daemon, or NULL with a message in err. */

@@ -14,6 +14,7 @@
 #include "lease.h"
 #include "llm_hook.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "settings.h"
 #include "token.h"
 #include "www.h"
@@ -21,8 +22,31 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hpod [--db FILE] [--listen HOST:PORT] [--config FILE] [--www DIR]\n"
-               "            [--insecure] [-v] [--version]\n"
+               "            [--tls-cert FILE --tls-key FILE] [--insecure] [-v] [--version]\n"
                "       hpod [--db FILE] token add|list|revoke ...\n");
+}
+
+/* The whole of a PEM file as a string (new allocation), or NULL with a message. */
+static char *read_pem(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "hpod: cannot read the TLS %s \"%s\"\n", what, path);
+        return NULL;
+    }
+    struct buf b;
+    buf_init(&b);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (1u << 20))
+        buf_append(&b, chunk, n);
+    fclose(f);
+    if (b.len == 0 || !strstr(b.data, "-----BEGIN ")) {
+        fprintf(stderr, "hpod: the TLS %s \"%s\" is not a PEM file\n", what, path);
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_steal(&b);
 }
 
 int main(int argc, char **argv)
@@ -30,7 +54,7 @@ int main(int argc, char **argv)
     log_set_ident("hpod");
     config_defaults();
     char err[1024];
-    const char *listen = NULL, *db = NULL, *www = NULL;
+    const char *listen = NULL, *db = NULL, *www = NULL, *tls_cert = NULL, *tls_key = NULL;
     int i;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -51,6 +75,10 @@ int main(int argc, char **argv)
             listen = argv[++i];
         } else if (strcmp(a, "--www") == 0 && next) {
             www = argv[++i];
+        } else if (strcmp(a, "--tls-cert") == 0 && next) {
+            tls_cert = argv[++i];
+        } else if (strcmp(a, "--tls-key") == 0 && next) {
+            tls_key = argv[++i];
         } else if (strcmp(a, "--config") == 0 && next) {
             free(cfg.config_path);
             cfg.config_path = strdup(argv[++i]);
@@ -78,7 +106,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "hpod: %s\n", err);
         return 2;
     }
+    if (tls_cert) {
+        free(cfg.tls_cert);
+        cfg.tls_cert = strdup(tls_cert);
+    }
+    if (tls_key) {
+        free(cfg.tls_key);
+        cfg.tls_key = strdup(tls_key);
+    }
     log_set_level(cfg.verbose > 0 ? LOG_DEBUG : LOG_INFO);
+    db_set_max_pages(cfg.max_db_pages);
+    ratelimit_configure(cfg.rate_limit);
     if (i < argc)
         return token_main(argc - i - 1, argv + i + 1);
 
@@ -88,12 +126,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "hpod: cannot read tokens from \"%s\"\n", cfg.db_path);
         return 1;
     }
-    if (!config_is_loopback() && auth_token_count() == 0 && !cfg.insecure) {
+    if (!config_is_loopback() && auth_open() && !cfg.insecure) {
         fprintf(stderr,
                 "hpod: refusing to listen on %s with no API tokens: add one with "
                 "\"hpod token add --role admin NAME\", or pass --insecure\n",
                 cfg.host);
         return 1;
+    }
+    if (!cfg.tls_cert != !cfg.tls_key) {
+        fprintf(stderr, "hpod: TLS needs both a certificate and a key (--tls-cert FILE "
+                        "--tls-key FILE)\n");
+        return 2;
+    }
+    char *cert_pem = NULL, *key_pem = NULL;
+    if (cfg.tls_cert) {
+        cert_pem = read_pem(cfg.tls_cert, "certificate");
+        key_pem = cert_pem ? read_pem(cfg.tls_key, "key") : NULL;
+        if (!key_pem) {
+            free(cert_pem);
+            return 1;
+        }
     }
     if (www_set_dir(cfg.www_dir) < 0)
         log_warn("web page directory \"%s\" not found: the page is not served", cfg.www_dir);
@@ -118,10 +170,14 @@ int main(int argc, char **argv)
         .max_body = cfg.max_body,
         .routes = api_routes,
         .fallback = www_serve,
+        .tls_cert = cert_pem,
+        .tls_key = key_pem,
     };
     struct MHD_Daemon *d = http_start(&o, err, sizeof err);
     if (!d) {
         fprintf(stderr, "hpod: %s\n", err);
+        free(cert_pem);
+        free(key_pem);
         return 1;
     }
     if (lease_start(cfg.reaper_interval_ms) < 0) {
@@ -130,11 +186,11 @@ int main(int argc, char **argv)
         return 1;
     }
     bool v6 = strchr(cfg.host, ':') != NULL;
-    printf("hpod listening on http://%s%s%s:%u\n", v6 ? "[" : "", cfg.host, v6 ? "]" : "",
-           http_port(d));
+    printf("hpod listening on %s://%s%s%s:%u\n", cert_pem ? "https" : "http", v6 ? "[" : "",
+           cfg.host, v6 ? "]" : "", http_port(d));
     fflush(stdout);
     log_info("database %s, %zu API token(s)%s", cfg.db_path, auth_token_count(),
-             auth_token_count() ? "" : " (open: loopback only)");
+             auth_open() ? " (open: no token was ever added)" : "");
 
     int sig = 0;
     sigwait(&set, &sig);
@@ -142,6 +198,9 @@ int main(int argc, char **argv)
     lease_stop();
     http_stop(d);
     llm_hook_stop();
+    ratelimit_release();
+    free(cert_pem);
+    free(key_pem);
     db_thread_close();
     curl_global_cleanup();
     config_release();

@@ -131,10 +131,8 @@ static int median_others(struct db *db, long long study_id, long long trial_id, 
     sqlite3_stmt *q = db_stmt(
         db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
             "r.step <= ?2 ORDER BY r.step DESC LIMIT 1) FROM trials t WHERE t.study_id = ?1 "
-            "AND t.last_step >= ?2 AND t.id <> ?3 AND t.state IN ('completed', 'running', "
-            "'pruned') UNION ALL SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = "
-            "t.id ORDER BY r.step DESC LIMIT 1) FROM trials t WHERE t.study_id = ?1 AND t.state "
-            "= 'completed' AND t.last_step < ?2 AND t.id <> ?3");
+            "AND (t.last_step >= ?2 AND t.state IN ('completed', 'running', 'pruned') OR "
+            "t.last_step < ?2 AND t.state = 'completed') AND t.id <> ?3");
     if (!q)
         return -1;
     sqlite3_bind_int64(q, 1, study_id);

@@ -144,6 +144,14 @@ static int set_key(const char *key, const char *v, char *err, size_t errlen)
         if (set_uint(key, v, 0, 3600, &n, err, errlen) < 0)
             return -1;
         cfg.max_wait_s = (unsigned)n;
+    } else if (strcmp(key, "rate_limit") == 0) {
+        if (set_uint(key, v, 0, 1000000, &n, err, errlen) < 0)
+            return -1;
+        cfg.rate_limit = (unsigned)n;
+    } else if (strcmp(key, "max_db_pages") == 0) {
+        if (set_uint(key, v, 0, 2147483647L, &n, err, errlen) < 0)
+            return -1;
+        cfg.max_db_pages = n;
     } else if (strcmp(key, "reaper_interval_ms") == 0) {
         if (set_uint(key, v, 10, 60000, &n, err, errlen) < 0)
             return -1;

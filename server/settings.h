@@ -23,6 +23,8 @@ struct settings {
     unsigned llm_threads;    /* threads making LLM calls */
     char *tls_cert;          /* --tls-cert PEM file, or NULL */
     char *tls_key;           /* --tls-key PEM file, or NULL */
+    unsigned rate_limit;     /* requests per second per token or address, 0 = off */
+    long max_db_pages;       /* cap on the database size in pages (max_db_pages = N), 0 = none */
 };
 
 /* The settings in force (filled by config_load). */

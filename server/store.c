@@ -467,6 +467,20 @@ json_t *store_study_set_state(struct db *db, const char *name, const char *state
     struct study st;
     if (store_study_load(db, name, &st, e) < 0)
         return NULL;
+    if (strcmp(state, "running") == 0 && strcmp(st.state, "finished") == 0) {
+        struct counts c;
+        long long done = 0;
+        if (store_counts(db, st.id, &c) == 0)
+            done = c.completed + c.failed + c.pruned;
+        if (done >= st.spec->max_trials || c.failed >= st.spec->max_failures) {
+            serr_set(e, 409, "budget_spent",
+                     "study \"%s\" has spent its budget (%lld of %ld trials finished, %lld "
+                     "failed): it cannot run again",
+                     name, done, st.spec->max_trials, c.failed);
+            store_study_release(&st);
+            return NULL;
+        }
+    }
     if (db_begin(db) < 0) {
         store_study_release(&st);
         serr_db(e, db, "set study state");
@@ -617,7 +631,7 @@ json_t *store_enqueue(struct db *db, const char *name, const json_t *params, con
     if (store_study_load(db, name, &st, e) < 0)
         return NULL;
     json_t *out = NULL;
-    char *text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    char *text = json_dumps(params, JSON_COMPACT | JSON_REAL_PRECISION(17));
     if (strcmp(st.state, "finished") == 0) {
         serr_set(e, 409, "study_finished", "study \"%s\" is finished: resume it first", name);
         goto out_release;

@@ -179,7 +179,7 @@ static int lease_trial(struct db *db, const struct study *st, long long id, cons
 static int create_trial(struct db *db, const struct study *st, const json_t *params,
                         const char *source, const char *worker, json_t *out, long long *number)
 {
-    char *text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    char *text = json_dumps(params, JSON_COMPACT | JSON_REAL_PRECISION(17));
     if (!text)
         return -1;
     sqlite3_stmt *n = db_stmt(db, "UPDATE studies SET next_number = next_number + 1 WHERE id = ? "
@@ -209,10 +209,12 @@ out_free:
     return rc;
 }
 
-/* Ask the study's sampler for k configurations; each gets its source name. */
+/* Ask the study's sampler for k configurations; each gets its source name. Fewer
+ * (*made) when the LLM asks the request to wait for a call in flight. */
 static int propose(struct db *db, const struct study *st, size_t k, json_t **configs,
-                   char **sources, struct serr *e)
+                   char **sources, size_t *made, struct serr *e)
 {
+    *made = 0;
     struct sampler_ctx ctx;
     if (suggest_history_load(db, st, &ctx) < 0) {
         suggest_history_free(&ctx);
@@ -228,10 +230,11 @@ static int propose(struct db *db, const struct study *st, size_t k, json_t **con
     }
     ctx.next_number = (long)next;
     char err[512] = "";
-    int got = llm_hook_take(st, k, configs, sources);
+    bool wait = false;
+    int got = llm_hook_take(st, &ctx, k, configs, sources, &wait);
     if (got < 0)
         got = 0;
-    size_t left = k - (size_t)got;
+    size_t left = wait ? 0 : k - (size_t)got;
     int rc = 0;
     if (left > 0) {
         const char *name = llm_hook_classical(st);
@@ -249,6 +252,7 @@ static int propose(struct db *db, const struct study *st, size_t k, json_t **con
         }
         return serr_set(e, 500, "sampler_failed", "sampler could not propose: %s", err);
     }
+    *made = (size_t)got + left;
     return 0;
 }
 
@@ -353,7 +357,8 @@ int suggest_run(struct db *db, const char *study, const char *worker, int count,
     if (want > 0) {
         json_t **configs = calloc(want, sizeof *configs);
         char **sources = calloc(want, sizeof *sources);
-        if (!configs || !sources || propose(db, &st, want, configs, sources, e) < 0) {
+        size_t made = 0;
+        if (!configs || !sources || propose(db, &st, want, configs, sources, &made, e) < 0) {
             free(configs);
             free(sources);
             goto out_unlock;
@@ -364,9 +369,11 @@ int suggest_run(struct db *db, const char *study, const char *worker, int count,
             failed = true;
         } else {
             int ok = 0;
-            for (size_t i = 0; i < want && ok == 0; i++) {
+            for (size_t i = 0; i < made && ok == 0; i++) {
                 long long number;
                 ok = create_trial(db, &st, configs[i], sources[i], worker, res->trials, &number);
+                if (ok == 0)
+                    llm_hook_created(db, configs[i], number);
             }
             if (ok < 0 || db_commit(db) < 0) {
                 db_rollback(db);

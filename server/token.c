@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,7 +14,7 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: hpod [--db FILE] token add --role admin|worker|read NAME\n"
+    fprintf(stderr, "usage: hpod [--db FILE] token add --role admin|worker|read [--from-env VAR] NAME\n"
                     "       hpod [--db FILE] token list\n"
                     "       hpod [--db FILE] token revoke NAME\n");
     return 2;
@@ -36,10 +37,12 @@ static int random_token(char out[65])
 
 static int token_add(struct db *db, int argc, char **argv)
 {
-    const char *role = NULL, *name = NULL;
+    const char *role = NULL, *name = NULL, *from_env = NULL;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--role") == 0 && i + 1 < argc)
             role = argv[++i];
+        else if (strcmp(argv[i], "--from-env") == 0 && i + 1 < argc)
+            from_env = argv[++i];
         else if (argv[i][0] != '-' && !name)
             name = argv[i];
         else
@@ -52,11 +55,23 @@ static int token_add(struct db *db, int argc, char **argv)
         return 2;
     }
     char tok[65], hash[65];
-    if (random_token(tok) < 0) {
-        fprintf(stderr, "hpod: cannot read /dev/urandom\n");
-        return 1;
+    if (from_env) {
+        /* register a token chosen elsewhere (a secret store), never printed */
+        const char *v = getenv(from_env);
+        if (!v || strlen(v) < 16) {
+            fprintf(stderr, "hpod: environment variable %s must hold a token of at least 16 "
+                            "characters\n",
+                    from_env);
+            return 2;
+        }
+        auth_hash(v, hash);
+    } else {
+        if (random_token(tok) < 0) {
+            fprintf(stderr, "hpod: cannot read /dev/urandom\n");
+            return 1;
+        }
+        auth_hash(tok, hash);
     }
-    auth_hash(tok, hash);
     sqlite3_stmt *q = db_stmt(db, "INSERT INTO tokens (name, role, hash, created_at) VALUES "
                                   "(?, ?, ?, ?)");
     if (!q)
@@ -73,7 +88,8 @@ static int token_add(struct db *db, int argc, char **argv)
         return 1;
     }
     /* The token is shown once; only its hash is kept. */
-    printf("%s\n", tok);
+    if (!from_env)
+        printf("%s\n", tok);
     fprintf(stderr, "token \"%s\" (%s) added; it is shown only now\n", name, role);
     return 0;
 }

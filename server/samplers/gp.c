@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 
 #define SQRT5 2.23606797749978969641
 #define LOG_2PI 1.83787706640934548356
@@ -359,8 +360,11 @@ void gp_warp_outputs(double *y, size_t n)
     }
     double best_lambda = 1, best_ll = -INFINITY;
     if (n >= 4 && !(getenv("GPD_WARP") && atoi(getenv("GPD_WARP")) == 0)) {
+        double lmin = getenv("GPD_LMIN") ? atof(getenv("GPD_LMIN")) : -0.5;
         for (int step = 0; step <= 15; step++) {
             double lambda = -0.5 + 0.1 * step, m = 0, v = 0;
+            if (lambda < lmin - 1e-9)
+                continue;
             for (size_t i = 0; i < n; i++)
                 m += boxcox(y[i], lambda);
             m /= (double)n;
@@ -376,6 +380,8 @@ void gp_warp_outputs(double *y, size_t n)
             }
         }
     }
+    if (getenv("GPD_DEBUG"))
+        fprintf(stderr, "lambda=%.2f\n", best_lambda);
     double m = 0, v = 0;
     for (size_t i = 0; i < n; i++) {
         y[i] = boxcox(y[i], best_lambda);

@@ -332,6 +332,12 @@ static int state_build(struct gp_state *st, const struct sampler_ctx *ctx, size_
         fo.max_points = 0;
     }
     rc = gp_fit(st->g, &fo, &st->r);
+    if (getenv("GPD_DEBUG")) {
+        fprintf(stderr, "n=%zu sf2=%.3g sn2=%.3g nll=%.4g ls=", n, st->g->sf2, st->g->sn2, gp_nll(st->g));
+        for (size_t j = 0; j < st->e.nf; j++)
+            fprintf(stderr, " %.3g", st->g->ls[j]);
+        fprintf(stderr, "\n");
+    }
 out:
     free(x);
     free(y);
@@ -364,14 +370,22 @@ static void make_candidates(struct gp_state *st, size_t m, size_t call, double *
             b++;
         memcpy(f, st->g->x + st->order[b] * nf, nf * sizeof *f);
         double scale = exp(log(0.002) + rng_uniform(&st->r) * (log(0.3) - log(0.002)));
-        double prob = rng_uniform(&st->r) < 0.5 ? 1.0 : (nmov ? 2.0 / (double)nmov : 1.0);
+        /* A third of the moves resample a few coordinates anywhere in their range
+         * (jumps between basins of separable objectives), the rest are Gaussian
+         * steps of a log-uniform scale in all or a few coordinates. */
+        double kind = rng_uniform(&st->r);
+        bool jump = kind < devknob("GPD_JUMP", 1.0 / 3.0);
+        double prob = kind < 0.5 ? (nmov ? 1.5 / (double)nmov : 1.0) : 1.0;
         bool moved = false;
         for (size_t i = 0; i < e->s->n; i++) {
             const struct param *p = &e->s->params[i];
             double *fi = f + e->off[i];
             if (p->type == PARAM_FLOAT || p->type == PARAM_INT) {
                 if (rng_uniform(&st->r) < prob) {
-                    fi[0] += scale * rng_normal(&st->r);
+                    if (jump)
+                        fi[0] = rng_uniform(&st->r);
+                    else
+                        fi[0] += scale * rng_normal(&st->r);
                     fi[0] = fi[0] < 0 ? -fi[0] : fi[0] > 1 ? 2 - fi[0] : fi[0];
                     moved = true;
                 }
@@ -388,7 +402,7 @@ static void make_candidates(struct gp_state *st, size_t m, size_t call, double *
             size_t pick = (size_t)rng_below(&st->r, nmov), j = 0;
             for (size_t t = 0; t < nf; t++)
                 if (e->movable[t] && j++ == pick) {
-                    f[t] += scale * rng_normal(&st->r);
+                    f[t] = jump ? rng_uniform(&st->r) : f[t] + scale * rng_normal(&st->r);
                     break;
                 }
         }
@@ -426,7 +440,7 @@ static int propose_one(struct gp_state *st, size_t call, double *best_f)
     struct acq a = {
         .g = st->g,
         .e = e,
-        .best = st->best,
+        .best = st->best - devknob("GPD_XI", 0.0),
         .fail = st->fail,
         .nfail = st->nfail,
         .rad2 = rad2,
@@ -440,7 +454,7 @@ static int propose_one(struct gp_state *st, size_t call, double *best_f)
     make_candidates(st, m, call, cand);
     gp_predict(st->g, cand, m, mean, var);
     for (size_t c = 0; c < m; c++)
-        score[c] = gp_log_ei(mean[c], sqrt(var[c]), st->best, NULL, NULL) +
+        score[c] = gp_log_ei(mean[c], sqrt(var[c]), a.best, NULL, NULL) +
                    fail_penalty(&a, cand + c * nf, NULL);
     size_t nref = m < GP_REFINE ? m : GP_REFINE;
     size_t top[GP_REFINE];
@@ -475,6 +489,17 @@ static int propose_one(struct gp_state *st, size_t call, double *best_f)
             best_score = v;
             memcpy(best_f, f, nf * sizeof *f);
         }
+    }
+    if (getenv("GPD_DEBUG")) {
+        double mu, sd;
+        gp_predict_grad(st->g, best_f, &mu, &sd, NULL, NULL, work);
+        fprintf(stderr, "   best=%.3f acq=%.3f mu=%.3f sd=%.3g top0=%.3f x=", st->best, best_score, mu, sd, score[top[0]]);
+        for (size_t j = 0; j < nf; j++)
+            fprintf(stderr, " %.4f", best_f[j]);
+        fprintf(stderr, " inc=");
+        for (size_t j = 0; j < nf; j++)
+            fprintf(stderr, " %.4f", st->g->x[st->order[0] * nf + j]);
+        fprintf(stderr, "\n");
     }
     rc = 0;
 out:

@@ -9,12 +9,12 @@
 
 #include "rng.h"
 
-#define TPE_PRIOR_SIGMA   1.0 /* bandwidth of the prior component, unit scale */
-#define TPE_FLAT_RECENT   25  /* trials with full weight; older ones ramp down */
-#define TPE_DEDUPE_TRIES  8   /* fresh streams tried when a proposal repeats */
-#define TPE_RANDOM_TRIES  64  /* random draws tried after that */
-#define TPE_LOG_FLOOR     -700.0
-#define TPE_LOG_SQRT_2PI  0.91893853320467274178
+#define TPE_PRIOR_SIGMA  1.0 /* bandwidth of the prior component, unit scale */
+#define TPE_FLAT_RECENT  25  /* trials with full weight; older ones ramp down */
+#define TPE_DEDUPE_TRIES 8   /* fresh streams tried when a proposal repeats */
+#define TPE_RANDOM_TRIES 64  /* random draws tried after that */
+#define TPE_LOG_FLOOR    -700.0
+#define TPE_LOG_SQRT_2PI 0.91893853320467274178
 
 extern const struct sampler_ops sampler_sobol_ops;
 
@@ -28,7 +28,7 @@ enum row_kind {
 
 /* One trial in model coordinates. */
 struct row {
-    double *z;          /* one coordinate per parameter: unit value, categorical index, NAN if absent */
+    double *z; /* one coordinate per parameter: unit value, categorical index, NAN if absent */
     enum row_kind kind; /* how it is used */
     double value;       /* oriented value (ranked rows) */
     long number;        /* trial number (order of recency) */
@@ -46,29 +46,31 @@ struct dim {
 
 /* A Parzen mixture over one group: components are observations plus the prior. */
 struct parzen {
-    size_t nc;       /* components */
-    size_t nn;       /* numeric dimensions of the group */
-    size_t nk;       /* categorical dimensions of the group */
-    double *mu;      /* nc x nn kernel centres */
-    double *inv_s;   /* nc x nn inverse bandwidths */
-    double *sigma;   /* nc x nn bandwidths */
-    double *logc;    /* nc: log weight minus the kernel normalisers */
-    double *cum;     /* nc: cumulative normalised weights, for sampling */
-    double **catlp;  /* nc x nk arrays of log probabilities per choice */
-    double *catbuf;  /* storage behind catlp */
+    size_t nc;      /* components */
+    size_t nn;      /* numeric dimensions of the group */
+    size_t nk;      /* categorical dimensions of the group */
+    double *mu;     /* nc x nn kernel centres */
+    double *inv_s;  /* nc x nn inverse bandwidths */
+    double *sigma;  /* nc x nn bandwidths */
+    double *logis;  /* nc x nn logs of the inverse bandwidths */
+    double *bw;     /* nn: bandwidths of the observation kernels before adaptation */
+    double *logc;   /* nc: log weight minus the kernel normalisers */
+    double *cum;    /* nc: cumulative normalised weights, for sampling */
+    double **catlp; /* nc x nk arrays of log probabilities per choice */
+    double *catbuf; /* storage behind catlp */
 };
 
 /* The work area of one call. */
 struct tpe {
     const struct sampler_ctx *ctx;
     const struct tpe_options *o;
-    size_t np;           /* parameters */
-    struct dim *dims;    /* np */
-    size_t *group;       /* np: group index of each parameter */
-    size_t ngroups;      /* groups */
-    struct row *rows;    /* observations, then room for this call's proposals */
-    size_t nrows;        /* rows in use */
-    double *zbuf;        /* storage behind rows[].z */
+    size_t np;        /* parameters */
+    struct dim *dims; /* np */
+    size_t *group;    /* np: group index of each parameter */
+    size_t ngroups;   /* groups */
+    struct row *rows; /* observations, then room for this call's proposals */
+    size_t nrows;     /* rows in use */
+    double *zbuf;     /* storage behind rows[].z */
 };
 
 /* ---- options ---- */
@@ -277,6 +279,8 @@ static void parzen_free(struct parzen *pz)
     free(pz->mu);
     free(pz->inv_s);
     free(pz->sigma);
+    free(pz->bw);
+    free(pz->logis);
     free(pz->logc);
     free(pz->cum);
     free(pz->catlp);
@@ -307,7 +311,8 @@ static int cmp_row_number(const void *a, const void *b)
 /* Fit a mixture on the rows (borrowed, any order) over the group's numeric dims
  * num[0..nn-1] and categorical dims cat[0..nk-1]. */
 static int parzen_fit(struct parzen *pz, const struct tpe *t, const struct row **rows, size_t n,
-                      const size_t *num, size_t nn, const size_t *cat, size_t nk)
+                      const size_t *num, size_t nn, const size_t *cat, size_t nk,
+                      const struct parzen *good)
 {
     const struct tpe_options *o = t->o;
     memset(pz, 0, sizeof *pz);
@@ -323,11 +328,13 @@ static int parzen_fit(struct parzen *pz, const struct tpe *t, const struct row *
     pz->inv_s = malloc((nc * nn + 1) * sizeof *pz->inv_s);
     pz->sigma = malloc((nc * nn + 1) * sizeof *pz->sigma);
     pz->logc = malloc(nc * sizeof *pz->logc);
+    pz->bw = malloc((nn + 1) * sizeof *pz->bw);
+    pz->logis = malloc((nc * nn + 1) * sizeof *pz->logis);
     pz->cum = malloc(nc * sizeof *pz->cum);
     pz->catlp = malloc((nc * nk + 1) * sizeof *pz->catlp);
     pz->catbuf = malloc((nc * ncat_total + 1) * sizeof *pz->catbuf);
-    if (!pz->mu || !pz->inv_s || !pz->sigma || !pz->logc || !pz->cum || !pz->catlp ||
-        !pz->catbuf) {
+    if (!pz->mu || !pz->inv_s || !pz->sigma || !pz->bw || !pz->logis || !pz->logc || !pz->cum ||
+        !pz->catlp || !pz->catbuf) {
         parzen_free(pz);
         return -1;
     }
@@ -366,6 +373,7 @@ static int parzen_fit(struct parzen *pz, const struct tpe *t, const struct row *
             lo = fmax(lo, 0.5 / (double)d->n_values);
         bwlo[j] = lo;
         bw[j] = s;
+        pz->bw[j] = s < lo ? lo : s > 1 ? 1 : s;
     }
     /* adaptive kernels (Abramson): narrower where the observations crowd, wider
      * for stragglers, judged by a pilot estimate with the fixed bandwidths */
@@ -407,11 +415,16 @@ static int parzen_fit(struct parzen *pz, const struct tpe *t, const struct row *
             double s = TPE_PRIOR_SIGMA;
             if (!is_prior) {
                 s = bw[j] * lambda[c];
+                /* a pending trial or earlier proposal sits where the good
+                 * density put it: it counts at that density's resolution */
+                if (good && rows[c]->kind == ROW_BAD && good->bw[j] < s)
+                    s = good->bw[j];
                 s = s < bwlo[j] ? bwlo[j] : s > 1 ? 1 : s;
             }
             pz->mu[c * nn + j] = mu;
             pz->sigma[c * nn + j] = s;
             pz->inv_s[c * nn + j] = 1.0 / s;
+            pz->logis[c * nn + j] = -log(s);
             /* truncation to [0, 1] */
             lc -= log_norm_mass((0 - mu) / s, (1 - mu) / s);
             if (!t->dims[num[j]].discrete)
@@ -445,17 +458,32 @@ static int parzen_fit(struct parzen *pz, const struct tpe *t, const struct row *
 /* log density of the mixture at x (numeric coordinates xn, with cell bounds xa/xb
  * for discrete dims, and categorical indices xk). */
 static double parzen_logpdf(const struct parzen *pz, const struct tpe *t, const size_t *num,
-                            const double *xn, const double *xa, const double *xb,
-                            const size_t *xk, double *scratch)
+                            const double *xn, const double *xa, const double *xb, const size_t *xk,
+                            double *scratch)
 {
     size_t nn = pz->nn, nk = pz->nk;
     double best = -INFINITY;
+    double xw[nn + 1];
+    for (size_t j = 0; j < nn; j++)
+        xw[j] = t->dims[num[j]].discrete ? log(xb[j] - xa[j]) : 0;
     for (size_t c = 0; c < pz->nc; c++) {
         double v = pz->logc[c];
         const double *mu = pz->mu + c * nn, *is = pz->inv_s + c * nn;
         for (size_t j = 0; j < nn; j++) {
             if (t->dims[num[j]].discrete) {
-                v += log_norm_mass((xa[j] - mu[j]) * is[j], (xb[j] - mu[j]) * is[j]);
+                double wa = (xa[j] - mu[j]) * is[j], wb = (xb[j] - mu[j]) * is[j];
+                if (wb - wa < 1.0) {
+                    /* narrow cell: the midpoint rule is accurate and cheap */
+                    double e = 0.5 * (wa + wb);
+                    v += xw[j] + pz->logis[c * nn + j] - 0.5 * e * e - TPE_LOG_SQRT_2PI;
+                } else if (wa > 4 || wb < -4) {
+                    /* a wide cell far in one tail: nearly all of that tail
+                     * (Mills' ratio), no erfc needed */
+                    double e = wa > 4 ? wa : -wb;
+                    v += -0.5 * e * e - log(e) - TPE_LOG_SQRT_2PI;
+                } else {
+                    v += log_norm_mass(wa, wb);
+                }
             } else {
                 double e = (xn[j] - mu[j]) * is[j];
                 v -= 0.5 * e * e;
@@ -529,8 +557,8 @@ static int cmp_ranked(const void *a, const void *b)
 static void row_fill(struct tpe *t, struct row *r, const json_t *params)
 {
     for (size_t i = 0; i < t->np; i++)
-        r->z[i] = params ? dim_coord(&t->dims[i], json_object_get(params, t->dims[i].p->name))
-                         : NAN;
+        r->z[i] =
+            params ? dim_coord(&t->dims[i], json_object_get(params, t->dims[i].p->name)) : NAN;
 }
 
 static void add_obs(struct tpe *t, const struct obs *ob)
@@ -671,8 +699,8 @@ static int sample_group(struct tpe *t, size_t g, struct rng *r, double *z)
     size_t nabove = nr - nbelow;
     for (size_t i = 0; i < nb; i++)
         above[nabove++] = bad[i];
-    if (parzen_fit(&l, t, ranked, nbelow, num, nn, cat, nk) < 0 ||
-        parzen_fit(&gz, t, above, nabove, num, nn, cat, nk) < 0)
+    if (parzen_fit(&l, t, ranked, nbelow, num, nn, cat, nk, NULL) < 0 ||
+        parzen_fit(&gz, t, above, nabove, num, nn, cat, nk, &l) < 0)
         goto out;
 
     double best = -INFINITY;
@@ -776,8 +804,8 @@ static bool tpe_taken(const json_t *cfg, const struct sampler_ctx *ctx, json_t *
     return false;
 }
 
-int tpe_propose(const struct sampler_ctx *ctx, const struct tpe_options *o, size_t k,
-                json_t **out, char *err, size_t errlen)
+int tpe_propose(const struct sampler_ctx *ctx, const struct tpe_options *o, size_t k, json_t **out,
+                char *err, size_t errlen)
 {
     if (tpe_ranked_count(ctx) < (size_t)o->n_startup)
         return sampler_sobol_ops.propose(ctx, k, out, err, errlen);
@@ -804,7 +832,7 @@ int tpe_propose(const struct sampler_ctx *ctx, const struct tpe_options *o, size
     make_groups(&t);
     for (size_t i = 0; i < ctx->n_history; i++)
         add_obs(&t, &ctx->history[i]);
-    for (size_t i = 0; i < ctx->n_pending * (size_t)(getenv("X") == NULL); i++) {
+    for (size_t i = 0; i < ctx->n_pending; i++) {
         struct obs ob = ctx->pending[i];
         ob.state = OBS_PENDING;
         add_obs(&t, &ob);

@@ -10,8 +10,8 @@
  * table "new-joe-kuo-6.21201": degree s, the inner coefficients a (most
  * significant bit first) and the odd initial numbers m_1..m_s. */
 struct sobol_poly {
-    unsigned char s;  /* degree */
-    unsigned short a; /* coefficients of x^(s-1) .. x^1, packed */
+    unsigned char s;      /* degree */
+    unsigned short a;     /* coefficients of x^(s-1) .. x^1, packed */
     unsigned short m[10]; /* initial direction numbers, m_k < 2^k */
 };
 

@@ -26,18 +26,18 @@ enum tpe_bandwidth {
 };
 
 struct tpe_options {
-    int n_startup;               /* finished trials before the model is used */
-    int n_candidates;            /* draws from l(x) per group and proposal */
-    double gamma;                /* fraction of ranked trials in the good set */
-    int gamma_max;               /* cap on the size of the good set */
-    double prior_weight;         /* weight of the prior component and categorical smoothing */
+    int n_startup;                /* finished trials before the model is used */
+    int n_candidates;             /* draws from l(x) per group and proposal */
+    double gamma;                 /* fraction of ranked trials in the good set */
+    int gamma_max;                /* cap on the size of the good set */
+    double prior_weight;          /* weight of the prior component and categorical smoothing */
     enum tpe_bandwidth bandwidth; /* bandwidth rule for numeric kernels */
-    double bw_factor;            /* scale of the Scott rule */
-    double min_bw;               /* floor on numeric bandwidths, unit scale */
-    double magic_clip;           /* extra floor magic_clip / min(100, n + 1); 0 for none */
-    bool multivariate;           /* joint kernels per group; false: one group per parameter */
-    double adaptive;             /* Abramson exponent: kernels narrow where good trials crowd */
-    double failed_weight;        /* weight of a failed trial in the bad density */
+    double bw_factor;             /* scale of the Scott rule */
+    double min_bw;                /* floor on numeric bandwidths, unit scale */
+    double magic_clip;            /* extra floor magic_clip / min(100, n + 1); 0 for none */
+    bool multivariate;            /* joint kernels per group; false: one group per parameter */
+    double adaptive;              /* Abramson exponent: kernels narrow where good trials crowd */
+    double failed_weight;         /* weight of a failed trial in the bad density */
 };
 
 /* Defaults for a space (borrowed); n_startup depends on its dimension. */
@@ -52,8 +52,8 @@ int tpe_options_parse(struct tpe_options *o, const json_t *options, char *err, s
 /* Propose k configurations (new references in out[0..k-1]) with the given
  * options; every one passes space_check(). 0, or -1 with err set. Used by
  * sampler_tpe_ops (options from ctx->options) and by composite samplers. */
-int tpe_propose(const struct sampler_ctx *ctx, const struct tpe_options *o, size_t k,
-                json_t **out, char *err, size_t errlen);
+int tpe_propose(const struct sampler_ctx *ctx, const struct tpe_options *o, size_t k, json_t **out,
+                char *err, size_t errlen);
 
 /* Finished trials (completed or pruned) that the model can rank. */
 size_t tpe_ranked_count(const struct sampler_ctx *ctx);

@@ -212,6 +212,10 @@ with Daemon() as d:
            "study finishes at max_trials finished trials; the one still running is stopped", c)
     st, b = d.call("POST", f"/api/v1/trials/{ids[2]}/heartbeat", {"worker": "w2"})
     tap.eq((st, b.get("action")), (409, "stop"), "heartbeat of a stopped trial: stop")
+    st, b = d.call("PATCH", "/api/v1/studies/s1", {"state": "running"})
+    tap.ok(st == 409 and err_code(b) == "budget_spent", "resuming a study whose budget is spent: 409", b)
+    st, b = d.call("GET", "/api/v1/studies/s1/trials?limit=1")
+    tap.eq(list(b["trials"][0]["params"]), ["x", "n", "opt"], "params keep the spec's order")
     st, b = d.call("POST", "/api/v1/studies/s1/suggest", {"worker": "w5", "wait_s": 5})
     tap.ok(st == 200 and b["trials"] == [] and b["study_state"] == "finished",
            "suggest on a finished study: empty list, finished (no wait)")

@@ -137,6 +137,23 @@ want = {"id", "number", "state", "params", "value", "source", "worker", "attempt
         "created_at", "started_at", "finished_at", "error"}
 tap.ok(want <= trial_req, "Trial requires the fields DESIGN.md promises", want - trial_req)
 
+# A full validation against the OpenAPI 3.0 schema when the npm package
+# @apidevtools/swagger-parser is installed (node_modules of the source tree).
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+
+node = shutil.which("node")
+validator = os.path.join(TOP_SRCDIR, "node_modules", "@apidevtools", "swagger-parser")
+if node and os.path.isdir(validator):
+    js = ("require(process.argv[1]).validate(process.argv[2])"
+          ".then(() => console.log('valid'))"
+          ".catch(e => { console.log(e.message); process.exit(1); })")
+    r = subprocess.run([node, "-e", js, validator, doc_path], capture_output=True, text=True,
+                       timeout=120)
+    tap.ok(r.returncode == 0, "swagger-parser validates openapi.json", r.stdout + r.stderr)
+else:
+    tap.diag("npm package @apidevtools/swagger-parser not installed: schema validation skipped")
+
 # The daemon serves the same bytes, and the shapes it answers match the schemas.
 with Daemon() as d:
     status, body, headers = http(d.url + "/api/v1/openapi.json")

@@ -280,6 +280,9 @@ static void run_one(struct run *r, int budget)
     for (; c < N_CHECKPOINTS; c++)
         r->regret[c] = NAN;
     r->seconds = (double)(time_mono_ms() - t0) / 1000.0;
+    if (getenv("BENCH_VERBOSE"))
+        fprintf(stderr, "[run] %s %s seed %d: %.4g %.4g %.4g (%.1f s)\n", r->obj->name,
+                r->sampler, r->seed, r->regret[0], r->regret[1], r->regret[2], r->seconds);
     history_release(&h);
     space_free(s);
 }

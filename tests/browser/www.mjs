@@ -74,10 +74,13 @@ function stageWww() {
   return dir;
 }
 
-function startHpod(db, www) {
+function startHpod(db, www, env = {}) {
   return new Promise((resolve, reject) => {
     const log = fs.openSync(path.join(tmp, 'hpod.log'), 'a');
-    const proc = spawn(HPOD, ['--db', db, '--listen', '127.0.0.1:0', '--www', www], { stdio: ['ignore', 'pipe', log] });
+    const proc = spawn(HPOD, ['--db', db, '--listen', '127.0.0.1:0', '--www', www], {
+      stdio: ['ignore', 'pipe', log],
+      env: { ...process.env, ...env },
+    });
     const d = { proc, base: null };
     daemons.add(d);
     let out = '';
@@ -97,6 +100,35 @@ function startHpod(db, www) {
         clearTimeout(timer);
         reject(new Error(`hpod exited with ${code}: ${fs.readFileSync(path.join(tmp, 'hpod.log'), 'utf8').slice(-500)}`));
       }
+    });
+  });
+}
+
+/* The scripted LLM of tests/fake-llm, answering valid configurations. */
+function startFakeLlm(space) {
+  const script = path.join(TOP_SRCDIR, 'tests', 'fake-llm', 'fakellm.py');
+  if (!fs.existsSync(script)) return Promise.resolve(null);
+  const file = path.join(tmp, 'fakellm.json');
+  fs.writeFileSync(file, JSON.stringify({ default: { mode: 'random_valid', space, usage: [512, 48], model: 'fake-model' } }));
+  return new Promise((resolve) => {
+    const proc = spawn(PYTHON3, [script, file], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const d = { proc, base: null };
+    daemons.add(d);
+    let out = '';
+    const timer = setTimeout(() => resolve(null), 10000);
+    proc.stdout.on('data', (b) => {
+      out += b.toString();
+      const m = /fakellm listening on (http:\/\/\S+)/.exec(out);
+      if (m && !d.base) {
+        clearTimeout(timer);
+        d.base = m[1];
+        resolve(d);
+      }
+    });
+    proc.on('exit', () => {
+      daemons.delete(d);
+      clearTimeout(timer);
+      resolve(null);
     });
   });
 }
@@ -137,6 +169,18 @@ const demoSpec = {
   ],
   sampler: { name: 'random', seed: 3 },
   budget: { max_trials: 40, max_parallel: 8, max_failures: 30 },
+};
+
+const llmSpec = {
+  name: 'llm-live',
+  description: 'Tuned by the scripted LLM of the tests',
+  objective: { name: 'val_error', direction: 'minimize' },
+  params: [
+    { name: 'lr', type: 'float', low: 1e-4, high: 1, log: true },
+    { name: 'opt', type: 'categorical', choices: ['adam', MARKUP] },
+  ],
+  sampler: { name: 'llm', seed: 1 },
+  budget: { max_trials: 6, max_parallel: 2, max_failures: 6 },
 };
 
 const bigSpec = {
@@ -207,8 +251,27 @@ async function main() {
 
   /* 2: the daemon the page talks to; the demo study gets its trials through
    * the API as workers would send them */
-  d = await startHpod(db, www);
+  const fake = await startFakeLlm(llmSpec.params);
+  const llmEnv = fake
+    ? { HPOD_LLM_FORMAT: 'openai', HPOD_LLM_BASE_URL: `${fake.base}/v1`, HPOD_LLM_MODEL: 'fake-model', HPOD_LLM_API_KEY: 'test-key' }
+    : {};
+  d = await startHpod(db, www, llmEnv);
   const ids = await seedDemo(d.base);
+  /* a study the daemon runs with the scripted LLM, when it can */
+  let llmLive = null;
+  if (fake) {
+    try {
+      await call(d.base, 'POST', '/studies', llmSpec);
+      for (let i = 0; i < 2; i++) {
+        const s = await call(d.base, 'POST', '/studies/llm-live/suggest', { worker: 'w9:0', wait_s: 15 });
+        if (s.trials.length === 0) throw new Error('no trial came');
+        await call(d.base, 'POST', `/trials/${s.trials[0].id}/complete`, { worker: 'w9:0', state: 'completed', value: 0.3 - i / 10 });
+      }
+      llmLive = 'ok';
+    } catch (e) {
+      llmLive = e.message.slice(0, 160);
+    }
+  }
   const demo = await call(d.base, 'GET', '/studies/demo');
   const base = d.base;
 
@@ -343,6 +406,19 @@ async function main() {
   const callErr = await page.textContent('#llm-calls article.call-error');
   ok(callErr.includes('"<b>kernel</b>" is not a choice') && callErr.includes('trial 2'), 'a failed call shows its error and trials as text', callErr);
   await shot('llm');
+
+  /* a transcript the daemon wrote itself, with the scripted LLM */
+  if (llmLive !== 'ok') {
+    skip('the transcript of a live LLM study shows the prompt the daemon sent', fake ? `the daemon ran no LLM study: ${llmLive}` : 'tests/fake-llm is missing');
+  } else {
+    ok(await loaded('#/studies/llm-live/llm'), 'the transcript of a live LLM study loads with no console error', errors.join('\n'));
+    const live = await page.textContent('#llm-calls');
+    ok(live.includes('Tuned by the scripted LLM of the tests') && live.includes('fake-model'), 'the transcript of a live LLM study shows the prompt the daemon sent', live.slice(0, 300));
+    await shot('llm-live');
+    await loaded('#/studies/llm-live');
+    const llmPoints = await page.evaluate(() => window.echarts.getInstanceByDom(document.getElementById('history-chart')).getOption().series.find((x) => x.name === 'LLM').data.length);
+    ok(llmPoints === 2, 'trials proposed by the LLM are drawn as LLM points', `${llmPoints}`);
+  }
 
   /* the big study: first paint of the table and the history (best of three
    * full page loads, this machine may be busy), then paging */

@@ -139,6 +139,8 @@ with Daemon() as d:
     d.call("POST", "/api/v1/studies", sp)
     w = start_worker(d, "stopped", "s", ["sh", "-c", "sleep 60"])
     wait_until(lambda: [t for t in trials(d, "stopped") if t["state"] == "running"], 20)
+    # the child runs: its process exists
+    wait_until(lambda: subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True).returncode == 0, 20)
     w.send_signal(signal.SIGTERM)
     code = w.wait(30)
     t = trials(d, "stopped")[0]
@@ -150,11 +152,12 @@ with Daemon() as d:
     # 6. --slots with --gpus: one CUDA_VISIBLE_DEVICES per slot
     sp = simple_spec("gpus", max_trials=4)
     d.call("POST", "/api/v1/studies", sp)
-    w = start_worker(d, "gpus", "g", ["sh", "-c", 'echo "@hpo final loss=$CUDA_VISIBLE_DEVICES"'],
+    w = start_worker(d, "gpus", "g", ["sh", "-c", 'sleep 0.5; echo "@hpo final loss=$CUDA_VISIBLE_DEVICES"'],
                      extra=("--gpus", "0,1"))
     tap.eq(w.wait(60), 0, "a worker with two GPU slots finishes")
-    vals = sorted({t["value"] for t in trials(d, "gpus")})
-    tap.eq(vals, [0.0, 1.0], "each slot sees its own CUDA_VISIBLE_DEVICES")
+    ts = trials(d, "gpus")
+    pairs = sorted({(t["worker"].rsplit(":", 1)[1], t["value"]) for t in ts})
+    tap.eq(pairs, [("0", 0.0), ("1", 1.0)], "each slot sees its own CUDA_VISIBLE_DEVICES")
 
     tap.eq(d.stop(), 0, "hpod exits 0 on SIGTERM")
 

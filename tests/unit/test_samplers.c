@@ -130,14 +130,15 @@ static json_t *random_space(struct rng *r)
         case 0: { /* float, maybe log */
             bool lg = rng_below(r, 2);
             double lo = lg ? pow(10, -3 + 3 * rng_uniform(r)) : -10 + 10 * rng_uniform(r);
-            double hi = lg ? lo * pow(10, 0.5 + 4 * rng_uniform(r)) : lo + 0.1 + 20 * rng_uniform(r);
+            double hi =
+                lg ? lo * pow(10, 0.5 + 4 * rng_uniform(r)) : lo + 0.1 + 20 * rng_uniform(r);
             json_object_set_new(p, "type", json_string("float"));
             json_object_set_new(p, "low", json_real(lo));
             json_object_set_new(p, "high", json_real(hi));
             json_object_set_new(p, "log", json_boolean(lg));
             break;
         }
-        case 1: { /* float on a step grid */
+        case 1: {                                       /* float on a step grid */
             double step = rng_below(r, 2) ? 0.5 : 0.25; /* exact in binary */
             double lo = (double)rng_below(r, 5) * step;
             json_object_set_new(p, "type", json_string("float"));
@@ -148,7 +149,8 @@ static json_t *random_space(struct rng *r)
         }
         case 2: { /* int, maybe log, maybe step */
             bool lg = rng_below(r, 3) == 0;
-            json_int_t lo = lg ? 1 + (json_int_t)rng_below(r, 4) : -5 + (json_int_t)rng_below(r, 10);
+            json_int_t lo =
+                lg ? 1 + (json_int_t)rng_below(r, 4) : -5 + (json_int_t)rng_below(r, 10);
             json_int_t step = lg ? 1 : 1 + (json_int_t)rng_below(r, 3);
             json_int_t hi = lo + step * (json_int_t)(1 + rng_below(r, lg ? 500 : 8));
             json_object_set_new(p, "type", json_string("int"));
@@ -162,13 +164,15 @@ static json_t *random_space(struct rng *r)
         }
         case 3: /* categorical of strings */
             json_object_set_new(p, "type", json_string("categorical"));
-            json_object_set_new(p, "choices", rng_below(r, 2) ? json_pack("[sss]", "a", "b", "c")
-                                                              : json_pack("[s]", "only"));
+            json_object_set_new(p, "choices",
+                                rng_below(r, 2) ? json_pack("[sss]", "a", "b", "c")
+                                                : json_pack("[s]", "only"));
             break;
         case 4: /* categorical of numbers and booleans */
             json_object_set_new(p, "type", json_string("categorical"));
-            json_object_set_new(p, "choices", rng_below(r, 2) ? json_pack("[ifi]", 16, 0.5, 64)
-                                                              : json_pack("[bb]", 1, 0));
+            json_object_set_new(p, "choices",
+                                rng_below(r, 2) ? json_pack("[ifi]", 16, 0.5, 64)
+                                                : json_pack("[bb]", 1, 0));
             break;
         default:
             json_object_set_new(p, "type", json_string("code"));
@@ -185,14 +189,14 @@ static json_t *random_space(struct rng *r)
                 json_t *ch = json_object_get(pp, "choices");
                 json_t *vals = json_array();
                 json_array_append(vals, json_array_get(ch, rng_below(r, json_array_size(ch))));
-                json_object_set_new(p, "when",
-                                    json_pack("{s:o}", json_string_value(json_object_get(pp, "name")),
-                                              vals));
+                json_object_set_new(
+                    p, "when",
+                    json_pack("{s:o}", json_string_value(json_object_get(pp, "name")), vals));
             } else if (strcmp(pt, "int") == 0) {
                 json_t *lo = json_object_get(pp, "low");
-                json_object_set_new(p, "when",
-                                    json_pack("{s:[O]}", json_string_value(json_object_get(pp, "name")),
-                                              lo));
+                json_object_set_new(
+                    p, "when",
+                    json_pack("{s:[O]}", json_string_value(json_object_get(pp, "name")), lo));
             }
         }
         json_array_append_new(params, p);
@@ -366,14 +370,13 @@ START_TEST(test_tpe_pending)
     json_t *alone = propose1("tpe", &c);
     for (int q = 0; q < 3; q++) {
         double dx = 0.004 * (q - 1) + 0.001, dy = 0.003 * (1 - q) + 0.001; /* none equal */
-        study_pend(&st, json_pack("{s:f,s:f}", "x", num(alone, "x") + dx, "y",
-                                  num(alone, "y") + dy));
+        study_pend(&st,
+                   json_pack("{s:f,s:f}", "x", num(alone, "x") + dx, "y", num(alone, "y") + dy));
     }
     c = study_ctx(&st, s, 5, NULL);
     c.next_number = next; /* the same stream as before */
     json_t *with = propose1("tpe", &c);
     double d = hypot(num(with, "x") - num(alone, "x"), num(with, "y") - num(alone, "y"));
-    fprintf(stderr, "D=%g %.17g %.17g %.17g %.17g\n", d, num(alone, "x"), num(alone, "y"), num(with, "x"), num(with, "y"));
     ck_assert_msg(d > 0.01, "pending trials around the proposal moved it by only %g", d);
     json_decref(with);
     json_decref(alone);
@@ -386,19 +389,19 @@ END_TEST
  * pending, and its members differ. */
 START_TEST(test_tpe_batch_is_liar)
 {
-    struct space *s = parse_space(mixed_space);
+    struct space *s = parse_space(square_space);
     struct study st;
     study_init(&st, 64);
     for (int t = 0; t < 25; t++) {
         struct sampler_ctx c = study_ctx(&st, s, 6, NULL);
         json_t *cfg = propose1("tpe", &c);
-        study_finish(&st, cfg, mixed_value(cfg), OBS_COMPLETED);
+        study_finish(&st, cfg, square_value(cfg), OBS_COMPLETED);
     }
-    json_t *batch[4];
+    json_t *batch[8];
     char err[256];
     struct sampler_ctx c = study_ctx(&st, s, 6, NULL);
-    ck_assert_int_eq(sampler_propose("tpe", &c, 4, batch, err, sizeof err), 0);
-    for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(sampler_propose("tpe", &c, 8, batch, err, sizeof err), 0);
+    for (int i = 0; i < 8; i++) {
         c = study_ctx(&st, s, 6, NULL);
         json_t *one = propose1("tpe", &c);
         ck_assert_msg(json_equal(one, batch[i]), "batch member %d differs from a single ask", i);
@@ -406,7 +409,7 @@ START_TEST(test_tpe_batch_is_liar)
             ck_assert_msg(!json_equal(batch[i], batch[j]), "batch members %d and %d equal", j, i);
         study_pend(&st, one);
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 8; i++)
         json_decref(batch[i]);
     study_release(&st);
     space_free(s);
@@ -418,9 +421,9 @@ END_TEST
 START_TEST(test_batch_distinct_discrete)
 {
     const char *name = _i == 0 ? "sobol" : "tpe";
-    struct space *s = parse_space(
-        "[{\"name\": \"a\", \"type\": \"categorical\", \"choices\": [1, 2, 3]},"
-        " {\"name\": \"b\", \"type\": \"categorical\", \"choices\": [true, false]}]");
+    struct space *s =
+        parse_space("[{\"name\": \"a\", \"type\": \"categorical\", \"choices\": [1, 2, 3]},"
+                    " {\"name\": \"b\", \"type\": \"categorical\", \"choices\": [true, false]}]");
     struct study st;
     study_init(&st, 32);
     for (int t = 0; t < 12; t++) {
@@ -434,8 +437,8 @@ START_TEST(test_batch_distinct_discrete)
     ck_assert_int_eq(sampler_propose(name, &c, 4, out, err, sizeof err), 0);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < i; j++)
-            ck_assert_msg(!json_equal(out[i], out[j]), "%s: batch proposals %d and %d equal",
-                          name, j, i);
+            ck_assert_msg(!json_equal(out[i], out[j]), "%s: batch proposals %d and %d equal", name,
+                          j, i);
     for (int i = 0; i < 4; i++)
         json_decref(out[i]);
     study_release(&st);
@@ -520,8 +523,7 @@ START_TEST(test_tpe_categorical)
             late_b++;
         study_finish(&st, cfg, (is_b ? 0 : 5) + fabs(num(cfg, "x") - 13), OBS_COMPLETED);
     }
-    ck_assert_msg(late_b >= 14, "only %d of the last 20 proposals chose the best category",
-                  late_b);
+    ck_assert_msg(late_b >= 14, "only %d of the last 20 proposals chose the best category", late_b);
     study_release(&st);
     space_free(s);
 }

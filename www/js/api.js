@@ -78,7 +78,7 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
   }
   emit('reachable');
   if (res.status === 401) {
-    emit('auth', token ? 'the token was refused' : 'this hpod needs a token');
+    emit('auth', token ? 'The token was refused' : 'This hpod needs a token');
   }
   if (!res.ok) {
     const err = data && data.error ? data.error : {};

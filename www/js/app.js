@@ -111,6 +111,7 @@ tokenForm.addEventListener('submit', (e) => {
   tokenDialog.close();
   updateTokenButton();
   render();
+  if (!document.getElementById('version').textContent) loadVersion();
 });
 document.getElementById('token-cancel').addEventListener('click', () => tokenDialog.close());
 tokenButton.addEventListener('click', () => {

@@ -69,7 +69,9 @@ export function historyOption(trials, { maximize, log, objective }) {
   }
   if (best.length && points.length) best.push([points[points.length - 1].number, b]);
   const big = points.length > 2000;
-  const series = SOURCE_GROUPS.map((g) => ({
+  /* LLM points are drawn last, on top of the classical cloud */
+  const drawOrder = ['classical', 'fallback', 'manual', 'llm'].map((k) => SOURCE_GROUPS.find((g) => g.key === k));
+  const series = drawOrder.map((g) => ({
     name: g.label,
     type: 'scatter',
     data: groups.get(g.key),
@@ -93,7 +95,7 @@ export function historyOption(trials, { maximize, log, objective }) {
     animation: false,
     textStyle: { fontFamily: FONT },
     grid: { left: 64, right: 24, top: 40, bottom: 48 },
-    legend: { top: 4, textStyle: { color: TEXT } },
+    legend: { top: 4, textStyle: { color: TEXT }, data: [...SOURCE_GROUPS.map((g) => g.label), 'best so far'] },
     tooltip: {
       ...baseTooltip(),
       trigger: 'item',
@@ -176,7 +178,7 @@ export function parallelOption(spec, trials, { maximize, objective, limit = 3000
         right: 12,
         top: 'middle',
         itemHeight: 160,
-        calculable: true,
+        calculable: false,
         precision: 4,
         text: [lowGood ? 'worse' : 'better', lowGood ? 'better' : 'worse'],
         inRange: { color: lowGood ? ['#1d4ed8', '#60a5fa', '#fbbf24', '#dc2626'] : ['#dc2626', '#fbbf24', '#60a5fa', '#1d4ed8'] },

@@ -70,7 +70,7 @@ function row(s) {
     ),
     h('td', null, samplerName(s.sampler)),
     h('td', { class: 'num' }, llmUsage(s.llm)),
-    h('td', { class: 'num' }, fmtUsd(s.llm ? s.llm.cost_usd : null)),
+    h('td', { class: 'num' }, s.llm && (s.llm.tokens_in || s.llm.tokens_out || s.llm.cost_usd) ? fmtUsd(s.llm.cost_usd) : '—'),
     h('td', { class: 'nowrap' }, fmtTime(s.created_at)),
   );
 }

@@ -86,6 +86,11 @@ class Client:
                     parsed = {}
                 err = parsed.get("error", {}) if isinstance(parsed, dict) else {}
                 ra = e.headers.get("Retry-After") if e.headers else None
+                if e.code == 503 and attempt + 1 < attempts:
+                    # storage busy or unavailable for a moment: wait as told
+                    time.sleep(min(float(ra) if ra else delay, 30.0))
+                    delay = min(delay * 2, 30.0)
+                    continue
                 raise HpoError(e.code, err.get("code", "http_%d" % e.code),
                                err.get("message", raw.decode(errors="replace")[:200]),
                                float(ra) if ra else None, parsed) from None

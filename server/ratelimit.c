@@ -1,0 +1,146 @@
+#include <config.h>
+#include "ratelimit.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "auth.h"
+#include "timeutil.h"
+
+#define SLOTS 8192 /* buckets kept; a power of two */
+#define PROBE 8    /* slots looked at per key before the oldest is reused */
+
+struct bucket {
+    uint64_t key;    /* hash of the caller's key, 0 when the slot is free */
+    double tokens;   /* requests that may be sent now */
+    int64_t last_ms; /* when tokens was last brought up to date */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct bucket *table;
+static unsigned rate;
+
+void ratelimit_configure(unsigned per_s)
+{
+    pthread_mutex_lock(&lock);
+    rate = per_s;
+    pthread_mutex_unlock(&lock);
+}
+
+void ratelimit_release(void)
+{
+    pthread_mutex_lock(&lock);
+    free(table);
+    table = NULL;
+    pthread_mutex_unlock(&lock);
+}
+
+static uint64_t hash_key(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h ? h : 1;
+}
+
+/* The bucket of key: its own, a free one, or the one idle the longest. */
+static struct bucket *find(uint64_t key, int64_t now_ms)
+{
+    size_t at = (size_t)(key & (SLOTS - 1));
+    struct bucket *oldest = NULL;
+    for (size_t i = 0; i < PROBE; i++) {
+        struct bucket *b = &table[(at + i) & (SLOTS - 1)];
+        if (b->key == key)
+            return b;
+        if (b->key == 0 || !oldest || b->last_ms < oldest->last_ms)
+            oldest = b;
+        if (b->key == 0)
+            break;
+    }
+    oldest->key = key;
+    oldest->tokens = rate;
+    oldest->last_ms = now_ms;
+    return oldest;
+}
+
+int ratelimit_take(const char *key, int64_t now_ms, int *retry_after_s)
+{
+    int rc = 0;
+    pthread_mutex_lock(&lock);
+    if (rate == 0)
+        goto out_unlock;
+    if (!table) {
+        table = calloc(SLOTS, sizeof *table);
+        if (!table)
+            goto out_unlock; /* no memory for the table: do not refuse work over it */
+    }
+    struct bucket *b = find(hash_key(key), now_ms);
+    if (now_ms > b->last_ms) {
+        b->tokens += (double)(now_ms - b->last_ms) * rate / 1000.0;
+        if (b->tokens > rate)
+            b->tokens = rate;
+        b->last_ms = now_ms;
+    }
+    if (b->tokens >= 1.0) {
+        b->tokens -= 1.0;
+    } else {
+        double wait = (1.0 - b->tokens) / rate;
+        *retry_after_s = (int)ceil(wait);
+        if (*retry_after_s < 1)
+            *retry_after_s = 1;
+        rc = -1;
+    }
+out_unlock:
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+/* "addr:" and the caller's numeric address into key. */
+static void client_address(struct req *r, char *key, size_t keylen)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text);
+    }
+    snprintf(key, keylen, "addr:%s", text);
+}
+
+int ratelimit_check(struct req *r, const char *authorization)
+{
+    pthread_mutex_lock(&lock);
+    unsigned per_s = rate;
+    pthread_mutex_unlock(&lock);
+    if (per_s == 0)
+        return 0;
+    char key[256];
+    /* The dispatcher checked the token before: a token here is a valid one. In
+     * open mode any text passes, so the address is the caller there. */
+    if (authorization && r->role != ROLE_NONE && auth_token_count() > 0 &&
+        strncasecmp(authorization, "Bearer ", 7) == 0)
+        snprintf(key, sizeof key, "token:%.200s", authorization + 7);
+    else
+        client_address(r, key, sizeof key);
+    int retry = 1;
+    if (ratelimit_take(key, time_mono_ms(), &retry) == 0)
+        return 0;
+    http_set_retry_after(r, retry);
+    http_reply_error(r, 429, "rate_limited",
+                     "more than %u requests per second from this %s: retry after %d s", per_s,
+                     strncmp(key, "token:", 6) == 0 ? "token" : "address", retry);
+    return -1;
+}
