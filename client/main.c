@@ -82,7 +82,10 @@ int main(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+    /* A plain-http daemon needs no TLS library set up: an idle worker stays small. */
+    const char *url = server ? server : getenv("HPO_SERVER");
+    bool plain = url && strncmp(url, "http://", 7) == 0;
+    if (curl_global_init(plain ? CURL_GLOBAL_NOTHING : CURL_GLOBAL_DEFAULT) != 0) {
         fprintf(stderr, "hpo: cannot initialise libcurl\n");
         return 3;
     }

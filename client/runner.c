@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +27,47 @@ void runner_init(struct runner *r)
     tail_init(&r->err_tail);
     r->exited = false;
     r->status = 0;
+    memset(&r->limits, 0, sizeof r->limits);
+    r->out_bytes = 0;
+    r->out_exceeded = false;
+}
+
+void runner_set_limits(struct runner *r, const struct runner_limits *lim)
+{
+    if (lim)
+        r->limits = *lim;
+    else
+        memset(&r->limits, 0, sizeof r->limits);
+}
+
+static void set_limit(int resource, unsigned long soft, unsigned long hard)
+{
+    struct rlimit cur, want;
+    if (getrlimit(resource, &cur) < 0)
+        return;
+    want.rlim_cur = (rlim_t)soft;
+    want.rlim_max = (rlim_t)hard;
+    /* never above what we have ourselves (unprivileged users cannot raise it) */
+    if (cur.rlim_max != RLIM_INFINITY && want.rlim_max > cur.rlim_max)
+        want.rlim_max = cur.rlim_max;
+    if (want.rlim_cur > want.rlim_max)
+        want.rlim_cur = want.rlim_max;
+    setrlimit(resource, &want);
+}
+
+/* In the child: the resource limits of lim. */
+static void apply_limits(const struct runner_limits *lim)
+{
+    if (lim->cpu_s)
+        set_limit(RLIMIT_CPU, lim->cpu_s, lim->cpu_s + 5);
+    if (lim->as_bytes)
+        set_limit(RLIMIT_AS, lim->as_bytes, lim->as_bytes);
+    if (lim->nofile)
+        set_limit(RLIMIT_NOFILE, lim->nofile, lim->nofile);
+    if (lim->nproc)
+        set_limit(RLIMIT_NPROC, lim->nproc, lim->nproc);
+    if (lim->fsize)
+        set_limit(RLIMIT_FSIZE, lim->fsize, lim->fsize);
 }
 
 static void close_fd(int *fd)
@@ -42,8 +84,8 @@ static void write_str(int fd, const char *s)
 }
 
 /* In the child between fork and exec: only async-signal-safe calls. */
-static void child_exec(char *const argv[], char *const envp[], const char *cwd, int in_fd,
-                       int out_fd, int err_fd)
+static void child_exec(const struct runner_limits *lim, char *const argv[], char *const envp[],
+                       const char *cwd, int in_fd, int out_fd, int err_fd)
 {
     sigset_t all;
     sigemptyset(&all);
@@ -55,7 +97,11 @@ static void child_exec(char *const argv[], char *const envp[], const char *cwd, 
     sigaction(SIGINT, &dfl, NULL);
     sigaction(SIGTERM, &dfl, NULL);
     sigaction(SIGCHLD, &dfl, NULL);
-    setpgid(0, 0);
+    sigaction(SIGXCPU, &dfl, NULL);
+    sigaction(SIGXFSZ, &dfl, NULL);
+    if (!lim->new_session || setsid() < 0)
+        setpgid(0, 0);
+    apply_limits(lim);
     if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
         _exit(127);
     if (chdir(cwd) < 0) {
@@ -90,8 +136,9 @@ int runner_start(struct runner *r, char *const argv[], char *const envp[], const
         goto out_close;
     }
     if (pid == 0)
-        child_exec(argv, envp, cwd, in_fd, out[1], errp[1]);
-    setpgid(pid, pid); /* also done by the child; whichever runs first wins */
+        child_exec(&r->limits, argv, envp, cwd, in_fd, out[1], errp[1]);
+    if (!r->limits.new_session)
+        setpgid(pid, pid); /* also done by the child; whichever runs first wins */
     close(in_fd);
     close(out[1]);
     close(errp[1]);
@@ -107,6 +154,8 @@ int runner_start(struct runner *r, char *const argv[], char *const envp[], const
         r->pidfd = -1;
 #endif
     r->exited = false;
+    r->out_bytes = 0;
+    r->out_exceeded = false;
     return 0;
 
 out_close:
@@ -173,6 +222,20 @@ static bool read_stream(struct runner *r, int *fd, bool is_stderr, runner_line_f
     struct buf *line = is_stderr ? &r->err_line : &r->out_line;
     for (int rounds = 0; rounds < 64; rounds++) {
         ssize_t n = read(*fd, chunk, sizeof chunk);
+        if (n > 0 && r->out_exceeded)
+            continue; /* drained, not handed out */
+        if (n > 0 && r->limits.output_max && r->out_bytes + (size_t)n > r->limits.output_max) {
+            /* past the output limit: the group goes, the rest is drained unread */
+            r->out_exceeded = true;
+            if (r->pid > 0)
+                kill(-r->pid, SIGKILL);
+            n = (ssize_t)(r->limits.output_max - r->out_bytes);
+            r->out_bytes = r->limits.output_max;
+            if (n == 0)
+                continue;
+        } else if (n > 0) {
+            r->out_bytes += (size_t)n;
+        }
         if (n > 0) {
             if (is_stderr)
                 tail_append(&r->err_tail, chunk, (size_t)n);
@@ -258,6 +321,10 @@ void runner_status_text(int status, char *out, size_t outlen)
 {
     if (WIFEXITED(status))
         snprintf(out, outlen, "exit status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)
+        snprintf(out, outlen, "killed by signal %d (CPU time limit exceeded)", SIGXCPU);
+    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ)
+        snprintf(out, outlen, "killed by signal %d (file size limit exceeded)", SIGXFSZ);
     else if (WIFSIGNALED(status))
         snprintf(out, outlen, "killed by signal %d", WTERMSIG(status));
     else

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "metricline.h"
 #include "outbox.h"
 #include "runner.h"
+#include "sandbox.h"
 #include "table.h"
 #include "template.h"
 #include "timeutil.h"
@@ -36,6 +38,8 @@ extern char **environ;
 #define REPORT_FILE       "hpo-reports.txt" /* in the trial directory, written by `hpo report` */
 #define POLL_TICK_MS      250               /* how often the report file is looked at */
 #define MAX_SERVER_ERRORS 10                /* 5xx answers before a queued request is given up */
+#define CPU_MARGIN_S      60                /* CPU time of a confined trial beyond timeout x CPUs */
+#define OPEN_FILES        256               /* open files of a confined trial */
 
 enum slot_state { SLOT_ACTIVE, SLOT_WAITING, SLOT_DONE };
 
@@ -61,7 +65,11 @@ struct worker {
     bool have_best;                       /* best holds a value */
     double best;                          /* best completed value of this worker */
     long long best_number;                /* its trial number */
-    int exit_code;                        /* 0, or 1 after a refusal */
+    int exit_code;                        /* 0, 1 after a refusal, 2 after refusing code */
+    const char *code_param; /* borrowed from spec: the first code parameter, or NULL */
+    char *bwrap;            /* owned path of bwrap when the sandbox is used */
+    char **ro_paths;        /* owned: paths under /tmp the command needs, bound
+                               read-only in the sandbox (NULL-terminated) */
 };
 
 struct slot {
@@ -103,6 +111,7 @@ struct trial_run {
     bool killing;           /* SIGTERM sent */
     bool hard_killed;       /* SIGKILL sent */
     int64_t kill_at_ms;     /* when SIGKILL follows */
+    const char *sandbox;    /* "bwrap" or "none" once started, NULL before */
 };
 
 /* ---- options ---- */
@@ -170,6 +179,12 @@ int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t
     o->grace_s = 10;
     o->cmd = NULL;
     o->n_cmd = 0;
+    o->allow_code = false;
+    o->sandbox = WORKER_SANDBOX_AUTO;
+    o->mem_limit_mb = 4096;
+    o->output_limit_mb = 64;
+    o->file_limit_mb = 1024;
+    o->max_procs = 256;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -182,6 +197,10 @@ int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t
                      "worker: unexpected argument \"%s\" (the command goes after \"--\")", a);
             return -1;
         }
+        if (strcmp(a, "--allow-code") == 0) {
+            o->allow_code = true;
+            continue;
+        }
         const char *eq = strchr(a, '=');
         char name[32];
         size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
@@ -192,9 +211,11 @@ int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t
         memcpy(name, a, nlen);
         name[nlen] = '\0';
         const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-        static const char *const with_value[] = {"--study",    "--slots",      "--gpus", "--id",
-                                                 "--work-dir", "--max-trials", "--wait", "--grace",
-                                                 "--server",   "--token",      NULL};
+        static const char *const with_value[] = {
+            "--study",        "--slots",      "--gpus",      "--id",
+            "--work-dir",     "--max-trials", "--wait",      "--grace",
+            "--server",       "--token",      "--sandbox",   "--mem-limit",
+            "--output-limit", "--file-limit", "--max-procs", NULL};
         bool known = false;
         for (int k = 0; with_value[k]; k++)
             known = known || strcmp(name, with_value[k]) == 0;
@@ -248,6 +269,31 @@ int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t
                 return -1;
             }
             o->wait_s = d;
+        } else if (strcmp(name, "--sandbox") == 0) {
+            if (strcmp(val, "bwrap") == 0) {
+                o->sandbox = WORKER_SANDBOX_BWRAP;
+            } else if (strcmp(val, "none") == 0) {
+                o->sandbox = WORKER_SANDBOX_NONE;
+            } else {
+                snprintf(err, errlen, "worker: --sandbox must be bwrap or none, got \"%s\"", val);
+                return -1;
+            }
+        } else if (strcmp(name, "--mem-limit") == 0 || strcmp(name, "--output-limit") == 0 ||
+                   strcmp(name, "--file-limit") == 0 || strcmp(name, "--max-procs") == 0) {
+            bool zero_ok = strcmp(name, "--output-limit") != 0 && strcmp(name, "--max-procs") != 0;
+            if (parse_long(val, &l) < 0 || (l == 0 && !zero_ok) || l > 16L * 1024 * 1024) {
+                snprintf(err, errlen, "worker: %s must be a %s integer, got \"%s\"", name,
+                         zero_ok ? "non-negative" : "positive", val);
+                return -1;
+            }
+            if (strcmp(name, "--mem-limit") == 0)
+                o->mem_limit_mb = l;
+            else if (strcmp(name, "--output-limit") == 0)
+                o->output_limit_mb = l;
+            else if (strcmp(name, "--file-limit") == 0)
+                o->file_limit_mb = l;
+            else
+                o->max_procs = l;
         } else if (strcmp(name, "--grace") == 0) {
             if (parse_double(val, &d) < 0 || d > 86400) {
                 snprintf(err, errlen, "worker: --grace must be a number of seconds, got \"%s\"",
@@ -617,8 +663,11 @@ static void free_strv(char **v)
     free(v);
 }
 
-static bool env_overridden(const char *entry, const struct slot *s)
+static bool env_overridden(const char *entry, const struct slot *s, bool confined)
 {
+    /* untrusted code gets no credential of the worker */
+    if (confined && strncmp(entry, "HPO_TOKEN=", 10) == 0)
+        return true;
     static const char *const ours[] = {
         "HPO_SERVER",      "HPO_STUDY",     "HPO_TRIAL_ID", "HPO_TRIAL_NUMBER", "HPO_PARAMS",
         "HPO_PARAMS_FILE", "HPO_TRIAL_DIR", "HPO_WORKER",   "HPO_REPORT_FILE",  NULL};
@@ -635,8 +684,8 @@ static bool env_overridden(const char *entry, const struct slot *s)
 }
 
 /* Prepare directory, files, argv and environment; -1 with err on failure. */
-static int prepare_trial(struct slot *s, struct trial_run *t, char ***argv_out, char ***env_out,
-                         char *err, size_t errlen)
+static int prepare_trial(struct slot *s, struct trial_run *t, bool confined, bool use_bwrap,
+                         char ***argv_out, char ***env_out, char *err, size_t errlen)
 {
     struct worker *w = s->w;
     int rc = -1;
@@ -685,7 +734,7 @@ static int prepare_trial(struct slot *s, struct trial_run *t, char ***argv_out, 
         argv[i] = template_expand(w->cmd[i], vars);
     /* environment: ours replace inherited ones of the same name */
     for (char **e = environ; e && *e; e++) {
-        if (env_overridden(*e, s))
+        if (env_overridden(*e, s, confined))
             continue;
         char **grown = realloc(env, (n_env + 2) * sizeof *grown);
         if (!grown)
@@ -732,6 +781,15 @@ static int prepare_trial(struct slot *s, struct trial_run *t, char ***argv_out, 
             snprintf(err, errlen, "out of memory preparing the command");
             goto out;
         }
+    }
+    if (use_bwrap) {
+        char **wrapped = sandbox_command(w->bwrap, t->dir, w->ro_paths, argv);
+        if (!wrapped) {
+            snprintf(err, errlen, "out of memory preparing the command");
+            goto out;
+        }
+        free_strv(argv);
+        argv = wrapped;
     }
     *argv_out = argv;
     *env_out = env;
@@ -855,22 +913,32 @@ static void finish_trial(struct slot *s, struct trial_run *t, const char *start_
         record_outcome(w, "abandoned", t);
         return;
     }
+    int status = t->runner.status;
+    bool bwrap = t->sandbox && strcmp(t->sandbox, "bwrap") == 0;
+    if (bwrap && WIFEXITED(status) && WEXITSTATUS(status) > 128 && WEXITSTATUS(status) < 128 + 65)
+        status = WEXITSTATUS(status) - 128; /* bwrap exits 128 + N when its command got signal N */
     if (start_error)
         snprintf(reason, sizeof reason, "%s", start_error);
+    else if (t->runner.out_exceeded)
+        snprintf(reason, sizeof reason,
+                 "output limit exceeded (more than %ld MiB on stdout and stderr)",
+                 w->o->output_limit_mb);
     else if (t->stopped)
         snprintf(reason, sizeof reason, "worker stopped");
     else if (t->prune)
         state = "pruned";
     else if (t->timed_out)
         snprintf(reason, sizeof reason, "timed out after %g s", w->trial_timeout_s);
-    else if (!WIFEXITED(t->runner.status) || WEXITSTATUS(t->runner.status) != 0)
-        runner_status_text(t->runner.status, reason, sizeof reason);
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        runner_status_text(status, reason, sizeof reason);
     else if (!t->have_final)
         snprintf(reason, sizeof reason, "no final value for %s", w->objective);
     else
         state = "completed";
 
     json_t *body = json_pack("{s:s, s:s}", "worker", s->worker_id, "state", state);
+    if (body && t->sandbox)
+        json_object_set_new(body, "sandbox", json_string(t->sandbox));
     struct buf msg;
     buf_init(&msg);
     char num[40];
@@ -910,6 +978,45 @@ static void finish_trial(struct slot *s, struct trial_run *t, const char *start_
         slot_queue(s, OUTBOX_COMPLETE, t->id, "complete", body);
 }
 
+/* The first parameter of params (borrowed) that is code, or NULL. */
+static const char *trial_code_param(const struct worker *w, const json_t *params)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)params, key, value)
+    {
+        const json_t *p = spec_param(w, key);
+        if (p && strcmp(json_str(p, "type", ""), "code") == 0)
+            return key;
+    }
+    return NULL;
+}
+
+/* The resource limits of a confined trial, set on its runner. */
+static int set_limits(const struct worker *w, struct trial_run *t)
+{
+    const struct worker_opts *o = w->o;
+    struct runner_limits lim;
+    memset(&lim, 0, sizeof lim);
+    lim.new_session = true;
+    if (w->trial_timeout_s > 0) {
+        /* CPU time adds up over threads: the wall-clock timeout times the CPUs */
+        int cpus = get_nprocs();
+        lim.cpu_s = (unsigned long)ceil(w->trial_timeout_s) * (unsigned long)(cpus > 0 ? cpus : 1) +
+                    CPU_MARGIN_S;
+    }
+    lim.as_bytes = (unsigned long)o->mem_limit_mb << 20;
+    lim.nofile = OPEN_FILES;
+    /* RLIMIT_NPROC counts every process and thread of the user (root is exempt) */
+    lim.nproc = (unsigned long)o->max_procs + (getuid() != 0 ? sandbox_user_tasks() : 0);
+    lim.fsize = (unsigned long)o->file_limit_mb << 20;
+    lim.output_max = (size_t)o->output_limit_mb << 20;
+    runner_set_limits(&t->runner, &lim);
+    return 0;
+}
+
+static void worker_refuse(struct worker *w);
+
 static void run_trial(struct slot *s, const json_t *trial)
 {
     struct worker *w = s->w;
@@ -938,12 +1045,37 @@ static void run_trial(struct slot *s, const json_t *trial)
     char **argv = NULL, **env = NULL;
     char err[512];
     char *ptext = table_params_text(t->params, 40);
-    if (prepare_trial(s, t, &argv, &env, err, sizeof err) < 0 ||
-        runner_start(&t->runner, argv, env, t->dir, err, sizeof err) < 0) {
+    const char *code = trial_code_param(w, t->params);
+    bool confined = code || w->o->sandbox == WORKER_SANDBOX_BWRAP;
+    bool use_bwrap = confined && w->o->sandbox != WORKER_SANDBOX_NONE;
+    err[0] = '\0';
+    if (code && !w->o->allow_code)
+        snprintf(err, sizeof err,
+                 "refused: this trial carries code (parameter %s); start the worker with "
+                 "--allow-code to run it",
+                 code);
+    else if (use_bwrap && !w->bwrap)
+        snprintf(err, sizeof err,
+                 "refused: the sandbox is not available: install bubblewrap (apt-get install "
+                 "bubblewrap) or pass --sandbox none");
+    if (err[0]) {
+        /* every trial of this study would be refused: stop asking */
+        console_line(stderr, "trial %lld %s", t->number, err);
+        finish_trial(s, t, err);
+        worker_refuse(w);
+    } else if (confined && set_limits(w, t) < 0) {
+        snprintf(err, sizeof err, "cannot set the limits of a confined trial");
+        finish_trial(s, t, err);
+    } else if (prepare_trial(s, t, confined, use_bwrap, &argv, &env, err, sizeof err) < 0 ||
+               runner_start(&t->runner, argv, env, t->dir, err, sizeof err) < 0) {
         console_line(stderr, "trial %lld cannot start: %s", t->number, err);
         finish_trial(s, t, err);
     } else {
-        console_line(stderr, "trial %lld started on slot %d: %s", t->number, s->index,
+        t->sandbox = use_bwrap ? "bwrap" : "none";
+        console_line(stderr, "trial %lld started on slot %d%s: %s", t->number, s->index,
+                     use_bwrap  ? " (sandbox bwrap)"
+                     : confined ? " (no sandbox, limits)"
+                                : "",
                      ptext ? ptext : "");
         update_progress(w);
         supervise(s, t);
@@ -984,6 +1116,18 @@ static void set_exit_code(struct worker *w, int code)
     if (w->exit_code == 0)
         w->exit_code = code;
     pthread_mutex_unlock(&w->lock);
+}
+
+/* A trial was refused for its code: every other one would be too, so stop
+ * the worker with exit status 2. */
+static void worker_refuse(struct worker *w)
+{
+    set_exit_code(w, 2);
+    if (!atomic_exchange(&w->stopping, true)) {
+        w->stop_at_ms = now_ms();
+        ssize_t n = write(w->stop_pipe[1], "x", 1);
+        (void)n;
+    }
 }
 
 /* Ask for a trial and run it. Returns false when the slot should stop. */
@@ -1199,6 +1343,115 @@ static int fetch_spec(struct worker *w, const sigset_t *sigs)
     return rc;
 }
 
+/* Add path (or, for a regular file directly in /tmp, the file) to the paths
+ * bound read-only in the sandbox when /tmp hides it. */
+static int add_ro_path(struct worker *w, size_t *n, const char *path)
+{
+    if (!sandbox_hidden_path(path) || strcmp(path, "/tmp") == 0 || strcmp(path, "/dev/shm") == 0)
+        return 0;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(w->ro_paths[i], path) == 0)
+            return 0;
+    char **grown = realloc(w->ro_paths, (*n + 2) * sizeof *grown);
+    if (!grown)
+        return -1;
+    w->ro_paths = grown;
+    grown[*n] = strdup(path);
+    if (!grown[*n])
+        return -1;
+    grown[++*n] = NULL;
+    return 0;
+}
+
+/* The sandbox's read-only binds: the worker's directory and those of the
+ * command's files, when they lie under /tmp. */
+static int collect_ro_paths(struct worker *w)
+{
+    size_t n = 0;
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd) && add_ro_path(w, &n, cwd) < 0)
+        return -1;
+    for (int i = 0; w->cmd[i]; i++) {
+        struct stat st;
+        const char *a = w->cmd[i];
+        if (a[0] != '/' || stat(a, &st) < 0)
+            continue;
+        char *dir = strdup(a);
+        if (!dir)
+            return -1;
+        char *slash = strrchr(dir, '/');
+        if (S_ISREG(st.st_mode) && slash && slash != dir)
+            *slash = '\0';
+        int rc =
+            add_ro_path(w, &n, strcmp(dir, "/tmp") == 0 || strcmp(dir, "/dev/shm") == 0 ? a : dir);
+        free(dir);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Check the study against --allow-code and set up the sandbox it needs.
+ * 0, or -1 after a message (the worker exits 2). */
+static int setup_code(struct worker *w)
+{
+    const struct worker_opts *o = w->o;
+    size_t i;
+    json_t *p;
+    json_array_foreach(w->params_spec, i, p)
+    {
+        if (strcmp(json_str(p, "type", ""), "code") == 0) {
+            w->code_param = json_str(p, "name", "?");
+            break;
+        }
+    }
+    if (w->code_param && !o->allow_code) {
+        fprintf(stderr,
+                "hpo: study \"%s\" has a code parameter (\"%s\"): its trials run code that "
+                "an LLM wrote; start the worker with --allow-code to run them (sandboxed with "
+                "bubblewrap unless --sandbox none)\n",
+                o->study, w->code_param);
+        return -1;
+    }
+    bool need =
+        (w->code_param && o->sandbox != WORKER_SANDBOX_NONE) || o->sandbox == WORKER_SANDBOX_BWRAP;
+    if (!need) {
+        if (w->code_param)
+            fprintf(stderr, "hpo worker: --sandbox none: trials with code run unsandboxed, "
+                            "under resource limits only\n");
+        return 0;
+    }
+    w->bwrap = sandbox_find_bwrap();
+    if (!w->bwrap) {
+        fprintf(stderr, "hpo: the sandbox is not available: install bubblewrap (apt-get install "
+                        "bubblewrap) or pass --sandbox none\n");
+        return -1;
+    }
+    char err[1024];
+    if (sandbox_probe(w->bwrap, err, sizeof err) < 0) {
+        fprintf(stderr,
+                "hpo: the bubblewrap sandbox cannot be set up here: %s (bwrap needs "
+                "unprivileged user namespaces or root; or pass --sandbox none)\n",
+                err);
+        return -1;
+    }
+    if (collect_ro_paths(w) < 0) {
+        fprintf(stderr, "hpo: out of memory\n");
+        return -1;
+    }
+    char cpu[64] = "no CPU limit (no trial_timeout_s)";
+    if (w->trial_timeout_s > 0)
+        snprintf(cpu, sizeof cpu, "CPU %g s x %d CPUs + %d s", ceil(w->trial_timeout_s),
+                 get_nprocs(), CPU_MARGIN_S);
+    fprintf(stderr,
+            "hpo worker: sandbox bwrap (%s) for %s: no network, read-only file system but the "
+            "trial directory, private /tmp; limits: %s, memory %ld MiB, %d open files, %ld more "
+            "processes, files %ld MiB, output %ld MiB\n",
+            w->bwrap, o->sandbox == WORKER_SANDBOX_BWRAP ? "every trial" : "trials with code", cpu,
+            o->mem_limit_mb, OPEN_FILES, o->max_procs, o->file_limit_mb, o->output_limit_mb);
+    return 0;
+}
+
 static int make_study_dir(struct worker *w)
 {
     if (mkdir_p(w->o->work_dir) < 0) {
@@ -1253,6 +1506,10 @@ int worker_run(const struct worker_opts *o)
         goto out;
     if (atomic_load(&w.stopping)) {
         code = 0;
+        goto out;
+    }
+    if (setup_code(&w) < 0) {
+        code = 2;
         goto out;
     }
     if (make_study_dir(&w) < 0)
@@ -1347,6 +1604,8 @@ out:
     free(w.base_id);
     free_cmd(w.cmd);
     free(w.study_dir);
+    free(w.bwrap);
+    free_strv(w.ro_paths);
     json_decref(w.spec);
     if (w.stop_pipe[0] >= 0) {
         close(w.stop_pipe[0]);

@@ -37,6 +37,11 @@ enum http_result api_study_create(struct req *r)
         spec_free(sp);
         return HTTP_DONE;
     }
+    if (wants_llm && !llm_hook_usable(provider, json_str(sp->llm, "model", NULL), err, sizeof err)) {
+        http_reply_error(r, 400, "bad_spec", "%s", err);
+        spec_free(sp);
+        return HTTP_DONE;
+    }
     struct db *db = api_db(r);
     if (!db) {
         spec_free(sp);

@@ -123,6 +123,16 @@ int llm_hook_has_provider(const char *name)
     return r && llm_registry_get(r, name) != NULL;
 }
 
+bool llm_hook_usable(const char *name, const char *model, char *err, size_t errlen)
+{
+    struct llm_registry *r = registry();
+    if (!r) {
+        snprintf(err, errlen, "%s", reg_err);
+        return false;
+    }
+    return llm_registry_usable(r, name, model, err, errlen);
+}
+
 /* ---- which trials are the LLM's ---- */
 
 /* llm.init_trials, or -1 when the study has none. */
@@ -357,7 +367,6 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
     study_refresh(s, st, ctx->next_number, -1, (long long)ctx->n_pending);
     /* Take the queue out, check it against the current history outside the lock. */
     struct proposal *pool = s->head;
-    size_t n_pool = s->n_queued;
     s->head = s->tail = NULL;
     s->n_queued = 0;
     s->users++;
@@ -379,7 +388,6 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
         link = &p->next;
         n_kept++;
     }
-    (void)n_pool;
     if (rank && n_kept > 1)
         kept = rank_pool(ctx, kept, n_kept);
     size_t got = 0;
@@ -518,7 +526,10 @@ static void scan(struct db *db)
         struct serr e;
         if (store_study_load_id(db, ids[i], &st, &e) < 0)
             continue;
-        if (uses_llm(st.spec)) {
+        /* A study whose provider is gone (restarted with another config) gets
+         * the fallback: no entry. */
+        if (uses_llm(st.spec) &&
+            llm_registry_get(reg, json_str(st.spec->llm, "provider", "default"))) {
             long long next, used, out;
             study_numbers(db, st.id, &next, &used, &out);
             pthread_mutex_lock(&lock);

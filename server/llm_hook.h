@@ -57,6 +57,10 @@ int llm_hook_start(void);
 void llm_hook_stop(void);
 /* Whether a provider called name is configured. */
 int llm_hook_has_provider(const char *name);
+/* Whether a study can call provider name with model (its llm.model, may be
+ * NULL): the provider exists and a model is known. When not, err says what to
+ * set. */
+bool llm_hook_usable(const char *name, const char *model, char *err, size_t errlen);
 /* Take up to k ready LLM proposals for study st, given its current history ctx
  * (borrowed; queued proposals that repeat a trial in it are dropped). Writes
  * configs (new references) and sources (new strings) and returns how many.

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "settings.h"
+#include "store.h"
 #include "token.h"
 #include "www.h"
 
@@ -202,6 +203,7 @@ int main(int argc, char **argv)
     free(cert_pem);
     free(key_pem);
     db_thread_close();
+    store_spec_cache_free();
     curl_global_cleanup();
     config_release();
     log_info("stopped");

@@ -111,6 +111,21 @@ static long count_completed(struct db *db, long long study_id)
     return n;
 }
 
+/* The study's best completed value, NAN when none. */
+static double best_completed(struct db *db, long long study_id, bool maximize)
+{
+    sqlite3_stmt *q = maximize ? db_stmt(db, "SELECT max(value) FROM trials WHERE study_id = ? AND "
+                                             "state = 'completed'")
+                               : db_stmt(db, "SELECT min(value) FROM trials WHERE study_id = ? AND "
+                                             "state = 'completed'");
+    if (!q)
+        return NAN;
+    sqlite3_bind_int64(q, 1, study_id);
+    double v = sqlite3_step(q) == SQLITE_ROW ? col_value(q, 0) : NAN;
+    sqlite3_reset(q);
+    return v;
+}
+
 /* Append the first column of every row of q (bound and ready) to out. */
 static int collect(sqlite3_stmt *q, struct dvec *out)
 {
@@ -131,7 +146,7 @@ static int median_others(struct db *db, long long study_id, long long trial_id, 
     sqlite3_stmt *q = db_stmt(
         db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
             "r.step <= ?2 ORDER BY r.step DESC LIMIT 1) FROM trials t WHERE t.study_id = ?1 "
-            "AND (t.last_step >= ?2 AND t.state IN ('completed', 'running', 'pruned') OR "
+            "AND (t.last_step >= ?2 AND t.state IN ('completed', 'running') OR "
             "t.last_step < ?2 AND t.state = 'completed') AND t.id <> ?3");
     if (!q)
         return -1;
@@ -245,7 +260,8 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
         break;
     case PRUNER_PATIENCE:
         name = "patience";
-        prune = pruner_patience_decide(&o, maximize, curve, n);
+        prune =
+            pruner_patience_decide(&o, maximize, curve, n, best_completed(db, study_id, maximize));
         if (prune)
             snprintf(why, sizeof why, "%s",
                      o.has_threshold && !(maximize ? curve[n - 1].value >= o.threshold

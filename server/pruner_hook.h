@@ -7,12 +7,16 @@
 
 /* The study's pruner (server/pruners/) fed from the database. The other trials
  * a report is compared with:
- * - median: the study's completed trials, and its running and pruned trials
- *   that reached the step, each by its latest report at or before the step
- *   (a trial that skipped the step counts with its report before it);
+ * - median: the study's completed trials, and its running trials that reached
+ *   the step, each by its latest report at or before the step (a trial that
+ *   skipped the step counts with its report before it; one that ended before
+ *   the step with its last report). Pruned and failed trials do not count: as
+ *   in Optuna, the median is that of the trials that went on, and the running
+ *   ones add evidence while many trials run in parallel;
  * - asha: every other trial that reached the rung, by its first report at or
  *   after the rung step (the value it had when it crossed the rung);
- * - patience: none, the trial's own curve only.
+ * - patience: the trial's own curve, and the study's best completed value
+ *   (a stalled trial that is no worse than it is spared).
  * A prune decision sticks: it is recorded in the trial (trials.prune_step), and
  * every later report and heartbeat of the trial answers "prune". */
 

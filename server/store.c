@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -114,6 +115,63 @@ json_t *store_trial_row(sqlite3_stmt *st)
 
 /* --- studies --- */
 
+/* Parsed specs by study id. A spec never changes once stored, so each is parsed
+ * once and shared read-only by every thread; an entry is replaced only when the
+ * text under an id differs (a study deleted and its id reused), and the old one
+ * is kept, since another thread may still be reading it. */
+struct spec_entry {
+    long long id;            /* study row id */
+    char *text;              /* the stored spec text it was parsed from */
+    struct spec *spec;       /* owned, immutable */
+    struct spec_entry *next; /* list link */
+};
+static pthread_mutex_t spec_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spec_entry *spec_cache;
+
+static const struct spec *spec_cached(long long id, const char *text)
+{
+    pthread_mutex_lock(&spec_lock);
+    for (struct spec_entry *s = spec_cache; s; s = s->next) {
+        if (s->id == id && strcmp(s->text, text) == 0) {
+            pthread_mutex_unlock(&spec_lock);
+            return s->spec;
+        }
+    }
+    pthread_mutex_unlock(&spec_lock);
+    json_t *j = json_loads(text, 0, NULL);
+    char err[256];
+    struct spec *sp = j ? spec_parse(j, err, sizeof err) : NULL;
+    json_decref(j);
+    struct spec_entry *e = sp ? calloc(1, sizeof *e) : NULL;
+    char *copy = e ? strdup(text) : NULL;
+    if (!copy) {
+        free(e);
+        spec_free(sp);
+        return NULL;
+    }
+    e->id = id;
+    e->text = copy;
+    e->spec = sp;
+    pthread_mutex_lock(&spec_lock);
+    e->next = spec_cache;
+    spec_cache = e;
+    pthread_mutex_unlock(&spec_lock);
+    return sp;
+}
+
+void store_spec_cache_free(void)
+{
+    pthread_mutex_lock(&spec_lock);
+    while (spec_cache) {
+        struct spec_entry *e = spec_cache;
+        spec_cache = e->next;
+        spec_free(e->spec);
+        free(e->text);
+        free(e);
+    }
+    pthread_mutex_unlock(&spec_lock);
+}
+
 static int study_from_row(sqlite3_stmt *q, struct study *st, struct serr *e)
 {
     memset(st, 0, sizeof *st);
@@ -122,10 +180,7 @@ static int study_from_row(sqlite3_stmt *q, struct study *st, struct serr *e)
     snprintf(st->state, sizeof st->state, "%s", (const char *)sqlite3_column_text(q, 2));
     st->direction = sqlite3_column_int(q, 3);
     const char *text = (const char *)sqlite3_column_text(q, 4);
-    json_t *j = json_loads(text ? text : "", 0, NULL);
-    char err[256];
-    st->spec = j ? spec_parse(j, err, sizeof err) : NULL;
-    json_decref(j);
+    st->spec = spec_cached(st->id, text ? text : "");
     if (!st->spec)
         return serr_set(e, 500, "corrupt_spec", "stored spec of study \"%s\" does not parse",
                         st->name);
@@ -173,32 +228,37 @@ int store_study_load_id(struct db *db, long long id, struct study *st, struct se
 
 void store_study_release(struct study *st)
 {
-    spec_free(st->spec);
-    st->spec = NULL;
+    st->spec = NULL; /* borrowed from the cache */
 }
 
 int store_counts(struct db *db, long long study_id, struct counts *c)
 {
     memset(c, 0, sizeof *c);
+    /* Every trial takes a number from next_number and trials are only deleted
+     * with their study, so the completed ones are what the other states leave:
+     * each count below is a range of the (study_id, state, value) index, and the
+     * large one, completed, is never scanned. */
     sqlite3_stmt *q =
-        db_stmt(db, "SELECT state, COUNT(*) FROM trials WHERE study_id = ? GROUP BY state");
+        db_stmt(db, "SELECT s.next_number, "
+                    "(SELECT COUNT(*) FROM trials WHERE study_id = s.id AND state = 'pending'), "
+                    "(SELECT COUNT(*) FROM trials WHERE study_id = s.id AND state = 'running'), "
+                    "(SELECT COUNT(*) FROM trials WHERE study_id = s.id AND state = 'failed'), "
+                    "(SELECT COUNT(*) FROM trials WHERE study_id = s.id AND state = 'pruned') "
+                    "FROM studies s WHERE s.id = ?");
     if (!q)
         return -1;
     sqlite3_bind_int64(q, 1, study_id);
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *s = (const char *)sqlite3_column_text(q, 0);
-        long long n = sqlite3_column_int64(q, 1);
-        if (strcmp(s, "pending") == 0)
-            c->pending = n;
-        else if (strcmp(s, "running") == 0)
-            c->running = n;
-        else if (strcmp(s, "completed") == 0)
-            c->completed = n;
-        else if (strcmp(s, "failed") == 0)
-            c->failed = n;
-        else if (strcmp(s, "pruned") == 0)
-            c->pruned = n;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        long long total = sqlite3_column_int64(q, 0);
+        c->pending = sqlite3_column_int64(q, 1);
+        c->running = sqlite3_column_int64(q, 2);
+        c->failed = sqlite3_column_int64(q, 3);
+        c->pruned = sqlite3_column_int64(q, 4);
+        c->completed = total - c->pending - c->running - c->failed - c->pruned;
+        if (c->completed < 0)
+            c->completed = 0; /* rows written around the store, not numbered */
+        rc = SQLITE_DONE;
     }
     sqlite3_reset(q);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -595,7 +655,11 @@ json_t *store_trials_page(struct db *db, const char *name, const char *state,
                                   "(?2 IS NULL OR t.state = ?2) AND (?3 IS NULL OR t.source = ?3 "
                                   "OR t.source LIKE ?3 || ':%')");
     long long total = 0;
-    if (c) {
+    struct counts all;
+    if (!state && !source && store_counts(db, sid, &all) == 0) {
+        /* no filter: the count is known without scanning the study */
+        total = all.pending + all.running + all.completed + all.failed + all.pruned;
+    } else if (c) {
         sqlite3_bind_int64(c, 1, sid);
         if (state)
             sqlite3_bind_text(c, 2, state, -1, SQLITE_STATIC);

@@ -33,7 +33,7 @@ struct study {
     char name[80];    /* name */
     char state[16];   /* running, paused, finished */
     int direction;    /* 1 minimize, -1 maximize */
-    struct spec *spec; /* owned parsed spec */
+    const struct spec *spec; /* borrowed parsed spec (cached, immutable) */
 };
 
 /* Load a study by name into st (release with store_study_release); 404 when absent. */
@@ -41,6 +41,8 @@ int store_study_load(struct db *db, const char *name, struct study *st, struct s
 /* Load by row id. */
 int store_study_load_id(struct db *db, long long id, struct study *st, struct serr *e);
 void store_study_release(struct study *st);
+/* Free the cache of parsed specs (at exit, when no thread uses them). */
+void store_spec_cache_free(void);
 
 /* Create a study from a validated spec; *out gets the study JSON (new reference),
  * *created tells 201 from 200 (same spec already there). 409 if the name holds

@@ -216,7 +216,14 @@ static int propose(struct db *db, const struct study *st, size_t k, json_t **con
 {
     *made = 0;
     struct sampler_ctx ctx;
-    if (suggest_history_load(db, st, &ctx) < 0) {
+    /* Random search depends only on the seed and the trial number: reading every
+     * trial of the study for it would make each suggest O(trials). */
+    if (strcmp(st->spec->sampler, "random") == 0) {
+        memset(&ctx, 0, sizeof ctx);
+        ctx.space = st->spec->space;
+        ctx.seed = st->spec->seed;
+        ctx.options = st->spec->sampler_opts;
+    } else if (suggest_history_load(db, st, &ctx) < 0) {
         suggest_history_free(&ctx);
         return serr_db(e, db, "load history");
     }
@@ -274,7 +281,7 @@ int suggest_run(struct db *db, const char *study, const char *worker, int count,
     snprintf(res->study_state, sizeof res->study_state, "%s", st.state);
     /* The worker's own running trials come back first (restart of a worker). */
     sqlite3_stmt *mine = db_stmt(db, "SELECT id FROM trials WHERE study_id = ? AND worker = ? "
-                                     "AND state = 'running' ORDER BY number");
+                                     "AND state = 'running' ORDER BY +number");
     if (!mine) {
         serr_db(e, db, "suggest");
         goto out_rollback;
@@ -329,7 +336,7 @@ int suggest_run(struct db *db, const char *study, const char *worker, int count,
     while ((int)json_array_size(res->trials) + (int)want < count &&
            running < st.spec->max_parallel) {
         sqlite3_stmt *p = db_stmt(db, "SELECT id FROM trials WHERE study_id = ? AND state = "
-                                      "'pending' ORDER BY number LIMIT 1");
+                                      "'pending' ORDER BY +number LIMIT 1");
         if (!p) {
             serr_db(e, db, "suggest");
             goto out_rollback;

@@ -9,11 +9,24 @@
 #include "buf.h"
 #include "jsonutil.h"
 
-#define MAX_BATCH      32
-#define ERROR_CHARS    200
-#define CODE_CHARS     160
-#define BASELINE_CHARS 8000
-#define PENDING_LISTED 50
+#define MAX_BATCH        32
+#define ERROR_CHARS      200
+#define CODE_CHARS       160
+#define BASELINE_CHARS   8000
+#define PENDING_LISTED   50
+#define CODE_SHOWN       3    /* most recent trials whose new source is printed in full */
+#define CODE_BLOCK_CHARS 6000 /* longest source printed in a prompt */
+#define CODE_ERROR_HEAD  300  /* code studies: first bytes of a long failure text kept */
+#define CODE_ERROR_TAIL  1500 /* and its last bytes (the end of a traceback) */
+
+/* How the code values of the listed trials are written: in studies with code
+ * parameters, a trial line refers to the source ("<baseline>", "<same as #3>",
+ * "<source below>", or its size), and the new source of the best and the most
+ * recent trials follows its line in a fenced block. */
+struct code_view {
+    const struct llm_history *h; /* the trials */
+    const bool *show;            /* per done trial: its new source is printed, or NULL */
+};
 
 static const char system_line[] =
     "You are an expert machine learning engineer who tunes hyperparameters. You choose "
@@ -172,6 +185,51 @@ static void put_json_string(struct buf *b, const char *s, size_t len)
     json_decref(j);
 }
 
+/* The earliest done trial before index upto whose value of p equals v, or -1. */
+static long same_code(const struct llm_history *h, size_t upto, const struct param *p,
+                      const json_t *v)
+{
+    for (size_t j = 0; j < upto && j < h->n_done; j++) {
+        const json_t *o = h->done[j].params ? json_object_get(h->done[j].params, p->name) : NULL;
+        if (o && json_equal((json_t *)o, (json_t *)v))
+            return (long)j;
+    }
+    return -1;
+}
+
+static bool is_baseline(const struct param *p, const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s && p->baseline && strcmp(s, p->baseline) == 0;
+}
+
+/* Whether the value v of code parameter p in done trial self is new: neither
+ * the baseline nor the source of an earlier trial. */
+static bool code_is_new(const struct llm_history *h, size_t self, const struct param *p,
+                        const json_t *v)
+{
+    return json_is_string(v) && !is_baseline(p, v) && same_code(h, self, p, v) < 0;
+}
+
+/* A reference to the source v of p in done trial self (or a pending trial when
+ * self is h->n_done): what the LLM needs to tell the attempts apart. */
+static void put_code_ref(struct buf *b, const struct code_view *cv, size_t self,
+                         const struct param *p, const json_t *v)
+{
+    char text[128];
+    long j;
+    if (is_baseline(p, v))
+        snprintf(text, sizeof text, "<baseline>");
+    else if ((j = same_code(cv->h, self, p, v)) >= 0)
+        snprintf(text, sizeof text, "<same as #%ld>", cv->h->done[j].number);
+    else if (cv->show && self < cv->h->n_done && cv->show[self])
+        snprintf(text, sizeof text, "<source below>");
+    else
+        snprintf(text, sizeof text, "<%s source, %zu bytes, not shown>",
+                 p->language ? p->language : "code", strlen(json_string_value(v)));
+    put_json_string(b, text, strlen(text));
+}
+
 static void put_value(struct buf *b, const struct param *p, const json_t *v, bool example)
 {
     if (p && p->type == PARAM_CODE) {
@@ -202,19 +260,63 @@ static void put_value(struct buf *b, const struct param *p, const json_t *v, boo
     }
 }
 
-/* A configuration as one line of JSON, keys in the order of the space. */
-static void put_config(struct buf *b, const struct space *s, const json_t *cfg, bool example)
+/* The placeholder of code parameter p in an example or a chat turn:
+ * "<<code:NAME>>", or "<<code:NAME:K>>" for configuration K of a batch. */
+static void put_placeholder(struct buf *b, const struct param *p, size_t k)
+{
+    struct buf t;
+    buf_init(&t);
+    if (k > 0)
+        buf_printf(&t, "<<code:%s:%zu>>", p->name, k);
+    else
+        buf_printf(&t, "<<code:%s>>", p->name);
+    put_json_string(b, bstr(&t), t.len);
+    buf_release(&t);
+}
+
+/* A fenced block of source (cut at CODE_BLOCK_CHARS). */
+static void put_code_block(struct buf *b, const struct param *p, const char *label, const char *src)
+{
+    size_t n = strlen(src);
+    buf_printf(b, "```%s%s%s\n", p->language ? p->language : "", label ? " " : "",
+               label ? label : "");
+    buf_append(b, src, n > CODE_BLOCK_CHARS ? CODE_BLOCK_CHARS : n);
+    if (n > CODE_BLOCK_CHARS)
+        buf_printf(b, "\n# ... (%zu more bytes not shown)", n - CODE_BLOCK_CHARS);
+    else if (n > 0 && src[n - 1] == '\n')
+        b->data[--b->len] = '\0';
+    buf_puts(b, "\n```\n");
+}
+
+/* How put_config writes code values. */
+enum code_mode {
+    CODE_INLINE,      /* the start of the source as a JSON string */
+    CODE_EXAMPLE,     /* "<python source>" */
+    CODE_PLACEHOLDER, /* "<<code:NAME>>" (or with :K for configuration K > 0) */
+    CODE_REF,         /* a reference through a code_view */
+};
+
+/* A configuration as one line of JSON, keys in the order of the space. cv and
+ * self serve CODE_REF; k numbers placeholders in a batch example. */
+static void put_config_code(struct buf *b, const struct space *s, const json_t *cfg,
+                            enum code_mode mode, const struct code_view *cv, size_t self, size_t k)
 {
     bool first = true;
     buf_puts(b, "{");
     for (size_t i = 0; i < s->n; i++) {
-        json_t *v = json_object_get(cfg, s->params[i].name);
+        const struct param *p = &s->params[i];
+        json_t *v = json_object_get(cfg, p->name);
         if (!v)
             continue;
         buf_printf(b, "%s", first ? "" : ", ");
-        put_json_string(b, s->params[i].name, strlen(s->params[i].name));
+        put_json_string(b, p->name, strlen(p->name));
         buf_puts(b, ": ");
-        put_value(b, &s->params[i], v, example);
+        if (p->type == PARAM_CODE && mode == CODE_PLACEHOLDER)
+            put_placeholder(b, p, k);
+        else if (p->type == PARAM_CODE && mode == CODE_REF && cv && json_is_string(v))
+            put_code_ref(b, cv, self, p, v);
+        else
+            put_value(b, p, v, mode == CODE_EXAMPLE);
         first = false;
     }
     const char *key;
@@ -230,6 +332,49 @@ static void put_config(struct buf *b, const struct space *s, const json_t *cfg, 
         first = false;
     }
     buf_puts(b, "}");
+}
+
+static void put_config(struct buf *b, const struct space *s, const json_t *cfg, bool example)
+{
+    put_config_code(b, s, cfg, example ? CODE_EXAMPLE : CODE_INLINE, NULL, 0, 0);
+}
+
+static bool has_code(const struct space *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->params[i].type == PARAM_CODE)
+            return true;
+    return false;
+}
+
+/* Append text[0, n) with every line after the first indented by four spaces. */
+static void put_indented(struct buf *b, const char *text, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '\r')
+            continue;
+        buf_append(b, &text[i], 1);
+        if (text[i] == '\n')
+            buf_puts(b, "    ");
+    }
+}
+
+/* A failure of a trial with code: the error text (the reason and the end of
+ * the command's stderr, e.g. a traceback) kept with its lines, its middle cut
+ * when long, since the end says what went wrong. */
+static void put_error_block(struct buf *b, const char *e)
+{
+    size_t n = strlen(e);
+    while (n > 0 && (e[n - 1] == '\n' || e[n - 1] == ' ' || e[n - 1] == '\r'))
+        n--;
+    buf_puts(b, "failed: ");
+    if (n <= CODE_ERROR_HEAD + CODE_ERROR_TAIL) {
+        put_indented(b, e, n);
+        return;
+    }
+    put_indented(b, e, CODE_ERROR_HEAD);
+    buf_printf(b, "\n    [... %zu bytes cut ...]\n    ", n - CODE_ERROR_HEAD - CODE_ERROR_TAIL);
+    put_indented(b, e + n - CODE_ERROR_TAIL, CODE_ERROR_TAIL);
 }
 
 /* "val_error = 0.123" or "stopped early ..." or "failed: ...". */
@@ -254,6 +399,10 @@ static void put_outcome(struct buf *b, const struct spec *spec, const struct llm
     case OBS_FAILED: {
         const char *e = t->error && *t->error ? t->error : "no error text";
         size_t n = strlen(e);
+        if (has_code(spec->space)) {
+            put_error_block(b, e);
+            break;
+        }
         buf_puts(b, "failed: ");
         size_t start = b->len;
         buf_append(b, e, n > ERROR_CHARS ? ERROR_CHARS : n);
@@ -270,13 +419,51 @@ static void put_outcome(struct buf *b, const struct spec *spec, const struct llm
     }
 }
 
-static void put_trial_line(struct buf *b, const struct spec *spec, const struct llm_trial *t)
+/* After the line of done trial i: the new sources it ran, when shown. */
+static void put_trial_code(struct buf *b, const struct spec *spec, const struct code_view *cv,
+                           size_t i)
+{
+    if (!cv || !cv->show || !cv->show[i])
+        return;
+    const struct space *s = spec->space;
+    const struct llm_trial *t = &cv->h->done[i];
+    for (size_t k = 0; k < s->n; k++) {
+        const struct param *p = &s->params[k];
+        const json_t *v = json_object_get(t->params, p->name);
+        if (p->type != PARAM_CODE || !code_is_new(cv->h, i, p, v))
+            continue;
+        buf_printf(b, "Source of %s in #%ld:\n", p->name, t->number);
+        put_code_block(b, p, NULL, json_string_value(v));
+    }
+}
+
+/* One line per trial: number, configuration, outcome; for done trial i of a
+ * study with code (cv not NULL) the code references and the shown sources. */
+static void put_trial_line(struct buf *b, const struct spec *spec, const struct llm_trial *t,
+                           const struct code_view *cv, size_t i)
 {
     buf_printf(b, "#%ld ", t->number);
-    put_config(b, spec->space, t->params, false);
+    if (cv)
+        put_config_code(b, spec->space, t->params, CODE_REF, cv, i, 0);
+    else
+        put_config(b, spec->space, t->params, false);
     buf_puts(b, " -> ");
     put_outcome(b, spec, t);
     buf_puts(b, "\n");
+    put_trial_code(b, spec, cv, i);
+}
+
+/* Whether done trial i ran a new source for some code parameter. */
+static bool trial_has_new_code(const struct spec *spec, const struct llm_history *h, size_t i)
+{
+    const struct space *s = spec->space;
+    for (size_t k = 0; k < s->n; k++) {
+        const struct param *p = &s->params[k];
+        if (p->type == PARAM_CODE &&
+            code_is_new(h, i, p, json_object_get(h->done[i].params, p->name)))
+            return true;
+    }
+    return false;
 }
 
 static bool better(const struct spec *spec, double a, double b)
@@ -327,6 +514,32 @@ static void put_best(struct buf *b, const struct spec *spec, const struct llm_hi
     buf_puts(b, ".\n");
 }
 
+/* Which of the listed done trials print their new source: the CODE_SHOWN most
+ * recent ones and the best completed one. New array of h->n_done + 1 entries,
+ * or NULL when out of memory. */
+static bool *code_shown(const struct spec *spec, const struct llm_history *h, const bool *listed)
+{
+    bool *show = calloc(h->n_done + 1, sizeof *show);
+    if (!show)
+        return NULL;
+    size_t count = 0;
+    long best = -1;
+    for (size_t i = h->n_done; i-- > 0;) {
+        if (!listed[i] || !trial_has_new_code(spec, h, i))
+            continue;
+        if (count < CODE_SHOWN) {
+            show[i] = true;
+            count++;
+        }
+        if (h->done[i].state == OBS_COMPLETED &&
+            (best < 0 || better(spec, h->done[i].value, h->done[best].value)))
+            best = (long)i;
+    }
+    if (best >= 0)
+        show[best] = true;
+    return show;
+}
+
 /* The {history} text of the compressed form. */
 static int put_history(struct buf *b, const struct spec *spec, const struct llm_prompt_opts *o,
                        const struct llm_history *h)
@@ -358,10 +571,23 @@ static int put_history(struct buf *b, const struct spec *spec, const struct llm_
                    n, shown - (n - recent_from), n - recent_from);
     else
         buf_puts(b, "Results so far, oldest first (trial number, configuration, outcome):\n");
+    struct code_view cv = {h, NULL};
+    if (has_code(spec->space)) {
+        bool *show = code_shown(spec, h, keep);
+        if (!show) {
+            free(keep);
+            return -1;
+        }
+        cv.show = show;
+        buf_puts(b, "Code parameters are shown as <baseline>, <same as #N> or <source below>; "
+                    "the new source of the best and of the most recent trials follows their "
+                    "line.\n");
+    }
     for (size_t i = 0; i < n; i++)
         if (keep[i])
-            put_trial_line(b, spec, &h->done[i]);
+            put_trial_line(b, spec, &h->done[i], cv.show ? &cv : NULL, i);
     put_best(b, spec, h);
+    free((bool *)cv.show);
     free(keep);
     return 0;
 }
@@ -371,9 +597,14 @@ static void put_pending(struct buf *b, const struct spec *spec, const struct llm
     if (h->n_pending == 0)
         return;
     buf_puts(b, "Being evaluated now (do not propose these again):\n");
+    struct code_view cv = {h, NULL};
+    bool code = has_code(spec->space);
     for (size_t i = 0; i < h->n_pending && i < PENDING_LISTED; i++) {
         buf_puts(b, "- ");
-        put_config(b, spec->space, h->pending[i].params, false);
+        if (code)
+            put_config_code(b, spec->space, h->pending[i].params, CODE_REF, &cv, h->n_done, 0);
+        else
+            put_config(b, spec->space, h->pending[i].params, false);
         buf_puts(b, "\n");
     }
     if (h->n_pending > PENDING_LISTED)
@@ -393,6 +624,8 @@ static void put_space(struct buf *b, const struct space *s)
             size_t n = strlen(p->baseline);
             buf_printf(b, "  Baseline %s source (a working starting point):\n  ```%s\n", p->name,
                        p->language ? p->language : "");
+            while (n > 0 && p->baseline[n - 1] == '\n')
+                n--;
             buf_append(b, p->baseline, n > BASELINE_CHARS ? BASELINE_CHARS : n);
             if (n > BASELINE_CHARS)
                 buf_printf(b, "\n... (%zu more bytes)", n - BASELINE_CHARS);
@@ -415,15 +648,11 @@ static const char explore_text[] =
     "tried yet rather than making small changes around the best point. Never propose a "
     "configuration that has already been evaluated or is being evaluated now.";
 
-static bool has_code(const struct space *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (s->params[i].type == PARAM_CODE)
-            return true;
-    return false;
-}
-
-static void put_example(struct buf *b, const struct space *s, double u)
+/* The example configuration at u. In a study with code (blocks not NULL) a
+ * code parameter is a placeholder, numbered k in a batch (0: unnumbered), and
+ * its fenced block is appended to blocks. */
+static void put_example(struct buf *b, const struct space *s, double u, size_t k,
+                        struct buf *blocks)
 {
     double *us = malloc((s->n ? s->n : 1) * sizeof *us);
     if (!us)
@@ -431,7 +660,21 @@ static void put_example(struct buf *b, const struct space *s, double u)
     for (size_t i = 0; i < s->n; i++)
         us[i] = u;
     json_t *ex = space_from_unit(s, us);
-    put_config(b, s, ex, true);
+    if (!blocks) {
+        put_config(b, s, ex, true);
+    } else {
+        put_config_code(b, s, ex, CODE_PLACEHOLDER, NULL, 0, k);
+        for (size_t i = 0; i < s->n; i++) {
+            const struct param *p = &s->params[i];
+            if (p->type != PARAM_CODE || !json_object_get(ex, p->name))
+                continue;
+            buf_printf(blocks, "```%s", p->language ? p->language : "");
+            if (k > 0)
+                buf_printf(blocks, " %s:%zu", p->name, k);
+            buf_printf(blocks, "\n<the complete %s source of %s>\n```\n",
+                       p->language ? p->language : "", p->name);
+        }
+    }
     json_decref(ex);
     free(us);
 }
@@ -439,6 +682,7 @@ static void put_example(struct buf *b, const struct space *s, double u)
 static void put_format(struct buf *b, const struct spec *spec, const struct llm_prompt_opts *o)
 {
     const struct space *s = spec->space;
+    bool code = has_code(s);
     if (o->batch > 1)
         buf_printf(b,
                    "Answer with one JSON object of the form {\"configs\": [...]} holding %zu "
@@ -450,23 +694,43 @@ static void put_format(struct buf *b, const struct spec *spec, const struct llm_
                     "values are the settings you choose.");
     buf_puts(b, " Leave out a parameter whose condition does not hold. Integers must be whole "
                 "numbers and a choice must be one of the listed values.");
-    if (has_code(s))
-        buf_puts(b, " The value of a code parameter is its complete source as one JSON string.");
+    if (code) {
+        buf_puts(b, " For a code parameter, write the placeholder \"<<code:NAME>>\" as its "
+                    "value in the JSON");
+        if (o->batch > 1)
+            buf_puts(b, " (\"<<code:NAME:K>>\" in configuration K)");
+        buf_puts(b, " and give its complete source after the JSON in a fenced block labelled "
+                    "with its language, one block per placeholder, in the same order. The "
+                    "source must follow the parameter's contract; a trial whose code fails is "
+                    "reported back with its error output.");
+    }
     if (o->reasoning)
-        buf_puts(b, " First write one short line of analysis of the results so far, then the "
-                    "JSON on the next line, with nothing after it.");
+        buf_printf(b,
+                   " First write one short line of analysis of the results so far, then the "
+                   "JSON on the next line%s, with nothing after %s.",
+                   code ? ", then the code blocks" : "", code ? "them" : "it");
     else
-        buf_puts(b, " Write nothing but the JSON.");
+        buf_puts(b, code ? " Write nothing but the JSON and the code blocks."
+                         : " Write nothing but the JSON.");
     buf_puts(b, " An example of the format (the values only illustrate it):\n");
+    struct buf blocks;
+    buf_init(&blocks);
+    struct buf *bl = code ? &blocks : NULL;
     if (o->batch > 1) {
         buf_puts(b, "{\"configs\": [");
-        put_example(b, s, 0.25);
+        put_example(b, s, 0.25, 1, bl);
         buf_puts(b, ", ");
-        put_example(b, s, 0.75);
+        put_example(b, s, 0.75, 2, bl);
         buf_puts(b, "]}");
     } else {
-        put_example(b, s, 0.5);
+        put_example(b, s, 0.5, 0, bl);
     }
+    if (blocks.len) {
+        while (blocks.len && blocks.data[blocks.len - 1] == '\n')
+            blocks.data[--blocks.len] = '\0';
+        buf_printf(b, "\n%s", blocks.data);
+    }
+    buf_release(&blocks);
 }
 
 /* ---- template rendering ---- */
@@ -627,11 +891,21 @@ static int build_chat(json_t *msgs, const struct spec *spec, const struct llm_pr
     struct buf b;
     buf_init(&b);
     buf_puts(&b, first);
-    if (from > 0) {
-        bool *keep = calloc(from, sizeof *keep);
-        if (!keep)
+    struct code_view cv = {h, NULL};
+    const struct code_view *cvp = NULL;
+    bool *keep = calloc(n + 1, sizeof *keep);
+    if (!keep)
+        goto out;
+    mark_best(spec, h->done, 0, from, o->keep_best, keep);
+    for (size_t i = from; i < n; i++)
+        keep[i] = true;
+    if (has_code(spec->space)) {
+        cv.show = code_shown(spec, h, keep);
+        if (!cv.show)
             goto out;
-        mark_best(spec, h->done, 0, from, o->keep_best, keep);
+        cvp = &cv;
+    }
+    if (from > 0) {
         size_t k = 0;
         for (size_t i = 0; i < from; i++)
             k += keep[i];
@@ -643,24 +917,31 @@ static int build_chat(json_t *msgs, const struct spec *spec, const struct llm_pr
             buf_printf(&b, " The best %zu of them:\n", k);
             for (size_t i = 0; i < from; i++)
                 if (keep[i])
-                    put_trial_line(&b, spec, &h->done[i]);
+                    put_trial_line(&b, spec, &h->done[i], cvp, i);
             while (b.len && b.data[b.len - 1] == '\n')
                 b.data[--b.len] = '\0';
         }
-        free(keep);
     }
     if (append_msg(msgs, "user", bstr(&b)) < 0)
         goto out;
     for (size_t i = from; i < n; i++) {
         const struct llm_trial *t = &h->done[i];
         buf_reset(&b);
-        put_config(&b, spec->space, t->params, false);
+        if (cvp) {
+            put_config_code(&b, spec->space, t->params, CODE_REF, cvp, i, 0);
+            buf_puts(&b, "\n");
+            put_trial_code(&b, spec, cvp, i);
+            while (b.len && b.data[b.len - 1] == '\n')
+                b.data[--b.len] = '\0';
+        } else {
+            put_config(&b, spec->space, t->params, false);
+        }
         if (append_msg(msgs, "assistant", bstr(&b)) < 0)
             goto out;
         buf_reset(&b);
         buf_printf(&b, "Trial #%ld: ", t->number);
         put_outcome(&b, spec, t);
-        buf_puts(&b, ".");
+        buf_puts(&b, cvp && t->state == OBS_FAILED ? "\n" : ".");
         if (i + 1 < n) {
             buf_printf(&b, " %s", next_request(o));
         } else {
@@ -678,6 +959,8 @@ static int build_chat(json_t *msgs, const struct spec *spec, const struct llm_pr
     }
     rc = 0;
 out:
+    free((bool *)cv.show);
+    free(keep);
     buf_release(&b);
     free(first);
     return rc;
@@ -708,13 +991,20 @@ out_oom:
     return NULL;
 }
 
-int llm_prompt_reask(json_t *messages, const struct llm_prompt_opts *o, const char *reply,
-                     const char *reason)
+int llm_prompt_reask(json_t *messages, const struct spec *spec, const struct llm_prompt_opts *o,
+                     const char *reply, const char *reason)
 {
     struct buf b;
     buf_init(&b);
     buf_printf(&b, "Your reply was invalid: %s. ", reason);
-    if (o->reasoning)
+    if (spec && has_code(spec->space))
+        buf_printf(&b,
+                   "Answer again in the format asked for: %sthe JSON object%s with a "
+                   "placeholder \"<<code:NAME>>\" for each code parameter, then one fenced "
+                   "code block per placeholder.",
+                   o->reasoning ? "one short line of analysis, then " : "",
+                   o->batch > 1 ? " {\"configs\": [...]}" : "");
+    else if (o->reasoning)
         buf_puts(&b, "Answer again in the format asked for: one short line of analysis, then "
                      "the JSON on the next line.");
     else if (o->batch > 1)

@@ -49,7 +49,21 @@
  *
  * A template without {format} gets the format appended, since replies that
  * ignore it are rejected. Runs of blank lines left by empty placeholders are
- * collapsed. */
+ * collapsed.
+ *
+ * Code parameters (the paper's "code as a hyperparameter"): the space lists
+ * each with its language, contract, required symbols, size limit and the
+ * baseline source in a fenced block. The answer format asks for a placeholder
+ * "<<code:NAME>>" in the JSON and the complete source after it in a fenced
+ * block labelled with the language: models write code in fences readily and
+ * without the escaping errors of long JSON strings (a JSON string is accepted
+ * too, see reply.h). Since the reply is then not pure JSON, such studies are
+ * asked without the provider's JSON mode. In the history, a trial's code is
+ * written as <baseline>, <same as #N>, or <source below> followed by the
+ * source in a fenced block (for the best trial and the CODE_SHOWN most recent
+ * ones with new code; the others give its size only), and a failure keeps its
+ * error text with its lines (the reason and the end of stderr, e.g. a Python
+ * traceback), cut in the middle when long. */
 
 enum llm_history_mode { LLM_HISTORY_COMPRESSED, LLM_HISTORY_CHAT };
 
@@ -104,9 +118,11 @@ json_t *llm_prompt_build(const struct spec *spec, const struct llm_prompt_opts *
                          const struct llm_history *h, char *err, size_t errlen);
 
 /* Append to messages (borrowed, modified) the invalid reply (reply text) as an
- * assistant turn and a user turn asking again because of reason. 0 or -1. */
-int llm_prompt_reask(json_t *messages, const struct llm_prompt_opts *o, const char *reply,
-                     const char *reason);
+ * assistant turn and a user turn asking again because of reason, restating
+ * the format (with the code blocks when spec, which may be NULL, has code
+ * parameters). 0 or -1. */
+int llm_prompt_reask(json_t *messages, const struct spec *spec, const struct llm_prompt_opts *o,
+                     const char *reply, const char *reason);
 
 /* Total characters of the message contents (to measure prompt size). */
 size_t llm_prompt_size(const json_t *messages);

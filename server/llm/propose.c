@@ -78,7 +78,11 @@ int llm_propose(struct llm_provider *p, const struct spec *spec, const struct ll
     llm_call_opts_init(&co);
     co.model = json_str(spec->llm, "model", NULL);
     co.temperature = json_num(spec->llm, "temperature", 0);
-    co.json_mode = !po.reasoning;
+    /* code comes in fenced blocks after the JSON: not a pure JSON reply */
+    bool code = false;
+    for (size_t i = 0; i < spec->space->n; i++)
+        code = code || spec->space->params[i].type == PARAM_CODE;
+    co.json_mode = !po.reasoning && !code;
     co.cancel = o->cancel;
 
     json_t *messages = llm_prompt_build(spec, &po, h, err, sizeof err);
@@ -133,7 +137,7 @@ int llm_propose(struct llm_provider *p, const struct spec *spec, const struct ll
         long spent = out->tokens_in + out->tokens_out;
         bool stop = round == o->max_reasks || (o->tokens_left > 0 && spent >= o->tokens_left) ||
                     (o->cancel && atomic_load(o->cancel));
-        if (!stop && llm_prompt_reask(messages, &po, resp.text, err) < 0) {
+        if (!stop && llm_prompt_reask(messages, spec, &po, resp.text, err) < 0) {
             set_error(out, p, "out of memory");
             stop = true;
         }

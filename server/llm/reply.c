@@ -6,11 +6,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "jsonutil.h"
 
 #define MAX_CANDIDATES 64
+#define MAX_FENCES     64
+#define PLACEHOLDER    "<<code"
+
+/* A fenced block of the reply (``` or ~~~, at least three, at the start of a
+ * line), as offsets into the text. */
+struct fence {
+    size_t start, end;     /* the whole block, opening line to closing fence */
+    size_t body, body_len; /* its content, without the fence lines */
+    char lang[32];         /* first word of the info string, lower-cased, or "" */
+    char label[80];        /* second word of the info string, or "" */
+    bool json;             /* labelled json, or its content is one JSON value */
+    bool used;             /* its source went into a configuration */
+};
 
 /* Every JSON object or array that parses at some '{' or '[' of text, outermost
  * first, in order of appearance. Returns how many were stored in out. */
@@ -37,6 +51,271 @@ static size_t find_candidates(const char *text, json_t **out, size_t max, char *
         i += e.position > 0 ? (size_t)e.position : 1;
     }
     return n;
+}
+
+/* Length of the fence marker (three or more ` or ~) at p, or 0. */
+static size_t fence_marker(const char *p, char *ch)
+{
+    if (*p != '`' && *p != '~')
+        return 0;
+    size_t n = 0;
+    while (p[n] == *p)
+        n++;
+    if (n < 3)
+        return 0;
+    *ch = *p;
+    return n;
+}
+
+static void copy_word(const char **p, const char *end, char *out, size_t outlen, bool lower)
+{
+    while (*p < end && (**p == ' ' || **p == '\t'))
+        (*p)++;
+    size_t n = 0;
+    while (*p < end && **p != ' ' && **p != '\t' && **p != '\r') {
+        char c = **p;
+        if (lower && c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (n + 1 < outlen)
+            out[n++] = c;
+        (*p)++;
+    }
+    out[n] = '\0';
+}
+
+/* Whether text[body, body + len) is one JSON value. */
+static bool is_json_text(const char *text, size_t body, size_t len)
+{
+    json_error_t e;
+    json_t *j = json_loadb(text + body, len, JSON_DECODE_ANY, &e);
+    bool ok = j && (json_is_object(j) || json_is_array(j));
+    json_decref(j);
+    return ok;
+}
+
+/* The fenced blocks of text, in order. An unclosed block runs to the end; a
+ * closing fence at the end of the last code line is accepted too. */
+static size_t find_fences(const char *text, struct fence *out, size_t max)
+{
+    size_t n = 0, len = strlen(text), pos = 0;
+    while (pos < len && n < max) {
+        const char *line = text + pos;
+        const char *eol = strchr(line, '\n');
+        size_t next = eol ? (size_t)(eol - text) + 1 : len;
+        const char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char ch = 0;
+        size_t m = fence_marker(p, &ch);
+        if (!m) {
+            pos = next;
+            continue;
+        }
+        struct fence *f = &out[n];
+        memset(f, 0, sizeof *f);
+        f->start = pos;
+        const char *info = p + m, *info_end = eol ? eol : text + len;
+        copy_word(&info, info_end, f->lang, sizeof f->lang, true);
+        copy_word(&info, info_end, f->label, sizeof f->label, false);
+        f->body = next;
+        f->end = len;
+        f->body_len = len - next;
+        /* the closing fence: a line of at least m marker characters */
+        size_t q = next;
+        while (q < len) {
+            const char *l2 = text + q;
+            const char *e2 = strchr(l2, '\n');
+            size_t after = e2 ? (size_t)(e2 - text) + 1 : len;
+            const char *r = l2;
+            while (*r == ' ' || *r == '\t')
+                r++;
+            char c2 = 0;
+            size_t m2 = fence_marker(r, &c2);
+            const char *rest = r + m2;
+            while (*rest == ' ' || *rest == '\t' || *rest == '\r')
+                rest++;
+            if (m2 >= m && c2 == ch && (*rest == '\n' || *rest == '\0')) {
+                f->body_len = q - next;
+                f->end = after;
+                break;
+            }
+            q = after;
+        }
+        if (f->end == len && q >= len) {
+            /* no closing line: a marker at the end of a code line closes it */
+            char marker[4] = {ch, ch, ch, '\0'};
+            const char *close = strstr(text + next, marker);
+            if (close) {
+                f->body_len = (size_t)(close - (text + next));
+                f->end = (size_t)(close - text) + 3;
+                while (text[f->end] == ch)
+                    f->end++;
+            }
+        }
+        if (f->body_len > 0 && text[f->body + f->body_len - 1] == '\n')
+            f->body_len--;
+        if (f->body_len > 0 && text[f->body + f->body_len - 1] == '\r')
+            f->body_len--;
+        f->json = strcmp(f->lang, "json") == 0 ||
+                  ((!f->lang[0]) && is_json_text(text, f->body, f->body_len));
+        n++;
+        pos = f->end > pos ? f->end : next;
+    }
+    return n;
+}
+
+/* Whether a fence labelled tag may hold source in language. */
+static bool lang_matches(const char *tag, const char *language)
+{
+    if (!tag[0] || !language)
+        return true;
+    if (strcasecmp(tag, language) == 0)
+        return true;
+    if (strcasecmp(language, "python") == 0)
+        return !strcmp(tag, "py") || !strcmp(tag, "python3") || !strcmp(tag, "py3");
+    return false;
+}
+
+/* The label of a placeholder "<<code:LABEL>>" ("" for "<<code>>") in label,
+ * or false when s is not one. */
+static bool placeholder(const char *s, char *label, size_t labellen)
+{
+    while (*s == ' ')
+        s++;
+    if (strncmp(s, PLACEHOLDER, strlen(PLACEHOLDER)) != 0)
+        return false;
+    s += strlen(PLACEHOLDER);
+    const char *end = strstr(s, ">>");
+    if (!end)
+        return false;
+    for (const char *t = end + 2; *t; t++)
+        if (*t != ' ')
+            return false;
+    if (*s == ':')
+        s++;
+    else if (s != end)
+        return false;
+    size_t n = (size_t)(end - s);
+    if (n >= labellen)
+        n = labellen - 1;
+    memcpy(label, s, n);
+    label[n] = '\0';
+    return true;
+}
+
+/* The next unused code block for a placeholder: one whose info string names
+ * label or the parameter, else the first unused one in order. */
+static struct fence *pick_fence(struct fence *f, size_t nf, const char *label, const char *name)
+{
+    for (size_t i = 0; i < nf; i++)
+        if (!f[i].json && !f[i].used && f[i].label[0] &&
+            ((label[0] && strcmp(f[i].label, label) == 0) || strcmp(f[i].label, name) == 0))
+            return &f[i];
+    for (size_t i = 0; i < nf; i++)
+        if (!f[i].json && !f[i].used && !f[i].label[0])
+            return &f[i];
+    for (size_t i = 0; i < nf; i++)
+        if (!f[i].json && !f[i].used)
+            return &f[i];
+    return NULL;
+}
+
+/* Set cfg[name] to the source of fence f in text, after checking its language. */
+static int take_fence(json_t *cfg, const struct param *p, struct fence *f, const char *text,
+                      struct buf *why)
+{
+    if (!lang_matches(f->lang, p->language)) {
+        buf_printf(why, "%s: the code block is labelled \"%s\", but %s must be %s source", p->name,
+                   f->lang, p->name, p->language);
+        return -1;
+    }
+    f->used = true;
+    /* the lines of the block, ending in one newline */
+    size_t n = f->body_len;
+    while (n > 0 && strchr(" \t\r\n", text[f->body + n - 1]))
+        n--;
+    struct buf src;
+    buf_init(&src);
+    buf_append(&src, text + f->body, n);
+    buf_puts(&src, "\n");
+    int rc = json_object_set_new(cfg, p->name, json_string(src.data ? src.data : "\n"));
+    buf_release(&src);
+    return rc;
+}
+
+/* Put the source of code parameters into cfg (modified): a placeholder
+ * "<<code:LABEL>>" takes a fenced block of the reply, a string that is itself
+ * a fenced block loses its fences; with fill, a missing code parameter takes
+ * the only unused block. 0, or -1 with the reason in why. */
+static int resolve_code(const struct space *s, json_t *cfg, struct fence *f, size_t nf,
+                        const char *text, bool fill, struct buf *why)
+{
+    const char *key;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(cfg, tmp, key, v)
+    {
+        const struct param *p = space_find(s, key, NULL);
+        if (!p || p->type != PARAM_CODE || !json_is_string(v))
+            continue;
+        const char *sv = json_string_value(v);
+        char label[80];
+        if (placeholder(sv, label, sizeof label)) {
+            struct fence *b = pick_fence(f, nf, label, p->name);
+            if (!b) {
+                buf_printf(why,
+                           "%s: the placeholder \"%s\" needs a fenced code block after the "
+                           "JSON, and the reply has none left",
+                           key, sv);
+                return -1;
+            }
+            if (take_fence(cfg, p, b, text, why) < 0)
+                return -1;
+            continue;
+        }
+        const char *t = sv;
+        while (*t == ' ' || *t == '\n')
+            t++;
+        char ch;
+        struct fence inner;
+        if (fence_marker(t, &ch) && find_fences(t, &inner, 1) == 1) {
+            char *copy = strdup(t);
+            int rc = copy ? take_fence(cfg, p, &inner, copy, why) : -1;
+            free(copy);
+            if (rc < 0)
+                return -1;
+        }
+    }
+    if (!fill)
+        return 0;
+    const struct param *missing = NULL;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct param *p = &s->params[i];
+        if (p->type != PARAM_CODE || json_object_get(cfg, p->name) || !space_active(s, i, cfg))
+            continue;
+        if (missing)
+            return 0;
+        missing = p;
+    }
+    if (!missing)
+        return 0;
+    struct fence *b = NULL;
+    for (size_t i = 0; i < nf; i++) {
+        if (f[i].json || f[i].used)
+            continue;
+        if (b)
+            return 0;
+        b = &f[i];
+    }
+    return b ? take_fence(cfg, missing, b, text, why) : 0;
+}
+
+static bool space_has_code(const struct space *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->params[i].type == PARAM_CODE)
+            return true;
+    return false;
 }
 
 /* The configurations a candidate holds (new array), or NULL. */
@@ -163,9 +442,29 @@ int llm_reply_parse(const struct space *s, const char *text, size_t want,
         snprintf(err, errlen, "the reply was empty");
         return -1;
     }
+    /* code blocks are set aside: the braces of the source are not the answer */
+    struct fence fences[MAX_FENCES];
+    size_t nf = 0;
+    char *json_text = NULL;
+    bool code = space_has_code(s);
+    if (code) {
+        nf = find_fences(text, fences, MAX_FENCES);
+        json_text = strdup(text);
+        if (!json_text) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < nf; i++)
+            if (!fences[i].json)
+                for (size_t k = fences[i].start; k < fences[i].end; k++)
+                    if (json_text[k] != '\n')
+                        json_text[k] = ' ';
+    }
     json_t *cands[MAX_CANDIDATES];
     char why_json[200] = "";
-    size_t nc = find_candidates(text, cands, MAX_CANDIDATES, why_json, sizeof why_json);
+    size_t nc = find_candidates(json_text ? json_text : text, cands, MAX_CANDIDATES, why_json,
+                                sizeof why_json);
+    free(json_text);
     json_t *list = NULL;
     int best = -1;
     for (size_t i = nc; i-- > 0;) {
@@ -217,9 +516,13 @@ int llm_reply_parse(const struct space *s, const char *text, size_t want,
             buf_puts(&one, "a configuration must be a JSON object of parameter values");
         } else {
             json_t *t = tolerate(s, cfg);
+            if (t && code && resolve_code(s, t, fences, nf, text, !many, &one) < 0) {
+                json_decref(t);
+                t = NULL;
+            }
             norm = t ? space_check(s, t, cerr, sizeof cerr) : NULL;
             json_decref(t);
-            if (!norm)
+            if (!norm && one.len == 0)
                 buf_puts(&one, t ? cerr : "out of memory");
             else if (is_repeat(norm, h, accepted, &one)) {
                 json_decref(norm);

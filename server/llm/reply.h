@@ -13,7 +13,20 @@
  * {"configs": [...]}, check each against the space and reject repeats of
  * finished or pending trials and of each other. Lenient where the intent is
  * clear: a parameter whose condition does not hold is dropped rather than
- * rejected, and a value near a declared step grid is snapped onto it. */
+ * rejected, and a value near a declared step grid is snapped onto it.
+ *
+ * Code parameters: the source comes either as a JSON string (escaped), or, as
+ * the prompt asks, as a placeholder "<<code:NAME>>" in the JSON followed by a
+ * fenced block (```python ... ```) holding the source. Placeholders take the
+ * code blocks of the reply in order; a block whose info string names the
+ * placeholder's label or the parameter ("```python model") is taken for it
+ * first. A block labelled with another language than the parameter's is
+ * rejected (python also accepts py and python3; an unlabelled block is
+ * accepted). A string that is itself a fenced block loses its fences. In a
+ * reply of one configuration, a code parameter missing from the JSON takes
+ * the reply's only code block. Code blocks are not searched for the JSON.
+ * Then the space's check applies: not empty, at most max_bytes, and every
+ * symbol of "requires" present as a whole word. */
 
 /* Parse text (borrowed) into at most want configurations. On success returns
  * the number accepted (>= 1) and a new array of normalised configurations in

@@ -105,8 +105,12 @@ bool pruner_asha_promotable(long reduction_factor, bool maximize, double value,
  * it (or NAN), or when patience > 0 and no report in the last patience steps
  * (S - patience, S] beats the best value reported at or before S - patience by
  * more than min_delta. As Keras's EarlyStopping: best at step 1, then steps 2,
- * 3, 4 no better, patience 3: pruned at step 4. */
+ * 3, 4 no better, patience 3: pruned at step 4. A stalled trial is spared when
+ * its best so far is no worse than best_completed, the study's best completed
+ * value, or when no trial completed yet (best_completed NAN): it may become the
+ * study's best, so it runs to its end (a pruned trial never counts as the
+ * study's best). */
 bool pruner_patience_decide(const struct pruner_opts *o, bool maximize,
-                            const struct pruner_point *curve, size_t n);
+                            const struct pruner_point *curve, size_t n, double best_completed);
 
 #endif

@@ -10,7 +10,7 @@ static bool worse(double a, double b, bool maximize)
 }
 
 bool pruner_patience_decide(const struct pruner_opts *o, bool maximize,
-                            const struct pruner_point *curve, size_t n)
+                            const struct pruner_point *curve, size_t n, double best_completed)
 {
     if (o->kind != PRUNER_PATIENCE || n == 0)
         return false;
@@ -31,7 +31,10 @@ bool pruner_patience_decide(const struct pruner_opts *o, bool maximize,
         return false; /* not yet patience steps of history */
     double after = pruner_best(curve + split, n - split, maximize);
     if (isnan(after))
-        return true;
+        after = maximize ? -HUGE_VAL : HUGE_VAL; /* no finite value: no improvement */
     bool improved = maximize ? after > before + o->min_delta : after < before - o->min_delta;
-    return !improved;
+    if (improved)
+        return false;
+    double best = pruner_best(curve, n, maximize);
+    return !isnan(best_completed) && worse(best, best_completed, maximize);
 }

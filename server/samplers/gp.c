@@ -354,6 +354,25 @@ void gp_warp_outputs(double *y, size_t n)
     }
     const double shift = getenv("GPD_SHIFT") ? atof(getenv("GPD_SHIFT")) : 0.02;
     double range = hi - lo, sumlog = 0;
+    if (getenv("GPD_MEDSCALE")) {
+        /* Scale by the median distance from the best, robust to heavy tails. */
+        double *t = malloc(n * sizeof *t);
+        if (t) {
+            memcpy(t, y, n * sizeof *t);
+            size_t half = n / 2;
+            for (size_t a = 0; a <= half; a++)
+                for (size_t b = a + 1; b < n; b++)
+                    if (t[b] < t[a]) {
+                        double u = t[a];
+                        t[a] = t[b];
+                        t[b] = u;
+                    }
+            double med = t[half] - lo;
+            if (med > 1e-12 * range)
+                range = med;
+            free(t);
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         y[i] = (y[i] - lo) / range + shift;
         sumlog += log(y[i]);

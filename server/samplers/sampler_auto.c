@@ -23,7 +23,8 @@ size_t sampler_auto_init_trials(const struct space *s)
     size_t d = 0;
     for (size_t i = 0; i < s->n; i++)
         d += s->params[i].type != PARAM_CODE;
-    size_t n = d + 2 < 10 ? d + 2 : 10;
+    size_t add = getenv("GPD_INITADD") ? (size_t)atoi(getenv("GPD_INITADD")) : 2;
+    size_t n = d + add < 10 ? d + add : 10;
     return n < 4 ? 4 : n;
 }
 

@@ -10,6 +10,7 @@
 #include "gp.h"
 #include "jsonutil.h"
 #include "rng.h"
+#include "sampler_auto.h"
 #include "sobol.h"
 
 /* The gp sampler. Each parameter becomes features in the unit cube: a number one
@@ -28,6 +29,7 @@
 #define GP_REFINE 5           /* candidates refined by L-BFGS */
 #define GP_REFINE_ITER 25     /* L-BFGS iterations per refinement */
 #define GP_TOP_BASES 5        /* best trials that seed local candidates */
+#define GP_DUP_DIST 1e-4      /* closer than this to a modelled point: a repeat */
 #define GP_FIT_ALL 100        /* up to this many points, fit on all of them */
 #define GP_FIT_SUBSET 80      /* beyond, fit hyperparameters on this many */
 
@@ -205,6 +207,19 @@ static double fail_penalty(const struct acq *a, const double *x, double *grad)
         }
     }
     return pen;
+}
+
+/* Whether x repeats (within GP_DUP_DIST) a point already in the model. */
+static bool is_duplicate(const struct gp *g, const double *x)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        double r2 = 0;
+        for (size_t j = 0; j < g->d && r2 < GP_DUP_DIST * GP_DUP_DIST; j++)
+            r2 += (x[j] - g->x[i * g->d + j]) * (x[j] - g->x[i * g->d + j]);
+        if (r2 < GP_DUP_DIST * GP_DUP_DIST)
+            return true;
+    }
+    return false;
 }
 
 /* Acquisition value (log EI plus the failure penalty) at full feature vector x. */
@@ -456,6 +471,9 @@ static int propose_one(struct gp_state *st, size_t call, double *best_f)
     for (size_t c = 0; c < m; c++)
         score[c] = gp_log_ei(mean[c], sqrt(var[c]), a.best, NULL, NULL) +
                    fail_penalty(&a, cand + c * nf, NULL);
+    for (size_t c = 0; c < m; c++)
+        if (is_duplicate(st->g, cand + c * nf))
+            score[c] = -INFINITY;
     size_t nref = m < GP_REFINE ? m : GP_REFINE;
     size_t top[GP_REFINE];
     top_indices(score, m, top, nref);
@@ -485,7 +503,7 @@ static int propose_one(struct gp_state *st, size_t call, double *best_f)
             f[dims[k]] = z[k];
         enc_canonical(e, f);
         double v = acq_value(&a, f, NULL);
-        if (v > best_score) {
+        if (v > best_score && !is_duplicate(st->g, f)) {
             best_score = v;
             memcpy(best_f, f, nf * sizeof *f);
         }
@@ -540,7 +558,8 @@ static int sobol_fallback(const struct sampler_ctx *ctx, size_t k, json_t **out,
 static int gp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, char *err,
                       size_t errlen)
 {
-    if (count_usable(ctx) < GP_MIN_DATA)
+    if (count_usable(ctx) < GP_MIN_DATA ||
+        (getenv("GPD_GPINIT") && ctx->n_history + ctx->n_pending < sampler_auto_init_trials(ctx->space)))
         return sobol_fallback(ctx, k, out, err, errlen);
     struct gp_state st;
     memset(&st, 0, sizeof st);

@@ -180,7 +180,16 @@ def run_study(d, spec, obj, fake_url):
         after = b["next_after"]
     trials.sort(key=lambda t: t["number"])
     s = d.call("GET", f"/api/v1/studies/{name}")[1]
-    st, calls = d.call("GET", f"/api/v1/studies/{name}/llm-calls?limit=500")
+    calls, after = [], 0
+    while True:
+        st, b = d.call("GET", f"/api/v1/studies/{name}/llm-calls?limit=500&after={after}")
+        if st != 200:
+            break
+        calls += [{"tokens_in": c["tokens_in"], "tokens_out": c["tokens_out"],
+                   "trials": c["trials"], "error": c["error"]} for c in b["calls"]]
+        if b["next_after"] is None:
+            break
+        after = b["next_after"]
     return {
         "name": name,
         "values": [t["value"] for t in trials],
@@ -188,7 +197,8 @@ def run_study(d, spec, obj, fake_url):
         "tokens_in": s["llm"]["tokens_in"],
         "tokens_out": s["llm"]["tokens_out"],
         "cost": s["llm"].get("cost_usd", 0),
-        "calls": len(calls.get("calls", [])) if st == 200 else None,
+        "calls": len(calls),
+        "call_list": calls,
         "wall_s": time.monotonic() - t0,
     }
 
@@ -225,12 +235,25 @@ def table(head, rows):
         print(line(r))
 
 
-def usage_cols(recs):
-    """LLM trials out of all, and tokens in/out per trial over records."""
-    n = sum(len(r["values"]) for r in recs)
-    n_llm = sum(r["sources"].count("llm") for r in recs)
-    tin = sum(r["tokens_in"] for r in recs)
-    tout = sum(r["tokens_out"] for r in recs)
+def tokens_upto(rec, b):
+    """Tokens of the calls made for the first b trials (failed calls count
+    towards the trial that came after them)."""
+    tin = tout = 0
+    for c in rec["call_list"]:
+        if c["trials"] and min(c["trials"]) >= b:
+            break
+        tin += c["tokens_in"]
+        tout += c["tokens_out"]
+    return tin, tout
+
+
+def usage_cols(recs, b):
+    """LLM trials out of all, and tokens in/out per trial, over the first b
+    trials of each record."""
+    n = sum(min(len(r["values"]), b) for r in recs)
+    n_llm = sum(r["sources"][:b].count("llm") for r in recs)
+    tin = sum(tokens_upto(r, b)[0] for r in recs)
+    tout = sum(tokens_upto(r, b)[1] for r in recs)
     return [f"{n_llm}/{n}", fmt(tin / n) if n else "-", fmt(tout / n) if n else "-"]
 
 
@@ -251,7 +274,7 @@ def main():
         runs = a.runs or 1
         budgets = [int(b) for b in (a.budgets or "10").split(",")]
         only = set((a.only or "branin").split(","))
-        seeded = False
+        seeded = not a.no_seeded
     else:
         if not os.environ.get("HPOD_LLM_BASE_URL"):
             print("bench-llm: no LLM endpoint configured: set HPOD_LLM_BASE_URL (and "
@@ -265,6 +288,7 @@ def main():
     toy = {k: v for k, v in TOY.items() if only is None or k in only}
     funcs = {k: v for k, v in FUNCTIONS.items() if only is None or k in only}
     top = max(budgets)
+    seeded = seeded and top > 10  # LLM-seeded GP: 10 LLM trials, then gp
 
     fake = None
     env = {}
@@ -289,7 +313,7 @@ def main():
         for r in range(runs):
             jobs.append(("fn", o, "llm", top, r, spec_for(f"fn-{o}-b{top}-r{r}", obj, top, r,
                                                           a.temperature), obj))
-            if seeded and top > 10:
+            if seeded:
                 jobs.append(("fn", o, "seeded", top, r,
                              spec_for(f"fn-{o}-b{top}-r{r}-seeded", obj, top, r, a.temperature,
                                       init_trials=10), obj))
@@ -340,7 +364,7 @@ def main():
             bests = [best_at(r, 10) for r in recs]
             cells = [fmt(b) for b in bests] + ["-"] * (runs - len(bests))
             reg = median([b - obj[3] for b in bests if b is not None])
-            rows.append([o, fmt(obj[3])] + cells + [fmt(reg)] + usage_cols(recs))
+            rows.append([o, fmt(obj[3])] + cells + [fmt(reg)] + usage_cols(recs, 10))
         table(head, rows)
     if funcs:
         print()
@@ -356,13 +380,12 @@ def main():
                 reg = median([best_at(r, b) - obj[3] for r in recs if best_at(r, b) is not None])
                 sreg = median([best_at(r, b) - obj[3] for r in srecs
                                if best_at(r, b) is not None])
-                cut = [dict(r, values=r["values"][:b], sources=r["sources"][:b]) for r in recs]
                 rows.append([o, str(b), fmt(reg)] + ([fmt(sreg)] if seeded else []) +
-                            [usage_cols(cut)[0]] + usage_cols(recs)[1:])
+                            usage_cols(recs, b))
         table(head, rows)
-        print("(tokens per trial over the whole study; llm trials counted up to the budget)")
+        print("(llm trials and tokens per trial: the llm sampler's runs, first BUDGET trials)")
     total = time.monotonic() - t_start
-    print(f"\nwall time {total / 60:.1f} min")
+    print(f"\nwall time {total / 60:.1f} min" if total >= 120 else f"\nwall time {total:.0f} s")
     if a.out:
         with open(a.out, "w") as f:
             json.dump({"date": when, "model": model, "format": fmt_name, "runs": runs,

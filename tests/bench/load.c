@@ -29,15 +29,15 @@ struct series {
 };
 
 struct sim {
-    CURL *h;                  /* owned easy handle, kept across requests */
-    int id;                   /* worker number */
-    enum call call;           /* request in flight */
-    long long trial;          /* trial held, 0 when none */
-    double value;             /* its objective */
-    struct buf resp;          /* response body */
-    char body[256];           /* request body */
-    char url[1024];           /* request URL */
-    int64_t started_us;       /* when the request was sent */
+    CURL *h;            /* owned easy handle, kept across requests */
+    int id;             /* worker number */
+    enum call call;     /* request in flight */
+    long long trial;    /* trial held, 0 when none */
+    double value;       /* its objective */
+    struct buf resp;    /* response body */
+    char body[256];     /* request body */
+    char url[1024];     /* request URL */
+    int64_t started_us; /* when the request was sent */
 };
 
 static const char *server, *study, *token;

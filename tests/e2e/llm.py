@@ -14,8 +14,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
-from hpotest import HPO, TOP_SRCDIR, Daemon, Tap, http, simple_spec
+from hpotest import HPO, TOP_SRCDIR, Daemon, Tap, http, simple_spec, wait_until
 
 tap = Tap()
 PY = sys.executable
@@ -240,6 +241,9 @@ timeout_s = 1
 max_retries = 3
 backoff_s = 0.05
 
+[provider nomodel]
+base_url = {furl}/v1
+
 [price fake-model]
 input_per_mtok = 1.5
 output_per_mtok = 6
@@ -258,6 +262,11 @@ try:
         space = simple_spec("x")["params"]
         good = {"mode": "random_valid", "space": space}
         names = []
+
+        st, b = d.call("POST", "/api/v1/studies", llm_spec("nomodel", 5, provider="nomodel"))
+        tap.ok(st == 400 and "llm.model" in json.dumps(b),
+               "a provider without a model and a study without llm.model: 400 naming llm.model",
+               (st, b))
 
         # 1. OpenAI format, every fault, four slots.
         script(furl, {"steps": faults(space), "default": good})
@@ -356,7 +365,17 @@ try:
         names.append("ranked")
 
         secrets_absent(d, names, [], "after all studies")
-        tap.eq(d.stop(), 0, "hpod stops cleanly with LLM threads running")
+
+        # 6. SIGTERM while a call waits out a long Retry-After: it is cancelled.
+        script(furl, {"steps": [], "default": {"status": 429, "retry_after": 40}})
+        http(furl + "/_reset", "POST", {})
+        d.call("POST", "/api/v1/studies", llm_spec("slow", 5))
+        got = wait_until(lambda: fake_get(furl, "/_stats")["requests"] > 0, timeout=10)
+        t0 = time.monotonic()
+        code = d.stop()
+        took = time.monotonic() - t0
+        tap.ok(got and code == 0 and took < 8,
+               f"hpod stops promptly (exit {code}, {took:.1f} s) with a call waiting to retry")
 finally:
     fake.kill()
     fake.wait()

@@ -288,7 +288,11 @@ START_TEST(test_prompt_code_param)
     ck_assert_ptr_nonnull(strstr(u, "python code"));
     ck_assert_ptr_nonnull(strstr(u, "build_model(n_classes) returning"));
     ck_assert_ptr_nonnull(strstr(u, "```python\ndef build_model(n_classes):\n    return Net"));
-    ck_assert_ptr_nonnull(strstr(u, "complete source as one JSON string"));
+    ck_assert_ptr_nonnull(strstr(u, "placeholder \"<<code:NAME>>\""));
+    ck_assert_ptr_nonnull(strstr(u, "Write nothing but the JSON and the code blocks."));
+    ck_assert_msg(strstr(u, "\"model\": \"<<code:model>>\"}\n```python\n<the complete python "
+                            "source of model>\n```"),
+                  "%s", u);
     ck_assert_ptr_nonnull(strstr(u, "No evaluation has finished yet."));
     json_decref(m);
     tl_history_release(&t);
@@ -329,7 +333,7 @@ START_TEST(test_prompt_reask)
     struct llm_prompt_opts o;
     char err[128];
     llm_prompt_opts_parse(s->llm, &o, err, sizeof err);
-    ck_assert_int_eq(llm_prompt_reask(m, &o, "{\"C\": 5000}", "C: 5000 is out of range"), 0);
+    ck_assert_int_eq(llm_prompt_reask(m, s, &o, "{\"C\": 5000}", "C: 5000 is out of range"), 0);
     ck_assert_int_eq(json_array_size(m), 4);
     ck_assert_str_eq(json_str(json_array_get(m, 2), "role", ""), "assistant");
     ck_assert_str_eq(json_str(json_array_get(m, 2), "content", ""), "{\"C\": 5000}");
@@ -650,6 +654,277 @@ START_TEST(test_provider_redact)
 }
 END_TEST
 
+/* ---- code parameters ---- */
+
+static const char code_params[] =
+    "[{\"name\": \"lr\", \"type\": \"float\", \"low\": 1e-5, \"high\": 1e-1, \"log\": true},"
+    " {\"name\": \"model\", \"type\": \"code\", \"language\": \"python\", \"contract\": "
+    "\"define build_model(n_inputs, n_classes) returning a torch.nn.Module with at most 100k "
+    "parameters\", \"requires\": [\"build_model\"], \"max_bytes\": 2000, \"baseline\": "
+    "\"def build_model(n_inputs, n_classes):\\n    return nn.Linear(n_inputs, n_classes)\\n\"}]";
+
+#define BASE_SRC                                                                                   \
+    "def build_model(n_inputs, n_classes):\n    return nn.Linear(n_inputs, n_classes)\n"
+#define BASE "def build_model(n_inputs, n_classes):\\n    return nn.Linear(n_inputs, n_classes)\\n"
+
+static struct spec *code_spec(const char *llm)
+{
+    return tl_spec("digits-code", "a small network on the digits data", "val_error", false, 20,
+                   code_params, llm);
+}
+
+/* A history: baseline, a new model, a failure with a traceback, the new model
+ * again, another new model (pending: a third one). */
+static void code_history(struct tl_history *t)
+{
+    tl_history_init(t);
+    tl_history_done(t, 0, "{\"lr\": 0.01, \"model\": \"" BASE "\"}", OBS_COMPLETED, 0.08, NULL, -1);
+    tl_history_done(t, 1,
+                    "{\"lr\": 0.003, \"model\": \"def build_model(n_inputs, n_classes):\\n    "
+                    "return MLP_ONE(n_inputs, n_classes)\\n\"}",
+                    OBS_COMPLETED, 0.03, NULL, -1);
+    tl_history_done(t, 2,
+                    "{\"lr\": 0.001, \"model\": \"def build_model(n_inputs, n_classes):\\n    "
+                    "return BROKEN(\\n\"}",
+                    OBS_FAILED, NAN,
+                    "exit status 1: Traceback (most recent call last):\n  File \"model.py\", "
+                    "line 2\n    return BROKEN(\n                 ^\nSyntaxError: '(' was never "
+                    "closed",
+                    -1);
+    tl_history_done(t, 3,
+                    "{\"lr\": 0.02, \"model\": \"def build_model(n_inputs, n_classes):\\n    "
+                    "return MLP_ONE(n_inputs, n_classes)\\n\"}",
+                    OBS_COMPLETED, 0.05, NULL, -1);
+    tl_history_pending(t, 4,
+                       "{\"lr\": 0.005, \"model\": \"def build_model(n_inputs, n_classes):\\n  "
+                       "  return PENDING_NET()\\n\"}");
+}
+
+START_TEST(test_prompt_code_history)
+{
+    struct spec *s = code_spec(NULL);
+    struct tl_history t;
+    code_history(&t);
+    json_t *m = build(s, &t.h);
+    const char *u = last_content(m);
+    if (getenv("TL_SHOW"))
+        fprintf(stderr, "%s\n", u);
+    /* the contract, the required symbol, the size limit and the baseline */
+    ck_assert_ptr_nonnull(strstr(u, "(contract: define build_model(n_inputs, n_classes)"));
+    ck_assert_ptr_nonnull(strstr(u, "(must contain build_model), at most 2000 bytes"));
+    ck_assert_ptr_nonnull(strstr(u, "```python\ndef build_model(n_inputs, n_classes):\n    return "
+                                    "nn.Linear(n_inputs, n_classes)\n"));
+    /* references and sources */
+    ck_assert_ptr_nonnull(strstr(u, "#0 {\"lr\": 0.01, \"model\": \"<baseline>\"} -> val_error"));
+    ck_assert_ptr_nonnull(strstr(u, "#1 {\"lr\": 0.003, \"model\": \"<source below>\"}"));
+    ck_assert_ptr_nonnull(
+        strstr(u, "Source of model in #1:\n```python\ndef build_model(n_inputs, n_classes):\n"
+                  "    return MLP_ONE(n_inputs, n_classes)\n```"));
+    ck_assert_ptr_nonnull(strstr(u, "#3 {\"lr\": 0.02, \"model\": \"<same as #1>\"}"));
+    ck_assert_ptr_nonnull(strstr(u, "return BROKEN("));
+    /* the failure keeps its lines: the end of the traceback says what went wrong */
+    ck_assert_msg(strstr(u, "-> failed: exit status 1: Traceback (most recent call last):\n"
+                            "      File \"model.py\", line 2\n"),
+                  "%s", u);
+    ck_assert_ptr_nonnull(strstr(u, "\n    SyntaxError: '(' was never closed\n"));
+    /* the pending trial by size only */
+    ck_assert_ptr_nonnull(strstr(u, "- {\"lr\": 0.005, \"model\": \"<python source, 63 bytes, not "
+                                    "shown>\"}"));
+    json_decref(m);
+
+    /* chat form: assistant turns carry the references and sources */
+    tl_spec_free(s);
+    s = code_spec("{\"history\": \"chat\"}");
+    m = build(s, &t.h);
+    ck_assert_int_eq(json_array_size(m), 2 + 2 * 4);
+    ck_assert_str_eq(json_str(json_array_get(m, 2), "content", ""),
+                     "{\"lr\": 0.01, \"model\": \"<baseline>\"}");
+    ck_assert_ptr_nonnull(strstr(json_str(json_array_get(m, 4), "content", ""),
+                                 "Source of model in #1:\n```python\n"));
+    ck_assert_ptr_nonnull(
+        strstr(json_str(json_array_get(m, 7), "content", ""), "SyntaxError: '(' was never"));
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_prompt_code_long_error)
+{
+    struct spec *s = code_spec(NULL);
+    struct tl_history t;
+    tl_history_init(&t);
+    struct buf e;
+    buf_init(&e);
+    buf_puts(&e, "exit status 1: start\n");
+    for (int i = 0; i < 400; i++)
+        buf_printf(&e, "noise line %d\n", i);
+    buf_puts(&e, "ValueError: the real cause");
+    tl_history_done(&t, 0, "{\"lr\": 0.01, \"model\": \"" BASE "\"}", OBS_FAILED, NAN, e.data, -1);
+    json_t *m = build(s, &t.h);
+    const char *u = last_content(m);
+    ck_assert_ptr_nonnull(strstr(u, "failed: exit status 1: start"));
+    ck_assert_ptr_nonnull(strstr(u, "bytes cut ...]"));
+    ck_assert_ptr_nonnull(strstr(u, "    ValueError: the real cause"));
+    ck_assert_ptr_null(strstr(u, "noise line 200\n"));
+    ck_assert_msg(llm_prompt_size(m) < 6000, "%zu", llm_prompt_size(m));
+    json_decref(m);
+    buf_release(&e);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_prompt_code_batch_reask)
+{
+    struct spec *s = code_spec("{\"batch\": 2, \"reasoning\": true}");
+    struct tl_history t;
+    tl_history_init(&t);
+    json_t *m = build(s, &t.h);
+    const char *u = last_content(m);
+    ck_assert_ptr_nonnull(strstr(u, "\"<<code:model:1>>\""));
+    ck_assert_ptr_nonnull(strstr(u, "\"<<code:model:2>>\""));
+    ck_assert_ptr_nonnull(strstr(u, "```python model:2\n"));
+    ck_assert_ptr_nonnull(strstr(u, "then the code blocks, with nothing after them."));
+    struct llm_prompt_opts o;
+    char err[128];
+    llm_prompt_opts_parse(s->llm, &o, err, sizeof err);
+    ck_assert_int_eq(llm_prompt_reask(m, s, &o, "{}", "model: missing"), 0);
+    ck_assert_ptr_nonnull(strstr(last_content(m), "one fenced code block per placeholder"));
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_prompt_code_bounded)
+{
+    /* many trials with long, distinct sources: the prompt stays bounded */
+    struct spec *s = code_spec(NULL);
+    s->max_trials = 500;
+    size_t sizes[2];
+    size_t counts[2] = {20, 300};
+    for (int k = 0; k < 2; k++) {
+        struct tl_history t;
+        tl_history_init(&t);
+        for (size_t i = 0; i < counts[k]; i++) {
+            struct buf src;
+            buf_init(&src);
+            buf_printf(&src, "def build_model(n_inputs, n_classes):\n    # variant %zu\n", i);
+            for (int l = 0; l < 30; l++)
+                buf_printf(&src, "    layer_%d = %zu\n", l, i);
+            json_t *cfg =
+                json_pack("{s:f, s:s}", "lr", 0.001 + 1e-5 * (double)i, "model", src.data);
+            tl_history_done_json(&t, (long)i, cfg, i % 3 ? OBS_COMPLETED : OBS_FAILED,
+                                 i % 3 ? 0.5 - 1e-3 * (double)i : NAN);
+            buf_release(&src);
+        }
+        json_t *m = build(s, &t.h);
+        sizes[k] = llm_prompt_size(m);
+        json_decref(m);
+        tl_history_release(&t);
+    }
+    ck_assert_msg(sizes[1] <= 2 * sizes[0], "300 trials: %zu chars, 20: %zu", sizes[1], sizes[0]);
+    tl_spec_free(s);
+}
+END_TEST
+
+static const char *code_of(json_t *configs, size_t i)
+{
+    return json_str(json_array_get(configs, i), "model", "");
+}
+
+START_TEST(test_reply_code_forms)
+{
+    struct spec *s = code_spec(NULL);
+    const char *want = "def build_model(n_inputs, n_classes):\n    return {\"lr\": 1}\n";
+    /* fenced block after the JSON (the braces of the source are not the answer) */
+    json_t *c = parse_ok(s,
+                         "{\"lr\": 0.01, \"model\": \"<<code:model>>\"}\n```python\ndef "
+                         "build_model(n_inputs, n_classes):\n    return {\"lr\": 1}\n\n```\n",
+                         1, NULL, 1);
+    ck_assert_str_eq(code_of(c, 0), want);
+    ck_assert(json_real_value(json_object_get(json_array_get(c, 0), "lr")) == 0.01);
+    json_decref(c);
+    /* analysis line, a json fence, then an unlabelled code fence; closing fence glued */
+    c = parse_ok(s,
+                 "A deeper net should help.\n```json\n{\"lr\": 0.02, \"model\": "
+                 "\"<<code:model>>\"}\n```\n```\ndef build_model(n_inputs, n_classes):\n    return "
+                 "{\"lr\": 1}\n```",
+                 1, NULL, 1);
+    ck_assert_str_eq(code_of(c, 0), want);
+    json_decref(c);
+    /* the escaped string form */
+    c = parse_ok(s,
+                 "{\"lr\": 0.01, \"model\": \"def build_model(n_inputs, n_classes):\\n    return "
+                 "{\\\"lr\\\": 1}\\n\"}",
+                 1, NULL, 1);
+    ck_assert_str_eq(code_of(c, 0), want);
+    json_decref(c);
+    /* a string that is itself a fenced block */
+    c = parse_ok(s,
+                 "{\"lr\": 0.01, \"model\": \"```python\\ndef build_model(n_inputs, "
+                 "n_classes):\\n    return {\\\"lr\\\": 1}\\n```\"}",
+                 1, NULL, 1);
+    ck_assert_str_eq(code_of(c, 0), want);
+    json_decref(c);
+    /* the code parameter left out of the JSON: the only block fills it */
+    c = parse_ok(s,
+                 "{\"lr\": 0.01}\n```py\ndef build_model(n_inputs, n_classes):\n    return "
+                 "{\"lr\": 1}\n```",
+                 1, NULL, 1);
+    ck_assert_str_eq(code_of(c, 0), want);
+    json_decref(c);
+    /* a batch: blocks in order, or by their label */
+    c = parse_ok(s,
+                 "{\"configs\": [{\"lr\": 0.01, \"model\": \"<<code:model:1>>\"}, {\"lr\": 0.02, "
+                 "\"model\": \"<<code:model:2>>\"}]}\n```python model:2\ndef build_model(a, b): "
+                 "return 2\n```\n```python model:1\ndef build_model(a, b): return 1\n```",
+                 2, NULL, 2);
+    ck_assert_str_eq(code_of(c, 0), "def build_model(a, b): return 1\n");
+    ck_assert_str_eq(code_of(c, 1), "def build_model(a, b): return 2\n");
+    json_decref(c);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_reply_code_invalid)
+{
+    struct spec *s = code_spec(NULL);
+    parse_fails(s,
+                "{\"lr\": 0.01, \"model\": \"<<code:model>>\"}\n```javascript\nfunction "
+                "build_model() {}\n```",
+                1, NULL,
+                "model: the code block is labelled \"javascript\", but model must be "
+                "python source");
+    parse_fails(s, "{\"lr\": 0.01, \"model\": \"<<code:model>>\"}", 1, NULL,
+                "model: the placeholder \"<<code:model>>\" needs a fenced code block");
+    parse_fails(s,
+                "{\"lr\": 0.01, \"model\": \"<<code:model>>\"}\n```python\ndef make_model():\n  "
+                "  pass\n```",
+                1, NULL, "model: must contain the symbol \"build_model\"");
+    /* build_model_v2 is not the symbol build_model */
+    parse_fails(s, "{\"lr\": 0.01, \"model\": \"def build_model_v2(): pass\"}", 1, NULL,
+                "must contain the symbol \"build_model\"");
+    struct buf big;
+    buf_init(&big);
+    buf_puts(&big, "{\"lr\": 0.01, \"model\": \"<<code:model>>\"}\n```python\ndef build_model(a, "
+                   "b):\n");
+    for (int i = 0; i < 200; i++)
+        buf_printf(&big, "    x%d = %d\n", i, i);
+    buf_puts(&big, "```\n");
+    parse_fails(s, big.data, 1, NULL, "more than max_bytes 2000");
+    buf_release(&big);
+    /* the same source and settings as a finished trial */
+    struct tl_history t;
+    code_history(&t);
+    parse_fails(s, "{\"lr\": 0.01, \"model\": \"<<code:model>>\"}\n```python\n" BASE_SRC "```", 1,
+                &t.h, "already evaluated as trial #0");
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
 static Suite *llm_suite(void)
 {
     Suite *s = suite_create("llm");
@@ -667,6 +942,10 @@ static Suite *llm_suite(void)
     tcase_add_test(tc, test_prompt_opts_errors);
     tcase_add_test(tc, test_prompt_reask);
     tcase_add_test(tc, test_history_from_obs);
+    tcase_add_test(tc, test_prompt_code_history);
+    tcase_add_test(tc, test_prompt_code_long_error);
+    tcase_add_test(tc, test_prompt_code_batch_reask);
+    tcase_add_test(tc, test_prompt_code_bounded);
     suite_add_tcase(s, tc);
     tc = tcase_create("reply");
     tcase_add_test(tc, test_reply_forms);
@@ -674,6 +953,8 @@ static Suite *llm_suite(void)
     tcase_add_test(tc, test_reply_duplicates);
     tcase_add_test(tc, test_reply_batch);
     tcase_add_test(tc, test_reply_grid_snap);
+    tcase_add_test(tc, test_reply_code_forms);
+    tcase_add_test(tc, test_reply_code_invalid);
     suite_add_tcase(s, tc);
     tc = tcase_create("provider");
     tcase_add_test(tc, test_provider_env);

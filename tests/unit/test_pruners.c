@@ -314,31 +314,39 @@ START_TEST(patience_keras)
     /* best at step 1, then 2, 3, 4 no better: pruned at 4 */
     for (size_t k = 1; k <= 4; k++) {
         size_t n = mk(c, NULL, v, k);
-        ck_assert_msg(pruner_patience_decide(&o, false, c, n) == (k == 4), "step %zu", k);
+        ck_assert_msg(pruner_patience_decide(&o, false, c, n, 0.0) == (k == 4), "step %zu", k);
     }
     /* ties are no improvement */
     double flat[] = {0.5, 0.5, 0.5, 0.5};
-    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, flat, 4)));
+    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, flat, 4), 0.0));
     /* an improvement inside the window keeps it */
     double imp[] = {0.5, 0.6, 0.49, 0.6};
-    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, imp, 4)));
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, imp, 4), 0.0));
     /* maximize */
     double up[] = {0.5, 0.4, 0.4, 0.45};
-    ck_assert(pruner_patience_decide(&o, true, c, mk(c, NULL, up, 4)));
+    ck_assert(pruner_patience_decide(&o, true, c, mk(c, NULL, up, 4), 1.0));
     double up2[] = {0.5, 0.4, 0.4, 0.55};
-    ck_assert(!pruner_patience_decide(&o, true, c, mk(c, NULL, up2, 4)));
+    ck_assert(!pruner_patience_decide(&o, true, c, mk(c, NULL, up2, 4), 1.0));
     /* min_delta: 0.49 is not better than 0.5 by more than 0.02 */
     struct pruner_opts d = opts("{\"name\": \"patience\", \"patience\": 3, \"min_delta\": 0.02}");
-    ck_assert(pruner_patience_decide(&d, false, c, mk(c, NULL, imp, 4)));
+    ck_assert(pruner_patience_decide(&d, false, c, mk(c, NULL, imp, 4), 0.0));
     /* missing steps: reports at 1, 2 and 6: the window (3, 6] holds only 6 */
     long long steps[] = {1, 2, 6};
     double sv[] = {0.5, 0.45, 0.47};
-    ck_assert(pruner_patience_decide(&o, false, c, mk(c, steps, sv, 3)));
+    ck_assert(pruner_patience_decide(&o, false, c, mk(c, steps, sv, 3), 0.0));
     double sv2[] = {0.5, 0.45, 0.44};
-    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, steps, sv2, 3)));
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, steps, sv2, 3), 0.0));
+    /* a stalled trial that may be the study's best runs on: no trial
+     * completed yet, or its best is no worse than the best completed value */
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, flat, 4), NAN));
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, flat, 4), 0.5));
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, flat, 4), 0.6));
+    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, flat, 4), 0.49));
+    ck_assert(!pruner_patience_decide(&o, true, c, mk(c, NULL, up, 4), 0.5));
+    ck_assert(pruner_patience_decide(&o, true, c, mk(c, NULL, up, 4), 0.51));
     /* NAN values in the window are no improvement */
     double nv[] = {0.5, NAN, NAN, NAN};
-    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, nv, 4)));
+    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, nv, 4), 0.0));
 }
 END_TEST
 
@@ -349,27 +357,28 @@ START_TEST(patience_threshold_warmup)
     struct pruner_point c[5];
     double v[] = {0.9, 0.9, 0.9, 0.6, 0.4};
     /* before step 3 nothing; at 3 and 4 worse than 0.5; 5 is fine */
-    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, v, 2)));
-    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, v, 3)));
-    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, v, 4)));
-    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, v, 5)));
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, v, 2), 0.0));
+    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, v, 3), 0.0));
+    ck_assert(pruner_patience_decide(&o, false, c, mk(c, NULL, v, 4), 0.0));
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, v, 5), 0.0));
     /* equal to the threshold is not worse */
     double eq[] = {0.9, 0.9, 0.5};
-    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, eq, 3)));
+    ck_assert(!pruner_patience_decide(&o, false, c, mk(c, NULL, eq, 3), 0.0));
     /* maximize: an accuracy under 0.5 */
-    ck_assert(pruner_patience_decide(&o, true, c, mk(c, NULL, v, 5)));
-    ck_assert(!pruner_patience_decide(&o, true, c, mk(c, NULL, v, 4)));
+    ck_assert(pruner_patience_decide(&o, true, c, mk(c, NULL, v, 5), 1.0));
+    ck_assert(!pruner_patience_decide(&o, true, c, mk(c, NULL, v, 4), 1.0));
 }
 END_TEST
 
 /* ---- the hook, on a database ---- */
 
-static char db_path[64];
+static char db_path[512];
 static struct db *db;
 
 static void db_up(void)
 {
-    snprintf(db_path, sizeof db_path, "/tmp/test_pruners.XXXXXX");
+    const char *dir = getenv("TMPDIR");
+    snprintf(db_path, sizeof db_path, "%s/test_pruners.XXXXXX", dir && *dir ? dir : "/tmp");
     int fd = mkstemp(db_path);
     ck_assert_int_ge(fd, 0);
     close(fd);
@@ -384,7 +393,7 @@ static void db_down(void)
 {
     db_close(db);
     db = NULL;
-    char p[96];
+    char p[600];
     unlink(db_path);
     snprintf(p, sizeof p, "%s-wal", db_path);
     unlink(p);
@@ -508,17 +517,19 @@ START_TEST(hook_median)
     ck_assert(!pruner_hook_should_stop(db, u));
     ck_assert(decide(st, add_trial(st, "running"), 1, 0.5000001));
 
-    /* running and pruned trials count at steps they reached; failed ones do not */
+    /* running trials count at steps they reached; pruned and failed ones do not */
     long long s2 = add_study("m2", "{\"name\": \"median\", \"n_startup_trials\": 1}", 1);
-    double good[] = {0.1, 0.1};
     curve(add_trial(s2, "completed"), (double[]){0.9, 0.9}, 2);
-    curve(add_trial(s2, "running"), good, 2);
-    curve(add_trial(s2, "pruned"), good, 2);
+    curve(add_trial(s2, "running"), (double[]){0.1, 0.1}, 2);
+    curve(add_trial(s2, "running"), (double[]){0.2}, 1);
+    curve(add_trial(s2, "pruned"), (double[]){0.95, 0.95}, 2);
+    curve(add_trial(s2, "pruned"), (double[]){0.95, 0.95}, 2);
     curve(add_trial(s2, "failed"), (double[]){0.95, 0.95}, 2);
     curve(add_trial(s2, "failed"), (double[]){0.95, 0.95}, 2);
-    /* the others at step 2: 0.9, 0.1, 0.1 -> median 0.1 */
-    long long v = add_trial(s2, "running");
-    ck_assert(decide(s2, v, 2, 0.5));
+    /* the others at step 2: 0.9 and 0.1 -> median 0.5 (the running trial
+     * that is at step 1 has not reached it) */
+    ck_assert(!decide(s2, add_trial(s2, "running"), 2, 0.5));
+    ck_assert(decide(s2, add_trial(s2, "running"), 2, 0.51));
     db_down();
 }
 END_TEST
@@ -611,10 +622,21 @@ START_TEST(hook_patience_and_none)
 {
     db_up();
     long long s = add_study("p", "{\"name\": \"patience\", \"patience\": 2}", 1);
+    /* stalled, but nothing completed yet: it may be the best, it goes on */
+    long long t0 = add_trial(s, "running");
+    ck_assert(!decide(s, t0, 1, 0.5));
+    ck_assert(!decide(s, t0, 2, 0.5));
+    ck_assert(!decide(s, t0, 3, 0.6));
+    exec("UPDATE trials SET state = 'completed', value = 0.45 WHERE id = 1");
+    ck_assert(!decide(s, add_trial(s, "running"), 3, 0.6));
     long long t = add_trial(s, "running");
     ck_assert(!decide(s, t, 1, 0.5));
     ck_assert(!decide(s, t, 2, 0.5));
-    ck_assert(decide(s, t, 3, 0.6));
+    ck_assert(decide(s, t, 3, 0.6)); /* stalled and worse than 0.45 */
+    long long t2 = add_trial(s, "running");
+    ck_assert(!decide(s, t2, 1, 0.4));
+    ck_assert(!decide(s, t2, 2, 0.5));
+    ck_assert(!decide(s, t2, 3, 0.6)); /* stalled but its 0.4 beats 0.45 */
     long long n = add_study("n", "{\"name\": \"none\"}", 1);
     long long u = add_trial(n, "running");
     ck_assert(!decide(n, u, 1, 1e9));
