@@ -689,29 +689,13 @@ static void print_text_block(const json_t *v)
     }
 }
 
+/* One audit row of GET /studies/{name}/llm-calls, as a person reads it. */
 static void print_llm_call(const json_t *call)
 {
-    printf("=== call %lld", json_int(call, "id", json_int(call, "number", 0)));
-    const char *when = json_str(call, "created_at", json_str(call, "time", NULL));
-    if (when)
-        printf("  %s", when);
-    printf("  model %s", json_str(call, "model", "?"));
-    const json_t *tokens = json_object_get(call, "tokens");
-    long long in = json_int(call, "prompt_tokens", json_int(call, "tokens_in", -1));
-    long long out = json_int(call, "completion_tokens", json_int(call, "tokens_out", -1));
-    if (json_is_object(tokens)) {
-        in = json_int(tokens, "prompt", json_int(tokens, "in", in));
-        out = json_int(tokens, "completion", json_int(tokens, "out", out));
-    }
-    if (in >= 0 || out >= 0)
-        printf("  tokens %lld in / %lld out", in < 0 ? 0 : in, out < 0 ? 0 : out);
-    else if (json_is_integer(tokens))
-        printf("  tokens %lld", (long long)json_integer_value(tokens));
-    double ms = json_num(call, "latency_ms", -1);
-    if (ms < 0 && json_num(call, "latency_s", -1) >= 0)
-        ms = json_num(call, "latency_s", 0) * 1000;
-    if (ms >= 0)
-        printf("  latency %.1f s", ms / 1000);
+    printf("=== call %lld  %s  %s/%s  tokens %lld in / %lld out  latency %.1f s",
+           json_int(call, "id", 0), json_str(call, "at", "?"), json_str(call, "provider", "?"),
+           json_str(call, "model", "?"), json_int(call, "tokens_in", 0),
+           json_int(call, "tokens_out", 0), json_num(call, "latency_ms", 0) / 1000.0);
     const json_t *trials = json_object_get(call, "trials");
     if (json_is_array(trials) && json_array_size(trials) > 0) {
         printf("  trials");
@@ -719,8 +703,7 @@ static void print_llm_call(const json_t *call)
         json_t *t;
         json_array_foreach(trials, i, t)
         {
-            char *text = json_is_object(t) ? template_value_text(json_object_get(t, "number"))
-                                           : template_value_text(t);
+            char *text = template_value_text(t);
             printf("%s %s", i ? "," : "", text ? text : "?");
             free(text);
         }
@@ -729,8 +712,14 @@ static void print_llm_call(const json_t *call)
     const char *error = json_str(call, "error", NULL);
     if (error && *error)
         printf("error: %s\n", error);
-    printf("--- prompt\n");
-    print_text_block(json_object_get(call, "prompt"));
+    const json_t *request = json_object_get(call, "request");
+    size_t i;
+    json_t *m;
+    json_array_foreach(request, i, m)
+    {
+        printf("--- %s\n", json_str(m, "role", "message"));
+        print_text_block(json_object_get(m, "content"));
+    }
     printf("--- reply\n");
     print_text_block(json_object_get(call, "reply"));
     printf("\n");

@@ -1,6 +1,5 @@
 #include <config.h>
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +26,9 @@ static const char usage[] =
     "  report --final NAME=VALUE ...\n"
     "                            from inside a trial: an intermediate or final result\n"
     "  worker --study NAME [--slots N] [--gpus 0,1] [--id ID] [--work-dir DIR]\n"
-    "         [--max-trials N] [--wait S] [--grace S] -- CMD ARGS...\n"
+    "         [--max-trials N] [--wait S] [--grace S] [--allow-code]\n"
+    "         [--sandbox bwrap|none] [--mem-limit MB] [--output-limit MB]\n"
+    "         [--file-limit MB] [--max-procs N] -- CMD ARGS...\n"
     "                            run trials: CMD with {param}, {params_file} and\n"
     "                            {trial_dir} replaced, in a fresh trial directory;\n"
     "                            \"@hpo step=N metric=V\" and \"@hpo final metric=V\"\n"
@@ -36,7 +37,9 @@ static const char usage[] =
     "                            its trial directory: relative paths to existing\n"
     "                            files in CMD ARGS are made absolute first\n"
     "\n"
-    "environment: HPO_SERVER (default http://127.0.0.1:8080), HPO_TOKEN\n"
+    "environment: HPO_SERVER (default http://127.0.0.1:8080), HPO_TOKEN,\n"
+    "  HPO_CA_FILE (PEM certificates to trust for an https:// daemon, e.g. one\n"
+    "  started with --tls-cert and its own certificate; https needs libcurl4)\n"
     "exit status: 0 ok, 1 the daemon refused, 2 usage error, 3 daemon unreachable\n";
 
 int main(int argc, char **argv)
@@ -82,13 +85,8 @@ int main(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
-    /* A plain-http daemon needs no TLS library set up: an idle worker stays small. */
-    const char *url = server ? server : getenv("HPO_SERVER");
-    bool plain = url && strncmp(url, "http://", 7) == 0;
-    if (curl_global_init(plain ? CURL_GLOBAL_NOTHING : CURL_GLOBAL_DEFAULT) != 0) {
-        fprintf(stderr, "hpo: cannot initialise libcurl\n");
-        return 3;
-    }
+    /* No HTTP set-up: the client (httpc_lite.c) speaks plain HTTP itself and loads
+     * libcurl only at its first https:// request, so an idle worker stays small. */
     int rc;
     if (strcmp(cmd, "worker") == 0) {
         struct worker_opts o;
@@ -122,6 +120,5 @@ int main(int argc, char **argv)
         }
         cli_release(&c);
     }
-    curl_global_cleanup();
     return rc;
 }

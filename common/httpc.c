@@ -7,8 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "jsonutil.h"
-
 struct httpc {
     CURL *curl;      /* the easy handle, reused for keep-alive */
     char *base;      /* base URL without trailing slash */
@@ -169,37 +167,4 @@ int httpc_request(struct httpc *c, const char *method, const char *path, const c
     }
     buf_release(&url);
     return ret;
-}
-
-json_t *httpc_json(struct httpc *c, const char *method, const char *path, const json_t *body,
-                   long timeout_ms, long *status, double *retry_after_s, char *err,
-                   size_t errlen)
-{
-    static const char *const hdrs[] = {"Content-Type: application/json",
-                                       "Accept: application/json", NULL};
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    struct httpc_response resp;
-    httpc_response_init(&resp);
-    int rc = httpc_request(c, method, path, text, text ? strlen(text) : 0, hdrs, timeout_ms,
-                           &resp, err, errlen);
-    free(text);
-    *status = resp.status;
-    if (retry_after_s)
-        *retry_after_s = resp.retry_after_s;
-    json_t *out = NULL;
-    if (rc == 0) {
-        char perr[160];
-        out = json_parse_text(resp.body.data ? resp.body.data : "", resp.body.len, perr,
-                              sizeof perr);
-        if (!out) {
-            if (err)
-                snprintf(err, errlen, "%s %s: status %ld, unparseable reply: %s", method, path,
-                         resp.status, perr);
-        } else if (resp.status >= 400 && err) {
-            const char *msg = json_str(json_object_get(out, "error"), "message", "error");
-            snprintf(err, errlen, "%s", msg);
-        }
-    }
-    httpc_response_release(&resp);
-    return out;
 }

@@ -7,16 +7,19 @@
 
 #include "buf.h"
 
-/* One libcurl easy handle with a base URL and an optional bearer token. Not
- * shared between threads: one client per thread. curl_global_init() must have
- * been called in main() before any client is made. */
+/* An HTTP client with a base URL and an optional bearer token, keeping its
+ * connection alive between requests. Not shared between threads: one client per
+ * thread. Two implementations: common/httpc.c on libcurl (the daemon;
+ * curl_global_init() must have been called in main() before any client is made)
+ * and client/httpc_lite.c on plain sockets (hpo; it loads libcurl only for
+ * https:// URLs, at first use, and needs no set-up). */
 struct httpc;
 
 struct httpc_response {
     long status;          /* HTTP status, 0 when no response came */
     struct buf body;      /* response body (owned by the response) */
     double retry_after_s; /* Retry-After header in seconds, or -1 when absent */
-    int transport_error;  /* 0, or the CURLcode of a transport failure */
+    int transport_error;  /* 0, or the CURLcode (number) of a transport failure */
     bool timed_out;       /* the transport failure was a timeout */
     bool truncated;       /* the body went past max_body and was cut off */
     double elapsed_s;     /* wall time of the exchange */

@@ -170,6 +170,13 @@ enum http_result api_trial_complete(struct req *r)
         return HTTP_DONE;
     }
     const char *error = json_is_string(jerr) ? json_string_value(jerr) : NULL;
+    json_t *jsb = json_object_get(body, "sandbox");
+    if (jsb && !json_is_null(jsb) &&
+        (!json_is_string(jsb) || json_string_length(jsb) == 0 || json_string_length(jsb) > 32)) {
+        http_reply_error(r, 400, "bad_request", "sandbox: must be a short string such as \"bwrap\"");
+        return HTTP_DONE;
+    }
+    const char *sandbox = json_is_string(jsb) ? json_string_value(jsb) : NULL;
     char *error_cut = NULL;
     if (error && strlen(error) > 16384) {
         error_cut = strndup(error, 16384);
@@ -182,7 +189,7 @@ enum http_result api_trial_complete(struct req *r)
     }
     struct serr e;
     bool already;
-    int rc = store_complete(db, id, worker, state, value, values, error, &already, &e);
+    int rc = store_complete(db, id, worker, state, value, values, error, sandbox, &already, &e);
     free(error_cut);
     if (rc < 0)
         return api_fail(r, &e);

@@ -110,6 +110,7 @@ json_t *store_trial_row(sqlite3_stmt *st)
     json_object_set_new(t, "last_step", col_int(st, 13));
     json_object_set_new(t, "last_value", col_real(st, 14));
     json_object_set_new(t, "lease_expires_at", col_time(st, 15));
+    json_object_set_new(t, "sandbox", col_text(st, 16));
     return t;
 }
 
@@ -761,7 +762,7 @@ json_t *store_trial_get(struct db *db, long long id, struct serr *e)
         return NULL;
     }
     json_t *t = store_trial_row(q);
-    json_object_set_new(t, "study", col_text(q, 16));
+    json_object_set_new(t, "study", col_text(q, 17));
     sqlite3_reset(q);
 
     json_t *reports = json_array();
@@ -995,8 +996,8 @@ static int note_worker_result(struct db *db, long long study_id, const char *wor
 }
 
 int store_complete(struct db *db, long long id, const char *worker, const char *state,
-                   double value, const json_t *values, const char *error, bool *already,
-                   struct serr *e)
+                   double value, const json_t *values, const char *error, const char *sandbox,
+                   bool *already, struct serr *e)
 {
     *already = false;
     if (strcmp(state, "completed") && strcmp(state, "failed") && strcmp(state, "pruned"))
@@ -1033,8 +1034,8 @@ int store_complete(struct db *db, long long id, const char *worker, const char *
         value = lr.last_value;
     int64_t now = time_now_ms();
     sqlite3_stmt *q = db_stmt(db, "UPDATE trials SET state = ?, value = ?, values_json = ?, "
-                                  "error = ?, finished_at = ?, lease_expires_at = NULL "
-                                  "WHERE id = ?");
+                                  "error = ?, finished_at = ?, lease_expires_at = NULL, "
+                                  "sandbox = ?7 WHERE id = ?6");
     sqlite3_stmt *a = db_stmt(db, "UPDATE trial_attempts SET ended_at = ?, outcome = ? WHERE "
                                   "trial_id = ? AND attempt = ?");
     if (!q || !a) {
@@ -1050,6 +1051,8 @@ int store_complete(struct db *db, long long id, const char *worker, const char *
         sqlite3_bind_text(q, 4, error, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 5, now);
     sqlite3_bind_int64(q, 6, id);
+    if (sandbox)
+        sqlite3_bind_text(q, 7, sandbox, -1, SQLITE_STATIC);
     int s1 = sqlite3_step(q);
     sqlite3_reset(q);
     sqlite3_bind_int64(a, 1, now);
@@ -1058,17 +1061,27 @@ int store_complete(struct db *db, long long id, const char *worker, const char *
     sqlite3_bind_int(a, 4, lr.attempts);
     int s2 = sqlite3_step(a);
     sqlite3_reset(a);
-    if (s1 != SQLITE_DONE || s2 != SQLITE_DONE ||
-        note_worker_result(db, lr.study_id, worker, strcmp(state, "failed") == 0) < 0) {
+    if (s1 != SQLITE_DONE || s2 != SQLITE_DONE) {
         serr_db(e, db, "complete");
         goto out_rollback;
     }
     struct study st;
     struct counts c;
     if (store_study_load_id(db, lr.study_id, &st, e) == 0) {
-        if (store_counts(db, lr.study_id, &c) == 0)
+        /* A trial whose code the LLM wrote fails for its code, not for the
+         * worker: such failures do not cut the worker off. */
+        bool has_code = false;
+        for (size_t i = 0; i < st.spec->space->n; i++)
+            has_code |= st.spec->space->params[i].type == PARAM_CODE;
+        bool failed = strcmp(state, "failed") == 0 && !has_code;
+        int rc_w = note_worker_result(db, lr.study_id, worker, failed);
+        if (rc_w == 0 && store_counts(db, lr.study_id, &c) == 0)
             store_finish_if_done(db, &st, &c);
         store_study_release(&st);
+        if (rc_w < 0) {
+            serr_db(e, db, "complete");
+            goto out_rollback;
+        }
     }
     if (db_commit(db) < 0) {
         serr_db(e, db, "complete");

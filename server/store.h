@@ -83,8 +83,8 @@ int store_report(struct db *db, long long id, const char *worker, long long step
  * 409 when the worker does not hold the lease. *already is set when the same
  * completion was recorded before (a resend). */
 int store_complete(struct db *db, long long id, const char *worker, const char *state,
-                   double value, const json_t *values, const char *error, bool *already,
-                   struct serr *e);
+                   double value, const json_t *values, const char *error, const char *sandbox,
+                   bool *already, struct serr *e);
 
 /* Requeue or fail running trials whose lease ran out; returns how many, or -1. */
 int store_reap(struct db *db, int64_t now_ms);
@@ -105,7 +105,7 @@ json_t *store_trial_row(sqlite3_stmt *st);
 #define STORE_TRIAL_COLS                                                                           \
     "t.id, t.number, t.state, t.params, t.value, t.values_json, t.source, t.worker, t.attempts, "  \
     "t.created_at, t.started_at, t.finished_at, t.error, t.last_step, t.last_value, "              \
-    "t.lease_expires_at"
+    "t.lease_expires_at, t.sandbox"
 
 /* An event counter bumped on every change a long-poll may wait for. */
 uint64_t store_event_seq(void);

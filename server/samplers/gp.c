@@ -5,15 +5,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
-#define SQRT5 2.23606797749978969641
-#define LOG_2PI 1.83787706640934548356
+#define SQRT5       2.23606797749978969641
+#define LOG_2PI     1.83787706640934548356
 #define BASE_JITTER 1e-8
 
 /* Hyperparameter boxes (log space; outputs are standardised, inputs in [0, 1]). */
-#define LOG_LS_MIN (-5.3) /* 0.005 */
-#define LOG_LS_MAX 3.9    /* 50 */
+#define LOG_LS_MIN  (-5.3) /* 0.005 */
+#define LOG_LS_MAX  3.9    /* 50 */
 #define LOG_SF2_MIN (-4.6)
 #define LOG_SF2_MAX 4.6
 #define LOG_SN2_MIN (-13.8) /* 1e-6 */
@@ -146,8 +145,7 @@ int gp_refresh(struct gp *g)
                 g->chol[a * ld + b] =
                     matern(sqdist(g->x + a * d, g->x + b * d, inv_l2, d), g->sf2, NULL);
         }
-        if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, g->chol, (lapack_int)ld) ==
-            0) {
+        if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, g->chol, (lapack_int)ld) == 0) {
             g->jitter = jit;
             break;
         }
@@ -236,8 +234,8 @@ void gp_predict(const struct gp *g, const double *xs, size_t m, double *mean, do
     free(ks);
 }
 
-void gp_predict_grad(const struct gp *g, const double *x, double *mean, double *sd,
-                     double *dmean, double *dsd, double *work)
+void gp_predict_grad(const struct gp *g, const double *x, double *mean, double *sd, double *dmean,
+                     double *dsd, double *work)
 {
     size_t n = g->n, d = g->d;
     double inv_l2[d ? d : 1];
@@ -352,38 +350,16 @@ void gp_warp_outputs(double *y, size_t n)
             y[i] = 0;
         return;
     }
-    const double shift = getenv("GPD_SHIFT") ? atof(getenv("GPD_SHIFT")) : 0.02;
+    const double shift = 0.02;
     double range = hi - lo, sumlog = 0;
-    if (getenv("GPD_MEDSCALE")) {
-        /* Scale by the median distance from the best, robust to heavy tails. */
-        double *t = malloc(n * sizeof *t);
-        if (t) {
-            memcpy(t, y, n * sizeof *t);
-            size_t half = n / 2;
-            for (size_t a = 0; a <= half; a++)
-                for (size_t b = a + 1; b < n; b++)
-                    if (t[b] < t[a]) {
-                        double u = t[a];
-                        t[a] = t[b];
-                        t[b] = u;
-                    }
-            double med = t[half] - lo;
-            if (med > 1e-12 * range)
-                range = med;
-            free(t);
-        }
-    }
     for (size_t i = 0; i < n; i++) {
         y[i] = (y[i] - lo) / range + shift;
         sumlog += log(y[i]);
     }
     double best_lambda = 1, best_ll = -INFINITY;
-    if (n >= 4 && !(getenv("GPD_WARP") && atoi(getenv("GPD_WARP")) == 0)) {
-        double lmin = getenv("GPD_LMIN") ? atof(getenv("GPD_LMIN")) : -0.5;
+    if (n >= 4) {
         for (int step = 0; step <= 15; step++) {
             double lambda = -0.5 + 0.1 * step, m = 0, v = 0;
-            if (lambda < lmin - 1e-9)
-                continue;
             for (size_t i = 0; i < n; i++)
                 m += boxcox(y[i], lambda);
             m /= (double)n;
@@ -399,8 +375,6 @@ void gp_warp_outputs(double *y, size_t n)
             }
         }
     }
-    if (getenv("GPD_DEBUG"))
-        fprintf(stderr, "lambda=%.2f\n", best_lambda);
     double m = 0, v = 0;
     for (size_t i = 0; i < n; i++) {
         y[i] = boxcox(y[i], best_lambda);
@@ -694,8 +668,8 @@ int gp_fit(struct gp *g, const struct gp_fit_opts *o, struct rng *r)
         for (size_t j = 0; j < d; j++)
             cur[j] = clampd(o->ls_mu + (s ? o->ls_sigma * rng_normal(r) : 0), lo[j], hi[j]);
         cur[d] = s ? clampd(0.5 * rng_normal(r), lo[d], hi[d]) : 0;
-        cur[d + 1] = clampd(o->sn2_mu + (s ? o->sn2_sigma * rng_normal(r) : 0), lo[d + 1],
-                            hi[d + 1]);
+        cur[d + 1] =
+            clampd(o->sn2_mu + (s ? o->sn2_sigma * rng_normal(r) : 0), lo[d + 1], hi[d + 1]);
         double v = gp_minimize(p, cur, lo, hi, fit_objective, &c, o->max_iter);
         if (v < best || s == 0) {
             best = v;

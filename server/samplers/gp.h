@@ -59,8 +59,8 @@ int gp_add(struct gp *g, const double *x, double y);
 void gp_predict(const struct gp *g, const double *xs, size_t m, double *mean, double *var);
 /* Mean and standard deviation at one point with their gradients (d entries each;
  * gradients may be NULL). work needs 3 * n doubles. */
-void gp_predict_grad(const struct gp *g, const double *x, double *mean, double *sd,
-                     double *dmean, double *dsd, double *work);
+void gp_predict_grad(const struct gp *g, const double *x, double *mean, double *sd, double *dmean,
+                     double *dsd, double *work);
 /* Negative log marginal likelihood of the current data and hyperparameters
  * (without priors); NAN when the factorisation fails. */
 double gp_nll(const struct gp *g);

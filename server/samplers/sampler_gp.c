@@ -13,40 +13,38 @@
 #include "sampler_auto.h"
 #include "sobol.h"
 
-/* The gp sampler. Each parameter becomes features in the unit cube: a number one
- * feature (log scale through param_to_unit), a categorical one feature per choice
- * (one-hot), code none (the baseline is used). An inactive parameter's features
- * are fixed (0.5, or all zero for one-hot). Completed trials (and pruned ones with
- * a value) train the model; failed ones stay out of it but push proposals away.
- * Pending trials and earlier proposals of the same batch are fantasised at the
- * posterior mean (kriging believer). The acquisition, log expected improvement,
- * is maximised over Sobol points and perturbations of the best trials, then
- * refined by projected L-BFGS from the best few. */
+/* The gp sampler. The first trials (as many as auto's Sobol phase, and until two
+ * trials have a value) come from the sobol sampler. Each parameter becomes features in the unit
+ * cube: a number one feature (log scale through param_to_unit), a categorical one feature per
+ * choice (one-hot), code none (the baseline is used). An inactive parameter's features are fixed
+ * (0.5, or all zero for one-hot). Completed trials (and pruned ones with a value) train the model;
+ * failed ones stay out of it but push proposals away. Pending trials and earlier proposals of the
+ * same batch are fantasised at the posterior mean (kriging believer). The acquisition, log expected
+ * improvement, is maximised over Sobol points and perturbations of the best trials, then refined by
+ * projected L-BFGS from the best few. */
 
-#define GP_MIN_DATA 2         /* fewer finished values: propose Sobol points */
-#define GP_CANDIDATES 2000    /* acquisition candidates per proposal (n <= 100) */
-#define GP_MIN_CANDIDATES 600 /* floor when the study is large */
-#define GP_REFINE 5           /* candidates refined by L-BFGS */
-#define GP_REFINE_ITER 25     /* L-BFGS iterations per refinement */
-#define GP_TOP_BASES 5        /* best trials that seed local candidates */
-#define GP_DUP_DIST 1e-4      /* closer than this to a modelled point: a repeat */
-#define GP_FIT_ALL 100        /* up to this many points, fit on all of them */
-#define GP_FIT_SUBSET 80      /* beyond, fit hyperparameters on this many */
-
-static double devknob(const char *name, double def)
-{
-    const char *v = getenv(name);
-    return v ? atof(v) : def;
-}
+#define GP_MIN_DATA       2    /* fewer finished values: propose Sobol points */
+#define GP_CANDIDATES     2000 /* acquisition candidates per proposal (n <= 100) */
+#define GP_MIN_CANDIDATES 600  /* floor when the study is large */
+#define GP_REFINE         5    /* candidates refined by L-BFGS */
+#define GP_REFINE_ITER    25   /* L-BFGS iterations per refinement */
+#define GP_TOP_BASES      5    /* best trials that seed local candidates */
+#define GP_DUP_DIST       1e-4 /* closer than this to a modelled point: a repeat */
+/* Improvement EI asks for (standardised units): keeps an overconfident model from
+ * proposing its incumbent again and again. */
+#define GP_XI         1e-3
+#define GP_FIT_ALL    100 /* up to this many points, fit on all of them */
+#define GP_FIT_SUBSET 80  /* beyond, fit hyperparameters on this many */
+#define GP_MAX_POINTS 600 /* model at most this many finished trials */
 
 struct enc {
     const struct space *s;
-    size_t nf;      /* features */
-    size_t *off;    /* owned, per parameter: first feature */
-    size_t *width;  /* owned, per parameter: number of features */
-    bool *movable;  /* owned, per feature: continuous (refined by gradient) */
-    bool plain;     /* floats only, no step, no conditions: canonical form is a clamp */
-    double *u;      /* owned, per parameter scratch */
+    size_t nf;     /* features */
+    size_t *off;   /* owned, per parameter: first feature */
+    size_t *width; /* owned, per parameter: number of features */
+    bool *movable; /* owned, per feature: continuous (refined by gradient) */
+    bool plain;    /* floats only, no step, no conditions: canonical form is a clamp */
+    double *u;     /* owned, per parameter scratch */
 };
 
 static void enc_release(struct enc *e)
@@ -267,12 +265,12 @@ static void top_indices(const double *v, size_t m, size_t *idx, size_t count)
 struct gp_state {
     struct enc e;
     struct gp *g;
-    size_t n_data;  /* observed points in the model */
-    double *fail;   /* nfail * nf */
-    size_t nfail;   /* failed points */
-    double best;    /* incumbent target */
-    size_t *order;  /* n_data indices, best target first */
-    struct rng r;   /* stream for this call */
+    size_t n_data; /* observed points in the model */
+    double *fail;  /* nfail * nf */
+    size_t nfail;  /* failed points */
+    double best;   /* incumbent target */
+    size_t *order; /* n_data indices, best target first */
+    struct rng r;  /* stream for this call */
     uint64_t sobol_seed;
 };
 
@@ -322,7 +320,6 @@ static int state_build(struct gp_state *st, const struct sampler_ctx *ctx, size_
             st->nfail++;
         }
     }
-    st->n_data = n;
     gp_warp_outputs(y, n);
     /* Insertion sort of the indices by target, best (lowest) first. */
     for (size_t i = 0; i < n; i++) {
@@ -331,14 +328,39 @@ static int state_build(struct gp_state *st, const struct sampler_ctx *ctx, size_
             st->order[j] = st->order[j - 1];
         st->order[j] = i;
     }
+    if (n > GP_MAX_POINTS) {
+        /* A very large study: model the best quarter and a random rest. */
+        size_t keep = GP_MAX_POINTS / 4;
+        for (size_t a = keep; a < GP_MAX_POINTS; a++) {
+            size_t b = a + (size_t)rng_below(&st->r, n - a);
+            size_t t = st->order[a];
+            st->order[a] = st->order[b];
+            st->order[b] = t;
+        }
+        double *xs = malloc(GP_MAX_POINTS * nf * sizeof *xs);
+        double *ys = malloc(GP_MAX_POINTS * sizeof *ys);
+        if (!xs || !ys) {
+            free(xs);
+            free(ys);
+            goto out;
+        }
+        for (size_t a = 0; a < GP_MAX_POINTS; a++) {
+            memcpy(xs + a * nf, x + st->order[a] * nf, nf * sizeof *xs);
+            ys[a] = y[st->order[a]];
+            st->order[a] = a;
+        }
+        free(x);
+        free(y);
+        x = xs;
+        y = ys;
+        n = GP_MAX_POINTS;
+    }
+    st->n_data = n;
     st->best = n ? y[st->order[0]] : 0;
     if (gp_set_data(st->g, x, y, n) < 0)
         goto out;
     struct gp_fit_opts fo;
     gp_fit_defaults(&fo, st->e.nf);
-    fo.ls_mu += devknob("GPD_LSMU", 0);
-    fo.ls_sigma = devknob("GPD_LSSIG", fo.ls_sigma);
-    fo.sn2_mu = devknob("GPD_SNMU", fo.sn2_mu);
     if (n > GP_FIT_ALL) {
         /* Large studies: hyperparameters from a subset, fewer starts (latency). */
         fo.max_points = GP_FIT_SUBSET;
@@ -347,12 +369,6 @@ static int state_build(struct gp_state *st, const struct sampler_ctx *ctx, size_
         fo.max_points = 0;
     }
     rc = gp_fit(st->g, &fo, &st->r);
-    if (getenv("GPD_DEBUG")) {
-        fprintf(stderr, "n=%zu sf2=%.3g sn2=%.3g nll=%.4g ls=", n, st->g->sf2, st->g->sn2, gp_nll(st->g));
-        for (size_t j = 0; j < st->e.nf; j++)
-            fprintf(stderr, " %.3g", st->g->ls[j]);
-        fprintf(stderr, "\n");
-    }
 out:
     free(x);
     free(y);
@@ -365,7 +381,7 @@ static void make_candidates(struct gp_state *st, size_t m, size_t call, double *
 {
     const struct enc *e = &st->e;
     size_t nf = e->nf, np = e->s->n ? e->s->n : 1;
-    size_t nglobal = st->n_data >= 4 ? (size_t)(m * devknob("GPD_GLOBAL", 0.5)) : m;
+    size_t nglobal = st->n_data >= 4 ? m / 2 : m;
     double u[np];
     uint64_t seed = rng_mix(st->sobol_seed, call);
     for (size_t c = 0; c < nglobal; c++) {
@@ -389,7 +405,7 @@ static void make_candidates(struct gp_state *st, size_t m, size_t call, double *
          * (jumps between basins of separable objectives), the rest are Gaussian
          * steps of a log-uniform scale in all or a few coordinates. */
         double kind = rng_uniform(&st->r);
-        bool jump = kind < devknob("GPD_JUMP", 1.0 / 3.0);
+        bool jump = kind < 1.0 / 3.0;
         double prob = kind < 0.5 ? (nmov ? 1.5 / (double)nmov : 1.0) : 1.0;
         bool moved = false;
         for (size_t i = 0; i < e->s->n; i++) {
@@ -433,7 +449,7 @@ static int propose_one(struct gp_state *st, size_t call, double *best_f)
     size_t m = GP_CANDIDATES;
     if (n > 100)
         m = GP_CANDIDATES * 100 / n < GP_MIN_CANDIDATES ? GP_MIN_CANDIDATES
-                                                         : GP_CANDIDATES * 100 / n;
+                                                        : GP_CANDIDATES * 100 / n;
     double *cand = malloc(m * nf * sizeof *cand);
     double *mean = malloc(m * sizeof *mean);
     double *var = malloc(m * sizeof *var);
@@ -455,7 +471,7 @@ static int propose_one(struct gp_state *st, size_t call, double *best_f)
     struct acq a = {
         .g = st->g,
         .e = e,
-        .best = st->best - devknob("GPD_XI", 0.0),
+        .best = st->best - GP_XI,
         .fail = st->fail,
         .nfail = st->nfail,
         .rad2 = rad2,
@@ -508,17 +524,6 @@ static int propose_one(struct gp_state *st, size_t call, double *best_f)
             memcpy(best_f, f, nf * sizeof *f);
         }
     }
-    if (getenv("GPD_DEBUG")) {
-        double mu, sd;
-        gp_predict_grad(st->g, best_f, &mu, &sd, NULL, NULL, work);
-        fprintf(stderr, "   best=%.3f acq=%.3f mu=%.3f sd=%.3g top0=%.3f x=", st->best, best_score, mu, sd, score[top[0]]);
-        for (size_t j = 0; j < nf; j++)
-            fprintf(stderr, " %.4f", best_f[j]);
-        fprintf(stderr, " inc=");
-        for (size_t j = 0; j < nf; j++)
-            fprintf(stderr, " %.4f", st->g->x[st->order[0] * nf + j]);
-        fprintf(stderr, "\n");
-    }
     rc = 0;
 out:
     free(cand);
@@ -558,8 +563,11 @@ static int sobol_fallback(const struct sampler_ctx *ctx, size_t k, json_t **out,
 static int gp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, char *err,
                       size_t errlen)
 {
-    if (count_usable(ctx) < GP_MIN_DATA ||
-        (getenv("GPD_GPINIT") && ctx->n_history + ctx->n_pending < sampler_auto_init_trials(ctx->space)))
+    bool numeric = false;
+    for (size_t i = 0; i < ctx->space->n; i++)
+        numeric = numeric || ctx->space->params[i].type != PARAM_CODE;
+    if (!numeric || count_usable(ctx) < GP_MIN_DATA ||
+        ctx->n_history + ctx->n_pending < sampler_auto_init_trials(ctx->space))
         return sobol_fallback(ctx, k, out, err, errlen);
     struct gp_state st;
     memset(&st, 0, sizeof st);

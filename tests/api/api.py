@@ -120,8 +120,12 @@ with Daemon() as d:
     st, b = d.call("POST", f"/api/v1/trials/{tid}/complete", {"worker": "w2", "value": 1.0})
     tap.ok(st == 409 and err_code(b) == "lease_lost", "complete by a worker without the lease: 409", b)
     st, b = d.call("POST", f"/api/v1/trials/{tid}/complete",
-                   {"worker": "w1", "value": 0.5, "values": {"loss": 0.5, "acc": 0.5}})
+                   {"worker": "w1", "value": 0.5, "values": {"loss": 0.5, "acc": 0.5}, "sandbox": 7})
+    tap.ok(st == 400 and "sandbox" in err_msg(b), "complete with a bad sandbox field: 400", b)
+    st, b = d.call("POST", f"/api/v1/trials/{tid}/complete",
+                   {"worker": "w1", "value": 0.5, "values": {"loss": 0.5, "acc": 0.5}, "sandbox": "bwrap"})
     tap.ok(st == 200 and b["state"] == "completed" and b["value"] == 0.5, "complete: 200", b)
+    tap.eq(b.get("sandbox"), "bwrap", "the sandbox the worker reported is recorded")
     st, b = d.call("POST", f"/api/v1/trials/{tid}/complete", {"worker": "w1", "value": 0.5})
     tap.ok(st == 200 and b.get("recorded_before") is True, "resent complete: 200, recorded before")
     st, b = d.call("POST", f"/api/v1/trials/{tid}/complete", {"worker": "w1", "state": "failed"})

@@ -28,12 +28,14 @@ import time
 import urllib.error
 import urllib.request
 
-# hpod's pruners as the benchmark runs them: the defaults, and for patience a
-# threshold that suits this task (an error above 0.5 after 3 epochs is hopeless).
+# hpod's pruners as the benchmark runs them: the defaults; asha also with
+# Optuna's default reduction factor 4; for patience a threshold that suits this
+# task (an error above 0.5 after 3 epochs is hopeless).
 OURS = {
     "none": {"name": "none"},
     "median": {"name": "median"},
     "asha": {"name": "asha"},
+    "asha-rf4": {"name": "asha", "reduction_factor": 4},
     "patience": {"name": "patience", "patience": 5, "threshold": 0.5, "n_warmup_steps": 3},
 }
 OPTUNA = ["none", "median", "halving"]
@@ -231,14 +233,14 @@ def main():
     base = {r["side"]: r for r in rows if r["pruner"] == "none"}
     print(f"\nMLP on digits, 40 epochs a trial; {a.sampler} (hpod) / TPE (optuna); "
           f"{a.budget} trials a study; median over {a.seeds} seeds; {wall / 60:.1f} min")
-    print(f"{'side':7} {'pruner':9} {'epochs':>7} {'x fewer':>8} {'best val_error':>15} "
+    print(f"{'side':7} {'pruner':10} {'epochs':>7} {'x fewer':>8} {'best val_error':>15} "
           f"{'vs none':>8} {'pruned':>7}")
     for r in rows:
         b = base.get(r["side"])
         ratio = f"{b['epochs'] / r['epochs']:.2f}" if b and r["epochs"] else "-"
         delta = f"{r['best'] - b['best']:+.4f}" if b else "-"
         pr = "-" if r["pruned"] is None else f"{r['pruned']:g}"
-        print(f"{r['side']:7} {r['pruner']:9} {r['epochs']:7g} {ratio:>8} {r['best']:15.4f} "
+        print(f"{r['side']:7} {r['pruner']:10} {r['epochs']:7g} {ratio:>8} {r['best']:15.4f} "
               f"{delta:>8} {pr:>7}")
     if any(r["failed"] for r in rows):
         print("warning: some trials failed: " +
@@ -249,7 +251,8 @@ def main():
     ours = {r["pruner"]: r for r in rows if r["side"] == "hpod"}
     theirs = {r["pruner"]: r for r in rows if r["side"] == "optuna"}
     print()
-    for p, q in (("median", "median"), ("asha", "halving"), ("patience", None)):
+    for p, q in (("median", "median"), ("asha", "halving"), ("asha-rf4", "halving"),
+                 ("patience", None)):
         if p not in ours or "none" not in ours:
             continue
         r, n = ours[p], ours["none"]

@@ -130,12 +130,7 @@ static const struct objective objectives[] = {
      {32.768, 32.768, 32.768, 32.768, 32.768},
      0.0},
     {"levy5", levy5, 5, {-10, -10, -10, -10, -10}, {10, 10, 10, 10, 10}, 0.0},
-    {"styblinski_tang5",
-     styblinski_tang5,
-     5,
-     {-5, -5, -5, -5, -5},
-     {5, 5, 5, 5, 5},
-     -39.16617 * 5},
+    {"styblinski_tang5", styblinski_tang5, 5, {-5, -5, -5, -5, -5}, {5, 5, 5, 5, 5}, -39.16617 * 5},
 };
 #define N_OBJECTIVES (sizeof objectives / sizeof objectives[0])
 
@@ -163,8 +158,8 @@ static struct space *objective_space(const struct objective *o)
     for (int j = 0; j < o->dims; j++) {
         char name[16];
         snprintf(name, sizeof name, "x%d", j);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:f, s:f}", "name", name, "type",
-                                             "float", "low", o->lo[j], "high", o->hi[j]));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:f, s:f}", "name", name, "type", "float",
+                                             "low", o->lo[j], "high", o->hi[j]));
     }
     char err[256];
     struct space *s = space_parse(arr, err, sizeof err);
@@ -241,10 +236,10 @@ struct run {
 struct pool {
     struct run *runs;
     size_t n;
-    size_t next;  /* next run to start */
-    size_t done;  /* runs finished */
-    int budget;   /* trials per run */
-    int seeds;    /* seeds per (objective, sampler) */
+    size_t next; /* next run to start */
+    size_t done; /* runs finished */
+    int budget;  /* trials per run */
+    int seeds;   /* seeds per (objective, sampler) */
     pthread_mutex_t lock;
 };
 
@@ -281,8 +276,8 @@ static void run_one(struct run *r, int budget)
         r->regret[c] = NAN;
     r->seconds = (double)(time_mono_ms() - t0) / 1000.0;
     if (getenv("BENCH_VERBOSE"))
-        fprintf(stderr, "[run] %s %s seed %d: %.4g %.4g %.4g (%.1f s)\n", r->obj->name,
-                r->sampler, r->seed, r->regret[0], r->regret[1], r->regret[2], r->seconds);
+        fprintf(stderr, "[run] %s %s seed %d: %.4g %.4g %.4g (%.1f s)\n", r->obj->name, r->sampler,
+                r->seed, r->regret[0], r->regret[1], r->regret[2], r->seconds);
     history_release(&h);
     space_free(s);
 }
@@ -312,8 +307,8 @@ static void *pool_worker(void *arg)
                 v[k] = p->runs[first + (size_t)k].regret[N_CHECKPOINTS - 1];
             }
             fprintf(stderr, "[bench] %-16s %-6s median regret@%d %.4g (%.1f s, %zu/%zu runs)\n",
-                    r->obj->name, r->sampler, p->budget, median(v, (size_t)p->seeds), sum,
-                    p->done, p->n);
+                    r->obj->name, r->sampler, p->budget, median(v, (size_t)p->seeds), sum, p->done,
+                    p->n);
         }
         pthread_mutex_unlock(&p->lock);
     }
@@ -728,8 +723,8 @@ int main(int argc, char **argv)
     if (latency)
         return bench_latency(reps) == 0 ? 0 : 1;
     if (task)
-        return bench_task(python, task, tsampler, seeds > 0 ? seeds : 10,
-                          budget > 0 ? budget : 30, jobs) == 0
+        return bench_task(python, task, tsampler, seeds > 0 ? seeds : 10, budget > 0 ? budget : 30,
+                          jobs) == 0
                    ? 0
                    : 1;
     return bench_synthetic(seeds > 0 ? seeds : 20, budget > 0 ? budget : 100, only, samplers,

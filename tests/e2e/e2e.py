@@ -137,16 +137,16 @@ with Daemon() as d:
     # 5. SIGTERM to a worker: children stopped, trial failed "worker stopped"
     sp = simple_spec("stopped", max_trials=2)
     d.call("POST", "/api/v1/studies", sp)
-    w = start_worker(d, "stopped", "s", ["sh", "-c", "sleep 60"])
+    w = start_worker(d, "stopped", "s", ["sh", "-c", "sleep 67.25"])
     wait_until(lambda: [t for t in trials(d, "stopped") if t["state"] == "running"], 20)
     # the child runs: its process exists
-    wait_until(lambda: subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True).returncode == 0, 20)
+    wait_until(lambda: subprocess.run(["pgrep", "-f", "sleep 67.25"], capture_output=True).returncode == 0, 20)
     w.send_signal(signal.SIGTERM)
     code = w.wait(30)
     t = trials(d, "stopped")[0]
     tap.ok(code == 0 and t["state"] == "failed" and "worker stopped" in (t["error"] or ""),
            "SIGTERM to a worker fails its trial with \"worker stopped\"", (code, t.get("error")))
-    left = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True).stdout.strip()
+    left = subprocess.run(["pgrep", "-f", "sleep 67.25"], capture_output=True, text=True).stdout.strip()
     tap.eq(left, "", "the worker's child is gone")
 
     # 6. --slots with --gpus: one CUDA_VISIBLE_DEVICES per slot

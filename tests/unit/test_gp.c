@@ -242,8 +242,7 @@ START_TEST(log_ei_finite_where_ei_underflows)
         ck_assert_msg(v < prev, "log EI not decreasing at z=%g", z);
         /* EI ~ phi(z) / z^2 for very negative z. */
         double approx = -0.5 * z * z - 0.5 * log(2 * M_PI) - 2 * log(-z);
-        ck_assert_msg(fabs(v - approx) < 0.05 * fabs(approx) + 0.5, "z=%g: %g vs %g", z, v,
-                      approx);
+        ck_assert_msg(fabs(v - approx) < 0.05 * fabs(approx) + 0.5, "z=%g: %g vs %g", z, v, approx);
         prev = v;
     }
     ck_assert(ei_direct(60.0, 1.0, 0.0) == 0.0); /* underflows directly */
@@ -261,10 +260,10 @@ START_TEST(log_ei_derivatives)
     for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) {
         double sd = 0.5, mu = -zs[i] * sd, dmu, dsd, h = 1e-6;
         gp_log_ei(mu, sd, 0.0, &dmu, &dsd);
-        double nmu = (gp_log_ei(mu + h, sd, 0, NULL, NULL) - gp_log_ei(mu - h, sd, 0, NULL, NULL)) /
-                     (2 * h);
-        double nsd = (gp_log_ei(mu, sd + h, 0, NULL, NULL) - gp_log_ei(mu, sd - h, 0, NULL, NULL)) /
-                     (2 * h);
+        double nmu =
+            (gp_log_ei(mu + h, sd, 0, NULL, NULL) - gp_log_ei(mu - h, sd, 0, NULL, NULL)) / (2 * h);
+        double nsd =
+            (gp_log_ei(mu, sd + h, 0, NULL, NULL) - gp_log_ei(mu, sd - h, 0, NULL, NULL)) / (2 * h);
         ck_assert_double_eq_tol(dmu, nmu, 1e-4 * (1 + fabs(nmu)));
         ck_assert_double_eq_tol(dsd, nsd, 1e-4 * (1 + fabs(nsd)));
     }
@@ -402,11 +401,9 @@ START_TEST(failed_points_are_avoided)
     struct hist h = {.n = 0};
     static const double xs[] = {0.05, 0.2, 0.35, 0.65, 0.8, 0.95};
     for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++)
-        hist_add(&h, json_pack("{s:f}", "x", xs[i]), (xs[i] - 0.5) * (xs[i] - 0.5),
-                 OBS_COMPLETED);
+        hist_add(&h, json_pack("{s:f}", "x", xs[i]), (xs[i] - 0.5) * (xs[i] - 0.5), OBS_COMPLETED);
     json_t *a = propose1("gp", s, &h, NULL, 0, 1);
-    ck_assert_msg(fabs(num(a, "x") - 0.5) < 0.1, "without failures gp proposes %g",
-                  num(a, "x"));
+    ck_assert_msg(fabs(num(a, "x") - 0.5) < 0.1, "without failures gp proposes %g", num(a, "x"));
     hist_add(&h, json_pack("{s:f}", "x", num(a, "x")), NAN, OBS_FAILED);
     json_t *b = propose1("gp", s, &h, NULL, 0, 1);
     ck_assert_msg(fabs(num(b, "x") - num(a, "x")) > 0.01, "gp proposes %g next to failed %g",
@@ -439,6 +436,44 @@ START_TEST(branin_regret_within_60)
 }
 END_TEST
 
+START_TEST(large_study_and_code_only_space)
+{
+    /* Beyond the modelled maximum gp models a subset and still proposes. */
+    struct space *s = space_of(branin_space);
+    struct hist h = {.n = 0};
+    static struct obs big[700];
+    struct rng r;
+    rng_seed(&r, 21);
+    for (size_t i = 0; i < 700; i++) {
+        double x1 = -5 + 15 * rng_uniform(&r), x2 = 15 * rng_uniform(&r);
+        big[i] = (struct obs){json_pack("{s:f, s:f}", "x1", x1, "x2", x2), branin(x1, x2),
+                              OBS_COMPLETED, (long)i};
+    }
+    struct sampler_ctx ctx = {s, big, 700, NULL, 0, 3, 700, NULL};
+    json_t *out = NULL;
+    char err[256] = "";
+    ck_assert_msg(sampler_propose("gp", &ctx, 1, &out, err, sizeof err) == 0, "%s", err);
+    json_t *c = space_check(s, out, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_msg(branin(num(c, "x1"), num(c, "x2")) < 5.0, "poor proposal in a large study");
+    json_decref(c);
+    json_decref(out);
+    for (size_t i = 0; i < 700; i++)
+        json_decref((json_t *)big[i].params);
+    space_free(s);
+    /* Nothing to model: a space of code alone still gets proposals. */
+    s = space_of("[{\"name\": \"m\", \"type\": \"code\", \"language\": \"py\","
+                 " \"contract\": \"x\", \"baseline\": \"y\"}]");
+    for (int t = 0; t < 6; t++) {
+        json_t *p = propose1("gp", s, &h, NULL, 0, 1);
+        ck_assert_str_eq(json_string_value(json_object_get(p, "m")), "y");
+        hist_add(&h, p, 1.0, OBS_COMPLETED);
+    }
+    hist_clear(&h);
+    space_free(s);
+}
+END_TEST
+
 /* ---- auto ---- */
 
 START_TEST(auto_switches_at_documented_count)
@@ -448,24 +483,25 @@ START_TEST(auto_switches_at_documented_count)
                                " {\"name\": \"c\", \"type\": \"int\", \"low\": 0, \"high\": 9},"
                                " {\"name\": \"m\", \"type\": \"code\", \"language\": \"py\","
                                "  \"contract\": \"x\", \"baseline\": \"y\"}]");
-    /* d = 3 non-code parameters: max(4, min(10, 3 + 2)) = 5 Sobol trials. */
-    ck_assert_uint_eq(sampler_auto_init_trials(s), 5);
-    struct space *big = space_of("[{\"name\": \"a\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
-                                 " {\"name\": \"b\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
-                                 " {\"name\": \"c\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
-                                 " {\"name\": \"d\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
-                                 " {\"name\": \"e\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
-                                 " {\"name\": \"f\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
-                                 " {\"name\": \"g\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
-                                 " {\"name\": \"h\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
-                                 " {\"name\": \"i\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
-                                 " {\"name\": \"j\", \"type\": \"float\", \"low\": 0, \"high\": 1}]");
-    ck_assert_uint_eq(sampler_auto_init_trials(big), 10);
+    /* d = 3 non-code parameters: max(4, min(10, 2 + 1)) = 4 Sobol trials. */
+    ck_assert_uint_eq(sampler_auto_init_trials(s), 4);
+    struct space *big =
+        space_of("[{\"name\": \"a\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+                 " {\"name\": \"b\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+                 " {\"name\": \"c\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+                 " {\"name\": \"d\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+                 " {\"name\": \"e\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+                 " {\"name\": \"f\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+                 " {\"name\": \"g\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+                 " {\"name\": \"h\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+                 " {\"name\": \"i\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+                 " {\"name\": \"j\", \"type\": \"float\", \"low\": 0, \"high\": 1}]");
+    ck_assert_uint_eq(sampler_auto_init_trials(big), 6); /* d = 10: 5 + 1 */
     space_free(big);
     struct hist h = {.n = 0};
     for (int t = 0; t < 7; t++) {
         struct sampler_ctx ctx = {s, h.o, h.n, NULL, 0, 5, (long)h.n, NULL};
-        const char *want = t < 5 ? "sobol" : "gp";
+        const char *want = t < 4 ? "sobol" : "gp";
         ck_assert_str_eq(sampler_auto_phase(&ctx), want);
         json_t *a = propose1("auto", s, &h, NULL, 0, 5);
         json_t *b = propose1(want, s, &h, NULL, 0, 5);
@@ -475,7 +511,7 @@ START_TEST(auto_switches_at_documented_count)
     }
     /* A batch that straddles the switch: Sobol for the rest of the design, then gp. */
     hist_clear(&h);
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < 2; t++) {
         json_t *c = propose1("sobol", s, &h, NULL, 0, 5);
         hist_add(&h, c, num(c, "a"), OBS_COMPLETED);
     }
@@ -524,6 +560,7 @@ static Suite *gp_suite(void)
     tcase_add_test(tc, same_seed_same_proposals);
     tcase_add_test(tc, failed_points_are_avoided);
     tcase_add_test(tc, branin_regret_within_60);
+    tcase_add_test(tc, large_study_and_code_only_space);
     tcase_add_test(tc, auto_switches_at_documented_count);
     suite_add_tcase(su, tc);
     return su;
