@@ -300,7 +300,7 @@ double gp_log_ei(double mu, double sd, double best, double *dmu, double *dsd)
     if (!(sd > 0))
         sd = 1e-300;
     double z = (best - mu) / sd;
-    double lh, phi_over_h, cdf_over_h;
+    double lh = 0, phi_over_h = 0, cdf_over_h = 0;
     double h = 0;
     if (z > -5) {
         double pdf = norm_pdf(z), cdf = norm_cdf(z);

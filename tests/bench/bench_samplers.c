@@ -27,12 +27,14 @@
  *   bench_samplers --latency [--reps 30]
  *       suggest latency of tpe with 2000 finished trials and of gp with 200
  *       (both in 6 dimensions): {sampler: {"trials", "median_ms", "p99_ms"}}
- *   bench_samplers --task SCRIPT [--python PY] [--seeds 10] [--budget 30]
- *                  [--sampler auto] [--jobs 2]
+ *   bench_samplers --task SCRIPT [--python PY] [--seeds 10] [--first-seed 0]
+ *                  [--budget 30] [--sampler auto] [--jobs 2]
  *       tunes a worker-style task script (SCRIPT --spec gives the space, SCRIPT
  *       --params-file F prints "@hpo final NAME=V") with the sampler called
- *       directly, and prints the median best value at budgets 10 and 30:
- *       {sampler: {budget: median}}
+ *       directly, and prints the median best value at budgets 10 and 30 and
+ *       each seed's: {sampler: {budget: median, "seeds": {seed: [best10, best30]}}}
+ *
+ * BENCH_VERBOSE=1 in the environment prints every synthetic run's regrets.
  *
  * Progress goes to standard error. */
 
@@ -625,7 +627,7 @@ static void *task_worker(void *arg)
 }
 
 static int bench_task(const char *python, const char *script, const char *sampler, int seeds,
-                      int budget, int jobs)
+                      int first_seed, int budget, int jobs)
 {
     char *argv[] = {(char *)python, (char *)script, "--spec", NULL};
     char *spec = run_capture(argv);
@@ -643,7 +645,7 @@ static int bench_task(const char *python, const char *script, const char *sample
     p.tasks = calloc((size_t)seeds, sizeof *p.tasks);
     pthread_mutex_init(&p.lock, NULL);
     for (int i = 0; i < seeds; i++)
-        p.tasks[i] = (struct task){python, script, sampler, s, budget, i, {NAN, NAN}};
+        p.tasks[i] = (struct task){python, script, sampler, s, budget, first_seed + i, {NAN, NAN}};
     pthread_t th[16];
     jobs = jobs < 1 ? 1 : jobs > 16 ? 16 : jobs;
     for (int j = 0; j < jobs; j++)
@@ -660,6 +662,13 @@ static int bench_task(const char *python, const char *script, const char *sample
         json_object_set_new(res, "10", json_real(median(v10, (size_t)seeds)));
     if (budget >= 30)
         json_object_set_new(res, "30", json_real(median(v30, (size_t)seeds)));
+    json_t *per = json_object();
+    for (int i = 0; i < seeds; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "%d", p.tasks[i].seed);
+        json_object_set_new(per, key, json_pack("[f, f]", p.tasks[i].best[0], p.tasks[i].best[1]));
+    }
+    json_object_set_new(res, "seeds", per);
     json_t *out = json_pack("{s:o}", sampler, res);
     json_dumpf(out, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
     putchar('\n');
@@ -676,12 +685,12 @@ static void usage(void)
                     "[--samplers LIST] [--jobs J]\n"
                     "       bench_samplers --latency [--reps N]\n"
                     "       bench_samplers --task SCRIPT [--python PY] [--sampler NAME] "
-                    "[--seeds N] [--budget B] [--jobs J]\n");
+                    "[--seeds N] [--first-seed S] [--budget B] [--jobs J]\n");
 }
 
 int main(int argc, char **argv)
 {
-    int seeds = -1, budget = -1, jobs = 2, reps = 30;
+    int seeds = -1, budget = -1, jobs = 2, reps = 30, first_seed = 0;
     const char *only = NULL, *task = NULL, *python = "/usr/bin/python3", *tsampler = "auto";
     char samplers[256] = "auto,gp,tpe,sobol,random";
     bool latency = false;
@@ -703,6 +712,8 @@ int main(int argc, char **argv)
             budget = atoi(v);
         else if (strcmp(a, "--jobs") == 0)
             jobs = atoi(v);
+        else if (strcmp(a, "--first-seed") == 0)
+            first_seed = atoi(v);
         else if (strcmp(a, "--reps") == 0)
             reps = atoi(v);
         else if (strcmp(a, "--only") == 0)
@@ -723,8 +734,8 @@ int main(int argc, char **argv)
     if (latency)
         return bench_latency(reps) == 0 ? 0 : 1;
     if (task)
-        return bench_task(python, task, tsampler, seeds > 0 ? seeds : 10, budget > 0 ? budget : 30,
-                          jobs) == 0
+        return bench_task(python, task, tsampler, seeds > 0 ? seeds : 10, first_seed,
+                          budget > 0 ? budget : 30, jobs) == 0
                    ? 0
                    : 1;
     return bench_synthetic(seeds > 0 ? seeds : 20, budget > 0 ? budget : 100, only, samplers,
