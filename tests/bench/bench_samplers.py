@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -78,26 +79,31 @@ def main():
     if not have_task and not a.no_task:
         log(f"task script {task or 'sklearn_task.py'} not found: mixed-space task skipped")
 
-    # Split the synthetic runs in two halves of similar cost so that they share
-    # the cores with the Python references.
+    # Everything runs two at a time (the machine's cores); each piece takes one
+    # core. gp and auto propose the same points below 200 finished trials (auto is
+    # the same Sobol design followed by gp), so the synthetic runs use auto once
+    # and the gp column repeats it.
     halves = [["branin", "hartmann6", "ackley5"], ["rosenbrock4", "levy5", "styblinski_tang5"]]
     jobs = {}
-    for i, half in enumerate(halves):
-        jobs[f"hpod samplers ({','.join(half)})"] = [
-            a.driver, "--seeds", str(a.seeds), "--budget", "100", "--jobs", "1",
-            "--only", ",".join(half)]
+    task_parts = []
     if have_task:
-        jobs["hpod auto on sklearn_task"] = [
-            a.driver, "--task", task, "--python", a.python, "--sampler", "auto",
-            "--seeds", str(a.task_seeds), "--budget", "30", "--jobs", "1"]
+        first = a.task_seeds // 2
+        for lo, n in ((0, first), (first, a.task_seeds - first)):
+            if n > 0:
+                name = f"hpod auto on sklearn_task (seeds {lo}-{lo + n - 1})"
+                task_parts.append(name)
+                jobs[name] = [a.driver, "--task", task, "--python", a.python, "--sampler", "auto",
+                              "--seeds", str(n), "--first-seed", str(lo), "--budget", "30",
+                              "--jobs", "1"]
         jobs["optuna tpe on sklearn_task"] = [
             a.python, task, "--optuna", "--seeds", str(a.task_seeds), "--budget", "30"]
     if have_anchor:
         jobs["optuna_anchor"] = [a.python, anchor, "--seeds", str(a.seeds), "--budget", "100"]
-    # Longest first.
-    order = [k for k in ("hpod auto on sklearn_task", "optuna tpe on sklearn_task",
-                         "optuna_anchor") if k in jobs]
-    order += [k for k in jobs if k not in order]
+    for i, half in enumerate(halves):
+        jobs[f"hpod samplers ({','.join(half)})"] = [
+            a.driver, "--seeds", str(a.seeds), "--budget", "100", "--jobs", "1",
+            "--samplers", "auto,tpe,sobol,random", "--only", ",".join(half)]
+    order = list(jobs)  # longest first, as inserted
     t_start = time.monotonic()
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
@@ -109,9 +115,21 @@ def main():
     ours = {}
     for i, half in enumerate(halves):
         data = results.get(f"hpod samplers ({','.join(half)})", (None, 0))[0] or {}
+        for o, per in data.items():
+            if "auto" in per:
+                per["gp"] = per["auto"]
         ours.update(data)
     ref = results.get("optuna_anchor", (None, 0))[0] if have_anchor else None
-    task_ours = results.get("hpod auto on sklearn_task", (None, 0))[0] if have_task else None
+    task_ours = None
+    if have_task:
+        per_seed = {}
+        for name in task_parts:
+            part = results.get(name, (None, 0))[0] or {}
+            per_seed.update(part.get("auto", {}).get("seeds", {}))
+        if per_seed:
+            task_ours = {"auto": {
+                b: statistics.median(v[i] for v in per_seed.values())
+                for i, b in enumerate(("10", "30"))}, "seeds": per_seed}
     task_ref = results.get("optuna tpe on sklearn_task", (None, 0))[0] if have_task else None
 
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -142,6 +160,8 @@ def main():
     print(line(head))
     for r in rows:
         print(line(r))
+    print("(hpod gp = hpod auto: below 200 finished trials auto is the same Sobol design "
+          "followed by gp, with the same proposals)")
     if ref:
         print("auto vs optuna tpe: budget 10: <= 0.8x on %d of 6, > 1.1x on %d; "
               "budget 30: <= 1x on %d, <= 0.5x on %d; budget 100: <= 1x on %d, <= 0.5x on %d"
