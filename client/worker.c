@@ -612,6 +612,9 @@ static void heartbeat(struct slot *s, struct trial_run *t, int64_t *next_ms)
             console_line(stderr, "hpo worker: trial %lld: the daemon took the trial back (%s)",
                          t->number, status == 200 ? "stop" : err);
             t->lease_lost = true;
+        } else if (status == 200 && strcmp(json_str(reply, "action", "continue"), "prune") == 0) {
+            /* the pruner judged the trial at a report whose answer got lost */
+            t->prune = true;
         } else if (status >= 500) {
             interval = interval < 1000 ? interval : 1000;
         }

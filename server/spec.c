@@ -1,6 +1,8 @@
 #include <config.h>
 #include "spec.h"
 
+#include "pruners/pruner.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -352,7 +354,8 @@ static int parse_pruner(struct spec *s, const json_t *in, json_t *out, char *err
     json_t *obj;
     const char *name;
     if (get_object(in, "pruner", &obj, err, errlen) < 0 ||
-        get_word(obj, "pruner", "name", "none", pruners, &name, err, errlen) < 0)
+        get_word(obj, "pruner", "name", "none", pruners, &name, err, errlen) < 0 ||
+        pruner_validate(obj, err, errlen) < 0)
         return -1;
     s->pruner = strdup(name);
     s->pruner_opts = obj ? json_deep_copy(obj) : json_object();

@@ -893,7 +893,9 @@ int store_heartbeat(struct db *db, long long id, const char *worker, const char 
     }
     if (db_commit(db) < 0)
         return serr_db(e, db, "heartbeat");
-    *action = strcmp(study_state_of(db, lr.study_id), "finished") == 0 ? "stop" : "continue";
+    *action = strcmp(study_state_of(db, lr.study_id), "finished") == 0 ? "stop"
+              : pruner_hook_should_stop(db, id)                            ? "prune"
+                                                                           : "continue";
     return 0;
 out_rollback:
     db_rollback(db);
@@ -1105,15 +1107,16 @@ out_free:
 int store_reap(struct db *db, int64_t now_ms)
 {
     sqlite3_stmt *q = db_stmt(db, "SELECT t.id, t.study_id, t.attempts, t.worker, s.spec, "
-                                  "t.number, s.name FROM trials t JOIN studies s ON "
-                                  "s.id = t.study_id WHERE t.state = 'running' AND "
-                                  "t.lease_expires_at < ?");
+                                  "t.number, s.name, t.prune_step IS NOT NULL FROM trials t "
+                                  "JOIN studies s ON s.id = t.study_id WHERE t.state = 'running' "
+                                  "AND t.lease_expires_at < ?");
     if (!q)
         return -1;
     struct expired {
         long long id, study_id, number;
         int attempts;
         long long max_retries;
+        bool judged; /* the pruner had stopped it: it ends pruned, not requeued */
         char worker[160], study[80];
     } list[64];
     size_t n = 0;
@@ -1130,6 +1133,7 @@ int store_reap(struct db *db, int64_t now_ms)
         json_decref(spec);
         x->number = sqlite3_column_int64(q, 5);
         snprintf(x->study, sizeof x->study, "%s", (const char *)sqlite3_column_text(q, 6));
+        x->judged = sqlite3_column_int(q, 7) != 0;
     }
     sqlite3_reset(q);
     if (n == 0)
@@ -1138,15 +1142,18 @@ int store_reap(struct db *db, int64_t now_ms)
         return -1;
     for (size_t i = 0; i < n; i++) {
         struct expired *x = &list[i];
-        bool requeue = x->attempts <= x->max_retries;
+        bool requeue = x->attempts <= x->max_retries && !x->judged;
         sqlite3_stmt *a = db_stmt(db, "UPDATE trial_attempts SET ended_at = ?, outcome = 'stale' "
                                       "WHERE trial_id = ? AND attempt = ?");
         sqlite3_stmt *u =
-            requeue ? db_stmt(db, "UPDATE trials SET state = 'pending', lease_expires_at = NULL "
-                                  "WHERE id = ? AND state = 'running'")
-                    : db_stmt(db, "UPDATE trials SET state = 'failed', lease_expires_at = NULL, "
-                                  "finished_at = ?2, error = ?3 WHERE id = ?1 AND state = "
-                                  "'running'");
+            x->judged ? db_stmt(db, "UPDATE trials SET state = 'pruned', value = last_value, "
+                                    "lease_expires_at = NULL, finished_at = ?2, error = ?3 "
+                                    "WHERE id = ?1 AND state = 'running'")
+            : requeue ? db_stmt(db, "UPDATE trials SET state = 'pending', lease_expires_at = NULL "
+                                    "WHERE id = ? AND state = 'running'")
+                      : db_stmt(db, "UPDATE trials SET state = 'failed', lease_expires_at = NULL, "
+                                    "finished_at = ?2, error = ?3 WHERE id = ?1 AND state = "
+                                    "'running'");
         if (!a || !u)
             goto out_rollback;
         sqlite3_bind_int64(a, 1, now_ms);
@@ -1158,6 +1165,11 @@ int store_reap(struct db *db, int64_t now_ms)
         snprintf(why, sizeof why,
                  "lease expired %d times: worker \"%s\" stopped sending heartbeats", x->attempts,
                  x->worker);
+        if (x->judged)
+            snprintf(why, sizeof why,
+                     "pruned: worker \"%s\" stopped sending heartbeats after the pruner "
+                     "stopped the trial",
+                     x->worker);
         sqlite3_bind_int64(u, 1, x->id);
         if (!requeue) {
             sqlite3_bind_int64(u, 2, now_ms);

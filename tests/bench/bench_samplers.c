@@ -466,7 +466,7 @@ static int bench_latency(int reps)
     static const struct {
         const char *sampler;
         int trials;
-    } cases[] = {{"tpe", 2000}, {"gp", 200}, {"auto", 200}};
+    } cases[] = {{"tpe", 2000}, {"gp", 200}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (!sampler_find(cases[i].sampler)) {
             fprintf(stderr, "bench_samplers: sampler \"%s\" is not built; skipped\n",
@@ -559,7 +559,9 @@ struct task_pool {
 
 static double task_eval(const struct task *t, const json_t *params)
 {
-    char path[] = "/tmp/hpo-bench-XXXXXX";
+    char path[512];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/hpo-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     int fd = mkstemp(path);
     if (fd < 0)
         return NAN;
@@ -666,7 +668,11 @@ static int bench_task(const char *python, const char *script, const char *sample
     for (int i = 0; i < seeds; i++) {
         char key[16];
         snprintf(key, sizeof key, "%d", p.tasks[i].seed);
-        json_object_set_new(per, key, json_pack("[f, f]", p.tasks[i].best[0], p.tasks[i].best[1]));
+        json_t *pair = json_array();
+        for (int b = 0; b < 2; b++)
+            json_array_append_new(pair, isfinite(p.tasks[i].best[b]) ? json_real(p.tasks[i].best[b])
+                                                                     : json_null());
+        json_object_set_new(per, key, pair);
     }
     json_object_set_new(res, "seeds", per);
     json_t *out = json_pack("{s:o}", sampler, res);

@@ -3,8 +3,9 @@
 
 Runs, two at a time (the machine's cores), the C driver on the six synthetic
 objectives, the reference script optuna_anchor.py, and the mixed-space task
-sklearn_task.py tuned by `auto` and by Optuna TPE; then the suggest latency on
-a quiet machine. Prints one side-by-side table and writes every figure as JSON.
+sklearn_task.py tuned by `auto` (the sampler called in-process, the task run as
+a subprocess per trial) and by Optuna TPE; then the suggest latency once the
+rest is done. Prints one side-by-side table and writes every figure as JSON.
 
 Usage: bench_samplers.py --driver PATH [--ref DIR] [--python PY] [--out FILE]
                          [--seeds 20] [--task-seeds 10] [--jobs 2] [--no-task]
@@ -127,8 +128,9 @@ def main():
             part = results.get(name, (None, 0))[0] or {}
             per_seed.update(part.get("auto", {}).get("seeds", {}))
         if per_seed:
+            med = lambda vals: statistics.median(vals) if vals else None
             task_ours = {"auto": {
-                b: statistics.median(v[i] for v in per_seed.values())
+                b: med([v[i] for v in per_seed.values() if v[i] is not None])
                 for i, b in enumerate(("10", "30"))}, "seeds": per_seed}
     task_ref = results.get("optuna tpe on sklearn_task", (None, 0))[0] if have_task else None
 

@@ -117,7 +117,7 @@ START_TEST(full_design_example)
         "  \"reasoning\": true, \"batch\": 4, \"init_trials\": 5, \"then\": \"tpe\","
         "  \"max_tokens\": 1000, \"temperature\": 0.7, \"template\": \"t\", \"mode\": \"rank\","
         "  \"candidates\": 8},"
-        " \"pruner\": {\"name\": \"median\", \"warmup_steps\": 3},"
+        " \"pruner\": {\"name\": \"median\", \"n_warmup_steps\": 3},"
         " \"budget\": {\"max_trials\": 50, \"max_parallel\": 2, \"max_failures\": 1,"
         "  \"trial_timeout_s\": 0},"
         " \"lease\": {\"heartbeat_s\": 0.5, \"stale_after\": 3, \"max_retries\": 0}}");
@@ -136,7 +136,7 @@ START_TEST(full_design_example)
     ck_assert_int_eq(json_integer_value(json_object_get(s->llm, "max_tokens")), 1000);
     ck_assert_str_eq(json_string_value(json_object_get(s->llm, "mode")), "rank");
     ck_assert_str_eq(s->pruner, "median");
-    ck_assert_int_eq(json_integer_value(json_object_get(s->pruner_opts, "warmup_steps")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(s->pruner_opts, "n_warmup_steps")), 3);
     ck_assert_int_eq(s->max_trials, 50);
     ck_assert_int_eq(s->max_parallel, 2);
     ck_assert_int_eq(s->max_failures, 1);
