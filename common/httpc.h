@@ -48,7 +48,6 @@ int httpc_request(struct httpc *c, const char *method, const char *path, const c
  * *status, or NULL with err set on transport failure or an unparseable body. For
  * an error reply, err holds the server's message and the parsed body is returned. */
 json_t *httpc_json(struct httpc *c, const char *method, const char *path, const json_t *body,
-                   long timeout_ms, long *status, double *retry_after_s, char *err,
-                   size_t errlen);
+                   long timeout_ms, long *status, double *retry_after_s, char *err, size_t errlen);
 
 #endif

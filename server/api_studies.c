@@ -37,7 +37,8 @@ enum http_result api_study_create(struct req *r)
         spec_free(sp);
         return HTTP_DONE;
     }
-    if (wants_llm && !llm_hook_usable(provider, json_str(sp->llm, "model", NULL), err, sizeof err)) {
+    if (wants_llm &&
+        !llm_hook_usable(provider, json_str(sp->llm, "model", NULL), err, sizeof err)) {
         http_reply_error(r, 400, "bad_spec", "%s", err);
         spec_free(sp);
         return HTTP_DONE;
@@ -132,8 +133,8 @@ enum http_result api_study_delete(struct req *r)
 
 static bool valid_state_filter(const char *s)
 {
-    static const char *const states[] = {"pending", "running", "completed", "failed", "pruned",
-                                         NULL};
+    static const char *const states[] = {"pending", "running", "completed",
+                                         "failed",  "pruned",  NULL};
     for (size_t i = 0; states[i]; i++)
         if (strcmp(s, states[i]) == 0)
             return true;
@@ -330,24 +331,24 @@ enum http_result api_study_llm_calls(struct req *r)
         const char *error = (const char *)sqlite3_column_text(q, 10);
         last = sqlite3_column_int64(q, 0);
         json_array_append_new(
-            calls,
-            json_pack("{sI ss ss so so so sI sI sI so so so}", "id", (json_int_t)last, "at", at,
-                      "provider", (const char *)sqlite3_column_text(q, 2), "model",
-                      model ? json_string(model) : json_null(), "request",
-                      request ? request : json_null(), "reply",
-                      reply ? json_string(reply) : json_null(), "tokens_in",
-                      (json_int_t)sqlite3_column_int64(q, 6), "tokens_out",
-                      (json_int_t)sqlite3_column_int64(q, 7), "latency_ms",
-                      (json_int_t)sqlite3_column_int64(q, 8), "status",
-                      sqlite3_column_type(q, 9) == SQLITE_NULL
-                          ? json_null()
-                          : json_integer(sqlite3_column_int(q, 9)),
-                      "error", error ? json_string(error) : json_null(), "trials",
-                      trials ? trials : json_array()));
+            calls, json_pack("{sI ss ss so so so sI sI sI so so so}", "id", (json_int_t)last, "at",
+                             at, "provider", (const char *)sqlite3_column_text(q, 2), "model",
+                             model ? json_string(model) : json_null(), "request",
+                             request ? request : json_null(), "reply",
+                             reply ? json_string(reply) : json_null(), "tokens_in",
+                             (json_int_t)sqlite3_column_int64(q, 6), "tokens_out",
+                             (json_int_t)sqlite3_column_int64(q, 7), "latency_ms",
+                             (json_int_t)sqlite3_column_int64(q, 8), "status",
+                             sqlite3_column_type(q, 9) == SQLITE_NULL
+                                 ? json_null()
+                                 : json_integer(sqlite3_column_int(q, 9)),
+                             "error", error ? json_string(error) : json_null(), "trials",
+                             trials ? trials : json_array()));
         n++;
     }
     sqlite3_reset(q);
-    http_reply_json(r, 200, json_pack("{so so}", "calls", calls, "next_after",
-                                      more ? json_integer(last) : json_null()));
+    http_reply_json(r, 200,
+                    json_pack("{so so}", "calls", calls, "next_after",
+                              more ? json_integer(last) : json_null()));
     return HTTP_DONE;
 }

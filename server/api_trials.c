@@ -38,7 +38,8 @@ static bool values_ok(struct req *r, const json_t *values)
     if (!values || json_is_null(values))
         return true;
     if (!json_is_object(values)) {
-        http_reply_error(r, 400, "bad_value", "values: must be an object of metric names to numbers");
+        http_reply_error(r, 400, "bad_value",
+                         "values: must be an object of metric names to numbers");
         return false;
     }
     const char *k;
@@ -87,8 +88,9 @@ enum http_result api_trial_heartbeat(struct req *r)
     const char *action;
     if (store_heartbeat(db, id, worker, &action, &e) < 0) {
         if (e.status == 409) {
-            http_reply_json(r, 409, json_pack("{s:{s:s,s:s},s:s}", "error", "code", e.code,
-                                              "message", e.msg, "action", "stop"));
+            http_reply_json(r, 409,
+                            json_pack("{s:{s:s,s:s},s:s}", "error", "code", e.code, "message",
+                                      e.msg, "action", "stop"));
             return HTTP_DONE;
         }
         return api_fail(r, &e);
@@ -173,7 +175,8 @@ enum http_result api_trial_complete(struct req *r)
     json_t *jsb = json_object_get(body, "sandbox");
     if (jsb && !json_is_null(jsb) &&
         (!json_is_string(jsb) || json_string_length(jsb) == 0 || json_string_length(jsb) > 32)) {
-        http_reply_error(r, 400, "bad_request", "sandbox: must be a short string such as \"bwrap\"");
+        http_reply_error(r, 400, "bad_request",
+                         "sandbox: must be a short string such as \"bwrap\"");
         return HTTP_DONE;
     }
     const char *sandbox = json_is_string(jsb) ? json_string_value(jsb) : NULL;

@@ -127,8 +127,7 @@ static bool same_hash(const char *a, const char *b)
     return diff == 0;
 }
 
-int auth_check(const char *authorization, enum role need, enum role *role, char *why,
-               size_t whylen)
+int auth_check(const char *authorization, enum role need, enum role *role, char *why, size_t whylen)
 {
     pthread_rwlock_rdlock(&lock);
     if (!ever) {

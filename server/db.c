@@ -76,9 +76,8 @@ struct db *db_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    int rc = sqlite3_open_v2(path, &db->h,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database \"%s\": %s", path,
                  db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
@@ -161,8 +160,7 @@ static int migrate(struct db *db, char *err, size_t errlen)
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %zu", v + 1);
         if (exec(db, "BEGIN IMMEDIATE") < 0 || exec(db, schema_migrations[v]) < 0 ||
             exec(db, pragma) < 0 || exec(db, "COMMIT") < 0) {
-            snprintf(err, errlen, "schema migration %zu failed: %s", v + 1,
-                     sqlite3_errmsg(db->h));
+            snprintf(err, errlen, "schema migration %zu failed: %s", v + 1, sqlite3_errmsg(db->h));
             sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
             return -1;
         }
@@ -225,9 +223,8 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql)
         }
     }
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v3(db->h, sql, -1,
-                                db->n_slots < STMT_CACHE ? SQLITE_PREPARE_PERSISTENT : 0, &st,
-                                NULL);
+    int rc = sqlite3_prepare_v3(
+        db->h, sql, -1, db->n_slots < STMT_CACHE ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
     if (rc != SQLITE_OK) {
         db->last_rc = rc;
         log_error("sqlite prepare: %s", sqlite3_errmsg(db->h));

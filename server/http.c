@@ -85,13 +85,13 @@ void http_reply_json(struct req *r, unsigned status, json_t *value)
     char *text = value ? json_dumps(value, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(value);
     if (!text) {
-        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
         http_reply_bytes(r, 500, "application/json", oom, sizeof oom - 1, NULL);
         return;
     }
     size_t len = strlen(text);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         return;
@@ -305,8 +305,8 @@ static void dispatch(struct req *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     (void)cls;
     (void)version;
@@ -436,8 +436,9 @@ struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t er
     bool tls = o->tls_cert && o->tls_key;
     if (tls) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            snprintf(err, errlen, "this libmicrohttpd was built without TLS: --tls-cert and "
-                                  "--tls-key cannot be used");
+            snprintf(err, errlen,
+                     "this libmicrohttpd was built without TLS: --tls-cert and "
+                     "--tls-key cannot be used");
             return NULL;
         }
         flags |= MHD_USE_TLS;
@@ -457,8 +458,8 @@ struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t er
     struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
                                             MHD_OPTION_ARRAY, items, MHD_OPTION_END);
     if (!d)
-        snprintf(err, errlen, "cannot listen on %s:%u (address in use or not permitted)",
-                 o->host, o->port);
+        snprintf(err, errlen, "cannot listen on %s:%u (address in use or not permitted)", o->host,
+                 o->port);
     return d;
 }
 

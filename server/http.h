@@ -18,21 +18,21 @@ enum role { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WORKER = 2, ROLE_ADMIN = 3 };
 #define HTTP_MAX_ARGS 2
 
 struct req {
-    struct MHD_Connection *conn; /* borrowed */
-    const char *method;          /* borrowed */
-    const char *url;             /* borrowed, path only */
-    char *args[HTTP_MAX_ARGS];   /* owned: the {} segments of the matched route, decoded */
-    struct buf body;             /* request body */
-    bool body_too_large;         /* the body went past the limit */
-    json_t *json;                /* owned: the parsed body, once a handler asked for it */
-    enum role role;              /* role of the caller's token */
-    const struct route *route;   /* matched route, or NULL */
-    bool replied;                /* a response was queued */
-    bool suspended;              /* the connection is suspended (long-poll) */
-    int64_t deadline_ms;         /* long-poll deadline (monotonic), 0 when not polling */
-    uint64_t wait_seq;           /* event sequence seen when the long-poll started */
-    int64_t started_mono_ms;     /* when the request started */
-    void *handler_state;         /* a handler's private state across resumptions */
+    struct MHD_Connection *conn;        /* borrowed */
+    const char *method;                 /* borrowed */
+    const char *url;                    /* borrowed, path only */
+    char *args[HTTP_MAX_ARGS];          /* owned: the {} segments of the matched route, decoded */
+    struct buf body;                    /* request body */
+    bool body_too_large;                /* the body went past the limit */
+    json_t *json;                       /* owned: the parsed body, once a handler asked for it */
+    enum role role;                     /* role of the caller's token */
+    const struct route *route;          /* matched route, or NULL */
+    bool replied;                       /* a response was queued */
+    bool suspended;                     /* the connection is suspended (long-poll) */
+    int64_t deadline_ms;                /* long-poll deadline (monotonic), 0 when not polling */
+    uint64_t wait_seq;                  /* event sequence seen when the long-poll started */
+    int64_t started_mono_ms;            /* when the request started */
+    void *handler_state;                /* a handler's private state across resumptions */
     void (*handler_state_free)(void *); /* frees handler_state */
 };
 
@@ -50,14 +50,14 @@ struct route {
 };
 
 struct http_options {
-    const char *host;        /* bind address, borrowed */
-    unsigned port;           /* 0 picks a free port */
-    unsigned threads;        /* pool size */
-    size_t max_body;         /* bytes */
+    const char *host;           /* bind address, borrowed */
+    unsigned port;              /* 0 picks a free port */
+    unsigned threads;           /* pool size */
+    size_t max_body;            /* bytes */
     const struct route *routes; /* the routing table, terminated by a NULL method */
-    http_handler fallback;   /* for GET paths no route matches (static files), or NULL */
-    const char *tls_cert;    /* PEM text of the certificate (chain), borrowed; NULL = plain HTTP */
-    const char *tls_key;     /* PEM text of its private key, borrowed; set with tls_cert */
+    http_handler fallback;      /* for GET paths no route matches (static files), or NULL */
+    const char *tls_cert; /* PEM text of the certificate (chain), borrowed; NULL = plain HTTP */
+    const char *tls_key;  /* PEM text of its private key, borrowed; set with tls_cert */
 };
 
 /* Start serving; returns the daemon, or NULL with a message in err. */

@@ -11,11 +11,11 @@ static const double bounds_ms[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 500
 #define N_BOUNDS (sizeof bounds_ms / sizeof bounds_ms[0])
 
 struct series {
-    const char *route;             /* static label */
-    unsigned status;               /* HTTP status */
-    long long count;               /* requests */
-    double sum_ms;                 /* total latency */
-    long long buckets[N_BOUNDS];   /* cumulative counts at or under each bound */
+    const char *route;           /* static label */
+    unsigned status;             /* HTTP status */
+    long long count;             /* requests */
+    double sum_ms;               /* total latency */
+    long long buckets[N_BOUNDS]; /* cumulative counts at or under each bound */
 };
 
 struct event {

@@ -9,25 +9,25 @@
 
 /* A parsed, validated study spec (DESIGN.md "Study spec"), defaults filled in. */
 struct spec {
-    char *name;            /* owned; [A-Za-z0-9._-]{1,64} */
-    char *description;     /* owned, may be "" */
-    char *objective;       /* owned metric name, default "value" */
-    bool maximize;         /* direction */
-    struct space *space;   /* owned */
-    char *sampler;         /* owned: auto|random|sobol|tpe|gp|llm */
-    uint64_t seed;         /* sampler seed (default derived from the name) */
-    json_t *sampler_opts;  /* owned "sampler" object as given, defaults filled */
-    json_t *llm;           /* owned "llm" object with defaults, or NULL when absent */
-    char *pruner;          /* owned: none|median|asha|patience */
-    json_t *pruner_opts;   /* owned "pruner" object */
-    long max_trials;       /* budget.max_trials, default 100 */
-    long max_parallel;     /* budget.max_parallel, default 8 */
-    long max_failures;     /* budget.max_failures, default 10 */
+    char *name;             /* owned; [A-Za-z0-9._-]{1,64} */
+    char *description;      /* owned, may be "" */
+    char *objective;        /* owned metric name, default "value" */
+    bool maximize;          /* direction */
+    struct space *space;    /* owned */
+    char *sampler;          /* owned: auto|random|sobol|tpe|gp|llm */
+    uint64_t seed;          /* sampler seed (default derived from the name) */
+    json_t *sampler_opts;   /* owned "sampler" object as given, defaults filled */
+    json_t *llm;            /* owned "llm" object with defaults, or NULL when absent */
+    char *pruner;           /* owned: none|median|asha|patience */
+    json_t *pruner_opts;    /* owned "pruner" object */
+    long max_trials;        /* budget.max_trials, default 100 */
+    long max_parallel;      /* budget.max_parallel, default 8 */
+    long max_failures;      /* budget.max_failures, default 10 */
     double trial_timeout_s; /* budget.trial_timeout_s, default 3600, 0 = none */
-    double heartbeat_s;    /* lease.heartbeat_s, default 30 */
-    long stale_after;      /* lease.stale_after, default 2 */
-    long max_retries;      /* lease.max_retries, default 2 */
-    json_t *json;          /* owned: the whole spec with defaults filled, as stored */
+    double heartbeat_s;     /* lease.heartbeat_s, default 30 */
+    long stale_after;       /* lease.stale_after, default 2 */
+    long max_retries;       /* lease.max_retries, default 2 */
+    json_t *json;           /* owned: the whole spec with defaults filled, as stored */
 };
 
 /* Validate a spec object (borrowed). NULL with a message naming the field

@@ -43,8 +43,7 @@ int serr_set(struct serr *e, unsigned status, const char *code, const char *fmt,
 int serr_db(struct serr *e, struct db *db, const char *what)
 {
     if (db_unavailable(db)) {
-        serr_set(e, 503, "storage_unavailable", "%s: storage unavailable: %s", what,
-                 db_errmsg(db));
+        serr_set(e, 503, "storage_unavailable", "%s: storage unavailable: %s", what, db_errmsg(db));
         e->retry_after_s = 5;
         return -1;
     }
@@ -293,7 +292,7 @@ static json_t *best_trial(struct db *db, long long study_id, int direction)
 
 /* The summary of a study row selected by STUDY_COLS. */
 #define STUDY_COLS                                                                                 \
-    "s.id, s.name, s.state, s.direction, s.spec, s.tokens_in, s.tokens_out, s.cost_usd, "         \
+    "s.id, s.name, s.state, s.direction, s.spec, s.tokens_in, s.tokens_out, s.cost_usd, "          \
     "s.created_at, s.finished_at"
 
 static json_t *study_json(struct db *db, sqlite3_stmt *q, bool full)
@@ -307,8 +306,7 @@ static json_t *study_json(struct db *db, sqlite3_stmt *q, bool full)
     json_t *s = json_object();
     json_object_set_new(s, "name", col_text(q, 1));
     json_object_set_new(s, "state", col_text(q, 2));
-    json_object_set_new(s, "description",
-                        json_string(json_str(spec, "description", "")));
+    json_object_set_new(s, "description", json_string(json_str(spec, "description", "")));
     json_object_set_new(s, "objective",
                         json_string(json_str(json_object_get(spec, "objective"), "name", "value")));
     json_object_set_new(s, "direction", json_string(direction > 0 ? "minimize" : "maximize"));
@@ -317,13 +315,12 @@ static json_t *study_json(struct db *db, sqlite3_stmt *q, bool full)
     json_object_set_new(s, "max_trials",
                         json_integer(json_int(json_object_get(spec, "budget"), "max_trials", 0)));
     json_object_set_new(s, "counts", counts_json(&c));
-    json_object_set_new(s, "best_value", json_is_object(best)
-                                             ? json_incref(json_object_get(best, "value"))
+    json_object_set_new(s, "best_value",
+                        json_is_object(best) ? json_incref(json_object_get(best, "value"))
                                              : json_null());
     json_object_set_new(s, "llm",
-                        json_pack("{sI sI sf}", "tokens_in",
-                                  (json_int_t)sqlite3_column_int64(q, 5), "tokens_out",
-                                  (json_int_t)sqlite3_column_int64(q, 6), "cost_usd",
+                        json_pack("{sI sI sf}", "tokens_in", (json_int_t)sqlite3_column_int64(q, 5),
+                                  "tokens_out", (json_int_t)sqlite3_column_int64(q, 6), "cost_usd",
                                   sqlite3_column_double(q, 7)));
     json_object_set_new(s, "created_at", col_time(q, 8));
     json_object_set_new(s, "finished_at", col_time(q, 9));
@@ -483,8 +480,9 @@ static int finish_study(struct db *db, long long study_id, const char *why)
     sqlite3_reset(a);
     if (rc != SQLITE_DONE)
         return -1;
-    sqlite3_stmt *t = db_stmt(db, "UPDATE trials SET state = 'failed', finished_at = ?, error = ?, "
-                                  "lease_expires_at = NULL WHERE study_id = ? AND state = 'running'");
+    sqlite3_stmt *t =
+        db_stmt(db, "UPDATE trials SET state = 'failed', finished_at = ?, error = ?, "
+                    "lease_expires_at = NULL WHERE study_id = ? AND state = 'running'");
     if (!t)
         return -1;
     sqlite3_bind_int64(t, 1, now);
@@ -517,8 +515,7 @@ bool store_finish_if_done(struct db *db, struct study *st, const struct counts *
     return true;
 }
 
-json_t *store_study_set_state(struct db *db, const char *name, const char *state,
-                              struct serr *e)
+json_t *store_study_set_state(struct db *db, const char *name, const char *state, struct serr *e)
 {
     if (strcmp(state, "running") && strcmp(state, "paused") && strcmp(state, "finished")) {
         serr_set(e, 400, "bad_state",
@@ -605,9 +602,8 @@ static long long study_id_of(struct db *db, const char *name, struct serr *e)
     return id;
 }
 
-json_t *store_trials_page(struct db *db, const char *name, const char *state,
-                          const char *source, long long after, long long limit, bool desc,
-                          struct serr *e)
+json_t *store_trials_page(struct db *db, const char *name, const char *state, const char *source,
+                          long long after, long long limit, bool desc, struct serr *e)
 {
     long long sid = study_id_of(db, name, e);
     if (sid < 0)
@@ -786,8 +782,7 @@ json_t *store_trial_get(struct db *db, long long id, struct serr *e)
             json_array_append_new(attempts,
                                   json_pack("{so so so so so}", "attempt", col_int(a, 0), "worker",
                                             col_text(a, 1), "started_at", col_time(a, 2),
-                                            "ended_at", col_time(a, 3), "outcome",
-                                            col_text(a, 4)));
+                                            "ended_at", col_time(a, 3), "outcome", col_text(a, 4)));
         sqlite3_reset(a);
     }
     json_object_set_new(t, "attempt_log", attempts);
@@ -836,8 +831,8 @@ static int lease_conflict(struct serr *e, long long id, const struct lease_row *
         return serr_set(e, 409, "not_running",
                         "trial %lld is %s, not running: worker \"%s\" holds no lease on it", id,
                         lr->state, worker);
-    return serr_set(e, 409, "lease_lost",
-                    "trial %lld is leased to worker \"%s\", not \"%s\"", id, lr->worker, worker);
+    return serr_set(e, 409, "lease_lost", "trial %lld is leased to worker \"%s\", not \"%s\"", id,
+                    lr->worker, worker);
 }
 
 static int extend_lease(struct db *db, long long id, long long study_id)
@@ -867,8 +862,9 @@ static const char *study_state_of(struct db *db, long long study_id)
     const char *s = "running";
     if (sqlite3_step(q) == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(q, 0);
-        s = strcmp(v, "finished") == 0 ? "finished" : strcmp(v, "paused") == 0 ? "paused"
-                                                                               : "running";
+        s = strcmp(v, "finished") == 0 ? "finished"
+            : strcmp(v, "paused") == 0 ? "paused"
+                                       : "running";
     }
     sqlite3_reset(q);
     return s;
@@ -894,8 +890,8 @@ int store_heartbeat(struct db *db, long long id, const char *worker, const char 
     if (db_commit(db) < 0)
         return serr_db(e, db, "heartbeat");
     *action = strcmp(study_state_of(db, lr.study_id), "finished") == 0 ? "stop"
-              : pruner_hook_should_stop(db, id)                            ? "prune"
-                                                                           : "continue";
+              : pruner_hook_should_stop(db, id)                        ? "prune"
+                                                                       : "continue";
     return 0;
 out_rollback:
     db_rollback(db);
@@ -997,9 +993,9 @@ static int note_worker_result(struct db *db, long long study_id, const char *wor
     return 0;
 }
 
-int store_complete(struct db *db, long long id, const char *worker, const char *state,
-                   double value, const json_t *values, const char *error, const char *sandbox,
-                   bool *already, struct serr *e)
+int store_complete(struct db *db, long long id, const char *worker, const char *state, double value,
+                   const json_t *values, const char *error, const char *sandbox, bool *already,
+                   struct serr *e)
 {
     *already = false;
     if (strcmp(state, "completed") && strcmp(state, "failed") && strcmp(state, "pruned"))

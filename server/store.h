@@ -29,10 +29,10 @@ int serr_db(struct serr *e, struct db *db, const char *what);
 
 /* A study as the suggest path needs it. */
 struct study {
-    long long id;     /* row id */
-    char name[80];    /* name */
-    char state[16];   /* running, paused, finished */
-    int direction;    /* 1 minimize, -1 maximize */
+    long long id;            /* row id */
+    char name[80];           /* name */
+    char state[16];          /* running, paused, finished */
+    int direction;           /* 1 minimize, -1 maximize */
     const struct spec *spec; /* borrowed parsed spec (cached, immutable) */
 };
 
@@ -54,16 +54,14 @@ json_t *store_study_list(struct db *db, struct serr *e);
 /* One study with spec, counts, best trial and token totals. */
 json_t *store_study_get(struct db *db, const char *name, struct serr *e);
 /* Set the state (running|paused|finished); returns the study JSON. */
-json_t *store_study_set_state(struct db *db, const char *name, const char *state,
-                              struct serr *e);
+json_t *store_study_set_state(struct db *db, const char *name, const char *state, struct serr *e);
 /* Delete a study and everything of it. */
 int store_study_delete(struct db *db, const char *name, struct serr *e);
 
 /* A page of trials by number: state filter (NULL for all), numbers > after, at most
  * limit. {"trials": [...], "next_after": n|null, "total": n}. */
-json_t *store_trials_page(struct db *db, const char *name, const char *state,
-                          const char *source, long long after, long long limit, bool desc,
-                          struct serr *e);
+json_t *store_trials_page(struct db *db, const char *name, const char *state, const char *source,
+                          long long after, long long limit, bool desc, struct serr *e);
 /* The best completed trial, 404 when none. */
 json_t *store_best(struct db *db, const char *name, struct serr *e);
 /* Enqueue a trial with given params (already checked against the space). */
@@ -82,9 +80,9 @@ int store_report(struct db *db, long long id, const char *worker, long long step
  * pruned (the last reported value is kept). values and error may be NULL.
  * 409 when the worker does not hold the lease. *already is set when the same
  * completion was recorded before (a resend). */
-int store_complete(struct db *db, long long id, const char *worker, const char *state,
-                   double value, const json_t *values, const char *error, const char *sandbox,
-                   bool *already, struct serr *e);
+int store_complete(struct db *db, long long id, const char *worker, const char *state, double value,
+                   const json_t *values, const char *error, const char *sandbox, bool *already,
+                   struct serr *e);
 
 /* Requeue or fail running trials whose lease ran out; returns how many, or -1. */
 int store_reap(struct db *db, int64_t now_ms);

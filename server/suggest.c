@@ -56,7 +56,7 @@ int suggest_history_load(struct db *db, const struct study *st, struct sampler_c
         if (s == OBS_COMPLETED && sqlite3_column_type(q, 2) != SQLITE_NULL)
             v = sqlite3_column_double(q, 2);
         else if (s == OBS_PRUNED)
-            v = sqlite3_column_type(q, 2) != SQLITE_NULL ? sqlite3_column_double(q, 2)
+            v = sqlite3_column_type(q, 2) != SQLITE_NULL   ? sqlite3_column_double(q, 2)
                 : sqlite3_column_type(q, 3) != SQLITE_NULL ? sqlite3_column_double(q, 3)
                                                            : NAN;
         if (isfinite(v) && st->direction < 0)
@@ -128,7 +128,8 @@ static int lease_trial(struct db *db, const struct study *st, long long id, cons
                        bool redeliver, json_t *out)
 {
     int64_t now = time_now_ms();
-    int64_t expires = now + (int64_t)(st->spec->heartbeat_s * 1000.0 * (double)st->spec->stale_after);
+    int64_t expires =
+        now + (int64_t)(st->spec->heartbeat_s * 1000.0 * (double)st->spec->stale_after);
     sqlite3_stmt *q;
     if (redeliver) {
         q = db_stmt(db, "UPDATE trials SET lease_expires_at = ?2 WHERE id = ?1");

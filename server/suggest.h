@@ -12,10 +12,10 @@
  * the study's sampler for new ones, within max_parallel and max_trials. */
 
 struct suggest_result {
-    json_t *trials;      /* owned array of leased trials (may be empty) */
+    json_t *trials;       /* owned array of leased trials (may be empty) */
     char study_state[16]; /* running, paused, finished */
-    bool worth_waiting;  /* nothing now, but something may come (long-poll) */
-    int retry_after_s;   /* advice for the worker when the list is empty */
+    bool worth_waiting;   /* nothing now, but something may come (long-poll) */
+    int retry_after_s;    /* advice for the worker when the list is empty */
 };
 
 /* Serve one suggest; 0, or -1 with e set (404, 429 for a worker cut off, 5xx). */

@@ -14,9 +14,10 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: hpod [--db FILE] token add --role admin|worker|read [--from-env VAR] NAME\n"
-                    "       hpod [--db FILE] token list\n"
-                    "       hpod [--db FILE] token revoke NAME\n");
+    fprintf(stderr,
+            "usage: hpod [--db FILE] token add --role admin|worker|read [--from-env VAR] NAME\n"
+            "       hpod [--db FILE] token list\n"
+            "       hpod [--db FILE] token revoke NAME\n");
     return 2;
 }
 
@@ -59,8 +60,9 @@ static int token_add(struct db *db, int argc, char **argv)
         /* register a token chosen elsewhere (a secret store), never printed */
         const char *v = getenv(from_env);
         if (!v || strlen(v) < 16) {
-            fprintf(stderr, "hpod: environment variable %s must hold a token of at least 16 "
-                            "characters\n",
+            fprintf(stderr,
+                    "hpod: environment variable %s must hold a token of at least 16 "
+                    "characters\n",
                     from_env);
             return 2;
         }

@@ -54,8 +54,14 @@ static const char *mime_of(const char *path)
 
 enum http_result www_serve(struct req *r)
 {
-    static const char *const headers[] = {"Content-Security-Policy", csp, "Referrer-Policy",
-                                          "no-referrer", "X-Frame-Options", "DENY", NULL, NULL};
+    static const char *const headers[] = {"Content-Security-Policy",
+                                          csp,
+                                          "Referrer-Policy",
+                                          "no-referrer",
+                                          "X-Frame-Options",
+                                          "DENY",
+                                          NULL,
+                                          NULL};
     if (!root) {
         http_reply_error(r, 404, "not_found", "no web page is installed");
         return HTTP_DONE;

@@ -23,22 +23,21 @@ struct obs {
 };
 
 struct sampler_ctx {
-    const struct space *space;  /* borrowed */
-    const struct obs *history;  /* finished trials (completed, pruned, failed), by number */
-    size_t n_history;           /* entries in history */
-    const struct obs *pending;  /* trials pending or running (value NAN) */
-    size_t n_pending;           /* entries in pending */
-    uint64_t seed;              /* the study's seed */
-    long next_number;           /* number the first proposal will get; seeds per-trial streams */
-    const json_t *options;      /* borrowed "sampler" object of the spec (may hold tuning keys) */
+    const struct space *space; /* borrowed */
+    const struct obs *history; /* finished trials (completed, pruned, failed), by number */
+    size_t n_history;          /* entries in history */
+    const struct obs *pending; /* trials pending or running (value NAN) */
+    size_t n_pending;          /* entries in pending */
+    uint64_t seed;             /* the study's seed */
+    long next_number;          /* number the first proposal will get; seeds per-trial streams */
+    const json_t *options;     /* borrowed "sampler" object of the spec (may hold tuning keys) */
 };
 
 struct sampler_ops {
     const char *name; /* as in the spec: "random", "sobol", "tpe", "gp", "auto" */
     /* Write k new references into out[0..k-1]; 0, or -1 with err set. Every
      * proposal must pass space_check(). */
-    int (*propose)(const struct sampler_ctx *ctx, size_t k, json_t **out, char *err,
-                   size_t errlen);
+    int (*propose)(const struct sampler_ctx *ctx, size_t k, json_t **out, char *err, size_t errlen);
 };
 
 /* The sampler called name, or NULL. */
