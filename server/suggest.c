@@ -11,6 +11,7 @@
 #include "llm_hook.h"
 #include "log.h"
 #include "samplers/sampler.h"
+#include "samplers/sampler_auto.h"
 #include "settings.h"
 #include "timeutil.h"
 
@@ -248,9 +249,19 @@ static int propose(struct db *db, const struct study *st, size_t k, json_t **con
         const char *name = llm_hook_classical(st);
         if (!sampler_find(name))
             name = "sobol";
+        /* auto records the sampler that made each proposal: its phase moves
+         * from sobol to gp within a batch as the earlier members count */
+        const char *phase[64];
+        bool is_auto = strcmp(name, "auto") == 0;
+        for (size_t i = 0; is_auto && i < left && i < 64; i++) {
+            struct sampler_ctx probe = ctx;
+            probe.n_pending += i;
+            phase[i] = sampler_auto_phase(&probe);
+        }
         rc = sampler_propose(name, &ctx, left, configs + got, err, sizeof err);
         for (size_t i = 0; rc == 0 && i < left; i++)
-            sources[got + i] = strdup(llm_hook_source_label(st, name));
+            sources[got + i] =
+                strdup(llm_hook_source_label(st, is_auto && i < 64 ? phase[i] : name));
     }
     suggest_history_free(&ctx);
     if (rc < 0) {
