@@ -64,6 +64,7 @@ void gp_fit_defaults(struct gp_fit_opts *o, size_t d)
     o->ls_sigma = 1.0;
     o->sn2_mu = log(1e-4);
     o->sn2_sigma = 2.0;
+    o->ls_max = NULL;
 }
 
 int gp_set_data(struct gp *g, const double *x, const double *y, size_t n)
@@ -657,6 +658,8 @@ int gp_fit(struct gp *g, const struct gp_fit_opts *o, struct rng *r)
     for (size_t j = 0; j < d; j++) {
         lo[j] = LOG_LS_MIN;
         hi[j] = LOG_LS_MAX;
+        if (o->ls_max && o->ls_max[j] > 0 && log(o->ls_max[j]) < hi[j])
+            hi[j] = log(o->ls_max[j]) > lo[j] ? log(o->ls_max[j]) : lo[j];
     }
     lo[d] = LOG_SF2_MIN;
     hi[d] = LOG_SF2_MAX;

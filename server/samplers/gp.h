@@ -28,14 +28,16 @@ struct gp {
 
 /* Options of gp_fit(); gp_fit_defaults() fills sensible values. */
 struct gp_fit_opts {
-    int starts;        /* optimiser starts: the prior mode, then draws from the prior */
-    int max_iter;      /* L-BFGS iterations per start */
-    size_t max_points; /* fit hyperparameters on at most this many points (best ones
-                          kept, the rest a random subset); 0 for all */
-    double ls_mu;      /* prior mean of log length scale */
-    double ls_sigma;   /* prior standard deviation of log length scale */
-    double sn2_mu;     /* prior mean of log noise variance */
-    double sn2_sigma;  /* prior standard deviation of log noise variance */
+    int starts;           /* optimiser starts: the prior mode, then draws from the prior */
+    int max_iter;         /* L-BFGS iterations per start */
+    size_t max_points;    /* fit hyperparameters on at most this many points (best ones
+                             kept, the rest a random subset); 0 for all */
+    double ls_mu;         /* prior mean of log length scale */
+    double ls_sigma;      /* prior standard deviation of log length scale */
+    double sn2_mu;        /* prior mean of log noise variance */
+    double sn2_sigma;     /* prior standard deviation of log noise variance */
+    const double *ls_max; /* borrowed, per dimension upper bound of the length scale
+                             (e.g. short for one-hot features), or NULL */
 };
 
 /* A model for d-dimensional inputs with room for cap points; NULL when out of memory. */

@@ -14,14 +14,19 @@
 #include "sobol.h"
 
 /* The gp sampler. The first trials (as many as auto's Sobol phase, and until two
- * trials have a value) come from the sobol sampler. Each parameter becomes features in the unit
- * cube: a number one feature (log scale through param_to_unit), a categorical one feature per
- * choice (one-hot), code none (the baseline is used). An inactive parameter's features are fixed
- * (0.5, or all zero for one-hot). Completed trials (and pruned ones with a value) train the model;
- * failed ones stay out of it but push proposals away. Pending trials and earlier proposals of the
- * same batch are fantasised at the posterior mean (kriging believer). The acquisition, log expected
- * improvement, is maximised over Sobol points and perturbations of the best trials, then refined by
- * projected L-BFGS from the best few. */
+ * trials have a value) come from the sobol sampler. Then each parameter becomes
+ * features in the unit cube: a number one feature (log scale through
+ * param_to_unit), a categorical one feature per choice (one-hot, with a short
+ * length scale so that choices are modelled as nearly independent), code none
+ * (the baseline is used). An inactive parameter's features are fixed (0.5, or all
+ * zero for one-hot). Completed trials (and pruned ones with a value) train the
+ * model, their values warped (Box-Cox, exponent by likelihood) and standardised;
+ * failed ones stay out of it but push proposals away. Pending trials and earlier
+ * proposals of the same batch are fantasised at the posterior mean (kriging
+ * believer). The acquisition, log expected improvement over the incumbent minus
+ * a small margin, is maximised over Sobol points and perturbations of the best
+ * trials (Gaussian steps of many scales and coordinate jumps), then refined by
+ * projected L-BFGS from the best few; a proposal never repeats a modelled point. */
 
 #define GP_MIN_DATA       2    /* fewer finished values: propose Sobol points */
 #define GP_CANDIDATES     2000 /* acquisition candidates per proposal (n <= 100) */
@@ -32,10 +37,11 @@
 #define GP_DUP_DIST       1e-4 /* closer than this to a modelled point: a repeat */
 /* Improvement EI asks for (standardised units): keeps an overconfident model from
  * proposing its incumbent again and again. */
-#define GP_XI         1e-3
-#define GP_FIT_ALL    100 /* up to this many points, fit on all of them */
-#define GP_FIT_SUBSET 80  /* beyond, fit hyperparameters on this many */
-#define GP_MAX_POINTS 600 /* model at most this many finished trials */
+#define GP_XI            1e-3
+#define GP_FIT_ALL       100 /* up to this many points, fit on all of them */
+#define GP_FIT_SUBSET    80  /* beyond, fit hyperparameters on this many */
+#define GP_MAX_POINTS    600 /* model at most this many finished trials */
+#define GP_ONEHOT_LS_MAX 0.7 /* length-scale bound of one-hot features */
 
 struct enc {
     const struct space *s;
@@ -361,6 +367,19 @@ static int state_build(struct gp_state *st, const struct sampler_ctx *ctx, size_
         goto out;
     struct gp_fit_opts fo;
     gp_fit_defaults(&fo, st->e.nf);
+    /* One-hot features get short length scales: choices of a categorical are
+     * modelled as nearly independent, so one poor trial of a choice does not
+     * stand for all of it. */
+    double *ls_max = malloc(nf * sizeof *ls_max);
+    if (!ls_max)
+        goto out;
+    for (size_t j = 0; j < nf; j++)
+        ls_max[j] = 0;
+    for (size_t i = 0; i < st->e.s->n; i++)
+        if (st->e.s->params[i].type == PARAM_CATEGORICAL)
+            for (size_t j = 0; j < st->e.width[i]; j++)
+                ls_max[st->e.off[i] + j] = GP_ONEHOT_LS_MAX;
+    fo.ls_max = ls_max;
     if (n > GP_FIT_ALL) {
         /* Large studies: hyperparameters from a subset, fewer starts (latency). */
         fo.max_points = GP_FIT_SUBSET;
@@ -369,6 +388,7 @@ static int state_build(struct gp_state *st, const struct sampler_ctx *ctx, size_
         fo.max_points = 0;
     }
     rc = gp_fit(st->g, &fo, &st->r);
+    free(ls_max);
 out:
     free(x);
     free(y);

@@ -597,6 +597,11 @@ static void task_run(struct task *t)
         if (!p)
             break;
         double v = task_eval(t, p);
+        if (getenv("BENCH_VERBOSE")) {
+            char *text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(4));
+            fprintf(stderr, "[trial] seed %d #%d %.4f %s\n", t->seed, i, v, text ? text : "");
+            free(text);
+        }
         history_add(&h, p, isfinite(v) ? v : NAN, isfinite(v) ? OBS_COMPLETED : OBS_FAILED);
         if (isfinite(v) && v < best)
             best = v;

@@ -3,8 +3,8 @@
 
 Runs, two at a time (the machine's cores), the C driver on the six synthetic
 objectives, the reference script optuna_anchor.py, and the mixed-space task
-sklearn_task.py tuned by `auto` (the sampler called in-process, the task run as
-a subprocess per trial) and by Optuna TPE; then the suggest latency once the
+sklearn_task.py tuned by `auto` through hpod and `hpo worker` (bench_task.py)
+and by Optuna TPE; then the suggest latency once the
 rest is done. Prints one side-by-side table and writes every figure as JSON.
 
 Usage: bench_samplers.py --driver PATH [--ref DIR] [--python PY] [--out FILE]
@@ -68,6 +68,8 @@ def main():
     ap.add_argument("--task-seeds", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-task", action="store_true")
+    ap.add_argument("--hpod", default="./hpod")
+    ap.add_argument("--hpo", default="./hpo")
     a = ap.parse_args()
 
     anchor = os.path.join(a.ref, "optuna_anchor.py") if a.ref else ""
@@ -88,14 +90,14 @@ def main():
     jobs = {}
     task_parts = []
     if have_task:
-        first = a.task_seeds // 2
-        for lo, n in ((0, first), (first, a.task_seeds - first)):
-            if n > 0:
-                name = f"hpod auto on sklearn_task (seeds {lo}-{lo + n - 1})"
-                task_parts.append(name)
-                jobs[name] = [a.driver, "--task", task, "--python", a.python, "--sampler", "auto",
-                              "--seeds", str(n), "--first-seed", str(lo), "--budget", "30",
-                              "--jobs", "1"]
+        # through the daemon and a worker: a fresh hpod per seed, `hpo worker`
+        # running sklearn_task.py as the training command
+        here = os.path.dirname(os.path.abspath(__file__))
+        name = "hpod auto on sklearn_task (daemon + worker)"
+        task_parts.append(name)
+        jobs[name] = [a.python, os.path.join(here, "bench_task.py"), "--hpod", a.hpod,
+                      "--hpo", a.hpo, "--task", task, "--python", a.python,
+                      "--seeds", str(a.task_seeds), "--budget", "30", "--jobs", "1"]
         jobs["optuna tpe on sklearn_task"] = [
             a.python, task, "--optuna", "--seeds", str(a.task_seeds), "--budget", "30"]
     if have_anchor:
@@ -123,15 +125,10 @@ def main():
     ref = results.get("optuna_anchor", (None, 0))[0] if have_anchor else None
     task_ours = None
     if have_task:
-        per_seed = {}
-        for name in task_parts:
-            part = results.get(name, (None, 0))[0] or {}
-            per_seed.update(part.get("auto", {}).get("seeds", {}))
-        if per_seed:
-            med = lambda vals: statistics.median(vals) if vals else None
-            task_ours = {"auto": {
-                b: med([v[i] for v in per_seed.values() if v[i] is not None])
-                for i, b in enumerate(("10", "30"))}, "seeds": per_seed}
+        part = results.get(task_parts[0], (None, 0))[0] or {}
+        if part:
+            task_ours = {"auto": {"10": part.get("10"), "30": part.get("30")},
+                         "runs": part.get("runs")}
     task_ref = results.get("optuna tpe on sklearn_task", (None, 0))[0] if have_task else None
 
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -183,7 +180,7 @@ def main():
         tr = (task_ref or {}).get("optuna_tpe_median_best_val_error", {})
         for b in ("10", "30"):
             print(f"  {b:>6s}  {fmt(ta.get(b)):>9s}  {fmt(tr.get(b)):>10s}")
-        print("  (hpod side: the sampler called in-process, the task run as a subprocess)")
+        print("  (hpod side: hpod and one `hpo worker` per seed running sklearn_task.py)")
     total = time.monotonic() - t_start
     print(f"\nwall time {total / 60:.1f} min")
     if a.out:

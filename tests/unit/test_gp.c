@@ -150,6 +150,30 @@ START_TEST(fit_sin_predicts_heldout)
 }
 END_TEST
 
+START_TEST(length_scale_bound_respected)
+{
+    /* A nearly linear function wants a long length scale; a bound caps it. */
+    struct gp *g = gp_new(2, 16);
+    double x[24], y[12];
+    for (int i = 0; i < 12; i++) {
+        x[2 * i] = (i + 0.5) / 12.0;
+        x[2 * i + 1] = (double)(i % 2);
+        y[i] = x[2 * i] + 0.1 * x[2 * i + 1];
+    }
+    gp_set_data(g, x, y, 12);
+    struct gp_fit_opts o;
+    gp_fit_defaults(&o, 2);
+    double ls_max[2] = {0, 0.5};
+    o.ls_max = ls_max;
+    struct rng r;
+    rng_seed(&r, 9);
+    ck_assert_int_eq(gp_fit(g, &o, &r), 0);
+    ck_assert_msg(g->ls[1] <= 0.5 + 1e-9, "bounded length scale %g", g->ls[1]);
+    ck_assert_msg(g->ls[0] > 0.5, "free length scale %g", g->ls[0]);
+    gp_free(g);
+}
+END_TEST
+
 START_TEST(add_matches_refactorisation)
 {
     struct gp *g = gp_new(2, 20), *h = gp_new(2, 20);
@@ -544,6 +568,7 @@ static Suite *gp_suite(void)
     TCase *tc = tcase_create("model");
     tcase_add_test(tc, fit_sin_predicts_heldout);
     tcase_add_test(tc, add_matches_refactorisation);
+    tcase_add_test(tc, length_scale_bound_respected);
     tcase_add_test(tc, gradients_match_differences);
     tcase_add_test(tc, warp_keeps_order);
     suite_add_tcase(su, tc);
