@@ -2,7 +2,10 @@
 #include "jsonutil.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 const char *json_str(const json_t *obj, const char *key, const char *def)
 {
@@ -82,4 +85,34 @@ bool json_same(const json_t *a, const json_t *b)
         return true;
     }
     return json_equal((json_t *)a, (json_t *)b);
+}
+
+void json_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void json_quote(const json_t *v, char *out, size_t n)
+{
+    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (!d) {
+        snprintf(out, n, "\"?\"");
+        return;
+    }
+    if (json_is_string(v)) {
+        if (strlen(d) > 60)
+            snprintf(out, n, "%.56s...\"", d);
+        else
+            snprintf(out, n, "%s", d);
+    } else if (strlen(d) > 50) {
+        snprintf(out, n, "\"%.46s...\"", d);
+    } else {
+        snprintf(out, n, "\"%s\"", d);
+    }
+    free(d);
 }

@@ -23,6 +23,13 @@ double json_num_value(const json_t *v);
 char *json_canonical(const json_t *v);
 /* Parse text; on failure write "line L column C: jansson's message" into err. New reference. */
 json_t *json_parse_text(const char *text, size_t len, char *err, size_t errlen);
+/* Write a formatted message into err (errlen bytes); nothing when err is NULL.
+ * The one way validators fill their error buffers. */
+void json_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A value (borrowed) for a message: its JSON text in double quotes, cut short
+ * past some 50 characters, into out (n bytes). */
+void json_quote(const json_t *v, char *out, size_t n);
 /* Deep equality that treats 3 and 3.0 as the same number. */
 bool json_same(const json_t *a, const json_t *b);
 

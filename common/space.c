@@ -19,19 +19,6 @@
 
 /* ---- small formatting helpers ---- */
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Shortest text that reads back as exactly v. */
 static void fmt_num(double v, char *out, size_t n)
 {
@@ -259,7 +246,7 @@ static json_t *check_value(const struct param *p, const json_t *v, char *why, si
     case PARAM_FLOAT: {
         if (!json_is_num(v)) {
             fmt_value(v, a, sizeof a);
-            errf(why, whylen, "must be a number (got %s)", a);
+            json_errf(why, whylen, "must be a number (got %s)", a);
             return NULL;
         }
         double x = json_num_value(v);
@@ -268,7 +255,7 @@ static json_t *check_value(const struct param *p, const json_t *v, char *why, si
             fmt_value(v, a, sizeof a);
             fmt_num(p->low, b, sizeof b);
             fmt_num(p->high, c, sizeof c);
-            errf(why, whylen, "%s is out of range [%s, %s]", a, b, c);
+            json_errf(why, whylen, "%s is out of range [%s, %s]", a, b, c);
             return NULL;
         }
         x = clampd(x, p->low, p->high);
@@ -281,7 +268,7 @@ static json_t *check_value(const struct param *p, const json_t *v, char *why, si
                 fmt_value(v, a, sizeof a);
                 fmt_num(p->low, b, sizeof b);
                 fmt_num(p->step, c, sizeof c);
-                errf(why, whylen, "%s is not on the grid %s + k * %s", a, b, c);
+                json_errf(why, whylen, "%s is not on the grid %s + k * %s", a, b, c);
                 return NULL;
             }
             x = g;
@@ -291,27 +278,27 @@ static json_t *check_value(const struct param *p, const json_t *v, char *why, si
     case PARAM_INT: {
         if (!json_is_num(v)) {
             fmt_value(v, a, sizeof a);
-            errf(why, whylen, "must be an integer (got %s)", a);
+            json_errf(why, whylen, "must be an integer (got %s)", a);
             return NULL;
         }
         double x = json_num_value(v);
         if (!isfinite(x) || x != floor(x) || fabs(x) > INT_LIMIT) {
             fmt_value(v, a, sizeof a);
-            errf(why, whylen, "must be an integer (got %s)", a);
+            json_errf(why, whylen, "must be an integer (got %s)", a);
             return NULL;
         }
         if (x < p->low || x > p->high) {
             fmt_value(v, a, sizeof a);
             fmt_num(p->low, b, sizeof b);
             fmt_num(p->high, c, sizeof c);
-            errf(why, whylen, "%s is out of range [%s, %s]", a, b, c);
+            json_errf(why, whylen, "%s is out of range [%s, %s]", a, b, c);
             return NULL;
         }
         if (p->step > 1 && fmod(x - p->low, p->step) != 0) {
             fmt_value(v, a, sizeof a);
             fmt_num(p->low, b, sizeof b);
             fmt_num(p->step, c, sizeof c);
-            errf(why, whylen, "%s is not on the grid %s + k * %s", a, b, c);
+            json_errf(why, whylen, "%s is not on the grid %s + k * %s", a, b, c);
             return NULL;
         }
         return json_integer((json_int_t)x);
@@ -322,7 +309,7 @@ static json_t *check_value(const struct param *p, const json_t *v, char *why, si
             fmt_value(v, a, sizeof a);
             char ch[256];
             fmt_choices(p->choices, ch, sizeof ch);
-            errf(why, whylen, "%s is not one of %s", a, ch);
+            json_errf(why, whylen, "%s is not one of %s", a, ch);
             return NULL;
         }
         return json_deep_copy(json_array_get(p->choices, (size_t)i));
@@ -330,34 +317,34 @@ static json_t *check_value(const struct param *p, const json_t *v, char *why, si
     case PARAM_CODE: {
         if (!json_is_string(v)) {
             fmt_value(v, a, sizeof a);
-            errf(why, whylen, "must be a string of %s source (got %s)", p->language, a);
+            json_errf(why, whylen, "must be a string of %s source (got %s)", p->language, a);
             return NULL;
         }
         const char *s = json_string_value(v);
         size_t len = json_string_length(v);
         if (len == 0) {
-            errf(why, whylen, "must not be empty");
+            json_errf(why, whylen, "must not be empty");
             return NULL;
         }
         if (strlen(s) != len) {
-            errf(why, whylen, "must not contain NUL bytes");
+            json_errf(why, whylen, "must not contain NUL bytes");
             return NULL;
         }
         if (len > p->max_bytes) {
-            errf(why, whylen, "is %zu bytes, more than max_bytes %zu", len, p->max_bytes);
+            json_errf(why, whylen, "is %zu bytes, more than max_bytes %zu", len, p->max_bytes);
             return NULL;
         }
         for (size_t i = 0; i < json_array_size(p->requires); i++) {
             const char *sym = json_string_value(json_array_get(p->requires, i));
             if (sym && !has_word(s, sym)) {
-                errf(why, whylen, "must contain the symbol \"%s\"", sym);
+                json_errf(why, whylen, "must contain the symbol \"%s\"", sym);
                 return NULL;
             }
         }
         return json_stringn(s, len);
     }
     }
-    errf(why, whylen, "unknown parameter type");
+    json_errf(why, whylen, "unknown parameter type");
     return NULL;
 }
 
@@ -441,18 +428,18 @@ static int parse_bound(const json_t *obj, size_t i, const char *key, bool is_int
     char a[128];
     json_t *v = json_object_get(obj, key);
     if (!v) {
-        errf(err, errlen, "params[%zu].%s: required", i, key);
+        json_errf(err, errlen, "params[%zu].%s: required", i, key);
         return -1;
     }
     if (!json_is_num(v) || !isfinite(json_num_value(v))) {
         fmt_value(v, a, sizeof a);
-        errf(err, errlen, "params[%zu].%s: must be a number (got %s)", i, key, a);
+        json_errf(err, errlen, "params[%zu].%s: must be a number (got %s)", i, key, a);
         return -1;
     }
     double x = json_num_value(v);
     if (is_int && (x != floor(x) || fabs(x) > INT_LIMIT)) {
         fmt_value(v, a, sizeof a);
-        errf(err, errlen, "params[%zu].%s: must be an integer (got %s)", i, key, a);
+        json_errf(err, errlen, "params[%zu].%s: must be an integer (got %s)", i, key, a);
         return -1;
     }
     *out = x;
@@ -469,23 +456,23 @@ static int parse_numeric(struct param *p, const json_t *obj, size_t i, char *err
     if (p->low >= p->high) {
         fmt_num_q(p->low, a, sizeof a);
         fmt_num_q(p->high, b, sizeof b);
-        errf(err, errlen, "params[%zu].low: must be below high (%s >= %s)", i, a, b);
+        json_errf(err, errlen, "params[%zu].low: must be below high (%s >= %s)", i, a, b);
         return -1;
     }
     if (!isfinite(p->high - p->low)) {
-        errf(err, errlen, "params[%zu].high: range is too wide", i);
+        json_errf(err, errlen, "params[%zu].high: range is too wide", i);
         return -1;
     }
     json_t *lg = json_object_get(obj, "log");
     if (lg && !json_is_boolean(lg)) {
         fmt_value(lg, a, sizeof a);
-        errf(err, errlen, "params[%zu].log: must be true or false (got %s)", i, a);
+        json_errf(err, errlen, "params[%zu].log: must be true or false (got %s)", i, a);
         return -1;
     }
     p->log = json_is_true(lg);
     if (p->log && p->low <= 0) {
         fmt_num_q(p->low, a, sizeof a);
-        errf(err, errlen, "params[%zu].low: must be positive with log scale (got %s)", i, a);
+        json_errf(err, errlen, "params[%zu].low: must be positive with log scale (got %s)", i, a);
         return -1;
     }
     json_t *st = json_object_get(obj, "step");
@@ -493,30 +480,31 @@ static int parse_numeric(struct param *p, const json_t *obj, size_t i, char *err
     if (st) {
         if (!json_is_num(st) || !isfinite(json_num_value(st)) || json_num_value(st) <= 0) {
             fmt_value(st, a, sizeof a);
-            errf(err, errlen, "params[%zu].step: must be a positive number (got %s)", i, a);
+            json_errf(err, errlen, "params[%zu].step: must be a positive number (got %s)", i, a);
             return -1;
         }
         double x = json_num_value(st);
         if (is_int && x != floor(x)) {
             fmt_value(st, a, sizeof a);
-            errf(err, errlen, "params[%zu].step: must be a positive integer (got %s)", i, a);
+            json_errf(err, errlen, "params[%zu].step: must be a positive integer (got %s)", i, a);
             return -1;
         }
         /* relative slack: 0.5 - 0.4 is a hair below 0.1 in binary */
         if (x > (p->high - p->low) * (1.0 + 1e-9)) {
             fmt_value(st, a, sizeof a);
             fmt_num_q(p->high - p->low, b, sizeof b);
-            errf(err, errlen, "params[%zu].step: must not exceed high - low (%s > %s)", i, a, b);
+            json_errf(err, errlen, "params[%zu].step: must not exceed high - low (%s > %s)", i, a,
+                      b);
             return -1;
         }
         if (!is_int && p->log) {
-            errf(err, errlen, "params[%zu].step: cannot be combined with log for a float parameter",
-                 i);
+            json_errf(err, errlen,
+                      "params[%zu].step: cannot be combined with log for a float parameter", i);
             return -1;
         }
         if (!is_int && (p->high - p->low) / x > 1e12) {
             fmt_value(st, a, sizeof a);
-            errf(err, errlen, "params[%zu].step: too small for the range (got %s)", i, a);
+            json_errf(err, errlen, "params[%zu].step: too small for the range (got %s)", i, a);
             return -1;
         }
         p->step = x;
@@ -529,29 +517,30 @@ static int parse_categorical(struct param *p, const json_t *obj, size_t i, char 
     char a[128];
     json_t *ch = json_object_get(obj, "choices");
     if (!ch) {
-        errf(err, errlen, "params[%zu].choices: required", i);
+        json_errf(err, errlen, "params[%zu].choices: required", i);
         return -1;
     }
     if (!json_is_array(ch) || json_array_size(ch) == 0) {
-        errf(err, errlen, "params[%zu].choices: must be a non-empty array", i);
+        json_errf(err, errlen, "params[%zu].choices: must be a non-empty array", i);
         return -1;
     }
     if (json_array_size(ch) > 10000) {
-        errf(err, errlen, "params[%zu].choices: at most 10000 choices", i);
+        json_errf(err, errlen, "params[%zu].choices: at most 10000 choices", i);
         return -1;
     }
     for (size_t j = 0; j < json_array_size(ch); j++) {
         json_t *c = json_array_get(ch, j);
         if (!json_is_string(c) && !json_is_num(c) && !json_is_boolean(c)) {
             fmt_value(c, a, sizeof a);
-            errf(err, errlen,
-                 "params[%zu].choices[%zu]: must be a string, number or boolean (got %s)", i, j, a);
+            json_errf(err, errlen,
+                      "params[%zu].choices[%zu]: must be a string, number or boolean (got %s)", i,
+                      j, a);
             return -1;
         }
         for (size_t k = 0; k < j; k++) {
             if (json_same(json_array_get(ch, k), c)) {
                 fmt_value(c, a, sizeof a);
-                errf(err, errlen, "params[%zu].choices[%zu]: duplicate choice %s", i, j, a);
+                json_errf(err, errlen, "params[%zu].choices[%zu]: duplicate choice %s", i, j, a);
                 return -1;
             }
         }
@@ -567,7 +556,7 @@ static int parse_code_string(const json_t *obj, size_t i, const char *key, bool 
     json_t *v = json_object_get(obj, key);
     if (!v) {
         if (required) {
-            errf(err, errlen, "params[%zu].%s: required for a code parameter", i, key);
+            json_errf(err, errlen, "params[%zu].%s: required for a code parameter", i, key);
             return -1;
         }
         *out = strdup("");
@@ -575,11 +564,11 @@ static int parse_code_string(const json_t *obj, size_t i, const char *key, bool 
     }
     if (!json_is_string(v)) {
         fmt_value(v, a, sizeof a);
-        errf(err, errlen, "params[%zu].%s: must be a string (got %s)", i, key, a);
+        json_errf(err, errlen, "params[%zu].%s: must be a string (got %s)", i, key, a);
         return -1;
     }
     if (nonempty && json_string_length(v) == 0) {
-        errf(err, errlen, "params[%zu].%s: must not be empty", i, key);
+        json_errf(err, errlen, "params[%zu].%s: must not be empty", i, key);
         return -1;
     }
     *out = strdup(json_string_value(v));
@@ -599,8 +588,9 @@ static int parse_code(struct param *p, const json_t *obj, size_t i, char *err, s
         if (!json_is_integer(mb) || json_integer_value(mb) < 1 ||
             json_integer_value(mb) > CODE_MAX_BYTES_LIMIT) {
             fmt_value(mb, a, sizeof a);
-            errf(err, errlen, "params[%zu].max_bytes: must be an integer from 1 to %d (got %s)", i,
-                 CODE_MAX_BYTES_LIMIT, a);
+            json_errf(err, errlen,
+                      "params[%zu].max_bytes: must be an integer from 1 to %d (got %s)", i,
+                      CODE_MAX_BYTES_LIMIT, a);
             return -1;
         }
         p->max_bytes = (size_t)json_integer_value(mb);
@@ -608,14 +598,15 @@ static int parse_code(struct param *p, const json_t *obj, size_t i, char *err, s
     json_t *rq = json_object_get(obj, "requires");
     if (rq) {
         if (!json_is_array(rq)) {
-            errf(err, errlen, "params[%zu].requires: must be an array of symbol names", i);
+            json_errf(err, errlen, "params[%zu].requires: must be an array of symbol names", i);
             return -1;
         }
         for (size_t j = 0; j < json_array_size(rq); j++) {
             json_t *s = json_array_get(rq, j);
             if (!json_is_string(s) || !symbol_valid(json_string_value(s))) {
                 fmt_value(s, a, sizeof a);
-                errf(err, errlen, "params[%zu].requires[%zu]: invalid symbol name %s", i, j, a);
+                json_errf(err, errlen, "params[%zu].requires[%zu]: invalid symbol name %s", i, j,
+                          a);
                 return -1;
             }
         }
@@ -629,7 +620,7 @@ static int parse_code(struct param *p, const json_t *obj, size_t i, char *err, s
     json_t *ok = base ? check_value(p, base, why, sizeof why) : NULL;
     json_decref(base);
     if (!ok) {
-        errf(err, errlen, "params[%zu].baseline: %s", i, why);
+        json_errf(err, errlen, "params[%zu].baseline: %s", i, why);
         return -1;
     }
     json_decref(ok);
@@ -653,34 +644,37 @@ static int parse_when(struct space *s, const json_t *arr, size_t i, const json_t
     struct param *p = &s->params[i];
     char a[128], why[384];
     if (!json_is_object(w) || json_object_size(w) != 1) {
-        errf(err, errlen,
-             "params[%zu].when: must be an object with one key, e.g. {\"kernel\": [\"poly\"]}", i);
+        json_errf(err, errlen,
+                  "params[%zu].when: must be an object with one key, e.g. {\"kernel\": [\"poly\"]}",
+                  i);
         return -1;
     }
     const char *pname = json_object_iter_key(json_object_iter((json_t *)w));
     json_t *vals = json_object_iter_value(json_object_iter((json_t *)w));
     if (!strcmp(pname, p->name)) {
-        errf(err, errlen, "params[%zu].when: parameter \"%s\" cannot depend on itself", i, pname);
+        json_errf(err, errlen, "params[%zu].when: parameter \"%s\" cannot depend on itself", i,
+                  pname);
         return -1;
     }
     size_t pi;
     const struct param *parent = space_find(s, pname, &pi);
     if (!parent || pi >= i) {
         if (named_later(arr, i, pname))
-            errf(err, errlen,
-                 "params[%zu].when: parameter \"%s\" must come before \"%s\" in params", i, pname,
-                 p->name);
+            json_errf(err, errlen,
+                      "params[%zu].when: parameter \"%s\" must come before \"%s\" in params", i,
+                      pname, p->name);
         else
-            errf(err, errlen, "params[%zu].when: unknown parameter \"%s\"", i, pname);
+            json_errf(err, errlen, "params[%zu].when: unknown parameter \"%s\"", i, pname);
         return -1;
     }
     if (parent->type == PARAM_CODE) {
-        errf(err, errlen, "params[%zu].when: code parameter \"%s\" cannot be a condition", i,
-             pname);
+        json_errf(err, errlen, "params[%zu].when: code parameter \"%s\" cannot be a condition", i,
+                  pname);
         return -1;
     }
     if (!json_is_array(vals) || json_array_size(vals) == 0) {
-        errf(err, errlen, "params[%zu].when.%s: must be a non-empty array of values", i, pname);
+        json_errf(err, errlen, "params[%zu].when.%s: must be a non-empty array of values", i,
+                  pname);
         return -1;
     }
     p->when_values = json_array();
@@ -691,8 +685,8 @@ static int parse_when(struct space *s, const json_t *arr, size_t i, const json_t
         json_t *nv = check_value(parent, v, why, sizeof why);
         if (!nv) {
             fmt_value(v, a, sizeof a);
-            errf(err, errlen, "params[%zu].when.%s[%zu]: impossible value of \"%s\": %s", i, pname,
-                 j, pname, why);
+            json_errf(err, errlen, "params[%zu].when.%s[%zu]: impossible value of \"%s\": %s", i,
+                      pname, j, pname, why);
             return -1;
         }
         json_array_append_new(p->when_values, nv);
@@ -709,29 +703,30 @@ static int parse_param(struct space *s, const json_t *arr, size_t i, char *err, 
     p->parent = -1;
     if (!json_is_object(obj)) {
         fmt_value(obj, a, sizeof a);
-        errf(err, errlen, "params[%zu]: must be an object (got %s)", i, a);
+        json_errf(err, errlen, "params[%zu]: must be an object (got %s)", i, a);
         return -1;
     }
     json_t *nm = json_object_get(obj, "name");
     if (!nm) {
-        errf(err, errlen, "params[%zu].name: required", i);
+        json_errf(err, errlen, "params[%zu].name: required", i);
         return -1;
     }
     if (!json_is_string(nm) || !name_valid(json_string_value(nm))) {
         fmt_value(nm, a, sizeof a);
-        errf(err, errlen,
-             "params[%zu].name: invalid name %s (1 to 64 characters of A-Z a-z 0-9 _ . -)", i, a);
+        json_errf(err, errlen,
+                  "params[%zu].name: invalid name %s (1 to 64 characters of A-Z a-z 0-9 _ . -)", i,
+                  a);
         return -1;
     }
     size_t prev;
     if (space_find(s, json_string_value(nm), &prev)) {
-        errf(err, errlen, "params[%zu].name: duplicate name \"%s\" (also params[%zu])", i,
-             json_string_value(nm), prev);
+        json_errf(err, errlen, "params[%zu].name: duplicate name \"%s\" (also params[%zu])", i,
+                  json_string_value(nm), prev);
         return -1;
     }
     json_t *ty = json_object_get(obj, "type");
     if (!ty) {
-        errf(err, errlen, "params[%zu].type: required (float, int, categorical or code)", i);
+        json_errf(err, errlen, "params[%zu].type: required (float, int, categorical or code)", i);
         return -1;
     }
     const char *t = json_string_value(ty);
@@ -750,8 +745,9 @@ static int parse_param(struct space *s, const json_t *arr, size_t i, char *err, 
         allowed = keys_code;
     } else {
         fmt_value(ty, a, sizeof a);
-        errf(err, errlen,
-             "params[%zu].type: unknown type %s (expected float, int, categorical or code)", i, a);
+        json_errf(err, errlen,
+                  "params[%zu].type: unknown type %s (expected float, int, categorical or code)", i,
+                  a);
         return -1;
     }
     const char *key;
@@ -759,19 +755,19 @@ static int parse_param(struct space *s, const json_t *arr, size_t i, char *err, 
     json_object_foreach((json_t *)obj, key, val)
     {
         if (!key_allowed(key, allowed)) {
-            errf(err, errlen, "params[%zu].%s: unknown field for a %s parameter", i, key,
-                 type_name(p->type));
+            json_errf(err, errlen, "params[%zu].%s: unknown field for a %s parameter", i, key,
+                      type_name(p->type));
             return -1;
         }
     }
     json_t *desc = json_object_get(obj, "description");
     if (desc && !json_is_string(desc)) {
-        errf(err, errlen, "params[%zu].description: must be a string", i);
+        json_errf(err, errlen, "params[%zu].description: must be a string", i);
         return -1;
     }
     p->name = strdup(json_string_value(nm));
     if (!p->name) {
-        errf(err, errlen, "out of memory");
+        json_errf(err, errlen, "out of memory");
         return -1;
     }
     /* the name counts from here on (space_find sees it) */
@@ -800,22 +796,22 @@ static int parse_param(struct space *s, const json_t *arr, size_t i, char *err, 
 struct space *space_parse(const json_t *params, char *err, size_t errlen)
 {
     if (!json_is_array(params) || json_array_size(params) == 0) {
-        errf(err, errlen, "params: must be a non-empty array");
+        json_errf(err, errlen, "params: must be a non-empty array");
         return NULL;
     }
     size_t n = json_array_size(params);
     if (n > SPACE_MAX_PARAMS) {
-        errf(err, errlen, "params: at most %d parameters (got %zu)", SPACE_MAX_PARAMS, n);
+        json_errf(err, errlen, "params: at most %d parameters (got %zu)", SPACE_MAX_PARAMS, n);
         return NULL;
     }
     struct space *s = calloc(1, sizeof *s);
     if (!s) {
-        errf(err, errlen, "out of memory");
+        json_errf(err, errlen, "out of memory");
         return NULL;
     }
     s->params = calloc(n, sizeof *s->params);
     if (!s->params) {
-        errf(err, errlen, "out of memory");
+        json_errf(err, errlen, "out of memory");
         goto out_free;
     }
     for (size_t i = 0; i < n; i++) {
@@ -867,7 +863,7 @@ json_t *space_check(const struct space *s, const json_t *config, char *err, size
 {
     char why[512], a[128];
     if (!json_is_object(config)) {
-        errf(err, errlen, "configuration must be a JSON object of parameter values");
+        json_errf(err, errlen, "configuration must be a JSON object of parameter values");
         return NULL;
     }
     const char *key;
@@ -875,13 +871,13 @@ json_t *space_check(const struct space *s, const json_t *config, char *err, size
     json_object_foreach((json_t *)config, key, val)
     {
         if (!space_find(s, key, NULL)) {
-            errf(err, errlen, "%s: unknown parameter", key);
+            json_errf(err, errlen, "%s: unknown parameter", key);
             return NULL;
         }
     }
     json_t *out = json_object();
     if (!out) {
-        errf(err, errlen, "out of memory");
+        json_errf(err, errlen, "out of memory");
         return NULL;
     }
     for (size_t i = 0; i < s->n; i++) {
@@ -900,27 +896,27 @@ json_t *space_check(const struct space *s, const json_t *config, char *err, size
                 continue;
             if (pv) {
                 fmt_value(pv, a, sizeof a);
-                errf(err, errlen, "%s: is inactive when %s is %s; leave it out", p->name,
-                     parent->name, a);
+                json_errf(err, errlen, "%s: is inactive when %s is %s; leave it out", p->name,
+                          parent->name, a);
             } else {
-                errf(err, errlen, "%s: is inactive because %s is inactive; leave it out", p->name,
-                     parent->name);
+                json_errf(err, errlen, "%s: is inactive because %s is inactive; leave it out",
+                          p->name, parent->name);
             }
             goto out_fail;
         }
         if (!v) {
             if (parent) {
                 fmt_value(pv, a, sizeof a);
-                errf(err, errlen, "%s: missing (it is active when %s is %s)", p->name, parent->name,
-                     a);
+                json_errf(err, errlen, "%s: missing (it is active when %s is %s)", p->name,
+                          parent->name, a);
             } else {
-                errf(err, errlen, "%s: missing", p->name);
+                json_errf(err, errlen, "%s: missing", p->name);
             }
             goto out_fail;
         }
         json_t *nv = check_value(p, v, why, sizeof why);
         if (!nv) {
-            errf(err, errlen, "%s: %s", p->name, why);
+            json_errf(err, errlen, "%s: %s", p->name, why);
             goto out_fail;
         }
         json_object_set_new(out, p->name, nv);

@@ -26,40 +26,6 @@ static const char *const budget_keys[] = {"max_trials", "max_parallel", "max_fai
                                           "trial_timeout_s", NULL};
 static const char *const lease_keys[] = {"heartbeat_s", "stale_after", "max_retries", NULL};
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* A value for a message, in double quotes and cut short. */
-static void quote(const json_t *v, char *out, size_t n)
-{
-    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
-    if (!d) {
-        snprintf(out, n, "\"?\"");
-        return;
-    }
-    if (json_is_string(v)) {
-        if (strlen(d) > 60)
-            snprintf(out, n, "%.56s...\"", d);
-        else
-            snprintf(out, n, "%s", d);
-    } else if (strlen(d) > 50) {
-        snprintf(out, n, "\"%.46s...\"", d);
-    } else {
-        snprintf(out, n, "\"%s\"", d);
-    }
-    free(d);
-}
-
 static bool in_list(const char *s, const char *const *list)
 {
     for (size_t i = 0; list[i]; i++)
@@ -98,8 +64,8 @@ static int check_keys(const json_t *obj, const char *prefix, const char *const *
     {
         if (!in_list(key, allowed)) {
             join_list(allowed, list, sizeof list);
-            errf(err, errlen, "%s%s%s: unknown field (expected one of %s)", prefix ? prefix : "",
-                 prefix ? "." : "", key, list);
+            json_errf(err, errlen, "%s%s%s: unknown field (expected one of %s)",
+                      prefix ? prefix : "", prefix ? "." : "", key, list);
             return -1;
         }
     }
@@ -111,7 +77,7 @@ static int get_object(const json_t *in, const char *key, json_t **out, char *err
 {
     json_t *v = opt(in, key);
     if (v && !json_is_object(v)) {
-        errf(err, errlen, "%s: must be an object", key);
+        json_errf(err, errlen, "%s: must be an object", key);
         return -1;
     }
     *out = v;
@@ -130,12 +96,12 @@ static int get_word(const json_t *obj, const char *prefix, const char *key, cons
     }
     if (!json_is_string(v) || (list && !in_list(json_string_value(v), list)) ||
         (!list && json_string_length(v) == 0)) {
-        quote(v, a, sizeof a);
+        json_quote(v, a, sizeof a);
         if (list) {
             join_list(list, l, sizeof l);
-            errf(err, errlen, "%s.%s: must be one of %s (got %s)", prefix, key, l, a);
+            json_errf(err, errlen, "%s.%s: must be one of %s (got %s)", prefix, key, l, a);
         } else {
-            errf(err, errlen, "%s.%s: must be a non-empty string (got %s)", prefix, key, a);
+            json_errf(err, errlen, "%s.%s: must be a non-empty string (got %s)", prefix, key, a);
         }
         return -1;
     }
@@ -155,9 +121,9 @@ static int get_long(const json_t *obj, const char *prefix, const char *key, long
     }
     double x = json_is_num(v) ? json_num_value(v) : NAN;
     if (!isfinite(x) || x != floor(x) || x < (double)lo || x > (double)hi) {
-        quote(v, a, sizeof a);
-        errf(err, errlen, "%s.%s: must be an integer from %ld to %ld (got %s)", prefix, key, lo, hi,
-             a);
+        json_quote(v, a, sizeof a);
+        json_errf(err, errlen, "%s.%s: must be an integer from %ld to %ld (got %s)", prefix, key,
+                  lo, hi, a);
         return -1;
     }
     *out = (long)x;
@@ -176,8 +142,9 @@ static int get_double(const json_t *obj, const char *prefix, const char *key, do
     }
     double x = json_is_num(v) ? json_num_value(v) : NAN;
     if (!isfinite(x) || x < lo || x > hi) {
-        quote(v, a, sizeof a);
-        errf(err, errlen, "%s.%s: must be a number from %g to %g (got %s)", prefix, key, lo, hi, a);
+        json_quote(v, a, sizeof a);
+        json_errf(err, errlen, "%s.%s: must be a number from %g to %g (got %s)", prefix, key, lo,
+                  hi, a);
         return -1;
     }
     *out = x;
@@ -247,10 +214,10 @@ static int parse_objective(struct spec *s, const json_t *in, json_t *out, char *
     for (const char *p = name; *p; p++) {
         if (*p == '=' || *p == ' ' || *p == '\t' || *p == '\n' || *p == '"' || *p == '\\' ||
             p - name >= 64) {
-            errf(err, errlen,
-                 "objective.name: invalid metric name \"%.64s\" (at most 64 characters, no "
-                 "spaces, quotes or '=')",
-                 name);
+            json_errf(err, errlen,
+                      "objective.name: invalid metric name \"%.64s\" (at most 64 characters, no "
+                      "spaces, quotes or '=')",
+                      name);
             return -1;
         }
     }
@@ -272,8 +239,8 @@ static int parse_sampler(struct spec *s, const json_t *in, json_t *out, char *er
     json_t *seed = opt(obj, "seed");
     if (seed) {
         if (!json_is_integer(seed) || json_integer_value(seed) < 0) {
-            quote(seed, a, sizeof a);
-            errf(err, errlen, "sampler.seed: must be a non-negative integer (got %s)", a);
+            json_quote(seed, a, sizeof a);
+            json_errf(err, errlen, "sampler.seed: must be a non-negative integer (got %s)", a);
             return -1;
         }
         s->seed = (uint64_t)json_integer_value(seed);
@@ -313,22 +280,22 @@ static int parse_llm(struct spec *s, const json_t *in, json_t *out, char *err, s
         get_double(obj, "llm", "temperature", 0, 0, 2, &temperature, err, errlen) < 0)
         return -1;
     if (max_tokens != floor(max_tokens)) {
-        quote(opt(obj, "max_tokens"), a, sizeof a);
-        errf(err, errlen, "llm.max_tokens: must be a positive integer (got %s)", a);
+        json_quote(opt(obj, "max_tokens"), a, sizeof a);
+        json_errf(err, errlen, "llm.max_tokens: must be a positive integer (got %s)", a);
         return -1;
     }
     json_t *reasoning = opt(obj, "reasoning");
     if (reasoning && !json_is_boolean(reasoning)) {
-        quote(reasoning, a, sizeof a);
-        errf(err, errlen, "llm.reasoning: must be true or false (got %s)", a);
+        json_quote(reasoning, a, sizeof a);
+        json_errf(err, errlen, "llm.reasoning: must be true or false (got %s)", a);
         return -1;
     }
     const char *strs[] = {"model", "template", "mode"};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
         json_t *v = opt(obj, strs[i]);
         if (v && (!json_is_string(v) || json_string_length(v) == 0)) {
-            quote(v, a, sizeof a);
-            errf(err, errlen, "llm.%s: must be a non-empty string (got %s)", strs[i], a);
+            json_quote(v, a, sizeof a);
+            json_errf(err, errlen, "llm.%s: must be a non-empty string (got %s)", strs[i], a);
             return -1;
         }
     }
@@ -414,37 +381,37 @@ struct spec *spec_parse(const json_t *in, char *err, size_t errlen)
 {
     char a[128];
     if (!json_is_object(in)) {
-        errf(err, errlen, "spec: must be a JSON object");
+        json_errf(err, errlen, "spec: must be a JSON object");
         return NULL;
     }
     if (check_keys(in, NULL, top_keys, err, errlen) < 0)
         return NULL;
     json_t *name = json_object_get(in, "name");
     if (!name) {
-        errf(err, errlen, "name: required");
+        json_errf(err, errlen, "name: required");
         return NULL;
     }
     if (!json_is_string(name) || !spec_name_valid(json_string_value(name))) {
-        quote(name, a, sizeof a);
-        errf(err, errlen, "name: invalid study name %s (1 to 64 characters of A-Z a-z 0-9 . _ -)",
-             a);
+        json_quote(name, a, sizeof a);
+        json_errf(err, errlen,
+                  "name: invalid study name %s (1 to 64 characters of A-Z a-z 0-9 . _ -)", a);
         return NULL;
     }
     json_t *desc = opt(in, "description");
     if (desc && !json_is_string(desc)) {
-        quote(desc, a, sizeof a);
-        errf(err, errlen, "description: must be a string (got %s)", a);
+        json_quote(desc, a, sizeof a);
+        json_errf(err, errlen, "description: must be a string (got %s)", a);
         return NULL;
     }
     json_t *params = json_object_get(in, "params");
     if (!params) {
-        errf(err, errlen, "params: required");
+        json_errf(err, errlen, "params: required");
         return NULL;
     }
 
     struct spec *s = calloc(1, sizeof *s);
     if (!s) {
-        errf(err, errlen, "out of memory");
+        json_errf(err, errlen, "out of memory");
         return NULL;
     }
     s->json = json_object();
@@ -469,7 +436,7 @@ struct spec *spec_parse(const json_t *in, char *err, size_t errlen)
     return s;
 
 out_oom:
-    errf(err, errlen, "out of memory");
+    json_errf(err, errlen, "out of memory");
 out_free:
     spec_free(s);
     return NULL;

@@ -40,34 +40,6 @@ static const struct opt_def patience_defs[] = {
 };
 static const struct opt_def none_defs[] = {{NULL, false, 0, 0}};
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* A value for a message, in double quotes and cut short. */
-static void quote(const json_t *v, char *out, size_t n)
-{
-    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
-    if (!d) {
-        snprintf(out, n, "\"?\"");
-        return;
-    }
-    if (json_is_string(v))
-        snprintf(out, n, "%.60s%s", d, strlen(d) > 60 ? "...\"" : "");
-    else
-        snprintf(out, n, "\"%.46s%s\"", d, strlen(d) > 46 ? "..." : "");
-    free(d);
-}
-
 static const struct opt_def *find_def(const struct opt_def *defs, const char *key)
 {
     for (size_t i = 0; defs[i].key; i++)
@@ -97,8 +69,9 @@ static int parse_members(const json_t *obj, const char *pname, const struct opt_
         const struct opt_def *d = find_def(defs, key);
         if (!d) {
             list_keys(defs, l, sizeof l);
-            errf(err, errlen, "pruner.%s: unknown option of the %s pruner (expected one of %s)",
-                 key, pname, l);
+            json_errf(err, errlen,
+                      "pruner.%s: unknown option of the %s pruner (expected one of %s)", key, pname,
+                      l);
             return -1;
         }
         if (json_is_null(v))
@@ -107,17 +80,18 @@ static int parse_members(const json_t *obj, const char *pname, const struct opt_
         bool bad = isnan(x) || x < d->lo || x > d->hi || (d->integer && x != floor(x)) ||
                    (!d->integer && !isfinite(x));
         if (bad) {
-            quote(v, a, sizeof a);
+            json_quote(v, a, sizeof a);
             if (d->integer && d->hi >= OPT_MAX)
-                errf(err, errlen, "pruner.%s: must be an integer >= %.0f (got %s)", key, d->lo, a);
+                json_errf(err, errlen, "pruner.%s: must be an integer >= %.0f (got %s)", key, d->lo,
+                          a);
             else if (d->integer)
-                errf(err, errlen, "pruner.%s: must be an integer from %.0f to %.0f (got %s)", key,
-                     d->lo, d->hi, a);
+                json_errf(err, errlen, "pruner.%s: must be an integer from %.0f to %.0f (got %s)",
+                          key, d->lo, d->hi, a);
             else if (d->lo > -HUGE_VAL)
-                errf(err, errlen, "pruner.%s: must be a finite number >= %g (got %s)", key, d->lo,
-                     a);
+                json_errf(err, errlen, "pruner.%s: must be a finite number >= %g (got %s)", key,
+                          d->lo, a);
             else
-                errf(err, errlen, "pruner.%s: must be a finite number (got %s)", key, a);
+                json_errf(err, errlen, "pruner.%s: must be a finite number (got %s)", key, a);
             return -1;
         }
         if (strcmp(key, "n_startup_trials") == 0)
@@ -165,7 +139,7 @@ int pruner_opts_parse(const json_t *pruner, struct pruner_opts *o, char *err, si
         return 0;
     char a[128];
     if (!json_is_object(pruner)) {
-        errf(err, errlen, "pruner: must be an object");
+        json_errf(err, errlen, "pruner: must be an object");
         return -1;
     }
     const json_t *name = json_object_get(pruner, "name");
@@ -183,16 +157,17 @@ int pruner_opts_parse(const json_t *pruner, struct pruner_opts *o, char *err, si
         o->kind = PRUNER_PATIENCE;
         defs = patience_defs;
     } else {
-        quote(name, a, sizeof a);
-        errf(err, errlen, "pruner.name: must be one of none, median, asha, patience (got %s)", a);
+        json_quote(name, a, sizeof a);
+        json_errf(err, errlen, "pruner.name: must be one of none, median, asha, patience (got %s)",
+                  a);
         return -1;
     }
     if (parse_members(pruner, n, defs, o, err, errlen) < 0)
         return -1;
     if (o->kind == PRUNER_PATIENCE && o->patience == 0 && !o->has_threshold) {
-        errf(err, errlen,
-             "pruner.patience: required by the patience pruner unless "
-             "pruner.threshold is given");
+        json_errf(err, errlen,
+                  "pruner.patience: required by the patience pruner unless "
+                  "pruner.threshold is given");
         return -1;
     }
     return 0;
