@@ -727,19 +727,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
     struct sink *s = arg;
     size_t len = size * n;
-    static const char name[] = "retry-after:";
-    if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
-        char tmp[64];
-        size_t m = len - (sizeof name - 1);
-        if (m >= sizeof tmp)
-            m = sizeof tmp - 1;
-        memcpy(tmp, p + sizeof name - 1, m);
-        tmp[m] = '\0';
-        char *end;
-        double v = strtod(tmp, &end);
-        if (end != tmp && v >= 0)
-            s->resp->retry_after_s = v;
-    }
+    double v = httpc_header_retry_after(p, len);
+    if (v >= 0)
+        s->resp->retry_after_s = v;
     return len;
 }
 

@@ -50,4 +50,8 @@ int httpc_request(struct httpc *c, const char *method, const char *path, const c
 json_t *httpc_json(struct httpc *c, const char *method, const char *path, const json_t *body,
                    long timeout_ms, long *status, double *retry_after_s, char *err, size_t errlen);
 
+/* If the header line p (len bytes, "Name: value") is Retry-After with a number of
+ * seconds, return it; else -1. Shared by both implementations. */
+double httpc_header_retry_after(const char *p, size_t len);
+
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "jsonutil.h"
 
@@ -40,4 +41,20 @@ json_t *httpc_json(struct httpc *c, const char *method, const char *path, const 
     }
     httpc_response_release(&resp);
     return out;
+}
+
+double httpc_header_retry_after(const char *p, size_t len)
+{
+    static const char name[] = "retry-after:";
+    if (len <= sizeof name - 1 || strncasecmp(p, name, sizeof name - 1) != 0)
+        return -1;
+    char tmp[64];
+    size_t m = len - (sizeof name - 1);
+    if (m >= sizeof tmp)
+        m = sizeof tmp - 1;
+    memcpy(tmp, p + sizeof name - 1, m);
+    tmp[m] = '\0';
+    char *end;
+    double v = strtod(tmp, &end);
+    return end != tmp && v >= 0 ? v : -1;
 }
