@@ -898,3 +898,155 @@ int cli_report(struct cli *c, int argc, char **argv)
     buf_release(&line);
     return rc;
 }
+
+/* One CSV field: quoted when it holds a comma, quote or line break. */
+static void csv_field(FILE *f, const char *text)
+{
+    if (!strpbrk(text, ",\"\r\n")) {
+        fputs(text, f);
+        return;
+    }
+    fputc('"', f);
+    for (const char *p = text; *p; p++) {
+        if (*p == '"')
+            fputc('"', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void csv_value(FILE *f, const json_t *v)
+{
+    if (!v || json_is_null(v))
+        return;
+    char *text = template_value_text(v);
+    csv_field(f, text ? text : "");
+    free(text);
+}
+
+/* The export as CSV: one row per trial, one column per parameter and metric. */
+static void print_csv(const json_t *doc)
+{
+    const json_t *params = json_object_get(json_object_get(doc, "spec"), "params");
+    const json_t *trials = json_object_get(doc, "trials");
+    json_t *metrics = json_object(); /* names of all "values" keys, in first-seen order */
+    size_t i;
+    json_t *t, *p;
+    json_array_foreach(trials, i, t)
+    {
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(t, "values"), k, v)
+        {
+            json_object_set_new(metrics, k, json_true());
+        }
+    }
+    fputs("number,state,value,source,worker,attempts,created_at,started_at,finished_at", stdout);
+    json_array_foreach(params, i, p)
+    {
+        fputc(',', stdout);
+        csv_field(stdout, json_str(p, "name", ""));
+    }
+    const char *mk;
+    json_t *mv;
+    json_object_foreach(metrics, mk, mv)
+    {
+        fputs(",values.", stdout);
+        csv_field(stdout, mk);
+    }
+    fputs(",error\n", stdout);
+    json_array_foreach(trials, i, t)
+    {
+        static const char *const cols[] = {"number",     "state",      "value",
+                                           "source",     "worker",     "attempts",
+                                           "created_at", "started_at", "finished_at"};
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
+            if (c)
+                fputc(',', stdout);
+            csv_value(stdout, json_object_get(t, cols[c]));
+        }
+        size_t j;
+        json_array_foreach(params, j, p)
+        {
+            fputc(',', stdout);
+            csv_value(stdout,
+                      json_object_get(json_object_get(t, "params"), json_str(p, "name", "")));
+        }
+        json_object_foreach(metrics, mk, mv)
+        {
+            fputc(',', stdout);
+            csv_value(stdout, json_object_get(json_object_get(t, "values"), mk));
+        }
+        fputc(',', stdout);
+        csv_value(stdout, json_object_get(t, "error"));
+        fputc('\n', stdout);
+    }
+    json_decref(metrics);
+}
+
+int cli_export(struct cli *c, int argc, char **argv)
+{
+    const char *format = NULL;
+    const struct opt opts[] = {{"--format", &format, NULL}, {0}};
+    char *pos[CLI_MAX_POS];
+    int npos;
+    int rc = parse_opts(c, argc, argv, opts, pos, &npos);
+    if (rc)
+        return rc;
+    if (npos != 1)
+        return usage_error("export takes one study NAME");
+    if (!format)
+        format = "json";
+    if (strcmp(format, "json") && strcmp(format, "csv"))
+        return usage_error("export: --format must be json or csv, got \"%s\"", format);
+    char *path = study_path(pos[0], "/export");
+    json_t *doc;
+    rc = cli_call(c, "GET", path, NULL, &doc, NULL);
+    free(path);
+    if (rc != 0)
+        return rc;
+    if (strcmp(format, "csv") == 0)
+        print_csv(doc);
+    else
+        print_json(doc);
+    json_decref(doc);
+    return 0;
+}
+
+int cli_import(struct cli *c, int argc, char **argv)
+{
+    const char *name = NULL;
+    const struct opt opts[] = {{"--name", &name, NULL}, {0}};
+    char *pos[CLI_MAX_POS];
+    int npos;
+    int rc = parse_opts(c, argc, argv, opts, pos, &npos);
+    if (rc)
+        return rc;
+    if (npos != 1)
+        return usage_error("import takes one FILE (- for standard input), from hpo export");
+    json_error_t je;
+    json_t *doc =
+        strcmp(pos[0], "-") == 0 ? json_loadf(stdin, 0, &je) : json_load_file(pos[0], 0, &je);
+    if (!doc) {
+        fprintf(stderr, "hpo: %s: line %d column %d: %s\n", pos[0], je.line, je.column, je.text);
+        return 2;
+    }
+    json_t *spec = json_object_get(doc, "spec");
+    if (name && json_is_object(spec))
+        json_object_set_new(spec, "name", json_string(name));
+    json_t *reply;
+    rc = cli_call(c, "POST", "/api/v1/studies/import", doc, &reply, NULL);
+    json_decref(doc);
+    if (rc != 0)
+        return rc;
+    if (c->json)
+        print_json(reply);
+    else
+        printf("imported study %s: %lld trials\n", json_str(reply, "name", "?"),
+               json_int(json_object_get(reply, "counts"), "completed", 0) +
+                   json_int(json_object_get(reply, "counts"), "failed", 0) +
+                   json_int(json_object_get(reply, "counts"), "pruned", 0) +
+                   json_int(json_object_get(reply, "counts"), "pending", 0));
+    json_decref(reply);
+    return 0;
+}

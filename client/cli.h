@@ -29,6 +29,10 @@ int cli_best(struct cli *c, int argc, char **argv);
 int cli_enqueue(struct cli *c, int argc, char **argv);
 int cli_llm_log(struct cli *c, int argc, char **argv);
 int cli_report(struct cli *c, int argc, char **argv);
+/* hpo export NAME [--format json|csv]: the study with every trial and report. */
+int cli_export(struct cli *c, int argc, char **argv);
+/* hpo import FILE [--name NEW]: recreate an exported study on this daemon. */
+int cli_import(struct cli *c, int argc, char **argv);
 
 /* The value of a "k=v" word for enqueue: v parsed as JSON when it is valid
  * JSON (1, 0.5, true, "x", [1]), otherwise v as a string. New reference. */

@@ -13,4 +13,8 @@ void time_set_clock(int64_t (*clock)(void));
 /* Format ms since the epoch as RFC 3339 UTC with milliseconds into out (>= 32 bytes). */
 void time_format_rfc3339(int64_t ms, char *out, size_t outlen);
 
+/* Parse "YYYY-MM-DDTHH:MM:SS[.fff]Z" (as time_format_rfc3339 writes) into ms
+ * since the epoch; 0, or -1 when text is not of that form. */
+int time_parse_rfc3339(const char *text, int64_t *ms);
+
 #endif

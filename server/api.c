@@ -6,6 +6,7 @@
 
 const struct route api_routes[] = {
     {"POST", "/api/v1/studies", ROLE_ADMIN, api_study_create, "study_create"},
+    {"POST", "/api/v1/studies/import", ROLE_ADMIN, api_study_import, "study_import"},
     {"GET", "/api/v1/studies", ROLE_READ, api_study_list, "study_list"},
     {"GET", "/api/v1/studies/{}", ROLE_READ, api_study_get, "study_get"},
     {"PATCH", "/api/v1/studies/{}", ROLE_ADMIN, api_study_patch, "study_patch"},
@@ -13,6 +14,7 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/studies/{}/trials", ROLE_READ, api_study_trials, "study_trials"},
     {"POST", "/api/v1/studies/{}/trials", ROLE_WORKER, api_study_enqueue, "study_enqueue"},
     {"GET", "/api/v1/studies/{}/best", ROLE_READ, api_study_best, "study_best"},
+    {"GET", "/api/v1/studies/{}/export", ROLE_READ, api_study_export, "study_export"},
     {"POST", "/api/v1/studies/{}/suggest", ROLE_WORKER, api_study_suggest, "suggest"},
     {"GET", "/api/v1/studies/{}/llm-calls", ROLE_READ, api_study_llm_calls, "llm_calls"},
     {"GET", "/api/v1/trials/{}", ROLE_READ, api_trial_get, "trial_get"},

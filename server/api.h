@@ -14,6 +14,8 @@ enum http_result api_study_patch(struct req *r);
 enum http_result api_study_delete(struct req *r);
 enum http_result api_study_trials(struct req *r);
 enum http_result api_study_best(struct req *r);
+enum http_result api_study_export(struct req *r);
+enum http_result api_study_import(struct req *r);
 enum http_result api_study_enqueue(struct req *r);
 enum http_result api_study_suggest(struct req *r);
 enum http_result api_study_llm_calls(struct req *r);

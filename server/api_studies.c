@@ -11,6 +11,7 @@
 #include "store.h"
 #include "suggest.h"
 #include "timeutil.h"
+#include "transfer.h"
 
 enum http_result api_study_create(struct req *r)
 {
@@ -350,5 +351,35 @@ enum http_result api_study_llm_calls(struct req *r)
     http_reply_json(r, 200,
                     json_pack("{so so}", "calls", calls, "next_after",
                               more ? json_integer(last) : json_null()));
+    return HTTP_DONE;
+}
+
+enum http_result api_study_export(struct req *r)
+{
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct serr e;
+    json_t *doc = transfer_export(db, r->args[0], &e);
+    if (!doc)
+        return api_fail(r, &e);
+    http_reply_json(r, 200, doc);
+    return HTTP_DONE;
+}
+
+enum http_result api_study_import(struct req *r)
+{
+    json_t *body = http_body_json(r, false);
+    if (!body)
+        return HTTP_DONE;
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct serr e;
+    json_t *out = transfer_import(db, body, &e);
+    if (!out)
+        return api_fail(r, &e);
+    http_resume_due(store_event_seq());
+    http_reply_json(r, 201, out);
     return HTTP_DONE;
 }
