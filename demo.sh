@@ -20,7 +20,15 @@ cp -R "$top/www/." "$run/www/"
 "$B/hpod" --db "$run/hpod.db" --listen 127.0.0.1:0 --www "$run/www" \
     >"$run/hpod.url" 2>"$run/hpod.log" &
 hpod_pid=$!
-trap 'kill $hpod_pid 2>/dev/null; kill $w1 $w2 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+w1=""
+w2=""
+cleanup() {
+    # shellcheck disable=SC2086
+    kill $hpod_pid $w1 $w2 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 i=0
 while ! grep -q listening "$run/hpod.url" 2>/dev/null; do
     i=$((i + 1))
