@@ -129,7 +129,7 @@ int pruner_opts_parse(const json_t *pruner, struct pruner_opts *o, char *err, si
     o->interval_steps = 1;
     o->n_min_trials = 1;
     o->min_resource = 1;
-    o->reduction_factor = 3;
+    o->reduction_factor = 4; /* as Optuna's SuccessiveHalvingPruner */
     o->min_early_stopping_rate = 0;
     o->patience = 0;
     o->min_delta = 0;

@@ -36,7 +36,7 @@ struct pruner_opts {
     long long interval_steps;     /* median: judge every this many steps after warm-up (1) */
     long n_min_trials;            /* median: fewest values at a step to compare with (1) */
     long long min_resource;       /* asha: step of the first rung (1) */
-    long reduction_factor;        /* asha: rung spacing and kept fraction 1/rf (3) */
+    long reduction_factor;        /* asha: rung spacing and kept fraction 1/rf (4) */
     long min_early_stopping_rate; /* asha: rungs start at min_resource * rf^rate (0) */
     long long patience;           /* patience: steps without improvement, 0 = off */
     double min_delta;             /* patience: a smaller gain is no improvement (0) */

@@ -70,7 +70,7 @@ START_TEST(options_defaults)
     o = opts("{\"name\": \"asha\"}");
     ck_assert_int_eq(o.kind, PRUNER_ASHA);
     ck_assert_int_eq(o.min_resource, 1);
-    ck_assert_int_eq(o.reduction_factor, 3);
+    ck_assert_int_eq(o.reduction_factor, 4);
     ck_assert_int_eq(o.min_early_stopping_rate, 0);
     o = opts("{\"name\": \"patience\", \"patience\": 4, \"min_delta\": 0.01, \"threshold\": 0.5}");
     ck_assert_int_eq(o.kind, PRUNER_PATIENCE);
@@ -228,7 +228,7 @@ END_TEST
 
 START_TEST(asha_rungs)
 {
-    struct pruner_opts o = opts("{\"name\": \"asha\"}");
+    struct pruner_opts o = opts("{\"name\": \"asha\", \"reduction_factor\": 3}");
     ck_assert_int_eq(pruner_asha_rung_step(&o, 0), 1);
     ck_assert_int_eq(pruner_asha_rung_step(&o, 1), 3);
     ck_assert_int_eq(pruner_asha_rung_step(&o, 3), 27);
@@ -586,7 +586,7 @@ END_TEST
 START_TEST(hook_asha)
 {
     db_up();
-    long long s = add_study("a", "{\"name\": \"asha\"}", 1);
+    long long s = add_study("a", "{\"name\": \"asha\", \"reduction_factor\": 3}", 1);
     /* rungs at 1, 3, 9 */
     long long t1 = add_trial(s, "running");
     ck_assert(!decide(s, t1, 1, 0.5)); /* alone */
