@@ -120,16 +120,6 @@ static void set_timeout_err(struct xfer_err *e, double start)
 }
 
 /* Wipe and free a string that held the token. */
-static void free_secret(char *s)
-{
-    if (!s)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = 0;
-    free(s);
-}
-
 static void wipe_buf(struct buf *b)
 {
     if (b->data) {
@@ -809,20 +799,12 @@ struct httpc *httpc_new(const char *base_url, const char *token)
         return NULL;
     c->fd = -1;
     buf_init(&c->in);
-    c->base = strdup(base_url ? base_url : "");
+    c->base = httpc_base_url(base_url);
     if (!c->base) {
         httpc_free(c);
         return NULL;
     }
-    size_t n = strlen(c->base);
-    while (n > 0 && c->base[n - 1] == '/')
-        c->base[--n] = '\0';
-    if (token && *token) {
-        size_t len = strlen(token) + 32;
-        c->auth = malloc(len);
-        if (c->auth)
-            snprintf(c->auth, len, "Authorization: Bearer %s", token);
-    }
+    c->auth = httpc_auth_line(token);
     c->max_body = 16u << 20;
     return c;
 }
@@ -836,7 +818,7 @@ void httpc_free(struct httpc *c)
     if (c->tls && curl_ok)
         curl_api.easy_cleanup(c->tls);
     free(c->base);
-    free_secret(c->auth); /* the token is a secret: do not leave it in freed memory */
+    httpc_secret_free(c->auth); /* the token is a secret: wiped before it is freed */
     free(c);
 }
 

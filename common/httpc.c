@@ -25,20 +25,12 @@ struct httpc *httpc_new(const char *base_url, const char *token)
     if (!c)
         return NULL;
     c->curl = curl_easy_init();
-    c->base = strdup(base_url ? base_url : "");
+    c->base = httpc_base_url(base_url);
     if (!c->curl || !c->base) {
         httpc_free(c);
         return NULL;
     }
-    size_t n = strlen(c->base);
-    while (n > 0 && c->base[n - 1] == '/')
-        c->base[--n] = '\0';
-    if (token && *token) {
-        size_t len = strlen(token) + 32;
-        c->auth = malloc(len);
-        if (c->auth)
-            snprintf(c->auth, len, "Authorization: Bearer %s", token);
-    }
+    c->auth = httpc_auth_line(token);
     c->max_body = 16u << 20;
     return c;
 }
@@ -50,13 +42,7 @@ void httpc_free(struct httpc *c)
     if (c->curl)
         curl_easy_cleanup(c->curl);
     free(c->base);
-    if (c->auth) {
-        /* the token is a secret: do not leave it in freed memory */
-        volatile char *p = c->auth;
-        while (*p)
-            *p++ = 0;
-        free(c->auth);
-    }
+    httpc_secret_free(c->auth); /* the token is a secret: wiped before it is freed */
     free(c);
 }
 

@@ -50,6 +50,13 @@ int httpc_request(struct httpc *c, const char *method, const char *path, const c
 json_t *httpc_json(struct httpc *c, const char *method, const char *path, const json_t *body,
                    long timeout_ms, long *status, double *retry_after_s, char *err, size_t errlen);
 
+/* Shared by both implementations: the base URL without trailing slashes (new
+ * allocation), the "Authorization: Bearer T" line for token (new allocation,
+ * NULL when token is NULL or empty), and freeing such a line after wiping it
+ * (it holds a secret; accepts NULL). */
+char *httpc_base_url(const char *base_url);
+char *httpc_auth_line(const char *token);
+void httpc_secret_free(char *secret);
 /* If the header line p (len bytes, "Name: value") is Retry-After with a number of
  * seconds, return it; else -1. Shared by both implementations. */
 double httpc_header_retry_after(const char *p, size_t len);

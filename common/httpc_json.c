@@ -58,3 +58,35 @@ double httpc_header_retry_after(const char *p, size_t len)
     double v = strtod(tmp, &end);
     return end != tmp && v >= 0 ? v : -1;
 }
+
+char *httpc_base_url(const char *base_url)
+{
+    char *b = strdup(base_url ? base_url : "");
+    if (!b)
+        return NULL;
+    size_t n = strlen(b);
+    while (n > 0 && b[n - 1] == '/')
+        b[--n] = '\0';
+    return b;
+}
+
+char *httpc_auth_line(const char *token)
+{
+    if (!token || !*token)
+        return NULL;
+    size_t len = strlen(token) + 32;
+    char *line = malloc(len);
+    if (line)
+        snprintf(line, len, "Authorization: Bearer %s", token);
+    return line;
+}
+
+void httpc_secret_free(char *secret)
+{
+    if (!secret)
+        return;
+    volatile char *p = secret;
+    while (*p)
+        *p++ = 0;
+    free(secret);
+}

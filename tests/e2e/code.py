@@ -91,14 +91,7 @@ def worker_log(d, wid):
 
 
 def trials(d, name):
-    out, after = [], None
-    while True:
-        q = "" if after is None else f"&after={after}"
-        st, b = d.call("GET", f"/api/v1/studies/{name}/trials?limit=1000{q}")
-        out += b["trials"]
-        if b["next_after"] is None:
-            return out
-        after = b["next_after"]
+    return d.trials(name)
 
 
 def enqueue(d, study, x, code):

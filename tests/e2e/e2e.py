@@ -35,14 +35,7 @@ def study(d, name):
 
 
 def trials(d, name):
-    out, after = [], None
-    while True:
-        q = "" if after is None else f"&after={after}"
-        st, b = d.call("GET", f"/api/v1/studies/{name}/trials?limit=1000{q}")
-        out += b["trials"]
-        if b["next_after"] is None:
-            return out
-        after = b["next_after"]
+    return d.trials(name)
 
 
 with Daemon() as d:

@@ -79,14 +79,7 @@ def run_workers(d, study, slots=4, job_sleep="0.2", timeout=180):
 
 
 def all_trials(d, name):
-    out, after = [], None
-    while True:
-        q = "" if after is None else f"&after={after}"
-        st, b = d.call("GET", f"/api/v1/studies/{name}/trials?limit=7{q}")
-        out += b["trials"]
-        if b["next_after"] is None:
-            return out
-        after = b["next_after"]
+    return d.trials(name, limit=7)
 
 
 def all_calls(d, name, limit=3):

@@ -160,6 +160,17 @@ class Daemon:
         return subprocess.run([HPO] + list(args), capture_output=True, text=True,
                               timeout=timeout, env=e, input=input)
 
+    def trials(self, study, limit=1000):
+        """Every trial of a study, paging through GET .../trials with after=."""
+        out, after = [], None
+        while True:
+            q = "" if after is None else f"&after={after}"
+            st, b = self.call("GET", f"/api/v1/studies/{study}/trials?limit={limit}{q}")
+            out += b["trials"]
+            if b["next_after"] is None:
+                return out
+            after = b["next_after"]
+
     def sql(self, query, params=()):
         import sqlite3
         con = sqlite3.connect(self.db, timeout=30)
