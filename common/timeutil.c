@@ -28,14 +28,56 @@ int64_t time_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Digits written by hand: every trial in an answer carries several times, and
+ * gmtime_r + strftime + snprintf cost more than the rest of its formatting. The
+ * date is the proleptic Gregorian calendar counted in 400-year eras. */
+static char *put_digits(char *p, unsigned v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
 void time_format_rfc3339(int64_t ms, char *out, size_t outlen)
 {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char base[24];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, outlen, "%s.%03dZ", base, (int)(ms % 1000));
+    if (outlen < 25)
+        return;
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    unsigned milli = (unsigned)(ms - secs * 1000);
+    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    unsigned sod = (unsigned)(secs - days * 86400);
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = (int64_t)yoe + era * 400 + (m <= 2);
+    if (y < 0 || y > 9999) {
+        snprintf(out, outlen, "%s",
+                 y < 0 ? "0000-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.999Z");
+        return;
+    }
+    char *p = out;
+    p = put_digits(p, (unsigned)y, 4);
+    *p++ = '-';
+    p = put_digits(p, m, 2);
+    *p++ = '-';
+    p = put_digits(p, d, 2);
+    *p++ = 'T';
+    p = put_digits(p, sod / 3600, 2);
+    *p++ = ':';
+    p = put_digits(p, sod / 60 % 60, 2);
+    *p++ = ':';
+    p = put_digits(p, sod % 60, 2);
+    *p++ = '.';
+    p = put_digits(p, milli, 3);
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 int time_parse_rfc3339(const char *text, int64_t *ms)

@@ -32,6 +32,17 @@ struct db {
  * many threads write at once. Other processes still meet busy_timeout. */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* WAL checkpoints. SQLite's default runs one inside whichever commit takes the
+ * WAL past 1000 pages, with its fsyncs, so one request in a thousand waits for
+ * them. Here that commit only wakes a thread that checkpoints on its own
+ * connection; the hook still checkpoints inline when no such thread runs (the
+ * token tool, tests) or when it falls far behind. */
+#define CKPT_FRAMES 1000
+static pthread_mutex_t ckpt_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ckpt_cond = PTHREAD_COND_INITIALIZER;
+static pthread_t ckpt_thread;
+static bool ckpt_running, ckpt_wanted;
+
 static char *db_path;
 static bool db_sync_full;
 static long db_max_pages;
@@ -69,6 +80,23 @@ static int exec(struct db *db, const char *sql)
     return 0;
 }
 
+static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
+{
+    (void)arg;
+    if (frames < CKPT_FRAMES)
+        return SQLITE_OK;
+    pthread_mutex_lock(&ckpt_lock);
+    bool background = ckpt_running;
+    if (background) {
+        ckpt_wanted = true;
+        pthread_cond_signal(&ckpt_cond);
+    }
+    pthread_mutex_unlock(&ckpt_lock);
+    if (!background || frames >= 8 * CKPT_FRAMES)
+        sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
 struct db *db_open(const char *path, char *err, size_t errlen)
 {
     struct db *db = calloc(1, sizeof *db);
@@ -86,6 +114,7 @@ struct db *db_open(const char *path, char *err, size_t errlen)
     }
     sqlite3_busy_timeout(db->h, 10000);
     sqlite3_extended_result_codes(db->h, 1);
+    sqlite3_wal_hook(db->h, wal_hook, NULL);
     char *msg = NULL;
     const char *pragmas = db_sync_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                          "PRAGMA foreign_keys=ON;"
@@ -188,6 +217,67 @@ int db_setup(const char *path, bool sync_full)
     return rc;
 }
 
+static void *checkpointer(void *arg)
+{
+    (void)arg;
+    char err[512];
+    struct db *db = db_open(db_path, err, sizeof err);
+    if (!db)
+        log_error("checkpointer: %s", err);
+    pthread_mutex_lock(&ckpt_lock);
+    while (ckpt_running) {
+        if (!ckpt_wanted) {
+            pthread_cond_wait(&ckpt_cond, &ckpt_lock);
+            continue;
+        }
+        pthread_mutex_unlock(&ckpt_lock);
+        int rc = SQLITE_OK;
+        if (db) {
+            /* Most pages are copied while writers go on; the frames they add
+             * meanwhile are copied with writers held, so that the checkpoint
+             * completes and the next commit starts the WAL over. */
+            rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            pthread_mutex_lock(&write_lock);
+            if (rc == SQLITE_OK || rc == SQLITE_BUSY)
+                rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            pthread_mutex_unlock(&write_lock);
+        }
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            log_warn("checkpoint: %s", sqlite3_errmsg(db->h));
+        pthread_mutex_lock(&ckpt_lock);
+        ckpt_wanted = false; /* the commits that asked meanwhile are in it */
+    }
+    pthread_mutex_unlock(&ckpt_lock);
+    db_close(db);
+    return NULL;
+}
+
+int db_checkpointer_start(void)
+{
+    pthread_mutex_lock(&ckpt_lock);
+    ckpt_running = true;
+    ckpt_wanted = false;
+    pthread_mutex_unlock(&ckpt_lock);
+    if (pthread_create(&ckpt_thread, NULL, checkpointer, NULL) != 0) {
+        pthread_mutex_lock(&ckpt_lock);
+        ckpt_running = false;
+        pthread_mutex_unlock(&ckpt_lock);
+        return -1;
+    }
+    return 0;
+}
+
+void db_checkpointer_stop(void)
+{
+    pthread_mutex_lock(&ckpt_lock);
+    bool was = ckpt_running;
+    ckpt_running = false;
+    pthread_cond_signal(&ckpt_cond);
+    pthread_mutex_unlock(&ckpt_lock);
+    if (was)
+        pthread_join(ckpt_thread, NULL);
+}
+
 struct db *db_thread(void)
 {
     pthread_once(&db_key_once, db_key_make);
@@ -240,6 +330,23 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql)
     return st;
 }
 
+/* Run a statement without results (BEGIN, COMMIT) from the statement cache, so
+ * that each transaction does not parse its own BEGIN and COMMIT again. */
+static int step_once(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st = db_stmt(db, sql);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        db->last_rc = rc;
+        log_error("sqlite: %s: %s", sql, sqlite3_errmsg(db->h));
+        return -1;
+    }
+    return 0;
+}
+
 int db_begin(struct db *db)
 {
     if (!db->writing) {
@@ -253,7 +360,7 @@ int db_begin(struct db *db)
         }
         db->writing = true;
     }
-    if (exec(db, "BEGIN IMMEDIATE") < 0) {
+    if (step_once(db, "BEGIN IMMEDIATE") < 0) {
         db_end_write(db);
         return -1;
     }
@@ -262,7 +369,7 @@ int db_begin(struct db *db)
 
 int db_commit(struct db *db)
 {
-    if (exec(db, "COMMIT") < 0) {
+    if (step_once(db, "COMMIT") < 0) {
         db_rollback(db);
         return -1;
     }
@@ -272,8 +379,15 @@ int db_commit(struct db *db)
 
 void db_rollback(struct db *db)
 {
-    if (!sqlite3_get_autocommit(db->h))
-        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(db->h)) {
+        sqlite3_stmt *st = db_stmt(db, "ROLLBACK");
+        if (st) {
+            sqlite3_step(st);
+            sqlite3_reset(st);
+        } else {
+            sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        }
+    }
     db_end_write(db);
 }
 

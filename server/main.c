@@ -181,6 +181,8 @@ int main(int argc, char **argv)
         free(key_pem);
         return 1;
     }
+    if (db_checkpointer_start() < 0)
+        log_warn("no checkpoint thread: commits checkpoint the WAL themselves");
     if (lease_start(cfg.reaper_interval_ms) < 0) {
         fprintf(stderr, "hpod: cannot start the lease reaper\n");
         http_stop(d);
@@ -202,6 +204,7 @@ int main(int argc, char **argv)
     ratelimit_release();
     free(cert_pem);
     free(key_pem);
+    db_checkpointer_stop();
     db_thread_close();
     store_spec_cache_free();
     curl_global_cleanup();

@@ -798,12 +798,16 @@ struct lease_row {
     int attempts;       /* leases so far */
     double last_value;  /* last reported value, NAN if none */
     long long number;   /* trial number */
+    bool study_done;    /* its study is finished */
+    bool judged;        /* the pruner has stopped it */
 };
 
 static int lease_row_load(struct db *db, long long id, struct lease_row *lr, struct serr *e)
 {
-    sqlite3_stmt *q = db_stmt(db, "SELECT study_id, state, worker, attempts, last_value, number "
-                                  "FROM trials WHERE id = ?");
+    sqlite3_stmt *q = db_stmt(db, "SELECT t.study_id, t.state, t.worker, t.attempts, "
+                                  "t.last_value, t.number, s.state = 'finished', "
+                                  "t.prune_step IS NOT NULL FROM trials t JOIN studies s "
+                                  "ON s.id = t.study_id WHERE t.id = ?");
     if (!q)
         return serr_db(e, db, "load trial");
     sqlite3_bind_int64(q, 1, id);
@@ -820,6 +824,8 @@ static int lease_row_load(struct db *db, long long id, struct lease_row *lr, str
     lr->attempts = sqlite3_column_int(q, 3);
     lr->last_value = sqlite3_column_type(q, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 4);
     lr->number = sqlite3_column_int64(q, 5);
+    lr->study_done = sqlite3_column_int(q, 6) != 0;
+    lr->judged = sqlite3_column_int(q, 7) != 0;
     sqlite3_reset(q);
     return 0;
 }
@@ -853,23 +859,6 @@ static int extend_lease(struct db *db, long long id, long long study_id)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static const char *study_state_of(struct db *db, long long study_id)
-{
-    sqlite3_stmt *q = db_stmt(db, "SELECT state FROM studies WHERE id = ?");
-    if (!q)
-        return "running";
-    sqlite3_bind_int64(q, 1, study_id);
-    const char *s = "running";
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        const char *v = (const char *)sqlite3_column_text(q, 0);
-        s = strcmp(v, "finished") == 0 ? "finished"
-            : strcmp(v, "paused") == 0 ? "paused"
-                                       : "running";
-    }
-    sqlite3_reset(q);
-    return s;
-}
-
 int store_heartbeat(struct db *db, long long id, const char *worker, const char **action,
                     struct serr *e)
 {
@@ -889,9 +878,7 @@ int store_heartbeat(struct db *db, long long id, const char *worker, const char 
     }
     if (db_commit(db) < 0)
         return serr_db(e, db, "heartbeat");
-    *action = strcmp(study_state_of(db, lr.study_id), "finished") == 0 ? "stop"
-              : pruner_hook_should_stop(db, id)                        ? "prune"
-                                                                       : "continue";
+    *action = lr.study_done ? "stop" : lr.judged ? "prune" : "continue";
     return 0;
 out_rollback:
     db_rollback(db);
@@ -959,6 +946,8 @@ out_free:
     return rc;
 }
 
+/* Count the worker's consecutive failures (the cut-off of DESIGN.md). A success
+ * with nothing to reset writes nothing, unless last_seen is over 10 s old. */
 static int note_worker_result(struct db *db, long long study_id, const char *worker, bool failed)
 {
     int64_t now = time_now_ms();
@@ -966,7 +955,8 @@ static int note_worker_result(struct db *db, long long study_id, const char *wor
         db_stmt(db, "INSERT INTO workers (study_id, worker, last_seen, consecutive_failures) "
                     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (study_id, worker) DO UPDATE SET "
                     "last_seen = ?3, consecutive_failures = CASE WHEN ?4 = 0 THEN 0 ELSE "
-                    "consecutive_failures + 1 END RETURNING consecutive_failures");
+                    "consecutive_failures + 1 END WHERE ?4 != 0 OR consecutive_failures != 0 "
+                    "OR last_seen < ?3 - 10000 RETURNING consecutive_failures");
     if (!q)
         return -1;
     sqlite3_bind_int64(q, 1, study_id);
@@ -1102,10 +1092,12 @@ out_free:
 
 int store_reap(struct db *db, int64_t now_ms)
 {
+    /* study by study, so that each study's running trials are a range of
+     * trials_study_state */
     sqlite3_stmt *q = db_stmt(db, "SELECT t.id, t.study_id, t.attempts, t.worker, s.spec, "
-                                  "t.number, s.name, t.prune_step IS NOT NULL FROM trials t "
-                                  "JOIN studies s ON s.id = t.study_id WHERE t.state = 'running' "
-                                  "AND t.lease_expires_at < ?");
+                                  "t.number, s.name, t.prune_step IS NOT NULL FROM studies s "
+                                  "CROSS JOIN trials t ON t.study_id = s.id AND t.state = "
+                                  "'running' WHERE t.lease_expires_at < ?");
     if (!q)
         return -1;
     struct expired {

@@ -124,45 +124,31 @@ static int check_worker(struct db *db, long long study_id, const char *worker, s
     return 0;
 }
 
-/* Lease trial id to worker (in a transaction) and append it to out. */
-static int lease_trial(struct db *db, const struct study *st, long long id, const char *worker,
-                       bool redeliver, json_t *out)
+static int64_t lease_expiry(const struct study *st, int64_t now)
 {
-    int64_t now = time_now_ms();
-    int64_t expires =
-        now + (int64_t)(st->spec->heartbeat_s * 1000.0 * (double)st->spec->stale_after);
-    sqlite3_stmt *q;
-    if (redeliver) {
-        q = db_stmt(db, "UPDATE trials SET lease_expires_at = ?2 WHERE id = ?1");
-    } else {
-        q = db_stmt(db, "UPDATE trials SET state = 'running', worker = ?3, lease_expires_at = ?2, "
-                        "attempts = attempts + 1, started_at = ?4 WHERE id = ?1");
-    }
-    if (!q)
+    return now + (int64_t)(st->spec->heartbeat_s * 1000.0 * (double)st->spec->stale_after);
+}
+
+/* The row of attempt number attempt of trial id, opened now by worker. */
+static int attempt_open(struct db *db, long long id, long long attempt, const char *worker,
+                        int64_t now)
+{
+    sqlite3_stmt *a = db_stmt(db, "INSERT OR REPLACE INTO trial_attempts (trial_id, attempt, "
+                                  "worker, started_at) VALUES (?, ?, ?, ?)");
+    if (!a)
         return -1;
-    sqlite3_bind_int64(q, 1, id);
-    sqlite3_bind_int64(q, 2, expires);
-    if (!redeliver) {
-        sqlite3_bind_text(q, 3, worker, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 4, now);
-    }
-    int rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if (rc != SQLITE_DONE)
-        return -1;
-    if (!redeliver) {
-        sqlite3_stmt *a = db_stmt(db, "INSERT OR REPLACE INTO trial_attempts (trial_id, attempt, "
-                                      "worker, started_at) SELECT id, attempts, worker, ? FROM "
-                                      "trials WHERE id = ?");
-        if (!a)
-            return -1;
-        sqlite3_bind_int64(a, 1, now);
-        sqlite3_bind_int64(a, 2, id);
-        rc = sqlite3_step(a);
-        sqlite3_reset(a);
-        if (rc != SQLITE_DONE)
-            return -1;
-    }
+    sqlite3_bind_int64(a, 1, id);
+    sqlite3_bind_int64(a, 2, attempt);
+    sqlite3_bind_text(a, 3, worker, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(a, 4, now);
+    int rc = sqlite3_step(a);
+    sqlite3_reset(a);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Append trial id, as the worker sees it, to out. */
+static int lease_reply(struct db *db, const struct study *st, long long id, json_t *out)
+{
     sqlite3_stmt *g = db_stmt(db, "SELECT " STORE_TRIAL_COLS " FROM trials t WHERE t.id = ?");
     if (!g)
         return -1;
@@ -177,7 +163,42 @@ static int lease_trial(struct db *db, const struct study *st, long long id, cons
     return 0;
 }
 
-/* Insert a new trial for params and lease it. In a transaction. */
+/* Lease trial id (pending, or the worker's own running one when redeliver) to
+ * worker, in a transaction, and append it to out. */
+static int lease_trial(struct db *db, const struct study *st, long long id, const char *worker,
+                       bool redeliver, json_t *out)
+{
+    int64_t now = time_now_ms();
+    sqlite3_stmt *q;
+    if (redeliver) {
+        q = db_stmt(db, "UPDATE trials SET lease_expires_at = ?2 WHERE id = ?1 RETURNING 0");
+    } else {
+        q = db_stmt(db, "UPDATE trials SET state = 'running', worker = ?3, lease_expires_at = ?2, "
+                        "attempts = attempts + 1, started_at = ?4 WHERE id = ?1 "
+                        "RETURNING attempts");
+    }
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, lease_expiry(st, now));
+    if (!redeliver) {
+        sqlite3_bind_text(q, 3, worker, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 4, now);
+    }
+    int rc = sqlite3_step(q);
+    long long attempt = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    if (rc == SQLITE_ROW)
+        rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE || attempt < 0)
+        return -1;
+    if (!redeliver && attempt_open(db, id, attempt, worker, now) < 0)
+        return -1;
+    return lease_reply(db, st, id, out);
+}
+
+/* Insert a new trial for params, already leased to worker (one row write
+ * rather than a pending row then its lease). In a transaction. */
 static int create_trial(struct db *db, const struct study *st, const json_t *params,
                         const char *source, const char *worker, json_t *out, long long *number)
 {
@@ -187,7 +208,8 @@ static int create_trial(struct db *db, const struct study *st, const json_t *par
     sqlite3_stmt *n = db_stmt(db, "UPDATE studies SET next_number = next_number + 1 WHERE id = ? "
                                   "RETURNING next_number - 1");
     sqlite3_stmt *ins = db_stmt(db, "INSERT INTO trials (study_id, number, state, params, source, "
-                                    "created_at) VALUES (?, ?, 'pending', ?, ?, ?)");
+                                    "created_at, worker, lease_expires_at, attempts, started_at) "
+                                    "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, 1, ?5)");
     int rc = -1;
     if (!n || !ins)
         goto out_free;
@@ -196,16 +218,21 @@ static int create_trial(struct db *db, const struct study *st, const json_t *par
     sqlite3_reset(n);
     if (*number < 0)
         goto out_free;
+    int64_t now = time_now_ms();
     sqlite3_bind_int64(ins, 1, st->id);
     sqlite3_bind_int64(ins, 2, *number);
     sqlite3_bind_text(ins, 3, text, -1, SQLITE_STATIC);
     sqlite3_bind_text(ins, 4, source, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(ins, 5, time_now_ms());
+    sqlite3_bind_int64(ins, 5, now);
+    sqlite3_bind_text(ins, 6, worker, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 7, lease_expiry(st, now));
     int s = sqlite3_step(ins);
     sqlite3_reset(ins);
     if (s != SQLITE_DONE)
         goto out_free;
-    rc = lease_trial(db, st, sqlite3_last_insert_rowid(db_handle(db)), worker, false, out);
+    long long id = sqlite3_last_insert_rowid(db_handle(db));
+    if (attempt_open(db, id, 1, worker, now) == 0)
+        rc = lease_reply(db, st, id, out);
 out_free:
     free(text);
     return rc;

@@ -5,6 +5,8 @@ load generator (tests/bench/load) for --seconds, then Optuna's RDB storage on
 SQLite with as many processes (the reference script, when python3-optuna is
 there). Then a study of 100,000 finished trials (written straight into the
 database) to time the reads and measure hpod's memory, and an idle `hpo worker`.
+The two take turns --rounds times per worker count and the median run of each is
+reported, so that a slow spell of a shared machine does not fall on one side only.
 Prints a table with the command and the date; --out keeps the figures as JSON.
 Targets (DESIGN/issue): at 32 workers >= 50x Optuna's trials/s, p99 of every call
 <= 20 ms, no error; reads of the big study <= 50 ms; hpod RSS <= 30 MB with
@@ -189,6 +191,15 @@ def run_big(args, tmp):
         d.stop()
 
 
+def median_run(runs):
+    """The run with the median trials/s, with every run's trials/s beside it."""
+    ranked = sorted(runs, key=lambda r: r["trials_per_s"])
+    mid = dict(ranked[(len(ranked) - 1) // 2])
+    mid["runs_trials_per_s"] = [r["trials_per_s"] for r in runs]
+    mid["errors_all_runs"] = sum(r.get("errors", 0) for r in runs)
+    return mid
+
+
 def fmt(v, nd=1):
     return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
@@ -202,6 +213,7 @@ def main():
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--workers", default="1,8,32,128")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--big", type=int, default=100000)
     ap.add_argument("--out", default="")
     args = ap.parse_args()
@@ -212,8 +224,14 @@ def main():
                "load": [], "optuna": []}
     try:
         for n in counts:
-            results["load"].append(run_load(args, tmp, n))
-            results["optuna"].append(run_optuna(args, n))
+            # The two systems take turns, --rounds times each, and each side is
+            # its median run: on a shared machine a slow minute then hits both.
+            hp, op = [], []
+            for _ in range(args.rounds):
+                hp.append(run_load(args, tmp, n))
+                op.append(run_optuna(args, n))
+            results["load"].append(median_run(hp))
+            results["optuna"].append(median_run([o for o in op if o]) if any(op) else None)
         results["big"] = run_big(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -221,6 +239,8 @@ def main():
     print(f"# hpod server benchmark, {started}, {os.cpu_count()} CPUs")
     print(f"# command: {results['command']}")
     print(f"# {args.seconds:g} s per run; random sampler; each trial is suggest, one heartbeat, complete")
+    print(f"# {args.rounds} runs of each side, taking turns; each cell is the run with the median "
+          "trials/s (the range is below the table)")
     print()
     print("| workers | hpod trials/s | errors | suggest p50/p99 ms | heartbeat p50/p99 ms | "
           "complete p50/p99 ms | Optuna trials/s | Optuna p99 ms | ratio |")
@@ -234,6 +254,13 @@ def main():
         cells += [fmt(o["trials_per_s"]) if o else "-", fmt(o["p99_ms"]) if o else "-",
                   f"{ratio:.0f}x" if ratio else "-"]
         print("| " + " | ".join(cells) + " |")
+    print()
+    for r, o in zip(results["load"], results["optuna"]):
+        hr = r["runs_trials_per_s"]
+        orr = o["runs_trials_per_s"] if o else []
+        print(f"{r['workers']} workers, every run: hpod {min(hr):.0f}-{max(hr):.0f} trials/s"
+              + (f", Optuna {min(orr):.1f}-{max(orr):.1f}" if orr else "")
+              + f"; errors in all hpod runs: {r['errors_all_runs']}")
     b = results["big"]
     print()
     print(f"Study of {b['trials']} finished trials (p50 / p99 over 30 requests, ms):")
@@ -257,7 +284,8 @@ def main():
             checks.append((r["ratio"] >= 50, f"32 workers: {r['ratio']:.0f}x Optuna (target >= 50x)"))
         worst = max(r[c]["p99_ms"] for c in ("suggest", "heartbeat", "complete"))
         checks.append((worst <= 20, f"32 workers: worst p99 {worst:.1f} ms (target <= 20 ms)"))
-        checks.append((r["errors"] == 0, f"32 workers: {r['errors']} errors (target 0)"))
+        checks.append((r["errors_all_runs"] == 0,
+                       f"32 workers: {r['errors_all_runs']} errors in {args.rounds} runs (target 0)"))
     worst_read = max(b[k]["p99_ms"] for k in ("page_first", "page_middle", "page_last", "best",
                                                "study_counts"))
     checks.append((worst_read <= 50, f"100k trials: slowest read p99 {worst_read:.1f} ms (target <= 50 ms)"))

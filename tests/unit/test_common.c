@@ -2,8 +2,11 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "jsonutil.h"
@@ -248,6 +251,29 @@ START_TEST(time_format)
     ck_assert_str_eq(out, "2000-02-29T00:00:00.999Z");
     time_format_rfc3339(4102444799000LL, out, sizeof out);
     ck_assert_str_eq(out, "2099-12-31T23:59:59.000Z");
+    time_format_rfc3339(-1, out, sizeof out); /* before the epoch */
+    ck_assert_str_eq(out, "1969-12-31T23:59:59.999Z");
+}
+END_TEST
+
+/* The hand-written calendar against the C library's, over 400 years. */
+START_TEST(time_format_matches_libc)
+{
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t ms = (int64_t)(x % 12622780800000ULL) - 2208988800000LL; /* 1900 to 2300 */
+        char got[40], want[40], base[24];
+        time_format_rfc3339(ms, got, sizeof got);
+        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want, sizeof want, "%s.%03dZ", base, (int)(ms - (int64_t)secs * 1000));
+        ck_assert_msg(strcmp(got, want) == 0, "%lld: got %s, want %s", (long long)ms, got, want);
+    }
 }
 END_TEST
 
@@ -283,6 +309,7 @@ static Suite *common_suite(void)
     suite_add_tcase(su, tc);
     tc = tcase_create("timeutil");
     tcase_add_test(tc, time_format);
+    tcase_add_test(tc, time_format_matches_libc);
     tcase_add_test(tc, time_clock_seam);
     suite_add_tcase(su, tc);
     return su;
