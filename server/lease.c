@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "db.h"
+#include "heartbeats.h"
 #include "http.h"
 #include "log.h"
 #include "store.h"
@@ -32,6 +33,7 @@ static void *reaper(void *arg)
                 log_warn("lease reaper: %s", db_errmsg(db));
             if (time_mono_ms() - last_auth > 2000) {
                 auth_reload();
+                heartbeats_prune(time_now_ms());
                 last_auth = time_mono_ms();
             }
         }

@@ -10,6 +10,7 @@
 #include "api.h"
 #include "auth.h"
 #include "db.h"
+#include "heartbeats.h"
 #include "http.h"
 #include "lease.h"
 #include "llm_hook.h"
@@ -17,6 +18,7 @@
 #include "ratelimit.h"
 #include "settings.h"
 #include "store.h"
+#include "timeutil.h"
 #include "token.h"
 #include "www.h"
 
@@ -174,6 +176,10 @@ int main(int argc, char **argv)
         .tls_cert = cert_pem,
         .tls_key = key_pem,
     };
+    struct db *gdb = db_thread();
+    int graced = gdb ? store_lease_grace(gdb, time_now_ms()) : 0;
+    if (graced > 0)
+        log_info("%d running trial(s) given a full lease from now (the daemon was down)", graced);
     struct MHD_Daemon *d = http_start(&o, err, sizeof err);
     if (!d) {
         fprintf(stderr, "hpod: %s\n", err);
@@ -206,6 +212,7 @@ int main(int argc, char **argv)
     free(key_pem);
     db_checkpointer_stop();
     db_thread_close();
+    heartbeats_clear();
     store_spec_cache_free();
     curl_global_cleanup();
     config_release();

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heartbeats.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "metrics.h"
@@ -108,7 +109,16 @@ json_t *store_trial_row(sqlite3_stmt *st)
     json_object_set_new(t, "error", col_text(st, 12));
     json_object_set_new(t, "last_step", col_int(st, 13));
     json_object_set_new(t, "last_value", col_real(st, 14));
-    json_object_set_new(t, "lease_expires_at", col_time(st, 15));
+    int64_t held = sqlite3_column_type(st, 15) == SQLITE_NULL
+                       ? 0
+                       : heartbeats_deadline(sqlite3_column_int64(st, 0));
+    if (held > sqlite3_column_int64(st, 15)) {
+        char when[40];
+        time_format_rfc3339(held, when, sizeof when);
+        json_object_set_new(t, "lease_expires_at", json_string(when));
+    } else {
+        json_object_set_new(t, "lease_expires_at", col_time(st, 15));
+    }
     json_object_set_new(t, "sandbox", col_text(st, 16));
     return t;
 }
@@ -841,13 +851,18 @@ static int lease_conflict(struct serr *e, long long id, const struct lease_row *
                     lr->worker, worker);
 }
 
+int64_t lease_ms(const struct spec *sp)
+{
+    return (int64_t)(sp->heartbeat_s * 1000.0 * (double)sp->stale_after);
+}
+
 static int extend_lease(struct db *db, long long id, long long study_id)
 {
     struct study st;
     struct serr e;
     if (store_study_load_id(db, study_id, &st, &e) < 0)
         return -1;
-    int64_t ms = (int64_t)(st.spec->heartbeat_s * 1000.0 * (double)st.spec->stale_after);
+    int64_t ms = lease_ms(st.spec);
     store_study_release(&st);
     sqlite3_stmt *q = db_stmt(db, "UPDATE trials SET lease_expires_at = ? WHERE id = ?");
     if (!q)
@@ -864,25 +879,17 @@ int store_heartbeat(struct db *db, long long id, const char *worker, const char 
 {
     struct lease_row lr;
     *action = "stop";
-    if (db_begin(db) < 0)
-        return serr_db(e, db, "heartbeat");
     if (lease_row_load(db, id, &lr, e) < 0)
-        goto out_rollback;
-    if (strcmp(lr.state, "running") != 0 || strcmp(lr.worker, worker) != 0) {
-        lease_conflict(e, id, &lr, worker);
-        goto out_rollback;
-    }
-    if (extend_lease(db, id, lr.study_id) < 0) {
-        serr_db(e, db, "heartbeat");
-        goto out_rollback;
-    }
-    if (db_commit(db) < 0)
-        return serr_db(e, db, "heartbeat");
+        return -1;
+    if (strcmp(lr.state, "running") != 0 || strcmp(lr.worker, worker) != 0)
+        return lease_conflict(e, id, &lr, worker);
+    struct study st;
+    if (store_study_load_id(db, lr.study_id, &st, e) < 0)
+        return -1;
+    heartbeats_extend(id, time_now_ms() + lease_ms(st.spec));
+    store_study_release(&st);
     *action = lr.study_done ? "stop" : lr.judged ? "prune" : "continue";
     return 0;
-out_rollback:
-    db_rollback(db);
-    return -1;
 }
 
 int store_report(struct db *db, long long id, const char *worker, long long step, double value,
@@ -1075,6 +1082,7 @@ int store_complete(struct db *db, long long id, const char *worker, const char *
         serr_db(e, db, "complete");
         goto out_free;
     }
+    heartbeats_forget(id);
     store_event_bump();
     if (strcmp(state, "completed") == 0)
         log_info("trial %lld (#%lld) completed by %s: %g", id, lr.number, worker, value);
@@ -1110,6 +1118,8 @@ int store_reap(struct db *db, int64_t now_ms)
     size_t n = 0;
     sqlite3_bind_int64(q, 1, now_ms);
     while (n < 64 && sqlite3_step(q) == SQLITE_ROW) {
+        if (heartbeats_deadline(sqlite3_column_int64(q, 0)) >= now_ms)
+            continue; /* its heartbeats go on: the deadline is in memory */
         struct expired *x = &list[n++];
         x->id = sqlite3_column_int64(q, 0);
         x->study_id = sqlite3_column_int64(q, 1);
@@ -1167,6 +1177,7 @@ int store_reap(struct db *db, int64_t now_ms)
         sqlite3_reset(u);
         if (rc != SQLITE_DONE)
             goto out_rollback;
+        heartbeats_forget(x->id);
         metrics_count("lease_expired", 1);
         if (requeue)
             log_warn("study \"%s\" trial #%lld: worker \"%s\" stopped heartbeating; requeued "
@@ -1192,4 +1203,45 @@ int store_reap(struct db *db, int64_t now_ms)
 out_rollback:
     db_rollback(db);
     return -1;
+}
+
+int store_lease_grace(struct db *db, int64_t now_ms)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT DISTINCT s.id FROM studies s CROSS JOIN trials t ON "
+                                  "t.study_id = s.id AND t.state = 'running'");
+    if (!q)
+        return -1;
+    long long ids[256];
+    size_t n = 0;
+    while (n < 256 && sqlite3_step(q) == SQLITE_ROW)
+        ids[n++] = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    if (n == 0)
+        return 0;
+    if (db_begin(db) < 0)
+        return -1;
+    int changed = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct study st;
+        struct serr e;
+        if (store_study_load_id(db, ids[i], &st, &e) < 0)
+            continue;
+        sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET lease_expires_at = MAX(COALESCE("
+                                      "lease_expires_at, 0), ?) WHERE study_id = ? AND state = "
+                                      "'running'");
+        if (!u) {
+            store_study_release(&st);
+            db_rollback(db);
+            return -1;
+        }
+        sqlite3_bind_int64(u, 1, now_ms + lease_ms(st.spec));
+        sqlite3_bind_int64(u, 2, ids[i]);
+        sqlite3_step(u);
+        changed += sqlite3_changes(db_handle(db));
+        sqlite3_reset(u);
+        store_study_release(&st);
+    }
+    if (db_commit(db) < 0)
+        return -1;
+    return changed;
 }

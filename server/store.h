@@ -84,8 +84,16 @@ int store_complete(struct db *db, long long id, const char *worker, const char *
                    const json_t *values, const char *error, const char *sandbox, bool *already,
                    struct serr *e);
 
-/* Requeue or fail running trials whose lease ran out; returns how many, or -1. */
+/* Requeue or fail running trials whose lease ran out (in the database and in
+ * heartbeats.h); returns how many, or -1. */
 int store_reap(struct db *db, int64_t now_ms);
+/* At start-up: every running trial gets a lease of at least its study's full
+ * length from now_ms, since its worker could not send heartbeats while the
+ * daemon was down and those it sent before are gone with the memory that held
+ * them. Returns the trials touched, or -1. */
+int store_lease_grace(struct db *db, int64_t now_ms);
+/* A study's lease length in ms: heartbeat_s times stale_after. */
+int64_t lease_ms(const struct spec *sp);
 
 /* Trial state counts of a study. */
 struct counts {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heartbeats.h"
 #include "jsonutil.h"
 #include "llm_hook.h"
 #include "log.h"
@@ -126,7 +127,7 @@ static int check_worker(struct db *db, long long study_id, const char *worker, s
 
 static int64_t lease_expiry(const struct study *st, int64_t now)
 {
-    return now + (int64_t)(st->spec->heartbeat_s * 1000.0 * (double)st->spec->stale_after);
+    return now + lease_ms(st->spec);
 }
 
 /* The row of attempt number attempt of trial id, opened now by worker. */
@@ -194,6 +195,8 @@ static int lease_trial(struct db *db, const struct study *st, long long id, cons
         return -1;
     if (!redeliver && attempt_open(db, id, attempt, worker, now) < 0)
         return -1;
+    if (!redeliver)
+        heartbeats_forget(id); /* deadlines of an earlier lease */
     return lease_reply(db, st, id, out);
 }
 

@@ -1,6 +1,7 @@
 """Worker faults: a real `hpo worker` killed with SIGKILL mid-trial (its trial goes
 stale and another worker runs it), a worker that stops heartbeating (requeued,
-then failed after max_retries with the reason), and a worker whose trials keep
+then failed after max_retries with the reason; heartbeats held in memory, and a
+restart that gives running trials a full lease), and a worker whose trials keep
 failing (429, cut off for worker_cooldown_s, then served again)."""
 import os
 import signal
@@ -20,6 +21,10 @@ def trial(d, tid):
 def trials(d, study, state=None):
     q = f"?state={state}" if state else ""
     return d.call("GET", f"/api/v1/studies/{study}/trials{q}")[1]["trials"]
+
+
+def ms_to_rfc3339(ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
 
 
 def start_worker(d, study, wid, code, extra=()):
@@ -75,6 +80,13 @@ with Daemon() as d0:
             time.sleep(0.4)
             st, r = d.call("POST", f"/api/v1/trials/{tid}/heartbeat", {"worker": "h1"})
         tap.eq(trial(d, tid)["state"], "running", "while it heartbeats the trial runs")
+        # heartbeats write nothing: the database keeps the deadline of the lease,
+        # the answer shows the later one held in memory
+        stored = d.sql("SELECT lease_expires_at FROM trials WHERE id = ?", (tid,))[0][0]
+        shown = trial(d, tid)["lease_expires_at"]
+        tap.ok(shown > ms_to_rfc3339(stored),
+               "the trial shows the deadline of its last heartbeat, later than the stored one",
+               (shown, stored))
         requeued = wait_until(lambda: trial(d, tid)["state"] == "pending", 10)
         tap.ok(requeued, "heartbeats stop: the trial is requeued")
         st, r = d.call("POST", f"/api/v1/trials/{tid}/heartbeat", {"worker": "h1"})
@@ -85,6 +97,28 @@ with Daemon() as d0:
         t = trial(d, tid)
         tap.ok(failed and "heartbeat" in (t.get("error") or "") and "h2" in (t.get("error") or ""),
                "it hangs too: after max_retries the trial fails with the reason", t.get("error"))
+
+        # --- a restart loses the heartbeats held in memory: every running trial
+        # gets a full lease from the restart, then is reaped if none comes ---
+        d.call("POST", "/api/v1/studies", simple_spec(
+            "restart", max_trials=5, lease={"heartbeat_s": 1, "stale_after": 2, "max_retries": 1}))
+        st, r = d.call("POST", "/api/v1/studies/restart/suggest", {"worker": "r1"})
+        rid = r["trials"][0]["id"]
+        d.stop()
+        time.sleep(2.5)  # longer than the lease: the stored deadline is past
+        d.start()
+        t0 = time.time()
+        time.sleep(0.5)
+        tap.eq(trial(d, rid)["state"], "running",
+               "after a restart a trial whose stored lease ran out is still running")
+        st, r = d.call("POST", f"/api/v1/trials/{rid}/heartbeat", {"worker": "r1"})
+        tap.ok(st == 200 and r.get("action") == "continue",
+               "its worker's next heartbeat is accepted", (st, r))
+        requeued = wait_until(lambda: trial(d, rid)["state"] == "pending", 10)
+        waited = time.time() - t0
+        tap.ok(requeued and waited >= 1.5,
+               f"without further heartbeats it is requeued one lease later ({waited:.1f} s)")
+        tap.ok("given a full lease from now" in d.log(), "the daemon log says so")
 
         # --- a worker whose trials keep failing ---
         d.call("POST", "/api/v1/studies", simple_spec(
