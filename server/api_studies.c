@@ -265,6 +265,8 @@ enum http_result api_study_suggest(struct req *r)
     struct db *db = api_db(r);
     if (!db)
         return HTTP_DONE;
+    if (http_can_offload(r) && suggest_is_slow(db, r->args[0]))
+        return HTTP_OFFLOAD;
     uint64_t seq = store_event_seq();
     struct suggest_result res;
     struct serr e;
@@ -272,7 +274,8 @@ enum http_result api_study_suggest(struct req *r)
         suggest_result_release(&res);
         return api_fail(r, &e);
     }
-    if (json_array_size(res.trials) == 0 && res.worth_waiting && r->deadline_ms > now) {
+    if (json_array_size(res.trials) == 0 && res.worth_waiting && r->deadline_ms > now &&
+        !http_draining()) {
         suggest_result_release(&res);
         r->wait_seq = seq;
         return HTTP_SUSPEND;
@@ -356,6 +359,8 @@ enum http_result api_study_llm_calls(struct req *r)
 
 enum http_result api_study_export(struct req *r)
 {
+    if (http_can_offload(r))
+        return HTTP_OFFLOAD; /* a whole study: not on the HTTP thread */
     struct db *db = api_db(r);
     if (!db)
         return HTTP_DONE;
@@ -369,6 +374,8 @@ enum http_result api_study_export(struct req *r)
 
 enum http_result api_study_import(struct req *r)
 {
+    if (http_can_offload(r))
+        return HTTP_OFFLOAD;
     json_t *body = http_body_json(r, false);
     if (!body)
         return HTTP_DONE;

@@ -4,13 +4,16 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth.h"
+#include "db.h"
 #include "jsonutil.h"
 #include "reqlimits.h"
 #include "log.h"
@@ -28,10 +31,28 @@ struct waiter {
 static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct waiter *waiters;
 
+/* Requests handed to the offload threads, first in first out. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
+struct pool_item {
+    struct req *r;          /* borrowed: its connection is suspended */
+    struct pool_item *next; /* queue link */
+};
+static struct pool_item *pool_head, **pool_tail = &pool_head;
+static pthread_t *pool_threads;
+/* Requests begun and not yet completed; set when the daemon stops, so that
+ * long-polls answer at once instead of waiting again. */
+static atomic_int in_flight;
+static atomic_bool draining;
+static unsigned pool_n;
+static bool pool_stopping;
+
 static void req_free(struct req *r)
 {
     if (!r)
         return;
+    if (r->deferred)
+        MHD_destroy_response(r->deferred);
     for (int i = 0; i < HTTP_MAX_ARGS; i++)
         free(r->args[i]);
     buf_release(&r->body);
@@ -45,9 +66,17 @@ static void queue(struct req *r, unsigned status, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
-        log_warn("could not queue a %u response for %s %s", status, r->method, r->url);
-    MHD_destroy_response(resp);
+    if (r->on_pool) {
+        /* MHD takes replies on its own thread: keep it for the resumption */
+        if (r->deferred)
+            MHD_destroy_response(r->deferred);
+        r->deferred = resp;
+        r->deferred_status = status;
+    } else {
+        if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
+            log_warn("could not queue a %u response for %s %s", status, r->method, r->url);
+        MHD_destroy_response(resp);
+    }
     r->replied = true;
     metrics_request(r->route ? r->route->name : "other", status,
                     time_mono_ms() - r->started_mono_ms);
@@ -238,6 +267,139 @@ fail:
     return false;
 }
 
+/* Park r as a long-poll (its connection suspended, or already suspended when
+ * the handler ran on an offload thread) until an event or its deadline. */
+static void park(struct req *r)
+{
+    bool was_pool = r->on_pool;
+    pthread_mutex_lock(&wait_lock);
+    struct waiter *w = malloc(sizeof *w);
+    if (w) {
+        /* from here the MHD thread may resume it and run the handler again */
+        r->on_pool = false;
+        w->r = r;
+        w->next = waiters;
+        waiters = w;
+        if (!was_pool)
+            MHD_suspend_connection(r->conn);
+        r->suspended = true;
+    }
+    pthread_mutex_unlock(&wait_lock);
+    if (!w) {
+        http_reply_error(r, 503, "unavailable", "out of memory");
+        if (was_pool) {
+            r->on_pool = false;
+            MHD_resume_connection(r->conn);
+        }
+    }
+}
+
+/* Hand r to the offload threads; -1 when they are gone (stopping). */
+static int pool_enqueue(struct req *r)
+{
+    struct pool_item *it = malloc(sizeof *it);
+    if (!it)
+        return -1;
+    it->r = r;
+    it->next = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (pool_stopping || pool_n == 0) {
+        pthread_mutex_unlock(&pool_lock);
+        free(it);
+        return -1;
+    }
+    r->suspended = true;
+    MHD_suspend_connection(r->conn);
+    *pool_tail = it;
+    pool_tail = &it->next;
+    pthread_cond_signal(&pool_cond);
+    pthread_mutex_unlock(&pool_lock);
+    metrics_count("offloaded_requests", 1);
+    return 0;
+}
+
+/* Run r's handler on the MHD thread and act on its result. */
+static void run_handler(struct req *r)
+{
+    for (;;) {
+        enum http_result res = r->route->handler(r);
+        if (res == HTTP_OFFLOAD && !r->replied) {
+            if (pool_enqueue(r) == 0)
+                return;
+            r->no_offload = true; /* run it here after all */
+            continue;
+        }
+        if (res == HTTP_SUSPEND && !r->replied)
+            park(r);
+        else if (!r->replied)
+            http_reply_error(r, 500, "internal", "handler gave no reply");
+        return;
+    }
+}
+
+static void *pool_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool_lock);
+    for (;;) {
+        while (!pool_head && !pool_stopping)
+            pthread_cond_wait(&pool_cond, &pool_lock);
+        if (!pool_head)
+            break; /* stopping, and nothing left */
+        struct pool_item *it = pool_head;
+        pool_head = it->next;
+        if (!pool_head)
+            pool_tail = &pool_head;
+        pthread_mutex_unlock(&pool_lock);
+        struct req *r = it->r;
+        free(it);
+        r->on_pool = true;
+        enum http_result res = r->route->handler(r);
+        if (res == HTTP_SUSPEND && !r->replied) {
+            park(r); /* stays suspended; an event resumes it on the MHD thread */
+        } else {
+            if (!r->replied)
+                http_reply_error(r, 500, "internal", "handler gave no reply");
+            r->on_pool = false;
+            MHD_resume_connection(r->conn);
+        }
+        pthread_mutex_lock(&pool_lock);
+    }
+    pthread_mutex_unlock(&pool_lock);
+    db_thread_close();
+    return NULL;
+}
+
+static void pool_start(unsigned n)
+{
+    pool_stopping = false;
+    pool_threads = calloc(n, sizeof *pool_threads);
+    for (pool_n = 0; pool_threads && pool_n < n; pool_n++)
+        if (pthread_create(&pool_threads[pool_n], NULL, pool_main, NULL) != 0)
+            break;
+    if (pool_n == 0)
+        log_warn("no offload thread: slow requests run on the HTTP threads");
+}
+
+/* Finish what was handed over, then end the threads. */
+static void pool_stop(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    pool_stopping = true;
+    pthread_cond_broadcast(&pool_cond);
+    pthread_mutex_unlock(&pool_lock);
+    for (unsigned i = 0; i < pool_n; i++)
+        pthread_join(pool_threads[i], NULL);
+    free(pool_threads);
+    pool_threads = NULL;
+    pool_n = 0;
+}
+
+bool http_can_offload(const struct req *r)
+{
+    return !r->on_pool && !r->no_offload && pool_n > 0;
+}
+
 static void dispatch(struct req *r)
 {
     const struct route *routes = opts->routes;
@@ -286,22 +448,7 @@ static void dispatch(struct req *r)
                          opts->max_body);
         return;
     }
-    if (r->route->handler(r) == HTTP_SUSPEND && !r->replied) {
-        pthread_mutex_lock(&wait_lock);
-        struct waiter *w = malloc(sizeof *w);
-        if (w) {
-            w->r = r;
-            w->next = waiters;
-            waiters = w;
-            r->suspended = true;
-            MHD_suspend_connection(r->conn);
-        }
-        pthread_mutex_unlock(&wait_lock);
-        if (!w)
-            http_reply_error(r, 503, "unavailable", "out of memory");
-    } else if (!r->replied) {
-        http_reply_error(r, 500, "internal", "handler gave no reply");
-    }
+    run_handler(r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -321,6 +468,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->started_mono_ms = time_mono_ms();
         buf_init(&r->body);
         *con_cls = r;
+        atomic_fetch_add(&in_flight, 1);
         return MHD_YES;
     }
     if (*upload_size) {
@@ -331,25 +479,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
+    if (r->deferred) {
+        /* back from an offload thread with its reply */
+        r->suspended = false;
+        if (MHD_queue_response(conn, r->deferred_status, r->deferred) != MHD_YES)
+            log_warn("could not queue a %u response for %s %s", r->deferred_status, r->method,
+                     r->url);
+        MHD_destroy_response(r->deferred);
+        r->deferred = NULL;
+        return MHD_YES;
+    }
     if (r->replied)
         return MHD_YES;
     if (r->route) {
         /* resumed long-poll: run the handler again */
         r->suspended = false;
-        if (r->route->handler(r) == HTTP_SUSPEND && !r->replied) {
-            pthread_mutex_lock(&wait_lock);
-            struct waiter *w = malloc(sizeof *w);
-            if (w) {
-                w->r = r;
-                w->next = waiters;
-                waiters = w;
-                r->suspended = true;
-                MHD_suspend_connection(conn);
-            }
-            pthread_mutex_unlock(&wait_lock);
-            if (!w)
-                http_reply_error(r, 503, "unavailable", "out of memory");
-        }
+        run_handler(r);
         return MHD_YES;
     }
     dispatch(r);
@@ -377,6 +522,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     pthread_mutex_unlock(&wait_lock);
     req_free(r);
     *con_cls = NULL;
+    atomic_fetch_sub(&in_flight, 1);
 }
 
 static void resume_where(bool all, uint64_t seq)
@@ -457,9 +603,12 @@ struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t er
     };
     struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
                                             MHD_OPTION_ARRAY, items, MHD_OPTION_END);
-    if (!d)
+    if (!d) {
         snprintf(err, errlen, "cannot listen on %s:%u (address in use or not permitted)", o->host,
                  o->port);
+        return NULL;
+    }
+    pool_start(o->offload_threads);
     return d;
 }
 
@@ -469,8 +618,20 @@ unsigned http_port(struct MHD_Daemon *d)
     return info ? info->port : 0;
 }
 
+bool http_draining(void)
+{
+    return atomic_load(&draining);
+}
+
 void http_stop(struct MHD_Daemon *d)
 {
+    atomic_store(&draining, true);
+    pool_stop();
     http_resume_all();
+    /* let the requests under way, the woken long-polls among them, answer */
+    for (int i = 0; i < 300 && atomic_load(&in_flight) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(d);
 }

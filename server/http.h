@@ -32,12 +32,19 @@ struct req {
     int64_t deadline_ms;                /* long-poll deadline (monotonic), 0 when not polling */
     uint64_t wait_seq;                  /* event sequence seen when the long-poll started */
     int64_t started_mono_ms;            /* when the request started */
+    bool on_pool;                       /* the handler runs on an offload thread */
+    bool no_offload;                    /* the offload threads are gone: run here */
+    struct MHD_Response *deferred;      /* owned: a reply made off the MHD thread, to queue */
+    unsigned deferred_status;           /* its status */
     void *handler_state;                /* a handler's private state across resumptions */
     void (*handler_state_free)(void *); /* frees handler_state */
 };
 
-/* A handler's result. */
-enum http_result { HTTP_DONE = 0, HTTP_SUSPEND = 1 };
+/* A handler's result. HTTP_OFFLOAD (from the MHD thread only, before any
+ * reply) runs the handler again on an offload thread, so that a slow request
+ * (a model-based suggest, an export) does not hold up the fast ones sharing
+ * the HTTP thread; the handler sees r->on_pool set there. */
+enum http_result { HTTP_DONE = 0, HTTP_SUSPEND = 1, HTTP_OFFLOAD = 2 };
 
 typedef enum http_result (*http_handler)(struct req *r);
 
@@ -52,7 +59,8 @@ struct route {
 struct http_options {
     const char *host;           /* bind address, borrowed */
     unsigned port;              /* 0 picks a free port */
-    unsigned threads;           /* pool size */
+    unsigned threads;           /* HTTP threads (MHD's pool; 1 = one polling thread) */
+    unsigned offload_threads;   /* threads for HTTP_OFFLOAD handlers */
     size_t max_body;            /* bytes */
     const struct route *routes; /* the routing table, terminated by a NULL method */
     http_handler fallback;      /* for GET paths no route matches (static files), or NULL */
@@ -62,9 +70,14 @@ struct http_options {
 
 /* Start serving; returns the daemon, or NULL with a message in err. */
 struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t errlen);
+/* May r's handler return HTTP_OFFLOAD (not already offloaded, threads there)? */
+bool http_can_offload(const struct req *r);
+/* True once http_stop() began: long-polls answer now rather than wait. */
+bool http_draining(void);
 /* The port actually bound. */
 unsigned http_port(struct MHD_Daemon *d);
-/* Stop: finish in-flight requests and release the daemon. */
+/* Stop: wake the long-polls, let the requests under way answer (up to 3 s),
+ * and release the daemon. */
 void http_stop(struct MHD_Daemon *d);
 
 /* Reply with JSON (value is taken: decref'd even on error). */

@@ -170,6 +170,7 @@ int main(int argc, char **argv)
         .host = cfg.host,
         .port = cfg.port,
         .threads = cfg.threads,
+        .offload_threads = cfg.offload_threads,
         .max_body = cfg.max_body,
         .routes = api_routes,
         .fallback = www_serve,

@@ -25,11 +25,16 @@ void config_defaults(void)
     set_str(&cfg.host, "127.0.0.1");
     cfg.port = 8080;
     set_str(&cfg.www_dir, HPOD_DATADIR "/www");
-    /* SQLite takes one writer at a time: threads beyond the cores only wait
-     * for it and cost switches (32 simulated workers on 2 cores: 8 threads gave
-     * three quarters of the trials per second of 2). */
+    /* One HTTP thread by default. SQLite takes one writer at a time, and each
+     * connection drops its page cache whenever another one wrote: with 32
+     * simulated workers on 2 cores, one thread spent 250-300 us of CPU per
+     * trial against 400-420 for two, and 8 threads were slower still. What
+     * can be slow (a suggest that fits a model, an export) goes to the
+     * offload threads, one per processor (2 to 8), so it never holds up a
+     * heartbeat. */
+    cfg.threads = 1;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg.threads = cpus < 2 ? 2 : cpus > 8 ? 8 : (unsigned)cpus;
+    cfg.offload_threads = cpus < 2 ? 2 : cpus > 8 ? 8 : (unsigned)cpus;
     cfg.max_body = 4u << 20;
     cfg.worker_fail_limit = 3;
     cfg.worker_cooldown_s = 30;
@@ -129,6 +134,10 @@ static int set_key(const char *key, const char *v, char *err, size_t errlen)
         if (set_uint(key, v, 1, 256, &n, err, errlen) < 0)
             return -1;
         cfg.threads = (unsigned)n;
+    } else if (strcmp(key, "offload_threads") == 0) {
+        if (set_uint(key, v, 0, 64, &n, err, errlen) < 0)
+            return -1;
+        cfg.offload_threads = (unsigned)n;
     } else if (strcmp(key, "llm_threads") == 0) {
         if (set_uint(key, v, 1, 64, &n, err, errlen) < 0)
             return -1;

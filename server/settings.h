@@ -6,25 +6,26 @@
 
 /* The daemon's settings: defaults, then the config file, then the command line. */
 struct settings {
-    char *db_path;          /* --db, default ./hpod.db */
-    char *host;             /* --listen host part, default 127.0.0.1 */
-    unsigned port;          /* --listen port part, default 8080; 0 = any free port */
-    char *www_dir;          /* --www, default the installed page */
-    char *config_path;      /* --config FILE, or NULL */
-    unsigned threads;       /* HTTP pool threads (threads = N) */
-    size_t max_body;        /* request body limit in bytes (max_body = N) */
-    bool insecure;          /* --insecure: allow a non-loopback bind with no tokens */
-    bool sync_full;         /* synchronous = full instead of normal */
-    int verbose;            /* -v count */
-    int worker_fail_limit;  /* consecutive failures that cut a worker off */
-    int worker_cooldown_s;  /* how long a cut-off worker waits */
-    int reaper_interval_ms; /* lease reaper tick */
-    unsigned max_wait_s;    /* cap on a suggest's wait_s */
-    unsigned llm_threads;   /* threads making LLM calls */
-    char *tls_cert;         /* --tls-cert PEM file, or NULL */
-    char *tls_key;          /* --tls-key PEM file, or NULL */
-    unsigned rate_limit;    /* requests per second per token or address, 0 = off */
-    long max_db_pages;      /* cap on the database size in pages (max_db_pages = N), 0 = none */
+    char *db_path;            /* --db, default ./hpod.db */
+    char *host;               /* --listen host part, default 127.0.0.1 */
+    unsigned port;            /* --listen port part, default 8080; 0 = any free port */
+    char *www_dir;            /* --www, default the installed page */
+    char *config_path;        /* --config FILE, or NULL */
+    unsigned threads;         /* HTTP threads (threads = N) */
+    unsigned offload_threads; /* threads for slow requests (offload_threads = N) */
+    size_t max_body;          /* request body limit in bytes (max_body = N) */
+    bool insecure;            /* --insecure: allow a non-loopback bind with no tokens */
+    bool sync_full;           /* synchronous = full instead of normal */
+    int verbose;              /* -v count */
+    int worker_fail_limit;    /* consecutive failures that cut a worker off */
+    int worker_cooldown_s;    /* how long a cut-off worker waits */
+    int reaper_interval_ms;   /* lease reaper tick */
+    unsigned max_wait_s;      /* cap on a suggest's wait_s */
+    unsigned llm_threads;     /* threads making LLM calls */
+    char *tls_cert;           /* --tls-cert PEM file, or NULL */
+    char *tls_key;            /* --tls-key PEM file, or NULL */
+    unsigned rate_limit;      /* requests per second per token or address, 0 = off */
+    long max_db_pages;        /* cap on the database size in pages (max_db_pages = N), 0 = none */
 };
 
 /* The settings in force (filled by config_load). */

@@ -17,8 +17,17 @@
 #include "timeutil.h"
 
 /* Proposals for one study are made one at a time so that each sees the trials
- * the previous one created (constant liar, distinct Sobol indices). */
-static pthread_mutex_t propose_lock = PTHREAD_MUTEX_INITIALIZER;
+ * the previous one created (constant liar, distinct Sobol indices). Studies
+ * take a lock by their id among a few, so that a model being fitted for one
+ * does not hold up another (two studies that share a lock just take turns). */
+#define PROPOSE_LOCKS 64
+static pthread_mutex_t propose_locks[PROPOSE_LOCKS] = {[0 ... PROPOSE_LOCKS - 1] =
+                                                           PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_mutex_t *propose_lock_of(long long study_id)
+{
+    return &propose_locks[(unsigned long long)study_id % PROPOSE_LOCKS];
+}
 
 void suggest_result_release(struct suggest_result *res)
 {
@@ -305,6 +314,17 @@ static int propose(struct db *db, const struct study *st, size_t k, json_t **con
     return 0;
 }
 
+bool suggest_is_slow(struct db *db, const char *study)
+{
+    struct study st;
+    struct serr e;
+    if (store_study_load(db, study, &st, &e) < 0)
+        return false;
+    bool slow = strcmp(st.spec->sampler, "random") != 0;
+    store_study_release(&st);
+    return slow;
+}
+
 int suggest_run(struct db *db, const char *study, const char *worker, int count,
                 struct suggest_result *res, struct serr *e)
 {
@@ -315,7 +335,8 @@ int suggest_run(struct db *db, const char *study, const char *worker, int count,
     if (store_study_load(db, study, &st, e) < 0)
         return -1;
     int rc = -1;
-    pthread_mutex_lock(&propose_lock);
+    pthread_mutex_t *propose_lock = propose_lock_of(st.id);
+    pthread_mutex_lock(propose_lock);
     if (db_begin(db) < 0) {
         serr_db(e, db, "suggest");
         goto out_unlock;
@@ -449,7 +470,7 @@ int suggest_run(struct db *db, const char *study, const char *worker, int count,
 out_rollback:
     db_rollback(db);
 out_unlock:
-    pthread_mutex_unlock(&propose_lock);
+    pthread_mutex_unlock(propose_lock);
     store_study_release(&st);
     return rc;
 }

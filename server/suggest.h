@@ -18,6 +18,10 @@ struct suggest_result {
     int retry_after_s;    /* advice for the worker when the list is empty */
 };
 
+/* Does a suggest on this study read its history or fit a model (every sampler
+ * but random)? Such requests go to the offload threads. False for a study
+ * that does not exist (the 404 is quick). */
+bool suggest_is_slow(struct db *db, const char *study);
 /* Serve one suggest; 0, or -1 with e set (404, 429 for a worker cut off, 5xx). */
 int suggest_run(struct db *db, const char *study, const char *worker, int count,
                 struct suggest_result *res, struct serr *e);

@@ -222,10 +222,23 @@ class Handler(BaseHTTPRequestHandler):
                   "headers": {k.lower(): v for k, v in self.headers.items()},
                   "body": request if request is not None else raw.decode("utf-8", "replace")}
         SCRIPT.enter(record)
+        self.counted = True
         try:
             self.answer(fmt, request)
         finally:
+            self.uncount()
+
+    def uncount(self):
+        # a request stops counting as in flight when its answer starts: the
+        # client may send its next one as soon as it has read this one, before
+        # this thread runs again
+        if getattr(self, "counted", False):
+            self.counted = False
             SCRIPT.leave()
+
+    def send_response(self, *args, **kwargs):
+        self.uncount()
+        super().send_response(*args, **kwargs)
 
     def answer(self, fmt, request):
         if not isinstance(request, dict):
