@@ -265,12 +265,19 @@ enum http_result api_study_suggest(struct req *r)
     struct db *db = api_db(r);
     if (!db)
         return HTTP_DONE;
-    if (http_can_offload(r) && suggest_is_slow(db, r->args[0]))
+    struct serr e;
+    struct study st;
+    if (store_study_load(db, r->args[0], &st, &e) < 0)
+        return api_fail(r, &e);
+    if (http_can_offload(r) && suggest_is_slow(&st)) {
+        store_study_release(&st);
         return HTTP_OFFLOAD;
+    }
     uint64_t seq = store_event_seq();
     struct suggest_result res;
-    struct serr e;
-    if (suggest_run(db, r->args[0], worker, (int)count, &res, &e) < 0) {
+    int rc = suggest_run(db, &st, worker, (int)count, &res, &e);
+    store_study_release(&st);
+    if (rc < 0) {
         suggest_result_release(&res);
         return api_fail(r, &e);
     }

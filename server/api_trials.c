@@ -192,12 +192,12 @@ enum http_result api_trial_complete(struct req *r)
     }
     struct serr e;
     bool already;
-    int rc = store_complete(db, id, worker, state, value, values, error, sandbox, &already, &e);
+    json_t *t = NULL;
+    int rc = store_complete(db, id, worker, state, value, values, error, sandbox, &already, &t, &e);
     free(error_cut);
     if (rc < 0)
         return api_fail(r, &e);
     http_resume_due(store_event_seq());
-    json_t *t = store_trial_get(db, id, &e);
     if (t)
         json_object_set_new(t, "recorded_before", json_boolean(already));
     http_reply_json(r, 200, t ? t : json_pack("{sI}", "id", (json_int_t)id));

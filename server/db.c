@@ -36,8 +36,11 @@ static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
  * WAL past 1000 pages, with its fsyncs, so one request in a thousand waits for
  * them. Here that commit only wakes a thread that checkpoints on its own
  * connection; the hook still checkpoints inline when no such thread runs (the
- * token tool, tests) or when it falls far behind. */
-#define CKPT_FRAMES 1000
+ * token tool, tests) or when it falls far behind. The threshold is 4000 pages
+ * (16 MB of WAL with 4 KB pages): the same few pages (the newest trials and
+ * their index entries) change in every commit, and a checkpoint writes each
+ * page once however often it changed, so rarer checkpoints write less. */
+#define CKPT_FRAMES 4000
 static pthread_mutex_t ckpt_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ckpt_cond = PTHREAD_COND_INITIALIZER;
 static pthread_t ckpt_thread;

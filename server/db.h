@@ -17,7 +17,7 @@ int db_setup(const char *path, bool sync_full);
  * disk is full", which is how a full disk is tested. */
 void db_set_max_pages(long n);
 /* Start and stop the thread that checkpoints the WAL when a commit takes it
- * past 1000 pages (without it, the committing thread does, as SQLite would). */
+ * past 4000 pages (without it, the committing thread does). */
 int db_checkpointer_start(void);
 void db_checkpointer_stop(void);
 /* The calling thread's connection, opened on first use; NULL on failure. */

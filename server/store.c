@@ -126,47 +126,66 @@ json_t *store_trial_row(sqlite3_stmt *st)
 /* --- studies --- */
 
 /* Parsed specs by study id. A spec never changes once stored, so each is parsed
- * once and shared read-only by every thread; an entry is replaced only when the
- * text under an id differs (a study deleted and its id reused), and the old one
- * is kept, since another thread may still be reading it. */
+ * once and shared read-only by every thread. The key is the study's id with its
+ * creation time, so that a study deleted and its id reused (by a study created
+ * later) is not mistaken for the old one; the text is read from the database
+ * only on a miss. Old entries are kept, since another thread may still be
+ * reading them. */
 struct spec_entry {
     long long id;            /* study row id */
-    char *text;              /* the stored spec text it was parsed from */
+    long long created_at;    /* its creation time, ms */
     struct spec *spec;       /* owned, immutable */
     struct spec_entry *next; /* list link */
 };
 static pthread_mutex_t spec_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct spec_entry *spec_cache;
 
-static const struct spec *spec_cached(long long id, const char *text)
+static const struct spec *spec_cached(struct db *db, long long id, long long created_at)
 {
     pthread_mutex_lock(&spec_lock);
     for (struct spec_entry *s = spec_cache; s; s = s->next) {
-        if (s->id == id && strcmp(s->text, text) == 0) {
+        if (s->id == id && s->created_at == created_at) {
             pthread_mutex_unlock(&spec_lock);
             return s->spec;
         }
     }
     pthread_mutex_unlock(&spec_lock);
-    json_t *j = json_loads(text, 0, NULL);
+    sqlite3_stmt *q = db_stmt(db, "SELECT spec FROM studies WHERE id = ? AND created_at = ?");
+    if (!q)
+        return NULL;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, created_at);
+    json_t *j = NULL;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        j = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
+    sqlite3_reset(q);
     char err[256];
     struct spec *sp = j ? spec_parse(j, err, sizeof err) : NULL;
     json_decref(j);
     struct spec_entry *e = sp ? calloc(1, sizeof *e) : NULL;
-    char *copy = e ? strdup(text) : NULL;
-    if (!copy) {
-        free(e);
+    if (!e) {
         spec_free(sp);
         return NULL;
     }
     e->id = id;
-    e->text = copy;
+    e->created_at = created_at;
     e->spec = sp;
     pthread_mutex_lock(&spec_lock);
     e->next = spec_cache;
     spec_cache = e;
     pthread_mutex_unlock(&spec_lock);
     return sp;
+}
+
+/* A deleted study's id may be given again: its entries must not match. They
+ * stay allocated for threads that may still hold them. */
+static void spec_cache_forget(long long id)
+{
+    pthread_mutex_lock(&spec_lock);
+    for (struct spec_entry *s = spec_cache; s; s = s->next)
+        if (s->id == id)
+            s->id = 0;
+    pthread_mutex_unlock(&spec_lock);
 }
 
 void store_spec_cache_free(void)
@@ -176,21 +195,19 @@ void store_spec_cache_free(void)
         struct spec_entry *e = spec_cache;
         spec_cache = e->next;
         spec_free(e->spec);
-        free(e->text);
         free(e);
     }
     pthread_mutex_unlock(&spec_lock);
 }
 
-static int study_from_row(sqlite3_stmt *q, struct study *st, struct serr *e)
+static int study_from_row(struct db *db, sqlite3_stmt *q, struct study *st, struct serr *e)
 {
     memset(st, 0, sizeof *st);
     st->id = sqlite3_column_int64(q, 0);
     snprintf(st->name, sizeof st->name, "%s", (const char *)sqlite3_column_text(q, 1));
     snprintf(st->state, sizeof st->state, "%s", (const char *)sqlite3_column_text(q, 2));
     st->direction = sqlite3_column_int(q, 3);
-    const char *text = (const char *)sqlite3_column_text(q, 4);
-    st->spec = spec_cached(st->id, text ? text : "");
+    st->spec = spec_cached(db, st->id, sqlite3_column_int64(q, 4));
     if (!st->spec)
         return serr_set(e, 500, "corrupt_spec", "stored spec of study \"%s\" does not parse",
                         st->name);
@@ -200,7 +217,7 @@ static int study_from_row(sqlite3_stmt *q, struct study *st, struct serr *e)
 int store_study_load(struct db *db, const char *name, struct study *st, struct serr *e)
 {
     sqlite3_stmt *q =
-        db_stmt(db, "SELECT id, name, state, direction, spec FROM studies WHERE name = ?");
+        db_stmt(db, "SELECT id, name, state, direction, created_at FROM studies WHERE name = ?");
     if (!q)
         return serr_db(e, db, "load study");
     sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
@@ -213,7 +230,7 @@ int store_study_load(struct db *db, const char *name, struct study *st, struct s
         sqlite3_reset(q);
         return serr_db(e, db, "load study");
     }
-    rc = study_from_row(q, st, e);
+    rc = study_from_row(db, q, st, e);
     sqlite3_reset(q);
     return rc;
 }
@@ -221,7 +238,7 @@ int store_study_load(struct db *db, const char *name, struct study *st, struct s
 int store_study_load_id(struct db *db, long long id, struct study *st, struct serr *e)
 {
     sqlite3_stmt *q =
-        db_stmt(db, "SELECT id, name, state, direction, spec FROM studies WHERE id = ?");
+        db_stmt(db, "SELECT id, name, state, direction, created_at FROM studies WHERE id = ?");
     if (!q)
         return serr_db(e, db, "load study");
     sqlite3_bind_int64(q, 1, id);
@@ -231,7 +248,7 @@ int store_study_load_id(struct db *db, long long id, struct study *st, struct se
         return rc == SQLITE_DONE ? serr_set(e, 404, "not_found", "no study with id %lld", id)
                                  : serr_db(e, db, "load study");
     }
-    rc = study_from_row(q, st, e);
+    rc = study_from_row(db, q, st, e);
     sqlite3_reset(q);
     return rc;
 }
@@ -261,6 +278,7 @@ int store_counts(struct db *db, long long study_id, struct counts *c)
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         long long total = sqlite3_column_int64(q, 0);
+        c->next_number = total;
         c->pending = sqlite3_column_int64(q, 1);
         c->running = sqlite3_column_int64(q, 2);
         c->failed = sqlite3_column_int64(q, 3);
@@ -581,16 +599,20 @@ json_t *store_study_set_state(struct db *db, const char *name, const char *state
 
 int store_study_delete(struct db *db, const char *name, struct serr *e)
 {
-    sqlite3_stmt *q = db_stmt(db, "DELETE FROM studies WHERE name = ?");
+    sqlite3_stmt *q = db_stmt(db, "DELETE FROM studies WHERE name = ? RETURNING id");
     if (!q)
         return serr_db(e, db, "delete study");
     sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q);
+    long long id = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    if (rc == SQLITE_ROW)
+        rc = sqlite3_step(q);
     sqlite3_reset(q);
     if (rc != SQLITE_DONE)
         return serr_db(e, db, "delete study");
-    if (sqlite3_changes(db_handle(db)) == 0)
+    if (id == 0)
         return serr_set(e, 404, "not_found", "no study named \"%s\"", name);
+    spec_cache_forget(id);
     store_event_bump();
     log_info("study \"%s\" deleted", name);
     return 0;
@@ -810,14 +832,15 @@ struct lease_row {
     long long number;   /* trial number */
     bool study_done;    /* its study is finished */
     bool judged;        /* the pruner has stopped it */
+    long long created;  /* its study's creation time (the spec cache key) */
 };
 
 static int lease_row_load(struct db *db, long long id, struct lease_row *lr, struct serr *e)
 {
     sqlite3_stmt *q = db_stmt(db, "SELECT t.study_id, t.state, t.worker, t.attempts, "
                                   "t.last_value, t.number, s.state = 'finished', "
-                                  "t.prune_step IS NOT NULL FROM trials t JOIN studies s "
-                                  "ON s.id = t.study_id WHERE t.id = ?");
+                                  "t.prune_step IS NOT NULL, s.created_at FROM trials t JOIN "
+                                  "studies s ON s.id = t.study_id WHERE t.id = ?");
     if (!q)
         return serr_db(e, db, "load trial");
     sqlite3_bind_int64(q, 1, id);
@@ -836,6 +859,7 @@ static int lease_row_load(struct db *db, long long id, struct lease_row *lr, str
     lr->number = sqlite3_column_int64(q, 5);
     lr->study_done = sqlite3_column_int(q, 6) != 0;
     lr->judged = sqlite3_column_int(q, 7) != 0;
+    lr->created = sqlite3_column_int64(q, 8);
     sqlite3_reset(q);
     return 0;
 }
@@ -883,11 +907,10 @@ int store_heartbeat(struct db *db, long long id, const char *worker, const char 
         return -1;
     if (strcmp(lr.state, "running") != 0 || strcmp(lr.worker, worker) != 0)
         return lease_conflict(e, id, &lr, worker);
-    struct study st;
-    if (store_study_load_id(db, lr.study_id, &st, e) < 0)
-        return -1;
-    heartbeats_extend(id, time_now_ms() + lease_ms(st.spec));
-    store_study_release(&st);
+    const struct spec *sp = spec_cached(db, lr.study_id, lr.created);
+    if (!sp)
+        return serr_db(e, db, "heartbeat");
+    heartbeats_extend(id, time_now_ms() + lease_ms(sp));
     *action = lr.study_done ? "stop" : lr.judged ? "prune" : "continue";
     return 0;
 }
@@ -992,9 +1015,11 @@ static int note_worker_result(struct db *db, long long study_id, const char *wor
 
 int store_complete(struct db *db, long long id, const char *worker, const char *state, double value,
                    const json_t *values, const char *error, const char *sandbox, bool *already,
-                   struct serr *e)
+                   json_t **trial, struct serr *e)
 {
     *already = false;
+    if (trial)
+        *trial = NULL;
     if (strcmp(state, "completed") && strcmp(state, "failed") && strcmp(state, "pruned"))
         return serr_set(e, 400, "bad_state",
                         "state: must be \"completed\", \"failed\" or \"pruned\" (got \"%s\")",
@@ -1014,6 +1039,8 @@ int store_complete(struct db *db, long long id, const char *worker, const char *
     if (strcmp(lr.state, "running") != 0) {
         if (strcmp(lr.state, state) == 0 && strcmp(lr.worker, worker) == 0) {
             *already = true; /* a resend of a completion that was recorded */
+            if (trial)
+                *trial = store_trial_get(db, id, e);
             db_rollback(db);
             rc = 0;
             goto out_free;
@@ -1078,8 +1105,14 @@ int store_complete(struct db *db, long long id, const char *worker, const char *
             goto out_rollback;
         }
     }
+    if (trial)
+        *trial = store_trial_get(db, id, e);
     if (db_commit(db) < 0) {
         serr_db(e, db, "complete");
+        if (trial) {
+            json_decref(*trial);
+            *trial = NULL;
+        }
         goto out_free;
     }
     heartbeats_forget(id);

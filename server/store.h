@@ -79,10 +79,11 @@ int store_report(struct db *db, long long id, const char *worker, long long step
 /* Finish a trial: state completed|failed|pruned. value may be NAN for failed or
  * pruned (the last reported value is kept). values and error may be NULL.
  * 409 when the worker does not hold the lease. *already is set when the same
- * completion was recorded before (a resend). */
+ * completion was recorded before (a resend). *trial (when trial is not NULL)
+ * gets the trial as recorded, read in the same transaction. */
 int store_complete(struct db *db, long long id, const char *worker, const char *state, double value,
                    const json_t *values, const char *error, const char *sandbox, bool *already,
-                   struct serr *e);
+                   json_t **trial, struct serr *e);
 
 /* Requeue or fail running trials whose lease ran out (in the database and in
  * heartbeats.h); returns how many, or -1. */
@@ -98,6 +99,7 @@ int64_t lease_ms(const struct spec *sp);
 /* Trial state counts of a study. */
 struct counts {
     long long pending, running, completed, failed, pruned;
+    long long next_number; /* the number the next trial gets */
 };
 int store_counts(struct db *db, long long study_id, struct counts *c);
 

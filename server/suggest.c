@@ -252,8 +252,8 @@ out_free:
 
 /* Ask the study's sampler for k configurations; each gets its source name. Fewer
  * (*made) when the LLM asks the request to wait for a call in flight. */
-static int propose(struct db *db, const struct study *st, size_t k, json_t **configs,
-                   char **sources, size_t *made, struct serr *e)
+static int propose(struct db *db, const struct study *st, long long next, size_t k,
+                   json_t **configs, char **sources, size_t *made, struct serr *e)
 {
     *made = 0;
     struct sampler_ctx ctx;
@@ -267,14 +267,6 @@ static int propose(struct db *db, const struct study *st, size_t k, json_t **con
     } else if (suggest_history_load(db, st, &ctx) < 0) {
         suggest_history_free(&ctx);
         return serr_db(e, db, "load history");
-    }
-    long long next = 0;
-    sqlite3_stmt *q = db_stmt(db, "SELECT next_number FROM studies WHERE id = ?");
-    if (q) {
-        sqlite3_bind_int64(q, 1, st->id);
-        if (sqlite3_step(q) == SQLITE_ROW)
-            next = sqlite3_column_int64(q, 0);
-        sqlite3_reset(q);
     }
     ctx.next_number = (long)next;
     char err[512] = "";
@@ -314,26 +306,18 @@ static int propose(struct db *db, const struct study *st, size_t k, json_t **con
     return 0;
 }
 
-bool suggest_is_slow(struct db *db, const char *study)
+bool suggest_is_slow(const struct study *st)
 {
-    struct study st;
-    struct serr e;
-    if (store_study_load(db, study, &st, &e) < 0)
-        return false;
-    bool slow = strcmp(st.spec->sampler, "random") != 0;
-    store_study_release(&st);
-    return slow;
+    return strcmp(st->spec->sampler, "random") != 0;
 }
 
-int suggest_run(struct db *db, const char *study, const char *worker, int count,
+int suggest_run(struct db *db, const struct study *study, const char *worker, int count,
                 struct suggest_result *res, struct serr *e)
 {
     memset(res, 0, sizeof *res);
     res->trials = json_array();
     res->retry_after_s = 2;
-    struct study st;
-    if (store_study_load(db, study, &st, e) < 0)
-        return -1;
+    struct study st = *study; /* its state may change below */
     int rc = -1;
     pthread_mutex_t *propose_lock = propose_lock_of(st.id);
     pthread_mutex_lock(propose_lock);
@@ -428,7 +412,8 @@ int suggest_run(struct db *db, const char *study, const char *worker, int count,
         json_t **configs = calloc(want, sizeof *configs);
         char **sources = calloc(want, sizeof *sources);
         size_t made = 0;
-        if (!configs || !sources || propose(db, &st, want, configs, sources, &made, e) < 0) {
+        if (!configs || !sources ||
+            propose(db, &st, c.next_number, want, configs, sources, &made, e) < 0) {
             free(configs);
             free(sources);
             goto out_unlock;
@@ -471,6 +456,5 @@ out_rollback:
     db_rollback(db);
 out_unlock:
     pthread_mutex_unlock(propose_lock);
-    store_study_release(&st);
     return rc;
 }

@@ -19,11 +19,11 @@ struct suggest_result {
 };
 
 /* Does a suggest on this study read its history or fit a model (every sampler
- * but random)? Such requests go to the offload threads. False for a study
- * that does not exist (the 404 is quick). */
-bool suggest_is_slow(struct db *db, const char *study);
-/* Serve one suggest; 0, or -1 with e set (404, 429 for a worker cut off, 5xx). */
-int suggest_run(struct db *db, const char *study, const char *worker, int count,
+ * but random)? Such requests go to the offload threads. */
+bool suggest_is_slow(const struct study *st);
+/* Serve one suggest on a loaded study; 0, or -1 with e set (429 for a worker
+ * cut off, 5xx). */
+int suggest_run(struct db *db, const struct study *study, const char *worker, int count,
                 struct suggest_result *res, struct serr *e);
 /* Release what res owns. */
 void suggest_result_release(struct suggest_result *res);
