@@ -119,6 +119,7 @@ static void setup(void)
     o.host = "127.0.0.1";
     o.port = 0;
     o.threads = 2;
+    o.offload_threads = 1; /* slow routes go through the offload lane too */
     o.max_body = cfg.max_body;
     o.routes = api_routes;
     char err[256];
