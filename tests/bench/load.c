@@ -283,9 +283,14 @@ int main(int argc, char **argv)
            workers, wall, completed, (double)completed / wall, errors, empty_suggests);
     for (int c = 0; c < N_CALLS; c++) {
         qsort(lat[c].ms, lat[c].n, sizeof *lat[c].ms, cmp_double);
+        if (lat[c].n == 0) { /* JSON has no NaN */
+            printf(", \"%s\": {\"n\": 0, \"p50_ms\": null, \"p99_ms\": null, \"max_ms\": null}",
+                   call_names[c]);
+            continue;
+        }
         printf(", \"%s\": {\"n\": %zu, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f}",
                call_names[c], lat[c].n, quantile(&lat[c], 0.5), quantile(&lat[c], 0.99),
-               lat[c].n ? lat[c].ms[lat[c].n - 1] : NAN);
+               lat[c].ms[lat[c].n - 1]);
     }
     printf("}\n");
     for (int i = 0; i < workers; i++) {
