@@ -61,20 +61,33 @@ static void die(const char *what, const char *detail)
 /* Send req (len bytes) on a new connection; the status code (0 when the daemon
  * closed without an answer, -1 when it said nothing within wait_s) and the
  * answer into out. */
+/* libFuzzer's timer signal interrupts system calls (it is installed without
+ * SA_RESTART): each call below is repeated on EINTR, so that an interrupted
+ * recv is not taken for a daemon that closed without answering. */
 static int exchange(const char *req, size_t len, struct buf *out, int wait_s)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        die("socket", strerror(errno));
-    struct timeval tv = {wait_s, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-        die("the daemon does not accept connections", strerror(errno));
+    int fd = -1;
+    for (int tries = 0; fd < 0; tries++) {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            die("socket", strerror(errno));
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            break;
+        int err = errno;
+        close(fd);
+        fd = -1;
+        if (err != EINTR || tries >= 100)
+            die("the daemon does not accept connections", strerror(err));
+    }
+    struct timeval tv = {wait_s, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     size_t sent = 0;
     while (sent < len) {
         ssize_t n = send(fd, req + sent, len - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             break; /* the daemon closed early: read what it said */
         sent += (size_t)n;
@@ -83,8 +96,9 @@ static int exchange(const char *req, size_t len, struct buf *out, int wait_s)
     buf_reset(out);
     char chunk[8192];
     ssize_t n;
-    while ((n = recv(fd, chunk, sizeof chunk, 0)) > 0)
-        buf_append(out, chunk, (size_t)n);
+    while ((n = recv(fd, chunk, sizeof chunk, 0)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0)
+            buf_append(out, chunk, (size_t)n);
     close(fd);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return -1;
