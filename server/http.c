@@ -377,7 +377,7 @@ static void pool_start(unsigned n)
     for (pool_n = 0; pool_threads && pool_n < n; pool_n++)
         if (pthread_create(&pool_threads[pool_n], NULL, pool_main, NULL) != 0)
             break;
-    if (pool_n == 0)
+    if (n > 0 && pool_n == 0)
         log_warn("no offload thread: slow requests run on the HTTP threads");
 }
 

@@ -49,13 +49,15 @@ def call(url, method="GET", body=None):
 
 
 class Hpod:
-    def __init__(self, binary, tmp, name):
+    def __init__(self, binary, tmp, name, config=None):
         self.db = os.path.join(tmp, name + ".db")
         self.binary = binary
+        self.config = config
         self.log = open(os.path.join(tmp, name + ".log"), "ab")
 
     def start(self):
-        self.proc = subprocess.Popen([self.binary, "--db", self.db, "--listen", "127.0.0.1:0"],
+        extra = ["--config", self.config] if self.config else []
+        self.proc = subprocess.Popen([self.binary, "--db", self.db, "--listen", "127.0.0.1:0"] + extra,
                                      stdout=subprocess.PIPE, stderr=self.log)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("hpod listening on "):
@@ -79,17 +81,29 @@ def proc_kb(pid, field="VmRSS"):
     return None
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process, all threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_load(args, tmp, workers):
-    d = Hpod(args.hpod, tmp, f"load{workers}").start()
+    d = Hpod(args.hpod, tmp, f"load{workers}", args.hpod_config).start()
     try:
         call(d.url + "/api/v1/studies", "POST", dict(SPEC, name="load"))
+        cpu0 = cpu_s(d.proc.pid)
         p = subprocess.run([args.load, "--server", d.url, "--study", "load", "--workers",
                             str(workers), "--seconds", str(args.seconds)],
                            capture_output=True, text=True)
+        cpu = cpu_s(d.proc.pid) - cpu0
         if p.stderr:
             sys.stderr.write(p.stderr)
         res = json.loads(p.stdout)
         res["hpod_rss_mb"] = round(d.rss_kb() / 1024, 1)
+        # the daemon's CPU time per trial: steadier than trials/s on a shared
+        # machine, and what a change to the daemon alone moves
+        res["hpod_cpu_us_per_trial"] = round(cpu * 1e6 / res["trials"]) if res["trials"] else None
         return res
     finally:
         d.stop()
@@ -214,6 +228,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--workers", default="1,8,32,128")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--hpod-config", default=None,
+                    help="a config file for the daemons under load (e.g. threads = 2)")
     ap.add_argument("--big", type=int, default=100000)
     ap.add_argument("--out", default="")
     args = ap.parse_args()
@@ -241,14 +257,18 @@ def main():
     print(f"# {args.seconds:g} s per run; random sampler; each trial is suggest, one heartbeat, complete")
     print(f"# {args.rounds} runs of each side, taking turns; each cell is the run with the median "
           "trials/s (the range is below the table)")
+    if args.hpod_config:
+        with open(args.hpod_config) as f:
+            print("# hpod config: " + "; ".join(l.strip() for l in f if l.strip()))
     print()
-    print("| workers | hpod trials/s | errors | suggest p50/p99 ms | heartbeat p50/p99 ms | "
-          "complete p50/p99 ms | Optuna trials/s | Optuna p99 ms | ratio |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| workers | hpod trials/s | hpod CPU us/trial | errors | suggest p50/p99 ms | "
+          "heartbeat p50/p99 ms | complete p50/p99 ms | Optuna trials/s | Optuna p99 ms | ratio |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r, o in zip(results["load"], results["optuna"]):
         ratio = r["trials_per_s"] / o["trials_per_s"] if o and o["trials_per_s"] else None
         r["ratio"] = ratio
-        cells = [str(r["workers"]), fmt(r["trials_per_s"]), str(r["errors"])]
+        cells = [str(r["workers"]), fmt(r["trials_per_s"]), fmt(r["hpod_cpu_us_per_trial"]),
+                 str(r["errors"])]
         for c in ("suggest", "heartbeat", "complete"):
             cells.append(f"{fmt(r[c]['p50_ms'], 2)} / {fmt(r[c]['p99_ms'], 2)}")
         cells += [fmt(o["trials_per_s"]) if o else "-", fmt(o["p99_ms"]) if o else "-",
