@@ -827,18 +827,6 @@ void httpc_set_max_body(struct httpc *c, size_t max_body)
     c->max_body = max_body;
 }
 
-void httpc_response_init(struct httpc_response *r)
-{
-    memset(r, 0, sizeof *r);
-    buf_init(&r->body);
-    r->retry_after_s = -1;
-}
-
-void httpc_response_release(struct httpc_response *r)
-{
-    buf_release(&r->body);
-}
-
 /* A header line from the caller that may go out as is: "Name: value", no line
  * breaks; "Name:" alone (libcurl's way of removing a header) is dropped. */
 static bool header_ok(const char *h)

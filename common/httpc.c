@@ -51,18 +51,6 @@ void httpc_set_max_body(struct httpc *c, size_t max_body)
     c->max_body = max_body;
 }
 
-void httpc_response_init(struct httpc_response *r)
-{
-    memset(r, 0, sizeof *r);
-    buf_init(&r->body);
-    r->retry_after_s = -1;
-}
-
-void httpc_response_release(struct httpc_response *r)
-{
-    buf_release(&r->body);
-}
-
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
     struct sink *s = arg;

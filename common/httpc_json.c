@@ -8,8 +8,21 @@
 
 #include "jsonutil.h"
 
-/* httpc_json() on top of httpc_request(): shared by both transports, common/httpc.c
- * (libcurl, the daemon) and client/httpc_lite.c (plain sockets, hpo). */
+/* What both transports share, common/httpc.c (libcurl, the daemon) and
+ * client/httpc_lite.c (plain sockets, hpo): the response's life cycle, and
+ * httpc_json() on top of httpc_request(). */
+
+void httpc_response_init(struct httpc_response *r)
+{
+    memset(r, 0, sizeof *r);
+    buf_init(&r->body);
+    r->retry_after_s = -1;
+}
+
+void httpc_response_release(struct httpc_response *r)
+{
+    buf_release(&r->body);
+}
 
 json_t *httpc_json(struct httpc *c, const char *method, const char *path, const json_t *body,
                    long timeout_ms, long *status, double *retry_after_s, char *err, size_t errlen)

@@ -382,15 +382,8 @@ int db_commit(struct db *db)
 
 void db_rollback(struct db *db)
 {
-    if (!sqlite3_get_autocommit(db->h)) {
-        sqlite3_stmt *st = db_stmt(db, "ROLLBACK");
-        if (st) {
-            sqlite3_step(st);
-            sqlite3_reset(st);
-        } else {
-            sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-        }
-    }
+    if (!sqlite3_get_autocommit(db->h) && step_once(db, "ROLLBACK") < 0)
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
     db_end_write(db);
 }
 

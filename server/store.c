@@ -880,14 +880,12 @@ int64_t lease_ms(const struct spec *sp)
     return (int64_t)(sp->heartbeat_s * 1000.0 * (double)sp->stale_after);
 }
 
-static int extend_lease(struct db *db, long long id, long long study_id)
+static int extend_lease(struct db *db, long long id, const struct lease_row *lr)
 {
-    struct study st;
-    struct serr e;
-    if (store_study_load_id(db, study_id, &st, &e) < 0)
+    const struct spec *sp = spec_cached(db, lr->study_id, lr->created);
+    if (!sp)
         return -1;
-    int64_t ms = lease_ms(st.spec);
-    store_study_release(&st);
+    int64_t ms = lease_ms(sp);
     sqlite3_stmt *q = db_stmt(db, "UPDATE trials SET lease_expires_at = ? WHERE id = ?");
     if (!q)
         return -1;
@@ -957,7 +955,7 @@ int store_report(struct db *db, long long id, const char *worker, long long step
         sqlite3_bind_double(u, 3, value);
     int s2 = sqlite3_step(u);
     sqlite3_reset(u);
-    if (s1 != SQLITE_DONE || s2 != SQLITE_DONE || extend_lease(db, id, lr.study_id) < 0) {
+    if (s1 != SQLITE_DONE || s2 != SQLITE_DONE || extend_lease(db, id, &lr) < 0) {
         serr_db(e, db, "report");
         goto out_rollback;
     }
@@ -1135,7 +1133,7 @@ int store_reap(struct db *db, int64_t now_ms)
 {
     /* study by study, so that each study's running trials are a range of
      * trials_study_state */
-    sqlite3_stmt *q = db_stmt(db, "SELECT t.id, t.study_id, t.attempts, t.worker, s.spec, "
+    sqlite3_stmt *q = db_stmt(db, "SELECT t.id, t.study_id, t.attempts, t.worker, s.created_at, "
                                   "t.number, s.name, t.prune_step IS NOT NULL FROM studies s "
                                   "CROSS JOIN trials t ON t.study_id = s.id AND t.state = "
                                   "'running' WHERE t.lease_expires_at < ?");
@@ -1159,9 +1157,8 @@ int store_reap(struct db *db, int64_t now_ms)
         x->attempts = sqlite3_column_int(q, 2);
         const char *w = (const char *)sqlite3_column_text(q, 3);
         snprintf(x->worker, sizeof x->worker, "%s", w ? w : "");
-        json_t *spec = json_loads((const char *)sqlite3_column_text(q, 4), 0, NULL);
-        x->max_retries = json_int(json_object_get(spec, "lease"), "max_retries", 2);
-        json_decref(spec);
+        const struct spec *sp = spec_cached(db, x->study_id, sqlite3_column_int64(q, 4));
+        x->max_retries = sp ? sp->max_retries : 2;
         x->number = sqlite3_column_int64(q, 5);
         snprintf(x->study, sizeof x->study, "%s", (const char *)sqlite3_column_text(q, 6));
         x->judged = sqlite3_column_int(q, 7) != 0;
