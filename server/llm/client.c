@@ -1,5 +1,5 @@
 #include <config.h>
-#include "llm/client.h"
+#include "client.h"
 
 #include <math.h>
 #include <stdint.h>

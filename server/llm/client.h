@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "llm/provider.h"
+#include "provider.h"
 
 /* One chat exchange with a provider: OpenAI chat completions
  * (POST {base_url}/chat/completions) or Anthropic messages

@@ -1,5 +1,5 @@
 #include <config.h>
-#include "llm/prompt.h"
+#include "prompt.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "samplers/sampler.h"
+#include "sampler.h"
 #include "spec.h"
 
 /* The prompts that ask an LLM for configurations, following the structure of

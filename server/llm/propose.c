@@ -1,12 +1,12 @@
 #include <config.h>
-#include "llm/propose.h"
+#include "propose.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jsonutil.h"
-#include "llm/reply.h"
+#include "reply.h"
 
 void llm_propose_opts_init(struct llm_propose_opts *o)
 {

@@ -5,9 +5,9 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "llm/client.h"
-#include "llm/prompt.h"
-#include "llm/provider.h"
+#include "client.h"
+#include "prompt.h"
+#include "provider.h"
 #include "spec.h"
 
 /* The proposal engine: prompt, call, read the reply, and when it is invalid ask

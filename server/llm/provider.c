@@ -1,5 +1,5 @@
 #include <config.h>
-#include "llm/provider.h"
+#include "provider.h"
 
 #include <errno.h>
 #include <math.h>

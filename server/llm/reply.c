@@ -1,5 +1,5 @@
 #include <config.h>
-#include "llm/reply.h"
+#include "reply.h"
 
 #include <math.h>
 #include <stdbool.h>

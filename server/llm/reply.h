@@ -4,7 +4,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "llm/prompt.h"
+#include "prompt.h"
 #include "space.h"
 
 /* Reading an LLM's reply: find the JSON in it (bare, in a ``` fence, after a line

@@ -1,12 +1,12 @@
 #include <config.h>
-#include "samplers/gp_rank.h"
+#include "gp_rank.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rng.h"
-#include "samplers/gp.h"
+#include "gp.h"
 
 /* Features of a configuration: one unit coordinate per float or int (0.5 when
  * the parameter is inactive), one indicator per categorical choice, nothing for

@@ -4,7 +4,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "samplers/sampler.h"
+#include "sampler.h"
 
 /* Ranking configurations that came from elsewhere (an LLM's candidates) by the
  * gp sampler's criterion: a Gaussian process fitted to the study's finished

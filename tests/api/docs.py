@@ -94,10 +94,10 @@ exit_sect = text["hpo.1"].split("EXIT STATUS", 1)[-1].split("EXAMPLES", 1)[0]
 shown = {int(n) for n in re.findall(r"^(\d)$", exit_sect, re.M)}
 tap.eq(shown, codes, "hpo.1 lists exactly the exit codes of client/rest.h")
 
-# hpod.conf: keys of server/settings.c, provider and price keys of server/llm/provider.c.
-settings_c = read("server", "settings.c")
+# hpod.conf: keys of server/core/settings.c, provider and price keys of server/llm/provider.c.
+settings_c = read("server", "core", "settings.c")
 keys = re.findall(r'strcmp\(key, "(\w+)"\) == 0', settings_c)
-words_in("hpod.conf.5", [k + " =" for k in keys], "setting of server/settings.c")
+words_in("hpod.conf.5", [k + " =" for k in keys], "setting of server/core/settings.c")
 try:
     provider_c = read("server", "llm", "provider.c")
     pkeys = sorted(set(re.findall(r'!strcmp\(key, "(\w+)"\)', provider_c)))

@@ -1,4 +1,4 @@
-"""schema/openapi.json describes exactly the routes of server/api.c.
+"""schema/openapi.json describes exactly the routes of server/api/api.c.
 
 The routing table is read as text: every {"METHOD", "/path", ...} line of
 api_routes. Each must be an operation of the document, with the same role,
@@ -13,13 +13,13 @@ import re
 from hpotest import TOP_SRCDIR, Daemon, Tap, http
 
 tap = Tap()
-api_c = os.path.join(TOP_SRCDIR, "server", "api.c")
+api_c = os.path.join(TOP_SRCDIR, "server", "api", "api.c")
 doc_path = os.path.join(TOP_SRCDIR, "schema", "openapi.json")
 
 with open(api_c) as f:
     source = f.read()
 table = re.search(r"api_routes\[\]\s*=\s*\{(.*?)\n\};", source, re.S)
-tap.ok(table is not None, "server/api.c has an api_routes table")
+tap.ok(table is not None, "server/api/api.c has an api_routes table")
 ROLES = {"ROLE_NONE": "none", "ROLE_READ": "read", "ROLE_WORKER": "worker", "ROLE_ADMIN": "admin"}
 routes = {}
 for m in re.finditer(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(ROLE_[A-Z]+)\s*,\s*(\w+)\s*,\s*"(\w+)"',

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "rng.h"
-#include "samplers/sampler.h"
+#include "sampler.h"
 #include "space.h"
 #include "timeutil.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "llm/reply.h"
+#include "reply.h"
 #include "space.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

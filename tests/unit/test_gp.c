@@ -7,9 +7,9 @@
 
 #include "jsonutil.h"
 #include "rng.h"
-#include "samplers/gp.h"
-#include "samplers/sampler.h"
-#include "samplers/sampler_auto.h"
+#include "gp.h"
+#include "sampler.h"
+#include "sampler_auto.h"
 #include "space.h"
 
 /* ---- helpers ---- */

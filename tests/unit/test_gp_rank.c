@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "jsonutil.h"
-#include "samplers/gp_rank.h"
-#include "samplers/sampler.h"
+#include "gp_rank.h"
+#include "sampler.h"
 #include "space.h"
 
 /* gp_rank_best(): the GP's expected improvement orders an LLM's candidates. */

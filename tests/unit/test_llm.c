@@ -8,9 +8,9 @@
 
 #include "buf.h"
 #include "jsonutil.h"
-#include "llm/prompt.h"
-#include "llm/provider.h"
-#include "llm/reply.h"
+#include "prompt.h"
+#include "provider.h"
+#include "reply.h"
 #include "rng.h"
 #include "test_llm_util.h"
 

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "llm/prompt.h"
+#include "prompt.h"
 #include "spec.h"
 
 /* Helpers shared by the LLM unit tests. */

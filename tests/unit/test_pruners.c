@@ -12,7 +12,7 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "pruner_hook.h"
-#include "pruners/pruner.h"
+#include "pruner.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 

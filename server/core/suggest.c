@@ -11,8 +11,8 @@
 #include "jsonutil.h"
 #include "llm_hook.h"
 #include "log.h"
-#include "samplers/sampler.h"
-#include "samplers/sampler_auto.h"
+#include "sampler.h"
+#include "sampler_auto.h"
 #include "settings.h"
 #include "timeutil.h"
 

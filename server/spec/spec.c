@@ -1,7 +1,7 @@
 #include <config.h>
 #include "spec.h"
 
-#include "pruners/pruner.h"
+#include "pruner.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "pruners/pruner.h"
+#include "pruner.h"
 
 #define MAX_RUNGS 64
 
