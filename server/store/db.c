@@ -387,6 +387,37 @@ void db_rollback(struct db *db)
     db_end_write(db);
 }
 
+static bool last_busy(struct db *db)
+{
+    int rc = sqlite3_extended_errcode(db->h) & 0xff;
+    return rc == SQLITE_BUSY || (db->last_rc & 0xff) == SQLITE_BUSY;
+}
+
+int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
+{
+    for (int attempt = 1;; attempt++) {
+        db->last_rc = SQLITE_OK;
+        if (db_begin(db) < 0) {
+            if (last_busy(db) && attempt < DB_RUN_TRIES)
+                continue;
+            return -1;
+        }
+        if (fn(db, ctx) < 0) {
+            bool busy = last_busy(db);
+            db_rollback(db);
+            if (busy && attempt < DB_RUN_TRIES) {
+                log_warn("sqlite: database busy, running the transaction again");
+                continue;
+            }
+            return -1;
+        }
+        if (db_commit(db) == 0)
+            return 0;
+        if (!last_busy(db) || attempt >= DB_RUN_TRIES)
+            return -1;
+    }
+}
+
 const char *db_errmsg(struct db *db)
 {
     return sqlite3_errmsg(db->h);

@@ -37,6 +37,16 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql);
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
+/* Run one unit of work as one transaction: BEGIN IMMEDIATE, fn(db, ctx),
+ * then COMMIT when fn returns 0 or ROLLBACK when it returns -1. When the
+ * database was busy (another process held the write lock past busy_timeout,
+ * at BEGIN, in a statement or at COMMIT), the whole unit is rolled back and run
+ * again, up to DB_RUN_TRIES times, so fn must keep no state between runs but
+ * what it writes to ctx afresh. Returns 0 once committed, -1 otherwise (fn's
+ * own failure, or the database's: db_errmsg() and db_unavailable() say which).
+ * The only way the store writes. */
+#define DB_RUN_TRIES 3
+int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx);
 /* The last error message of the connection (borrowed). */
 const char *db_errmsg(struct db *db);
 /* True when the last error was the disk being full, read-only or I/O: the
