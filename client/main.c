@@ -97,8 +97,11 @@ int main(int argc, char **argv)
         o.server = server;
         o.token = token;
         if (worker_parse(&o, argc - i, argv + i, err, sizeof err) < 0) {
-            fprintf(stderr, "hpo: %s (see hpo --help)\n", err);
+            fprintf(stderr, "hpo: %s (see hpo worker --help)\n", err);
             rc = 2;
+        } else if (o.help) {
+            worker_opts_usage(stdout);
+            rc = 0;
         } else {
             rc = worker_run(&o);
         }
