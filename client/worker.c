@@ -34,10 +34,11 @@
 #include "timeutil.h"
 #include "worker_prep.h"
 
-#define POLL_TICK_MS      250 /* how often the report file is looked at */
-#define MAX_SERVER_ERRORS 10  /* 5xx answers before a queued request is given up */
-#define CPU_MARGIN_S      60  /* CPU time of a confined trial beyond timeout x CPUs */
-#define OPEN_FILES        256 /* open files of a confined trial */
+#define POLL_TICK_MS      250   /* how often the report file is looked at */
+#define MAX_SERVER_ERRORS 10    /* 5xx answers before a queued request is given up */
+#define POLL_MARGIN_MS    15000 /* a long-poll's HTTP timeout beyond its wait_s */
+#define CPU_MARGIN_S      60    /* CPU time of a confined trial beyond timeout x CPUs */
+#define OPEN_FILES        256   /* open files of a confined trial */
 
 enum slot_state { SLOT_ACTIVE, SLOT_WAITING, SLOT_DONE };
 
@@ -698,6 +699,22 @@ static void worker_refuse(struct worker *w)
     }
 }
 
+long worker_poll_timeout_ms(double wait_s)
+{
+    return (long)(wait_s * 1000) + POLL_MARGIN_MS;
+}
+
+int64_t worker_retry_ms(const char *study_state, double wait_s, int64_t held_ms,
+                        double retry_after_s)
+{
+    /* held: the daemon kept the request for its wait (or a second of it) */
+    double held_enough = wait_s * 900 < 1000 ? wait_s * 900 : 1000;
+    if (strcmp(study_state, "running") == 0 && wait_s > 0 && (double)held_ms >= held_enough)
+        return 0;
+    double wait = retry_after_s < 0.2 ? 0.2 : retry_after_s > 60 ? 60 : retry_after_s;
+    return (int64_t)(wait * 1000);
+}
+
 /* Ask for a trial and run it. Returns false when the slot should stop. */
 static bool slot_step(struct slot *s, struct backoff *bo)
 {
@@ -715,9 +732,11 @@ static bool slot_step(struct slot *s, struct backoff *bo)
     long status = 0;
     double retry_after = -1;
     atomic_store(&s->state, SLOT_WAITING);
+    int64_t asked_ms = now_ms();
     json_t *reply =
-        httpc_json(s->http, "POST", path.data, body, (long)(w->o->wait_s * 1000) + 15000, &status,
+        httpc_json(s->http, "POST", path.data, body, worker_poll_timeout_ms(w->o->wait_s), &status,
                    &retry_after, err, sizeof err);
+    int64_t held_ms = now_ms() - asked_ms;
     atomic_store(&s->state, SLOT_ACTIVE);
     json_decref(body);
     buf_release(&path);
@@ -759,9 +778,9 @@ static bool slot_step(struct slot *s, struct backoff *bo)
             go_on = false;
             goto out;
         }
-        double wait = json_num(reply, "retry_after_s", 1);
-        wait = wait < 0.2 ? 0.2 : wait > 60 ? 60 : wait;
-        slot_sleep(s, (int64_t)(wait * 1000));
+        /* a long-poll that ran out on a running study is asked again at once */
+        slot_sleep(
+            s, worker_retry_ms(state, w->o->wait_s, held_ms, json_num(reply, "retry_after_s", 1)));
         goto out;
     }
     run_trial(s, trial);

@@ -1,6 +1,8 @@
 #ifndef WORKER_H
 #define WORKER_H
 
+#include <stdint.h>
+
 #include "worker_opts.h"
 
 /* `hpo worker`: asks hpod for trials of one study and runs the training
@@ -24,5 +26,19 @@
  * or a clean stop, 1 when the daemon refused, e.g. unknown study, 2 when the
  * worker refused the study's code or cannot set up its sandbox). */
 int worker_run(const struct worker_opts *o);
+
+/* The HTTP timeout of a suggest that may wait wait_s on the daemon: the wait
+ * plus a margin for the answer itself, so that a held long-poll is never
+ * mistaken for an unreachable daemon. */
+long worker_poll_timeout_ms(double wait_s);
+/* How long a slot waits before asking again after a suggest answered no
+ * trial (study_state from that answer, held_ms how long the daemon held the
+ * request). A study whose LLM takes minutes answers empty long-polls until a
+ * proposal lands: while the study runs, a request the daemon held for its wait
+ * is asked again at once (0), with no backoff and nothing printed. An answer
+ * given at once (wait_s 0, a paused study) waits retry_after_s, kept within
+ * 0.2 to 60 s. */
+int64_t worker_retry_ms(const char *study_state, double wait_s, int64_t held_ms,
+                        double retry_after_s);
 
 #endif

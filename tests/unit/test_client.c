@@ -527,6 +527,25 @@ START_TEST(test_worker_parse_help)
 }
 END_TEST
 
+START_TEST(test_worker_long_poll)
+{
+    /* the HTTP timeout outlasts the daemon's wait by a margin */
+    ck_assert_int_ge(worker_poll_timeout_ms(20), 20000 + 10000);
+    ck_assert_int_ge(worker_poll_timeout_ms(180), 180000 + 10000);
+    ck_assert_int_gt(worker_poll_timeout_ms(0), 5000);
+    /* a running study whose long-poll ran out: again at once, whatever the advice */
+    ck_assert_int_eq(worker_retry_ms("running", 20, 20004, 2), 0);
+    ck_assert_int_eq(worker_retry_ms("running", 20, 1500, 30), 0); /* the daemon's cap was lower */
+    ck_assert_int_eq(worker_retry_ms("running", 0.5, 460, 2), 0);
+    /* answered at once: the daemon's advice, within 0.2 to 60 s */
+    ck_assert_int_eq(worker_retry_ms("running", 20, 30, 2), 2000);
+    ck_assert_int_eq(worker_retry_ms("running", 0, 0, 0), 200);
+    ck_assert_int_eq(worker_retry_ms("running", 0, 0, 600), 60000);
+    /* a paused study waits as told, even after a long-poll */
+    ck_assert_int_eq(worker_retry_ms("paused", 20, 20000, 5), 5000);
+}
+END_TEST
+
 /* The value of NAME in a NULL-terminated environment, or NULL. */
 static const char *env_value(char **env, const char *name)
 {
@@ -830,6 +849,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_worker_parse_errors);
     tcase_add_test(tc, test_worker_parse_help);
     tcase_add_test(tc, test_worker_prep_trial);
+    tcase_add_test(tc, test_worker_long_poll);
     tcase_add_test(tc, test_cli_parse_value);
     tcase_add_test(tc, test_table_text);
     tcase_add_test(tc, test_rest_escape);
