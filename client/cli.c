@@ -342,6 +342,40 @@ static void print_numbers(const char *label, const json_t *obj)
     printf("\n");
 }
 
+/* Does the spec ask for the LLM (its sampler, or LLM-seeded trials)? */
+static bool spec_uses_llm(const json_t *spec)
+{
+    const json_t *sampler = json_object_get(spec, "sampler");
+    const char *name =
+        json_is_string(sampler) ? json_string_value(sampler) : json_str(sampler, "name", "");
+    const json_t *llm = json_object_get(spec, "llm");
+    return strcmp(name, "llm") == 0 || json_is_integer(json_object_get(llm, "init_trials"));
+}
+
+/* "trials from the LLM: 9 of 12 (fallback 3)" from the study's "sources",
+ * for studies that use the LLM (or hold trials of it, e.g. imported). */
+static void print_sources(const json_t *spec, const json_t *sources)
+{
+    if (!json_is_object(sources))
+        return;
+    long long llm = json_int(sources, "llm", 0), ranked = json_int(sources, "llm+gp", 0);
+    long long fallback = json_int(sources, "fallback", 0);
+    long long classical = json_int(sources, "classical", 0),
+              manual = json_int(sources, "manual", 0);
+    if (!spec_uses_llm(spec) && llm + ranked + fallback == 0)
+        return;
+    printf("%-11strials from the LLM: %lld of %lld (", "sources", llm + ranked,
+           llm + ranked + fallback + classical + manual);
+    if (ranked > 0)
+        printf("%lld ranked by the GP, ", ranked);
+    printf("fallback %lld", fallback);
+    if (classical > 0)
+        printf(", classical %lld", classical);
+    if (manual > 0)
+        printf(", manual %lld", manual);
+    printf(")\n");
+}
+
 static int study_show(struct cli *c, const char *name)
 {
     char *path = study_path(name, NULL);
@@ -370,6 +404,7 @@ static int study_show(struct cli *c, const char *name)
            "pending\n",
            "progress", progress, count_of(counts, "completed"), count_of(counts, "failed"),
            count_of(counts, "pruned"), count_of(counts, "running"), count_of(counts, "pending"));
+    print_sources(spec, json_object_get(reply, "sources"));
     const json_t *best = json_object_get(reply, "best");
     if (!json_is_object(best))
         best = json_object_get(reply, "best_trial");

@@ -38,7 +38,8 @@ static const char usage[] =
     "                            lines on its stdout are its results; {x} that is\n"
     "                            not a parameter is left as is. The command runs in\n"
     "                            its trial directory: relative paths to existing\n"
-    "                            files in CMD ARGS are made absolute first\n"
+    "                            files in CMD ARGS are made absolute first;\n"
+    "                            hpo worker --help: every option with its default\n"
     "\n"
     "environment: HPO_SERVER (default http://127.0.0.1:8080), HPO_TOKEN,\n"
     "  HPO_CA_FILE (PEM certificates to trust for an https:// daemon, e.g. one\n"
@@ -97,8 +98,11 @@ int main(int argc, char **argv)
         o.server = server;
         o.token = token;
         if (worker_parse(&o, argc - i, argv + i, err, sizeof err) < 0) {
-            fprintf(stderr, "hpo: %s (see hpo --help)\n", err);
+            fprintf(stderr, "hpo: %s (see hpo worker --help)\n", err);
             rc = 2;
+        } else if (o.help) {
+            worker_opts_usage(stdout);
+            rc = 0;
         } else {
             rc = worker_run(&o);
         }

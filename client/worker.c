@@ -32,14 +32,13 @@
 #include "table.h"
 #include "template.h"
 #include "timeutil.h"
+#include "worker_prep.h"
 
-extern char **environ;
-
-#define REPORT_FILE       "hpo-reports.txt" /* in the trial directory, written by `hpo report` */
-#define POLL_TICK_MS      250               /* how often the report file is looked at */
-#define MAX_SERVER_ERRORS 10                /* 5xx answers before a queued request is given up */
-#define CPU_MARGIN_S      60                /* CPU time of a confined trial beyond timeout x CPUs */
-#define OPEN_FILES        256               /* open files of a confined trial */
+#define POLL_TICK_MS      250   /* how often the report file is looked at */
+#define MAX_SERVER_ERRORS 10    /* 5xx answers before a queued request is given up */
+#define POLL_MARGIN_MS    15000 /* a long-poll's HTTP timeout beyond its wait_s */
+#define CPU_MARGIN_S      60    /* CPU time of a confined trial beyond timeout x CPUs */
+#define OPEN_FILES        256   /* open files of a confined trial */
 
 enum slot_state { SLOT_ACTIVE, SLOT_WAITING, SLOT_DONE };
 
@@ -66,10 +65,11 @@ struct worker {
     double best;                          /* best completed value of this worker */
     long long best_number;                /* its trial number */
     int exit_code;                        /* 0, 1 after a refusal, 2 after refusing code */
-    const char *code_param; /* borrowed from spec: the first code parameter, or NULL */
-    char *bwrap;            /* owned path of bwrap when the sandbox is used */
-    char **ro_paths;        /* owned: paths under /tmp the command needs, bound
-                               read-only in the sandbox (NULL-terminated) */
+    const char *code_param;  /* borrowed from spec: the first code parameter, or NULL */
+    char *bwrap;             /* owned path of bwrap when the sandbox is used */
+    char **ro_paths;         /* owned: paths under /tmp the command needs, bound
+                                read-only in the sandbox (NULL-terminated) */
+    struct worker_prep prep; /* what every trial's preparation needs (borrows the above) */
 };
 
 struct slot {
@@ -114,219 +114,6 @@ struct trial_run {
     const char *sandbox;    /* "bwrap" or "none" once started, NULL before */
 };
 
-/* ---- options ---- */
-
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v) || v < 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_long(const char *s, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int split_gpus(struct worker_opts *o, const char *list)
-{
-    char *copy = strdup(list);
-    if (!copy)
-        return -1;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        if (!*tok)
-            continue;
-        char **grown = realloc(o->gpus, (size_t)(o->n_gpus + 1) * sizeof *grown);
-        if (!grown) {
-            free(copy);
-            return -1;
-        }
-        o->gpus = grown;
-        o->gpus[o->n_gpus] = strdup(tok);
-        if (!o->gpus[o->n_gpus]) {
-            free(copy);
-            return -1;
-        }
-        o->n_gpus++;
-    }
-    free(copy);
-    return 0;
-}
-
-int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t errlen)
-{
-    o->study = NULL;
-    o->slots = 0;
-    o->gpus = NULL;
-    o->n_gpus = 0;
-    o->id = NULL;
-    o->work_dir = "hpo-trials";
-    o->max_trials = 0;
-    o->wait_s = 20;
-    o->grace_s = 10;
-    o->cmd = NULL;
-    o->n_cmd = 0;
-    o->allow_code = false;
-    o->sandbox = WORKER_SANDBOX_AUTO;
-    o->mem_limit_mb = 4096;
-    o->output_limit_mb = 64;
-    o->file_limit_mb = 1024;
-    o->max_procs = 256;
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            i++;
-            break;
-        }
-        if (a[0] != '-') {
-            snprintf(err, errlen,
-                     "worker: unexpected argument \"%s\" (the command goes after \"--\")", a);
-            return -1;
-        }
-        if (strcmp(a, "--allow-code") == 0) {
-            o->allow_code = true;
-            continue;
-        }
-        const char *eq = strchr(a, '=');
-        char name[32];
-        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-        if (nlen >= sizeof name) {
-            snprintf(err, errlen, "worker: unknown option \"%s\"", a);
-            return -1;
-        }
-        memcpy(name, a, nlen);
-        name[nlen] = '\0';
-        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-        static const char *const with_value[] = {
-            "--study",        "--slots",      "--gpus",      "--id",
-            "--work-dir",     "--max-trials", "--wait",      "--grace",
-            "--server",       "--token",      "--sandbox",   "--mem-limit",
-            "--output-limit", "--file-limit", "--max-procs", NULL};
-        bool known = false;
-        for (int k = 0; with_value[k]; k++)
-            known = known || strcmp(name, with_value[k]) == 0;
-        if (!known) {
-            snprintf(err, errlen, "worker: unknown option \"%s\"", a);
-            return -1;
-        }
-        if (!val) {
-            snprintf(err, errlen, "worker: option \"%s\" needs a value", name);
-            return -1;
-        }
-        if (!eq)
-            i++;
-        long l;
-        double d;
-        if (strcmp(name, "--study") == 0) {
-            o->study = val;
-        } else if (strcmp(name, "--server") == 0) {
-            o->server = val;
-        } else if (strcmp(name, "--token") == 0) {
-            o->token = val;
-        } else if (strcmp(name, "--id") == 0) {
-            if (!*val || strlen(val) > 120) {
-                snprintf(err, errlen, "worker: bad --id \"%s\"", val);
-                return -1;
-            }
-            o->id = val;
-        } else if (strcmp(name, "--work-dir") == 0) {
-            o->work_dir = val;
-        } else if (strcmp(name, "--gpus") == 0) {
-            if (split_gpus(o, val) < 0 || o->n_gpus == 0) {
-                snprintf(err, errlen, "worker: bad --gpus \"%s\" (e.g. 0,1)", val);
-                return -1;
-            }
-        } else if (strcmp(name, "--slots") == 0) {
-            if (parse_long(val, &l) < 0 || l < 1 || l > 1024) {
-                snprintf(err, errlen, "worker: --slots must be 1 to 1024, got \"%s\"", val);
-                return -1;
-            }
-            o->slots = (int)l;
-        } else if (strcmp(name, "--max-trials") == 0) {
-            if (parse_long(val, &l) < 0 || l < 1) {
-                snprintf(err, errlen, "worker: --max-trials must be a positive integer, got \"%s\"",
-                         val);
-                return -1;
-            }
-            o->max_trials = l;
-        } else if (strcmp(name, "--wait") == 0) {
-            if (parse_double(val, &d) < 0 || d > 3600) {
-                snprintf(err, errlen, "worker: --wait must be 0 to 3600 seconds, got \"%s\"", val);
-                return -1;
-            }
-            o->wait_s = d;
-        } else if (strcmp(name, "--sandbox") == 0) {
-            if (strcmp(val, "bwrap") == 0) {
-                o->sandbox = WORKER_SANDBOX_BWRAP;
-            } else if (strcmp(val, "none") == 0) {
-                o->sandbox = WORKER_SANDBOX_NONE;
-            } else {
-                snprintf(err, errlen, "worker: --sandbox must be bwrap or none, got \"%s\"", val);
-                return -1;
-            }
-        } else if (strcmp(name, "--mem-limit") == 0 || strcmp(name, "--output-limit") == 0 ||
-                   strcmp(name, "--file-limit") == 0 || strcmp(name, "--max-procs") == 0) {
-            bool zero_ok = strcmp(name, "--output-limit") != 0 && strcmp(name, "--max-procs") != 0;
-            if (parse_long(val, &l) < 0 || (l == 0 && !zero_ok) || l > 16L * 1024 * 1024) {
-                snprintf(err, errlen, "worker: %s must be a %s integer, got \"%s\"", name,
-                         zero_ok ? "non-negative" : "positive", val);
-                return -1;
-            }
-            if (strcmp(name, "--mem-limit") == 0)
-                o->mem_limit_mb = l;
-            else if (strcmp(name, "--output-limit") == 0)
-                o->output_limit_mb = l;
-            else if (strcmp(name, "--file-limit") == 0)
-                o->file_limit_mb = l;
-            else
-                o->max_procs = l;
-        } else if (strcmp(name, "--grace") == 0) {
-            if (parse_double(val, &d) < 0 || d > 86400) {
-                snprintf(err, errlen, "worker: --grace must be a number of seconds, got \"%s\"",
-                         val);
-                return -1;
-            }
-            o->grace_s = d;
-        }
-    }
-    if (!o->study) {
-        snprintf(err, errlen, "worker: --study NAME is required");
-        return -1;
-    }
-    if (i >= argc) {
-        snprintf(err, errlen, "worker: no command given (hpo worker --study NAME -- CMD ARGS...)");
-        return -1;
-    }
-    o->cmd = argv + i;
-    o->n_cmd = argc - i;
-    if (o->slots == 0)
-        o->slots = o->n_gpus > 0 ? o->n_gpus : 1;
-    return 0;
-}
-
-void worker_opts_release(struct worker_opts *o)
-{
-    for (int i = 0; i < o->n_gpus; i++)
-        free(o->gpus[i]);
-    free(o->gpus);
-    o->gpus = NULL;
-    o->n_gpus = 0;
-}
-
 /* ---- small helpers ---- */
 
 static int64_t now_ms(void)
@@ -348,49 +135,6 @@ static void slot_sleep(struct slot *s, int64_t ms)
     if (worker_stopping(s->w))
         p.fd = -1;
     poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms);
-}
-
-static int mkdir_p(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    for (char *p = copy + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
-            free(copy);
-            return -1;
-        }
-        *p = '/';
-    }
-    int rc = mkdir(copy, 0755) < 0 && errno != EEXIST ? -1 : 0;
-    free(copy);
-    return rc;
-}
-
-static int write_file(const char *path, const char *data, size_t len)
-{
-    FILE *f = fopen(path, "we");
-    if (!f)
-        return -1;
-    size_t n = fwrite(data, 1, len, f);
-    int rc = fclose(f);
-    return n == len && rc == 0 ? 0 : -1;
-}
-
-static const json_t *spec_param(const struct worker *w, const char *name)
-{
-    size_t i;
-    json_t *p;
-    json_array_foreach(w->params_spec, i, p)
-    {
-        const char *n = json_str(p, "name", NULL);
-        if (n && strcmp(n, name) == 0)
-            return p;
-    }
-    return NULL;
 }
 
 static void update_progress(struct worker *w)
@@ -625,190 +369,6 @@ static void heartbeat(struct slot *s, struct trial_run *t, int64_t *next_ms)
     buf_release(&path);
 }
 
-static char *make_trial_dir(struct worker *w, long long number)
-{
-    struct buf b;
-    buf_init(&b);
-    for (int attempt = 1; attempt < 10000; attempt++) {
-        buf_reset(&b);
-        if (attempt == 1)
-            buf_printf(&b, "%s/trial-%lld", w->study_dir, number);
-        else
-            buf_printf(&b, "%s/trial-%lld-%d", w->study_dir, number, attempt);
-        if (mkdir(b.data, 0755) == 0)
-            return buf_steal(&b);
-        if (errno != EEXIST)
-            break;
-    }
-    buf_release(&b);
-    return NULL;
-}
-
-static int add_env(char ***env, size_t *n, const char *name, const char *value)
-{
-    char **grown = realloc(*env, (*n + 2) * sizeof *grown);
-    if (!grown)
-        return -1;
-    *env = grown;
-    struct buf b;
-    buf_init(&b);
-    if (buf_printf(&b, "%s=%s", name, value) < 0)
-        return -1;
-    (*env)[(*n)++] = buf_steal(&b);
-    (*env)[*n] = NULL;
-    return 0;
-}
-
-static void free_strv(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
-static bool env_overridden(const char *entry, const struct slot *s, bool confined)
-{
-    /* untrusted code gets no credential of the worker */
-    if (confined && strncmp(entry, "HPO_TOKEN=", 10) == 0)
-        return true;
-    static const char *const ours[] = {
-        "HPO_SERVER",      "HPO_STUDY",     "HPO_TRIAL_ID", "HPO_TRIAL_NUMBER", "HPO_PARAMS",
-        "HPO_PARAMS_FILE", "HPO_TRIAL_DIR", "HPO_WORKER",   "HPO_REPORT_FILE",  NULL};
-    if (strncmp(entry, "HPO_PARAM_", 10) == 0)
-        return true;
-    if (s->gpu && strncmp(entry, "CUDA_VISIBLE_DEVICES=", 21) == 0)
-        return true;
-    for (int i = 0; ours[i]; i++) {
-        size_t n = strlen(ours[i]);
-        if (strncmp(entry, ours[i], n) == 0 && entry[n] == '=')
-            return true;
-    }
-    return false;
-}
-
-/* Prepare directory, files, argv and environment; -1 with err on failure. */
-static int prepare_trial(struct slot *s, struct trial_run *t, bool confined, bool use_bwrap,
-                         char ***argv_out, char ***env_out, char *err, size_t errlen)
-{
-    struct worker *w = s->w;
-    int rc = -1;
-    char **argv = NULL, **env = NULL;
-    size_t n_env = 0;
-    json_t *files = json_object(), *vars = NULL;
-    struct buf path;
-    buf_init(&path);
-    char *params_text = json_dumps(t->params, JSON_COMPACT);
-    t->dir = make_trial_dir(w, t->number);
-    if (!t->dir || !files || !params_text) {
-        snprintf(err, errlen, "cannot make a trial directory in \"%s\": %s", w->study_dir,
-                 strerror(errno));
-        goto out;
-    }
-    /* params.json */
-    buf_printf(&path, "%s/params.json", t->dir);
-    if (json_dump_file(t->params, path.data, JSON_INDENT(2)) < 0) {
-        snprintf(err, errlen, "cannot write \"%s\"", path.data);
-        goto out;
-    }
-    char *params_file = buf_steal(&path);
-    /* code parameters become files */
-    const char *key;
-    json_t *value;
-    json_object_foreach(t->params, key, value)
-    {
-        const json_t *p = spec_param(w, key);
-        if (!p || strcmp(json_str(p, "type", ""), "code") != 0 || !json_is_string(value))
-            continue;
-        char *fname = template_code_file_name(key, json_str(p, "language", NULL));
-        buf_reset(&path);
-        buf_printf(&path, "%s/%s", t->dir, fname);
-        free(fname);
-        if (write_file(path.data, json_string_value(value), json_string_length(value)) < 0) {
-            snprintf(err, errlen, "cannot write \"%s\": %s", path.data, strerror(errno));
-            free(params_file);
-            goto out;
-        }
-        json_object_set_new(files, key, json_string(path.data));
-    }
-    vars = template_vars_new(w->params_spec, t->params, files, params_file, t->dir);
-    /* argv */
-    argv = calloc((size_t)w->o->n_cmd + 1, sizeof *argv);
-    for (int i = 0; argv && i < w->o->n_cmd; i++)
-        argv[i] = template_expand(w->cmd[i], vars);
-    /* environment: ours replace inherited ones of the same name */
-    for (char **e = environ; e && *e; e++) {
-        if (env_overridden(*e, s, confined))
-            continue;
-        char **grown = realloc(env, (n_env + 2) * sizeof *grown);
-        if (!grown)
-            break;
-        env = grown;
-        env[n_env++] = strdup(*e);
-        env[n_env] = NULL;
-    }
-    char num[32];
-    snprintf(num, sizeof num, "%lld", t->number);
-    buf_reset(&path);
-    buf_printf(&path, "%s/%s", t->dir, REPORT_FILE);
-    add_env(&env, &n_env, "HPO_SERVER", w->o->server);
-    add_env(&env, &n_env, "HPO_STUDY", w->o->study);
-    add_env(&env, &n_env, "HPO_TRIAL_ID", t->id);
-    add_env(&env, &n_env, "HPO_TRIAL_NUMBER", num);
-    add_env(&env, &n_env, "HPO_PARAMS", params_text);
-    add_env(&env, &n_env, "HPO_PARAMS_FILE", params_file);
-    add_env(&env, &n_env, "HPO_TRIAL_DIR", t->dir);
-    add_env(&env, &n_env, "HPO_WORKER", s->worker_id);
-    add_env(&env, &n_env, "HPO_REPORT_FILE", path.data);
-    if (s->gpu)
-        add_env(&env, &n_env, "CUDA_VISIBLE_DEVICES", s->gpu);
-    json_object_foreach(t->params, key, value)
-    {
-        char *name = template_env_name(key);
-        const char *text = json_str(vars, key, "");
-        if (name)
-            add_env(&env, &n_env, name, text);
-        free(name);
-    }
-    free(params_file);
-    /* the report file, read as `hpo report` appends to it */
-    int wfd = open(path.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (wfd >= 0)
-        close(wfd);
-    t->report_fd = open(path.data, O_RDONLY | O_CLOEXEC);
-    if (!argv || !env || !vars) {
-        snprintf(err, errlen, "out of memory preparing the command");
-        goto out;
-    }
-    for (int i = 0; i < w->o->n_cmd; i++) {
-        if (!argv[i]) {
-            snprintf(err, errlen, "out of memory preparing the command");
-            goto out;
-        }
-    }
-    if (use_bwrap) {
-        char **wrapped = sandbox_command(w->bwrap, t->dir, w->ro_paths, argv);
-        if (!wrapped) {
-            snprintf(err, errlen, "out of memory preparing the command");
-            goto out;
-        }
-        free_strv(argv);
-        argv = wrapped;
-    }
-    *argv_out = argv;
-    *env_out = env;
-    argv = NULL;
-    env = NULL;
-    rc = 0;
-out:
-    free_strv(argv);
-    free_strv(env);
-    json_decref(files);
-    json_decref(vars);
-    free(params_text);
-    buf_release(&path);
-    return rc;
-}
-
 static void begin_kill(struct slot *s, struct trial_run *t)
 {
     if (t->killing)
@@ -981,21 +541,6 @@ static void finish_trial(struct slot *s, struct trial_run *t, const char *start_
         slot_queue(s, OUTBOX_COMPLETE, t->id, "complete", body);
 }
 
-/* The first parameter of params (borrowed) that is code, or NULL. */
-static const char *trial_code_param(const struct worker *w, const json_t *params)
-{
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)params, key, value)
-    {
-        const json_t *p = spec_param(w, key);
-        if (p && strcmp(json_str(p, "type", ""), "code") == 0)
-            return key;
-    }
-    return NULL;
-}
-
-/* The resource limits of a confined trial, set on its runner. */
 static int set_limits(const struct worker *w, struct trial_run *t)
 {
     const struct worker_opts *o = w->o;
@@ -1019,6 +564,19 @@ static int set_limits(const struct worker *w, struct trial_run *t)
 }
 
 static void worker_refuse(struct worker *w);
+
+/* Prepare the trial's run; the directory and the report file go to t at once,
+ * so that they are released with it whatever happens next. */
+static int prepare(struct slot *s, struct trial_run *t, const struct worker_prep_trial *pt,
+                   struct worker_prep_out *out, char *err, size_t errlen)
+{
+    int rc = worker_prep_trial(&s->w->prep, pt, out, err, errlen);
+    t->dir = out->dir;
+    t->report_fd = out->report_fd;
+    out->dir = NULL;
+    out->report_fd = -1;
+    return rc;
+}
 
 static void run_trial(struct slot *s, const json_t *trial)
 {
@@ -1045,12 +603,21 @@ static void run_trial(struct slot *s, const json_t *trial)
     w->running++;
     pthread_mutex_unlock(&w->lock);
 
-    char **argv = NULL, **env = NULL;
+    struct worker_prep_out prep = {NULL, -1, NULL, NULL};
+    struct worker_prep_trial pt = {
+        .id = t->id,
+        .number = t->number,
+        .params = t->params,
+        .worker_id = s->worker_id,
+        .gpu = s->gpu,
+    };
     char err[512];
     char *ptext = table_params_text(t->params, 40);
-    const char *code = trial_code_param(w, t->params);
+    const char *code = worker_prep_code_param(w->params_spec, t->params);
     bool confined = code || w->o->sandbox == WORKER_SANDBOX_BWRAP;
     bool use_bwrap = confined && w->o->sandbox != WORKER_SANDBOX_NONE;
+    pt.confined = confined;
+    pt.use_bwrap = use_bwrap;
     err[0] = '\0';
     if (code && !w->o->allow_code)
         snprintf(err, sizeof err,
@@ -1069,8 +636,8 @@ static void run_trial(struct slot *s, const json_t *trial)
     } else if (confined && set_limits(w, t) < 0) {
         snprintf(err, sizeof err, "cannot set the limits of a confined trial");
         finish_trial(s, t, err);
-    } else if (prepare_trial(s, t, confined, use_bwrap, &argv, &env, err, sizeof err) < 0 ||
-               runner_start(&t->runner, argv, env, t->dir, err, sizeof err) < 0) {
+    } else if (prepare(s, t, &pt, &prep, err, sizeof err) < 0 ||
+               runner_start(&t->runner, prep.argv, prep.env, t->dir, err, sizeof err) < 0) {
         console_line(stderr, "trial %lld cannot start: %s", t->number, err);
         finish_trial(s, t, err);
     } else {
@@ -1086,8 +653,7 @@ static void run_trial(struct slot *s, const json_t *trial)
     }
     update_progress(w);
     free(ptext);
-    free_strv(argv);
-    free_strv(env);
+    worker_prep_out_release(&prep);
     s->run = NULL;
     run_free(t);
 }
@@ -1133,6 +699,22 @@ static void worker_refuse(struct worker *w)
     }
 }
 
+long worker_poll_timeout_ms(double wait_s)
+{
+    return (long)(wait_s * 1000) + POLL_MARGIN_MS;
+}
+
+int64_t worker_retry_ms(const char *study_state, double wait_s, int64_t held_ms,
+                        double retry_after_s)
+{
+    /* held: the daemon kept the request for its wait (or a second of it) */
+    double held_enough = wait_s * 900 < 1000 ? wait_s * 900 : 1000;
+    if (strcmp(study_state, "running") == 0 && wait_s > 0 && (double)held_ms >= held_enough)
+        return 0;
+    double wait = retry_after_s < 0.2 ? 0.2 : retry_after_s > 60 ? 60 : retry_after_s;
+    return (int64_t)(wait * 1000);
+}
+
 /* Ask for a trial and run it. Returns false when the slot should stop. */
 static bool slot_step(struct slot *s, struct backoff *bo)
 {
@@ -1150,9 +732,11 @@ static bool slot_step(struct slot *s, struct backoff *bo)
     long status = 0;
     double retry_after = -1;
     atomic_store(&s->state, SLOT_WAITING);
+    int64_t asked_ms = now_ms();
     json_t *reply =
-        httpc_json(s->http, "POST", path.data, body, (long)(w->o->wait_s * 1000) + 15000, &status,
+        httpc_json(s->http, "POST", path.data, body, worker_poll_timeout_ms(w->o->wait_s), &status,
                    &retry_after, err, sizeof err);
+    int64_t held_ms = now_ms() - asked_ms;
     atomic_store(&s->state, SLOT_ACTIVE);
     json_decref(body);
     buf_release(&path);
@@ -1194,9 +778,9 @@ static bool slot_step(struct slot *s, struct backoff *bo)
             go_on = false;
             goto out;
         }
-        double wait = json_num(reply, "retry_after_s", 1);
-        wait = wait < 0.2 ? 0.2 : wait > 60 ? 60 : wait;
-        slot_sleep(s, (int64_t)(wait * 1000));
+        /* a long-poll that ran out on a running study is asked again at once */
+        slot_sleep(
+            s, worker_retry_ms(state, w->o->wait_s, held_ms, json_num(reply, "retry_after_s", 1)));
         goto out;
     }
     run_trial(s, trial);
@@ -1249,38 +833,6 @@ static char *default_id(void)
     buf_init(&b);
     buf_printf(&b, "%s-%ld", host, (long)getpid());
     return buf_steal(&b);
-}
-
-/* Relative paths in the command are made absolute, since the command runs in
- * its trial directory: the program when it holds a '/', and any argument that
- * names an existing regular file relative to the worker's directory. */
-static char **resolve_cmd(const struct worker_opts *o)
-{
-    char **cmd = calloc((size_t)o->n_cmd + 1, sizeof *cmd);
-    char cwd[PATH_MAX];
-    if (!cmd || !getcwd(cwd, sizeof cwd)) {
-        free(cmd);
-        return NULL;
-    }
-    for (int i = 0; i < o->n_cmd; i++) {
-        const char *a = o->cmd[i];
-        struct stat st;
-        bool file = a[0] != '/' && a[0] != '-' && !strchr(a, '{') && (i > 0 || strchr(a, '/')) &&
-                    stat(a, &st) == 0 && S_ISREG(st.st_mode);
-        struct buf b;
-        buf_init(&b);
-        if (file)
-            buf_printf(&b, "%s/%s", cwd, a);
-        else
-            buf_puts(&b, a);
-        cmd[i] = buf_steal(&b);
-    }
-    return cmd;
-}
-
-static void free_cmd(char **cmd)
-{
-    free_strv(cmd);
 }
 
 /* Wait up to ms for SIGINT/SIGTERM; returns the signal or 0. */
@@ -1455,30 +1007,6 @@ static int setup_code(struct worker *w)
     return 0;
 }
 
-static int make_study_dir(struct worker *w)
-{
-    if (mkdir_p(w->o->work_dir) < 0) {
-        fprintf(stderr, "hpo: cannot make work directory \"%s\": %s\n", w->o->work_dir,
-                strerror(errno));
-        return -1;
-    }
-    char *abs = realpath(w->o->work_dir, NULL);
-    if (!abs) {
-        fprintf(stderr, "hpo: cannot resolve \"%s\": %s\n", w->o->work_dir, strerror(errno));
-        return -1;
-    }
-    struct buf b;
-    buf_init(&b);
-    buf_printf(&b, "%s/%s", abs, w->o->study);
-    free(abs);
-    w->study_dir = buf_steal(&b);
-    if (mkdir(w->study_dir, 0755) < 0 && errno != EEXIST) {
-        fprintf(stderr, "hpo: cannot make \"%s\": %s\n", w->study_dir, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 int worker_run(const struct worker_opts *o)
 {
     struct worker w;
@@ -1500,7 +1028,7 @@ int worker_run(const struct worker_opts *o)
     signal(SIGPIPE, SIG_IGN);
 
     w.base_id = o->id ? strdup(o->id) : default_id();
-    w.cmd = resolve_cmd(o);
+    w.cmd = worker_prep_cmd(o->cmd, o->n_cmd);
     if (!w.base_id || !w.cmd || pipe2(w.stop_pipe, O_CLOEXEC) < 0) {
         fprintf(stderr, "hpo: cannot start the worker: %s\n", strerror(errno));
         goto out;
@@ -1515,8 +1043,22 @@ int worker_run(const struct worker_opts *o)
         code = 2;
         goto out;
     }
-    if (make_study_dir(&w) < 0)
+    char err[512];
+    w.study_dir = worker_prep_study_dir(o->work_dir, o->study, err, sizeof err);
+    if (!w.study_dir) {
+        fprintf(stderr, "hpo: %s\n", err);
         goto out;
+    }
+    w.prep = (struct worker_prep){
+        .server = o->server,
+        .study = o->study,
+        .study_dir = w.study_dir,
+        .params_spec = w.params_spec,
+        .cmd = w.cmd,
+        .n_cmd = o->n_cmd,
+        .bwrap = w.bwrap,
+        .ro_paths = w.ro_paths,
+    };
 
     console_init(isatty(2));
     slots = calloc((size_t)o->slots, sizeof *slots);
@@ -1605,10 +1147,10 @@ out:
     }
     free(slots);
     free(w.base_id);
-    free_cmd(w.cmd);
+    worker_prep_strv_free(w.cmd);
     free(w.study_dir);
     free(w.bwrap);
-    free_strv(w.ro_paths);
+    worker_prep_strv_free(w.ro_paths);
     json_decref(w.spec);
     if (w.stop_pipe[0] >= 0) {
         close(w.stop_pipe[0]);

@@ -1,12 +1,15 @@
 #include <config.h>
 #include "api.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "log.h"
 #include "metrics.h"
 #include "openapi.h"
 #include "store.h"
+#include "sources.h"
 
 enum http_result api_healthz(struct req *r)
 {
@@ -69,6 +72,20 @@ enum http_result api_metrics(struct req *r)
     }
     if (t)
         sqlite3_reset(t);
+    struct source_counts *sc = NULL;
+    size_t n = 0;
+    struct serr e;
+    if (store_sources_count(db, NULL, &sc, &n, &e) < 0)
+        log_warn("metrics: %s", e.msg);
+    buf_puts(&out, "# HELP hpod_study_trials_by_source Trials of a study by where they came from: "
+                   "llm, llm+gp (LLM candidates ranked by the GP), fallback (the classical "
+                   "sampler serving for the LLM), classical, manual.\n"
+                   "# TYPE hpod_study_trials_by_source gauge\n");
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < SOURCE_CLASSES; c++)
+            buf_printf(&out, "hpod_study_trials_by_source{study=\"%s\",source=\"%s\"} %lld\n",
+                       sc[i].study, source_class_name(c), sc[i].n[c]);
+    free(sc);
     http_reply_bytes(r, 200, "text/plain; version=0.0.4", out.data, out.len, NULL);
     buf_release(&out);
     return HTTP_DONE;

@@ -9,6 +9,7 @@
 #include "settings.h"
 #include "spec.h"
 #include "store.h"
+#include "sources.h"
 #include "suggest.h"
 #include "timeutil.h"
 #include "transfer.h"
@@ -82,6 +83,17 @@ enum http_result api_study_get(struct req *r)
     json_t *out = store_study_get(db, r->args[0], &e);
     if (!out)
         return api_fail(r, &e);
+    struct source_counts *sc;
+    size_t n;
+    if (store_sources_count(db, r->args[0], &sc, &n, &e) < 0) {
+        json_decref(out);
+        return api_fail(r, &e);
+    }
+    json_t *sources = json_object();
+    for (int c = 0; c < SOURCE_CLASSES; c++)
+        json_object_set_new(sources, source_class_name(c), json_integer(sc[0].n[c]));
+    free(sc);
+    json_object_set_new(out, "sources", sources);
     http_reply_json(r, 200, out);
     return HTTP_DONE;
 }

@@ -72,16 +72,17 @@ words_in("hpod.8", ["token add", "token list", "token revoke", "--role", "SIGTER
                     "HPOD_LLM_FORMAT", "HPOD_LLM_BASE_URL", "HPOD_LLM_MODEL", "HPOD_LLM_API_KEY",
                     "/healthz", "/metrics", ".backup"], "token command, signal and variable")
 
-# hpo: commands of client/main.c, worker options of client/worker.c, exit codes.
+# hpo: commands of client/main.c, worker options of client/worker_opts.c, exit codes.
 cmain = read("client", "main.c")
 cmds = re.findall(r'\{"([a-z-]+)", cli_\w+\}', cmain) + ["worker"]
 words_in("hpo.1", cmds, "command of client/main.c")
 words_in("hpo.1", ["study create", "study list", "study show", "study pause", "study resume",
                    "study delete"], "study subcommand")
-worker_c = read("client", "worker.c")
+worker_c = read("client", "worker_opts.c")
 wopts = re.search(r"with_value\[\] = \{(.*?)\}", worker_c, re.S)
 wopts = re.findall(r'"(--[a-z-]+)"', wopts.group(1)) if wopts else []
-words_in("hpo.1", wopts, "worker option of client/worker.c")
+tap.ok(len(wopts) >= 10, f"client/worker_opts.c has the worker's options ({len(wopts)})")
+words_in("hpo.1", wopts, "worker option of client/worker_opts.c")
 flag_opts = re.findall(r'strcmp\(a, "(--[a-z-]+)"\) == 0', worker_c)
 words_in("hpo.1", sorted(set(flag_opts) - {"--"}) or ["--study"], "worker flag")
 cli_c = read("client", "cli.c")

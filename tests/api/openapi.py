@@ -185,6 +185,10 @@ with Daemon() as d:
             "budget": {"max_trials": 2}}
     st, study = d.call("POST", "/api/v1/studies", spec)
     tap.eq(props_ok(study, "Study"), set(), "a created study has every field of Study")
+    st, got = d.call("GET", "/api/v1/studies/oa")
+    tap.eq(props_ok(got, "StudyDetail"), set(), "GET of a study has every field of StudyDetail")
+    tap.eq(props_ok(got.get("sources", {}), "TrialSources"), set(),
+           "its sources have every field of TrialSources")
     st, sug = d.call("POST", "/api/v1/studies/oa/suggest", {"worker": "w:0"})
     tap.eq(props_ok(sug, "SuggestResponse"), set(), "suggest answers a SuggestResponse")
     trial = sug["trials"][0] if sug.get("trials") else {}

@@ -12,6 +12,14 @@ and reported through the REST API:
    median simple regret over runs (the statistic of `make bench-samplers`),
    for the llm sampler and for LLM-seeded GP (llm.init_trials 10, then gp).
 
+The LLM columns are the LLM's own figures: each is computed from the trials
+the LLM proposed only (source llm or llm+gp; for LLM-seeded GP, the LLM's
+first 10 trials and the gp trials after them), never from trials a fallback
+sampler served in its place. Beside them, the share of the LLM's trials
+("llm trials" for the llm sampler, "seed llm trials" for the seeded runs'
+first 10); when any share is below 100% the benchmark says which and exits 1:
+such a column does not measure the LLM alone.
+
 Token use per trial is reported for each row. The provider comes from hpod's
 usual environment (HPOD_LLM_FORMAT, HPOD_LLM_BASE_URL, HPOD_LLM_MODEL,
 HPOD_LLM_API_KEY); without HPOD_LLM_BASE_URL the benchmark says so and exits 0.
@@ -20,6 +28,7 @@ by default one objective and one run: a check of this script, not a figure.
 
 Usage: bench_llm.py --hpod PATH [--runs 3] [--budgets 10,30] [--only NAMES]
                     [--temperature 0] [--jobs 4] [--no-seeded] [--fake] [--out FILE]
+                    [--max-tokens N]
 Progress goes to standard error.
 """
 import argparse
@@ -38,6 +47,18 @@ import hpotest  # noqa: E402
 
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 FAKE = os.path.join(TOP, "tests", "fake-llm", "fakellm.py")
+
+
+LLM_SOURCES = ("llm", "llm+gp")  # trials the LLM proposed
+SEED_TRIALS = 10  # llm.init_trials of the LLM-seeded GP runs
+
+
+def from_method(kind, i, source):
+    """Is trial i (from 0) with this source part of the method a column of
+    kind ("llm" or "seeded") measures? Fallback trials never are."""
+    if kind == "seeded" and i >= SEED_TRIALS:
+        return not source.startswith("fallback:")
+    return source in LLM_SOURCES
 
 
 def log(msg):
@@ -120,7 +141,7 @@ FUNCTIONS = {
 }
 
 
-def spec_for(name, obj, budget, run, temperature, init_trials=None):
+def spec_for(name, obj, budget, run, temperature, init_trials=None, max_tokens=None):
     f, lo, hi, _ = obj
     d = len(lo)
     params = [{"name": f"x{i + 1}", "type": "float", "low": lo[i], "high": hi[i]}
@@ -128,6 +149,8 @@ def spec_for(name, obj, budget, run, temperature, init_trials=None):
     llm = {"temperature": temperature}
     if init_trials is not None:
         llm.update({"init_trials": init_trials, "then": "gp"})
+    if max_tokens is not None:
+        llm["max_tokens"] = max_tokens
     return {
         "name": name,
         "description": f"Minimise an unknown deterministic function of {d} real variables, a "
@@ -154,6 +177,7 @@ def run_study(d, spec, obj, fake_url):
     worker = f"bench:{name}"
     t0 = time.monotonic()
     while True:
+        asked = time.monotonic()
         st, b = d.call("POST", f"/api/v1/studies/{name}/suggest",
                        {"worker": worker, "count": 1, "wait_s": 30}, timeout=60)
         if st != 200:
@@ -161,7 +185,9 @@ def run_study(d, spec, obj, fake_url):
         if not b["trials"]:
             if b["study_state"] == "finished":
                 break
-            time.sleep(min(max(b.get("retry_after_s", 1), 0.2), 5))
+            # a long-poll that ran out (the LLM still answering): ask again at once
+            if time.monotonic() - asked < 1 or b["study_state"] != "running":
+                time.sleep(min(max(b.get("retry_after_s", 1), 0.2), 5))
             continue
         t = b["trials"][0]
         x = [t["params"][p["name"]] for p in spec["params"]]
@@ -203,9 +229,19 @@ def run_study(d, spec, obj, fake_url):
     }
 
 
-def best_at(rec, k):
-    vals = [v for v in rec["values"][:k] if v is not None]
+def best_at(rec, k, kind):
+    """The best value of the first k trials, counting only the method's own
+    (from_method): None when it made none of them."""
+    vals = [v for i, (v, s) in enumerate(zip(rec["values"][:k], rec["sources"]))
+            if v is not None and from_method(kind, i, s)]
     return min(vals) if vals else None
+
+
+def llm_share(recs, k):
+    """(trials the LLM proposed, trials) over the first k trials of each record."""
+    n = sum(min(len(r["sources"]), k) for r in recs)
+    n_llm = sum(sum(1 for s in r["sources"][:k] if s in LLM_SOURCES) for r in recs)
+    return n_llm, n
 
 
 def median(v):
@@ -250,8 +286,7 @@ def tokens_upto(rec, b):
 def usage_cols(recs, b):
     """LLM trials out of all, and tokens in/out per trial, over the first b
     trials of each record."""
-    n = sum(min(len(r["values"]), b) for r in recs)
-    n_llm = sum(r["sources"][:b].count("llm") for r in recs)
+    n_llm, n = llm_share(recs, b)
     tin = sum(tokens_upto(r, b)[0] for r in recs)
     tout = sum(tokens_upto(r, b)[1] for r in recs)
     return [f"{n_llm}/{n}", fmt(tin / n) if n else "-", fmt(tout / n) if n else "-"]
@@ -268,6 +303,8 @@ def main():
     ap.add_argument("--no-seeded", action="store_true")
     ap.add_argument("--fake", action="store_true")
     ap.add_argument("--out", default="")
+    ap.add_argument("--max-tokens", type=int, default=None,
+                    help="llm.max_tokens of every study (default: the spec's default)")
     a = ap.parse_args()
 
     if a.fake:
@@ -308,15 +345,17 @@ def main():
     for o, obj in toy.items():
         for r in range(runs):
             jobs.append(("toy", o, "llm", 10, r, spec_for(f"toy-{o}-r{r}", obj, 10, r,
-                                                           a.temperature), obj))
+                                                           a.temperature,
+                                                           max_tokens=a.max_tokens), obj))
     for o, obj in funcs.items():
         for r in range(runs):
             jobs.append(("fn", o, "llm", top, r, spec_for(f"fn-{o}-b{top}-r{r}", obj, top, r,
-                                                          a.temperature), obj))
+                                                          a.temperature,
+                                                          max_tokens=a.max_tokens), obj))
             if seeded:
                 jobs.append(("fn", o, "seeded", top, r,
                              spec_for(f"fn-{o}-b{top}-r{r}-seeded", obj, top, r, a.temperature,
-                                      init_trials=10), obj))
+                                      init_trials=SEED_TRIALS, max_tokens=a.max_tokens), obj))
     results = {}
     t_start = time.monotonic()
     d = hpotest.Daemon(env=env)
@@ -333,8 +372,9 @@ def main():
                     log(f"{j[5]['name']}: {e}")
                     continue
                 results.setdefault((j[0], j[1], j[2]), []).append(rec)
-                log(f"done {rec['name']}: best {fmt(best_at(rec, len(rec['values'])))}, "
-                    f"{rec['sources'].count('llm')}/{len(rec['values'])} from the LLM, "
+                log(f"done {rec['name']}: best {fmt(best_at(rec, len(rec['values']), j[2]))}, "
+                    f"{llm_share([rec], len(rec['values']))[0]}/{len(rec['values'])} from the "
+                    f"LLM, "
                     f"{rec['tokens_in']} tokens in, {rec['tokens_out']} out, "
                     f"{rec['wall_s']:.0f} s")
     finally:
@@ -352,6 +392,12 @@ def main():
     print(f"hpod llm sampler benchmark, {when}, model {model} ({fmt_name} format)"
           f"{' [fake LLM: random answers, not a figure]' if a.fake else ''}, {runs} run(s), "
           f"temperature {a.temperature:g}, one evaluation at a time")
+    short = []  # LLM columns whose figures are not all the LLM's
+
+    def check_share(column, o, b, n_llm, n):
+        if n_llm < n:
+            short.append(f"{column} {o} budget {b}: {n_llm} of {n} trials from the LLM")
+
     if toy:
         print()
         print("2-D toy set of Zhang et al., 10 evaluations: best value per run "
@@ -361,29 +407,40 @@ def main():
         rows = []
         for o, obj in toy.items():
             recs = results.get(("toy", o, "llm"), [])
-            bests = [best_at(r, 10) for r in recs]
+            bests = [best_at(r, 10, "llm") for r in recs]
             cells = [fmt(b) for b in bests] + ["-"] * (runs - len(bests))
             reg = median([b - obj[3] for b in bests if b is not None])
             rows.append([o, fmt(obj[3])] + cells + [fmt(reg)] + usage_cols(recs, 10))
+            check_share("2-D toy", o, 10, *llm_share(recs, 10))
         table(head, rows)
     if funcs:
         print()
         print(f"objectives of functions.md: median simple regret over {runs} run(s) "
               "(lower is better)")
         head = ["objective", "budget", "hpod llm"] + (["hpod llm->gp"] if seeded else []) + [
-            "llm trials", "tokens in/trial", "tokens out/trial"]
+            "llm trials"] + (["seed llm trials"] if seeded else []) + [
+            "tokens in/trial", "tokens out/trial"]
         rows = []
         for o, obj in funcs.items():
             recs = results.get(("fn", o, "llm"), [])
             srecs = results.get(("fn", o, "seeded"), [])
             for b in budgets:
-                reg = median([best_at(r, b) - obj[3] for r in recs if best_at(r, b) is not None])
-                sreg = median([best_at(r, b) - obj[3] for r in srecs
-                               if best_at(r, b) is not None])
+                reg = median([best_at(r, b, "llm") - obj[3] for r in recs
+                              if best_at(r, b, "llm") is not None])
+                sreg = median([best_at(r, b, "seeded") - obj[3] for r in srecs
+                               if best_at(r, b, "seeded") is not None])
+                usage = usage_cols(recs, b)
+                seed_share = llm_share(srecs, min(b, SEED_TRIALS))
                 rows.append([o, str(b), fmt(reg)] + ([fmt(sreg)] if seeded else []) +
-                            usage_cols(recs, b))
+                            usage[:1] + ([f"{seed_share[0]}/{seed_share[1]}"] if seeded else [])
+                            + usage[1:])
+                check_share("hpod llm", o, b, *llm_share(recs, b))
+                if seeded:
+                    check_share("hpod llm->gp (first 10)", o, b, *seed_share)
         table(head, rows)
-        print("(llm trials and tokens per trial: the llm sampler's runs, first BUDGET trials)")
+        print("(llm trials and tokens per trial: the llm sampler's runs, first BUDGET trials;"
+              + (" seed llm trials: the seeded runs' first 10" if seeded else "") + ")")
+    print("(LLM columns count only the LLM's trials, never a fallback sampler's)")
     total = time.monotonic() - t_start
     print(f"\nwall time {total / 60:.1f} min" if total >= 120 else f"\nwall time {total:.0f} s")
     if a.out:
@@ -396,6 +453,12 @@ def main():
     missing = len(jobs) - sum(len(v) for v in results.values())
     if missing:
         log(f"{missing} of {len(jobs)} studies failed")
+        return 1
+    if short:
+        for line in short:
+            log(f"not all from the LLM: {line}")
+        log(f"{len(short)} LLM column figure(s) include trials a fallback sampler served: "
+            "they do not measure the LLM (see hpod's log and GET .../llm-calls for why)")
         return 1
     return 0
 

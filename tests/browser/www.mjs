@@ -322,6 +322,7 @@ async function main() {
 
   /* the demo study */
   ok(await loaded('#/studies/demo'), 'study page loads with no console error', errors.join('\n'));
+  ok((await page.locator('#llm-share').count()) === 0, 'the summary of a random study shows no LLM share');
   const trialsAll = await call(base, 'GET', '/studies/demo/trials?limit=1000');
   const withValue = trialsAll.trials.filter((t) => (t.state === 'completed' || t.state === 'pruned') && typeof t.value === 'number');
   await page.waitForFunction(() => document.getElementById('history-chart').dataset.points !== undefined);
@@ -418,6 +419,12 @@ async function main() {
     await loaded('#/studies/llm-live');
     const llmPoints = await page.evaluate(() => window.echarts.getInstanceByDom(document.getElementById('history-chart')).getOption().series.find((x) => x.name === 'LLM').data.length);
     ok(llmPoints === 2, 'trials proposed by the LLM are drawn as LLM points', `${llmPoints}`);
+    const share = await page.textContent('#llm-share');
+    const shareOf = await page.evaluate(() => {
+      const el = document.getElementById('llm-share');
+      return [el.dataset.llm, el.dataset.total];
+    });
+    ok(share.startsWith('2 of 2') && share.includes('fallback 0') && shareOf.join() === '2,2', 'the summary of an LLM study shows its trials from the LLM', share);
   }
 
   /* the big study: first paint of the table and the history (best of three

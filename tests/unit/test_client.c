@@ -19,6 +19,7 @@
 #include "tail.h"
 #include "template.h"
 #include "worker.h"
+#include "worker_prep.h"
 
 extern char **environ;
 
@@ -505,6 +506,151 @@ START_TEST(test_worker_parse_errors)
 }
 END_TEST
 
+START_TEST(test_worker_parse_help)
+{
+    char *argv[] = {"worker", "--study", "s", "--help", NULL};
+    struct worker_opts o = {0};
+    char err[256] = "";
+    ck_assert_int_eq(worker_parse(&o, 4, argv, err, sizeof err), 0);
+    ck_assert(o.help);
+    worker_opts_release(&o);
+    char *short_form[] = {"worker", "-h", NULL};
+    ck_assert_int_eq(worker_parse(&o, 2, short_form, err, sizeof err), 0);
+    ck_assert(o.help);
+    worker_opts_release(&o);
+    /* after "--" it belongs to the command */
+    char *cmd[] = {"worker", "--study", "s", "--", "prog", "--help", NULL};
+    ck_assert_int_eq(worker_parse(&o, 6, cmd, err, sizeof err), 0);
+    ck_assert(!o.help);
+    ck_assert_str_eq(o.cmd[1], "--help");
+    worker_opts_release(&o);
+}
+END_TEST
+
+START_TEST(test_worker_long_poll)
+{
+    /* the HTTP timeout outlasts the daemon's wait by a margin */
+    ck_assert_int_ge(worker_poll_timeout_ms(20), 20000 + 10000);
+    ck_assert_int_ge(worker_poll_timeout_ms(180), 180000 + 10000);
+    ck_assert_int_gt(worker_poll_timeout_ms(0), 5000);
+    /* a running study whose long-poll ran out: again at once, whatever the advice */
+    ck_assert_int_eq(worker_retry_ms("running", 20, 20004, 2), 0);
+    ck_assert_int_eq(worker_retry_ms("running", 20, 1500, 30), 0); /* the daemon's cap was lower */
+    ck_assert_int_eq(worker_retry_ms("running", 0.5, 460, 2), 0);
+    /* answered at once: the daemon's advice, within 0.2 to 60 s */
+    ck_assert_int_eq(worker_retry_ms("running", 20, 30, 2), 2000);
+    ck_assert_int_eq(worker_retry_ms("running", 0, 0, 0), 200);
+    ck_assert_int_eq(worker_retry_ms("running", 0, 0, 600), 60000);
+    /* a paused study waits as told, even after a long-poll */
+    ck_assert_int_eq(worker_retry_ms("paused", 20, 20000, 5), 5000);
+}
+END_TEST
+
+/* The value of NAME in a NULL-terminated environment, or NULL. */
+static const char *env_value(char **env, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; env && env[i]; i++)
+        if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
+            return env[i] + n + 1;
+    return NULL;
+}
+
+START_TEST(test_worker_prep_trial)
+{
+    char tmpl[] = "/tmp/hpo-prep-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(tmpl));
+    char err[512] = "";
+    char *dir = worker_prep_study_dir(tmpl, "st", err, sizeof err);
+    ck_assert_msg(dir != NULL, "%s", err);
+    json_t *spec = json_loads("[{\"name\": \"lr\", \"type\": \"float\"}, {\"name\": \"model\", "
+                              "\"type\": \"code\", \"language\": \"python\"}]",
+                              0, NULL);
+    json_t *params = json_loads("{\"lr\": 0.5, \"model\": \"print(1)\\n\"}", 0, NULL);
+    char *words[] = {"prog", "--lr={lr}", "{params_file}", NULL};
+    char **cmd = worker_prep_cmd(words, 3);
+    ck_assert_ptr_nonnull(cmd);
+    struct worker_prep wp = {.server = "http://d",
+                             .study = "st",
+                             .study_dir = dir,
+                             .params_spec = spec,
+                             .cmd = cmd,
+                             .n_cmd = 3};
+    struct worker_prep_trial t = {.id = "41",
+                                  .number = 7,
+                                  .params = params,
+                                  .worker_id = "h:0",
+                                  .gpu = "1",
+                                  .confined = true};
+    setenv("HPO_TOKEN", "secret-of-the-worker", 1);
+    setenv("HPO_PARAM_STALE", "x", 1);
+    struct worker_prep_out out;
+    ck_assert_int_eq(worker_prep_trial(&wp, &t, &out, err, sizeof err), 0);
+    unsetenv("HPO_TOKEN");
+    unsetenv("HPO_PARAM_STALE");
+    char want[600];
+    snprintf(want, sizeof want, "%s/trial-7", dir);
+    ck_assert_str_eq(out.dir, want);
+    ck_assert_int_ge(out.report_fd, 0);
+    ck_assert_str_eq(out.argv[0], "prog");
+    ck_assert_str_eq(out.argv[1], "--lr=0.5");
+    snprintf(want, sizeof want, "%s/trial-7/params.json", dir);
+    ck_assert_str_eq(out.argv[2], want);
+    ck_assert_ptr_null(out.argv[3]);
+    json_t *written = json_load_file(want, 0, NULL);
+    ck_assert(json_equal(written, params));
+    json_decref(written);
+    ck_assert_str_eq(env_value(out.env, "HPO_PARAMS_FILE"), want);
+    ck_assert_str_eq(env_value(out.env, "HPO_TRIAL_ID"), "41");
+    ck_assert_str_eq(env_value(out.env, "HPO_TRIAL_NUMBER"), "7");
+    ck_assert_str_eq(env_value(out.env, "HPO_WORKER"), "h:0");
+    ck_assert_str_eq(env_value(out.env, "HPO_STUDY"), "st");
+    ck_assert_str_eq(env_value(out.env, "CUDA_VISIBLE_DEVICES"), "1");
+    ck_assert_str_eq(env_value(out.env, "HPO_PARAM_LR"), "0.5");
+    ck_assert_ptr_null(env_value(out.env, "HPO_TOKEN"));       /* confined: no credential */
+    ck_assert_ptr_null(env_value(out.env, "HPO_PARAM_STALE")); /* not a parameter of this trial */
+    const char *code = env_value(out.env, "HPO_PARAM_MODEL");
+    ck_assert_ptr_nonnull(code);
+    ck_assert_ptr_nonnull(strstr(code, "/trial-7/"));
+    FILE *f = fopen(code, "r");
+    ck_assert_ptr_nonnull(f);
+    char text[32] = "";
+    ck_assert_ptr_nonnull(fgets(text, sizeof text, f));
+    fclose(f);
+    ck_assert_str_eq(text, "print(1)\n");
+    snprintf(want, sizeof want, "%s/trial-7/" WORKER_REPORT_FILE, dir);
+    ck_assert_str_eq(env_value(out.env, "HPO_REPORT_FILE"), want);
+    close(out.report_fd);
+    free(out.dir);
+    worker_prep_out_release(&out);
+    ck_assert_ptr_null(out.argv);
+
+    /* the same number again (a retried trial) gets a directory of its own */
+    t.confined = false;
+    setenv("HPO_TOKEN", "secret-of-the-worker", 1);
+    ck_assert_int_eq(worker_prep_trial(&wp, &t, &out, err, sizeof err), 0);
+    unsetenv("HPO_TOKEN");
+    snprintf(want, sizeof want, "%s/trial-7-2", dir);
+    ck_assert_str_eq(out.dir, want);
+    ck_assert_str_eq(env_value(out.env, "HPO_TOKEN"), "secret-of-the-worker");
+    close(out.report_fd);
+    free(out.dir);
+    worker_prep_out_release(&out);
+
+    /* a study directory that cannot be made */
+    ck_assert_ptr_null(worker_prep_study_dir("/proc/no-such-dir/x", "st", err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "cannot make work directory \"/proc/no-such-dir/x\""));
+
+    worker_prep_strv_free(cmd);
+    json_decref(spec);
+    json_decref(params);
+    char rm[600];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", tmpl);
+    ck_assert_int_eq(system(rm), 0);
+    free(dir);
+}
+END_TEST
+
 /* ---- command-line helpers ---- */
 
 START_TEST(test_cli_parse_value)
@@ -701,6 +847,9 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_outbox_cap);
     tcase_add_test(tc, test_worker_parse);
     tcase_add_test(tc, test_worker_parse_errors);
+    tcase_add_test(tc, test_worker_parse_help);
+    tcase_add_test(tc, test_worker_prep_trial);
+    tcase_add_test(tc, test_worker_long_poll);
     tcase_add_test(tc, test_cli_parse_value);
     tcase_add_test(tc, test_table_text);
     tcase_add_test(tc, test_rest_escape);

@@ -97,10 +97,11 @@ export function badge(text, kind) {
   return h('span', { class: `badge badge-${kind || String(text).replace(/[^a-z]/g, '')}` }, text);
 }
 
-// The group a trial's source belongs to: llm, classical, fallback or manual.
+// The group a trial's source belongs to: llm (with llm+gp, the LLM's
+// candidates ranked by the GP), classical, fallback or manual.
 export function sourceGroup(source) {
   if (!source) return 'classical';
-  if (source === 'llm') return 'llm';
+  if (source === 'llm' || source === 'llm+gp') return 'llm';
   if (source === 'manual') return 'manual';
   if (source.startsWith('fallback')) return 'fallback';
   return 'classical';

@@ -136,6 +136,32 @@ export function studyTabs(name, active) {
   );
 }
 
+// Does the spec ask for the LLM (its sampler, or LLM-seeded trials)?
+function usesLlm(spec) {
+  const sampler = spec.sampler;
+  const name = typeof sampler === 'string' ? sampler : sampler && sampler.name;
+  return name === 'llm' || Number.isInteger(spec.llm && spec.llm.init_trials);
+}
+
+// "9 of 12 · fallback 3": the trials the LLM proposed (alone or ranked by
+// the GP) among all of the study's, from the study's "sources".
+export function llmShare(sources) {
+  const n = (k) => sources[k] || 0;
+  const llm = n('llm') + n('llm+gp');
+  const total = llm + n('fallback') + n('classical') + n('manual');
+  const rest = [];
+  if (n('llm+gp')) rest.push(`${fmtInt(n('llm+gp'))} ranked by the GP`);
+  rest.push(`fallback ${fmtInt(n('fallback'))}`);
+  if (n('classical')) rest.push(`classical ${fmtInt(n('classical'))}`);
+  if (n('manual')) rest.push(`manual ${fmtInt(n('manual'))}`);
+  return h(
+    'span',
+    { id: 'llm-share', 'data-llm': String(llm), 'data-total': String(total) },
+    `${fmtInt(llm)} of ${fmtInt(total)}`,
+    h('span', { class: 'muted small' }, ` · ${rest.join(' · ')}`),
+  );
+}
+
 export function studyHead(study) {
   const spec = study.spec || {};
   const obj = spec.objective || {};
@@ -154,6 +180,7 @@ export function studyHead(study) {
       meta('Best', best ? h('a', { href }, fmtNum(best.value)) : '—', best ? h('span', { class: 'muted small' }, ` trial ${best.number}`) : null),
       meta('Progress', progress(study.counts, budget.max_trials)),
       meta('Sampler', samplerName(spec.sampler)),
+      usesLlm(spec) && study.sources ? meta('Trials from the LLM', llmShare(study.sources)) : null,
       meta('LLM tokens', llmUsage(study.llm)),
       meta('LLM cost (estimate)', fmtUsd(study.llm ? study.llm.cost_usd : null)),
       meta('Parallel / failures', `${budget.max_parallel ?? '—'} / ${budget.max_failures ?? '—'}`),
