@@ -720,6 +720,9 @@ static void serve(struct db *db, struct lstudy *s)
     memset(&h, 0, sizeof h);
     struct obs *pend = NULL;
     json_t *details = NULL;
+    struct llm_trial_reply *replies = NULL;
+    size_t n_replies = 0;
+    char *rejected_reply = NULL, *rejected_reason = NULL;
     struct llm_proposal out;
     memset(&out, 0, sizeof out);
     int n = -1;
@@ -755,6 +758,18 @@ static void serve(struct db *db, struct lstudy *s)
         if (t->state == OBS_PRUNED)
             t->last_step = (long)json_int(d, "last_step", -1);
     }
+    /* Chat history replays the LLM's own replies; other trials are the user's. */
+    if (store_llm_history(db, st.id, &replies, &n_replies, &rejected_reply, &rejected_reason) < 0)
+        log_warn("study \"%s\": cannot read the llm replies: %s", st.name, db_errmsg(db));
+    for (size_t i = 0, k = 0; i < h.n_done; i++) {
+        struct llm_trial *t = (struct llm_trial *)&h.done[i];
+        while (k < n_replies && replies[k].number < t->number)
+            k++;
+        bool mine = k < n_replies && replies[k].number == t->number;
+        t->origin = mine ? LLM_ORIGIN_LLM : LLM_ORIGIN_OTHER;
+        t->reply = mine ? replies[k].reply : NULL;
+    }
+    h.rejected_reason = rejected_reason;
     struct llm_propose_opts o;
     llm_propose_opts_init(&o);
     o.want = want;
@@ -818,6 +833,7 @@ out_release:;
     if (wake_them)
         wake_requests();
     json_decref(details);
+    store_llm_history_free(replies, n_replies, rejected_reply, rejected_reason);
     llm_proposal_release(&out);
     llm_history_release(&h);
     free(pend);

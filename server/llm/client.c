@@ -343,6 +343,8 @@ static enum outcome parse_success(const struct llm_provider *p, const struct htt
                      strstr(perr, "premature end") || strstr(perr, "end of file") ? ", truncated"
                                                                                   : "");
         json_decref(j);
+        if (hr->body.data)
+            x->reply = strndup(hr->body.data, REPLY_KEEP);
         return OUT_RETRY;
     }
     json_t *usage = json_object_get(j, "usage");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "llm/client.h"
 #include "jsonutil.h"
 
 #define MAX_BATCH        32
@@ -922,41 +923,70 @@ static int build_chat(json_t *msgs, const struct spec *spec, const struct llm_pr
                 b.data[--b.len] = '\0';
         }
     }
-    if (append_msg(msgs, "user", bstr(&b)) < 0)
-        goto out;
+    /* b is the user turn being written; it goes out before each assistant turn */
+    bool has_result = false;
+    const char *last_reply = NULL;
     for (size_t i = from; i < n; i++) {
         const struct llm_trial *t = &h->done[i];
-        buf_reset(&b);
-        if (cvp) {
-            put_config_code(&b, spec->space, t->params, CODE_REF, cvp, i, 0);
-            buf_puts(&b, "\n");
-            put_trial_code(&b, spec, cvp, i);
-            while (b.len && b.data[b.len - 1] == '\n')
-                b.data[--b.len] = '\0';
-        } else {
+        bool same_reply = t->origin == LLM_ORIGIN_LLM && t->reply && last_reply &&
+                          strcmp(t->reply, last_reply) == 0;
+        if (t->origin == LLM_ORIGIN_OTHER) {
+            buf_puts(&b, "\n\nA result added by the user (not proposed by you): ");
             put_config(&b, spec->space, t->params, false);
+            buf_printf(&b, " as trial #%ld: ", t->number);
+            put_outcome(&b, spec, t);
+            buf_puts(&b, cvp && t->state == OBS_FAILED ? "\n" : ".");
+            has_result = true;
+            continue;
         }
-        if (append_msg(msgs, "assistant", bstr(&b)) < 0)
-            goto out;
-        buf_reset(&b);
+        if (same_reply) {
+            buf_puts(&b, "\n");
+        } else {
+            if (has_result)
+                buf_printf(&b, " %s", next_request(o));
+            if (append_msg(msgs, "user", bstr(&b)) < 0)
+                goto out;
+            buf_reset(&b);
+            if (t->origin == LLM_ORIGIN_LLM && t->reply) {
+                char *answer = NULL, *thought = NULL;
+                if (llm_split_reasoning(t->reply, &answer, &thought) < 0)
+                    goto out;
+                free(thought);
+                buf_puts(&b, *answer ? answer : t->reply);
+                free(answer);
+                last_reply = t->reply;
+            } else if (cvp) {
+                put_config_code(&b, spec->space, t->params, CODE_REF, cvp, i, 0);
+                buf_puts(&b, "\n");
+                put_trial_code(&b, spec, cvp, i);
+                while (b.len && b.data[b.len - 1] == '\n')
+                    b.data[--b.len] = '\0';
+                last_reply = NULL;
+            } else {
+                put_config(&b, spec->space, t->params, false);
+                last_reply = NULL;
+            }
+            if (append_msg(msgs, "assistant", bstr(&b)) < 0)
+                goto out;
+            buf_reset(&b);
+        }
         buf_printf(&b, "Trial #%ld: ", t->number);
         put_outcome(&b, spec, t);
         buf_puts(&b, cvp && t->state == OBS_FAILED ? "\n" : ".");
-        if (i + 1 < n) {
-            buf_printf(&b, " %s", next_request(o));
-        } else {
-            buf_puts(&b, "\n\n");
-            put_best(&b, spec, h);
-            buf_printf(&b, "%ld of %ld evaluations are left.\n", trials_left(spec, h),
-                       spec->max_trials);
-            put_pending(&b, spec, h);
-            buf_printf(&b, "%s", next_request(o));
-            if (o->batch > 1)
-                buf_printf(&b, " (%zu configurations)", o->batch);
-        }
-        if (append_msg(msgs, "user", bstr(&b)) < 0)
-            goto out;
+        has_result = true;
     }
+    if (n > from) {
+        buf_puts(&b, "\n\n");
+        put_best(&b, spec, h);
+        buf_printf(&b, "%ld of %ld evaluations are left.\n", trials_left(spec, h),
+                   spec->max_trials);
+        put_pending(&b, spec, h);
+        buf_printf(&b, "%s", next_request(o));
+        if (o->batch > 1)
+            buf_printf(&b, " (%zu configurations)", o->batch);
+    }
+    if (append_msg(msgs, "user", bstr(&b)) < 0)
+        goto out;
     rc = 0;
 out:
     free((bool *)cv.show);
@@ -975,14 +1005,28 @@ json_t *llm_prompt_build(const struct spec *spec, const struct llm_prompt_opts *
     if (o->history == LLM_HISTORY_CHAT) {
         if (build_chat(msgs, spec, o, h) < 0)
             goto out_oom;
-        return msgs;
-    }
-    char *text = first_message(spec, o, h, false);
-    if (!text || append_msg(msgs, "user", text) < 0) {
+    } else {
+        char *text = first_message(spec, o, h, false);
+        if (!text || append_msg(msgs, "user", text) < 0) {
+            free(text);
+            goto out_oom;
+        }
         free(text);
-        goto out_oom;
     }
-    free(text);
+    if (h && h->rejected_reason && *h->rejected_reason) {
+        /* the paper feeds errors back: the last reply's fault, in the last turn */
+        json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
+        struct buf b;
+        buf_init(&b);
+        buf_printf(&b,
+                   "%s\n\nYour previous reply could not be used: %s. Do not repeat that "
+                   "mistake.",
+                   json_str(last, "content", ""), h->rejected_reason);
+        int rc = json_object_set_new(last, "content", json_string(bstr(&b)));
+        buf_release(&b);
+        if (rc < 0)
+            goto out_oom;
+    }
     return msgs;
 
 out_oom:

@@ -562,12 +562,11 @@ enum llm_level llm_provider_level(const struct llm_provider *p)
 
 void llm_provider_refused(struct llm_provider *p, enum llm_level level)
 {
-    int expect = (int)level;
-    if (level > LLM_LEVEL_PROMPT)
-        atomic_compare_exchange_strong(&p->level, &expect, (int)level - 1);
-    /* Anthropic and vLLM-style dialects have no JSON object level of their own */
-    if (p->dialect == LLM_DIALECT_TOOL) {
-        expect = LLM_LEVEL_OBJECT;
-        atomic_compare_exchange_strong(&p->level, &expect, LLM_LEVEL_PROMPT);
-    }
+    int want = level > LLM_LEVEL_PROMPT ? (int)level - 1 : LLM_LEVEL_PROMPT;
+    /* a forced tool call has no JSON-object step below it */
+    if (p->dialect == LLM_DIALECT_TOOL && want == LLM_LEVEL_OBJECT)
+        want = LLM_LEVEL_PROMPT;
+    int cur = atomic_load(&p->level);
+    while (cur > want && !atomic_compare_exchange_weak(&p->level, &cur, want))
+        ;
 }

@@ -611,7 +611,8 @@ START_TEST(test_provider_config)
     ck_assert(p->timeout_s == 2.5);
     ck_assert_int_eq(p->max_concurrent, 2);
     ck_assert_int_eq(p->max_retries, 5);
-    ck_assert(!p->json_mode);
+    ck_assert(p->dialect == LLM_DIALECT_NONE);
+    ck_assert_int_eq(llm_provider_level(p), LLM_LEVEL_PROMPT);
     ck_assert(fabs(llm_registry_cost(reg, "qwen", 1000000, 2000000) - 3.5) < 1e-9);
     ck_assert(llm_registry_cost(reg, "gpt-x", 10, 10) < 0);
 

@@ -374,7 +374,9 @@ START_TEST(test_4xx_not_retried)
 }
 END_TEST
 
-START_TEST(test_bad_bodies)
+/* A 200 whose body is cut short or not JSON is retried like a 5xx; the audit
+ * keeps the unreadable body verbatim. */
+START_TEST(test_bad_bodies_retried)
 {
     static const struct {
         const char *format, *step, *want;
@@ -383,6 +385,32 @@ START_TEST(test_bad_bodies)
         {"anthropic", "{\"fault\": \"malformed\"}", "not valid JSON"},
         {"openai", "{\"fault\": \"truncated\"}", "truncated"},
         {"anthropic", "{\"fault\": \"truncated\"}", "truncated"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct llm_provider *p = fake_provider(cases[i].format);
+        char script[256];
+        snprintf(script, sizeof script, "[%s, {\"config\": {\"C\": 1}}]", cases[i].step);
+        fake_script(script);
+        struct llm_response r;
+        ck_assert_msg(call(p, &r) == 0, "%s %s: %s", cases[i].format, cases[i].step, r.error);
+        ck_assert_int_eq(r.attempts, 2);
+        ck_assert_int_eq(r.n_ex, 2);
+        ck_assert_int_eq(r.ex[0].http_status, 200);
+        ck_assert_msg(r.ex[0].error && strstr(r.ex[0].error, cases[i].want), "%s", r.ex[0].error);
+        ck_assert_ptr_nonnull(r.ex[0].reply);
+        ck_assert_ptr_null(r.ex[1].error);
+        ck_assert_str_eq(r.text, "{\"C\": 1}");
+        llm_response_release(&r);
+        teardown();
+    }
+}
+END_TEST
+
+START_TEST(test_bad_bodies)
+{
+    static const struct {
+        const char *format, *step, *want;
+    } cases[] = {
         {"openai", "{\"fault\": \"empty_choices\"}", "the reply has no choices"},
         {"anthropic", "{\"fault\": \"empty_choices\"}", "the reply has no text content"},
         {"openai", "{\"fault\": \"huge\", \"mb\": 5}", "larger than 4194304 bytes"},
@@ -411,7 +439,13 @@ START_TEST(test_json_mode_fallback)
     struct llm_response r;
     ck_assert_int_eq(call(p, &r), 0);
     ck_assert_str_eq(r.text, "{\"C\": 1}");
-    ck_assert(!r.json_mode);
+    ck_assert_str_eq(r.structured, "none");
+    ck_assert_int_eq(r.n_ex, 2);
+    ck_assert_int_eq(r.ex[0].http_status, 400);
+    ck_assert_str_eq(r.ex[0].structured, "json_object");
+    ck_assert_ptr_nonnull(strstr(r.ex[0].error, "response_format"));
+    ck_assert_int_eq(r.ex[1].http_status, 200);
+    ck_assert_ptr_null(r.ex[1].error);
     json_t *reqs = fake_requests();
     ck_assert_int_eq(json_array_size(reqs), 2);
     ck_assert_ptr_nonnull(
@@ -689,9 +723,14 @@ START_TEST(test_propose_call_fails)
                 "\"rbf\"}}]");
     struct llm_proposal pr;
     ck_assert_int_eq(propose(p, s, &t.h, &pr), -1);
-    ck_assert_int_eq(pr.n_audits, 1);
-    ck_assert_int_eq(pr.audits[0].http_status, 500);
-    ck_assert_int_eq(pr.audits[0].attempts, 2);
+    /* one audit record per HTTP exchange, each with its own status */
+    ck_assert_int_eq(pr.n_audits, 2);
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_int_eq(pr.audits[i].http_status, 500);
+        ck_assert_int_eq(pr.audits[i].attempt, (int)i + 1);
+        ck_assert_msg(pr.audits[i].error && strstr(pr.audits[i].error, "HTTP 500"), "%s",
+                      pr.audits[i].error);
+    }
     ck_assert_msg(strstr(pr.error, "llm call failed: server error (HTTP 500)"), "%s", pr.error);
     llm_proposal_release(&pr);
 
@@ -725,7 +764,16 @@ START_TEST(test_propose_batch_reasoning)
                   pr.audits[0].error ? pr.audits[0].error : "(none)");
     json_t *reqs = fake_requests();
     json_t *body = json_object_get(json_array_get(reqs, 0), "body");
-    ck_assert_ptr_null(json_object_get(body, "response_format"));
+    /* the answer's schema: a reasoning string, then exactly 3 configurations */
+    json_t *rf = json_object_get(body, "response_format");
+    ck_assert_str_eq(json_str(rf, "type", ""), "json_schema");
+    json_t *sch = json_object_get(json_object_get(rf, "json_schema"), "schema");
+    ck_assert_str_eq(
+        json_str(json_object_get(json_object_get(sch, "properties"), "reasoning"), "type", ""),
+        "string");
+    json_t *cf = json_object_get(json_object_get(sch, "properties"), "configs");
+    ck_assert_int_eq(json_int(cf, "minItems", 0), 3);
+    ck_assert_int_eq(json_int(cf, "maxItems", 0), 3);
     ck_assert_str_eq(json_str(body, "model", ""), "m-study");
     ck_assert(json_num(body, "temperature", -1) == 0.5);
     const char *user =
@@ -803,6 +851,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_reset_then_ok);
     tcase_add_test(tc, test_4xx_not_retried);
     tcase_add_test(tc, test_bad_bodies);
+    tcase_add_test(tc, test_bad_bodies_retried);
     tcase_add_test(tc, test_json_mode_fallback);
     tcase_add_test(tc, test_refused_fields_fallback);
     tcase_add_test(tc, test_key_redacted);
