@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-from hpotest import TOP_SRCDIR, Daemon, Tap, http, simple_spec, wait_until
+from hpotest import HPOD, TOP_SRCDIR, Daemon, Tap, http, simple_spec, wait_until
 
 tap = Tap()
 PY = sys.executable
@@ -228,6 +228,15 @@ try:
                not any("-3.75" in a for a in assistant),
                "the manual trial is a result the user added, not an answer of the model",
                users[-600:])
+
+    # a key too short to redact safely: refused at start-up, in one clear line
+    with tempfile.TemporaryDirectory() as tmp:
+        short = dict(os.environ, **dict(env, HPOD_LLM_API_KEY="k"))
+        p = subprocess.run([HPOD, "--db", os.path.join(tmp, "h.db"), "--listen", "127.0.0.1:0"],
+                           env=short, capture_output=True, text=True, timeout=30)
+        tap.ok(p.returncode != 0 and "api key is 1 characters long, too short" in p.stderr
+               and "listening" not in p.stdout,
+               "a one-character API key is refused at start-up", (p.returncode, p.stderr))
 finally:
     fake.kill()
     fake.wait()
