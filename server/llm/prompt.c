@@ -684,6 +684,42 @@ static void put_format(struct buf *b, const struct spec *spec, const struct llm_
 {
     const struct space *s = spec->space;
     bool code = has_code(s);
+    if (o->schema_answer) {
+        /* the answer's schema carries the analysis as a field */
+        if (o->batch > 1)
+            buf_printf(b,
+                       "Answer with one JSON object of the form {\"configs\": [...]} holding %zu "
+                       "different configurations, as the response schema describes.",
+                       o->batch);
+        else
+            buf_puts(b, "Answer with one JSON object as the response schema describes.");
+        buf_puts(b, " Leave out a parameter whose condition does not hold.");
+        if (code)
+            buf_puts(b, " For a code parameter, give its complete source as a JSON string; the "
+                        "source must follow the parameter's contract, and a trial whose code "
+                        "fails is reported back with its error output.");
+        if (o->reasoning)
+            buf_puts(b, " Put one short line of analysis of the results so far in the "
+                        "\"reasoning\" field.");
+        buf_puts(b, " An example of the format (the values only illustrate it):\n");
+        if (o->reasoning)
+            buf_puts(b, "{\"reasoning\": \"...\", ");
+        if (o->batch > 1) {
+            buf_puts(b, o->reasoning ? "\"configs\": [" : "{\"configs\": [");
+            put_example(b, s, 0.25, 1, NULL);
+            buf_puts(b, ", ");
+            put_example(b, s, 0.75, 2, NULL);
+            buf_puts(b, "]}");
+        } else {
+            struct buf one;
+            buf_init(&one);
+            put_example(&one, s, 0.5, 0, NULL);
+            /* the example's fields follow the reasoning inside the same object */
+            buf_puts(b, o->reasoning && one.len > 1 ? one.data + 1 : bstr(&one));
+            buf_release(&one);
+        }
+        return;
+    }
     if (o->batch > 1)
         buf_printf(b,
                    "Answer with one JSON object of the form {\"configs\": [...]} holding %zu "

@@ -119,6 +119,9 @@ struct llm_prompt_opts {
     size_t keep_best;              /* llm.keep_best: best trials kept on long studies (10) */
     size_t keep_recent;            /* llm.keep_recent: recent trials kept (20) */
     const char *template_text;     /* llm.template (borrowed from the spec), or NULL */
+    bool schema_answer;            /* the provider constrains the answer to the space's JSON
+                                      Schema: the format asks for code as JSON strings and the
+                                      analysis in a "reasoning" field (not from the spec) */
 };
 
 /* Read and check the prompt settings in llm (the spec's "llm" object, borrowed;

@@ -88,16 +88,21 @@ int llm_propose(struct llm_provider *p, const struct spec *spec, const struct ll
     bool code = false;
     for (size_t i = 0; i < spec->space->n; i++)
         code = code || spec->space->params[i].type == PARAM_CODE;
-    co.json_mode = !code;
     co.cancel = o->cancel;
+    /* Code comes in fenced blocks after the JSON (models write it there
+     * without escaping errors): no constraint for such studies. Otherwise the
+     * answer is constrained to the space's schema where the provider takes
+     * one, the analysis of a reasoning study then in its "reasoning" field;
+     * JSON mode alone would lose that line, so such studies are then asked
+     * with the prompt alone. */
+    bool schema_level = !code && llm_provider_level(p) == LLM_LEVEL_SCHEMA;
+    po.schema_answer = schema_level;
+    co.json_mode = schema_level || (!code && !po.reasoning);
     json_t *schema = NULL;
     if (!code) {
         struct llm_schema_opts so = {.batch = want, .reasoning = po.reasoning};
         schema = llm_schema_build(spec->space, &so, &co.schema_strict);
         co.schema = schema;
-        /* JSON mode alone would lose the line of analysis the prompt asks for */
-        if (po.reasoning && llm_provider_level(p) < LLM_LEVEL_SCHEMA)
-            co.json_mode = false;
     }
 
     json_t *messages = llm_prompt_build(spec, &po, h, err, sizeof err);

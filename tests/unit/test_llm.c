@@ -1259,6 +1259,46 @@ START_TEST(test_chat_replays_replies)
 }
 END_TEST
 
+/* With the answer constrained by the schema, the format puts the analysis in
+ * the "reasoning" field, and its example is a valid answer. */
+START_TEST(test_prompt_schema_answer)
+{
+    static const size_t batches[] = {1, 3};
+    for (size_t k = 0; k < 2; k++) {
+        struct spec *s = svm_spec(NULL);
+        struct llm_prompt_opts o;
+        char err[256];
+        ck_assert_int_eq(llm_prompt_opts_parse(NULL, &o, err, sizeof err), 0);
+        o.reasoning = true;
+        o.batch = batches[k];
+        o.schema_answer = true;
+        struct tl_history t;
+        tl_history_init(&t);
+        json_t *m = llm_prompt_build(s, &o, &t.h, err, sizeof err);
+        tl_history_release(&t);
+        const char *u = json_str(json_array_get(m, 1), "content", "");
+        ck_assert_msg(strstr(u, "in the \"reasoning\" field") && !strstr(u, "line of analysis "
+                                                                            "of the results so "
+                                                                            "far, then"),
+                      "%s", u);
+        const char *ex = strstr(u, "illustrate it):\n");
+        ck_assert_ptr_nonnull(ex);
+        ex += strlen("illustrate it):\n");
+        json_error_t e;
+        json_t *j = json_loadb(ex, strcspn(ex, "\n"), 0, &e);
+        ck_assert_msg(j != NULL, "example '%.*s': %s", (int)strcspn(ex, "\n"), ex, e.text);
+        ck_assert(json_is_string(json_object_get(j, "reasoning")));
+        if (batches[k] > 1)
+            ck_assert_int_eq(json_array_size(json_object_get(j, "configs")), 2);
+        else
+            ck_assert_ptr_nonnull(json_object_get(j, "kernel"));
+        json_decref(j);
+        json_decref(m);
+        tl_spec_free(s);
+    }
+}
+END_TEST
+
 static Suite *llm_suite(void)
 {
     Suite *s = suite_create("llm");
@@ -1304,6 +1344,7 @@ static Suite *llm_suite(void)
     tcase_add_test(tc, test_reply_reasoning_field);
     tcase_add_test(tc, test_split_reasoning);
     tcase_add_test(tc, test_chat_replays_replies);
+    tcase_add_test(tc, test_prompt_schema_answer);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -779,6 +779,7 @@ START_TEST(test_propose_batch_reasoning)
     const char *user =
         json_str(json_array_get(json_object_get(body, "messages"), 1), "content", "");
     ck_assert_ptr_nonnull(strstr(user, "holding 3 different configurations"));
+    ck_assert_ptr_nonnull(strstr(user, "in the \"reasoning\" field"));
     json_decref(reqs);
     llm_proposal_release(&pr);
     tl_history_release(&t);
