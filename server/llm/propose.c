@@ -172,9 +172,9 @@ int llm_propose(struct llm_provider *p, const struct spec *spec, const struct ll
             llm_response_release(&resp);
             break;
         }
-        a->error = strdup(err);
         char reason[1200];
         snprintf(reason, sizeof reason, "invalid reply: %s", err);
+        a->error = strdup(reason);
         set_error(out, p, reason);
         long spent = out->tokens_in + out->tokens_out;
         bool stop = round == o->max_reasks || (o->tokens_left > 0 && spent >= o->tokens_left) ||

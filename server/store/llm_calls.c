@@ -238,11 +238,11 @@ int store_llm_history(struct db *db, long long study_id, struct llm_trial_reply 
     sqlite3_reset(q);
     if (rc != SQLITE_DONE)
         goto out_fail;
-    /* the last exchange of the latest proposal: a valid HTTP answer whose
-     * reply gave no configuration */
-    sqlite3_stmt *l = db_stmt(db, "SELECT reply, error FROM llm_calls WHERE study_id = ? AND id = "
-                                  "(SELECT MAX(id) FROM llm_calls WHERE study_id = ?) AND "
-                                  "configs = 0 AND status BETWEEN 200 AND 299");
+    /* the last exchange of the latest proposal, when its reply was read and
+     * rejected (propose marks those errors "invalid reply: ") */
+    sqlite3_stmt *l = db_stmt(db, "SELECT reply, substr(error, 16) FROM llm_calls WHERE study_id = "
+                                  "? AND id = (SELECT MAX(id) FROM llm_calls WHERE study_id = ?) "
+                                  "AND configs = 0 AND error LIKE 'invalid reply: %'");
     if (!l)
         goto out_fail;
     sqlite3_bind_int64(l, 1, study_id);

@@ -87,8 +87,9 @@ struct llm_trial_reply {
 /* What the LLM said about study_id, for its next prompt: for each trial an
  * LLM proposal created, the reply it came from (new array in *replies, length
  * *n), and when the study's latest proposal ended with no configuration
- * because its reply was invalid, that reply and the reason (new strings in
- * *rejected_reply and *rejected_reason, else NULL). Free with
+ * because its reply was invalid (its last row's error reads "invalid reply:
+ * REASON"), that reply and REASON (new strings in *rejected_reply and
+ * *rejected_reason, else NULL). Free with
  * store_llm_history_free(). 0 or -1. */
 int store_llm_history(struct db *db, long long study_id, struct llm_trial_reply **replies,
                       size_t *n, char **rejected_reply, char **rejected_reason);

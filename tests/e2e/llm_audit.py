@@ -229,6 +229,26 @@ try:
                "the manual trial is a result the user added, not an answer of the model",
                users[-600:])
 
+        # 6. a proposal that finally failed validation is told in the next prompt
+        bad = {"config": {"x": 50.0, "n": 3, "opt": "sgd"}}
+        d.call("PATCH", "/api/v1/studies/chat", {"state": "paused"})  # no more calls of its own
+        time.sleep(1.5)
+        script(furl, {"steps": [bad, bad, bad], "default": good})
+        d.call("POST", "/api/v1/studies", llm_spec("rejected", 1))
+        wait_until(lambda: any(c["configs"] for c in calls_of(d, "rejected")), timeout=30)
+        calls = calls_of(d, "rejected")
+        reqs = fake_requests(furl)
+        tap.ok(len(calls) == 4 and len({c["proposal"] for c in calls}) == 2 and
+               all("invalid reply: x: \"50\" is out of range" in (c["error"] or "")
+                   for c in calls[:3]),
+               "three invalid replies (one proposal), then a new proposal",
+               [(c["proposal"], c["error"]) for c in calls])
+        last = reqs[-1]["body"]["messages"][-1]["content"] if reqs else ""
+        first = reqs[0]["body"]["messages"][-1]["content"] if reqs else ""
+        tap.ok("could not be used: x: \"50\" is out of range" in last and
+               "could not be used" not in first,
+               "the next proposal's prompt says why the last reply was rejected", last[-400:])
+
     # a key too short to redact safely: refused at start-up, in one clear line
     with tempfile.TemporaryDirectory() as tmp:
         short = dict(os.environ, **dict(env, HPOD_LLM_API_KEY="k"))
