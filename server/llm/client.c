@@ -455,12 +455,22 @@ out:
     return out;
 }
 
-/* Whether a 400 body refuses the structured-output fields. */
-static bool refuses_structure(const char *b)
+/* Whether a 400 body refuses the structured-output field the request sent
+ * (named as the dialect names it, so that other 400s do not count). */
+static bool refuses_structure(const struct llm_provider *p, enum llm_level level, const char *b)
 {
-    static const char *const words[] = {"response_format", "json_schema", "schema",
-                                        "guided_json",     "format",      "tool"};
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    static const char *const openai[] = {"response_format", "json_schema", "schema", NULL};
+    static const char *const vllm[] = {"guided", "response_format", "schema", NULL};
+    static const char *const ollama[] = {"format", "schema", NULL};
+    static const char *const tool[] = {"tool", "schema", NULL};
+    const char *const *words = openai;
+    if (p->dialect == LLM_DIALECT_OLLAMA)
+        words = ollama;
+    else if (p->dialect == LLM_DIALECT_TOOL)
+        words = tool;
+    else if (p->dialect == LLM_DIALECT_VLLM && level == LLM_LEVEL_SCHEMA)
+        words = vllm;
+    for (size_t i = 0; words[i]; i++)
         if (strstr(b, words[i]))
             return true;
     return false;
@@ -506,7 +516,8 @@ static enum outcome classify(struct llm_provider *p, int rc, const struct httpc_
     snprintf(err, errlen, "HTTP %ld: %s", st, excerpt);
     if (st == 400 || st == 422) {
         const char *b = hr->body.data ? hr->body.data : "";
-        if (a->level > LLM_LEVEL_PROMPT && strcmp(x->structured, "none") && refuses_structure(b)) {
+        if (a->level > LLM_LEVEL_PROMPT && strcmp(x->structured, "none") &&
+            refuses_structure(p, a->level, b)) {
             llm_provider_refused(p, a->level);
             enum llm_level now = llm_provider_level(p);
             a->level = now < a->level ? now : a->level - 1;
@@ -628,8 +639,6 @@ int llm_call(struct llm_provider *p, const json_t *messages, const struct llm_ca
             break;
         }
         x->structured = structured_name(p->dialect, a.level);
-        if (!o->schema && a.level == LLM_LEVEL_SCHEMA)
-            x->structured = "none";
         x->request = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
         x->params = request_params(body, x->structured);
         x->model_requested = strdup(model);

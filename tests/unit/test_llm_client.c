@@ -968,6 +968,16 @@ START_TEST(test_structured_fallback_chain)
                  3);
     expect_chain(p, schema, (const char *[]){"none"}, s200, 1);
     teardown();
+    /* another 400 is a failure of its own: the level stays */
+    p = dialect_provider("openai", "json_schema");
+    fake_script("[{\"status\": 400, \"body\": {\"error\": {\"message\": \"the context "
+                "length is exceeded\"}}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call_schema(p, schema, &r), -1);
+    ck_assert_int_eq(r.n_ex, 1);
+    ck_assert_int_eq(llm_provider_level(p), LLM_LEVEL_SCHEMA);
+    llm_response_release(&r);
+    teardown();
     /* vLLM's guided_json refused: JSON mode */
     p = dialect_provider("openai", "vllm");
     fake_script("{\"reject_json_schema\": true, \"steps\": [], \"default\": {\"config\": "
