@@ -28,6 +28,7 @@ endpoint consumes the next step; once they run out the default step answers
   {"fault": "echo_key"}             a 401 whose message repeats the API key sent
   {"mode": "random_valid", "space": [params as in a study spec]}
                                     answer a random configuration valid in the space
+                                    (without "space": valid by the request's schema)
   {"mode": "schema_valid"}          answer a random value valid by the JSON Schema the
                                     request sent (response_format json_schema,
                                     guided_json, format, or the forced tool's
@@ -455,7 +456,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_raw(200, body)
 
     def step_text(self, step, request=None):
-        if step.get("mode") == "schema_valid":
+        if step.get("mode") == "schema_valid" or (
+                step.get("mode") == "random_valid" and "space" not in step and
+                request_schema(request or {}) is not None):
             with SCRIPT.lock:
                 value = schema_value(request_schema(request), SCRIPT.rng)
             return json.dumps(value)

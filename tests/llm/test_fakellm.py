@@ -147,6 +147,11 @@ def main():
               "a forced tool call is answered by tool_use with the config as input")
         st, _, body = post(base + "/v1/chat/completions", chat)
         check(st == 400, "schema_valid without a schema in the request: 400")
+        post(base + "/_script", {"steps": [], "default": {"mode": "random_valid"}})
+        st, _, body = post(base + "/v1/chat/completions", dict(chat, guided_json=schema))
+        cfg = json.loads(body["choices"][0]["message"]["content"])
+        check(st == 200 and 0.5 <= cfg["C"] <= 2 and cfg["kernel"] in ("rbf", "poly"),
+              "random_valid without a space follows the request's schema")
 
         # json_schema refused, json_object accepted
         post(base + "/_script", {"steps": [], "default": {"config": {"C": 1}},
