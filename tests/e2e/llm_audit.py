@@ -82,9 +82,17 @@ with open(os.path.join(TOP_SRCDIR, "schema", "openapi.json")) as f:
 
 fake, furl = start_fake()
 conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
-conf.write("""[provider default]
+conf.write(f"""[provider default]
 timeout_s = 1
 max_retries = 3
+backoff_s = 0.05
+
+[provider claude]
+format = anthropic
+base_url = {furl}/v1
+model = fake-claude
+api_key_env = HPOD_TEST_CLAUDE_KEY
+timeout_s = 5
 backoff_s = 0.05
 
 [price fake-model]
@@ -97,7 +105,8 @@ output_per_mtok = 1000
 """)
 conf.close()
 env = {"HPOD_LLM_FORMAT": "openai", "HPOD_LLM_BASE_URL": furl + "/v1",
-       "HPOD_LLM_MODEL": "fake-model", "HPOD_LLM_API_KEY": KEY}
+       "HPOD_LLM_MODEL": "fake-model", "HPOD_LLM_API_KEY": KEY,
+       "HPOD_TEST_CLAUDE_KEY": "ant-audit-key-0042"}
 space = simple_spec("x")["params"]
 good = {"mode": "random_valid", "space": space}
 try:
@@ -205,6 +214,20 @@ try:
         r = d.hpo("llm-log", "thinker")
         tap.ok("--- reasoning" in r.stdout and "maybe" in r.stdout,
                "hpo llm-log shows the reasoning", r.stdout[-800:])
+
+        # 4b. Anthropic: a forced tool call, a thinking block kept apart
+        script(furl, {"steps": [{"config": final, "reasoning": "perhaps " + json.dumps(draft)}],
+                      "default": good})
+        d.call("POST", "/api/v1/studies", llm_spec("claude", 1, provider="claude"))
+        t = run_trial(d, "claude", "w:4b")
+        c = [c for c in calls_of(d, "claude") if c["status"] == 200]
+        body = fake_requests(furl)[0]["body"]
+        tap.ok(t and t["params"] == final and c and c[0]["structured"] == "tool" and
+               c[0]["reasoning"].startswith("perhaps") and
+               body["tool_choice"]["type"] == "tool" and
+               body["tools"][0]["input_schema"]["properties"]["x"]["maximum"] == 5,
+               "anthropic: the answer comes from the forced tool call; thinking kept apart",
+               (t and t["params"], c and c[0]))
 
         # 5. chat history: the model's own reply replayed; a manual trial is the user's
         said = "I start near the middle.\n" + json.dumps({"x": 0.5, "n": 3, "opt": "sgd"})
