@@ -724,13 +724,33 @@ static void print_text_block(const json_t *v)
     }
 }
 
-/* One audit row of GET /studies/{name}/llm-calls, as a person reads it. */
-static void print_llm_call(const json_t *call)
+/* One audit row of GET /studies/{name}/llm-calls (one HTTP exchange), as a
+ * person reads it: a heading per proposal, the messages when they differ from
+ * the previous exchange's, then the reasoning and the reply. */
+static void print_llm_call(const json_t *call, const json_t *prev)
 {
-    printf("=== call %lld  %s  %s/%s  tokens %lld in / %lld out  latency %.1f s",
-           json_int(call, "id", 0), json_str(call, "at", "?"), json_str(call, "provider", "?"),
-           json_str(call, "model", "?"), json_int(call, "tokens_in", 0),
-           json_int(call, "tokens_out", 0), json_num(call, "latency_ms", 0) / 1000.0);
+    long long proposal = json_int(call, "proposal", json_int(call, "id", 0));
+    if (!prev || json_int(prev, "proposal", json_int(prev, "id", 0)) != proposal)
+        printf("##### proposal %lld\n", proposal);
+    const char *est = json_is_true(json_object_get(call, "tokens_estimated")) ? "~" : "";
+    printf("=== call %lld (attempt %lld)  %s  %s/%s", json_int(call, "id", 0),
+           json_int(call, "attempt", 1), json_str(call, "at", "?"), json_str(call, "provider", "?"),
+           json_str(call, "model", json_str(call, "model_requested", "?")));
+    const char *asked = json_str(call, "model_requested", NULL);
+    const char *model = json_str(call, "model", NULL);
+    if (asked && (!model || strcmp(asked, model)))
+        printf(" (asked %s)", asked);
+    const json_t *status = json_object_get(call, "status");
+    if (json_is_integer(status))
+        printf("  status %lld", (long long)json_integer_value(status));
+    else
+        printf("  no answer");
+    printf("  tokens %s%lld in / %s%lld out%s  latency %.1f s", est, json_int(call, "tokens_in", 0),
+           est, json_int(call, "tokens_out", 0), *est ? " (estimated)" : "",
+           json_num(call, "latency_ms", 0) / 1000.0);
+    const char *structured = json_str(call, "structured", NULL);
+    if (structured)
+        printf("  structured %s", structured);
     const json_t *trials = json_object_get(call, "trials");
     if (json_is_array(trials) && json_array_size(trials) > 0) {
         printf("  trials");
@@ -744,16 +764,31 @@ static void print_llm_call(const json_t *call)
         }
     }
     printf("\n");
+    const json_t *params = json_object_get(call, "params");
+    if (json_is_object(params) && json_object_size(params) > 0) {
+        char *ptext = json_dumps(params, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        printf("params: %s\n", ptext ? ptext : "?");
+        free(ptext);
+    }
     const char *error = json_str(call, "error", NULL);
     if (error && *error)
         printf("error: %s\n", error);
     const json_t *request = json_object_get(call, "request");
-    size_t i;
-    json_t *m;
-    json_array_foreach(request, i, m)
-    {
-        printf("--- %s\n", json_str(m, "role", "message"));
-        print_text_block(json_object_get(m, "content"));
+    if (!prev || !json_equal(request, json_object_get(prev, "request"))) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(request, i, m)
+        {
+            printf("--- %s\n", json_str(m, "role", "message"));
+            print_text_block(json_object_get(m, "content"));
+        }
+    } else {
+        printf("(the same messages as the call before)\n");
+    }
+    const json_t *reasoning = json_object_get(call, "reasoning");
+    if (json_is_string(reasoning)) {
+        printf("--- reasoning\n");
+        print_text_block(reasoning);
     }
     printf("--- reply\n");
     print_text_block(json_object_get(call, "reply"));
@@ -811,7 +846,8 @@ int cli_llm_log(struct cli *c, int argc, char **argv)
     } else if (rc == 0) {
         size_t i;
         json_t *call;
-        json_array_foreach(all, i, call) print_llm_call(call);
+        json_array_foreach(all, i, call)
+            print_llm_call(call, i ? json_array_get(all, i - 1) : NULL);
         if (json_array_size(all) == 0)
             printf("no LLM calls\n");
     }

@@ -6,6 +6,7 @@
 
 #include "jsonutil.h"
 #include "llm_hook.h"
+#include "llm_calls.h"
 #include "settings.h"
 #include "spec.h"
 #include "store.h"
@@ -308,6 +309,46 @@ enum http_result api_study_suggest(struct req *r)
     return HTTP_DONE;
 }
 
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *json_or(const char *text, json_t *def)
+{
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    if (j) {
+        json_decref(def);
+        return j;
+    }
+    return def;
+}
+
+/* One audit row as the API shows it. */
+static json_t *llm_call_json(const struct llm_call_row *c)
+{
+    char at[40];
+    time_format_rfc3339(c->at_ms, at, sizeof at);
+    json_t *o = json_pack(
+        "{sI sI si ss ss so so so so so}", "id", (json_int_t)c->id, "proposal",
+        (json_int_t)c->proposal, "attempt", c->attempt, "at", at, "provider",
+        c->provider ? c->provider : "", "model", str_or_null(c->model), "model_requested",
+        str_or_null(c->model_requested), "request", json_or(c->messages, json_null()),
+        "request_body", json_or(c->body, json_null()), "params", json_or(c->params, json_object()));
+    json_object_set_new(o, "structured", str_or_null(c->structured));
+    json_object_set_new(o, "reply", str_or_null(c->reply));
+    json_object_set_new(o, "reasoning", str_or_null(c->reasoning));
+    json_object_set_new(o, "tokens_in", json_integer(c->tokens_in));
+    json_object_set_new(o, "tokens_out", json_integer(c->tokens_out));
+    json_object_set_new(o, "tokens_estimated", json_boolean(c->tokens_estimated));
+    json_object_set_new(o, "latency_ms", json_integer(c->latency_ms));
+    json_object_set_new(o, "status", c->status > 0 ? json_integer(c->status) : json_null());
+    json_object_set_new(o, "error", str_or_null(c->error));
+    json_object_set_new(o, "configs", json_integer(c->configs));
+    json_object_set_new(o, "trials", json_or(c->trials, json_array()));
+    return o;
+}
+
 enum http_result api_study_llm_calls(struct req *r)
 {
     long long after = http_query_int(r, "after", 0, 1LL << 60);
@@ -327,49 +368,18 @@ enum http_result api_study_llm_calls(struct req *r)
         return api_fail(r, &e);
     long long sid = st.id;
     store_study_release(&st);
-    sqlite3_stmt *q = db_stmt(db, "SELECT id, at, provider, model, request, reply, tokens_in, "
-                                  "tokens_out, latency_ms, status, error, trials FROM llm_calls "
-                                  "WHERE study_id = ? AND id > ? ORDER BY id LIMIT ?");
-    if (!q) {
+    struct llm_call_row *rows;
+    size_t n;
+    bool more;
+    if (store_llm_calls_page(db, sid, after, (long)limit, &rows, &n, &more) < 0) {
         serr_db(&e, db, "llm calls");
         return api_fail(r, &e);
     }
-    sqlite3_bind_int64(q, 1, sid);
-    sqlite3_bind_int64(q, 2, after);
-    sqlite3_bind_int64(q, 3, limit + 1);
     json_t *calls = json_array();
-    long long last = 0, n = 0;
-    bool more = false;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        if (n == limit) {
-            more = true;
-            break;
-        }
-        char at[40];
-        time_format_rfc3339(sqlite3_column_int64(q, 1), at, sizeof at);
-        json_t *request = json_loads((const char *)sqlite3_column_text(q, 4), 0, NULL);
-        json_t *trials = json_loads((const char *)sqlite3_column_text(q, 11), 0, NULL);
-        const char *model = (const char *)sqlite3_column_text(q, 3);
-        const char *reply = (const char *)sqlite3_column_text(q, 5);
-        const char *error = (const char *)sqlite3_column_text(q, 10);
-        last = sqlite3_column_int64(q, 0);
-        json_array_append_new(
-            calls, json_pack("{sI ss ss so so so sI sI sI so so so}", "id", (json_int_t)last, "at",
-                             at, "provider", (const char *)sqlite3_column_text(q, 2), "model",
-                             model ? json_string(model) : json_null(), "request",
-                             request ? request : json_null(), "reply",
-                             reply ? json_string(reply) : json_null(), "tokens_in",
-                             (json_int_t)sqlite3_column_int64(q, 6), "tokens_out",
-                             (json_int_t)sqlite3_column_int64(q, 7), "latency_ms",
-                             (json_int_t)sqlite3_column_int64(q, 8), "status",
-                             sqlite3_column_type(q, 9) == SQLITE_NULL
-                                 ? json_null()
-                                 : json_integer(sqlite3_column_int(q, 9)),
-                             "error", error ? json_string(error) : json_null(), "trials",
-                             trials ? trials : json_array()));
-        n++;
-    }
-    sqlite3_reset(q);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(calls, llm_call_json(&rows[i]));
+    long long last = n ? rows[n - 1].id : 0;
+    store_llm_call_rows_free(rows, n);
     http_reply_json(r, 200,
                     json_pack("{so so}", "calls", calls, "next_after",
                               more ? json_integer(last) : json_null()));

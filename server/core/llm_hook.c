@@ -18,6 +18,7 @@
 #include "sampler.h"
 #include "settings.h"
 #include "store.h"
+#include "llm_calls.h"
 #include "suggest.h"
 #include "timeutil.h"
 
@@ -461,16 +462,9 @@ void llm_hook_created(struct db *db, const json_t *config, long long number)
             continue;
         if (tl_taken[i].call_id <= 0)
             return;
-        sqlite3_stmt *q = db_stmt(db, "UPDATE llm_calls SET trials = json_insert(trials, '$[#]', "
-                                      "?1) WHERE id = ?2");
-        if (!q)
-            return;
-        sqlite3_bind_int64(q, 1, number);
-        sqlite3_bind_int64(q, 2, tl_taken[i].call_id);
-        if (sqlite3_step(q) != SQLITE_DONE)
+        if (store_llm_call_add_trial(db, tl_taken[i].call_id, number) < 0)
             log_warn("llm call %lld: cannot record trial %lld: %s", tl_taken[i].call_id, number,
                      db_errmsg(db));
-        sqlite3_reset(q);
         return;
     }
 }
@@ -627,82 +621,65 @@ static json_t *trial_details(struct db *db, long long study_id)
     return out;
 }
 
-/* Store the exchanges of one proposal and add their tokens and cost to the
- * study. Returns the row id of the last exchange (the one whose reply gave the
- * configurations), 0 when nothing was stored. */
+/* Store the exchanges of one proposal and add their tokens (estimates
+ * included) and cost to the study. Returns the row id of the last exchange
+ * (the one whose reply gave the configurations), 0 when nothing was stored. */
 static long long record(struct db *db, const struct study *st, const struct llm_provider *p,
                         const struct llm_proposal *out)
 {
-    if (out->n_audits == 0)
+    size_t n = out->n_audits;
+    if (n == 0)
         return 0;
-    if (db_begin(db) < 0) {
-        log_error("study \"%s\": cannot store llm calls: %s", st->name, db_errmsg(db));
-        return 0;
-    }
-    int64_t at = time_now_ms();
-    for (size_t i = 0; i < out->n_audits; i++)
-        at -= (int64_t)out->audits[i].latency_ms;
+    struct llm_call_rec *recs = calloc(n, sizeof *recs);
+    char **texts = calloc(2 * n, sizeof *texts);
     long long id = 0;
+    if (!recs || !texts)
+        goto out_free;
     double cost = 0;
     long tin = 0, tout = 0;
-    for (size_t i = 0; i < out->n_audits; i++) {
+    for (size_t i = 0; i < n; i++) {
         const struct llm_audit *a = &out->audits[i];
-        char *messages = json_dumps(a->messages, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (messages)
-            llm_provider_redact(p, messages);
-        sqlite3_stmt *q = db_stmt(db, "INSERT INTO llm_calls (study_id, at, provider, model, "
-                                      "request, reply, tokens_in, tokens_out, latency_ms, status, "
-                                      "error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        if (!q || !messages) {
-            free(messages);
-            goto out_rollback;
-        }
-        sqlite3_bind_int64(q, 1, st->id);
-        sqlite3_bind_int64(q, 2, at);
-        sqlite3_bind_text(q, 3, a->provider ? a->provider : p->name, -1, SQLITE_STATIC);
-        if (a->model)
-            sqlite3_bind_text(q, 4, a->model, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 5, messages, -1, SQLITE_STATIC);
-        if (a->reply)
-            sqlite3_bind_text(q, 6, a->reply, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 7, a->tokens_in);
-        sqlite3_bind_int64(q, 8, a->tokens_out);
-        sqlite3_bind_int64(q, 9, (sqlite3_int64)llround(a->latency_ms));
-        if (a->http_status > 0)
-            sqlite3_bind_int64(q, 10, a->http_status);
-        if (a->error)
-            sqlite3_bind_text(q, 11, a->error, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(q);
-        sqlite3_reset(q);
-        free(messages);
-        if (rc != SQLITE_DONE)
-            goto out_rollback;
-        id = sqlite3_last_insert_rowid(db_handle(db));
-        at += (int64_t)a->latency_ms;
-        double c =
-            llm_registry_cost(reg, a->model ? a->model : p->model, a->tokens_in, a->tokens_out);
+        struct llm_call_rec *r = &recs[i];
+        texts[2 * i] = json_dumps(a->messages, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        texts[2 * i + 1] = a->params ? json_dumps(a->params, JSON_COMPACT) : NULL;
+        llm_provider_redact(p, texts[2 * i]);
+        llm_provider_redact(p, a->request);
+        r->provider = a->provider ? a->provider : p->name;
+        r->model = a->model;
+        r->model_requested = a->model_requested;
+        r->messages = texts[2 * i];
+        r->body = a->request;
+        r->params = texts[2 * i + 1];
+        r->structured = a->structured;
+        r->reply = a->reply;
+        r->reasoning = a->reasoning;
+        r->error = a->error;
+        r->tokens_in = a->tokens_in;
+        r->tokens_out = a->tokens_out;
+        r->tokens_estimated = a->tokens_estimated;
+        r->at_ms = a->at_ms;
+        r->latency_ms = (long)llround(a->latency_ms);
+        r->status = a->http_status;
+        r->attempt = a->attempt;
+        r->configs = (int)a->n_configs;
+        /* priced by the model that answered, else the one asked for */
+        double c = llm_registry_cost(reg, a->model ? a->model : a->model_requested, a->tokens_in,
+                                     a->tokens_out);
         if (c > 0)
             cost += c;
         tin += a->tokens_in;
         tout += a->tokens_out;
     }
-    sqlite3_stmt *u = db_stmt(db, "UPDATE studies SET tokens_in = tokens_in + ?, tokens_out = "
-                                  "tokens_out + ?, cost_usd = cost_usd + ? WHERE id = ?");
-    if (!u)
-        goto out_rollback;
-    sqlite3_bind_int64(u, 1, tin);
-    sqlite3_bind_int64(u, 2, tout);
-    sqlite3_bind_double(u, 3, cost);
-    sqlite3_bind_int64(u, 4, st->id);
-    int rc = sqlite3_step(u);
-    sqlite3_reset(u);
-    if (rc != SQLITE_DONE || db_commit(db) < 0)
-        goto out_rollback;
+    if (store_llm_calls_add(db, st->id, recs, n, tin, tout, cost, &id) < 0) {
+        log_error("study \"%s\": cannot store llm calls: %s", st->name, db_errmsg(db));
+        id = 0;
+    }
+out_free:
+    for (size_t i = 0; texts && i < 2 * n; i++)
+        free(texts[i]);
+    free(texts);
+    free(recs);
     return id;
-out_rollback:
-    log_error("study \"%s\": cannot store llm calls: %s", st->name, db_errmsg(db));
-    db_rollback(db);
-    return 0;
 }
 
 /* One call for entry s (busy, so it stays): build the history, ask, store the
@@ -743,6 +720,9 @@ static void serve(struct db *db, struct lstudy *s)
     memset(&h, 0, sizeof h);
     struct obs *pend = NULL;
     json_t *details = NULL;
+    struct llm_trial_reply *replies = NULL;
+    size_t n_replies = 0;
+    char *rejected_reply = NULL, *rejected_reason = NULL;
     struct llm_proposal out;
     memset(&out, 0, sizeof out);
     int n = -1;
@@ -778,6 +758,18 @@ static void serve(struct db *db, struct lstudy *s)
         if (t->state == OBS_PRUNED)
             t->last_step = (long)json_int(d, "last_step", -1);
     }
+    /* Chat history replays the LLM's own replies; other trials are the user's. */
+    if (store_llm_history(db, st.id, &replies, &n_replies, &rejected_reply, &rejected_reason) < 0)
+        log_warn("study \"%s\": cannot read the llm replies: %s", st.name, db_errmsg(db));
+    for (size_t i = 0, k = 0; i < h.n_done; i++) {
+        struct llm_trial *t = (struct llm_trial *)&h.done[i];
+        while (k < n_replies && replies[k].number < t->number)
+            k++;
+        bool mine = k < n_replies && replies[k].number == t->number;
+        t->origin = mine ? LLM_ORIGIN_LLM : LLM_ORIGIN_OTHER;
+        t->reply = mine ? replies[k].reply : NULL;
+    }
+    h.rejected_reason = rejected_reason;
     struct llm_propose_opts o;
     llm_propose_opts_init(&o);
     o.want = want;
@@ -841,6 +833,7 @@ out_release:;
     if (wake_them)
         wake_requests();
     json_decref(details);
+    store_llm_history_free(replies, n_replies, rejected_reply, rejected_reason);
     llm_proposal_release(&out);
     llm_history_release(&h);
     free(pend);

@@ -19,20 +19,23 @@
 #define ANTHROPIC_MAX_TOKENS 4096
 #define BACKOFF_CAP_S        60.0
 #define ERROR_EXCERPT        300
+#define REPLY_KEEP           (256 * 1024) /* bytes of an unreadable body kept verbatim */
+#define TOOL_NAME            "propose_configuration"
+#define CHARS_PER_TOKEN      4
 
 /* What one HTTP attempt came to. */
 enum outcome {
-    OUT_OK,       /* a reply text */
-    OUT_RETRY,    /* timeout, connection failure, 429 or 5xx: try again */
+    OUT_OK,       /* an answer */
+    OUT_RETRY,    /* timeout, connection failure, 429, 5xx, unreadable 2xx: try again */
     OUT_FALLBACK, /* the server refused an optional field: resend without it */
     OUT_FAIL,     /* a definite failure: give up */
 };
 
 /* The request being retried and the fields it may drop. */
 struct attempt {
-    bool json_mode;   /* send response_format */
-    bool temperature; /* send temperature */
-    bool completion;  /* name the length cap max_completion_tokens, not max_tokens */
+    enum llm_level level; /* structure asked for */
+    bool temperature;     /* send temperature */
+    bool completion;      /* name the length cap max_completion_tokens, not max_tokens */
 };
 
 void llm_call_opts_init(struct llm_call_opts *o)
@@ -42,13 +45,85 @@ void llm_call_opts_init(struct llm_call_opts *o)
     o->json_mode = true;
 }
 
+void llm_exchange_release(struct llm_exchange *x)
+{
+    free(x->error);
+    free(x->model_requested);
+    free(x->model);
+    json_decref(x->params);
+    free(x->request);
+    free(x->reply);
+    free(x->reasoning);
+    memset(x, 0, sizeof *x);
+}
+
 void llm_response_release(struct llm_response *resp)
 {
     free(resp->text);
+    free(resp->reasoning);
     free(resp->model);
     free(resp->request);
     free(resp->error);
+    for (size_t i = 0; i < resp->n_ex; i++)
+        llm_exchange_release(&resp->ex[i]);
+    free(resp->ex);
     memset(resp, 0, sizeof *resp);
+}
+
+int llm_split_reasoning(const char *content, char **answer, char **reasoning)
+{
+    *answer = *reasoning = NULL;
+    static const char open_tag[] = "<think>", close_tag[] = "</think>";
+    const char *last_close = NULL;
+    for (const char *c = strstr(content, close_tag); c; c = strstr(c + 1, close_tag))
+        last_close = c;
+    const char *open = strstr(content, open_tag);
+    const char *rest = content;
+    struct buf r;
+    buf_init(&r);
+    if (last_close) {
+        /* everything up to the last closing tag is reasoning, tags dropped */
+        const char *from = content;
+        if (open && open < last_close)
+            from = open + sizeof open_tag - 1;
+        for (const char *p = from; p < last_close;) {
+            const char *t = strstr(p, "<think>");
+            const char *u = strstr(p, "</think>");
+            const char *next = t && t < last_close ? t : NULL;
+            if (u && u < last_close && (!next || u < next))
+                next = u;
+            if (!next) {
+                buf_append(&r, p, (size_t)(last_close - p));
+                break;
+            }
+            buf_append(&r, p, (size_t)(next - p));
+            p = next + (next == t ? sizeof open_tag - 1 : sizeof close_tag - 1);
+        }
+        rest = last_close + sizeof close_tag - 1;
+    } else if (open) {
+        /* reasoning never closed: no answer yet */
+        buf_puts(&r, open + sizeof open_tag - 1);
+        rest = "";
+    }
+    while (*rest == ' ' || *rest == '\n' || *rest == '\r' || *rest == '\t')
+        rest++;
+    *answer = strdup(rest);
+    if (r.len) {
+        /* trim the blank lines around the reasoning */
+        size_t a = 0, b = r.len;
+        while (a < b && strchr(" \n\r\t", r.data[a]))
+            a++;
+        while (b > a && strchr(" \n\r\t", r.data[b - 1]))
+            b--;
+        *reasoning = b > a ? strndup(r.data + a, b - a) : NULL;
+    }
+    buf_release(&r);
+    if (!*answer) {
+        free(*reasoning);
+        *reasoning = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 static bool cancelled(const struct llm_call_opts *o)
@@ -73,6 +148,50 @@ static bool nap(double s, const struct llm_call_opts *o)
     }
 }
 
+/* The name of the constraint a request at level carries in dialect d. */
+static const char *structured_name(enum llm_dialect d, enum llm_level level)
+{
+    if (level == LLM_LEVEL_PROMPT || d == LLM_DIALECT_NONE)
+        return "none";
+    if (d == LLM_DIALECT_TOOL)
+        return "tool";
+    if (d == LLM_DIALECT_OLLAMA)
+        return level == LLM_LEVEL_SCHEMA ? "format" : "format_json";
+    if (level == LLM_LEVEL_OBJECT || d == LLM_DIALECT_JSON_OBJECT)
+        return "json_object";
+    return d == LLM_DIALECT_VLLM ? "guided_json" : "json_schema";
+}
+
+/* Put the constraint of level into an OpenAI-format body. */
+static void openai_constraint(json_t *body, const struct llm_provider *p,
+                              const struct llm_call_opts *o, enum llm_level level)
+{
+    if (level == LLM_LEVEL_PROMPT)
+        return;
+    if (level == LLM_LEVEL_SCHEMA && o->schema) {
+        switch (p->dialect) {
+        case LLM_DIALECT_JSON_SCHEMA:
+            json_object_set_new(body, "response_format",
+                                json_pack("{s:s, s:{s:s, s:b, s:O}}", "type", "json_schema",
+                                          "json_schema", "name", "hpo_answer", "strict",
+                                          o->schema_strict, "schema", o->schema));
+            return;
+        case LLM_DIALECT_VLLM:
+            json_object_set_new(body, "guided_json", json_deep_copy(o->schema));
+            return;
+        case LLM_DIALECT_OLLAMA:
+            json_object_set_new(body, "format", json_deep_copy(o->schema));
+            return;
+        default:
+            break;
+        }
+    }
+    if (p->dialect == LLM_DIALECT_OLLAMA)
+        json_object_set_new(body, "format", json_string("json"));
+    else
+        json_object_set_new(body, "response_format", json_pack("{s:s}", "type", "json_object"));
+}
+
 static json_t *openai_body(const struct llm_provider *p, const json_t *messages, const char *model,
                            const struct llm_call_opts *o, const struct attempt *a)
 {
@@ -84,8 +203,7 @@ static json_t *openai_body(const struct llm_provider *p, const json_t *messages,
     if (p->max_output_tokens > 0)
         json_object_set_new(body, a->completion ? "max_completion_tokens" : "max_tokens",
                             json_integer(p->max_output_tokens));
-    if (a->json_mode)
-        json_object_set_new(body, "response_format", json_pack("{s:s}", "type", "json_object"));
+    openai_constraint(body, p, o, a->level);
     return body;
 }
 
@@ -117,8 +235,31 @@ static json_t *anthropic_body(const struct llm_provider *p, const json_t *messag
         json_object_set_new(body, "system", json_string(system.data));
     if (body && a->temperature)
         json_object_set_new(body, "temperature", json_real(o->temperature));
+    if (body && a->level == LLM_LEVEL_SCHEMA && o->schema && p->dialect == LLM_DIALECT_TOOL) {
+        json_object_set_new(body, "tools",
+                            json_pack("[{s:s, s:s, s:O}]", "name", TOOL_NAME, "description",
+                                      "Submit the configuration(s) to evaluate next.",
+                                      "input_schema", o->schema));
+        json_object_set_new(body, "tool_choice",
+                            json_pack("{s:s, s:s}", "type", "tool", "name", TOOL_NAME));
+    }
     buf_release(&system);
     return body;
+}
+
+/* The request parameters kept in the audit log. */
+static json_t *request_params(const json_t *body, const char *structured)
+{
+    json_t *o = json_object();
+    static const char *const keys[] = {"model", "temperature", "max_tokens",
+                                       "max_completion_tokens"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(body, keys[i]);
+        if (v)
+            json_object_set(o, keys[i], v);
+    }
+    json_object_set_new(o, "structured", json_string(structured));
+    return o;
 }
 
 /* The server's own error message from an error body, or a short excerpt. */
@@ -147,91 +288,199 @@ static void error_excerpt(const struct httpc_response *hr, char *out, size_t out
     json_decref(j);
 }
 
-static long usage_get(const json_t *usage, const char *key)
+static long usage_get(const json_t *usage, const char *key, bool *found)
 {
-    long long v = json_int(usage, key, 0);
-    return v > 0 ? (long)v : 0;
+    json_t *v = json_object_get(usage, key);
+    if (!json_is_integer(v))
+        return 0;
+    *found = true;
+    long long n = json_integer_value(v);
+    return n > 0 ? (long)n : 0;
 }
 
-/* Pull the reply text, tokens and model out of a 2xx body. */
+static long estimate(size_t chars)
+{
+    return (long)((chars + CHARS_PER_TOKEN - 1) / CHARS_PER_TOKEN);
+}
+
+/* Characters of the message contents sent. */
+static size_t messages_chars(const json_t *messages)
+{
+    size_t n = 0, i;
+    json_t *m;
+    json_array_foreach(messages, i, m)
+    {
+        n += strlen(json_str(m, "role", ""));
+        n += strlen(json_str(m, "content", ""));
+    }
+    return n;
+}
+
+static void append_text(struct buf *b, const json_t *v)
+{
+    if (json_is_string(v)) {
+        if (b->len)
+            buf_puts(b, "\n\n");
+        buf_append(b, json_string_value(v), json_string_length(v));
+    }
+}
+
+/* Pull the answer, reasoning, tokens and model out of a 2xx body into x (the
+ * exchange) and resp (answer and reasoning). */
 static enum outcome parse_success(const struct llm_provider *p, const struct httpc_response *hr,
+                                  const json_t *messages, struct llm_exchange *x,
                                   struct llm_response *resp, char *err, size_t errlen)
 {
     char perr[200];
     json_t *j =
         json_parse_text(hr->body.data ? hr->body.data : "", hr->body.len, perr, sizeof perr);
-    if (!j) {
-        snprintf(err, errlen, "the reply body is not valid JSON (%zu bytes, %s%s)", hr->body.len,
-                 perr,
-                 strstr(perr, "premature end") || strstr(perr, "end of file") ? ", truncated" : "");
-        return OUT_FAIL;
-    }
-    if (!json_is_object(j)) {
-        snprintf(err, errlen, "the reply body is not a JSON object");
+    if (!j || !json_is_object(j)) {
+        if (j)
+            snprintf(err, errlen, "the reply body is not a JSON object");
+        else
+            snprintf(err, errlen, "the reply body is not valid JSON (%zu bytes, %s%s)",
+                     hr->body.len, perr,
+                     strstr(perr, "premature end") || strstr(perr, "end of file") ? ", truncated"
+                                                                                  : "");
         json_decref(j);
-        return OUT_FAIL;
+        if (hr->body.data)
+            x->reply = strndup(hr->body.data, REPLY_KEEP);
+        return OUT_RETRY;
     }
     json_t *usage = json_object_get(j, "usage");
     const char *model = json_str(j, "model", NULL);
-    if (model && *model) {
-        free(resp->model);
-        resp->model = strdup(model);
-    }
+    if (model && *model)
+        x->model = strdup(model);
     enum outcome out = OUT_FAIL;
-    struct buf text;
-    buf_init(&text);
+    struct buf content, reasoning;
+    buf_init(&content);
+    buf_init(&reasoning);
+    bool have_usage = false, tool = false;
     if (p->format == LLM_FORMAT_OPENAI) {
-        resp->tokens_in += usage_get(usage, "prompt_tokens");
-        resp->tokens_out += usage_get(usage, "completion_tokens");
+        x->tokens_in = usage_get(usage, "prompt_tokens", &have_usage);
+        x->tokens_out = usage_get(usage, "completion_tokens", &have_usage);
         json_t *choices = json_object_get(j, "choices");
         if (!json_is_array(choices) || json_array_size(choices) == 0) {
             snprintf(err, errlen, "the reply has no choices");
             goto out;
         }
         json_t *choice = json_array_get(choices, 0);
-        json_t *content = json_object_get(json_object_get(choice, "message"), "content");
-        if (!json_is_string(content) || json_string_length(content) == 0) {
+        json_t *msg = json_object_get(choice, "message");
+        append_text(&reasoning, json_object_get(msg, "reasoning_content"));
+        append_text(&reasoning, json_object_get(msg, "reasoning"));
+        json_t *c = json_object_get(msg, "content");
+        if (json_is_string(c))
+            buf_append(&content, json_string_value(c), json_string_length(c));
+        if (content.len == 0) {
             const char *finish = json_str(choice, "finish_reason", NULL);
             snprintf(err, errlen, "the reply has no message content%s%s%s",
                      finish ? " (finish_reason '" : "", finish ? finish : "", finish ? "')" : "");
             goto out;
         }
-        buf_append(&text, json_string_value(content), json_string_length(content));
     } else {
-        resp->tokens_in += usage_get(usage, "input_tokens");
-        resp->tokens_out += usage_get(usage, "output_tokens");
-        json_t *content = json_object_get(j, "content");
+        x->tokens_in = usage_get(usage, "input_tokens", &have_usage);
+        x->tokens_out = usage_get(usage, "output_tokens", &have_usage);
         size_t i;
         json_t *block;
-        json_array_foreach(content, i, block)
+        json_array_foreach(json_object_get(j, "content"), i, block)
         {
-            if (strcmp(json_str(block, "type", ""), "text"))
-                continue;
-            json_t *t = json_object_get(block, "text");
-            if (json_is_string(t))
-                buf_append(&text, json_string_value(t), json_string_length(t));
+            const char *type = json_str(block, "type", "");
+            if (!strcmp(type, "thinking")) {
+                append_text(&reasoning, json_object_get(block, "thinking"));
+            } else if (!strcmp(type, "text") && !tool) {
+                json_t *t = json_object_get(block, "text");
+                if (json_is_string(t))
+                    buf_append(&content, json_string_value(t), json_string_length(t));
+            } else if (!strcmp(type, "tool_use") &&
+                       json_is_object(json_object_get(block, "input"))) {
+                /* the forced tool call's input is the answer; text around it is commentary */
+                char *in =
+                    json_dumps(json_object_get(block, "input"), JSON_COMPACT | JSON_PRESERVE_ORDER);
+                if (in) {
+                    if (content.len) {
+                        if (reasoning.len)
+                            buf_puts(&reasoning, "\n\n");
+                        buf_append(&reasoning, content.data, content.len);
+                    }
+                    buf_release(&content);
+                    buf_init(&content);
+                    buf_puts(&content, in);
+                    free(in);
+                    tool = true;
+                }
+            }
         }
-        if (text.len == 0) {
+        if (content.len == 0) {
             const char *stop = json_str(j, "stop_reason", NULL);
             snprintf(err, errlen, "the reply has no text content%s%s%s",
                      stop ? " (stop_reason '" : "", stop ? stop : "", stop ? "')" : "");
             goto out;
         }
     }
-    resp->text = buf_steal(&text);
-    out = resp->text ? OUT_OK : OUT_FAIL;
-    if (!resp->text)
+    x->reply = strdup(content.data);
+    char *answer = NULL, *inline_reasoning = NULL;
+    if (!x->reply || llm_split_reasoning(content.data, &answer, &inline_reasoning) < 0) {
         snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (inline_reasoning) {
+        if (reasoning.len)
+            buf_puts(&reasoning, "\n\n");
+        buf_puts(&reasoning, inline_reasoning);
+        free(inline_reasoning);
+    }
+    if (reasoning.len)
+        x->reasoning = strdup(reasoning.data);
+    if (!*answer) {
+        snprintf(err, errlen, "the reply holds reasoning but no answer after it");
+        free(answer);
+        goto out;
+    }
+    free(resp->text);
+    resp->text = answer;
+    free(resp->reasoning);
+    resp->reasoning = x->reasoning ? strdup(x->reasoning) : NULL;
+    out = OUT_OK;
 out:
-    buf_release(&text);
+    if (!have_usage) {
+        x->tokens_in = estimate(messages_chars(messages));
+        x->tokens_out = estimate(content.len + reasoning.len);
+        x->tokens_estimated = true;
+    }
+    if (out != OUT_OK && !x->reply)
+        x->reply = hr->body.data ? strndup(hr->body.data, REPLY_KEEP) : NULL;
+    buf_release(&content);
+    buf_release(&reasoning);
     json_decref(j);
     return out;
 }
 
+/* Whether a 400 body refuses the structured-output field the request sent
+ * (named as the dialect names it, so that other 400s do not count). */
+static bool refuses_structure(const struct llm_provider *p, enum llm_level level, const char *b)
+{
+    static const char *const openai[] = {"response_format", "json_schema", "schema", NULL};
+    static const char *const vllm[] = {"guided", "response_format", "schema", NULL};
+    static const char *const ollama[] = {"format", "schema", NULL};
+    static const char *const tool[] = {"tool", "schema", NULL};
+    const char *const *words = openai;
+    if (p->dialect == LLM_DIALECT_OLLAMA)
+        words = ollama;
+    else if (p->dialect == LLM_DIALECT_TOOL)
+        words = tool;
+    else if (p->dialect == LLM_DIALECT_VLLM && level == LLM_LEVEL_SCHEMA)
+        words = vllm;
+    for (size_t i = 0; words[i]; i++)
+        if (strstr(b, words[i]))
+            return true;
+    return false;
+}
+
 /* Classify one attempt; *wait_s gets the server's Retry-After when it gave one. */
 static enum outcome classify(struct llm_provider *p, int rc, const struct httpc_response *hr,
-                             const char *terr, struct attempt *a, struct llm_response *resp,
-                             double *wait_s, char *err, size_t errlen)
+                             const char *terr, const json_t *messages, struct attempt *a,
+                             struct llm_exchange *x, struct llm_response *resp, double *wait_s,
+                             char *err, size_t errlen)
 {
     char excerpt[ERROR_EXCERPT + 8];
     *wait_s = -1;
@@ -240,6 +489,8 @@ static enum outcome classify(struct llm_provider *p, int rc, const struct httpc_
             snprintf(err, errlen, "no complete reply within %g s", p->timeout_s);
         else
             snprintf(err, errlen, "connection failed: %.400s", terr);
+        if (hr->body.len)
+            x->reply = strndup(hr->body.data, REPLY_KEEP);
         return OUT_RETRY;
     }
     if (hr->truncated) {
@@ -248,7 +499,9 @@ static enum outcome classify(struct llm_provider *p, int rc, const struct httpc_
     }
     long st = hr->status;
     if (st >= 200 && st < 300)
-        return parse_success(p, hr, resp, err, errlen);
+        return parse_success(p, hr, messages, x, resp, err, errlen);
+    if (hr->body.len)
+        x->reply = strndup(hr->body.data, REPLY_KEEP);
     error_excerpt(hr, excerpt, sizeof excerpt);
     if (st == 429) {
         *wait_s = hr->retry_after_s;
@@ -262,11 +515,14 @@ static enum outcome classify(struct llm_provider *p, int rc, const struct httpc_
     }
     snprintf(err, errlen, "HTTP %ld: %s", st, excerpt);
     if (st == 400 || st == 422) {
-        /* some OpenAI-compatible servers refuse JSON mode or a temperature */
         const char *b = hr->body.data ? hr->body.data : "";
-        if (a->json_mode && strstr(b, "response_format")) {
-            a->json_mode = false;
-            atomic_store(&p->json_mode_rejected, true);
+        if (a->level > LLM_LEVEL_PROMPT && strcmp(x->structured, "none") &&
+            refuses_structure(p, a->level, b)) {
+            llm_provider_refused(p, a->level);
+            enum llm_level now = llm_provider_level(p);
+            a->level = now < a->level ? now : a->level - 1;
+            if (p->dialect == LLM_DIALECT_TOOL && a->level == LLM_LEVEL_OBJECT)
+                a->level = LLM_LEVEL_PROMPT;
             return OUT_FALLBACK;
         }
         if (a->temperature && strstr(b, "temperature")) {
@@ -309,6 +565,30 @@ static void wipe_free(char *s)
     free(s);
 }
 
+static struct llm_exchange *exchange_add(struct llm_response *resp)
+{
+    struct llm_exchange *v = realloc(resp->ex, (resp->n_ex + 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    resp->ex = v;
+    struct llm_exchange *x = &v[resp->n_ex++];
+    memset(x, 0, sizeof *x);
+    return x;
+}
+
+/* The level a call starts at: the provider's, capped by what the call allows. */
+static enum llm_level start_level(const struct llm_provider *p, const struct llm_call_opts *o)
+{
+    enum llm_level l = llm_provider_level(p);
+    if (!o->json_mode)
+        return LLM_LEVEL_PROMPT;
+    if (!o->schema && l > LLM_LEVEL_OBJECT)
+        l = LLM_LEVEL_OBJECT;
+    if (p->dialect == LLM_DIALECT_TOOL && l == LLM_LEVEL_OBJECT)
+        l = LLM_LEVEL_PROMPT;
+    return l;
+}
+
 int llm_call(struct llm_provider *p, const json_t *messages, const struct llm_call_opts *o,
              struct llm_response *resp)
 {
@@ -326,14 +606,11 @@ int llm_call(struct llm_provider *p, const json_t *messages, const struct llm_ca
         return -1;
     }
     resp->model = strdup(model);
+    resp->structured = "none";
 
     struct rng rng;
     rng_seed(&rng, (uint64_t)time_now_ms() ^ (uint64_t)(uintptr_t)&rng);
-    struct attempt a = {
-        .json_mode = o->json_mode && p->json_mode && p->format == LLM_FORMAT_OPENAI &&
-                     !atomic_load(&p->json_mode_rejected),
-        .temperature = true,
-    };
+    struct attempt a = {.level = start_level(p, o), .temperature = true};
     const bool anthropic = p->format == LLM_FORMAT_ANTHROPIC;
     const char *path = anthropic ? "/messages" : "/chat/completions";
     char *xkey = key_header(p);
@@ -355,38 +632,63 @@ int llm_call(struct llm_provider *p, const json_t *messages, const struct llm_ca
         }
         json_t *body = anthropic ? anthropic_body(p, messages, model, o, &a)
                                  : openai_body(p, messages, model, o, &a);
-        free(resp->request);
-        resp->request = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(body);
-        if (!resp->request) {
+        struct llm_exchange *x = body ? exchange_add(resp) : NULL;
+        if (!x) {
+            json_decref(body);
             snprintf(err, sizeof err, "cannot encode the request");
             break;
         }
-        resp->json_mode = a.json_mode;
+        x->structured = structured_name(p->dialect, a.level);
+        x->request = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        x->params = request_params(body, x->structured);
+        x->model_requested = strdup(model);
+        json_decref(body);
+        if (!x->request) {
+            snprintf(err, sizeof err, "cannot encode the request");
+            break;
+        }
+        free(resp->request);
+        resp->request = strdup(x->request);
+        resp->structured = x->structured;
 
         struct httpc_response hr;
         httpc_response_init(&hr);
         char terr[512] = "";
         llm_provider_acquire(p);
-        int rc = httpc_request(c, "POST", path, resp->request, strlen(resp->request), headers,
+        x->at_ms = time_now_ms();
+        int64_t ta = time_mono_ms();
+        int rc = httpc_request(c, "POST", path, x->request, strlen(x->request), headers,
                                (long)(p->timeout_s * 1000), &hr, terr, sizeof terr);
+        x->latency_ms = (double)(time_mono_ms() - ta);
         llm_provider_release(p);
         resp->attempts++;
         resp->http_status = hr.status;
+        x->http_status = hr.status;
         double wait_s;
         err[0] = '\0';
-        enum outcome out = classify(p, rc, &hr, terr, &a, resp, &wait_s, err, sizeof err);
+        enum outcome out =
+            classify(p, rc, &hr, terr, messages, &a, x, resp, &wait_s, err, sizeof err);
         httpc_response_release(&hr);
+        resp->tokens_in += x->tokens_in;
+        resp->tokens_out += x->tokens_out;
+        resp->tokens_estimated = resp->tokens_estimated || x->tokens_estimated;
+        if (x->model) {
+            free(resp->model);
+            resp->model = strdup(x->model);
+        }
+        llm_provider_redact(p, x->reply);
+        llm_provider_redact(p, x->reasoning);
         if (out == OUT_OK) {
             err[0] = '\0';
             break;
         }
-        if (out == OUT_FALLBACK && fallbacks++ < 3)
+        llm_provider_redact(p, err);
+        x->error = strdup(err);
+        if (out == OUT_FALLBACK && fallbacks++ < 4)
             continue;
         if (out != OUT_RETRY || retries >= p->max_retries)
             break;
         double d = wait_s >= 0 ? fmin(wait_s, p->retry_after_cap_s) : backoff(p, retries, &rng);
-        llm_provider_redact(p, err);
         log_debug("llm provider '%s': attempt %d failed (%s), retrying in %.2f s", p->name,
                   resp->attempts, err, d);
         retries++;
@@ -409,6 +711,7 @@ out:
         resp->text = NULL;
     }
     llm_provider_redact(p, resp->text);
+    llm_provider_redact(p, resp->reasoning);
     httpc_free(c);
     wipe_free(xkey);
     resp->latency_ms = (double)(time_mono_ms() - t0);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "client.h"
 #include "jsonutil.h"
 
 #define MAX_BATCH        32
@@ -683,6 +684,42 @@ static void put_format(struct buf *b, const struct spec *spec, const struct llm_
 {
     const struct space *s = spec->space;
     bool code = has_code(s);
+    if (o->schema_answer) {
+        /* the answer's schema carries the analysis as a field */
+        if (o->batch > 1)
+            buf_printf(b,
+                       "Answer with one JSON object of the form {\"configs\": [...]} holding %zu "
+                       "different configurations, as the response schema describes.",
+                       o->batch);
+        else
+            buf_puts(b, "Answer with one JSON object as the response schema describes.");
+        buf_puts(b, " Leave out a parameter whose condition does not hold.");
+        if (code)
+            buf_puts(b, " For a code parameter, give its complete source as a JSON string; the "
+                        "source must follow the parameter's contract, and a trial whose code "
+                        "fails is reported back with its error output.");
+        if (o->reasoning)
+            buf_puts(b, " Put one short line of analysis of the results so far in the "
+                        "\"reasoning\" field.");
+        buf_puts(b, " An example of the format (the values only illustrate it):\n");
+        if (o->reasoning)
+            buf_puts(b, "{\"reasoning\": \"...\", ");
+        if (o->batch > 1) {
+            buf_puts(b, o->reasoning ? "\"configs\": [" : "{\"configs\": [");
+            put_example(b, s, 0.25, 1, NULL);
+            buf_puts(b, ", ");
+            put_example(b, s, 0.75, 2, NULL);
+            buf_puts(b, "]}");
+        } else {
+            struct buf one;
+            buf_init(&one);
+            put_example(&one, s, 0.5, 0, NULL);
+            /* the example's fields follow the reasoning inside the same object */
+            buf_puts(b, o->reasoning && one.len > 1 ? one.data + 1 : bstr(&one));
+            buf_release(&one);
+        }
+        return;
+    }
     if (o->batch > 1)
         buf_printf(b,
                    "Answer with one JSON object of the form {\"configs\": [...]} holding %zu "
@@ -922,41 +959,70 @@ static int build_chat(json_t *msgs, const struct spec *spec, const struct llm_pr
                 b.data[--b.len] = '\0';
         }
     }
-    if (append_msg(msgs, "user", bstr(&b)) < 0)
-        goto out;
+    /* b is the user turn being written; it goes out before each assistant turn */
+    bool has_result = false;
+    const char *last_reply = NULL;
     for (size_t i = from; i < n; i++) {
         const struct llm_trial *t = &h->done[i];
-        buf_reset(&b);
-        if (cvp) {
-            put_config_code(&b, spec->space, t->params, CODE_REF, cvp, i, 0);
-            buf_puts(&b, "\n");
-            put_trial_code(&b, spec, cvp, i);
-            while (b.len && b.data[b.len - 1] == '\n')
-                b.data[--b.len] = '\0';
-        } else {
+        bool same_reply = t->origin == LLM_ORIGIN_LLM && t->reply && last_reply &&
+                          strcmp(t->reply, last_reply) == 0;
+        if (t->origin == LLM_ORIGIN_OTHER) {
+            buf_puts(&b, "\n\nA result added by the user (not proposed by you): ");
             put_config(&b, spec->space, t->params, false);
+            buf_printf(&b, " as trial #%ld: ", t->number);
+            put_outcome(&b, spec, t);
+            buf_puts(&b, cvp && t->state == OBS_FAILED ? "\n" : ".");
+            has_result = true;
+            continue;
         }
-        if (append_msg(msgs, "assistant", bstr(&b)) < 0)
-            goto out;
-        buf_reset(&b);
+        if (same_reply) {
+            buf_puts(&b, "\n");
+        } else {
+            if (has_result)
+                buf_printf(&b, " %s", next_request(o));
+            if (append_msg(msgs, "user", bstr(&b)) < 0)
+                goto out;
+            buf_reset(&b);
+            if (t->origin == LLM_ORIGIN_LLM && t->reply) {
+                char *answer = NULL, *thought = NULL;
+                if (llm_split_reasoning(t->reply, &answer, &thought) < 0)
+                    goto out;
+                free(thought);
+                buf_puts(&b, *answer ? answer : t->reply);
+                free(answer);
+                last_reply = t->reply;
+            } else if (cvp) {
+                put_config_code(&b, spec->space, t->params, CODE_REF, cvp, i, 0);
+                buf_puts(&b, "\n");
+                put_trial_code(&b, spec, cvp, i);
+                while (b.len && b.data[b.len - 1] == '\n')
+                    b.data[--b.len] = '\0';
+                last_reply = NULL;
+            } else {
+                put_config(&b, spec->space, t->params, false);
+                last_reply = NULL;
+            }
+            if (append_msg(msgs, "assistant", bstr(&b)) < 0)
+                goto out;
+            buf_reset(&b);
+        }
         buf_printf(&b, "Trial #%ld: ", t->number);
         put_outcome(&b, spec, t);
         buf_puts(&b, cvp && t->state == OBS_FAILED ? "\n" : ".");
-        if (i + 1 < n) {
-            buf_printf(&b, " %s", next_request(o));
-        } else {
-            buf_puts(&b, "\n\n");
-            put_best(&b, spec, h);
-            buf_printf(&b, "%ld of %ld evaluations are left.\n", trials_left(spec, h),
-                       spec->max_trials);
-            put_pending(&b, spec, h);
-            buf_printf(&b, "%s", next_request(o));
-            if (o->batch > 1)
-                buf_printf(&b, " (%zu configurations)", o->batch);
-        }
-        if (append_msg(msgs, "user", bstr(&b)) < 0)
-            goto out;
+        has_result = true;
     }
+    if (n > from) {
+        buf_puts(&b, "\n\n");
+        put_best(&b, spec, h);
+        buf_printf(&b, "%ld of %ld evaluations are left.\n", trials_left(spec, h),
+                   spec->max_trials);
+        put_pending(&b, spec, h);
+        buf_printf(&b, "%s", next_request(o));
+        if (o->batch > 1)
+            buf_printf(&b, " (%zu configurations)", o->batch);
+    }
+    if (append_msg(msgs, "user", bstr(&b)) < 0)
+        goto out;
     rc = 0;
 out:
     free((bool *)cv.show);
@@ -975,14 +1041,28 @@ json_t *llm_prompt_build(const struct spec *spec, const struct llm_prompt_opts *
     if (o->history == LLM_HISTORY_CHAT) {
         if (build_chat(msgs, spec, o, h) < 0)
             goto out_oom;
-        return msgs;
-    }
-    char *text = first_message(spec, o, h, false);
-    if (!text || append_msg(msgs, "user", text) < 0) {
+    } else {
+        char *text = first_message(spec, o, h, false);
+        if (!text || append_msg(msgs, "user", text) < 0) {
+            free(text);
+            goto out_oom;
+        }
         free(text);
-        goto out_oom;
     }
-    free(text);
+    if (h && h->rejected_reason && *h->rejected_reason) {
+        /* the paper feeds errors back: the last reply's fault, in the last turn */
+        json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
+        struct buf b;
+        buf_init(&b);
+        buf_printf(&b,
+                   "%s\n\nYour previous reply could not be used: %s. Do not repeat that "
+                   "mistake.",
+                   json_str(last, "content", ""), h->rejected_reason);
+        int rc = json_object_set_new(last, "content", json_string(bstr(&b)));
+        buf_release(&b);
+        if (rc < 0)
+            goto out_oom;
+    }
     return msgs;
 
 out_oom:

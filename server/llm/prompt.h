@@ -18,13 +18,18 @@
  *   studies only the keep_best best and keep_recent most recent trials are
  *   listed, so the prompt stops growing.
  * - chat: a conversation; the first user message is the prompt without history,
- *   then each finished trial is an assistant turn (its configuration as JSON)
- *   and a user turn with its outcome. On long studies the middle turns are
+ *   then each finished trial is an assistant turn and a user turn with its
+ *   outcome. The assistant turn replays the LLM's own reply that proposed the
+ *   trial (reasoning lines included; <think> blocks left out; trials of one
+ *   batch reply share one turn); a trial the LLM did not propose is told in a
+ *   user turn as a result the user added; a trial of unknown origin shows
+ *   its configuration as the assistant turn. On long studies the middle turns are
  *   dropped: the first message then lists the best of the dropped trials, and
  *   only the keep_recent most recent turns remain.
  *
  * Trials still being evaluated are listed as such in the last user message so
- * that parallel workers get different proposals.
+ * that parallel workers get different proposals. When the latest reply could
+ * not be used, the last user message says why.
  *
  * Study template (the spec's llm.template): a string that replaces the default
  * first user message. These placeholders are replaced; any other text, braces
@@ -67,15 +72,24 @@
 
 enum llm_history_mode { LLM_HISTORY_COMPRESSED, LLM_HISTORY_CHAT };
 
+/* Who proposed a trial, as the chat history shows it. */
+enum llm_origin {
+    LLM_ORIGIN_UNKNOWN, /* not said: its configuration is shown as an assistant turn */
+    LLM_ORIGIN_LLM,     /* an LLM reply: that reply is replayed verbatim */
+    LLM_ORIGIN_OTHER,   /* fallback, classical sampler or a person: a result the user adds */
+};
+
 /* A finished or pending trial as the prompt shows it. */
 struct llm_trial {
-    const json_t *params; /* borrowed normalised configuration */
-    enum obs_state state; /* completed, pruned, failed, or pending */
-    double value;         /* objective as reported, not oriented; for pruned the last
-                             reported value; NAN when none */
-    long number;          /* trial number within the study */
-    const char *error;    /* failed: borrowed error text, or NULL */
-    long last_step;       /* pruned: last reported step, or -1 */
+    const json_t *params;   /* borrowed normalised configuration */
+    enum obs_state state;   /* completed, pruned, failed, or pending */
+    double value;           /* objective as reported, not oriented; for pruned the last
+                               reported value; NAN when none */
+    long number;            /* trial number within the study */
+    const char *error;      /* failed: borrowed error text, or NULL */
+    long last_step;         /* pruned: last reported step, or -1 */
+    enum llm_origin origin; /* who proposed it (chat history) */
+    const char *reply;      /* LLM_ORIGIN_LLM: borrowed reply text it came from */
 };
 
 /* What the study has seen so far. */
@@ -84,6 +98,8 @@ struct llm_history {
     size_t n_done;                   /* entries in done */
     const struct llm_trial *pending; /* trials pending or running */
     size_t n_pending;                /* entries in pending */
+    const char *rejected_reason;     /* borrowed: why the latest LLM reply gave no usable
+                                        configuration (told in the next prompt), or NULL */
 };
 
 /* Fill h from a sampler context's finished and pending trials (ctx borrowed;
@@ -103,6 +119,9 @@ struct llm_prompt_opts {
     size_t keep_best;              /* llm.keep_best: best trials kept on long studies (10) */
     size_t keep_recent;            /* llm.keep_recent: recent trials kept (20) */
     const char *template_text;     /* llm.template (borrowed from the spec), or NULL */
+    bool schema_answer;            /* the provider constrains the answer to the space's JSON
+                                      Schema: the format asks for code as JSON strings and the
+                                      analysis in a "reasoning" field (not from the spec) */
 };
 
 /* Read and check the prompt settings in llm (the spec's "llm" object, borrowed;

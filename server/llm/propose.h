@@ -3,7 +3,9 @@
 
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "client.h"
 #include "prompt.h"
@@ -11,7 +13,10 @@
 #include "spec.h"
 
 /* The proposal engine: prompt, call, read the reply, and when it is invalid ask
- * again with the reason (a bounded number of times). A pure function of its
+ * again with the reason (a bounded number of times). Replies are constrained
+ * by the space's JSON Schema (schema.h) where the provider supports it, except
+ * for studies with code parameters, whose answers carry the source in fenced
+ * blocks after the JSON. A pure function of its
  * inputs: it keeps no state between calls and touches no database, so the
  * daemon may run it on any worker thread; the only shared state it uses is the
  * provider's concurrency semaphore. The caller stores the audit records, turns
@@ -20,18 +25,25 @@
 
 /* One HTTP exchange with the LLM, as stored in the audit log. */
 struct llm_audit {
-    char *provider;    /* owned provider name */
-    char *model;       /* owned model that answered (or was asked) */
-    json_t *messages;  /* owned: the exact messages sent (JSON array) */
-    char *request;     /* owned JSON text of the request body (holds no key), or NULL */
-    char *reply;       /* owned reply text, or NULL when the call failed */
-    long tokens_in;    /* prompt tokens reported */
-    long tokens_out;   /* completion tokens reported */
-    double latency_ms; /* wall time including retries */
-    long http_status;  /* last HTTP status, 0 when none arrived */
-    int attempts;      /* HTTP attempts */
-    char *error;       /* owned: why the call failed or the reply was rejected, or NULL */
-    size_t n_configs;  /* configurations accepted from this reply */
+    char *provider;         /* owned provider name */
+    char *model;            /* owned model that answered, or NULL when none did */
+    char *model_requested;  /* owned model asked for */
+    json_t *messages;       /* owned: the exact messages sent (JSON array) */
+    char *request;          /* owned JSON text of the request body (holds no key), or NULL */
+    json_t *params;         /* owned request parameters (temperature, max_tokens,
+                               structured, model), or NULL */
+    const char *structured; /* static name of the output constraint sent ("none", ...) */
+    char *reply;            /* owned reply verbatim, or NULL when none came */
+    char *reasoning;        /* owned reasoning kept apart from the answer, or NULL */
+    long tokens_in;         /* prompt tokens, reported or estimated */
+    long tokens_out;        /* completion tokens, reported or estimated */
+    bool tokens_estimated;  /* the provider gave no usage: counts are estimates */
+    int64_t at_ms;          /* wall-clock start, ms since the epoch */
+    double latency_ms;      /* this exchange alone */
+    long http_status;       /* HTTP status, 0 when none arrived */
+    int attempt;            /* 1, 2, ...: its place among the proposal's exchanges */
+    char *error;            /* owned: why it failed or its reply was rejected, or NULL */
+    size_t n_configs;       /* configurations accepted from this reply */
 };
 
 struct llm_propose_opts {
@@ -48,6 +60,7 @@ struct llm_proposal {
     size_t n_audits;          /* entries in audits */
     long tokens_in;           /* sum over the exchanges */
     long tokens_out;          /* sum over the exchanges */
+    bool tokens_estimated;    /* some exchange's counts are estimates */
     char *error;              /* owned: why no configuration came, else NULL */
 };
 

@@ -59,8 +59,8 @@ static struct llm_provider *provider_new(const char *name)
     p->retry_after_cap_s = 60;
     p->max_output_tokens = 0;
     p->max_body = 4u << 20;
-    p->json_mode = true;
-    atomic_init(&p->json_mode_rejected, false);
+    p->dialect = LLM_DIALECT_JSON_SCHEMA;
+    atomic_init(&p->level, LLM_LEVEL_SCHEMA);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     return p;
@@ -110,6 +110,30 @@ static int parse_long(const char *value, long lo, long hi, long *out)
         return -1;
     *out = v;
     return 0;
+}
+
+static const char *const dialect_names[] = {
+    [LLM_DIALECT_NONE] = "none",
+    [LLM_DIALECT_JSON_OBJECT] = "json_object",
+    [LLM_DIALECT_JSON_SCHEMA] = "json_schema",
+    [LLM_DIALECT_VLLM] = "vllm",
+    [LLM_DIALECT_OLLAMA] = "ollama",
+    [LLM_DIALECT_TOOL] = "tool",
+};
+
+const char *llm_dialect_name(enum llm_dialect d)
+{
+    return (size_t)d < sizeof dialect_names / sizeof dialect_names[0] ? dialect_names[d] : "none";
+}
+
+static int parse_dialect(const char *value, enum llm_dialect *out)
+{
+    for (size_t i = 0; i < sizeof dialect_names / sizeof dialect_names[0]; i++)
+        if (!strcasecmp(value, dialect_names[i])) {
+            *out = (enum llm_dialect)i;
+            return 0;
+        }
+    return -1;
 }
 
 static int parse_bool(const char *value, bool *out)
@@ -283,8 +307,22 @@ static int config_provider(struct llm_registry *reg, const char *name, const cha
             goto out_bad;
         p->max_body = (size_t)(d * 1048576);
     } else if (!strcmp(key, "json_mode")) {
-        if (parse_bool(value, &p->json_mode) < 0)
+        bool on;
+        if (parse_bool(value, &on) < 0)
             goto out_bad;
+        if (!on) {
+            p->dialect = LLM_DIALECT_NONE;
+            p->dialect_set = true;
+        }
+    } else if (!strcmp(key, "structured")) {
+        if (parse_dialect(value, &p->dialect) < 0) {
+            snprintf(err, errlen,
+                     "[provider %s] structured: unknown value '%s' (json_schema, json_object, "
+                     "vllm, ollama, tool or none)",
+                     name, value);
+            return -1;
+        }
+        p->dialect_set = true;
     } else {
         snprintf(err, errlen, "[provider %s] %s: unknown key", name, key);
         return -1;
@@ -304,6 +342,23 @@ static struct llm_price *price_get(const struct llm_registry *reg, const char *m
         if (!strcmp(reg->prices[i].model, model))
             return &reg->prices[i];
     return NULL;
+}
+
+/* The price of model: its own, else the longest price name it starts with. */
+static const struct llm_price *price_match(const struct llm_registry *reg, const char *model)
+{
+    const struct llm_price *best = price_get(reg, model);
+    if (best)
+        return best;
+    size_t best_len = 0;
+    for (size_t i = 0; i < reg->n_prices; i++) {
+        size_t n = strlen(reg->prices[i].model);
+        if (n > best_len && !strncmp(reg->prices[i].model, model, n)) {
+            best = &reg->prices[i];
+            best_len = n;
+        }
+    }
+    return best;
 }
 
 static int config_price(struct llm_registry *reg, const char *model, const char *key,
@@ -366,6 +421,36 @@ int llm_registry_finish(struct llm_registry *reg, char *err, size_t errlen)
                 return -1;
             }
         }
+        if (p->api_key && strlen(p->api_key) < LLM_KEY_MIN) {
+            snprintf(err, errlen,
+                     "provider '%s': the api key is %zu characters long, too short to keep out "
+                     "of stored replies and logs (at least %d)",
+                     p->name, strlen(p->api_key), LLM_KEY_MIN);
+            return -1;
+        }
+        bool anthropic = p->format == LLM_FORMAT_ANTHROPIC;
+        if (!p->dialect_set)
+            p->dialect = anthropic ? LLM_DIALECT_TOOL : LLM_DIALECT_JSON_SCHEMA;
+        if (anthropic && p->dialect != LLM_DIALECT_TOOL && p->dialect != LLM_DIALECT_NONE) {
+            snprintf(err, errlen,
+                     "[provider %s] structured: '%s' is not for the anthropic format (tool or "
+                     "none)",
+                     p->name, llm_dialect_name(p->dialect));
+            return -1;
+        }
+        if (!anthropic && p->dialect == LLM_DIALECT_TOOL) {
+            snprintf(err, errlen,
+                     "[provider %s] structured: 'tool' is for the anthropic format (json_schema, "
+                     "json_object, vllm, ollama or none)",
+                     p->name);
+            return -1;
+        }
+        enum llm_level top = LLM_LEVEL_SCHEMA;
+        if (p->dialect == LLM_DIALECT_NONE)
+            top = LLM_LEVEL_PROMPT;
+        else if (p->dialect == LLM_DIALECT_JSON_OBJECT)
+            top = LLM_LEVEL_OBJECT;
+        atomic_store(&p->level, top);
     }
     return 0;
 }
@@ -417,7 +502,7 @@ double llm_registry_cost(const struct llm_registry *reg, const char *model, long
 {
     if (!reg || !model)
         return -1;
-    const struct llm_price *pr = price_get(reg, model);
+    const struct llm_price *pr = price_match(reg, model);
     if (!pr)
         return -1;
     return (pr->input_per_mtok * (double)tokens_in + pr->output_per_mtok * (double)tokens_out) /
@@ -441,22 +526,47 @@ void llm_provider_release(struct llm_provider *p)
     pthread_mutex_unlock(&p->lock);
 }
 
+static bool key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
 void llm_provider_redact(const struct llm_provider *p, char *s)
 {
     static const char mark[] = "[redacted]";
     if (!p || !s || !p->api_key || !*p->api_key)
         return;
     size_t klen = strlen(p->api_key);
-    bool stars = klen < sizeof mark - 1 || strstr(mark, p->api_key);
     char *from = s, *hit;
     while ((hit = strstr(from, p->api_key)) != NULL) {
-        if (!stars) {
-            memcpy(hit, mark, sizeof mark - 1);
-            memmove(hit + sizeof mark - 1, hit + klen, strlen(hit + klen) + 1);
-            from = hit + sizeof mark - 1;
-        } else {
-            memset(hit, '*', klen);
-            from = hit + klen;
+        bool whole = (hit == s || !key_char(hit[-1])) && !key_char(hit[klen]);
+        if (!whole || klen < sizeof mark - 1) {
+            /* a part of a longer token, or a key shorter than the mark (refused at
+             * start-up; kept safe here): not this key, or starred in place */
+            if (whole)
+                memset(hit, '*', klen);
+            from = hit + 1;
+            continue;
         }
+        memcpy(hit, mark, sizeof mark - 1);
+        memmove(hit + sizeof mark - 1, hit + klen, strlen(hit + klen) + 1);
+        from = hit + sizeof mark - 1;
     }
+}
+
+enum llm_level llm_provider_level(const struct llm_provider *p)
+{
+    return (enum llm_level)atomic_load(&((struct llm_provider *)p)->level);
+}
+
+void llm_provider_refused(struct llm_provider *p, enum llm_level level)
+{
+    int want = level > LLM_LEVEL_PROMPT ? (int)level - 1 : LLM_LEVEL_PROMPT;
+    /* a forced tool call has no JSON-object step below it */
+    if (p->dialect == LLM_DIALECT_TOOL && want == LLM_LEVEL_OBJECT)
+        want = LLM_LEVEL_PROMPT;
+    int cur = atomic_load(&p->level);
+    while (cur > want && !atomic_compare_exchange_weak(&p->level, &cur, want))
+        ;
 }

@@ -25,7 +25,13 @@
  *     backoff_s = 1                    first backoff delay, doubled per retry
  *     max_output_tokens = 4096         reply length cap: Anthropic's max_tokens (4096
  *                                      when unset); sent to OpenAI servers only when set
- *     json_mode = true                 ask OpenAI servers for a JSON object reply
+ *     structured = json_schema         how replies are constrained to the space's JSON
+ *                                      Schema: json_schema (OpenAI response_format,
+ *                                      also llama.cpp), json_object (JSON mode only),
+ *                                      vllm (guided_json), ollama (its "format"
+ *                                      field), tool (Anthropic forced tool call), none;
+ *                                      default json_schema for openai, tool for anthropic
+ *     json_mode = false                the same as structured = none (older key)
  *
  *     [price MODEL]
  *     input_per_mtok = 2.5             currency units per million prompt tokens
@@ -34,9 +40,36 @@
  * A "[provider default]" section starts from the environment's values, if any,
  * and overrides the keys it names. After configuration the registry is read-only
  * and may be shared by all threads; a provider's only mutable state is its
- * concurrency semaphore and what it learnt about JSON mode, both thread-safe. */
+ * concurrency semaphore and how far it fell back from structured outputs, both
+ * thread-safe.
+ *
+ * A price applies to the model that answered: by its exact name, else the
+ * longest price name that is a prefix of it ("gpt-4o-mini-2024-07-18" takes
+ * [price gpt-4o-mini] before [price gpt-4o]). API keys shorter than
+ * LLM_KEY_MIN characters are refused: they could not be told apart from
+ * ordinary text when redacted. */
+
+#define LLM_KEY_MIN 8
 
 enum llm_format { LLM_FORMAT_OPENAI, LLM_FORMAT_ANTHROPIC };
+
+/* How a provider is asked to constrain its reply (the config's "structured"). */
+enum llm_dialect {
+    LLM_DIALECT_NONE,        /* the prompt alone */
+    LLM_DIALECT_JSON_OBJECT, /* response_format {"type": "json_object"} */
+    LLM_DIALECT_JSON_SCHEMA, /* response_format {"type": "json_schema", ...} */
+    LLM_DIALECT_VLLM,        /* vLLM's guided_json field */
+    LLM_DIALECT_OLLAMA,      /* Ollama's format field */
+    LLM_DIALECT_TOOL,        /* Anthropic: a forced tool call whose input is the answer */
+};
+
+/* Levels of structure a request may ask for, from most to least; a provider
+ * refusing one is asked at the next (and remembers it). */
+enum llm_level {
+    LLM_LEVEL_PROMPT = 0, /* no constraint */
+    LLM_LEVEL_OBJECT = 1, /* some JSON object */
+    LLM_LEVEL_SCHEMA = 2, /* the space's JSON Schema */
+};
 
 struct llm_provider {
     char *name;               /* owned */
@@ -51,11 +84,12 @@ struct llm_provider {
     double retry_after_cap_s; /* longest Retry-After honoured (default 60) */
     long max_output_tokens;   /* reply length cap, 0 = unset (Anthropic then gets 4096) */
     size_t max_body;          /* largest reply body accepted (default 4 MiB) */
-    bool json_mode;           /* request JSON mode from OpenAI-format servers (default true) */
-    atomic_bool json_mode_rejected; /* the server refused response_format once */
-    pthread_mutex_t lock;           /* guards in_flight */
-    pthread_cond_t cond;            /* signalled when a slot frees */
-    int in_flight;                  /* calls currently holding a slot */
+    enum llm_dialect dialect; /* how replies are constrained (default by format) */
+    bool dialect_set;         /* dialect came from the config */
+    atomic_int level;         /* highest enum llm_level still tried (lowered on refusal) */
+    pthread_mutex_t lock;     /* guards in_flight */
+    pthread_cond_t cond;      /* signalled when a slot frees */
+    int in_flight;            /* calls currently holding a slot */
 };
 
 struct llm_price {
@@ -99,7 +133,7 @@ struct llm_provider *llm_registry_get(const struct llm_registry *reg, const char
 bool llm_registry_usable(const struct llm_registry *reg, const char *name, const char *study_model,
                          char *err, size_t errlen);
 /* Cost of a call in the currency of the [price] sections, or -1 when the
- * model has no price. */
+ * model has no price (exact name, else the longest prefix, see above). */
 double llm_registry_cost(const struct llm_registry *reg, const char *model, long tokens_in,
                          long tokens_out);
 
@@ -108,9 +142,18 @@ void llm_provider_acquire(struct llm_provider *p);
 /* Give a slot back. */
 void llm_provider_release(struct llm_provider *p);
 
-/* Replace every occurrence of the provider's API key in s (in place; the text
- * only shrinks) with "[redacted]". For error strings, replies and logs; accepts
- * NULL. */
+/* Replace each whole-token occurrence of the provider's API key in s (the
+ * full key, not preceded or followed by a letter, digit, '-' or '_') with
+ * "[redacted]", in place (the text only shrinks). Other text, parts of the
+ * key included, is left as it is. For error strings, replies and logs;
+ * accepts NULL. */
 void llm_provider_redact(const struct llm_provider *p, char *s);
+/* The name of a dialect ("json_schema", ...). */
+const char *llm_dialect_name(enum llm_dialect d);
+/* The structure level the provider is at now (thread-safe). */
+enum llm_level llm_provider_level(const struct llm_provider *p);
+/* Record that the provider refused level (a 400): later requests ask at most
+ * the next lower one. Thread-safe; concurrent refusals lower it once each step. */
+void llm_provider_refused(struct llm_provider *p, enum llm_level level);
 
 #endif

@@ -366,6 +366,9 @@ static json_t *tolerate(const struct space *s, const json_t *cfg)
     json_t *c = json_deep_copy(cfg);
     if (!c)
         return NULL;
+    /* the reasoning field a structured answer may carry is not a parameter */
+    if (json_is_string(json_object_get(c, "reasoning")) && !space_find(s, "reasoning", NULL))
+        json_object_del(c, "reasoning");
     for (size_t i = 0; i < s->n; i++) {
         const struct param *p = &s->params[i];
         json_t *v = json_object_get(c, p->name);

@@ -28,11 +28,30 @@ endpoint consumes the next step; once they run out the default step answers
   {"fault": "echo_key"}             a 401 whose message repeats the API key sent
   {"mode": "random_valid", "space": [params as in a study spec]}
                                     answer a random configuration valid in the space
+                                    (without "space": valid by the request's schema)
+  {"mode": "schema_valid"}          answer a random value valid by the JSON Schema the
+                                    request sent (response_format json_schema,
+                                    guided_json, format, or the forced tool's
+                                    input_schema); a 400 when it sent none
 
 Any answering step may add "delay": seconds (wait before answering),
-"usage": [prompt_tokens, completion_tokens] and "model": "name".
-With "reject_response_format": true, a request carrying response_format gets a
-400 naming it, without consuming a step.
+"usage": [prompt_tokens, completion_tokens] or "usage": false (no usage in
+the answer), "model": "name" (the model the answer names, e.g. a dated
+snapshot), "think": "text" (the content starts with <think>text</think>),
+"reasoning": "text" (OpenAI: a reasoning_content field; Anthropic: a
+thinking block before the text) and "no_tool": true (answer an Anthropic
+forced tool call with plain text instead of a tool_use block). An Anthropic
+request with a forced tool choice is otherwise answered by a tool_use block
+whose input is the answer's JSON.
+
+Script-level options: "reject_response_format": true answers a request
+carrying response_format with a 400 naming it; "reject_json_schema": true
+answers a request constrained by a JSON Schema (response_format json_schema,
+guided_json, a schema in format, or tools) with a 400 and accepts
+response_format json_object; neither consumes a step. "latency": seconds, or
+{"dist": "heavy", "min": 2, "max": 60} (a Pareto tail cut to [min, max],
+drawn from the script's seed), delays every chat answer besides the steps'
+own "delay". "usage": false omits usage from every answer.
 
 Control endpoints: POST /_script (replace the script, clear the log),
 GET /_requests (every chat request so far: path, headers, body, time),
@@ -62,6 +81,9 @@ class Script:
             self.steps = list(obj.get("steps", []))
             self.default = obj.get("default")
             self.reject_response_format = bool(obj.get("reject_response_format", False))
+            self.reject_json_schema = bool(obj.get("reject_json_schema", False))
+            self.latency = obj.get("latency")
+            self.usage = obj.get("usage", True)
             self.rng = random.Random(obj.get("seed", 1))
             self.requests = []
             self.in_flight = 0
@@ -72,6 +94,21 @@ class Script:
             if self.steps:
                 return self.steps.pop(0)
             return self.default
+
+    def latency_s(self):
+        """Seconds every answer waits, drawn from the script's distribution."""
+        with self.lock:
+            lat = self.latency
+            if lat is None:
+                return 0.0
+            if isinstance(lat, (int, float)):
+                return float(lat)
+            lo, hi = float(lat.get("min", 0)), float(lat.get("max", 60))
+            if lat.get("dist") == "heavy":
+                alpha = float(lat.get("alpha", 1.2))
+                u = 1.0 - self.rng.random()
+                return min(hi, max(lo, lo / u ** (1.0 / alpha) if lo > 0 else hi * (1 - u)))
+            return self.rng.uniform(lo, hi)
 
     def enter(self, record):
         with self.lock:
@@ -124,6 +161,58 @@ def random_config(params, rng):
     return cfg
 
 
+def request_schema(request):
+    """The JSON Schema a request constrains its answer to, or None."""
+    rf = request.get("response_format")
+    if isinstance(rf, dict) and rf.get("type") == "json_schema":
+        return (rf.get("json_schema") or {}).get("schema")
+    if isinstance(request.get("guided_json"), dict):
+        return request["guided_json"]
+    if isinstance(request.get("format"), dict):
+        return request["format"]
+    tools = request.get("tools")
+    if isinstance(tools, list) and tools:
+        return tools[0].get("input_schema")
+    return None
+
+
+def schema_value(schema, rng):
+    """A random value valid by a (small) JSON Schema: what hpod sends."""
+    if "enum" in schema:
+        return rng.choice(schema["enum"])
+    t = schema.get("type")
+    if t == "object":
+        props = schema.get("properties", {})
+        out = {}
+        for name in schema.get("required", []):
+            out[name] = schema_value(props[name], rng)
+        for clause in schema.get("allOf", []):
+            cond = clause.get("if", {})
+            ok = all(k in out and out[k] in v.get("enum", []) for k, v in
+                     cond.get("properties", {}).items())
+            if ok:
+                for name in clause.get("then", {}).get("required", []):
+                    out[name] = schema_value(props[name], rng)
+        return out
+    if t == "array":
+        n = schema.get("minItems", 1)
+        return [schema_value(schema["items"], rng) for _ in range(n)]
+    if t == "integer":
+        return rng.randint(int(schema.get("minimum", 0)), int(schema.get("maximum", 10)))
+    if t == "number":
+        return rng.uniform(float(schema.get("minimum", 0)), float(schema.get("maximum", 1)))
+    if t == "string":
+        return "a short note"
+    if t == "boolean":
+        return rng.random() < 0.5
+    return None
+
+
+def constrained(request):
+    """Whether a request asks for a JSON Schema (in any dialect)."""
+    return request_schema(request) is not None
+
+
 def count_tokens(text):
     return max(1, len(text) // 4)
 
@@ -136,26 +225,55 @@ def wrap(fmt, text, request, step):
     else:
         tin = count_tokens(json.dumps(request.get("messages", "")) + str(request.get("system", "")))
         tout = count_tokens(text)
+    no_usage = usage is False or (usage is None and SCRIPT.usage is False)
+    if step.get("think") is not None:
+        text = "<think>%s</think>\n%s" % (step["think"], text)
+    reasoning = step.get("reasoning")
     if fmt == "openai":
-        return {
+        msg = {"role": "assistant", "content": text}
+        if reasoning is not None:
+            msg["reasoning_content"] = reasoning
+        out = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": tin, "completion_tokens": tout,
                       "total_tokens": tin + tout},
         }
-    return {
+        if no_usage:
+            del out["usage"]
+        return out
+    content = []
+    if reasoning is not None:
+        content.append({"type": "thinking", "thinking": reasoning, "signature": "fake"})
+    choice = request.get("tool_choice") or {}
+    tool_input = None
+    if choice.get("type") == "tool" and not step.get("no_tool"):
+        try:
+            tool_input = json.loads(text)
+        except ValueError:
+            tool_input = None
+    if isinstance(tool_input, dict):
+        content.append({"type": "tool_use", "id": "toolu_fake", "name": choice.get("name"),
+                        "input": tool_input})
+        stop = "tool_use"
+    else:
+        content.append({"type": "text", "text": text})
+        stop = "end_turn"
+    out = {
         "id": "msg_fake",
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
+        "content": content,
+        "stop_reason": stop,
         "usage": {"input_tokens": tin, "output_tokens": tout},
     }
+    if no_usage:
+        del out["usage"]
+    return out
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -249,10 +367,19 @@ class Handler(BaseHTTPRequestHandler):
                                            "response_format is not supported by this server",
                                            "type": "invalid_request_error"}})
             return
+        if SCRIPT.reject_json_schema and constrained(request):
+            self.send_json(400, {"error": {"message":
+                                           "json_schema is not supported by this server; use "
+                                           "response_format json_object",
+                                           "type": "invalid_request_error"}})
+            return
         step = SCRIPT.next_step()
         if step is None:
             self.send_json(500, {"error": {"message": "fakellm: script exhausted"}})
             return
+        lat = SCRIPT.latency_s()
+        if lat > 0:
+            time.sleep(lat)
         if step.get("delay"):
             time.sleep(float(step["delay"]))
         fault = step.get("fault")
@@ -309,7 +436,11 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "timeout":
             time.sleep(float(step.get("seconds", 5)))
             step = {"reply": step.get("reply", "{}")}
-        text = self.step_text(step)
+        if step.get("mode") == "schema_valid" and request_schema(request) is None:
+            self.send_json(400, {"error": {"message": "fakellm: schema_valid step, but the "
+                                           "request sent no JSON Schema"}})
+            return
+        text = self.step_text(step, request)
         body = json.dumps(wrap(fmt, text, request, step)).encode()
         if fault == "slow_drip":
             delay = float(step.get("delay_per_byte", step.get("drip", 0.2)))
@@ -324,7 +455,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_raw(200, body)
 
-    def step_text(self, step):
+    def step_text(self, step, request=None):
+        if step.get("mode") == "schema_valid" or (
+                step.get("mode") == "random_valid" and "space" not in step and
+                request_schema(request or {}) is not None):
+            with SCRIPT.lock:
+                value = schema_value(request_schema(request), SCRIPT.rng)
+            return json.dumps(value)
         if "reply" in step:
             return step["reply"]
         if "config" in step:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
@@ -97,6 +98,94 @@ def main():
         check(st == 500 and "exhausted" in body["error"]["message"],
               "an exhausted script without a default answers 500")
         check(len(get(base + "/_requests")) == 2, "/_script clears the log")
+
+        # reasoning forms, usage omitted, a dated model name
+        post(base + "/_script", {"steps": [
+            {"config": {"C": 2}, "think": "draft {\"C\": 9}", "usage": False,
+             "model": "m-2024-07-18"},
+            {"config": {"C": 3}, "reasoning": "I think 3"},
+            {"config": {"C": 4}, "reasoning": "hmm"}]})
+        st, _, body = post(base + "/v1/chat/completions", chat)
+        msg = body["choices"][0]["message"]
+        check(msg["content"] == '<think>draft {"C": 9}</think>\n{"C": 2}' and "usage" not in body
+              and body["model"] == "m-2024-07-18", "think step, usage false, dated model")
+        st, _, body = post(base + "/v1/chat/completions", chat)
+        msg = body["choices"][0]["message"]
+        check(msg["reasoning_content"] == "I think 3" and msg["content"] == '{"C": 3}',
+              "openai reasoning_content")
+        st, _, body = post(base + "/v1/messages", dict(chat, max_tokens=10))
+        check([b["type"] for b in body["content"]] == ["thinking", "text"]
+              and body["content"][0]["thinking"] == "hmm", "anthropic thinking block")
+
+        # forced tool calls and answers valid by the sent schema
+        schema = {"type": "object", "properties": {
+            "reasoning": {"type": "string"},
+            "C": {"type": "number", "minimum": 0.5, "maximum": 2},
+            "kernel": {"enum": ["rbf", "poly"]},
+            "degree": {"type": "integer", "minimum": 2, "maximum": 5}},
+            "required": ["reasoning", "C", "kernel"], "additionalProperties": False,
+            "allOf": [{"if": {"properties": {"kernel": {"enum": ["poly"]}},
+                              "required": ["kernel"]},
+                       "then": {"required": ["degree"]},
+                       "else": {"not": {"required": ["degree"]}}}]}
+        post(base + "/_script", {"steps": [], "default": {"mode": "schema_valid"}})
+        ok = True
+        for _ in range(20):
+            st, _, body = post(base + "/v1/chat/completions", dict(chat, response_format={
+                "type": "json_schema", "json_schema": {"name": "x", "schema": schema}}))
+            cfg = json.loads(body["choices"][0]["message"]["content"])
+            ok = ok and 0.5 <= cfg["C"] <= 2 and cfg["kernel"] in ("rbf", "poly") and \
+                ("degree" in cfg) == (cfg["kernel"] == "poly") and \
+                isinstance(cfg["reasoning"], str)
+        check(ok, "schema_valid answers values valid by the sent schema")
+        st, _, body = post(base + "/v1/messages", dict(
+            chat, max_tokens=10, tools=[{"name": "t", "input_schema": schema}],
+            tool_choice={"type": "tool", "name": "t"}))
+        blk = body["content"][0]
+        check(st == 200 and blk["type"] == "tool_use" and blk["name"] == "t"
+              and 0.5 <= blk["input"]["C"] <= 2 and body["stop_reason"] == "tool_use",
+              "a forced tool call is answered by tool_use with the config as input")
+        st, _, body = post(base + "/v1/chat/completions", chat)
+        check(st == 400, "schema_valid without a schema in the request: 400")
+        post(base + "/_script", {"steps": [], "default": {"mode": "random_valid"}})
+        st, _, body = post(base + "/v1/chat/completions", dict(chat, guided_json=schema))
+        cfg = json.loads(body["choices"][0]["message"]["content"])
+        check(st == 200 and 0.5 <= cfg["C"] <= 2 and cfg["kernel"] in ("rbf", "poly"),
+              "random_valid without a space follows the request's schema")
+
+        # json_schema refused, json_object accepted
+        post(base + "/_script", {"steps": [], "default": {"config": {"C": 1}},
+                                 "reject_json_schema": True})
+        st, _, body = post(base + "/v1/chat/completions", dict(chat, response_format={
+            "type": "json_schema", "json_schema": {"name": "x", "schema": schema}}))
+        check(st == 400 and "json_schema" in body["error"]["message"],
+              "reject_json_schema refuses a json_schema request")
+        st, _, body = post(base + "/v1/chat/completions", dict(chat, guided_json=schema))
+        check(st == 400, "reject_json_schema refuses guided_json too")
+        st, _, body = post(base + "/v1/chat/completions",
+                           dict(chat, response_format={"type": "json_object"}))
+        check(st == 200, "reject_json_schema accepts json_object")
+
+        # latency: fixed, and a seeded heavy tail within bounds
+        post(base + "/_script", {"steps": [], "default": {"config": {"C": 1}}, "latency": 0.3})
+        t0 = time.monotonic()
+        post(base + "/v1/chat/completions", chat)
+        check(time.monotonic() - t0 >= 0.3, "fixed latency delays the answer")
+        # the heavy tail itself, drawn without sleeping
+        sys.path.insert(0, os.path.dirname(FAKE))
+        import fakellm  # pylint: disable=import-outside-toplevel
+        draws = []
+        for seed in (7, 7, 8):
+            sc = fakellm.Script()
+            sc.load({"seed": seed, "latency": {"dist": "heavy", "min": 2, "max": 60}})
+            draws.append([sc.latency_s() for _ in range(2000)])
+        a = draws[0]
+        med = sorted(a)[len(a) // 2]
+        check(min(a) >= 2 and max(a) <= 60, "heavy latency stays within [min, max]")
+        check(draws[0] == draws[1] and draws[0] != draws[2], "heavy latency is seeded")
+        check(med < 4 and sum(a) / len(a) > med * 1.3 and sum(x > 30 for x in a) >= 10,
+              "heavy latency: most answers fast, a long tail up to the max "
+              "(median %.1f s, mean %.1f s)" % (med, sum(a) / len(a)))
     finally:
         proc.terminate()
         proc.wait()

@@ -10,7 +10,9 @@
 #include "jsonutil.h"
 #include "prompt.h"
 #include "provider.h"
+#include "client.h"
 #include "reply.h"
+#include "schema.h"
 #include "rng.h"
 #include "test_llm_util.h"
 
@@ -611,7 +613,8 @@ START_TEST(test_provider_config)
     ck_assert(p->timeout_s == 2.5);
     ck_assert_int_eq(p->max_concurrent, 2);
     ck_assert_int_eq(p->max_retries, 5);
-    ck_assert(!p->json_mode);
+    ck_assert(p->dialect == LLM_DIALECT_NONE);
+    ck_assert_int_eq(llm_provider_level(p), LLM_LEVEL_PROMPT);
     ck_assert(fabs(llm_registry_cost(reg, "qwen", 1000000, 2000000) - 3.5) < 1e-9);
     ck_assert(llm_registry_cost(reg, "gpt-x", 10, 10) < 0);
 
@@ -925,6 +928,377 @@ START_TEST(test_reply_code_invalid)
 }
 END_TEST
 
+/* ---- JSON Schema of the answer ---- */
+
+static const char all_types[] =
+    "[{\"name\": \"lr\", \"type\": \"float\", \"low\": 1e-5, \"high\": 0.1, \"log\": true},"
+    " {\"name\": \"layers\", \"type\": \"int\", \"low\": 1, \"high\": 9, \"step\": 2},"
+    " {\"name\": \"act\", \"type\": \"categorical\", \"choices\": [\"relu\", 3, true]},"
+    " {\"name\": \"mom\", \"type\": \"float\", \"low\": 0.5, \"high\": 0.99, \"when\": {\"act\": "
+    "[\"relu\", 3]}},"
+    " {\"name\": \"model\", \"type\": \"code\", \"language\": \"python\", \"contract\": "
+    "\"define build()\", \"baseline\": \"def build(): pass\\n\", \"max_bytes\": 5000}]";
+
+static json_t *prop(json_t *schema, const char *name)
+{
+    return json_object_get(json_object_get(schema, "properties"), name);
+}
+
+static bool has_str(const json_t *arr, const char *v)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(arr, i, x)
+    {
+        if (json_is_string(x) && !strcmp(json_string_value(x), v))
+            return true;
+    }
+    return false;
+}
+
+START_TEST(test_schema_types)
+{
+    char err[256];
+    json_t *params = tl_json(all_types);
+    struct space *sp = space_parse(params, err, sizeof err);
+    ck_assert_msg(sp != NULL, "%s", err);
+    bool strict = true;
+    struct llm_schema_opts o = {.batch = 1, .reasoning = false};
+    json_t *sc = llm_schema_build(sp, &o, &strict);
+    ck_assert_ptr_nonnull(sc);
+    ck_assert(!strict); /* a conditional parameter: not for strict mode */
+    ck_assert_str_eq(json_str(sc, "type", ""), "object");
+    ck_assert(json_is_false(json_object_get(sc, "additionalProperties")));
+    json_t *lr = prop(sc, "lr");
+    ck_assert_str_eq(json_str(lr, "type", ""), "number");
+    ck_assert(json_num(lr, "minimum", 0) == 1e-5 && json_num(lr, "maximum", 0) == 0.1);
+    ck_assert_ptr_nonnull(strstr(json_str(lr, "description", ""), "log"));
+    json_t *layers = prop(sc, "layers");
+    ck_assert_str_eq(json_str(layers, "type", ""), "integer");
+    ck_assert(json_is_integer(json_object_get(layers, "minimum")));
+    ck_assert_int_eq(json_int(layers, "maximum", 0), 9);
+    ck_assert_ptr_nonnull(strstr(json_str(layers, "description", ""), "2"));
+    json_t *act = json_object_get(prop(sc, "act"), "enum");
+    json_t *want_act = tl_json("[\"relu\", 3, true]");
+    ck_assert(json_equal(act, want_act));
+    json_decref(want_act);
+    json_t *model = prop(sc, "model");
+    ck_assert_str_eq(json_str(model, "type", ""), "string");
+    ck_assert_int_eq(json_int(model, "maxLength", 0), 5000);
+    json_t *req = json_object_get(sc, "required");
+    ck_assert(has_str(req, "lr") && has_str(req, "layers") && has_str(req, "act") &&
+              has_str(req, "model") && !has_str(req, "mom"));
+    /* mom: required when act is relu or 3, forbidden otherwise */
+    json_t *clause = json_array_get(json_object_get(sc, "allOf"), 0);
+    json_t *cond =
+        json_object_get(json_object_get(json_object_get(clause, "if"), "properties"), "act");
+    json_t *want = tl_json("[\"relu\", 3]");
+    ck_assert(json_equal(json_object_get(cond, "enum"), want));
+    json_decref(want);
+    ck_assert(has_str(json_object_get(json_object_get(clause, "then"), "required"), "mom"));
+    ck_assert(has_str(
+        json_object_get(json_object_get(json_object_get(clause, "else"), "not"), "required"),
+        "mom"));
+    json_decref(sc);
+
+    /* a batch of 4 with reasoning: {"reasoning", "configs": [4 items]} */
+    o.batch = 4;
+    o.reasoning = true;
+    sc = llm_schema_build(sp, &o, NULL);
+    ck_assert_str_eq(json_str(prop(sc, "reasoning"), "type", ""), "string");
+    json_t *cf = prop(sc, "configs");
+    ck_assert_str_eq(json_str(cf, "type", ""), "array");
+    ck_assert_int_eq(json_int(cf, "minItems", 0), 4);
+    ck_assert_int_eq(json_int(cf, "maxItems", 0), 4);
+    ck_assert_ptr_nonnull(prop(json_object_get(cf, "items"), "lr"));
+    ck_assert(has_str(json_object_get(sc, "required"), "reasoning"));
+    json_decref(sc);
+
+    /* one configuration with reasoning: the field comes first */
+    o.batch = 1;
+    sc = llm_schema_build(sp, &o, NULL);
+    void *it = json_object_iter(json_object_get(sc, "properties"));
+    ck_assert_str_eq(json_object_iter_key(it), "reasoning");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(sc, "required"), 0)),
+                     "reasoning");
+    json_decref(sc);
+    space_free(sp);
+
+    /* no condition: strict mode fits */
+    json_t *plain = tl_json("[{\"name\": \"x\", \"type\": \"float\", \"low\": 0, \"high\": 1}]");
+    sp = space_parse(plain, err, sizeof err);
+    sc = llm_schema_build(sp, NULL, &strict);
+    ck_assert(strict);
+    ck_assert_ptr_null(json_object_get(sc, "allOf"));
+    json_decref(sc);
+    space_free(sp);
+    json_decref(plain);
+    json_decref(params);
+}
+END_TEST
+
+/* A reply carrying the reasoning field of a structured answer is read as the
+ * configuration alone. */
+START_TEST(test_reply_reasoning_field)
+{
+    struct spec *s = svm_spec(NULL);
+    json_t *configs = NULL;
+    char err[256];
+    int n = llm_reply_parse(s->space,
+                            "{\"reasoning\": \"try rbf\", \"C\": 2, \"kernel\": \"rbf\", "
+                            "\"shrinking\": true}",
+                            1, NULL, &configs, err, sizeof err);
+    ck_assert_msg(n == 1, "%s", err);
+    ck_assert_ptr_null(json_object_get(json_array_get(configs, 0), "reasoning"));
+    json_decref(configs);
+    tl_spec_free(s);
+}
+END_TEST
+
+/* ---- reasoning models ---- */
+
+START_TEST(test_split_reasoning)
+{
+    char *a, *r;
+    ck_assert_int_eq(
+        llm_split_reasoning("<think>maybe {\"C\": 999}\nno</think>\n{\"C\": 1}", &a, &r), 0);
+    ck_assert_str_eq(a, "{\"C\": 1}");
+    ck_assert_str_eq(r, "maybe {\"C\": 999}\nno");
+    free(a);
+    free(r);
+    /* a lone closing tag: everything before it is reasoning */
+    ck_assert_int_eq(llm_split_reasoning("draft {\"C\": 5}</think>final {\"C\": 2}", &a, &r), 0);
+    ck_assert_str_eq(a, "final {\"C\": 2}");
+    ck_assert_str_eq(r, "draft {\"C\": 5}");
+    free(a);
+    free(r);
+    /* never closed: no answer */
+    ck_assert_int_eq(llm_split_reasoning("<think>{\"C\": 3} is", &a, &r), 0);
+    ck_assert_str_eq(a, "");
+    ck_assert_str_eq(r, "{\"C\": 3} is");
+    free(a);
+    free(r);
+    /* no reasoning: the content as it is */
+    ck_assert_int_eq(llm_split_reasoning("Line of analysis.\n{\"C\": 4}", &a, &r), 0);
+    ck_assert_str_eq(a, "Line of analysis.\n{\"C\": 4}");
+    ck_assert_ptr_null(r);
+    free(a);
+}
+END_TEST
+
+/* ---- keys, prices ---- */
+
+static struct llm_provider *keyed(struct llm_registry **reg, const char *key)
+{
+    char err[256];
+    clear_env();
+    *reg = llm_registry_new(err, sizeof err);
+    llm_config_section(*reg, "provider k", "api_key", key, err, sizeof err);
+    return llm_registry_get(*reg, "k");
+}
+
+START_TEST(test_redact_whole_token)
+{
+    struct llm_registry *reg;
+    struct llm_provider *p = keyed(&reg, "sk-Ab3dE6gH9");
+    /* the key alone, quoted, at the ends: redacted; parts of it or the key inside
+     * a longer token: kept */
+    char s[] = "sk-Ab3dE6gH9 said 'sk-Ab3dE6gH9'; import socket; x = 'Ab3dE6' + "
+               "xsk-Ab3dE6gH9 + sk-Ab3dE6gH9_2 at sk-Ab3dE6gH9";
+    llm_provider_redact(p, s);
+    ck_assert_str_eq(s, "[redacted] said '[redacted]'; import socket; x = 'Ab3dE6' + "
+                        "xsk-Ab3dE6gH9 + sk-Ab3dE6gH9_2 at [redacted]");
+    llm_registry_free(reg);
+
+    /* a one-character key (were it allowed) touches no other text */
+    p = keyed(&reg, "k");
+    char t[] = "import socket as k; kk = k";
+    llm_provider_redact(p, t);
+    ck_assert_str_eq(t, "import socket as *; kk = *");
+    llm_registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_short_key_refused)
+{
+    struct llm_registry *reg;
+    char err[256] = "";
+    keyed(&reg, "k");
+    ck_assert_int_eq(llm_registry_finish(reg, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "provider 'k'") && strstr(err, "too short") && !strstr(err, "'k'\n"),
+                  "%s", err);
+    ck_assert_msg(!strchr(err, '\n'), "one line: %s", err);
+    llm_registry_free(reg);
+    keyed(&reg, "1234567");
+    ck_assert_int_eq(llm_registry_finish(reg, err, sizeof err), -1);
+    llm_registry_free(reg);
+    keyed(&reg, "12345678");
+    ck_assert_msg(llm_registry_finish(reg, err, sizeof err) == 0, "%s", err);
+    llm_registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_price_prefix)
+{
+    char err[256];
+    clear_env();
+    struct llm_registry *reg = llm_registry_new(err, sizeof err);
+    llm_config_section(reg, "price gpt-4o", "input_per_mtok", "2.5", err, sizeof err);
+    llm_config_section(reg, "price gpt-4o", "output_per_mtok", "10", err, sizeof err);
+    llm_config_section(reg, "price gpt-4o-mini", "input_per_mtok", "0.15", err, sizeof err);
+    llm_config_section(reg, "price gpt-4o-mini", "output_per_mtok", "0.6", err, sizeof err);
+    ck_assert(fabs(llm_registry_cost(reg, "gpt-4o-mini-2024-07-18", 1000000, 1000000) - 0.75) <
+              1e-9);
+    ck_assert(fabs(llm_registry_cost(reg, "gpt-4o-2024-08-06", 1000000, 0) - 2.5) < 1e-9);
+    ck_assert(fabs(llm_registry_cost(reg, "gpt-4o-mini", 0, 1000000) - 0.6) < 1e-9);
+    ck_assert(llm_registry_cost(reg, "gpt-4", 10, 10) < 0);
+    ck_assert(llm_registry_cost(reg, "o1", 10, 10) < 0);
+    llm_registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_structured_config)
+{
+    char err[256] = "";
+    clear_env();
+    struct llm_registry *reg = llm_registry_new(err, sizeof err);
+    static const char *const ok[][2] = {{"json_schema", "json_schema"},
+                                        {"vllm", "vllm"},
+                                        {"ollama", "ollama"},
+                                        {"json_object", "json_object"},
+                                        {"none", "none"}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        ck_assert_int_eq(
+            llm_config_section(reg, "provider o", "structured", ok[i][0], err, sizeof err), 0);
+        ck_assert_int_eq(llm_registry_finish(reg, err, sizeof err), 0);
+        ck_assert_str_eq(llm_dialect_name(llm_registry_get(reg, "o")->dialect), ok[i][1]);
+    }
+    ck_assert_int_eq(llm_provider_level(llm_registry_get(reg, "o")), LLM_LEVEL_PROMPT);
+    ck_assert_int_eq(llm_config_section(reg, "provider o", "structured", "xml", err, sizeof err),
+                     -1);
+    ck_assert_msg(strstr(err, "'xml'"), "%s", err);
+    /* defaults: json_schema for openai, a tool call for anthropic */
+    llm_config_section(reg, "provider a", "format", "anthropic", err, sizeof err);
+    llm_config_section(reg, "provider d", "format", "openai", err, sizeof err);
+    llm_config_section(reg, "provider o", "structured", "json_schema", err, sizeof err);
+    ck_assert_int_eq(llm_registry_finish(reg, err, sizeof err), 0);
+    ck_assert(llm_registry_get(reg, "a")->dialect == LLM_DIALECT_TOOL);
+    ck_assert(llm_registry_get(reg, "d")->dialect == LLM_DIALECT_JSON_SCHEMA);
+    ck_assert_int_eq(llm_provider_level(llm_registry_get(reg, "d")), LLM_LEVEL_SCHEMA);
+    /* a dialect of the other format is refused */
+    llm_config_section(reg, "provider a", "structured", "vllm", err, sizeof err);
+    ck_assert_int_eq(llm_registry_finish(reg, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "[provider a] structured") && strstr(err, "'vllm'"), "%s", err);
+    llm_registry_free(reg);
+}
+END_TEST
+
+/* ---- chat history ---- */
+
+START_TEST(test_chat_replays_replies)
+{
+    struct spec *s = svm_spec("{\"history\": \"chat\", \"reasoning\": true}");
+    struct tl_history t;
+    tl_history_init(&t);
+    static const char r0[] = "Start in the middle of the range.\n{\"C\": 1.0, \"kernel\": "
+                             "\"rbf\", \"shrinking\": true}";
+    static const char r2[] = "<think>maybe {\"C\": 777}</think>\nTry poly.\n{\"C\": 3.5, "
+                             "\"kernel\": \"poly\", \"degree\": 3, \"shrinking\": false}";
+    tl_history_done(&t, 0, "{\"C\": 1.0, \"kernel\": \"rbf\", \"shrinking\": true}", OBS_COMPLETED,
+                    0.05, NULL, -1);
+    tl_history_done(&t, 1, "{\"C\": 42.0, \"kernel\": \"linear\", \"shrinking\": true}",
+                    OBS_COMPLETED, 0.09, NULL, -1);
+    tl_history_done(&t, 2,
+                    "{\"C\": 3.5, \"kernel\": \"poly\", \"degree\": 3, \"shrinking\": false}",
+                    OBS_COMPLETED, 0.03, NULL, -1);
+    t.done[0].origin = LLM_ORIGIN_LLM;
+    t.done[0].reply = r0;
+    t.done[1].origin = LLM_ORIGIN_OTHER;
+    t.done[2].origin = LLM_ORIGIN_LLM;
+    t.done[2].reply = r2;
+    t.h.rejected_reason = "C: 5000 is out of range [0.001, 1000]";
+    struct llm_prompt_opts o;
+    char err[256];
+    ck_assert_int_eq(llm_prompt_opts_parse(s->llm, &o, err, sizeof err), 0);
+    json_t *m = llm_prompt_build(s, &o, &t.h, err, sizeof err);
+    ck_assert_ptr_nonnull(m);
+    /* system, user, assistant r0, user (#0 and the user's #1), assistant r2, user */
+    ck_assert_int_eq(json_array_size(m), 6);
+    ck_assert_str_eq(json_str(json_array_get(m, 2), "role", ""), "assistant");
+    ck_assert_str_eq(json_str(json_array_get(m, 2), "content", ""), r0);
+    const char *u3 = json_str(json_array_get(m, 3), "content", "");
+    ck_assert_msg(strstr(u3, "Trial #0") && strstr(u3, "A result added by the user") &&
+                      strstr(u3, "42") && strstr(u3, "trial #1"),
+                  "%s", u3);
+    ck_assert_str_eq(json_str(json_array_get(m, 4), "role", ""), "assistant");
+    const char *a4 = json_str(json_array_get(m, 4), "content", "");
+    ck_assert_str_eq(a4, "Try poly.\n{\"C\": 3.5, \"kernel\": \"poly\", \"degree\": 3, "
+                         "\"shrinking\": false}");
+    /* no assistant turn holds the user's trial or the thought-only draft */
+    for (size_t i = 0; i < json_array_size(m); i++) {
+        if (strcmp(json_str(json_array_get(m, i), "role", ""), "assistant"))
+            continue;
+        const char *c = json_str(json_array_get(m, i), "content", "");
+        ck_assert_msg(!strstr(c, "42") && !strstr(c, "777"), "%s", c);
+    }
+    const char *last = json_str(json_array_get(m, 5), "content", "");
+    ck_assert_msg(strstr(last, "Trial #2") &&
+                      strstr(last, "could not be used: C: 5000 is out of range"),
+                  "%s", last);
+    json_decref(m);
+
+    /* compressed history tells the rejection too */
+    o.history = LLM_HISTORY_COMPRESSED;
+    m = llm_prompt_build(s, &o, &t.h, err, sizeof err);
+    ck_assert_int_eq(json_array_size(m), 2);
+    ck_assert_ptr_nonnull(
+        strstr(json_str(json_array_get(m, 1), "content", ""), "could not be used: C: 5000"));
+    json_decref(m);
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+/* With the answer constrained by the schema, the format puts the analysis in
+ * the "reasoning" field, and its example is a valid answer. */
+START_TEST(test_prompt_schema_answer)
+{
+    static const size_t batches[] = {1, 3};
+    for (size_t k = 0; k < 2; k++) {
+        struct spec *s = svm_spec(NULL);
+        struct llm_prompt_opts o;
+        char err[256];
+        ck_assert_int_eq(llm_prompt_opts_parse(NULL, &o, err, sizeof err), 0);
+        o.reasoning = true;
+        o.batch = batches[k];
+        o.schema_answer = true;
+        struct tl_history t;
+        tl_history_init(&t);
+        json_t *m = llm_prompt_build(s, &o, &t.h, err, sizeof err);
+        tl_history_release(&t);
+        const char *u = json_str(json_array_get(m, 1), "content", "");
+        ck_assert_msg(strstr(u, "in the \"reasoning\" field") && !strstr(u, "line of analysis "
+                                                                            "of the results so "
+                                                                            "far, then"),
+                      "%s", u);
+        const char *ex = strstr(u, "illustrate it):\n");
+        ck_assert_ptr_nonnull(ex);
+        ex += strlen("illustrate it):\n");
+        json_error_t e;
+        json_t *j = json_loadb(ex, strcspn(ex, "\n"), 0, &e);
+        ck_assert_msg(j != NULL, "example '%.*s': %s", (int)strcspn(ex, "\n"), ex, e.text);
+        ck_assert(json_is_string(json_object_get(j, "reasoning")));
+        if (batches[k] > 1)
+            ck_assert_int_eq(json_array_size(json_object_get(j, "configs")), 2);
+        else
+            ck_assert_ptr_nonnull(json_object_get(j, "kernel"));
+        json_decref(j);
+        json_decref(m);
+        tl_spec_free(s);
+    }
+}
+END_TEST
+
 static Suite *llm_suite(void)
 {
     Suite *s = suite_create("llm");
@@ -960,6 +1334,17 @@ static Suite *llm_suite(void)
     tcase_add_test(tc, test_provider_env);
     tcase_add_test(tc, test_provider_config);
     tcase_add_test(tc, test_provider_redact);
+    tcase_add_test(tc, test_redact_whole_token);
+    tcase_add_test(tc, test_short_key_refused);
+    tcase_add_test(tc, test_price_prefix);
+    tcase_add_test(tc, test_structured_config);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("structured");
+    tcase_add_test(tc, test_schema_types);
+    tcase_add_test(tc, test_reply_reasoning_field);
+    tcase_add_test(tc, test_split_reasoning);
+    tcase_add_test(tc, test_chat_replays_replies);
+    tcase_add_test(tc, test_prompt_schema_answer);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -374,7 +374,9 @@ START_TEST(test_4xx_not_retried)
 }
 END_TEST
 
-START_TEST(test_bad_bodies)
+/* A 200 whose body is cut short or not JSON is retried like a 5xx; the audit
+ * keeps the unreadable body verbatim. */
+START_TEST(test_bad_bodies_retried)
 {
     static const struct {
         const char *format, *step, *want;
@@ -383,6 +385,32 @@ START_TEST(test_bad_bodies)
         {"anthropic", "{\"fault\": \"malformed\"}", "not valid JSON"},
         {"openai", "{\"fault\": \"truncated\"}", "truncated"},
         {"anthropic", "{\"fault\": \"truncated\"}", "truncated"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct llm_provider *p = fake_provider(cases[i].format);
+        char script[256];
+        snprintf(script, sizeof script, "[%s, {\"config\": {\"C\": 1}}]", cases[i].step);
+        fake_script(script);
+        struct llm_response r;
+        ck_assert_msg(call(p, &r) == 0, "%s %s: %s", cases[i].format, cases[i].step, r.error);
+        ck_assert_int_eq(r.attempts, 2);
+        ck_assert_int_eq(r.n_ex, 2);
+        ck_assert_int_eq(r.ex[0].http_status, 200);
+        ck_assert_msg(r.ex[0].error && strstr(r.ex[0].error, cases[i].want), "%s", r.ex[0].error);
+        ck_assert_ptr_nonnull(r.ex[0].reply);
+        ck_assert_ptr_null(r.ex[1].error);
+        ck_assert_str_eq(r.text, "{\"C\": 1}");
+        llm_response_release(&r);
+        teardown();
+    }
+}
+END_TEST
+
+START_TEST(test_bad_bodies)
+{
+    static const struct {
+        const char *format, *step, *want;
+    } cases[] = {
         {"openai", "{\"fault\": \"empty_choices\"}", "the reply has no choices"},
         {"anthropic", "{\"fault\": \"empty_choices\"}", "the reply has no text content"},
         {"openai", "{\"fault\": \"huge\", \"mb\": 5}", "larger than 4194304 bytes"},
@@ -411,7 +439,13 @@ START_TEST(test_json_mode_fallback)
     struct llm_response r;
     ck_assert_int_eq(call(p, &r), 0);
     ck_assert_str_eq(r.text, "{\"C\": 1}");
-    ck_assert(!r.json_mode);
+    ck_assert_str_eq(r.structured, "none");
+    ck_assert_int_eq(r.n_ex, 2);
+    ck_assert_int_eq(r.ex[0].http_status, 400);
+    ck_assert_str_eq(r.ex[0].structured, "json_object");
+    ck_assert_ptr_nonnull(strstr(r.ex[0].error, "response_format"));
+    ck_assert_int_eq(r.ex[1].http_status, 200);
+    ck_assert_ptr_null(r.ex[1].error);
     json_t *reqs = fake_requests();
     ck_assert_int_eq(json_array_size(reqs), 2);
     ck_assert_ptr_nonnull(
@@ -689,9 +723,14 @@ START_TEST(test_propose_call_fails)
                 "\"rbf\"}}]");
     struct llm_proposal pr;
     ck_assert_int_eq(propose(p, s, &t.h, &pr), -1);
-    ck_assert_int_eq(pr.n_audits, 1);
-    ck_assert_int_eq(pr.audits[0].http_status, 500);
-    ck_assert_int_eq(pr.audits[0].attempts, 2);
+    /* one audit record per HTTP exchange, each with its own status */
+    ck_assert_int_eq(pr.n_audits, 2);
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_int_eq(pr.audits[i].http_status, 500);
+        ck_assert_int_eq(pr.audits[i].attempt, (int)i + 1);
+        ck_assert_msg(pr.audits[i].error && strstr(pr.audits[i].error, "HTTP 500"), "%s",
+                      pr.audits[i].error);
+    }
     ck_assert_msg(strstr(pr.error, "llm call failed: server error (HTTP 500)"), "%s", pr.error);
     llm_proposal_release(&pr);
 
@@ -725,12 +764,22 @@ START_TEST(test_propose_batch_reasoning)
                   pr.audits[0].error ? pr.audits[0].error : "(none)");
     json_t *reqs = fake_requests();
     json_t *body = json_object_get(json_array_get(reqs, 0), "body");
-    ck_assert_ptr_null(json_object_get(body, "response_format"));
+    /* the answer's schema: a reasoning string, then exactly 3 configurations */
+    json_t *rf = json_object_get(body, "response_format");
+    ck_assert_str_eq(json_str(rf, "type", ""), "json_schema");
+    json_t *sch = json_object_get(json_object_get(rf, "json_schema"), "schema");
+    ck_assert_str_eq(
+        json_str(json_object_get(json_object_get(sch, "properties"), "reasoning"), "type", ""),
+        "string");
+    json_t *cf = json_object_get(json_object_get(sch, "properties"), "configs");
+    ck_assert_int_eq(json_int(cf, "minItems", 0), 3);
+    ck_assert_int_eq(json_int(cf, "maxItems", 0), 3);
     ck_assert_str_eq(json_str(body, "model", ""), "m-study");
     ck_assert(json_num(body, "temperature", -1) == 0.5);
     const char *user =
         json_str(json_array_get(json_object_get(body, "messages"), 1), "content", "");
     ck_assert_ptr_nonnull(strstr(user, "holding 3 different configurations"));
+    ck_assert_ptr_nonnull(strstr(user, "in the \"reasoning\" field"));
     json_decref(reqs);
     llm_proposal_release(&pr);
     tl_history_release(&t);
@@ -784,6 +833,249 @@ START_TEST(test_propose_long_study)
 }
 END_TEST
 
+/* ---- structured outputs, reasoning, tokens ---- */
+
+static const char small_schema[] =
+    "{\"type\": \"object\", \"properties\": {\"C\": {\"type\": \"number\", \"minimum\": 0.001, "
+    "\"maximum\": 1000}}, \"required\": [\"C\"], \"additionalProperties\": false}";
+
+/* A provider on the fake server with a given structured dialect. */
+static struct llm_provider *dialect_provider(const char *format, const char *structured)
+{
+    char err[256] = "", url[256];
+    reg = llm_registry_new(err, sizeof err);
+    snprintf(url, sizeof url, "%s/v1", fake_url);
+    const char *kv[][2] = {{"format", format},        {"base_url", url},  {"model", "m-test"},
+                           {"api_key", KEY},          {"timeout_s", "5"}, {"backoff_s", "0.02"},
+                           {"structured", structured}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        ck_assert_msg(llm_config_section(reg, "provider d", kv[i][0], kv[i][1], err, sizeof err) ==
+                          0,
+                      "%s", err);
+    ck_assert_msg(llm_registry_finish(reg, err, sizeof err) == 0, "%s", err);
+    return llm_registry_get(reg, "d");
+}
+
+static int call_schema(struct llm_provider *p, const json_t *schema, struct llm_response *r)
+{
+    struct llm_call_opts o;
+    llm_call_opts_init(&o);
+    o.schema = schema;
+    o.schema_strict = true;
+    json_t *m = simple_messages();
+    int rc = llm_call(p, m, &o, r);
+    json_decref(m);
+    assert_response_clean(r);
+    return rc;
+}
+
+START_TEST(test_dialect_bodies)
+{
+    static const struct {
+        const char *format, *structured, *name;
+    } cases[] = {
+        {"openai", "json_schema", "json_schema"},
+        {"openai", "vllm", "guided_json"},
+        {"openai", "ollama", "format"},
+        {"openai", "json_object", "json_object"},
+        {"openai", "none", "none"},
+        {"anthropic", "tool", "tool"},
+    };
+    json_t *schema = tl_json(small_schema);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct llm_provider *p = dialect_provider(cases[i].format, cases[i].structured);
+        fake_script("[{\"config\": {\"C\": 1.5}}]");
+        struct llm_response r;
+        ck_assert_msg(call_schema(p, schema, &r) == 0, "%s: %s", cases[i].structured, r.error);
+        json_t *ans = tl_json(r.text), *want = tl_json("{\"C\": 1.5}");
+        ck_assert_msg(json_equal(ans, want), "%s", r.text);
+        json_decref(ans);
+        json_decref(want);
+        ck_assert_int_eq(r.n_ex, 1);
+        ck_assert_str_eq(r.ex[0].structured, cases[i].name);
+        ck_assert_str_eq(json_str(r.ex[0].params, "structured", ""), cases[i].name);
+        json_t *reqs = fake_requests();
+        json_t *body = json_object_get(json_array_get(reqs, 0), "body");
+        json_t *rf = json_object_get(body, "response_format");
+        const char *sname = cases[i].structured;
+        if (!strcmp(sname, "json_schema")) {
+            json_t *js = json_object_get(rf, "json_schema");
+            ck_assert_str_eq(json_str(rf, "type", ""), "json_schema");
+            ck_assert(json_is_true(json_object_get(js, "strict")));
+            ck_assert(*json_str(js, "name", ""));
+            ck_assert(json_equal(json_object_get(js, "schema"), schema));
+        } else if (!strcmp(sname, "vllm")) {
+            ck_assert(json_equal(json_object_get(body, "guided_json"), schema));
+            ck_assert_ptr_null(rf);
+        } else if (!strcmp(sname, "ollama")) {
+            ck_assert(json_equal(json_object_get(body, "format"), schema));
+            ck_assert_ptr_null(rf);
+        } else if (!strcmp(sname, "json_object")) {
+            ck_assert_str_eq(json_str(rf, "type", ""), "json_object");
+            ck_assert_ptr_null(json_object_get(rf, "json_schema"));
+        } else if (!strcmp(sname, "none")) {
+            ck_assert_ptr_null(rf);
+            ck_assert_ptr_null(json_object_get(body, "guided_json"));
+            ck_assert_ptr_null(json_object_get(body, "format"));
+        } else {
+            json_t *tool = json_array_get(json_object_get(body, "tools"), 0);
+            ck_assert(json_equal(json_object_get(tool, "input_schema"), schema));
+            json_t *choice = json_object_get(body, "tool_choice");
+            ck_assert_str_eq(json_str(choice, "type", ""), "tool");
+            ck_assert_str_eq(json_str(choice, "name", ""), json_str(tool, "name", "?"));
+            ck_assert_ptr_null(rf);
+        }
+        json_decref(reqs);
+        llm_response_release(&r);
+        teardown();
+    }
+    json_decref(schema);
+}
+END_TEST
+
+/* Asks one call, expects its exchanges' constraints and statuses. */
+static void expect_chain(struct llm_provider *p, const json_t *schema, const char *const *names,
+                         const long *statuses, size_t n)
+{
+    struct llm_response r;
+    ck_assert_msg(call_schema(p, schema, &r) == 0, "%s", r.error);
+    ck_assert_int_eq(r.n_ex, n);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_str_eq(r.ex[i].structured, names[i]);
+        ck_assert_int_eq(r.ex[i].http_status, statuses[i]);
+        ck_assert((statuses[i] == 200) == (r.ex[i].error == NULL));
+    }
+    llm_response_release(&r);
+}
+
+START_TEST(test_structured_fallback_chain)
+{
+    json_t *schema = tl_json(small_schema);
+    static const long s400_200[] = {400, 200}, s400_400_200[] = {400, 400, 200}, s200[] = {200};
+    /* json_schema refused: JSON mode, remembered */
+    struct llm_provider *p = dialect_provider("openai", "json_schema");
+    fake_script("{\"reject_json_schema\": true, \"steps\": [], \"default\": {\"config\": "
+                "{\"C\": 1}}}");
+    expect_chain(p, schema, (const char *[]){"json_schema", "json_object"}, s400_200, 2);
+    expect_chain(p, schema, (const char *[]){"json_object"}, s200, 1);
+    ck_assert_int_eq(llm_provider_level(p), LLM_LEVEL_OBJECT);
+    teardown();
+    /* both refused: the prompt alone, remembered */
+    p = dialect_provider("openai", "json_schema");
+    fake_script("{\"reject_json_schema\": true, \"reject_response_format\": true, \"steps\": [], "
+                "\"default\": {\"config\": {\"C\": 1}}}");
+    expect_chain(p, schema, (const char *[]){"json_schema", "json_object", "none"}, s400_400_200,
+                 3);
+    expect_chain(p, schema, (const char *[]){"none"}, s200, 1);
+    teardown();
+    /* another 400 is a failure of its own: the level stays */
+    p = dialect_provider("openai", "json_schema");
+    fake_script("[{\"status\": 400, \"body\": {\"error\": {\"message\": \"the context "
+                "length is exceeded\"}}}]");
+    struct llm_response r;
+    ck_assert_int_eq(call_schema(p, schema, &r), -1);
+    ck_assert_int_eq(r.n_ex, 1);
+    ck_assert_int_eq(llm_provider_level(p), LLM_LEVEL_SCHEMA);
+    llm_response_release(&r);
+    teardown();
+    /* vLLM's guided_json refused: JSON mode */
+    p = dialect_provider("openai", "vllm");
+    fake_script("{\"reject_json_schema\": true, \"steps\": [], \"default\": {\"config\": "
+                "{\"C\": 1}}}");
+    expect_chain(p, schema, (const char *[]){"guided_json", "json_object"}, s400_200, 2);
+    teardown();
+    /* Anthropic refusing the tool: the prompt alone */
+    p = dialect_provider("anthropic", "tool");
+    fake_script("{\"reject_json_schema\": true, \"steps\": [], \"default\": {\"config\": "
+                "{\"C\": 1}}}");
+    expect_chain(p, schema, (const char *[]){"tool", "none"}, s400_200, 2);
+    expect_chain(p, schema, (const char *[]){"none"}, s200, 1);
+    teardown();
+    json_decref(schema);
+}
+END_TEST
+
+START_TEST(test_reasoning_replies)
+{
+    struct spec *s = tl_spec("svm", "svm", "val_error", false, 20, svm_params, NULL);
+    struct tl_history t;
+    tl_history_init(&t);
+    static const struct {
+        const char *format, *step, *thought;
+    } cases[] = {
+        {"openai",
+         "{\"config\": {\"C\": 2, \"kernel\": \"rbf\"}, \"think\": \"draft {\\\"C\\\": 999, "
+         "\\\"kernel\\\": \\\"linear\\\"}\"}",
+         "draft {\"C\": 999"},
+        {"openai",
+         "{\"config\": {\"C\": 2, \"kernel\": \"rbf\"}, \"reasoning\": \"{\\\"C\\\": 999, "
+         "\\\"kernel\\\": \\\"linear\\\"} maybe\"}",
+         "{\"C\": 999"},
+        {"anthropic",
+         "{\"config\": {\"C\": 2, \"kernel\": \"rbf\"}, \"reasoning\": \"{\\\"C\\\": 999, "
+         "\\\"kernel\\\": \\\"linear\\\"} maybe\"}",
+         "{\"C\": 999"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct llm_provider *p = fake_provider(cases[i].format);
+        char script[512];
+        snprintf(script, sizeof script, "[%s]", cases[i].step);
+        fake_script(script);
+        struct llm_proposal pr;
+        ck_assert_msg(propose(p, s, &t.h, &pr) == 1, "%zu: %s", i, pr.error);
+        json_t *cfg = json_array_get(pr.configs, 0);
+        ck_assert_msg(json_num(cfg, "C", 0) == 2 && !strcmp(json_str(cfg, "kernel", ""), "rbf"),
+                      "case %zu took the draft", i);
+        ck_assert_int_eq(pr.n_audits, 1);
+        ck_assert_msg(pr.audits[0].reasoning && strstr(pr.audits[0].reasoning, cases[i].thought),
+                      "case %zu: reasoning '%s'", i,
+                      pr.audits[0].reasoning ? pr.audits[0].reasoning : "(none)");
+        if (!strcmp(cases[i].format, "anthropic"))
+            ck_assert_str_eq(pr.audits[0].structured, "tool");
+        llm_proposal_release(&pr);
+        teardown();
+    }
+    tl_history_release(&t);
+    tl_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_estimated_tokens)
+{
+    struct llm_provider *p = fake_provider("openai");
+    fake_script("[{\"config\": {\"C\": 1}, \"usage\": false}, {\"config\": {\"C\": 1}, "
+                "\"usage\": [7, 3]}]");
+    struct llm_response r;
+    ck_assert_int_eq(call(p, &r), 0);
+    /* "system" + "be brief" + "user" + "give a config" = 31 characters: 8 tokens */
+    ck_assert(r.ex[0].tokens_estimated && r.tokens_estimated);
+    ck_assert_int_eq(r.ex[0].tokens_in, 8);
+    ck_assert_int_eq(r.ex[0].tokens_out, 2); /* {"C": 1} is 8 characters */
+    llm_response_release(&r);
+    ck_assert_int_eq(call(p, &r), 0);
+    ck_assert(!r.ex[0].tokens_estimated && !r.tokens_estimated);
+    ck_assert_int_eq(r.ex[0].tokens_in, 7);
+    ck_assert_int_eq(r.ex[0].tokens_out, 3);
+    llm_response_release(&r);
+}
+END_TEST
+
+/* The key in a reply is redacted as a whole token; code quoting part of it is
+ * kept verbatim. */
+START_TEST(test_reply_key_whole_token)
+{
+    struct llm_provider *p = fake_provider("openai");
+    fake_script("[{\"reply\": \"{\\\"C\\\": 1} with " KEY " and x = 'test-SECRET-01234'\"}]");
+    json_t *m = simple_messages();
+    struct llm_response r;
+    ck_assert_int_eq(llm_call(p, m, NULL, &r), 0);
+    ck_assert_str_eq(r.ex[0].reply, "{\"C\": 1} with [redacted] and x = 'test-SECRET-01234'");
+    ck_assert_str_eq(r.text, "{\"C\": 1} with [redacted] and x = 'test-SECRET-01234'");
+    json_decref(m);
+    llm_response_release(&r);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("llm_client");
@@ -803,6 +1095,12 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_reset_then_ok);
     tcase_add_test(tc, test_4xx_not_retried);
     tcase_add_test(tc, test_bad_bodies);
+    tcase_add_test(tc, test_bad_bodies_retried);
+    tcase_add_test(tc, test_dialect_bodies);
+    tcase_add_test(tc, test_structured_fallback_chain);
+    tcase_add_test(tc, test_reasoning_replies);
+    tcase_add_test(tc, test_estimated_tokens);
+    tcase_add_test(tc, test_reply_key_whole_token);
     tcase_add_test(tc, test_json_mode_fallback);
     tcase_add_test(tc, test_refused_fields_fallback);
     tcase_add_test(tc, test_key_redacted);

@@ -1,5 +1,7 @@
-// The LLM transcript of a study: every call with the messages sent, the
-// reply, tokens, latency, error and the trials it produced.
+// The LLM transcript of a study: every HTTP exchange with the provider,
+// grouped by the proposal it served, with the messages sent, the reasoning
+// kept apart, the reply, status, tokens (estimates marked), latency, error
+// and the trials the proposal produced.
 import { api, seg, query } from './api.js';
 import { h, replace, fmtInt, fmtTime } from './dom.js';
 import { studyHead, studyTabs } from './study.js';
@@ -41,10 +43,24 @@ function message(role, text, cls) {
   return h('div', { class: `msg msg-${cls || role.replace(/[^a-z]/g, '')}` }, h('div', { class: 'msg-role' }, role), h('pre', { class: 'msg-text' }, text));
 }
 
-function callCard(c, name, open) {
+function tokensText(c) {
+  const est = c.tokens_estimated ? '~' : '';
+  return `${est}${fmtInt(c.tokens_in)} in / ${est}${fmtInt(c.tokens_out)} out tokens${c.tokens_estimated ? ' (estimated)' : ''}`;
+}
+
+function modelText(c) {
+  const answered = c.model || '';
+  const asked = c.model_requested || '';
+  if (asked && answered && asked !== answered) return `${answered} (asked ${asked})`;
+  return answered || asked;
+}
+
+function callCard(c, name, open, first) {
   const msgs = messagesOf(c.request);
   const trials = Array.isArray(c.trials) ? c.trials : [];
+  const proposal = c.proposal || c.id;
   const preview = c.reply ? textOf(c.reply).replace(/\s+/g, ' ').trim() : '';
+  const params = c.params && typeof c.params === 'object' ? Object.entries(c.params).map(([k, v]) => `${k} ${v}`).join(', ') : '';
   const details = h(
     'details',
     { open },
@@ -53,20 +69,25 @@ function callCard(c, name, open) {
       'div',
       { class: 'messages' },
       msgs.map((m) => message(m.role, textOf(m.content))),
+      c.reasoning ? message('reasoning', textOf(c.reasoning), 'reasoning') : null,
       c.reply !== null && c.reply !== undefined ? message('reply', textOf(c.reply), 'reply') : h('p', { class: 'muted' }, 'No reply.'),
     ),
   );
   return h(
     'article',
-    { class: `call panel${c.error ? ' call-error' : ''}`, dataset: { id: c.id } },
+    { class: `call panel${c.error ? ' call-error' : ''}${first ? ' call-first' : ' call-retry'}`, dataset: { id: c.id, proposal } },
+    first ? h('div', { class: 'proposal-head muted small' }, `Proposal ${proposal}`) : null,
     h(
       'div',
       { class: 'call-head' },
       h('strong', null, `Call ${c.id}`),
+      h('span', { class: 'muted' }, `attempt ${c.attempt || 1}`),
       h('span', { class: 'muted' }, fmtTime(c.at)),
-      h('span', null, [c.provider, c.model].filter(Boolean).join(' · ')),
-      h('span', { class: 'num' }, `${fmtInt(c.tokens_in)} in / ${fmtInt(c.tokens_out)} out tokens`),
+      h('span', null, [c.provider, modelText(c)].filter(Boolean).join(' · ')),
+      h('span', { class: `status${c.status && c.status >= 200 && c.status < 300 ? '' : ' status-bad'}` }, c.status ? `HTTP ${c.status}` : 'no answer'),
+      h('span', { class: 'num tokens' }, tokensText(c)),
       h('span', { class: 'num' }, c.latency_ms !== null && c.latency_ms !== undefined ? `${fmtInt(c.latency_ms)} ms` : ''),
+      c.structured ? h('span', { class: 'muted small' }, `structured: ${c.structured}`) : null,
       h(
         'span',
         null,
@@ -75,6 +96,7 @@ function callCard(c, name, open) {
           : h('span', { class: 'muted' }, 'no trial'),
       ),
     ),
+    params ? h('div', { class: 'muted small params' }, `request: ${params}`) : null,
     c.error ? h('pre', { class: 'code error-text' }, c.error) : null,
     details,
   );
@@ -92,12 +114,18 @@ export function mount(root, { name }, ctx) {
   let atEnd = false;
   let count = 0;
   let errors = 0;
+  let proposals = 0;
+  let lastProposal = null;
 
   async function page() {
     const d = await api(`/studies/${seg(name)}/llm-calls${query({ after, limit: LIMIT })}`, { signal: ctx.signal });
     const calls = d.calls || [];
     for (const c of calls) {
-      list.appendChild(callCard(c, name, count === 0));
+      const proposal = c.proposal || c.id;
+      const first = proposal !== lastProposal;
+      if (first) proposals++;
+      lastProposal = proposal;
+      list.appendChild(callCard(c, name, count === 0, first));
       count++;
       if (c.error) errors++;
       after = c.id;
@@ -108,7 +136,7 @@ export function mount(root, { name }, ctx) {
     summary.textContent =
       count === 0
         ? 'No LLM call yet. Calls appear here when the study asks its LLM for a proposal.'
-        : `${fmtInt(count)} calls${atEnd ? '' : ' so far'}${errors ? `, ${fmtInt(errors)} with an error` : ''}.`;
+        : `${fmtInt(count)} calls for ${fmtInt(proposals)} proposals${atEnd ? '' : ' so far'}${errors ? `, ${fmtInt(errors)} with an error` : ''}.`;
     list.dataset.calls = String(count);
     root.dataset.loaded = 'true';
   }
