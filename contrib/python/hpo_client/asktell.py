@@ -14,6 +14,7 @@
 While a trial is out, a background thread sends its heartbeats so that the
 lease does not expire however long an epoch takes.
 """
+import itertools
 import os
 import socket
 import threading
@@ -83,13 +84,25 @@ class Trial:
         return f"Trial(id={self.id}, number={self.number}, params={self.params!r})"
 
 
+_instances = itertools.count()
+
+
+def _default_worker():
+    """host-pid, and -N for the N-th Study after the first in this process, so
+    that two Study objects never share a worker id (hpod hands a worker that
+    asks again its running trial back)."""
+    n = next(_instances)
+    base = f"{socket.gethostname()}-{os.getpid()}"
+    return base if n == 0 else f"{base}-{n}"
+
+
 class Study:
     """A study on an hpod daemon, seen from a training script."""
 
     def __init__(self, name, client=None, worker=None, wait_s=20.0, rename_on_cut_off=False):
         self.name = name
         self.client = client or Client()
-        base = worker or os.environ.get("HPO_WORKER") or f"{socket.gethostname()}-{os.getpid()}"
+        base = worker or os.environ.get("HPO_WORKER") or _default_worker()
         self.worker_base = base
         self._first_base = base
         self.wait_s = wait_s
