@@ -138,7 +138,7 @@ class Study:
         self._spec_extra = spec_extra or {}
         self._inner = asktell.Study(study_name, client=client, wait_s=wait_s,
                                     rename_on_cut_off=True)
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed if seed is not None else self._sampler_spec.get("seed"))
         self._lock = threading.RLock()
         self._learned = _Learned()
         self._held = []  # leased trials handed out on the next ask()
