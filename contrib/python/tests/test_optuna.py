@@ -308,6 +308,15 @@ class OptunaTest(unittest.TestCase):
         multi = study.trials_dataframe(attrs=("number", "params"), multi_index=True)
         self.assertIn(("params", "b"), multi.columns)
 
+    def test_fixed_trial_runs_an_objective_outside_a_study(self):
+        def objective(trial):
+            kind = trial.suggest_categorical("kind", ["a", "b"])
+            return trial.suggest_int("n", 1, 9) * (2 if kind == "b" else 1)
+
+        self.assertEqual(objective(optuna.trial.FixedTrial({"kind": "b", "n": 4})), 8)
+        with self.assertRaises(ValueError):
+            objective(optuna.trial.FixedTrial({"kind": "a"}))
+
     def test_samplers_and_pruners_become_the_spec(self):
         study = self.study("optuna-spec", sampler=optuna.samplers.RandomSampler(seed=11),
                            pruner=optuna.pruners.SuccessiveHalvingPruner(),

@@ -18,13 +18,13 @@ from .distributions import (CategoricalDistribution, DiscreteUniformDistribution
 from .exceptions import DuplicatedStudyError, OptunaError, StudyFinished, TrialPruned
 from .study import (MaxTrialsCallback, Study, StudyDirection, create_study, delete_study,
                     get_all_study_names, load_study)
-from .trial import FrozenTrial, Trial, TrialState, create_trial
+from .trial import FixedTrial, FrozenTrial, Trial, TrialState, create_trial
 
-from .. import __version__
+from .. import __version__  # noqa: F401
 
 __all__ = [
     "create_study", "load_study", "delete_study", "get_all_study_names", "Study", "Trial",
-    "FrozenTrial", "TrialState", "StudyDirection", "TrialPruned", "StudyFinished",
+    "FrozenTrial", "FixedTrial", "TrialState", "StudyDirection", "TrialPruned", "StudyFinished",
     "OptunaError", "DuplicatedStudyError", "MaxTrialsCallback", "create_trial",
     "FloatDistribution", "IntDistribution", "CategoricalDistribution", "UniformDistribution",
     "LogUniformDistribution", "DiscreteUniformDistribution", "IntUniformDistribution",

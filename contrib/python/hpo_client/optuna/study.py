@@ -39,7 +39,7 @@ from . import pruners as _pruners
 from . import samplers as _samplers
 from .exceptions import DuplicatedStudyError, StorageInternalError, StudyFinished, TrialPruned
 from .logging import INFO, get_logger
-from .trial import FrozenTrial, Trial, TrialState, TO_HPOD, frozen_from_hpod
+from .trial import Trial, TrialState, TO_HPOD, frozen_from_hpod
 
 _logger = get_logger(__name__)
 
@@ -213,6 +213,8 @@ class Study:
         with self._lock:
             if not self._exists and self._declared is not None:
                 self._create_declared()
+            elif not self._exists and _exists(self.client, self.study_name):
+                self._load_space()  # another process created it meanwhile
             local = not self._exists
             if local:
                 fixed, attrs = self._local_queue.pop(0) if self._local_queue else ({}, {})

@@ -338,6 +338,51 @@ class Trial:
         return f"Trial(number={self._number}, params={self._params!r})"
 
 
+class FixedTrial:
+    """A trial whose suggest_* answer given values, to call an objective
+    outside a study (as Optuna's FixedTrial)."""
+
+    def __init__(self, params, number=0):
+        self.params = dict(params)
+        self.number = number
+        self.user_attrs = {}
+        self.system_attrs = {}
+        self.distributions = {}
+        self.datetime_start = datetime.datetime.now()
+
+    def _suggest(self, name, dist):
+        if name not in self.params:
+            raise ValueError(f"The value of the parameter '{name}' is not found. Please set it "
+                             f"at the construction of the FixedTrial object.")
+        value = self.params[name]
+        if not dist._contains(value):
+            warnings.warn(f"The value {value} of the parameter '{name}' is out of the range of "
+                          f"the distribution {dist}.")
+        self.distributions[name] = dist
+        return _d.coerce(dist, value)
+
+    def suggest_float(self, name, low, high, *, step=None, log=False):
+        return self._suggest(name, _d.FloatDistribution(low, high, log=log, step=step))
+
+    def suggest_int(self, name, low, high, step=1, log=False):
+        return self._suggest(name, _d.IntDistribution(low, high, log=log, step=step))
+
+    def suggest_categorical(self, name, choices):
+        return self._suggest(name, _d.CategoricalDistribution(choices))
+
+    def report(self, value, step):
+        pass
+
+    def should_prune(self):
+        return False
+
+    def set_user_attr(self, key, value):
+        self.user_attrs[key] = value
+
+    def set_system_attr(self, key, value):
+        self.system_attrs[key] = value
+
+
 def create_trial(*, state=TrialState.COMPLETE, value=None, values=None, params=None,
                  distributions=None, user_attrs=None, system_attrs=None,
                  intermediate_values=None):
