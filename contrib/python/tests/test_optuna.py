@@ -1,4 +1,5 @@
 """hpo_client.optuna: Optuna scripts run on hpod (HPO_SERVER)."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -286,9 +287,7 @@ class OptunaTest(unittest.TestCase):
         self.assertEqual([(d["params"]["x"], d["value"]) for d in done], [(x, 0.25)])
 
     def test_trials_dataframe(self):
-        try:
-            import pandas  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("pandas") is None:
             self.skipTest("pandas is not installed")
         study = self.study("optuna-df")
 

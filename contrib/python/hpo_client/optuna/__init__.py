@@ -20,10 +20,10 @@ from .study import (MaxTrialsCallback, Study, StudyDirection, create_study, dele
                     get_all_study_names, load_study)
 from .trial import FixedTrial, FrozenTrial, Trial, TrialState, create_trial
 
-from .. import __version__  # noqa: F401
+from .. import __version__
 
 __all__ = [
-    "create_study", "load_study", "delete_study", "get_all_study_names", "Study", "Trial",
+    "__version__", "create_study", "load_study", "delete_study", "get_all_study_names", "Study", "Trial",
     "FrozenTrial", "FixedTrial", "TrialState", "StudyDirection", "TrialPruned", "StudyFinished",
     "OptunaError", "DuplicatedStudyError", "MaxTrialsCallback", "create_trial",
     "FloatDistribution", "IntDistribution", "CategoricalDistribution", "UniformDistribution",
