@@ -23,7 +23,8 @@ from .trial import FixedTrial, FrozenTrial, Trial, TrialState, create_trial
 from .. import __version__
 
 __all__ = [
-    "__version__", "create_study", "load_study", "delete_study", "get_all_study_names", "Study", "Trial",
+    "__version__", "create_study", "load_study", "delete_study", "get_all_study_names",
+    "Study", "Trial",
     "FrozenTrial", "FixedTrial", "TrialState", "StudyDirection", "TrialPruned", "StudyFinished",
     "OptunaError", "DuplicatedStudyError", "MaxTrialsCallback", "create_trial",
     "FloatDistribution", "IntDistribution", "CategoricalDistribution", "UniformDistribution",

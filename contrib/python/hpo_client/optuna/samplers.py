@@ -41,8 +41,8 @@ class TPESampler(BaseSampler):
 
     def __init__(self, consider_prior=True, prior_weight=1.0, consider_magic_clip=True,
                  consider_endpoints=False, n_startup_trials=10, n_ei_candidates=24, gamma=None,
-                 weights=None, seed=None, multivariate=False, group=False, warn_independent_sampling=True,
-                 constant_liar=False, constraints_func=None):
+                 weights=None, seed=None, multivariate=False, group=False,
+                 warn_independent_sampling=True, constant_liar=False, constraints_func=None):
         super().__init__(seed=seed)
 
 

@@ -393,7 +393,8 @@ class Study:
                            "values": _record.encode(extras, {n: t._distributions[n]
                                                              for n in extras},
                                                     unused, t.user_attrs) or None,
-                           "reports": [{"step": s, "value": v} for s, v in sorted(t._reports.items())
+                           "reports": [{"step": s, "value": v}
+                                       for s, v in sorted(t._reports.items())
                                        if math.isfinite(v)]}]}
         try:
             self.client.request("POST", "/api/v1/studies/import", doc, retry=False)

@@ -146,7 +146,8 @@ class FrozenTrial:
         return (f"FrozenTrial(number={self.number}, state={self.state}, values={self.values}, "
                 f"datetime_start={self.datetime_start!r}, "
                 f"datetime_complete={self.datetime_complete!r}, params={self._params!r}, "
-                f"user_attrs={self.user_attrs!r}, intermediate_values={self.intermediate_values!r}, "
+                f"user_attrs={self.user_attrs!r}, "
+                f"intermediate_values={self.intermediate_values!r}, "
                 f"trial_id={self._trial_id})")
 
 
