@@ -157,6 +157,32 @@ class OptunaTest(unittest.TestCase):
             self.assertEqual(set(t.params), want)
         self.assertEqual(study.best_params, {"kind": "b"})
 
+    def test_parameters_outside_the_space_learn_from_the_results(self):
+        # b, n and c are not in the study's space on hpod: the adapter draws
+        # them, at random first, then preferring values of the best trials
+        study = self.study("optuna-outside", sampler=optuna.samplers.RandomSampler(seed=4),
+                           search_space={"a": optuna.FloatDistribution(0, 1)})
+
+        def objective(trial):
+            trial.suggest_float("a", 0, 1)
+            b = trial.suggest_float("b", 0, 1)
+            n = trial.suggest_int("n", 1, 64, log=True)
+            c = trial.suggest_categorical("c", ["x", "y", "z"])
+            return (b - 0.8) ** 2 + (0 if c == "z" else 0.3) + abs(n - 8) / 64
+
+        study.optimize(objective, n_trials=60)
+        spec = self.c.get_study(study.study_name)["spec"]
+        self.assertEqual([p["name"] for p in spec["params"]], ["a"])
+        first, last = study.trials[:10], study.trials[-20:]
+        self.assertEqual({tuple(sorted(t.params)) for t in study.trials}, {("a", "b", "c", "n")})
+        # the first ten are drawn at random; uniform draws would keep the mean
+        # loss where it was (about 0.5)
+        mean_first = sum(t.value for t in first) / len(first)
+        mean_last = sum(t.value for t in last) / len(last)
+        self.assertLess(mean_last, 0.5 * mean_first, (mean_first, mean_last))
+        self.assertTrue(all(isinstance(t.params["n"], int) and 1 <= t.params["n"] <= 64
+                            for t in first + last))
+
     def test_callbacks_get_the_trial_this_process_finished(self):
         study_name = util.name("optuna-callbacks")
         optuna.create_study(storage=self.url, study_name=study_name,

@@ -33,6 +33,7 @@ import time
 
 from .. import asktell
 from ..client import Client, HpoError
+from . import _local
 from . import _record
 from . import distributions as _d
 from . import pruners as _pruners
@@ -203,6 +204,20 @@ class Study:
 
     def _learn(self, name, dist, trial):
         self._learned.learn(name, dist, trial._params)
+
+    def _draw_outside(self, name, dist, trial):
+        """A value for a parameter hpod did not choose (see _local)."""
+        if not self._exists:
+            return dist.sample(self._rng)
+        if trial._history is None:
+            trial._history = []
+            for data in self.client.trials(self.study_name, state="completed"):
+                extras, _, unused, _, _ = _record.decode(data.get("values"))
+                params = {k: v for k, v in (data.get("params") or {}).items() if k not in unused}
+                params.update(extras)
+                trial._history.append((params, data.get("value")))
+        history = [(p[name], v) for p, v in trial._history if name in p and v is not None]
+        return _local.sample(dist, history, self._direction == "maximize", self._rng)
 
     # ---- ask ----
 

@@ -215,6 +215,7 @@ class Trial:
         self.system_attrs = {}
         self._told = False
         self._frozen = None
+        self._history = None  # completed trials, read once for parameters drawn here
         self._started = datetime.datetime.now()
         self._number = leased.number if leased else None
 
@@ -260,7 +261,7 @@ class Trial:
                 value = self._given[name]
                 self._from_hpod.add(name)
             else:
-                value = dist.sample(self._rng)
+                value = self.study._draw_outside(name, dist, self)
             value = _d.coerce(dist, value)
             self._params[name] = value
             self._distributions[name] = dist
