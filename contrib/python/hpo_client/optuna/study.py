@@ -16,8 +16,7 @@ script reveals it one suggest_* call at a time. The adapter learns it:
   branch.
 - hpod cannot change a study's space after it was created. A parameter the
   study's space lacks, or that it has only for another branch, gets its value
-  here (at random, in its distribution) and is stored with the trial (see
-  _record); a parameter hpod handed out that the objective did not ask for is
+  here (see _local) and is stored with the trial (see _record); a parameter hpod handed out that the objective did not ask for is
   marked unused. Trials, best_params and callbacks show exactly the
   parameters the objective asked for.
 """
