@@ -213,6 +213,33 @@ class OptunaTest(unittest.TestCase):
         self.assertEqual(sorted(seen), sorted(ran))
         self.assertEqual(len({n for _, n, _ in seen}), 24)
 
+    def test_n_jobs_and_log_lines(self):
+        import logging as std_logging
+
+        lines = []
+
+        class Keep(std_logging.Handler):
+            def emit(self, record):
+                lines.append(record.getMessage())
+
+        keep = Keep()
+        optuna.logging.get_logger("hpo_client.optuna").addHandler(keep)
+        optuna.logging.set_verbosity(optuna.logging.INFO)
+        try:
+            study = self.study("optuna-jobs")
+            seen = []
+            study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=12, n_jobs=3,
+                           callbacks=[lambda s, fr: seen.append(fr.number)])
+        finally:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            optuna.logging.get_logger("hpo_client.optuna").removeHandler(keep)
+        self.assertEqual(sorted(seen), list(range(12)))
+        self.assertEqual(len(study.trials), 12)
+        finished = [ln for ln in lines if " finished with value: " in ln]
+        self.assertEqual(len(finished), 12, lines)
+        self.assertRegex(finished[-1], r"^Trial \d+ finished with value: [-0-9.e]+ and parameters: "
+                                       r"\{'x': [-0-9.e]+\}\. Best is trial \d+ with value: ")
+
     def test_user_attrs_and_intermediate_values_are_stored(self):
         study = self.study("optuna-attrs", pruner=optuna.pruners.NopPruner())
 
