@@ -339,6 +339,19 @@ class OptunaTest(unittest.TestCase):
         done = self.c.trials(study.study_name, state="completed")
         self.assertEqual([(d["params"]["x"], d["value"]) for d in done], [(x, 0.25)])
 
+    def test_tell_after_the_study_was_finished(self):
+        study = self.study("optuna-finished", search_space={"x": optuna.FloatDistribution(0, 1)})
+        t = study.ask()
+        t.suggest_float("x", 0, 1)
+        self.c.set_study_state(study.study_name, "finished")
+        start = time.monotonic()
+        frozen = study.tell(t, 0.5)  # the daemon refuses it: not recorded, no wait
+        self.assertLess(time.monotonic() - start, 10)
+        self.assertEqual((frozen.state, frozen.value), (optuna.TrialState.COMPLETE, 0.5))
+        self.assertEqual(self.c.trials(study.study_name, state="completed"), [])
+        with self.assertRaises(optuna.StudyFinished):
+            study.ask()
+
     def test_trials_dataframe(self):
         if importlib.util.find_spec("pandas") is None:
             self.skipTest("pandas is not installed")

@@ -329,12 +329,18 @@ class Study:
                                 "recording its result as a new trial", t._number)
         if data is None:
             data = self._record_finished(t, hpod_state, value, error)
+            if data is None:
+                _logger.warning("trial %s is not recorded: study %r is finished on hpod",
+                                t._number, self.study_name)
+                data = {"id": None, "number": -1 if t._number is None else t._number,
+                        "state": hpod_state, "value": value, "error": error}
             t._number = data["number"]
         frozen = frozen_from_hpod(data, self._space or {}, local=t)
         t._told = True
         t._frozen = frozen
-        with self._lock:
-            self._frozen[frozen._trial_id] = frozen
+        if frozen._trial_id is not None:
+            with self._lock:
+                self._frozen[frozen._trial_id] = frozen
         return frozen, refused
 
     def _flush_reports(self, t):
@@ -348,7 +354,8 @@ class Study:
 
     def _record_finished(self, t, hpod_state, value, error=None):
         """Store a trial run outside a lease (before the study existed, added
-        with add_trial, or whose lease was lost): the finished trial's data."""
+        with add_trial, or whose lease was lost): the finished trial's data,
+        or None when hpod has finished the study (its budget is used)."""
         params, dists = t._params, t._distributions
         with self._lock:
             if not self._exists:
@@ -356,6 +363,8 @@ class Study:
                 if data is not None:
                     return data
         for _ in range(10):
+            if self.client.get_study(self.study_name)["state"] == "finished":
+                return None
             config, extras, unused = self._fit(params)
             queued = self.client.enqueue(self.study_name, config)
             leased = self._lease_back(queued["id"])
@@ -391,6 +400,8 @@ class Study:
             if state != "pending":
                 return None
             if leased is None:
+                if self.client.get_study(self.study_name)["state"] == "finished":
+                    return None
                 time.sleep(0.2)
         raise StorageInternalError(f"the trial queued in study {self.study_name!r} was not "
                                    f"handed out within {timeout:.0f} s")
@@ -640,6 +651,8 @@ class Study:
         t.user_attrs.update(trial.user_attrs)
         value = trial.value if trial.state != TrialState.FAIL else None
         data = self._record_finished(t, TO_HPOD[trial.state], value)
+        if data is None:
+            raise StudyFinished(f"study {self.study_name!r} is finished on hpod")
         t._number = data["number"]
         t._told = True
         frozen = frozen_from_hpod(data, self._space or {}, local=t)
