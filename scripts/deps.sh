@@ -4,13 +4,15 @@
 #   build:   compiler, autotools, the five libraries and LAPACKE
 #   demo:    Python with scikit-learn (the example training job)
 #   tests:   curl, bubblewrap (code sandbox), Chromium + Node.js (page tests),
-#            PyYAML (manifest checks), clang (fuzzing), valgrind
+#            PyYAML (manifest checks), clang (fuzzing), valgrind, venv, setuptools
+#            and wheel (the Python client installed offline), Optuna and pandas
+#            (the adapter compared with Optuna)
 set -e
 BUILD="build-essential autoconf automake libtool pkg-config libmicrohttpd-dev
 libjansson-dev libsqlite3-dev libcurl4-openssl-dev check liblapacke-dev"
 DEMO="python3 python3-sklearn nodejs npm"
 TEST="curl bubblewrap chromium python3-yaml openssl clang libclang-rt-14-dev valgrind
-procps"
+procps python3-venv python3-setuptools python3-wheel python3-optuna python3-pandas"
 BENCH="python3-optuna"
 
 want="$BUILD $DEMO"

@@ -1,33 +1,50 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # hpod's whole ask/tell loop with curl and jq: create a study, then ask for a
 # trial, train (here a formula stands in for it), report intermediate values,
-# complete the trial, and ask again until the study is finished.
+# complete the trial, and ask again until the study is finished. Several
+# copies may run at once on one study, on one machine or many.
 #
-#   HPO_SERVER=http://127.0.0.1:8080 HPO_TOKEN=... sh ask_tell.sh [STUDY]
+#   HPO_SERVER=http://127.0.0.1:8080 HPO_TOKEN=... bash ask_tell.sh [STUDY]
 #
 # HPO_TOKEN may stay empty while the daemon has no tokens (loopback only).
-set -eu
+# Any HTTP error (a 409 for a lease another worker holds, a 401, ...) stops
+# the loop with the daemon's message and a non-zero exit.
+set -euo pipefail
 HPO_SERVER=${HPO_SERVER:-http://127.0.0.1:8080}
 HPO_TOKEN=${HPO_TOKEN:-}
 STUDY=${1:-curl-demo}
-WORKER="$(hostname):curl"
+# One worker name per copy of this loop (host and process id): a worker that
+# asks again is handed back its running trial, so copies must not share one.
+WORKER="$(hostname)-$$"
+
+# api METHOD PATH [JSON]: print the answer; on an HTTP error print the status
+# and the daemon's message to stderr and fail, which stops the script.
+api() {
+  local data=() out status
+  if [ $# -ge 3 ]; then data=(-d "$3"); fi
+  out=$(curl -sS -X "$1" "$HPO_SERVER/api/v1$2" -w '\n%{http_code}' \
+    -H "Authorization: Bearer $HPO_TOKEN" -H 'Content-Type: application/json' "${data[@]}") || return
+  status=${out##*$'\n'}
+  out=${out%$'\n'*}
+  if [ "$status" -ge 400 ]; then
+    echo "ask_tell.sh: $1 /api/v1$2 answered HTTP $status: $out" >&2
+    return 1
+  fi
+  printf '%s\n' "$out"
+}
 
 # 1. Create the study: 201, or 200 when the same spec is already there.
-curl -sS --fail-with-body -X POST "$HPO_SERVER/api/v1/studies" \
-  -H "Authorization: Bearer $HPO_TOKEN" -H 'Content-Type: application/json' \
-  -d "{\"name\": \"$STUDY\",
-       \"objective\": {\"name\": \"loss\", \"direction\": \"minimize\"},
-       \"params\": [{\"name\": \"x\", \"type\": \"float\", \"low\": -5, \"high\": 5},
-                    {\"name\": \"layers\", \"type\": \"int\", \"low\": 1, \"high\": 4},
-                    {\"name\": \"act\", \"type\": \"categorical\", \"choices\": [\"relu\", \"tanh\"]}],
-       \"budget\": {\"max_trials\": 8}}" | jq -c '{name, state, counts}'
+api POST /studies "{\"name\": \"$STUDY\",
+  \"objective\": {\"name\": \"loss\", \"direction\": \"minimize\"},
+  \"params\": [{\"name\": \"x\", \"type\": \"float\", \"low\": -5, \"high\": 5},
+               {\"name\": \"layers\", \"type\": \"int\", \"low\": 1, \"high\": 4},
+               {\"name\": \"act\", \"type\": \"categorical\", \"choices\": [\"relu\", \"tanh\"]}],
+  \"budget\": {\"max_trials\": 8}}" | jq -c '{name, state, counts}'
 
 while :; do
   # 2. Ask: lease a trial; the daemon holds the request up to wait_s seconds
   #    when no trial can be handed out yet.
-  reply=$(curl -sS --fail-with-body -X POST "$HPO_SERVER/api/v1/studies/$STUDY/suggest" \
-    -H "Authorization: Bearer $HPO_TOKEN" -H 'Content-Type: application/json' \
-    -d "{\"worker\": \"$WORKER\", \"wait_s\": 20}")
+  reply=$(api POST "/studies/$STUDY/suggest" "{\"worker\": \"$WORKER\", \"wait_s\": 20}")
   id=$(echo "$reply" | jq -r '.trials[0].id // empty')
   if [ -z "$id" ]; then
     # An empty list: stop when the study is finished, else ask again later.
@@ -45,19 +62,16 @@ while :; do
   for step in 1 2 3; do
     loss=$(awk -v x="$x" -v l="$layers" -v a="$act" -v s="$step" \
       'BEGIN { print (x - 1) ^ 2 + 0.1 * l + (a == "tanh" ? 0.2 : 0) + 1 / s }')
-    action=$(curl -sS --fail-with-body -X POST "$HPO_SERVER/api/v1/trials/$id/report" \
-      -H "Authorization: Bearer $HPO_TOKEN" -H 'Content-Type: application/json' \
-      -d "{\"worker\": \"$WORKER\", \"step\": $step, \"value\": $loss}" | jq -r .action)
+    action=$(api POST "/trials/$id/report" \
+      "{\"worker\": \"$WORKER\", \"step\": $step, \"value\": $loss}" | jq -r .action)
     if [ "$action" = prune ]; then state=pruned; break; fi
   done
 
-  # 4. Tell: complete the trial with its final value.
-  curl -sS --fail-with-body -X POST "$HPO_SERVER/api/v1/trials/$id/complete" \
-    -H "Authorization: Bearer $HPO_TOKEN" -H 'Content-Type: application/json' \
-    -d "{\"worker\": \"$WORKER\", \"state\": \"$state\", \"value\": $loss}" \
+  # 4. Tell: complete the trial with its final value (409 if the lease was lost).
+  api POST "/trials/$id/complete" \
+    "{\"worker\": \"$WORKER\", \"state\": \"$state\", \"value\": $loss}" \
     | jq -c '{number, state, value}'
 done
 
 # 5. The best trial.
-curl -sS --fail-with-body "$HPO_SERVER/api/v1/studies/$STUDY/best" \
-  -H "Authorization: Bearer $HPO_TOKEN" | jq '{number, value, params}'
+api GET "/studies/$STUDY/best" | jq '{number, value, params}'

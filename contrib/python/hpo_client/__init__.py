@@ -9,4 +9,4 @@ from .asktell import Study, StudyFinished, Trial
 from .client import Client, HpoError, Unreachable
 
 __all__ = ["Client", "HpoError", "Unreachable", "Study", "StudyFinished", "Trial"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

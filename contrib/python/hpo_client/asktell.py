@@ -14,6 +14,7 @@
 While a trial is out, a background thread sends its heartbeats so that the
 lease does not expire however long an epoch takes.
 """
+import itertools
 import os
 import socket
 import threading
@@ -83,15 +84,33 @@ class Trial:
         return f"Trial(id={self.id}, number={self.number}, params={self.params!r})"
 
 
+_instances = itertools.count()
+
+
+def _default_worker():
+    """host-pid, and -N for the N-th Study after the first in this process, so
+    that two Study objects never share a worker id (hpod hands a worker that
+    asks again its running trial back)."""
+    n = next(_instances)
+    base = f"{socket.gethostname()}-{os.getpid()}"
+    return base if n == 0 else f"{base}-{n}"
+
+
 class Study:
     """A study on an hpod daemon, seen from a training script."""
 
-    def __init__(self, name, client=None, worker=None, wait_s=20.0):
+    def __init__(self, name, client=None, worker=None, wait_s=20.0, rename_on_cut_off=False):
         self.name = name
         self.client = client or Client()
-        base = worker or os.environ.get("HPO_WORKER") or f"{socket.gethostname()}-{os.getpid()}"
+        base = worker or os.environ.get("HPO_WORKER") or _default_worker()
         self.worker_base = base
+        self._first_base = base
         self.wait_s = wait_s
+        # A worker whose last trials failed is cut off for a while (429). With
+        # rename_on_cut_off, ask() goes on at once under a new worker id instead
+        # of waiting: for callers that expect failures and decide themselves.
+        self.rename_on_cut_off = rename_on_cut_off
+        self._renames = 0
         self._slots = set()  # slot numbers of trials that are out
         self._lock = threading.Lock()
 
@@ -127,6 +146,14 @@ class Study:
                     reply = self.client.suggest(self.name, worker, 1,
                                                 self.wait_s if wait else 0)
                 except HpoError as e:
+                    if e.status == 429 and e.code == "worker_cut_off" and self.rename_on_cut_off:
+                        self._give_slot(worker)
+                        with self._lock:
+                            self._renames += 1
+                            self.worker_base = f"{self._first_base}~{self._renames}"
+                        slot = self._take_slot()
+                        worker = f"{self.worker_base}:{slot}"
+                        continue
                     if e.status == 429 and wait:
                         time.sleep(e.retry_after or 5)
                         continue
