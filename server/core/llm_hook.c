@@ -539,8 +539,8 @@ static void study_numbers(struct db *db, long long id, long long *next, long lon
                           long long *outstanding)
 {
     struct llm_numbers n;
-    if (store_llm_numbers(db, id, &n) < 0)
-        log_warn("llm: cannot read study %lld: %s", id, db_errmsg(db));
+    if (store_llm_numbers(db, id, &n) < 0) /* zeros; a study deleted meanwhile is skipped */
+        log_debug("llm: cannot read study %lld: %s", id, db_errmsg(db));
     *next = n.next_number;
     *used = n.tokens_used;
     *outstanding = n.outstanding;
@@ -871,8 +871,8 @@ out_release:;
         for (int i = 1; i < s->failures && d < LLM_HOOK_RETRY_MAX_MS; i++)
             d *= 2;
         s->backoff_until = now + (d < LLM_HOOK_RETRY_MAX_MS ? d : LLM_HOOK_RETRY_MAX_MS);
-        /* Suggests waiting for it look again: the provider may be down now. */
-        wake_them = true;
+        /* Waiting suggests keep waiting; bounds_due() wakes them once the
+         * provider counts as down. */
     }
     pthread_mutex_unlock(&lock);
     if (wake_them)

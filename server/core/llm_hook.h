@@ -45,8 +45,10 @@
  * the first call that succeeds ends the outage, so the fallback never sticks.
  * With llm.fallback "never" the classical sampler never serves the LLM phase:
  * suggests wait and answer empty lists for as long as the provider fails, and
- * a study whose llm.max_tokens are spent (or whose provider is gone) is
- * refused with 409. Queued proposals live in memory only: those left at a
+ * a suggest of a study whose llm.max_tokens are spent (or whose provider is
+ * gone) is refused with 409 llm_unavailable. A waiting suggest answers at once
+ * when the daemon stops (the HTTP layer resumes it while draining and this
+ * hook never makes it wait inside a call). Queued proposals live in memory only: those left at a
  * restart are lost (their calls stay in the audit log). */
 
 /* Longest pause between two failed calls of a study. */
