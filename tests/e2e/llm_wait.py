@@ -7,7 +7,9 @@ One daemon, one scripted provider per scenario, the scenarios side by side
   slow6    replies take 6 s, one worker polling with wait_s 5 (shorter than a
            reply, so polls come back empty and are re-issued), an instant
            objective: 12 of 12 trials from the LLM
-  slow20   the same with 20 s replies (wait_s 30, provider timeout 40 s)
+  slow20   the same with 20 s replies (wait_s 30, provider timeout 40 s) and
+           max_parallel 1, the paper's loop: each call once the last result
+           is in
   faults   prose-wrapped JSON, an out-of-range value, a 500, a 429 with
            Retry-After 1, a truncated body, then valid replies: at least 10 of
            12 from the LLM, and the re-ask after the invalid reply says why
@@ -199,8 +201,9 @@ backoff_s = {backoff}
         threads = [
             threading.Thread(target=run, args=("slow6", "slow6", llm_spec("slow6", "slow6"), 1,
                                                 5, INSTANT, 200)),
-            threading.Thread(target=run, args=("slow20", "slow20", llm_spec("slow20", "slow20"),
-                                                1, 30, INSTANT, 330)),
+            threading.Thread(target=run, args=("slow20", "slow20",
+                                                llm_spec("slow20", "slow20", max_parallel=1), 1,
+                                                30, INSTANT, 330)),
             threading.Thread(target=run, args=("faults", "faults", llm_spec("faults", "faults"),
                                                 1, 20, INSTANT, 150)),
             threading.Thread(target=run_never),
@@ -233,6 +236,10 @@ backoff_s = {backoff}
                      f"{' '.join(src)}")
             tap.eq(src, ["llm"] * 12,
                    f"{key}: {secs} s replies, one worker, instant objective: 12 of 12 from the LLM")
+        prompts = [r["body"]["messages"][-1]["content"] for r in requests_of(url["slow20"])]
+        seen = [sum(1 for n in range(12) if f"#{n} " in p) for p in prompts]
+        tap.ok(seen == list(range(12)) and not any("Being evaluated" in p for p in prompts),
+               "slow20: call k sees the k results before it and nothing pending", seen)
 
         r = results["faults"]
         tap.eq(r["created"], 201, "faults: study created")
