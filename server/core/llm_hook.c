@@ -11,6 +11,7 @@
 
 #include "http.h"
 #include "jsonutil.h"
+#include "llm_hist.h"
 #include "propose.h"
 #include "provider.h"
 #include "log.h"
@@ -22,13 +23,13 @@
 #include "suggest.h"
 #include "timeutil.h"
 
-#define SCAN_MS         1000  /* how often the threads look for studies to serve */
-#define BACKOFF_MIN_MS  50    /* shortest pause of a study after a failed proposal */
-#define BACKOFF_MAX_MS  60000 /* longest pause, reached by doubling */
-#define QUEUE_AHEAD     4     /* proposals kept ahead of demand, at most, beyond a batch */
-#define RANK_CANDIDATES 5     /* llm.candidates when a rank study does not say */
-#define STOP_JOIN_MS    5000  /* how long llm_hook_stop() waits for a call in flight */
-#define TAKEN_MAX       64    /* proposals remembered per take (a suggest's count cap) */
+#define SCAN_MS          1000  /* how often the threads look for studies to serve */
+#define BACKOFF_MIN_MS   50    /* shortest pause of a study after a failed proposal */
+#define QUEUE_AHEAD      4     /* proposals kept ahead of demand, at most, beyond a batch */
+#define RANK_CANDIDATES  5     /* llm.candidates when a rank study does not say */
+#define STOP_JOIN_MS     5000  /* how long llm_hook_stop() waits for a call in flight */
+#define DEMAND_MS        60000 /* how long a suggest that found nothing counts as waiting */
+#define WAIT_AUTO_MIN_MS 1000  /* shortest bound "auto" derives from a provider */
 
 /* A configuration the LLM proposed that is not a trial yet. */
 struct proposal {
@@ -47,19 +48,24 @@ struct lstudy {
     size_t target;         /* queue length to keep */
     size_t want;           /* configurations asked per call */
     bool rank;             /* llm.mode "rank": the GP picks among the queue */
-    bool sequential;       /* max_parallel 1: call only when a suggest waits (the
-                              paper's loop: each proposal sees every result) */
-    double latency_ms;     /* recent duration of a successful proposal (smoothed) */
+    bool sequential;       /* max_parallel 1: call only when no trial is out or a
+                              suggest waits (the paper's loop: each proposal sees
+                              every result) */
     long long outstanding; /* trials pending or running, as last seen */
     bool active;           /* running and in its LLM phase, as last seen */
     bool busy;             /* a call is in flight */
     int users;             /* takes working on the entry outside the lock */
     bool exhausted;        /* llm.max_tokens spent */
+    bool never;            /* llm.fallback "never" */
+    int64_t bound_ms;      /* llm.wait: how long the LLM may fail or keep suggests
+                              waiting before the fallback serves */
     int failures;          /* consecutive failed calls */
+    int64_t failing_since; /* start of the first of them (monotonic ms), 0 when none */
     int64_t backoff_until; /* no call before this (monotonic ms) */
-    int64_t wait_until;    /* suggests may wait for the LLM until this; 0: no window */
-    bool landed;           /* a proposal landed since the window opened */
-    bool wait_spent;       /* a window ran out with nothing landing: no more until one does */
+    int64_t starved_since; /* a suggest found nothing ready and no proposal landed
+                              (or fallback served) since; 0 when none */
+    int64_t demand_until;  /* a suggest waits for a proposal, until about this time */
+    int64_t woken_for;     /* the last bound deadline announced to waiting suggests */
     long long next_seen;   /* highest next trial number seen (creations may be uncommitted) */
     unsigned seen;         /* scan generation that last found it */
     struct lstudy *next;   /* list link */
@@ -82,16 +88,6 @@ static atomic_bool stopping;
 static int64_t next_scan;
 static bool scanning;
 static unsigned scan_gen;
-
-/* What the last take on this thread handed out. */
-struct taken {
-    const json_t *config; /* borrowed: identity only */
-    long long call_id;    /* llm_calls row */
-};
-static __thread struct taken tl_taken[TAKEN_MAX];
-static __thread size_t tl_n_taken;
-static __thread long long tl_study = -1;
-static __thread bool tl_phase;
 
 static struct llm_registry *registry(void)
 {
@@ -172,14 +168,27 @@ const char *llm_hook_classical(const struct study *st)
     return st->spec->sampler;
 }
 
-const char *llm_hook_source_label(const struct study *st, const char *name)
+const char *llm_hook_source_label(const struct llm_take *take, const char *name, char *buf,
+                                  size_t buflen)
 {
-    static __thread char label[80];
-    if (tl_study == st->id && tl_phase) {
-        snprintf(label, sizeof label, "fallback:%s", name);
-        return label;
-    }
-    return name;
+    snprintf(buf, buflen, take->phase ? "fallback:%s" : "%s", name);
+    return buf;
+}
+
+/* The bound of the waiting policy for a study calling provider p (may be NULL):
+ * llm.wait seconds, or for "auto" the longest one call may take with p's
+ * settings (its attempts' timeouts and the backoffs between them). */
+static int64_t wait_bound_ms(const struct spec *sp, const struct llm_provider *p)
+{
+    const json_t *w = sp->llm ? json_object_get(sp->llm, "wait") : NULL;
+    if (json_is_number(w))
+        return (int64_t)(json_number_value(w) * 1000.0);
+    if (!p)
+        return WAIT_AUTO_MIN_MS;
+    double s =
+        p->timeout_s * (p->max_retries + 1) + p->backoff_s * (ldexp(1.0, p->max_retries) - 1);
+    int64_t ms = (int64_t)(s * 1000.0);
+    return ms > WAIT_AUTO_MIN_MS ? ms : WAIT_AUTO_MIN_MS;
 }
 
 /* ---- the per-study table (lock held) ---- */
@@ -259,6 +268,9 @@ static void study_refresh(struct lstudy *s, const struct study *st, long long ne
     long long room = phase_room(sp, s->next_seen);
     s->rank = is_rank(sp);
     s->active = strcmp(st->state, "running") == 0 && room > 0;
+    s->never = strcmp(json_str(sp->llm, "fallback", "allow"), "never") == 0;
+    s->bound_ms = wait_bound_ms(
+        sp, reg ? llm_registry_get(reg, json_str(sp->llm, "provider", "default")) : NULL);
     if (tokens_used >= 0)
         s->exhausted = tokens_used >= json_int(sp->llm, "max_tokens", 500000);
     if (s->rank) {
@@ -279,13 +291,34 @@ static void study_refresh(struct lstudy *s, const struct study *st, long long ne
 /* Whether entry s wants another call now (lock held): its queue is short, or a
  * suggest waits on an empty one; a sequential study only when no trial is out
  * or a suggest waits. */
-static bool wants_call(const struct lstudy *s)
+static bool wants_call(const struct lstudy *s, int64_t now)
 {
     if (!s->active || s->exhausted || s->want == 0)
         return false;
+    bool demand = s->demand_until > now;
     if (s->sequential)
-        return s->n_queued == 0 && (s->outstanding == 0 || s->wait_until);
-    return s->n_queued < s->target || (s->wait_until && s->n_queued == 0);
+        return s->n_queued == 0 && (s->outstanding == 0 || demand);
+    return s->n_queued < s->target || (demand && s->n_queued == 0);
+}
+
+/* Whether the provider counts as down for s: its calls have been failing for
+ * the bound (lock held). */
+static bool is_down(const struct lstudy *s, int64_t now)
+{
+    return s->failures > 0 && now - s->failing_since >= s->bound_ms;
+}
+
+/* When suggests waiting on s must be looked at again because the bound runs
+ * out (the provider goes down, or they waited it out), 0 when never (lock
+ * held). */
+static int64_t bound_deadline(const struct lstudy *s)
+{
+    if (s->never)
+        return 0;
+    int64_t t = s->starved_since ? s->starved_since + s->bound_ms : 0;
+    if (s->failures > 0 && (t == 0 || s->failing_since + s->bound_ms < t))
+        t = s->failing_since + s->bound_ms;
+    return t;
 }
 
 /* Resume the suggests waiting for something to change. */
@@ -346,19 +379,60 @@ out_free:
     return pool;
 }
 
-int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t k, json_t **configs,
-                  char **sources, bool *wait)
+/* Decide, for a take that got fewer proposals than it wanted, whether the
+ * request waits for the LLM or the fallback serves (lock held). */
+static void take_short(struct lstudy *s, const struct study *st, int64_t now, struct llm_take *t)
 {
-    *wait = false;
-    tl_n_taken = 0;
-    tl_study = st->id;
-    tl_phase = phase_room(st->spec, ctx->next_number) > 0;
-    if (!tl_phase || k == 0)
+    if (!s->starved_since)
+        s->starved_since = now;
+    s->demand_until = now + DEMAND_MS;
+    if (s->exhausted) {
+        if (s->never)
+            snprintf(t->refused, sizeof t->refused,
+                     "study \"%s\": llm.max_tokens (%lld) is spent and llm.fallback is "
+                     "\"never\": raise llm.max_tokens or allow the fallback",
+                     st->name, (long long)json_int(st->spec->llm, "max_tokens", 500000));
+        return;
+    }
+    if (s->never) {
+        t->wait = true;
+    } else if (!s->active || n_threads == 0) {
+        t->wait = false;
+    } else if (is_down(s, now)) {
+        t->wait = false;
+    } else if (now - s->starved_since >= s->bound_ms) {
+        /* waited the bound out: this one gets the fallback, the next waits again */
+        s->starved_since = now;
+        t->wait = false;
+    } else {
+        t->wait = true;
+    }
+    if (t->wait) {
+        /* the request waited already (or could not): ask again soon, or once
+         * the study's backoff ends when its calls fail */
+        int64_t left = s->backoff_until - now;
+        t->retry_after_s = left > 1000 ? (int)((left + 999) / 1000) : 1;
+    }
+}
+
+int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t k, json_t **configs,
+                  char **sources, struct llm_take *take)
+{
+    memset(take, 0, sizeof *take);
+    take->study_id = st->id;
+    take->phase = phase_room(st->spec, ctx->next_number) > 0;
+    if (!take->phase || k == 0)
         return 0;
     struct llm_registry *r = registry();
-    if (!r || !llm_registry_get(r, json_str(st->spec->llm, "provider", "default")))
+    const char *pname = json_str(st->spec->llm, "provider", "default");
+    if (!r || !llm_registry_get(r, pname)) {
+        if (strcmp(json_str(st->spec->llm, "fallback", "allow"), "never") == 0)
+            snprintf(take->refused, sizeof take->refused,
+                     "study \"%s\": llm provider \"%s\" is not configured and llm.fallback is "
+                     "\"never\"",
+                     st->name, pname);
         return 0;
-    int64_t now = time_mono_ms();
+    }
     pthread_mutex_lock(&lock);
     struct lstudy *s = study_get(st->id, st->name);
     if (!s) {
@@ -397,10 +471,10 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
         kept = p->next;
         configs[got] = p->config;
         sources[got] = strdup(rank ? "llm+gp" : "llm");
-        if (got < TAKEN_MAX) {
-            tl_taken[got].config = p->config;
-            tl_taken[got].call_id = p->call_id;
-            tl_n_taken = got + 1;
+        if (got < LLM_TAKE_MAX) {
+            take->taken[got].config = p->config;
+            take->taken[got].call_id = p->call_id;
+            take->n = got + 1;
         }
         p->config = NULL;
         proposal_free(p);
@@ -423,30 +497,12 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
         s->n_queued += n;
     }
     s->users--;
-    if (got < k) {
-        /* Nothing ready: wait for the call in flight while the LLM looks healthy
-         * and a window is open; once it runs out the fallback serves. */
-        bool healthy = s->active && !s->exhausted && s->failures == 0 && now >= s->backoff_until &&
-                       n_threads > 0;
-        if (s->wait_until && now >= s->wait_until) {
-            s->wait_until = 0;
-            s->wait_spent = !s->landed;
-        }
-        if (healthy && !s->wait_until && !s->wait_spent) {
-            /* Long enough for a call of the usual duration, at least the default. */
-            double len =
-                2 * s->latency_ms > LLM_HOOK_WAIT_MS ? 2 * s->latency_ms : LLM_HOOK_WAIT_MS;
-            s->wait_until =
-                now + (int64_t)(len < LLM_HOOK_WAIT_MAX_MS ? len : LLM_HOOK_WAIT_MAX_MS);
-            s->landed = false;
-        }
-        *wait = healthy && s->wait_until > now;
-    } else if (s->wait_until) {
-        /* Served: the window closes (a suggest still waiting opens another). */
-        s->wait_until = 0;
-    }
+    if (got < k)
+        take_short(s, st, time_mono_ms(), take);
+    else
+        s->demand_until = 0; /* served (a suggest still waiting says so again) */
     /* The trials this suggest is about to create count already. */
-    size_t made = *wait ? got : k;
+    size_t made = take->wait || take->refused[0] ? got : k;
     study_refresh(s, st, ctx->next_number + (long long)made, -1,
                   (long long)(ctx->n_pending + made));
     if (wake_ready)
@@ -455,15 +511,16 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
     return (int)got;
 }
 
-void llm_hook_created(struct db *db, const json_t *config, long long number)
+void llm_hook_created(struct db *db, const struct llm_take *take, const json_t *config,
+                      long long number)
 {
-    for (size_t i = 0; i < tl_n_taken; i++) {
-        if (tl_taken[i].config != config)
+    for (size_t i = 0; i < take->n; i++) {
+        if (take->taken[i].config != config)
             continue;
-        if (tl_taken[i].call_id <= 0)
+        if (take->taken[i].call_id <= 0)
             return;
-        if (store_llm_call_add_trial(db, tl_taken[i].call_id, number) < 0)
-            log_warn("llm call %lld: cannot record trial %lld: %s", tl_taken[i].call_id, number,
+        if (store_llm_call_add_trial(db, take->taken[i].call_id, number) < 0)
+            log_warn("llm call %lld: cannot record trial %lld: %s", take->taken[i].call_id, number,
                      db_errmsg(db));
         return;
     }
@@ -475,43 +532,24 @@ void llm_hook_created(struct db *db, const json_t *config, long long number)
 static void study_numbers(struct db *db, long long id, long long *next, long long *used,
                           long long *outstanding)
 {
-    *next = *used = *outstanding = 0;
-    sqlite3_stmt *c = db_stmt(db, "SELECT s.next_number, s.tokens_in + s.tokens_out, (SELECT "
-                                  "COUNT(*) FROM trials t WHERE t.study_id = s.id AND t.state IN "
-                                  "('pending', 'running')) FROM studies s WHERE s.id = ?");
-    if (!c)
-        return;
-    sqlite3_bind_int64(c, 1, id);
-    if (sqlite3_step(c) == SQLITE_ROW) {
-        *next = sqlite3_column_int64(c, 0);
-        *used = sqlite3_column_int64(c, 1);
-        *outstanding = sqlite3_column_int64(c, 2);
-    }
-    sqlite3_reset(c);
+    struct llm_numbers n;
+    if (store_llm_numbers(db, id, &n) < 0) /* zeros; a study deleted meanwhile is skipped */
+        log_debug("llm: cannot read study %lld: %s", id, db_errmsg(db));
+    *next = n.next_number;
+    *used = n.tokens_used;
+    *outstanding = n.outstanding;
 }
 
 /* Find the running studies that use the LLM and refresh their entries; forget
  * the others. */
 static void scan(struct db *db)
 {
-    sqlite3_stmt *q = db_stmt(db, "SELECT id FROM studies WHERE state = 'running' ORDER BY id");
-    if (!q)
+    size_t n;
+    long long *ids;
+    if (store_running_study_ids(db, &ids, &n) < 0) {
+        log_warn("llm: cannot list the running studies: %s", db_errmsg(db));
         return;
-    size_t n = 0, cap = 16;
-    long long *ids = malloc(cap * sizeof *ids);
-    while (ids && sqlite3_step(q) == SQLITE_ROW) {
-        if (n == cap) {
-            long long *v = realloc(ids, 2 * cap * sizeof *ids);
-            if (!v)
-                break;
-            ids = v;
-            cap *= 2;
-        }
-        ids[n++] = sqlite3_column_int64(q, 0);
     }
-    sqlite3_reset(q);
-    if (!ids)
-        return;
     pthread_mutex_lock(&lock);
     unsigned gen = ++scan_gen;
     pthread_mutex_unlock(&lock);
@@ -561,24 +599,26 @@ static struct lstudy *pick(int64_t now)
 {
     struct lstudy *best = NULL;
     for (struct lstudy *s = studies; s; s = s->next) {
-        if (s->busy || now < s->backoff_until || !wants_call(s))
+        if (s->busy || now < s->backoff_until || !wants_call(s, now))
             continue;
         /* A study whose suggests are waiting comes first, then the emptiest queue. */
-        if (!best || (s->wait_until && !best->wait_until) ||
-            (!s->wait_until == !best->wait_until && s->n_queued < best->n_queued))
+        bool waits = s->demand_until > now, best_waits = best && best->demand_until > now;
+        if (!best || (waits && !best_waits) ||
+            (waits == best_waits && s->n_queued < best->n_queued))
             best = s;
     }
     return best;
 }
 
-/* Close the waiting windows that ran out; true when one did (lock held). */
-static bool expire_windows(int64_t now)
+/* Note the bounds that ran out since last seen; true when one did, so that
+ * the suggests waiting look again (lock held). */
+static bool bounds_due(int64_t now)
 {
     bool any = false;
     for (struct lstudy *s = studies; s; s = s->next) {
-        if (s->wait_until && now >= s->wait_until) {
-            s->wait_until = 0;
-            s->wait_spent = !s->landed;
+        int64_t d = bound_deadline(s);
+        if (d && now >= d && s->woken_for != d) {
+            s->woken_for = d;
             any = true;
         }
     }
@@ -590,8 +630,9 @@ static int64_t next_event(void)
 {
     int64_t t = next_scan;
     for (struct lstudy *s = studies; s; s = s->next) {
-        if (s->wait_until && s->wait_until < t)
-            t = s->wait_until;
+        int64_t d = bound_deadline(s);
+        if (d && s->woken_for != d && d < t)
+            t = d;
         if (s->active && !s->busy && s->backoff_until > 0 && s->backoff_until < t)
             t = s->backoff_until;
     }
@@ -602,22 +643,17 @@ static int64_t next_event(void)
 static json_t *trial_details(struct db *db, long long study_id)
 {
     json_t *out = json_object();
-    sqlite3_stmt *q = db_stmt(db, "SELECT number, error, last_step FROM trials WHERE study_id = ? "
-                                  "AND state IN ('failed', 'pruned')");
-    if (!q || !out)
-        return out;
-    sqlite3_bind_int64(q, 1, study_id);
-    while (sqlite3_step(q) == SQLITE_ROW) {
+    struct llm_trial_notes notes;
+    if (store_llm_trial_notes(db, study_id, &notes) < 0)
+        log_warn("llm: cannot read the failed trials of study %lld: %s", study_id, db_errmsg(db));
+    for (size_t i = 0; out && i < notes.n; i++) {
         char key[32];
-        snprintf(key, sizeof key, "%lld", (long long)sqlite3_column_int64(q, 0));
-        const char *err = (const char *)sqlite3_column_text(q, 1);
+        snprintf(key, sizeof key, "%lld", notes.v[i].number);
         json_object_set_new(out, key,
-                            json_pack("{ss sI}", "error", err ? err : "", "last_step",
-                                      (json_int_t)(sqlite3_column_type(q, 2) == SQLITE_NULL
-                                                       ? -1
-                                                       : sqlite3_column_int64(q, 2))));
+                            json_pack("{ss sI}", "error", notes.v[i].error, "last_step",
+                                      (json_int_t)notes.v[i].last_step));
     }
-    sqlite3_reset(q);
+    store_llm_notes_release(&notes);
     return out;
 }
 
@@ -703,7 +739,7 @@ static void serve(struct db *db, struct lstudy *s)
     study_refresh(s, &st, next, used, outstanding);
     if (!prov)
         s->active = false;
-    bool go = wants_call(s);
+    bool go = wants_call(s, time_mono_ms());
     size_t want = s->want, n_queued = s->n_queued;
     json_t **queued = go && n_queued ? calloc(n_queued, sizeof *queued) : NULL;
     size_t nq = 0;
@@ -790,8 +826,10 @@ out_release:;
     int64_t now = time_mono_ms();
     bool wake_them = false;
     pthread_mutex_lock(&lock);
-    if (used + out.tokens_in + out.tokens_out >= max_tokens)
+    if (used + out.tokens_in + out.tokens_out >= max_tokens && !s->exhausted) {
         s->exhausted = true;
+        wake_them = true; /* suggests waiting for the LLM get the fallback */
+    }
     if (n > 0) {
         size_t i;
         json_t *conf;
@@ -807,27 +845,26 @@ out_release:;
         /* A rank pool keeps its freshest candidates. */
         while (s->rank && s->n_queued > 3 * s->want)
             proposal_free(queue_pop(s));
+        /* The provider answers: an outage ends, waiting starts afresh. */
         s->failures = 0;
+        s->failing_since = 0;
         s->backoff_until = 0;
-        s->latency_ms = s->latency_ms > 0 ? 0.7 * s->latency_ms + 0.3 * took : took;
-        s->landed = true;
-        s->wait_spent = false;
+        s->starved_since = 0;
         wake_them = true;
     } else if (!atomic_load(&stopping)) {
-        /* The pause starts at the provider's backoff_s and doubles per failure. */
-        s->failures++;
-        int64_t d = prov ? (int64_t)(prov->backoff_s * 1000.0) : BACKOFF_MAX_MS;
+        /* Another call after a short pause: the provider's backoff_s, doubling
+         * per failure up to LLM_HOOK_RETRY_MAX_MS (the client already honoured
+         * Retry-After between its attempts). */
+        if (s->failures++ == 0)
+            s->failing_since = now - (int64_t)took;
+        int64_t d = prov ? (int64_t)(prov->backoff_s * 1000.0) : LLM_HOOK_RETRY_MAX_MS;
         if (d < BACKOFF_MIN_MS)
             d = BACKOFF_MIN_MS;
-        for (int i = 1; i < s->failures && d < BACKOFF_MAX_MS; i++)
+        for (int i = 1; i < s->failures && d < LLM_HOOK_RETRY_MAX_MS; i++)
             d *= 2;
-        s->backoff_until = now + (d < BACKOFF_MAX_MS ? d : BACKOFF_MAX_MS);
-        /* Suggests waiting for this call get the fallback now. */
-        if (s->wait_until) {
-            s->wait_until = 0;
-            s->wait_spent = true;
-            wake_them = true;
-        }
+        s->backoff_until = now + (d < LLM_HOOK_RETRY_MAX_MS ? d : LLM_HOOK_RETRY_MAX_MS);
+        /* Waiting suggests keep waiting; bounds_due() wakes them once the
+         * provider counts as down. */
     }
     pthread_mutex_unlock(&lock);
     if (wake_them)
@@ -862,7 +899,7 @@ static void *llm_thread(void *arg)
             next_scan = time_mono_ms() + SCAN_MS;
             continue;
         }
-        if (expire_windows(now)) {
+        if (bounds_due(now)) {
             pthread_mutex_unlock(&lock);
             wake_requests();
             pthread_mutex_lock(&lock);

@@ -251,9 +251,11 @@ out_free:
 }
 
 /* Ask the study's sampler for k configurations; each gets its source name. Fewer
- * (*made) when the LLM asks the request to wait for a call in flight. */
+ * (*made) when the LLM asks the request to wait for a call in flight; take
+ * (the caller's) says what the LLM handed out. */
 static int propose(struct db *db, const struct study *st, long long next, size_t k,
-                   json_t **configs, char **sources, size_t *made, struct serr *e)
+                   json_t **configs, char **sources, size_t *made, struct llm_take *take,
+                   struct serr *e)
 {
     *made = 0;
     struct sampler_ctx ctx;
@@ -270,11 +272,10 @@ static int propose(struct db *db, const struct study *st, long long next, size_t
     }
     ctx.next_number = (long)next;
     char err[512] = "";
-    bool wait = false;
-    int got = llm_hook_take(st, &ctx, k, configs, sources, &wait);
+    int got = llm_hook_take(st, &ctx, k, configs, sources, take);
     if (got < 0)
         got = 0;
-    size_t left = wait ? 0 : k - (size_t)got;
+    size_t left = take->wait || take->refused[0] ? 0 : k - (size_t)got;
     int rc = 0;
     if (left > 0) {
         const char *name = llm_hook_classical(st);
@@ -290,9 +291,10 @@ static int propose(struct db *db, const struct study *st, long long next, size_t
             phase[i] = sampler_auto_phase(&probe);
         }
         rc = sampler_propose(name, &ctx, left, configs + got, err, sizeof err);
+        char label[80];
         for (size_t i = 0; rc == 0 && i < left; i++)
-            sources[got + i] =
-                strdup(llm_hook_source_label(st, is_auto && i < 64 ? phase[i] : name));
+            sources[got + i] = strdup(llm_hook_source_label(
+                take, is_auto && i < 64 ? phase[i] : name, label, sizeof label));
     }
     suggest_history_free(&ctx);
     if (rc < 0) {
@@ -303,6 +305,8 @@ static int propose(struct db *db, const struct study *st, long long next, size_t
         return serr_set(e, 500, "sampler_failed", "sampler could not propose: %s", err);
     }
     *made = (size_t)got + left;
+    if (*made == 0 && take->refused[0])
+        return serr_set(e, 409, "llm_unavailable", "%s", take->refused);
     return 0;
 }
 
@@ -412,8 +416,9 @@ int suggest_run(struct db *db, const struct study *study, const char *worker, in
         json_t **configs = calloc(want, sizeof *configs);
         char **sources = calloc(want, sizeof *sources);
         size_t made = 0;
+        struct llm_take take;
         if (!configs || !sources ||
-            propose(db, &st, c.next_number, want, configs, sources, &made, e) < 0) {
+            propose(db, &st, c.next_number, want, configs, sources, &made, &take, e) < 0) {
             free(configs);
             free(sources);
             goto out_unlock;
@@ -428,7 +433,7 @@ int suggest_run(struct db *db, const struct study *study, const char *worker, in
                 long long number;
                 ok = create_trial(db, &st, configs[i], sources[i], worker, res->trials, &number);
                 if (ok == 0)
-                    llm_hook_created(db, configs[i], number);
+                    llm_hook_created(db, &take, configs[i], number);
             }
             if (ok < 0 || db_commit(db) < 0) {
                 db_rollback(db);
@@ -445,6 +450,8 @@ int suggest_run(struct db *db, const struct study *study, const char *worker, in
         free(sources);
         if (failed)
             goto out_unlock;
+        if (made == 0 && take.wait)
+            res->retry_after_s = take.retry_after_s;
     }
     if (json_array_size(res->trials) > 0)
         store_event_bump();

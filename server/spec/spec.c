@@ -17,9 +17,12 @@ static const char *const objective_keys[] = {"name", "direction", NULL};
 static const char *const directions[] = {"minimize", "maximize", NULL};
 static const char *const samplers[] = {"auto", "random", "sobol", "tpe", "gp", "llm", NULL};
 static const char *const classical[] = {"auto", "random", "sobol", "tpe", "gp", NULL};
-static const char *const llm_keys[] = {
-    "provider",   "model",    "history",     "reasoning", "batch",      "init_trials", "then",
-    "max_tokens", "template", "temperature", "mode",      "candidates", NULL};
+static const char *const llm_keys[] = {"provider", "model",       "history", "reasoning",
+                                       "batch",    "init_trials", "then",    "max_tokens",
+                                       "template", "temperature", "mode",    "candidates",
+                                       "wait",     "fallback",    NULL};
+static const char *const fallbacks[] = {"allow", "never", NULL};
+#define LLM_WAIT_MAX_S 86400
 static const char *const histories[] = {"compressed", "chat", NULL};
 static const char *const pruners[] = {"none", "median", "asha", "patience", NULL};
 static const char *const budget_keys[] = {"max_trials", "max_parallel", "max_failures",
@@ -260,7 +263,7 @@ static int parse_sampler(struct spec *s, const json_t *in, json_t *out, char *er
 static int parse_llm(struct spec *s, const json_t *in, json_t *out, char *err, size_t errlen)
 {
     json_t *obj;
-    const char *provider, *history, *then;
+    const char *provider, *history, *then, *fallback;
     long batch, init_trials, candidates;
     double max_tokens, temperature;
     char a[128];
@@ -273,6 +276,7 @@ static int parse_llm(struct spec *s, const json_t *in, json_t *out, char *err, s
     if (get_word(obj, "llm", "provider", "default", NULL, &provider, err, errlen) < 0 ||
         get_word(obj, "llm", "history", "compressed", histories, &history, err, errlen) < 0 ||
         get_word(obj, "llm", "then", "gp", classical, &then, err, errlen) < 0 ||
+        get_word(obj, "llm", "fallback", "allow", fallbacks, &fallback, err, errlen) < 0 ||
         get_long(obj, "llm", "batch", 1, 1, 16, &batch, err, errlen) < 0 ||
         get_long(obj, "llm", "init_trials", 0, 1, 1000000, &init_trials, err, errlen) < 0 ||
         get_long(obj, "llm", "candidates", 0, 1, 1000, &candidates, err, errlen) < 0 ||
@@ -282,6 +286,17 @@ static int parse_llm(struct spec *s, const json_t *in, json_t *out, char *err, s
     if (max_tokens != floor(max_tokens)) {
         json_quote(opt(obj, "max_tokens"), a, sizeof a);
         json_errf(err, errlen, "llm.max_tokens: must be a positive integer (got %s)", a);
+        return -1;
+    }
+    /* "auto" (the bound follows from the provider's settings) or seconds */
+    json_t *wait = opt(obj, "wait");
+    if (wait && !(json_is_string(wait) && !strcmp(json_string_value(wait), "auto")) &&
+        !(json_is_num(wait) && json_num_value(wait) >= 0 &&
+          json_num_value(wait) <= LLM_WAIT_MAX_S)) {
+        json_quote(wait, a, sizeof a);
+        json_errf(err, errlen,
+                  "llm.wait: must be \"auto\" or a number of seconds from 0 to %d (got %s)",
+                  LLM_WAIT_MAX_S, a);
         return -1;
     }
     json_t *reasoning = opt(obj, "reasoning");
@@ -310,6 +325,8 @@ static int parse_llm(struct spec *s, const json_t *in, json_t *out, char *err, s
                         opt(obj, "init_trials") ? json_integer(init_trials) : json_null());
     json_object_set_new(s->llm, "then", json_string(then));
     json_object_set_new(s->llm, "max_tokens", json_integer((json_int_t)max_tokens));
+    json_object_set_new(s->llm, "wait", wait ? json_incref(wait) : json_string("auto"));
+    json_object_set_new(s->llm, "fallback", json_string(fallback));
     if (opt(obj, "candidates"))
         json_object_set_new(s->llm, "candidates", json_integer(candidates));
     json_object_set(out, "llm", s->llm);

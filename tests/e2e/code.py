@@ -342,7 +342,9 @@ try:
         script({"steps": steps, "default": {"status": 500}})
         sp = code_spec("llm-mix", 10)
         sp["sampler"] = {"name": "llm", "seed": 3}
-        sp["llm"] = {"provider": "default", "then": "random"}
+        # once the script runs out the provider answers 500 for good: past
+        # llm.wait (5 s of failed calls) the fallback serves the rest
+        sp["llm"] = {"provider": "default", "then": "random", "wait": 5}
         sp["budget"]["max_parallel"] = 2
         d.call("POST", "/api/v1/studies", sp)
         ws = [run_worker(d, "llm-mix", extra=("--allow-code",), wid=f"mix{i}", wait=False)

@@ -169,6 +169,11 @@ def check_study(d, name, fake_url, path_suffix, key, max_trials):
     n_llm = sources.count("llm")
     tap.diag(f"{name}: sources {' '.join(sources)}")
     tap.ok(n_llm >= max_trials // 3, f"{name}: most trials from the LLM ({n_llm})", sources)
+    # each failed call is followed by one that works well within the waiting
+    # bound (4.35 s with timeout_s 1, max_retries 3, backoff_s 0.05), so the
+    # suggests wait for the LLM rather than take the fallback
+    tap.ok(not any(x.startswith("fallback:") for x in sources),
+           f"{name}: no fallback while the provider's failures were brief", sources)
     calls, _ = all_calls(d, name)
     # each retried fault is an exchange of its own in the audit log
     kinds = ["no complete reply", "HTTP 429", "HTTP 500", "HTTP 503", "not valid JSON"]

@@ -158,7 +158,7 @@ START_TEST(llm_defaults)
     struct spec *s = parse_ok("{" MIN ", \"llm\": {}}");
     json_t *want = J("{\"provider\": \"default\", \"history\": \"compressed\", \"reasoning\": "
                      "false, \"batch\": 1, \"init_trials\": null, \"then\": \"gp\", "
-                     "\"max_tokens\": 500000}");
+                     "\"max_tokens\": 500000, \"wait\": \"auto\", \"fallback\": \"allow\"}");
     ck_assert_msg(json_equal(want, s->llm), "got %s", json_dumps(s->llm, JSON_COMPACT));
     ck_assert_str_eq(s->sampler, "auto"); /* an llm block alone does not change the sampler */
     spec_free(s);
@@ -171,6 +171,21 @@ START_TEST(llm_defaults)
     s = parse_ok("{" MIN ", \"llm\": null}");
     ck_assert_ptr_null(s->llm);
     ck_assert_ptr_null(json_object_get(s->json, "llm"));
+    spec_free(s);
+}
+END_TEST
+
+START_TEST(llm_waiting)
+{
+    struct spec *s = parse_ok("{" MIN ", \"llm\": {\"wait\": 90, \"fallback\": \"never\"}}");
+    ck_assert_int_eq(json_integer_value(json_object_get(s->llm, "wait")), 90);
+    ck_assert_str_eq(json_string_value(json_object_get(s->llm, "fallback")), "never");
+    spec_free(s);
+    s = parse_ok("{" MIN ", \"llm\": {\"wait\": 2.5}}");
+    ck_assert(json_number_value(json_object_get(s->llm, "wait")) == 2.5);
+    spec_free(s);
+    s = parse_ok("{" MIN ", \"llm\": {\"wait\": \"auto\"}}");
+    ck_assert_str_eq(json_string_value(json_object_get(s->llm, "wait")), "auto");
     spec_free(s);
 }
 END_TEST
@@ -246,6 +261,10 @@ START_TEST(reject_llm)
     parse_fails("{" MIN ", \"llm\": {\"temperature\": 3}}", "llm.temperature", NULL);
     parse_fails("{" MIN ", \"llm\": {\"model\": 3}}", "llm.model", NULL);
     parse_fails("{" MIN ", \"llm\": {\"template\": \"\"}}", "llm.template", NULL);
+    parse_fails("{" MIN ", \"llm\": {\"wait\": -1}}", "llm.wait", "\"auto\" or a number");
+    parse_fails("{" MIN ", \"llm\": {\"wait\": \"long\"}}", "llm.wait", "\"long\"");
+    parse_fails("{" MIN ", \"llm\": {\"wait\": 86401}}", "llm.wait", "0 to 86400");
+    parse_fails("{" MIN ", \"llm\": {\"fallback\": \"no\"}}", "llm.fallback", "\"no\"");
 }
 END_TEST
 
@@ -326,6 +345,7 @@ static Suite *spec_suite(void)
     tcase_add_test(tc, seed_from_name);
     tcase_add_test(tc, full_design_example);
     tcase_add_test(tc, llm_defaults);
+    tcase_add_test(tc, llm_waiting);
     tcase_add_test(tc, roundtrip_json);
     tcase_add_test(tc, reject_top);
     tcase_add_test(tc, reject_objective);
