@@ -863,6 +863,11 @@ out_release:;
         for (int i = 1; i < s->failures && d < LLM_HOOK_RETRY_MAX_MS; i++)
             d *= 2;
         s->backoff_until = now + (d < LLM_HOOK_RETRY_MAX_MS ? d : LLM_HOOK_RETRY_MAX_MS);
+        /* A provider that said when to come back (429 or 503 with Retry-After on
+         * the call's last attempt) is not asked before then. */
+        int64_t ra = (int64_t)(out.retry_after_s * 1000.0);
+        if (ra > 0 && now + ra > s->backoff_until)
+            s->backoff_until = now + ra;
         /* Waiting suggests keep waiting; bounds_due() wakes them once the
          * provider counts as down. */
     }

@@ -686,8 +686,11 @@ int llm_call(struct llm_provider *p, const json_t *messages, const struct llm_ca
         x->error = strdup(err);
         if (out == OUT_FALLBACK && fallbacks++ < 4)
             continue;
-        if (out != OUT_RETRY || retries >= p->max_retries)
+        if (out != OUT_RETRY || retries >= p->max_retries) {
+            if (out == OUT_RETRY && wait_s > 0)
+                resp->retry_after_s = fmin(wait_s, p->retry_after_cap_s);
             break;
+        }
         double d = wait_s >= 0 ? fmin(wait_s, p->retry_after_cap_s) : backoff(p, retries, &rng);
         log_debug("llm provider '%s': attempt %d failed (%s), retrying in %.2f s", p->name,
                   resp->attempts, err, d);

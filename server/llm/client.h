@@ -83,6 +83,9 @@ struct llm_response {
     char *error;             /* owned message when the call failed, else NULL */
     struct llm_exchange *ex; /* owned array: every attempt, in order */
     size_t n_ex;             /* entries in ex */
+    double retry_after_s;    /* the last attempt's Retry-After (capped by the provider's
+                                retry_after_cap_s) when the call failed on it, else 0:
+                                the next call should not start before it runs out */
 };
 
 /* Default options: provider's model, temperature 0, JSON mode on, no schema. */

@@ -146,6 +146,7 @@ int llm_propose(struct llm_provider *p, const struct spec *spec, const struct ll
         out->tokens_in += resp.tokens_in;
         out->tokens_out += resp.tokens_out;
         out->tokens_estimated = out->tokens_estimated || resp.tokens_estimated;
+        out->retry_after_s = resp.retry_after_s;
         if (!a) {
             set_error(out, p, resp.error ? resp.error : "out of memory");
             llm_response_release(&resp);

@@ -61,6 +61,8 @@ struct llm_proposal {
     long tokens_in;           /* sum over the exchanges */
     long tokens_out;          /* sum over the exchanges */
     bool tokens_estimated;    /* some exchange's counts are estimates */
+    double retry_after_s;     /* when the last call failed on a Retry-After: how long the
+                                 provider asked to wait (seconds), else 0 */
     char *error;              /* owned: why no configuration came, else NULL */
 };
 
