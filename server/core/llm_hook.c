@@ -257,7 +257,7 @@ static void study_refresh(struct lstudy *s, const struct study *st, long long ne
         s->next_seen = next;
     long long room = phase_room(sp, s->next_seen);
     s->rank = is_rank(sp);
-    s->active = strcmp(st->state, "running") == 0 && room > 0;
+    s->active = st->state == STUDY_RUNNING && room > 0;
     if (tokens_used >= 0)
         s->exhausted = tokens_used >= json_int(sp->llm, "max_tokens", 500000);
     if (s->rank) {

@@ -1,0 +1,126 @@
+#include <config.h>
+#include "store.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+#include "timeutil.h"
+
+/* Upsert the report and move the trial's last step forward. */
+static int report_write(struct db *db, long long id, long long step, double value,
+                        const char *vtext)
+{
+    sqlite3_stmt *q = db_stmt(db, "INSERT INTO trial_reports (trial_id, step, value, values_json, "
+                                  "at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (trial_id, step) DO "
+                                  "UPDATE SET value = excluded.value, values_json = "
+                                  "excluded.values_json, at = excluded.at");
+    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET last_step = ?2, last_value = ?3 WHERE id = ?1 "
+                                  "AND (last_step IS NULL OR last_step <= ?2)");
+    if (!q || !u)
+        return -1;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, step);
+    if (isfinite(value))
+        sqlite3_bind_double(q, 3, value);
+    if (vtext)
+        sqlite3_bind_text(q, 4, vtext, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 5, time_now_ms());
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return -1;
+    sqlite3_bind_int64(u, 1, id);
+    sqlite3_bind_int64(u, 2, step);
+    if (isfinite(value))
+        sqlite3_bind_double(u, 3, value);
+    rc = sqlite3_step(u);
+    sqlite3_reset(u);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int extend_lease(struct db *db, long long id, const struct lease_row *lr)
+{
+    struct spec_entry *sp = spec_ref(db, lr->study_id, lr->created);
+    if (!sp)
+        return -1;
+    int64_t ms = lease_ms(spec_of(sp));
+    spec_unref(sp);
+    sqlite3_stmt *q = db_stmt(db, "UPDATE trials SET lease_expires_at = ? WHERE id = ?");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, time_now_ms() + ms);
+    sqlite3_bind_int64(q, 2, id);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+struct report_tx {
+    const struct report_in *in; /* the report */
+    const char *values;         /* in->values as text, or NULL */
+    store_prune_fn prune;       /* the pruner, or NULL */
+    enum trial_action action;   /* the answer */
+    struct serr *e;             /* the error */
+};
+
+static int report_body(struct db *db, void *arg)
+{
+    struct report_tx *c = arg;
+    const struct report_in *in = c->in;
+    c->action = ACTION_CONTINUE;
+    struct lease_row lr;
+    if (lease_row_load(db, in->trial_id, &lr, c->e) < 0)
+        return -1;
+    if (lifecycle_lease_check(lr.state, lr.worker, in->worker) != LEASE_HELD)
+        return lease_conflict(c->e, in->trial_id, &lr, in->worker);
+    if (report_write(db, in->trial_id, in->step, in->value, c->values) < 0 ||
+        extend_lease(db, in->trial_id, &lr) < 0)
+        return serr_db(c->e, db, "report");
+    bool pruned_now = false;
+    if (!lr.judged && isfinite(in->value) && c->prune)
+        pruned_now = c->prune(db, lr.study_id, in->trial_id, in->step, in->value);
+    /* a decision sticks: once judged, every later report answers prune */
+    c->action = lifecycle_report_action(lr.judged && isfinite(in->value), pruned_now);
+    return 0;
+}
+
+int store_report(struct db *db, const struct report_in *r, store_prune_fn prune,
+                 enum trial_action *action, struct serr *e)
+{
+    *action = ACTION_CONTINUE;
+    char *vtext = r->values ? json_dumps(r->values, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    struct report_tx c = {r, vtext, prune, ACTION_CONTINUE, e};
+    int rc = store_run(db, report_body, &c, e, "report");
+    free(vtext);
+    if (rc == 0)
+        *action = c.action;
+    return rc;
+}
+
+struct report_add_tx {
+    long long id;       /* the trial */
+    long long step;     /* step */
+    double value;       /* value, NAN for none */
+    const char *values; /* values as text, or NULL */
+    struct serr *e;     /* the error */
+};
+
+static int report_add_body(struct db *db, void *arg)
+{
+    struct report_add_tx *c = arg;
+    if (report_write(db, c->id, c->step, c->value, c->values) < 0)
+        return serr_db(c->e, db, "report");
+    return 0;
+}
+
+int store_report_add(struct db *db, long long trial_id, long long step, double value,
+                     const json_t *values, struct serr *e)
+{
+    char *vtext = values ? json_dumps(values, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    struct report_add_tx c = {trial_id, step, value, vtext, e};
+    int rc = store_run(db, report_add_body, &c, e, "report");
+    free(vtext);
+    return rc;
+}
