@@ -124,3 +124,198 @@ int store_report_add(struct db *db, long long trial_id, long long step, double v
     free(vtext);
     return rc;
 }
+
+/* --- what the pruner reads --- */
+
+int store_prune_opts(struct db *db, long long study_id, json_t **pruner, bool *maximize)
+{
+    *pruner = NULL;
+    *maximize = false;
+    sqlite3_stmt *q = db_stmt(db, "SELECT json_extract(spec, '$.pruner'), direction FROM "
+                                  "studies WHERE id = ?");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    int rc = -1;
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(q, 0);
+        *maximize = sqlite3_column_int(q, 1) < 0;
+        *pruner = text ? json_loads(text, 0, NULL) : NULL;
+        rc = 0;
+    }
+    sqlite3_reset(q);
+    return rc;
+}
+
+int store_prune_curve(struct db *db, long long trial_id, long long **steps, double **values,
+                      size_t *n)
+{
+    *steps = NULL;
+    *values = NULL;
+    *n = 0;
+    sqlite3_stmt *q =
+        db_stmt(db, "SELECT step, value FROM trial_reports WHERE trial_id = ? ORDER BY step");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, trial_id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            long long *s = realloc(*steps, cap * sizeof *s);
+            if (s)
+                *steps = s;
+            double *v = realloc(*values, cap * sizeof *v);
+            if (v)
+                *values = v;
+            if (!s || !v) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+        }
+        (*steps)[*n] = sqlite3_column_int64(q, 0);
+        (*values)[(*n)++] = col_double(q, 1);
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        free(*steps);
+        free(*values);
+        *steps = NULL;
+        *values = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int store_prune_completed(struct db *db, long long study_id, long *n)
+{
+    *n = 0;
+    sqlite3_stmt *q =
+        db_stmt(db, "SELECT count(*) FROM trials WHERE study_id = ? AND state = 'completed'");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *n = (long)sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int store_prune_best(struct db *db, long long study_id, bool maximize, double *best)
+{
+    *best = NAN;
+    sqlite3_stmt *q = maximize ? db_stmt(db, "SELECT max(value) FROM trials WHERE study_id = ? AND "
+                                             "state = 'completed'")
+                               : db_stmt(db, "SELECT min(value) FROM trials WHERE study_id = ? AND "
+                                             "state = 'completed'");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *best = col_double(q, 0);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* The first column of every row of q (bound and ready) as a new array. */
+static int collect(sqlite3_stmt *q, double **values, size_t *n)
+{
+    *values = NULL;
+    *n = 0;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            double *v = realloc(*values, cap * sizeof *v);
+            if (!v) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            *values = v;
+        }
+        (*values)[(*n)++] = col_double(q, 0);
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        free(*values);
+        *values = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int store_prune_median_others(struct db *db, long long study_id, long long trial_id, long long step,
+                              double **values, size_t *n)
+{
+    sqlite3_stmt *q = db_stmt(
+        db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
+            "r.step <= ?2 ORDER BY r.step DESC LIMIT 1) FROM trials t WHERE t.study_id = ?1 "
+            "AND (t.last_step >= ?2 AND t.state IN ('completed', 'running') OR "
+            "t.last_step < ?2 AND t.state = 'completed') AND t.id <> ?3");
+    if (!q) {
+        *values = NULL;
+        *n = 0;
+        return -1;
+    }
+    sqlite3_bind_int64(q, 1, study_id);
+    sqlite3_bind_int64(q, 2, step);
+    sqlite3_bind_int64(q, 3, trial_id);
+    return collect(q, values, n);
+}
+
+int store_prune_rung_others(struct db *db, long long study_id, long long trial_id, long long step,
+                            double **values, size_t *n)
+{
+    sqlite3_stmt *q =
+        db_stmt(db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
+                    "r.step >= ?2 ORDER BY r.step LIMIT 1) FROM trials t WHERE t.study_id = ?1 AND "
+                    "t.last_step >= ?2 AND t.id <> ?3");
+    if (!q) {
+        *values = NULL;
+        *n = 0;
+        return -1;
+    }
+    sqlite3_bind_int64(q, 1, study_id);
+    sqlite3_bind_int64(q, 2, step);
+    sqlite3_bind_int64(q, 3, trial_id);
+    return collect(q, values, n);
+}
+
+int store_prune_mark(struct db *db, long long trial_id, long long step, long long *number)
+{
+    *number = -1;
+    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET prune_step = ? WHERE id = ? RETURNING number");
+    if (!u)
+        return -1;
+    sqlite3_bind_int64(u, 1, step);
+    sqlite3_bind_int64(u, 2, trial_id);
+    int rc = sqlite3_step(u);
+    if (rc == SQLITE_ROW) {
+        *number = sqlite3_column_int64(u, 0);
+        rc = sqlite3_step(u);
+    }
+    sqlite3_reset(u);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_prune_judged(struct db *db, long long trial_id, bool *judged)
+{
+    *judged = false;
+    sqlite3_stmt *q = db_stmt(db, "SELECT prune_step FROM trials WHERE id = ?");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, trial_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *judged = sqlite3_column_type(q, 0) != SQLITE_NULL;
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : -1;
+}

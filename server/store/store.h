@@ -280,8 +280,8 @@ struct report_in {
     const json_t *values; /* borrowed, or NULL */
 };
 /* The pruner's decision, asked inside store_report()'s transaction once the
- * report is stored: true to stop the trial (it records the decision in the
- * trial itself). */
+ * report is stored: true to stop the trial (it then records prune_step with
+ * store_prune_mark()). */
 typedef bool (*store_prune_fn)(struct db *db, long long study_id, long long trial_id,
                                long long step, double value);
 /* Record a report (409 when the worker does not hold the lease), extend the
@@ -293,6 +293,30 @@ int store_report(struct db *db, const struct report_in *r, store_prune_fn prune,
  * transaction; the trial's last step only grows. */
 int store_report_add(struct db *db, long long trial_id, long long step, double value,
                      const json_t *values, struct serr *e);
+
+/* What a pruner reads. These run inside the caller's transaction (or alone)
+ * and return 0 or -1. */
+/* The study's "pruner" object (new reference, NULL when none) and direction. */
+int store_prune_opts(struct db *db, long long study_id, json_t **pruner, bool *maximize);
+/* The trial's reports by step: steps[i], values[i] (NAN when none); new arrays. */
+int store_prune_curve(struct db *db, long long trial_id, long long **steps, double **values,
+                      size_t *n);
+/* How many completed trials the study has. */
+int store_prune_completed(struct db *db, long long study_id, long *n);
+/* The study's best completed value (NAN when none). */
+int store_prune_best(struct db *db, long long study_id, bool maximize, double *best);
+/* The values other trials of the study compare with at step: for median, each
+ * by its latest report at or before step (completed trials, and running ones
+ * that reached the step); for a rung (asha), by the first report at or after
+ * step of every trial that reached it. *values is a new array. */
+int store_prune_median_others(struct db *db, long long study_id, long long trial_id, long long step,
+                              double **values, size_t *n);
+int store_prune_rung_others(struct db *db, long long study_id, long long trial_id, long long step,
+                            double **values, size_t *n);
+/* Record that the pruner stopped trial_id at step; *number gets its number. */
+int store_prune_mark(struct db *db, long long trial_id, long long step, long long *number);
+/* Whether trial_id was stopped by the pruner already. */
+int store_prune_judged(struct db *db, long long trial_id, bool *judged);
 
 /* --- workers (workers.c) --- */
 
