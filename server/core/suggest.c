@@ -34,67 +34,63 @@ void suggest_result_release(struct suggest_result *res)
     store_trial_list_release(&res->trials);
 }
 
-static enum obs_state obs_state_of(const char *s)
+static enum obs_state obs_state_of(enum trial_state s)
 {
-    if (strcmp(s, "completed") == 0)
+    switch (s) {
+    case TRIAL_COMPLETED:
         return OBS_COMPLETED;
-    if (strcmp(s, "pruned") == 0)
+    case TRIAL_PRUNED:
         return OBS_PRUNED;
-    if (strcmp(s, "failed") == 0)
+    case TRIAL_FAILED:
         return OBS_FAILED;
+    case TRIAL_PENDING:
+    case TRIAL_RUNNING:
+        break;
+    }
     return OBS_PENDING;
 }
 
 int suggest_history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx)
 {
     memset(ctx, 0, sizeof *ctx);
-    sqlite3_stmt *q = db_stmt(db, "SELECT params, state, value, last_value, number FROM trials "
-                                  "WHERE study_id = ? ORDER BY number");
-    if (!q)
+    ctx->space = st->spec->space;
+    ctx->seed = st->spec->seed;
+    ctx->options = st->spec->sampler_opts;
+    struct trial_outcome *rows;
+    size_t n;
+    if (store_outcomes(db, st->id, &rows, &n) < 0)
         return -1;
-    sqlite3_bind_int64(q, 1, st->id);
-    size_t cap = 64, nh = 0, np = 0;
-    struct obs *hist = calloc(cap, sizeof *hist), *pend = calloc(cap, sizeof *pend);
-    size_t caph = cap, capp = cap;
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        json_t *params = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
-        if (!params)
-            continue;
-        enum obs_state s = obs_state_of((const char *)sqlite3_column_text(q, 1));
+    struct obs *hist = calloc(n + 1, sizeof *hist), *pend = calloc(n + 1, sizeof *pend);
+    if (!hist || !pend) {
+        free(hist);
+        free(pend);
+        store_outcomes_free(rows, n);
+        return -1;
+    }
+    size_t nh = 0, np = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct trial_outcome *t = &rows[i];
+        enum obs_state s = obs_state_of(t->state);
         double v = NAN;
-        if (s == OBS_COMPLETED && sqlite3_column_type(q, 2) != SQLITE_NULL)
-            v = sqlite3_column_double(q, 2);
+        if (s == OBS_COMPLETED)
+            v = t->value;
         else if (s == OBS_PRUNED)
-            v = sqlite3_column_type(q, 2) != SQLITE_NULL   ? sqlite3_column_double(q, 2)
-                : sqlite3_column_type(q, 3) != SQLITE_NULL ? sqlite3_column_double(q, 3)
-                                                           : NAN;
+            v = isfinite(t->value) ? t->value : t->last_value;
         if (isfinite(v) && st->direction < 0)
             v = -v;
-        struct obs o = {params, v, s, (long)sqlite3_column_int64(q, 4)};
-        if (s == OBS_PENDING) {
-            if (np == capp) {
-                capp *= 2;
-                pend = realloc(pend, capp * sizeof *pend);
-            }
+        /* the params move from the row to the observation */
+        struct obs o = {t->params, v, s, (long)t->number};
+        if (s == OBS_PENDING)
             pend[np++] = o;
-        } else {
-            if (nh == caph) {
-                caph *= 2;
-                hist = realloc(hist, caph * sizeof *hist);
-            }
+        else
             hist[nh++] = o;
-        }
     }
-    sqlite3_reset(q);
+    free(rows);
     ctx->history = hist;
     ctx->n_history = nh;
     ctx->pending = pend;
     ctx->n_pending = np;
-    ctx->space = st->spec->space;
-    ctx->seed = st->spec->seed;
-    ctx->options = st->spec->sampler_opts;
-    return rc == SQLITE_DONE ? 0 : -1;
+    return 0;
 }
 
 void suggest_history_free(struct sampler_ctx *ctx)

@@ -269,6 +269,19 @@ int store_trials_create(struct db *db, const struct study *st, const char *worke
                         store_created_fn created, void *arg, struct trial_list *out,
                         struct serr *e);
 
+/* A finished or open trial as a sampler sees it. */
+struct trial_outcome {
+    json_t *params;         /* owned */
+    enum trial_state state; /* state */
+    double value;           /* NAN when none */
+    double last_value;      /* NAN when none */
+    long long number;       /* trial number */
+};
+/* Every trial of the study by number (those whose params do not parse are
+ * left out). *out is a new array; free with store_outcomes_free. */
+int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out, size_t *n);
+void store_outcomes_free(struct trial_outcome *v, size_t n);
+
 /* --- reports (reports.c) --- */
 
 /* An intermediate report from a worker. */

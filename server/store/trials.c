@@ -870,3 +870,54 @@ int store_trials_create(struct db *db, const struct study *st, const char *worke
     store_event_bump();
     return 0;
 }
+
+void store_outcomes_free(struct trial_outcome *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_decref(v[i].params);
+    free(v);
+}
+
+int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *q = db_stmt(db, "SELECT params, state, value, last_value, number FROM trials "
+                                  "WHERE study_id = ? ORDER BY number");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct trial_outcome o;
+        if (trial_state_parse((const char *)sqlite3_column_text(q, 1), &o.state) < 0)
+            continue;
+        o.params = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
+        if (!o.params)
+            continue;
+        if (*n == cap) {
+            size_t c = cap ? 2 * cap : 64;
+            struct trial_outcome *v = realloc(*out, c * sizeof *v);
+            if (!v) {
+                json_decref(o.params);
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            *out = v;
+            cap = c;
+        }
+        o.value = col_double(q, 2);
+        o.last_value = col_double(q, 3);
+        o.number = sqlite3_column_int64(q, 4);
+        (*out)[(*n)++] = o;
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        store_outcomes_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
