@@ -99,30 +99,28 @@ int store_report(struct db *db, const struct report_in *r, store_prune_fn prune,
     return rc;
 }
 
-struct report_add_tx {
-    long long id;       /* the trial */
-    long long step;     /* step */
-    double value;       /* value, NAN for none */
-    const char *values; /* values as text, or NULL */
-    struct serr *e;     /* the error */
+struct reports_add_tx {
+    long long id;           /* the trial */
+    const long long *steps; /* steps */
+    const double *values;   /* values, NAN for none */
+    size_t n;               /* how many */
+    struct serr *e;         /* the error */
 };
 
-static int report_add_body(struct db *db, void *arg)
+static int reports_add_body(struct db *db, void *arg)
 {
-    struct report_add_tx *c = arg;
-    if (report_write(db, c->id, c->step, c->value, c->values) < 0)
-        return serr_db(c->e, db, "report");
+    struct reports_add_tx *c = arg;
+    for (size_t i = 0; i < c->n; i++)
+        if (report_write(db, c->id, c->steps[i], c->values[i], NULL) < 0)
+            return serr_db(c->e, db, "report");
     return 0;
 }
 
-int store_report_add(struct db *db, long long trial_id, long long step, double value,
-                     const json_t *values, struct serr *e)
+int store_reports_add(struct db *db, long long trial_id, const long long *steps,
+                      const double *values, size_t n, struct serr *e)
 {
-    char *vtext = values ? json_dumps(values, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    struct report_add_tx c = {trial_id, step, value, vtext, e};
-    int rc = store_run(db, report_add_body, &c, e, "report");
-    free(vtext);
-    return rc;
+    struct reports_add_tx c = {trial_id, steps, values, n, e};
+    return store_run(db, reports_add_body, &c, e, "report");
 }
 
 /* --- what the pruner reads --- */

@@ -302,10 +302,11 @@ typedef bool (*store_prune_fn)(struct db *db, long long study_id, long long tria
  * already stopped; *action as lifecycle_report_action() says. */
 int store_report(struct db *db, const struct report_in *r, store_prune_fn prune,
                  enum trial_action *action, struct serr *e);
-/* Store a report of trial_id with no lease check (imports, tests): one
- * transaction; the trial's last step only grows. */
-int store_report_add(struct db *db, long long trial_id, long long step, double value,
-                     const json_t *values, struct serr *e);
+/* Store n reports of trial_id (steps[i], values[i], NAN for none) with no
+ * lease check (imports, tests): one transaction; the trial's last step only
+ * grows. */
+int store_reports_add(struct db *db, long long trial_id, const long long *steps,
+                      const double *values, size_t n, struct serr *e);
 
 /* What a pruner reads. These run inside the caller's transaction (or alone)
  * and return 0 or -1. */
