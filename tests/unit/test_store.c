@@ -140,6 +140,8 @@ END_TEST
 
 START_TEST(spec_cache_references)
 {
+    /* one clock tick: the study made again gets the same id and creation time */
+    time_set_clock(fake_clock);
     struct db *db = tdb_up();
     struct study held;
     tdb_study(db, "old", "\"budget\": {\"max_trials\": 7}", &held);
@@ -151,6 +153,7 @@ START_TEST(spec_cache_references)
     /* a study of the same name made later gets its own spec, not the old one */
     struct study again;
     tdb_study(db, "old", "\"budget\": {\"max_trials\": 9}", &again);
+    ck_assert_int_eq(again.id, held.id);
     ck_assert_int_eq(again.spec->max_trials, 9);
     ck_assert_ptr_ne(again.spec, held.spec);
     store_study_release(&held);
@@ -162,6 +165,7 @@ START_TEST(spec_cache_references)
     store_study_release(&twice);
     store_study_release(&again);
     tdb_down(db);
+    time_set_clock(NULL);
 }
 END_TEST
 
