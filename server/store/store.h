@@ -12,20 +12,25 @@
 
 /* Studies, trials, their reports and workers in SQLite. The store is the only
  * code that speaks SQL for them: every state change of the trial lifecycle in
- * DESIGN.md happens here, each operation one transaction run by db_run() (so
- * that an acknowledged write is committed and nothing is half-written), with
- * the rules of server/spec/lifecycle.h deciding inside it. Results are C
- * structs; the JSON of studies and trials is built by the API layer.
+ * DESIGN.md happens here, each operation that writes one transaction run by
+ * db_run() (so that an acknowledged write is committed and nothing is
+ * half-written), with the rules of server/spec/lifecycle.h deciding inside it.
+ * Reads (loads, gets, pages) take no write lock, so that they never wait for
+ * a writer. Results are C structs; the JSON of studies and trials is built by
+ * the API layer (server/api/render.c).
  *
  * Files: store.c (errors, events, the spec cache, reading a trial row),
  * studies.c, trials.c (create, lease, heartbeat, complete, reap, grace,
  * enqueue), reports.c (intermediate values and what the pruner reads),
  * workers.c (the cut-off table).
  *
- * Locks: spec_lock (the spec cache) is taken alone, never while waiting for
- * another lock; db.c's write lock is held from BEGIN to COMMIT. A caller that
- * holds a lock of its own across a store call takes it before the write lock
- * (suggest.c's propose lock). */
+ * Locks, in the order they are taken: a lock the caller holds across a store
+ * call (suggest.c's propose lock) before db.c's write lock (held from BEGIN to
+ * COMMIT), before spec_lock (the spec cache: nothing else is taken while it is
+ * held). The functions the store calls back run under the write lock (the
+ * pruner in store_report(), created in store_trials_create()) and take no lock
+ * that a thread may hold while it waits for the write lock; held() in
+ * store_reap() runs before the write lock is taken. */
 
 /* A failure that becomes an HTTP error reply. */
 struct serr {
