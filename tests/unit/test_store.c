@@ -235,8 +235,9 @@ START_TEST(enqueue_pages_best)
     store_trial_release(&best);
 
     /* a finished study takes no more trials */
-    ck_assert_int_eq(store_study_set_state(db, "e", STUDY_FINISHED, &(struct study_info){0}, &e),
-                     0);
+    struct study_info info;
+    ck_assert_int_eq(store_study_set_state(db, "e", STUDY_FINISHED, &info, &e), 0);
+    store_study_info_release(&info);
     ck_assert_int_eq(store_enqueue(db, "e", p, "manual", &d, &e), -1);
     ck_assert_int_eq(e.status, 409);
     ck_assert_str_eq(e.code, "study_finished");

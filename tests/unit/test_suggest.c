@@ -94,6 +94,7 @@ START_TEST(lease_redeliver_parallel)
     ck_assert_int_eq(tdb_int(db, "SELECT count(*) FROM trials"), 4);
     store_study_release(&st);
     tdb_down(db);
+    config_release();
 }
 END_TEST
 
@@ -132,6 +133,7 @@ START_TEST(paused_and_cut_off)
     store_study_release(&paused);
     store_study_release(&st);
     tdb_down(db);
+    config_release();
 }
 END_TEST
 
@@ -162,6 +164,7 @@ START_TEST(history)
     suggest_history_free(&ctx);
     store_study_release(&st);
     tdb_down(db);
+    config_release();
 }
 END_TEST
 
