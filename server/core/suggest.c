@@ -190,8 +190,11 @@ static int make_trials(struct db *db, const struct study *st, const char *worker
         serr_set(e, 500, "internal", "out of memory");
         goto out_free;
     }
-    if (propose(db, st, plan->counts.next_number, want, configs, sources, &made, e) < 0)
-        goto out_free;
+    if (propose(db, st, plan->counts.next_number, want, configs, sources, &made, e) < 0) {
+        free(configs); /* propose released what it made */
+        free(sources);
+        return -1;
+    }
     for (size_t i = 0; i < made; i++)
         if (!sources[i]) {
             serr_set(e, 500, "internal", "out of memory");
