@@ -298,8 +298,8 @@ json_t *transfer_import(struct db *db, const json_t *doc, struct serr *e)
     struct study st;
     struct counts c;
     if (s == SQLITE_DONE && store_study_load_id(db, sid, &st, e) == 0) {
-        if (store_counts(db, sid, &c) == 0)
-            store_finish_if_done(db, &st, &c);
+        if (store_counts(db, sid, &c) < 0 || store_finish_if_done(db, &st, &c) < 0)
+            s = SQLITE_ERROR;
         store_study_release(&st);
     }
     if (s != SQLITE_DONE || db_commit(db) < 0) {
