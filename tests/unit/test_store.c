@@ -213,6 +213,13 @@ START_TEST(enqueue_pages_best)
     ck_assert_int_eq(page.total, 0);
     store_trial_page_release(&page);
 
+    struct trial_list all;
+    ck_assert_int_eq(store_trials_all(db, st.id, &all, &e), 0);
+    ck_assert_uint_eq(all.n, 5);
+    for (size_t i = 0; i < all.n; i++)
+        ck_assert_int_eq(all.v[i].number, (long long)i);
+    store_trial_list_release(&all);
+
     ck_assert_int_eq(store_best(db, "e", &(struct trial){0}, &e), -1);
     ck_assert_int_eq(e.status, 404);
     ck_assert_str_eq(e.code, "no_trials");
