@@ -7,6 +7,7 @@
 #include "jsonutil.h"
 #include "llm_hook.h"
 #include "llm_calls.h"
+#include "render.h"
 #include "settings.h"
 #include "spec.h"
 #include "store.h"
@@ -52,13 +53,14 @@ enum http_result api_study_create(struct req *r)
         return HTTP_DONE;
     }
     struct serr e;
-    json_t *out;
+    struct study_info out;
     bool created;
     int rc = store_study_create(db, body, sp, &out, &created, &e);
     spec_free(sp);
     if (rc < 0)
         return api_fail(r, &e);
-    http_reply_json(r, created ? 201 : 200, out);
+    http_reply_json(r, created ? 201 : 200, render_study(&out, true));
+    store_study_info_release(&out);
     return HTTP_DONE;
 }
 
@@ -68,10 +70,11 @@ enum http_result api_study_list(struct req *r)
     if (!db)
         return HTTP_DONE;
     struct serr e;
-    json_t *out = store_study_list(db, &e);
-    if (!out)
+    struct study_list list;
+    if (store_study_list(db, &list, &e) < 0)
         return api_fail(r, &e);
-    http_reply_json(r, 200, out);
+    http_reply_json(r, 200, render_study_list(&list));
+    store_study_list_release(&list);
     return HTTP_DONE;
 }
 
@@ -81,21 +84,23 @@ enum http_result api_study_get(struct req *r)
     if (!db)
         return HTTP_DONE;
     struct serr e;
-    json_t *out = store_study_get(db, r->args[0], &e);
-    if (!out)
+    struct study_info out;
+    if (store_study_get(db, r->args[0], &out, &e) < 0)
         return api_fail(r, &e);
     struct source_counts *sc;
     size_t n;
     if (store_sources_count(db, r->args[0], &sc, &n, &e) < 0) {
-        json_decref(out);
+        store_study_info_release(&out);
         return api_fail(r, &e);
     }
+    json_t *body = render_study(&out, true);
+    store_study_info_release(&out);
     json_t *sources = json_object();
     for (int c = 0; c < SOURCE_CLASSES; c++)
         json_object_set_new(sources, source_class_name(c), json_integer(sc[0].n[c]));
     free(sc);
-    json_object_set_new(out, "sources", sources);
-    http_reply_json(r, 200, out);
+    json_object_set_new(body, "sources", sources);
+    http_reply_json(r, 200, body);
     return HTTP_DONE;
 }
 
@@ -120,15 +125,23 @@ enum http_result api_study_patch(struct req *r)
                          "state: required, one of \"running\", \"paused\", \"finished\"");
         return HTTP_DONE;
     }
+    enum study_state want;
+    if (study_state_parse(state, &want) < 0) {
+        http_reply_error(r, 400, "bad_state",
+                         "state: must be \"running\", \"paused\" or \"finished\" (got \"%s\")",
+                         state);
+        return HTTP_DONE;
+    }
     struct db *db = api_db(r);
     if (!db)
         return HTTP_DONE;
     struct serr e;
-    json_t *out = store_study_set_state(db, r->args[0], state, &e);
-    if (!out)
+    struct study_info out;
+    if (store_study_set_state(db, r->args[0], want, &out, &e) < 0)
         return api_fail(r, &e);
     http_resume_due(store_event_seq());
-    http_reply_json(r, 200, out);
+    http_reply_json(r, 200, render_study(&out, true));
+    store_study_info_release(&out);
     return HTTP_DONE;
 }
 
@@ -145,22 +158,13 @@ enum http_result api_study_delete(struct req *r)
     return HTTP_DONE;
 }
 
-static bool valid_state_filter(const char *s)
-{
-    static const char *const states[] = {"pending", "running", "completed",
-                                         "failed",  "pruned",  NULL};
-    for (size_t i = 0; states[i]; i++)
-        if (strcmp(s, states[i]) == 0)
-            return true;
-    return false;
-}
-
 enum http_result api_study_trials(struct req *r)
 {
     const char *state = http_query(r, "state");
     if (state && !*state)
         state = NULL;
-    if (state && !valid_state_filter(state)) {
+    enum trial_state filter;
+    if (state && trial_state_parse(state, &filter) < 0) {
         http_reply_error(r, 400, "bad_query",
                          "state: must be pending, running, completed, failed or pruned (got "
                          "\"%.40s\")",
@@ -176,7 +180,7 @@ enum http_result api_study_trials(struct req *r)
         http_reply_error(r, 400, "bad_query", "order: must be asc or desc (got \"%.40s\")", order);
         return HTTP_DONE;
     }
-    long long after = http_query_int(r, "after", desc ? -1 : -1, 1LL << 60);
+    long long after = http_query_int(r, "after", -1, 1LL << 60);
     if (r->replied)
         return HTTP_DONE;
     long long limit = http_query_int(r, "limit", 100, 1000);
@@ -188,10 +192,12 @@ enum http_result api_study_trials(struct req *r)
     if (!db)
         return HTTP_DONE;
     struct serr e;
-    json_t *out = store_trials_page(db, r->args[0], state, source, after, limit, desc, &e);
-    if (!out)
+    struct trial_page page;
+    if (store_trials_page(db, r->args[0], state ? &filter : NULL, source, after, limit, desc, &page,
+                          &e) < 0)
         return api_fail(r, &e);
-    http_reply_json(r, 200, out);
+    http_reply_json(r, 200, render_trial_page(&page));
+    store_trial_page_release(&page);
     return HTTP_DONE;
 }
 
@@ -201,10 +207,11 @@ enum http_result api_study_best(struct req *r)
     if (!db)
         return HTTP_DONE;
     struct serr e;
-    json_t *out = store_best(db, r->args[0], &e);
-    if (!out)
+    struct trial best;
+    if (store_best(db, r->args[0], &best, &e) < 0)
         return api_fail(r, &e);
-    http_reply_json(r, 200, out);
+    http_reply_json(r, 200, render_trial(&best));
+    store_trial_release(&best);
     return HTTP_DONE;
 }
 
@@ -223,8 +230,10 @@ enum http_result api_study_enqueue(struct req *r)
         return HTTP_DONE;
     struct study st;
     struct serr e;
-    if (store_study_load(db, r->args[0], &st, &e) < 0)
+    if (store_study_load(db, r->args[0], &st, &e) < 0) {
+        store_study_release(&st);
         return api_fail(r, &e);
+    }
     char err[512];
     json_t *checked = space_check(st.spec->space, params, err, sizeof err);
     store_study_release(&st);
@@ -232,12 +241,14 @@ enum http_result api_study_enqueue(struct req *r)
         http_reply_error(r, 400, "bad_params", "params: %s", err);
         return HTTP_DONE;
     }
-    json_t *out = store_enqueue(db, r->args[0], checked, "manual", &e);
+    struct trial_detail out;
+    int rc = store_enqueue(db, r->args[0], checked, "manual", &out, &e);
     json_decref(checked);
-    if (!out)
+    if (rc < 0)
         return api_fail(r, &e);
     http_resume_due(store_event_seq());
-    http_reply_json(r, 201, out);
+    http_reply_json(r, 201, render_trial_detail(&out));
+    store_trial_detail_release(&out);
     return HTTP_DONE;
 }
 
@@ -280,8 +291,10 @@ enum http_result api_study_suggest(struct req *r)
         return HTTP_DONE;
     struct serr e;
     struct study st;
-    if (store_study_load(db, r->args[0], &st, &e) < 0)
+    if (store_study_load(db, r->args[0], &st, &e) < 0) {
+        store_study_release(&st);
         return api_fail(r, &e);
+    }
     if (http_can_offload(r) && suggest_is_slow(&st)) {
         store_study_release(&st);
         return HTTP_OFFLOAD;
@@ -289,22 +302,27 @@ enum http_result api_study_suggest(struct req *r)
     uint64_t seq = store_event_seq();
     struct suggest_result res;
     int rc = suggest_run(db, &st, worker, (int)count, &res, &e);
-    store_study_release(&st);
     if (rc < 0) {
         suggest_result_release(&res);
+        store_study_release(&st);
         return api_fail(r, &e);
     }
-    if (json_array_size(res.trials) == 0 && res.worth_waiting && r->deadline_ms > now &&
-        !http_draining()) {
+    if (res.trials.n == 0 && res.worth_waiting && r->deadline_ms > now && !http_draining()) {
         suggest_result_release(&res);
+        store_study_release(&st);
         r->wait_seq = seq;
         return HTTP_SUSPEND;
     }
-    if (json_array_size(res.trials) > 0)
+    if (res.trials.n > 0)
         http_resume_due(store_event_seq());
-    json_t *out = json_pack("{sO ss si}", "trials", res.trials, "study_state", res.study_state,
-                            "retry_after_s", json_array_size(res.trials) ? 0 : res.retry_after_s);
+    json_t *trials = json_array();
+    for (size_t i = 0; i < res.trials.n; i++)
+        json_array_append_new(trials, render_lease(&res.trials.v[i], &st));
+    json_t *out =
+        json_pack("{so ss si}", "trials", trials, "study_state", study_state_name(res.study_state),
+                  "retry_after_s", res.trials.n ? 0 : res.retry_after_s);
     suggest_result_release(&res);
+    store_study_release(&st);
     http_reply_json(r, 200, out);
     return HTTP_DONE;
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "jsonutil.h"
+#include "lease.h"
+#include "render.h"
 #include "store.h"
 
 /* The trial id in the path, or -1 after a 404 reply. */
@@ -63,10 +65,11 @@ enum http_result api_trial_get(struct req *r)
     if (!db)
         return HTTP_DONE;
     struct serr e;
-    json_t *t = store_trial_get(db, id, &e);
-    if (!t)
+    struct trial_detail t;
+    if (store_trial_get(db, id, &t, &e) < 0)
         return api_fail(r, &e);
-    http_reply_json(r, 200, t);
+    http_reply_json(r, 200, render_trial_detail(&t));
+    store_trial_detail_release(&t);
     return HTTP_DONE;
 }
 
@@ -85,8 +88,8 @@ enum http_result api_trial_heartbeat(struct req *r)
     if (!db)
         return HTTP_DONE;
     struct serr e;
-    const char *action;
-    if (store_heartbeat(db, id, worker, &action, &e) < 0) {
+    enum trial_action action;
+    if (lease_heartbeat(db, id, worker, &action, &e) < 0) {
         if (e.status == 409) {
             http_reply_json(r, 409,
                             json_pack("{s:{s:s,s:s},s:s}", "error", "code", e.code, "message",
@@ -95,7 +98,7 @@ enum http_result api_trial_heartbeat(struct req *r)
         }
         return api_fail(r, &e);
     }
-    http_reply_json(r, 200, json_pack("{ss}", "action", action));
+    http_reply_json(r, 200, json_pack("{ss}", "action", trial_action_name(action)));
     return HTTP_DONE;
 }
 
@@ -134,10 +137,11 @@ enum http_result api_trial_report(struct req *r)
     if (!db)
         return HTTP_DONE;
     struct serr e;
-    const char *action;
-    if (store_report(db, id, worker, json_integer_value(js), value, values, &action, &e) < 0)
+    enum trial_action action;
+    struct report_in in = {id, worker, json_integer_value(js), value, values};
+    if (lease_report(db, &in, &action, &e) < 0)
         return api_fail(r, &e);
-    http_reply_json(r, 200, json_pack("{ss}", "action", action));
+    http_reply_json(r, 200, json_pack("{ss}", "action", trial_action_name(action)));
     return HTTP_DONE;
 }
 
@@ -180,6 +184,13 @@ enum http_result api_trial_complete(struct req *r)
         return HTTP_DONE;
     }
     const char *sandbox = json_is_string(jsb) ? json_string_value(jsb) : NULL;
+    enum trial_state outcome;
+    if (trial_state_parse(state, &outcome) < 0 || !trial_state_final(outcome)) {
+        http_reply_error(r, 400, "bad_state",
+                         "state: must be \"completed\", \"failed\" or \"pruned\" (got \"%s\")",
+                         state);
+        return HTTP_DONE;
+    }
     char *error_cut = NULL;
     if (error && strlen(error) > 16384) {
         error_cut = strndup(error, 16384);
@@ -192,14 +203,22 @@ enum http_result api_trial_complete(struct req *r)
     }
     struct serr e;
     bool already;
-    json_t *t = NULL;
-    int rc = store_complete(db, id, worker, state, value, values, error, sandbox, &already, &t, &e);
+    struct trial_detail t;
+    struct completion c = {.trial_id = id,
+                           .worker = worker,
+                           .state = outcome,
+                           .value = value,
+                           .values = values,
+                           .error = error,
+                           .sandbox = sandbox};
+    int rc = lease_complete(db, &c, &t, &already, &e);
     free(error_cut);
     if (rc < 0)
         return api_fail(r, &e);
     http_resume_due(store_event_seq());
-    if (t)
-        json_object_set_new(t, "recorded_before", json_boolean(already));
-    http_reply_json(r, 200, t ? t : json_pack("{sI}", "id", (json_int_t)id));
+    json_t *out = render_trial_detail(&t);
+    json_object_set_new(out, "recorded_before", json_boolean(already));
+    store_trial_detail_release(&t);
+    http_reply_json(r, 200, out);
     return HTTP_DONE;
 }

@@ -7,6 +7,7 @@
 
 #include "jsonutil.h"
 #include "log.h"
+#include "render.h"
 #include "spec.h"
 #include "timeutil.h"
 
@@ -17,27 +18,27 @@ json_t *transfer_export(struct db *db, const char *name, struct serr *e)
         return NULL;
     json_t *trials = json_array();
     json_t *byid = json_object(); /* trial id -> trial, to attach reports */
-    sqlite3_stmt *q = db_stmt(db, "SELECT " STORE_TRIAL_COLS " FROM trials t WHERE "
-                                  "t.study_id = ? ORDER BY t.number");
+    struct trial_list all;
     sqlite3_stmt *r = db_stmt(db, "SELECT r.trial_id, r.step, r.value, r.values_json, r.at FROM "
                                   "trial_reports r JOIN trials t ON t.id = r.trial_id WHERE "
                                   "t.study_id = ? ORDER BY r.trial_id, r.step");
-    if (!q || !r) {
+    if (!r) {
         serr_db(e, db, "export");
         goto out_fail;
     }
-    sqlite3_bind_int64(q, 1, st.id);
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        json_t *t = store_trial_row(q);
+    if (store_trials_all(db, st.id, &all, e) < 0)
+        goto out_fail;
+    for (size_t i = 0; i < all.n; i++) {
+        json_t *t = render_trial(&all.v[i]);
         char key[32];
-        snprintf(key, sizeof key, "%lld", (long long)sqlite3_column_int64(q, 0));
+        snprintf(key, sizeof key, "%lld", all.v[i].id);
         json_object_set_new(t, "reports", json_array());
         json_object_set(byid, key, t);
         json_object_del(t, "id");
         json_object_del(t, "lease_expires_at");
         json_array_append_new(trials, t);
     }
-    sqlite3_reset(q);
+    store_trial_list_release(&all);
     sqlite3_bind_int64(r, 1, st.id);
     while (sqlite3_step(r) == SQLITE_ROW) {
         char key[32], at[40];
@@ -58,7 +59,7 @@ json_t *transfer_export(struct db *db, const char *name, struct serr *e)
     sqlite3_reset(r);
     json_decref(byid);
     json_t *doc = json_pack("{ss si sO ss so}", "format", "hpod-study", "version", 1, "spec",
-                            st.spec->json, "state", st.state, "trials", trials);
+                            st.spec->json, "state", study_state_name(st.state), "trials", trials);
     store_study_release(&st);
     return doc;
 out_fail:
@@ -297,8 +298,8 @@ json_t *transfer_import(struct db *db, const json_t *doc, struct serr *e)
     struct study st;
     struct counts c;
     if (s == SQLITE_DONE && store_study_load_id(db, sid, &st, e) == 0) {
-        if (store_counts(db, sid, &c) == 0)
-            store_finish_if_done(db, &st, &c);
+        if (store_counts(db, sid, &c) < 0 || store_finish_if_done(db, &st, &c) < 0)
+            s = SQLITE_ERROR;
         store_study_release(&st);
     }
     if (s != SQLITE_DONE || db_commit(db) < 0) {
@@ -307,7 +308,11 @@ json_t *transfer_import(struct db *db, const json_t *doc, struct serr *e)
     }
     store_event_bump();
     log_info("study \"%s\" imported with %zu trials", sp->name, json_array_size(trials));
-    out = store_study_get(db, sp->name, e);
+    struct study_info info;
+    if (store_study_get(db, sp->name, &info, e) == 0) {
+        out = render_study(&info, true);
+        store_study_info_release(&info);
+    }
     goto out_free;
 out_rollback:
     db_rollback(db);

@@ -10,6 +10,9 @@
 #include "heartbeats.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
+#include "pruner_hook.h"
+#include "settings.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -18,6 +21,44 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake;
 static bool running;
 static int interval;
+
+int lease_reap(struct db *db, int64_t now_ms)
+{
+    long long ids[64];
+    int n = store_reap(db, now_ms, heartbeats_deadline, ids, 64);
+    for (int i = 0; i < n && i < 64; i++)
+        heartbeats_forget(ids[i]);
+    if (n > 0)
+        metrics_count("lease_expired", n);
+    return n;
+}
+
+int lease_heartbeat(struct db *db, long long id, const char *worker, enum trial_action *action,
+                    struct serr *e)
+{
+    int64_t ms;
+    if (store_heartbeat(db, id, worker, action, &ms, e) < 0)
+        return -1;
+    heartbeats_extend(id, time_now_ms() + ms);
+    return 0;
+}
+
+int lease_report(struct db *db, const struct report_in *r, enum trial_action *action,
+                 struct serr *e)
+{
+    return store_report(db, r, pruner_hook_decide, action, e);
+}
+
+int lease_complete(struct db *db, struct completion *c, struct trial_detail *out, bool *already,
+                   struct serr *e)
+{
+    c->limits.fail_limit = cfg.worker_fail_limit;
+    c->limits.cooldown_s = cfg.worker_cooldown_s;
+    if (store_complete(db, c, out, already, e) < 0)
+        return -1;
+    heartbeats_forget(c->trial_id);
+    return 0;
+}
 
 static void *reaper(void *arg)
 {
@@ -28,7 +69,7 @@ static void *reaper(void *arg)
         pthread_mutex_unlock(&lock);
         struct db *db = db_thread();
         if (db) {
-            int n = store_reap(db, time_now_ms());
+            int n = lease_reap(db, time_now_ms());
             if (n < 0)
                 log_warn("lease reaper: %s", db_errmsg(db));
             if (time_mono_ms() - last_auth > 2000) {

@@ -267,7 +267,7 @@ static void study_refresh(struct lstudy *s, const struct study *st, long long ne
         s->next_seen = next;
     long long room = phase_room(sp, s->next_seen);
     s->rank = is_rank(sp);
-    s->active = strcmp(st->state, "running") == 0 && room > 0;
+    s->active = st->state == STUDY_RUNNING && room > 0;
     s->never = strcmp(json_str(sp->llm, "fallback", "allow"), "never") == 0;
     s->bound_ms = wait_bound_ms(
         sp, reg ? llm_registry_get(reg, json_str(sp->llm, "provider", "default")) : NULL);

@@ -9,196 +9,81 @@
 
 #include "log.h"
 #include "pruner.h"
+#include "store.h"
 
 #define MAX_RUNGS 64
-
-/* A growable array of doubles. */
-struct dvec {
-    double *v;  /* owned values */
-    size_t n;   /* used */
-    size_t cap; /* allocated */
-};
-
-static int dvec_push(struct dvec *d, double x)
-{
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? 2 * d->cap : 64;
-        double *v = realloc(d->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        d->v = v;
-        d->cap = cap;
-    }
-    d->v[d->n++] = x;
-    return 0;
-}
-
-static double col_value(sqlite3_stmt *q, int i)
-{
-    return sqlite3_column_type(q, i) == SQLITE_NULL ? NAN : sqlite3_column_double(q, i);
-}
 
 /* The study's pruner options and direction; kind PRUNER_NONE when it has none. */
 static int load_opts(struct db *db, long long study_id, struct pruner_opts *o, bool *maximize)
 {
-    sqlite3_stmt *q = db_stmt(db, "SELECT json_extract(spec, '$.pruner'), direction FROM "
-                                  "studies WHERE id = ?");
     pruner_opts_parse(NULL, o, NULL, 0);
-    if (!q)
+    json_t *obj;
+    if (store_prune_opts(db, study_id, &obj, maximize) < 0)
         return -1;
-    sqlite3_bind_int64(q, 1, study_id);
-    int rc = -1;
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        const char *text = (const char *)sqlite3_column_text(q, 0);
-        *maximize = sqlite3_column_int(q, 1) < 0;
-        json_t *obj = text ? json_loads(text, 0, NULL) : NULL;
-        char err[256];
-        if (obj && pruner_opts_parse(obj, o, err, sizeof err) < 0) {
-            log_warn("study %lld: pruner ignored: %s", study_id, err);
-            pruner_opts_parse(NULL, o, NULL, 0);
-        }
-        json_decref(obj);
-        rc = 0;
+    char err[256];
+    if (obj && pruner_opts_parse(obj, o, err, sizeof err) < 0) {
+        log_warn("study %lld: pruner ignored: %s", study_id, err);
+        pruner_opts_parse(NULL, o, NULL, 0);
     }
-    sqlite3_reset(q);
-    return rc;
+    json_decref(obj);
+    return 0;
 }
 
 /* The trial's reports by step; *curve is a new allocation. */
 static int load_curve(struct db *db, long long trial_id, struct pruner_point **curve, size_t *n)
 {
-    sqlite3_stmt *q =
-        db_stmt(db, "SELECT step, value FROM trial_reports WHERE trial_id = ? ORDER BY step");
+    long long *steps;
+    double *values;
     *curve = NULL;
-    *n = 0;
-    if (!q)
+    if (store_prune_curve(db, trial_id, &steps, &values, n) < 0)
         return -1;
-    sqlite3_bind_int64(q, 1, trial_id);
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            struct pruner_point *p = realloc(*curve, cap * sizeof *p);
-            if (!p) {
-                rc = SQLITE_NOMEM;
-                break;
+    int rc = 0;
+    if (*n > 0) {
+        *curve = malloc(*n * sizeof **curve);
+        if (*curve) {
+            for (size_t i = 0; i < *n; i++) {
+                (*curve)[i].step = steps[i];
+                (*curve)[i].value = values[i];
             }
-            *curve = p;
+        } else {
+            *n = 0;
+            rc = -1;
         }
-        (*curve)[*n].step = sqlite3_column_int64(q, 0);
-        (*curve)[(*n)++].value = col_value(q, 1);
     }
-    sqlite3_reset(q);
-    if (rc != SQLITE_DONE) {
-        free(*curve);
-        *curve = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
-}
-
-static long count_completed(struct db *db, long long study_id)
-{
-    sqlite3_stmt *q =
-        db_stmt(db, "SELECT count(*) FROM trials WHERE study_id = ? AND state = 'completed'");
-    if (!q)
-        return -1;
-    sqlite3_bind_int64(q, 1, study_id);
-    long n = sqlite3_step(q) == SQLITE_ROW ? (long)sqlite3_column_int64(q, 0) : -1;
-    sqlite3_reset(q);
-    return n;
-}
-
-/* The study's best completed value, NAN when none. */
-static double best_completed(struct db *db, long long study_id, bool maximize)
-{
-    sqlite3_stmt *q = maximize ? db_stmt(db, "SELECT max(value) FROM trials WHERE study_id = ? AND "
-                                             "state = 'completed'")
-                               : db_stmt(db, "SELECT min(value) FROM trials WHERE study_id = ? AND "
-                                             "state = 'completed'");
-    if (!q)
-        return NAN;
-    sqlite3_bind_int64(q, 1, study_id);
-    double v = sqlite3_step(q) == SQLITE_ROW ? col_value(q, 0) : NAN;
-    sqlite3_reset(q);
-    return v;
-}
-
-/* Append the first column of every row of q (bound and ready) to out. */
-static int collect(sqlite3_stmt *q, struct dvec *out)
-{
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-        if (dvec_push(out, col_value(q, 0)) < 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-    sqlite3_reset(q);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* The median pruner's comparison values at step: see pruner_hook.h. */
-static int median_others(struct db *db, long long study_id, long long trial_id, long long step,
-                         struct dvec *out)
-{
-    sqlite3_stmt *q = db_stmt(
-        db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
-            "r.step <= ?2 ORDER BY r.step DESC LIMIT 1) FROM trials t WHERE t.study_id = ?1 "
-            "AND (t.last_step >= ?2 AND t.state IN ('completed', 'running') OR "
-            "t.last_step < ?2 AND t.state = 'completed') AND t.id <> ?3");
-    if (!q)
-        return -1;
-    sqlite3_bind_int64(q, 1, study_id);
-    sqlite3_bind_int64(q, 2, step);
-    sqlite3_bind_int64(q, 3, trial_id);
-    return collect(q, out);
-}
-
-/* The values other trials had when they crossed the rung at step. */
-static int rung_others(struct db *db, long long study_id, long long trial_id, long long step,
-                       struct dvec *out)
-{
-    sqlite3_stmt *q =
-        db_stmt(db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
-                    "r.step >= ?2 ORDER BY r.step LIMIT 1) FROM trials t WHERE t.study_id = ?1 AND "
-                    "t.last_step >= ?2 AND t.id <> ?3");
-    if (!q)
-        return -1;
-    sqlite3_bind_int64(q, 1, study_id);
-    sqlite3_bind_int64(q, 2, step);
-    sqlite3_bind_int64(q, 3, trial_id);
-    return collect(q, out);
+    free(steps);
+    free(values);
+    return rc;
 }
 
 static bool decide_median(struct db *db, const struct pruner_opts *o, bool maximize,
                           long long study_id, long long trial_id, const struct pruner_point *curve,
                           size_t n, char *why, size_t whylen)
 {
-    long done = count_completed(db, study_id);
-    if (done < 0 || !pruner_median_due(o, curve, n, done))
+    long done;
+    if (store_prune_completed(db, study_id, &done) < 0 || !pruner_median_due(o, curve, n, done))
         return false;
     long long at = curve[n - 1].step;
-    struct dvec others = {NULL, 0, 0};
+    double *others;
+    size_t n_others;
     bool prune = false;
-    if (median_others(db, study_id, trial_id, at, &others) == 0) {
-        double *copy = malloc((others.n + 1) * sizeof *copy);
+    if (store_prune_median_others(db, study_id, trial_id, at, &others, &n_others) == 0) {
+        double *copy = malloc((n_others + 1) * sizeof *copy);
         if (copy) {
-            memcpy(copy, others.v, others.n * sizeof *copy);
-            prune = pruner_median_decide(o, maximize, curve, n, done, others.v, others.n);
+            if (n_others > 0)
+                memcpy(copy, others, n_others * sizeof *copy);
+            prune = pruner_median_decide(o, maximize, curve, n, done, others, n_others);
             if (prune)
                 snprintf(why, whylen,
                          "best %g is worse than the median %g of %zu trials at "
                          "step %lld",
-                         pruner_best(curve, n, maximize), pruner_median_of(copy, others.n),
-                         others.n, at);
+                         pruner_best(curve, n, maximize), pruner_median_of(copy, n_others),
+                         n_others, at);
             free(copy);
         }
+        free(others);
     } else {
         log_warn("pruner: %s", db_errmsg(db));
     }
-    free(others.v);
     return prune;
 }
 
@@ -209,23 +94,23 @@ static bool decide_asha(struct db *db, const struct pruner_opts *o, bool maximiz
     long rungs[MAX_RUNGS];
     size_t nr = pruner_asha_rungs(o, curve, n, step, rungs, MAX_RUNGS);
     bool prune = false;
-    struct dvec others = {NULL, 0, 0};
     for (size_t i = 0; i < nr && !prune; i++) {
         long long at = pruner_asha_rung_step(o, rungs[i]);
-        others.n = 0;
-        if (rung_others(db, study_id, trial_id, at, &others) < 0) {
+        double *others;
+        size_t n_others;
+        if (store_prune_rung_others(db, study_id, trial_id, at, &others, &n_others) < 0) {
             log_warn("pruner: %s", db_errmsg(db));
             break;
         }
-        if (!pruner_asha_promotable(o->reduction_factor, maximize, value, others.v, others.n)) {
+        if (!pruner_asha_promotable(o->reduction_factor, maximize, value, others, n_others)) {
             prune = true;
             snprintf(why, whylen,
                      "%g at rung %ld (step %lld) is not in the top 1/%ld of the %zu "
                      "trials that reached it",
-                     value, rungs[i], at, o->reduction_factor, others.n + 1);
+                     value, rungs[i], at, o->reduction_factor, n_others + 1);
         }
+        free(others);
     }
-    free(others.v);
     return prune;
 }
 
@@ -260,8 +145,9 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
         break;
     case PRUNER_PATIENCE:
         name = "patience";
-        prune =
-            pruner_patience_decide(&o, maximize, curve, n, best_completed(db, study_id, maximize));
+        double best;
+        store_prune_best(db, study_id, maximize, &best);
+        prune = pruner_patience_decide(&o, maximize, curve, n, best);
         if (prune)
             snprintf(why, sizeof why, "%s",
                      o.has_threshold && !(maximize ? curve[n - 1].value >= o.threshold
@@ -276,15 +162,9 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
     free(curve);
     if (!prune)
         return false;
-    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET prune_step = ? WHERE id = ? RETURNING number");
-    long long number = -1;
-    if (u) {
-        sqlite3_bind_int64(u, 1, at);
-        sqlite3_bind_int64(u, 2, trial_id);
-        if (sqlite3_step(u) == SQLITE_ROW)
-            number = sqlite3_column_int64(u, 0);
-        sqlite3_reset(u);
-    }
+    long long number;
+    if (store_prune_mark(db, trial_id, at, &number) < 0)
+        log_warn("pruner: %s", db_errmsg(db));
     log_info("trial %lld (#%lld) pruned by the %s pruner at step %lld: %s", trial_id, number, name,
              at, why);
     return true;
@@ -292,11 +172,6 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
 
 bool pruner_hook_should_stop(struct db *db, long long trial_id)
 {
-    sqlite3_stmt *q = db_stmt(db, "SELECT prune_step FROM trials WHERE id = ?");
-    if (!q)
-        return false;
-    sqlite3_bind_int64(q, 1, trial_id);
-    bool stop = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL;
-    sqlite3_reset(q);
-    return stop;
+    bool judged;
+    return store_prune_judged(db, trial_id, &judged) == 0 && judged;
 }

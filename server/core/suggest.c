@@ -31,71 +31,66 @@ static pthread_mutex_t *propose_lock_of(long long study_id)
 
 void suggest_result_release(struct suggest_result *res)
 {
-    json_decref(res->trials);
-    res->trials = NULL;
+    store_trial_list_release(&res->trials);
 }
 
-static enum obs_state obs_state_of(const char *s)
+static enum obs_state obs_state_of(enum trial_state s)
 {
-    if (strcmp(s, "completed") == 0)
+    switch (s) {
+    case TRIAL_COMPLETED:
         return OBS_COMPLETED;
-    if (strcmp(s, "pruned") == 0)
+    case TRIAL_PRUNED:
         return OBS_PRUNED;
-    if (strcmp(s, "failed") == 0)
+    case TRIAL_FAILED:
         return OBS_FAILED;
+    case TRIAL_PENDING:
+    case TRIAL_RUNNING:
+        break;
+    }
     return OBS_PENDING;
 }
 
 int suggest_history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx)
 {
     memset(ctx, 0, sizeof *ctx);
-    sqlite3_stmt *q = db_stmt(db, "SELECT params, state, value, last_value, number FROM trials "
-                                  "WHERE study_id = ? ORDER BY number");
-    if (!q)
+    ctx->space = st->spec->space;
+    ctx->seed = st->spec->seed;
+    ctx->options = st->spec->sampler_opts;
+    struct trial_outcome *rows;
+    size_t n;
+    if (store_outcomes(db, st->id, &rows, &n) < 0)
         return -1;
-    sqlite3_bind_int64(q, 1, st->id);
-    size_t cap = 64, nh = 0, np = 0;
-    struct obs *hist = calloc(cap, sizeof *hist), *pend = calloc(cap, sizeof *pend);
-    size_t caph = cap, capp = cap;
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        json_t *params = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
-        if (!params)
-            continue;
-        enum obs_state s = obs_state_of((const char *)sqlite3_column_text(q, 1));
+    struct obs *hist = calloc(n + 1, sizeof *hist), *pend = calloc(n + 1, sizeof *pend);
+    if (!hist || !pend) {
+        free(hist);
+        free(pend);
+        store_outcomes_free(rows, n);
+        return -1;
+    }
+    size_t nh = 0, np = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct trial_outcome *t = &rows[i];
+        enum obs_state s = obs_state_of(t->state);
         double v = NAN;
-        if (s == OBS_COMPLETED && sqlite3_column_type(q, 2) != SQLITE_NULL)
-            v = sqlite3_column_double(q, 2);
+        if (s == OBS_COMPLETED)
+            v = t->value;
         else if (s == OBS_PRUNED)
-            v = sqlite3_column_type(q, 2) != SQLITE_NULL   ? sqlite3_column_double(q, 2)
-                : sqlite3_column_type(q, 3) != SQLITE_NULL ? sqlite3_column_double(q, 3)
-                                                           : NAN;
+            v = isfinite(t->value) ? t->value : t->last_value;
         if (isfinite(v) && st->direction < 0)
             v = -v;
-        struct obs o = {params, v, s, (long)sqlite3_column_int64(q, 4)};
-        if (s == OBS_PENDING) {
-            if (np == capp) {
-                capp *= 2;
-                pend = realloc(pend, capp * sizeof *pend);
-            }
+        /* the params move from the row to the observation */
+        struct obs o = {t->params, v, s, (long)t->number};
+        if (s == OBS_PENDING)
             pend[np++] = o;
-        } else {
-            if (nh == caph) {
-                caph *= 2;
-                hist = realloc(hist, caph * sizeof *hist);
-            }
+        else
             hist[nh++] = o;
-        }
     }
-    sqlite3_reset(q);
+    free(rows);
     ctx->history = hist;
     ctx->n_history = nh;
     ctx->pending = pend;
     ctx->n_pending = np;
-    ctx->space = st->spec->space;
-    ctx->seed = st->spec->seed;
-    ctx->options = st->spec->sampler_opts;
-    return rc == SQLITE_DONE ? 0 : -1;
+    return 0;
 }
 
 void suggest_history_free(struct sampler_ctx *ctx)
@@ -107,147 +102,6 @@ void suggest_history_free(struct sampler_ctx *ctx)
     free((void *)ctx->history);
     free((void *)ctx->pending);
     memset(ctx, 0, sizeof *ctx);
-}
-
-/* Is the worker cut off? Sets e to 429 when it is. */
-static int check_worker(struct db *db, long long study_id, const char *worker, struct serr *e)
-{
-    sqlite3_stmt *q = db_stmt(db, "SELECT blocked_until FROM workers WHERE study_id = ? AND "
-                                  "worker = ?");
-    if (!q)
-        return serr_db(e, db, "suggest");
-    sqlite3_bind_int64(q, 1, study_id);
-    sqlite3_bind_text(q, 2, worker, -1, SQLITE_STATIC);
-    int64_t until = 0;
-    if (sqlite3_step(q) == SQLITE_ROW)
-        until = sqlite3_column_int64(q, 0);
-    sqlite3_reset(q);
-    int64_t now = time_now_ms();
-    if (until > now) {
-        int secs = (int)((until - now + 999) / 1000);
-        serr_set(e, 429, "worker_cut_off",
-                 "worker \"%s\" failed %d trials in a row: no new trials for %d s", worker,
-                 cfg.worker_fail_limit, secs);
-        e->retry_after_s = secs;
-        return -1;
-    }
-    return 0;
-}
-
-static int64_t lease_expiry(const struct study *st, int64_t now)
-{
-    return now + lease_ms(st->spec);
-}
-
-/* The row of attempt number attempt of trial id, opened now by worker. */
-static int attempt_open(struct db *db, long long id, long long attempt, const char *worker,
-                        int64_t now)
-{
-    sqlite3_stmt *a = db_stmt(db, "INSERT OR REPLACE INTO trial_attempts (trial_id, attempt, "
-                                  "worker, started_at) VALUES (?, ?, ?, ?)");
-    if (!a)
-        return -1;
-    sqlite3_bind_int64(a, 1, id);
-    sqlite3_bind_int64(a, 2, attempt);
-    sqlite3_bind_text(a, 3, worker, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(a, 4, now);
-    int rc = sqlite3_step(a);
-    sqlite3_reset(a);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* Append trial id, as the worker sees it, to out. */
-static int lease_reply(struct db *db, const struct study *st, long long id, json_t *out)
-{
-    sqlite3_stmt *g = db_stmt(db, "SELECT " STORE_TRIAL_COLS " FROM trials t WHERE t.id = ?");
-    if (!g)
-        return -1;
-    sqlite3_bind_int64(g, 1, id);
-    if (sqlite3_step(g) == SQLITE_ROW) {
-        json_t *t = store_trial_row(g);
-        json_object_set_new(t, "heartbeat_s", json_real(st->spec->heartbeat_s));
-        json_object_set_new(t, "study", json_string(st->name));
-        json_array_append_new(out, t);
-    }
-    sqlite3_reset(g);
-    return 0;
-}
-
-/* Lease trial id (pending, or the worker's own running one when redeliver) to
- * worker, in a transaction, and append it to out. */
-static int lease_trial(struct db *db, const struct study *st, long long id, const char *worker,
-                       bool redeliver, json_t *out)
-{
-    int64_t now = time_now_ms();
-    sqlite3_stmt *q;
-    if (redeliver) {
-        q = db_stmt(db, "UPDATE trials SET lease_expires_at = ?2 WHERE id = ?1 RETURNING 0");
-    } else {
-        q = db_stmt(db, "UPDATE trials SET state = 'running', worker = ?3, lease_expires_at = ?2, "
-                        "attempts = attempts + 1, started_at = ?4 WHERE id = ?1 "
-                        "RETURNING attempts");
-    }
-    if (!q)
-        return -1;
-    sqlite3_bind_int64(q, 1, id);
-    sqlite3_bind_int64(q, 2, lease_expiry(st, now));
-    if (!redeliver) {
-        sqlite3_bind_text(q, 3, worker, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 4, now);
-    }
-    int rc = sqlite3_step(q);
-    long long attempt = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
-    if (rc == SQLITE_ROW)
-        rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if (rc != SQLITE_DONE || attempt < 0)
-        return -1;
-    if (!redeliver && attempt_open(db, id, attempt, worker, now) < 0)
-        return -1;
-    if (!redeliver)
-        heartbeats_forget(id); /* deadlines of an earlier lease */
-    return lease_reply(db, st, id, out);
-}
-
-/* Insert a new trial for params, already leased to worker (one row write
- * rather than a pending row then its lease). In a transaction. */
-static int create_trial(struct db *db, const struct study *st, const json_t *params,
-                        const char *source, const char *worker, json_t *out, long long *number)
-{
-    char *text = json_dumps(params, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    if (!text)
-        return -1;
-    sqlite3_stmt *n = db_stmt(db, "UPDATE studies SET next_number = next_number + 1 WHERE id = ? "
-                                  "RETURNING next_number - 1");
-    sqlite3_stmt *ins = db_stmt(db, "INSERT INTO trials (study_id, number, state, params, source, "
-                                    "created_at, worker, lease_expires_at, attempts, started_at) "
-                                    "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, 1, ?5)");
-    int rc = -1;
-    if (!n || !ins)
-        goto out_free;
-    sqlite3_bind_int64(n, 1, st->id);
-    *number = sqlite3_step(n) == SQLITE_ROW ? sqlite3_column_int64(n, 0) : -1;
-    sqlite3_reset(n);
-    if (*number < 0)
-        goto out_free;
-    int64_t now = time_now_ms();
-    sqlite3_bind_int64(ins, 1, st->id);
-    sqlite3_bind_int64(ins, 2, *number);
-    sqlite3_bind_text(ins, 3, text, -1, SQLITE_STATIC);
-    sqlite3_bind_text(ins, 4, source, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(ins, 5, now);
-    sqlite3_bind_text(ins, 6, worker, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(ins, 7, lease_expiry(st, now));
-    int s = sqlite3_step(ins);
-    sqlite3_reset(ins);
-    if (s != SQLITE_DONE)
-        goto out_free;
-    long long id = sqlite3_last_insert_rowid(db_handle(db));
-    if (attempt_open(db, id, 1, worker, now) == 0)
-        rc = lease_reply(db, st, id, out);
-out_free:
-    free(text);
-    return rc;
 }
 
 /* Ask the study's sampler for k configurations; each gets its source name. Fewer
@@ -315,152 +169,104 @@ bool suggest_is_slow(const struct study *st)
     return strcmp(st->spec->sampler, "random") != 0;
 }
 
-int suggest_run(struct db *db, const struct study *study, const char *worker, int count,
+/* Each new trial tells the LLM hook which proposal it came from. */
+struct created_ctx {
+    json_t **configs;            /* the proposals */
+    const struct llm_take *take; /* what the LLM handed out among them */
+};
+
+static int trial_created(struct db *db, void *arg, size_t i, long long number)
+{
+    struct created_ctx *c = arg;
+    llm_hook_created(db, c->take, c->configs[i], number);
+    return 0;
+}
+
+/* Ask for want new trials and create them, leased to worker, into res. */
+static int make_trials(struct db *db, const struct study *st, const char *worker,
+                       const struct lease_plan *plan, struct suggest_result *res, struct serr *e)
+{
+    size_t want = plan->want;
+    json_t **configs = calloc(want, sizeof *configs);
+    char **sources = calloc(want, sizeof *sources);
+    size_t made = 0;
+    int rc = -1;
+    if (!configs || !sources) {
+        serr_set(e, 500, "internal", "out of memory");
+        goto out_free;
+    }
+    struct llm_take take;
+    if (propose(db, st, plan->counts.next_number, want, configs, sources, &made, &take, e) < 0) {
+        free(configs); /* propose released what it made */
+        free(sources);
+        return -1;
+    }
+    for (size_t i = 0; i < made; i++)
+        if (!sources[i]) {
+            serr_set(e, 500, "internal", "out of memory");
+            goto out_free;
+        }
+    struct created_ctx cc = {configs, &take};
+    rc = store_trials_create(db, st, worker, configs, sources, made, trial_created, &cc,
+                             &res->trials, e);
+    if (rc == 0 && made == 0 && take.wait)
+        res->retry_after_s = take.retry_after_s;
+out_free:
+    for (size_t i = 0; configs && sources && i < want; i++) {
+        json_decref(configs[i]);
+        free(sources[i]);
+    }
+    free(configs);
+    free(sources);
+    return rc;
+}
+
+int suggest_run(struct db *db, const struct study *st, const char *worker, int count,
                 struct suggest_result *res, struct serr *e)
 {
     memset(res, 0, sizeof *res);
-    res->trials = json_array();
     res->retry_after_s = 2;
-    struct study st = *study; /* its state may change below */
+    res->study_state = st->state;
     int rc = -1;
-    pthread_mutex_t *propose_lock = propose_lock_of(st.id);
+    pthread_mutex_t *propose_lock = propose_lock_of(st->id);
     pthread_mutex_lock(propose_lock);
-    if (db_begin(db) < 0) {
-        serr_db(e, db, "suggest");
+    struct lease_plan plan;
+    if (store_suggest_lease(db, st, worker, count, &plan, e) < 0)
         goto out_unlock;
-    }
-    snprintf(res->study_state, sizeof res->study_state, "%s", st.state);
-    /* The worker's own running trials come back first (restart of a worker). */
-    sqlite3_stmt *mine = db_stmt(db, "SELECT id FROM trials WHERE study_id = ? AND worker = ? "
-                                     "AND state = 'running' ORDER BY +number");
-    if (!mine) {
-        serr_db(e, db, "suggest");
-        goto out_rollback;
-    }
-    sqlite3_bind_int64(mine, 1, st.id);
-    sqlite3_bind_text(mine, 2, worker, -1, SQLITE_STATIC);
-    long long ids[64];
-    size_t n_ids = 0;
-    while (n_ids < 64 && sqlite3_step(mine) == SQLITE_ROW)
-        ids[n_ids++] = sqlite3_column_int64(mine, 0);
-    sqlite3_reset(mine);
-    for (size_t i = 0; i < n_ids && (int)json_array_size(res->trials) < count; i++)
-        if (lease_trial(db, &st, ids[i], worker, true, res->trials) < 0) {
-            serr_db(e, db, "suggest");
-            goto out_rollback;
-        }
-    if (json_array_size(res->trials) > 0) {
-        if (db_commit(db) < 0) {
-            serr_db(e, db, "suggest");
-            goto out_unlock;
-        }
-        log_info("study \"%s\": worker \"%s\" got its running trial back", st.name, worker);
+    res->trials = plan.trials; /* moved */
+    memset(&plan.trials, 0, sizeof plan.trials);
+    res->study_state = plan.state;
+    if (plan.redelivered) {
+        log_info("study \"%s\": worker \"%s\" got its running trial back", st->name, worker);
         rc = 0;
-        goto out_unlock;
+        goto out_release;
     }
-    struct counts c;
-    if (store_counts(db, st.id, &c) < 0) {
-        serr_db(e, db, "suggest");
-        goto out_rollback;
-    }
-    if (store_finish_if_done(db, &st, &c)) {
-        snprintf(res->study_state, sizeof res->study_state, "finished");
-        if (db_commit(db) < 0) {
-            serr_db(e, db, "suggest");
-            goto out_unlock;
-        }
-        store_event_bump();
+    for (size_t i = 0; i < res->trials.n; i++)
+        heartbeats_forget(res->trials.v[i].id); /* deadlines of an earlier lease */
+    if (plan.state != STUDY_RUNNING) {
+        res->worth_waiting = plan.state != STUDY_FINISHED;
         rc = 0;
-        goto out_unlock;
+        goto out_release;
     }
-    if (strcmp(st.state, "running") != 0) {
-        res->worth_waiting = true;
-        db_rollback(db);
-        rc = 0;
-        goto out_unlock;
+    if (plan.blocked_until > 0) {
+        int secs = (int)((plan.blocked_until - time_now_ms() + 999) / 1000);
+        if (secs < 1)
+            secs = 1;
+        serr_set(e, 429, "worker_cut_off",
+                 "worker \"%s\" failed %d trials in a row: no new trials for %d s", worker,
+                 cfg.worker_fail_limit, secs);
+        e->retry_after_s = secs;
+        goto out_release;
     }
-    if (check_worker(db, st.id, worker, e) < 0)
-        goto out_rollback;
-    long long running = c.running;
-    long long created = c.pending + c.running + c.completed + c.failed + c.pruned;
-    size_t want = 0;
-    while ((int)json_array_size(res->trials) + (int)want < count &&
-           running < st.spec->max_parallel) {
-        sqlite3_stmt *p = db_stmt(db, "SELECT id FROM trials WHERE study_id = ? AND state = "
-                                      "'pending' ORDER BY +number LIMIT 1");
-        if (!p) {
-            serr_db(e, db, "suggest");
-            goto out_rollback;
-        }
-        sqlite3_bind_int64(p, 1, st.id);
-        long long id = sqlite3_step(p) == SQLITE_ROW ? sqlite3_column_int64(p, 0) : -1;
-        sqlite3_reset(p);
-        if (id >= 0) {
-            if (lease_trial(db, &st, id, worker, false, res->trials) < 0) {
-                serr_db(e, db, "suggest");
-                goto out_rollback;
-            }
-            running++;
-            continue;
-        }
-        if (created + (long long)want >= st.spec->max_trials)
-            break;
-        want++;
-        running++;
+    if (plan.want > 0 && make_trials(db, st, worker, &plan, res, e) < 0) {
+        store_trial_list_release(&res->trials);
+        goto out_release;
     }
-    if (db_commit(db) < 0) {
-        serr_db(e, db, "suggest");
-        goto out_unlock;
-    }
-    if (want > 0) {
-        json_t **configs = calloc(want, sizeof *configs);
-        char **sources = calloc(want, sizeof *sources);
-        size_t made = 0;
-        struct llm_take take;
-        if (!configs || !sources ||
-            propose(db, &st, c.next_number, want, configs, sources, &made, &take, e) < 0) {
-            free(configs);
-            free(sources);
-            goto out_unlock;
-        }
-        bool failed = false;
-        if (db_begin(db) < 0) {
-            serr_db(e, db, "suggest");
-            failed = true;
-        } else {
-            int ok = 0;
-            for (size_t i = 0; i < made && ok == 0; i++) {
-                long long number;
-                ok = create_trial(db, &st, configs[i], sources[i], worker, res->trials, &number);
-                if (ok == 0)
-                    llm_hook_created(db, &take, configs[i], number);
-            }
-            if (ok < 0 || db_commit(db) < 0) {
-                db_rollback(db);
-                serr_db(e, db, "suggest");
-                json_array_clear(res->trials);
-                failed = true;
-            }
-        }
-        for (size_t i = 0; i < want; i++) {
-            json_decref(configs[i]);
-            free(sources[i]);
-        }
-        free(configs);
-        free(sources);
-        if (failed)
-            goto out_unlock;
-        if (made == 0 && take.wait)
-            res->retry_after_s = take.retry_after_s;
-    }
-    if (json_array_size(res->trials) > 0)
-        store_event_bump();
-    else
+    if (res->trials.n == 0)
         res->worth_waiting = true;
     rc = 0;
-    goto out_unlock;
-out_rollback:
-    db_rollback(db);
+out_release:
+    store_lease_plan_release(&plan);
 out_unlock:
     pthread_mutex_unlock(propose_lock);
     return rc;

@@ -12,17 +12,17 @@
  * the study's sampler for new ones, within max_parallel and max_trials. */
 
 struct suggest_result {
-    json_t *trials;       /* owned array of leased trials (may be empty) */
-    char study_state[16]; /* running, paused, finished */
-    bool worth_waiting;   /* nothing now, but something may come (long-poll) */
-    int retry_after_s;    /* advice for the worker when the list is empty */
+    struct trial_list trials;     /* owned: the trials leased (may be empty) */
+    enum study_state study_state; /* the study's state */
+    bool worth_waiting;           /* nothing now, but something may come (long-poll) */
+    int retry_after_s;            /* advice for the worker when the list is empty */
 };
 
 /* Does a suggest on this study read its history or fit a model (every sampler
  * but random)? Such requests go to the offload threads. */
 bool suggest_is_slow(const struct study *st);
 /* Serve one suggest on a loaded study; 0, or -1 with e set (429 for a worker
- * cut off, 5xx). */
+ * cut off, 5xx). res is set either way: release it. */
 int suggest_run(struct db *db, const struct study *study, const char *worker, int count,
                 struct suggest_result *res, struct serr *e);
 /* Release what res owns. */

@@ -275,15 +275,6 @@ void gp_predict_grad(const struct gp *g, const double *x, double *mean, double *
     }
 }
 
-double gp_nll(const struct gp *g)
-{
-    size_t n = g->n;
-    double s = 0.5 * (double)n * LOG_2PI;
-    for (size_t i = 0; i < n; i++)
-        s += 0.5 * g->y[i] * g->alpha[i] + log(g->chol[i * g->cap + i]);
-    return s;
-}
-
 /* ---- log expected improvement ---- */
 
 static double norm_cdf(double z)

@@ -63,9 +63,6 @@ void gp_predict(const struct gp *g, const double *xs, size_t m, double *mean, do
  * gradients may be NULL). work needs 3 * n doubles. */
 void gp_predict_grad(const struct gp *g, const double *x, double *mean, double *sd, double *dmean,
                      double *dsd, double *work);
-/* Negative log marginal likelihood of the current data and hyperparameters
- * (without priors); NAN when the factorisation fails. */
-double gp_nll(const struct gp *g);
 
 /* log EI for minimisation: log E[max(best - f, 0)] with f ~ N(mu, sd^2). Accurate
  * and finite even when EI itself underflows. When dmu/dsd are not NULL they

@@ -3,14 +3,34 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "db.h"
+#include "lifecycle.h"
 #include "spec.h"
 
-/* Studies and trials in SQLite: every state change of the trial lifecycle in
- * DESIGN.md happens here, each in one BEGIN IMMEDIATE transaction, so that an
- * acknowledged write is committed. */
+/* Studies, trials, their reports and workers in SQLite. The store is the only
+ * code that speaks SQL for them: every state change of the trial lifecycle in
+ * DESIGN.md happens here, each operation that writes one transaction run by
+ * db_run() (so that an acknowledged write is committed and nothing is
+ * half-written), with the rules of server/spec/lifecycle.h deciding inside it.
+ * Reads (loads, gets, pages) take no write lock, so that they never wait for
+ * a writer. Results are C structs; the JSON of studies and trials is built by
+ * the API layer (server/api/render.c).
+ *
+ * Files: store.c (errors, events, the spec cache, reading a trial row),
+ * studies.c, trials.c (create, lease, heartbeat, complete, reap, grace,
+ * enqueue), reports.c (intermediate values and what the pruner reads),
+ * workers.c (the cut-off table).
+ *
+ * Locks, in the order they are taken: a lock the caller holds across a store
+ * call (suggest.c's propose lock) before db.c's write lock (held from BEGIN to
+ * COMMIT), before spec_lock (the spec cache: nothing else is taken while it is
+ * held). The functions the store calls back run under the write lock (the
+ * pruner in store_report(), created in store_trials_create()) and take no lock
+ * that a thread may hold while it waits for the write lock; held() in
+ * store_reap() runs before the write lock is taken. */
 
 /* A failure that becomes an HTTP error reply. */
 struct serr {
@@ -27,96 +47,306 @@ int serr_set(struct serr *e, unsigned status, const char *code, const char *fmt,
  * read-only, 500 otherwise. Returns -1. */
 int serr_db(struct serr *e, struct db *db, const char *what);
 
+/* An event counter bumped on every change a long-poll may wait for. The store
+ * bumps it after each commit that changes a study or a trial; the HTTP layer
+ * reads it to resume suspended requests. */
+uint64_t store_event_seq(void);
+void store_event_bump(void);
+
+/* A time that is not set (a NULL column). */
+#define STORE_NO_TIME INT64_MIN
+
+/* --- studies (studies.c) --- */
+
+struct spec_entry;
+
 /* A study as the suggest path needs it. */
 struct study {
     long long id;            /* row id */
     char name[80];           /* name */
-    char state[16];          /* running, paused, finished */
+    enum study_state state;  /* running, paused, finished */
     int direction;           /* 1 minimize, -1 maximize */
-    const struct spec *spec; /* borrowed parsed spec (cached, immutable) */
+    const struct spec *spec; /* the parsed spec, held through ref (immutable) */
+    struct spec_entry *ref;  /* the spec cache entry held; store_study_release drops it */
 };
 
 /* Load a study by name into st (release with store_study_release); 404 when absent. */
 int store_study_load(struct db *db, const char *name, struct study *st, struct serr *e);
 /* Load by row id. */
 int store_study_load_id(struct db *db, long long id, struct study *st, struct serr *e);
+/* Drop st's reference to its spec: a spec whose study was deleted is freed when
+ * its last holder lets go. Accepts a study that failed to load. */
 void store_study_release(struct study *st);
-/* Free the cache of parsed specs (at exit, when no thread uses them). */
+/* Drop the cache's references to its specs (at exit, when no thread uses them). */
 void store_spec_cache_free(void);
 
-/* Create a study from a validated spec; *out gets the study JSON (new reference),
- * *created tells 201 from 200 (same spec already there). 409 if the name holds
- * another spec. in is the spec as submitted (borrowed). */
-int store_study_create(struct db *db, const json_t *in, const struct spec *sp, json_t **out,
-                       bool *created, struct serr *e);
-/* {"studies": [...]} with counts and best values. New reference or NULL. */
-json_t *store_study_list(struct db *db, struct serr *e);
+/* A study as the API shows it: its row, counts and best trial. */
+struct study_info {
+    long long id;           /* row id */
+    char name[80];          /* name */
+    enum study_state state; /* state */
+    int direction;          /* 1 minimize, -1 maximize */
+    json_t *spec;           /* owned: the spec as stored (JSON null when unreadable) */
+    long long tokens_in;    /* LLM tokens sent */
+    long long tokens_out;   /* LLM tokens received */
+    double cost_usd;        /* LLM cost */
+    int64_t created_at;     /* ms */
+    int64_t finished_at;    /* ms, or STORE_NO_TIME */
+    struct counts counts;   /* trials by state */
+    struct trial *best;     /* owned, the best completed trial, or NULL when none */
+};
+/* Release what info owns; accepts a zeroed struct. */
+void store_study_info_release(struct study_info *info);
+
+/* Studies, in creation order. */
+struct study_list {
+    struct study_info *v; /* owned array */
+    size_t n;             /* entries */
+};
+void store_study_list_release(struct study_list *l);
+
+/* Create a study from a validated spec; *out gets the study, *created tells 201
+ * from 200 (same spec already there). 409 if the name holds another spec. in is
+ * the spec as submitted (borrowed). */
+int store_study_create(struct db *db, const json_t *in, const struct spec *sp,
+                       struct study_info *out, bool *created, struct serr *e);
+/* Every study with counts and best values. */
+int store_study_list(struct db *db, struct study_list *out, struct serr *e);
 /* One study with spec, counts, best trial and token totals. */
-json_t *store_study_get(struct db *db, const char *name, struct serr *e);
-/* Set the state (running|paused|finished); returns the study JSON. */
-json_t *store_study_set_state(struct db *db, const char *name, const char *state, struct serr *e);
+int store_study_get(struct db *db, const char *name, struct study_info *out, struct serr *e);
+/* Set the state; out gets the study. 409 when a study that spent its budget is
+ * asked to run again. */
+int store_study_set_state(struct db *db, const char *name, enum study_state state,
+                          struct study_info *out, struct serr *e);
 /* Delete a study and everything of it. */
 int store_study_delete(struct db *db, const char *name, struct serr *e);
 
-/* A page of trials by number: state filter (NULL for all), numbers > after, at most
- * limit. {"trials": [...], "next_after": n|null, "total": n}. */
-json_t *store_trials_page(struct db *db, const char *name, const char *state, const char *source,
-                          long long after, long long limit, bool desc, struct serr *e);
+/* Trial state counts of a study. Must run inside a transaction or alone. */
+int store_counts(struct db *db, long long study_id, struct counts *c);
+/* Finish the study when its budget is spent (lifecycle_finish_reason()), and
+ * stop its running trials. Must run inside a transaction: 1 when the study is
+ * (now) finished, 0 when its budget lasts, -1 on a database error. */
+int store_finish_if_done(struct db *db, struct study *st, const struct counts *c);
+
+/* --- trials (trials.c) --- */
+
+/* A trial row. */
+struct trial {
+    long long id;             /* row id */
+    long long study_id;       /* its study */
+    long long number;         /* number within the study */
+    enum trial_state state;   /* lifecycle state */
+    json_t *params;           /* owned, JSON null when unreadable */
+    double value;             /* NAN when none */
+    json_t *values;           /* owned values by name, NULL when none */
+    char *source;             /* owned: llm, gp, manual, fallback:gp ...; NULL when none */
+    char *worker;             /* owned lease holder or last one, NULL when none */
+    int attempts;             /* leases so far */
+    int64_t created_at;       /* ms */
+    int64_t started_at;       /* ms, or STORE_NO_TIME */
+    int64_t finished_at;      /* ms, or STORE_NO_TIME */
+    char *error;              /* owned, NULL when none */
+    bool has_last_step;       /* last_step is set */
+    long long last_step;      /* the latest reported step */
+    double last_value;        /* its value, NAN when none */
+    int64_t lease_expires_at; /* ms as stored, or STORE_NO_TIME (heartbeats may extend it) */
+    char *sandbox;            /* owned sandbox the worker ran it in, NULL when none */
+};
+/* Release what t owns; accepts a zeroed struct. */
+void store_trial_release(struct trial *t);
+
+/* Trials in order. */
+struct trial_list {
+    struct trial *v; /* owned array */
+    size_t n;        /* entries */
+};
+void store_trial_list_release(struct trial_list *l);
+
+/* One intermediate report. */
+struct trial_report {
+    long long step; /* step */
+    double value;   /* NAN when none */
+    json_t *values; /* owned, NULL when none */
+    int64_t at;     /* ms */
+};
+/* One lease of a trial. */
+struct trial_attempt {
+    long long attempt;  /* 1, 2, ... */
+    char *worker;       /* owned, NULL when none */
+    int64_t started_at; /* ms, or STORE_NO_TIME */
+    int64_t ended_at;   /* ms, or STORE_NO_TIME */
+    char *outcome;      /* owned: completed, failed, pruned, stale, stopped; NULL while open */
+};
+/* A trial with its study's name, reports and attempts. */
+struct trial_detail {
+    struct trial trial;             /* the row */
+    char study[80];                 /* its study's name */
+    struct trial_report *reports;   /* owned, by step */
+    size_t n_reports;               /* entries */
+    struct trial_attempt *attempts; /* owned, by attempt */
+    size_t n_attempts;              /* entries */
+};
+void store_trial_detail_release(struct trial_detail *d);
+
+/* A page of trials by number (descending when desc): state and source filters
+ * (NULL for all; a source also matches "source:..."), numbers after `after`
+ * (before it when desc; -1 for the start), at most limit. */
+struct trial_page {
+    struct trial_list trials; /* the page */
+    bool more;                /* more follow: next_after is the last number */
+    long long next_after;     /* the number to pass as after for the next page */
+    long long total;          /* trials matching the filters */
+};
+int store_trials_page(struct db *db, const char *name, const enum trial_state *state,
+                      const char *source, long long after, long long limit, bool desc,
+                      struct trial_page *out, struct serr *e);
+void store_trial_page_release(struct trial_page *p);
+/* Every trial of a study by number. */
+int store_trials_all(struct db *db, long long study_id, struct trial_list *out, struct serr *e);
 /* The best completed trial, 404 when none. */
-json_t *store_best(struct db *db, const char *name, struct serr *e);
-/* Enqueue a trial with given params (already checked against the space). */
-json_t *store_enqueue(struct db *db, const char *name, const json_t *params, const char *source,
-                      struct serr *e);
+int store_best(struct db *db, const char *name, struct trial *out, struct serr *e);
+/* Enqueue a trial with given params (borrowed, already checked against the
+ * space); out gets it. 409 when the study is finished. */
+int store_enqueue(struct db *db, const char *name, const json_t *params, const char *source,
+                  struct trial_detail *out, struct serr *e);
 /* One trial with its reports and attempts. */
-json_t *store_trial_get(struct db *db, long long id, struct serr *e);
+int store_trial_get(struct db *db, long long id, struct trial_detail *out, struct serr *e);
 
-/* Extend the lease; *action "continue" or "stop". */
-int store_heartbeat(struct db *db, long long id, const char *worker, const char **action,
-                    struct serr *e);
-/* Record an intermediate value at step; *action from the pruner. values may be NULL. */
-int store_report(struct db *db, long long id, const char *worker, long long step, double value,
-                 const json_t *values, const char **action, struct serr *e);
-/* Finish a trial: state completed|failed|pruned. value may be NAN for failed or
- * pruned (the last reported value is kept). values and error may be NULL.
- * 409 when the worker does not hold the lease. *already is set when the same
- * completion was recorded before (a resend). *trial (when trial is not NULL)
- * gets the trial as recorded, read in the same transaction. */
-int store_complete(struct db *db, long long id, const char *worker, const char *state, double value,
-                   const json_t *values, const char *error, const char *sandbox, bool *already,
-                   json_t **trial, struct serr *e);
+/* Check worker's lease on trial id for a heartbeat. *action as the lifecycle
+ * says, *lease_ms the study's lease length (to extend the lease in memory).
+ * 409 when the worker does not hold the lease. Writes nothing. */
+int store_heartbeat(struct db *db, long long id, const char *worker, enum trial_action *action,
+                    int64_t *lease_ms_out, struct serr *e);
 
-/* Requeue or fail running trials whose lease ran out (in the database and in
- * heartbeats.h); returns how many, or -1. */
-int store_reap(struct db *db, int64_t now_ms);
+/* A completion of a trial by its worker. */
+struct completion {
+    long long trial_id;          /* the trial */
+    const char *worker;          /* borrowed: who completes it */
+    enum trial_state state;      /* completed, failed or pruned */
+    double value;                /* NAN for none: a pruned trial keeps its last reported value */
+    const json_t *values;        /* borrowed values by name, or NULL */
+    const char *error;           /* borrowed error text, or NULL */
+    const char *sandbox;         /* borrowed sandbox name, or NULL */
+    struct worker_limits limits; /* the cut-off, from the daemon's settings */
+};
+/* Finish a trial (lifecycle_complete_check(): 409 when the worker does not
+ * hold the lease), count the worker's result, finish the study when its budget
+ * is spent. *already is set when the same completion was recorded before (a
+ * resend: nothing changes). out (when not NULL) gets the trial as recorded. */
+int store_complete(struct db *db, const struct completion *c, struct trial_detail *out,
+                   bool *already, struct serr *e);
+
+/* Requeue, fail or prune (lifecycle_on_expiry()) the running trials whose lease
+ * in the database ran out before now_ms, unless held(id) (when not NULL) says
+ * their lease runs on in memory. Up to cap trial ids go to reaped. Returns how
+ * many trials were reaped, or -1. */
+int store_reap(struct db *db, int64_t now_ms, int64_t (*held)(long long id), long long *reaped,
+               size_t cap);
 /* At start-up: every running trial gets a lease of at least its study's full
  * length from now_ms, since its worker could not send heartbeats while the
  * daemon was down and those it sent before are gone with the memory that held
  * them. Returns the trials touched, or -1. */
 int store_lease_grace(struct db *db, int64_t now_ms);
-/* A study's lease length in ms: heartbeat_s times stale_after. */
-int64_t lease_ms(const struct spec *sp);
 
-/* Trial state counts of a study. */
-struct counts {
-    long long pending, running, completed, failed, pruned;
-    long long next_number; /* the number the next trial gets */
+/* The suggest path, in two transactions around the sampler. */
+struct lease_plan {
+    struct trial_list trials; /* owned: leased to the worker (or given back to it) */
+    bool redelivered;         /* trials are the worker's own running trials, given back */
+    enum study_state state;   /* the study's state after the transaction */
+    struct counts counts;     /* counts at the start */
+    int64_t blocked_until;    /* the worker is cut off until then (ms), else 0 */
+    size_t want;              /* new trials the sampler should make (within the budget) */
 };
-int store_counts(struct db *db, long long study_id, struct counts *c);
+void store_lease_plan_release(struct lease_plan *p);
+/* One transaction: give worker its own running trials back (a restarted
+ * worker); otherwise finish the study if its budget is spent, check the
+ * cut-off and lease pending trials oldest first, within count and
+ * max_parallel; then say how many new trials are wanted. */
+int store_suggest_lease(struct db *db, const struct study *st, const char *worker, int count,
+                        struct lease_plan *out, struct serr *e);
+/* Called in store_trials_create()'s transaction for each trial created: i is
+ * its index in configs. Returns 0, or -1 to roll everything back. */
+typedef int (*store_created_fn)(struct db *db, void *arg, size_t i, long long number);
+/* One transaction: insert n trials with configs[i] (borrowed) and sources[i],
+ * already leased to worker, appending them to out. */
+int store_trials_create(struct db *db, const struct study *st, const char *worker,
+                        json_t *const *configs, char *const *sources, size_t n,
+                        store_created_fn created, void *arg, struct trial_list *out,
+                        struct serr *e);
 
-/* Finish the study when its budget is spent; true when it is (now) finished.
- * Must run inside a transaction. */
-bool store_finish_if_done(struct db *db, struct study *st, const struct counts *c);
+/* A finished or open trial as a sampler sees it. */
+struct trial_outcome {
+    json_t *params;         /* owned */
+    enum trial_state state; /* state */
+    double value;           /* NAN when none */
+    double last_value;      /* NAN when none */
+    long long number;       /* trial number */
+};
+/* Every trial of the study by number (those whose params do not parse are
+ * left out). *out is a new array; free with store_outcomes_free. */
+int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out, size_t *n);
+void store_outcomes_free(struct trial_outcome *v, size_t n);
 
-/* The JSON of a trial row from a statement positioned on a row selected with
- * STORE_TRIAL_COLS. New reference. */
-json_t *store_trial_row(sqlite3_stmt *st);
-#define STORE_TRIAL_COLS                                                                           \
-    "t.id, t.number, t.state, t.params, t.value, t.values_json, t.source, t.worker, t.attempts, "  \
-    "t.created_at, t.started_at, t.finished_at, t.error, t.last_step, t.last_value, "              \
-    "t.lease_expires_at, t.sandbox"
+/* --- reports (reports.c) --- */
 
-/* An event counter bumped on every change a long-poll may wait for. */
-uint64_t store_event_seq(void);
-void store_event_bump(void);
+/* An intermediate report from a worker. */
+struct report_in {
+    long long trial_id;   /* the trial */
+    const char *worker;   /* borrowed: who reports */
+    long long step;       /* step */
+    double value;         /* NAN when only values */
+    const json_t *values; /* borrowed, or NULL */
+};
+/* The pruner's decision, asked inside store_report()'s transaction once the
+ * report is stored: true to stop the trial (it then records prune_step with
+ * store_prune_mark()). */
+typedef bool (*store_prune_fn)(struct db *db, long long study_id, long long trial_id,
+                               long long step, double value);
+/* Record a report (409 when the worker does not hold the lease), extend the
+ * lease in the database, ask prune (when not NULL) unless the trial was
+ * already stopped; *action as lifecycle_report_action() says. */
+int store_report(struct db *db, const struct report_in *r, store_prune_fn prune,
+                 enum trial_action *action, struct serr *e);
+/* Store n reports of trial_id (steps[i], values[i], NAN for none) with no
+ * lease check (imports, tests): one transaction; the trial's last step only
+ * grows. */
+int store_reports_add(struct db *db, long long trial_id, const long long *steps,
+                      const double *values, size_t n, struct serr *e);
+
+/* What a pruner reads. These run inside the caller's transaction (or alone)
+ * and return 0 or -1. */
+/* The study's "pruner" object (new reference, NULL when none) and direction. */
+int store_prune_opts(struct db *db, long long study_id, json_t **pruner, bool *maximize);
+/* The trial's reports by step: steps[i], values[i] (NAN when none); new arrays. */
+int store_prune_curve(struct db *db, long long trial_id, long long **steps, double **values,
+                      size_t *n);
+/* How many completed trials the study has. */
+int store_prune_completed(struct db *db, long long study_id, long *n);
+/* The study's best completed value (NAN when none). */
+int store_prune_best(struct db *db, long long study_id, bool maximize, double *best);
+/* The values other trials of the study compare with at step: for median, each
+ * by its latest report at or before step (completed trials, and running ones
+ * that reached the step); for a rung (asha), by the first report at or after
+ * step of every trial that reached it. *values is a new array. */
+int store_prune_median_others(struct db *db, long long study_id, long long trial_id, long long step,
+                              double **values, size_t *n);
+int store_prune_rung_others(struct db *db, long long study_id, long long trial_id, long long step,
+                            double **values, size_t *n);
+/* Record that the pruner stopped trial_id at step; *number gets its number. */
+int store_prune_mark(struct db *db, long long trial_id, long long step, long long *number);
+/* Whether trial_id was stopped by the pruner already. */
+int store_prune_judged(struct db *db, long long trial_id, bool *judged);
+
+/* --- workers (workers.c) --- */
+
+/* Count worker's result for its study inside a transaction: a failure that
+ * counts (lifecycle_counts_against_worker()) adds one to its consecutive
+ * failures and, at lim->fail_limit, cuts it off; a success resets the count. */
+int store_worker_result(struct db *db, long long study_id, const char *worker, bool failed,
+                        const struct worker_limits *lim);
+/* Until when (ms) worker is cut off from the study, 0 when it is not. Inside a
+ * transaction or alone. */
+int store_worker_blocked_until(struct db *db, long long study_id, const char *worker,
+                               int64_t *until);
 
 #endif

@@ -43,6 +43,9 @@ with Daemon() as d:
     st, b = d.call("GET", "/api/v1/studies", headers={"Authorization": "Basic eDp5"})
     tap.eq(st, 401, "another auth scheme gets 401")
 
+    # the three tokens were added one after another: a reload may have come
+    # between them, so wait for the next one to know the last
+    wait_until(lambda: d.call("GET", "/api/v1/studies", token=read)[0] == 200, timeout=10)
     st, b = d.call("GET", "/api/v1/studies", token=read)
     tap.eq(st, 200, "read token: GET /studies")
     st, b = d.call("POST", "/api/v1/studies", simple_spec("r1"), token=read)

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "pruner_hook.h"
 #include "pruner.h"
+#include "store.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -444,33 +445,11 @@ static long long add_trial(long long study, const char *state)
     return sqlite3_last_insert_rowid(db_handle(db));
 }
 
-/* Store a report the way store_report does (upsert, last_step only grows). */
+/* Store a report through the store (upsert, last_step only grows). */
 static void report(long long trial, long long step, double value)
 {
-    sqlite3_stmt *q, *u;
-    ck_assert_int_eq(sqlite3_prepare_v2(db_handle(db),
-                                        "INSERT INTO trial_reports (trial_id, step, value, at) "
-                                        "VALUES (?, ?, ?, 0) ON CONFLICT (trial_id, step) DO "
-                                        "UPDATE SET value = excluded.value",
-                                        -1, &q, NULL),
-                     SQLITE_OK);
-    ck_assert_int_eq(sqlite3_prepare_v2(db_handle(db),
-                                        "UPDATE trials SET last_step = ?2, last_value = ?3 WHERE "
-                                        "id = ?1 AND (last_step IS NULL OR last_step <= ?2)",
-                                        -1, &u, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_int64(q, 1, trial);
-    sqlite3_bind_int64(q, 2, step);
-    sqlite3_bind_int64(u, 1, trial);
-    sqlite3_bind_int64(u, 2, step);
-    if (isfinite(value)) {
-        sqlite3_bind_double(q, 3, value);
-        sqlite3_bind_double(u, 3, value);
-    }
-    ck_assert_int_eq(sqlite3_step(q), SQLITE_DONE);
-    ck_assert_int_eq(sqlite3_step(u), SQLITE_DONE);
-    sqlite3_finalize(q);
-    sqlite3_finalize(u);
+    struct serr e;
+    ck_assert_msg(store_reports_add(db, trial, &step, &value, 1, &e) == 0, "%s", e.msg);
 }
 
 static void curve(long long trial, const double *v, size_t n)
@@ -662,18 +641,20 @@ START_TEST(hook_many_trials)
     db_up();
     long long sm = add_study("big-m", "{\"name\": \"median\"}", 1);
     long long sa = add_study("big-a", "{\"name\": \"asha\"}", 1);
-    exec("BEGIN");
     for (int i = 0; i < 2000; i++) {
         long long tm = add_trial(sm, i % 4 ? "completed" : "pruned");
         long long ta = add_trial(sa, "completed");
         int len = i % 4 ? 40 : 1 + i % 13;
+        long long steps[40];
+        double vals[40];
         for (int k = 1; k <= len; k++) {
-            double v = 0.1 + 0.8 * (double)((i * 7919) % 1000) / 1000.0 / k;
-            report(tm, k, v);
-            report(ta, k, v);
+            steps[k - 1] = k;
+            vals[k - 1] = 0.1 + 0.8 * (double)((i * 7919) % 1000) / 1000.0 / k;
         }
+        struct serr e;
+        ck_assert_msg(store_reports_add(db, tm, steps, vals, (size_t)len, &e) == 0, "%s", e.msg);
+        ck_assert_msg(store_reports_add(db, ta, steps, vals, (size_t)len, &e) == 0, "%s", e.msg);
     }
-    exec("COMMIT");
     /* good trials: every report is judged in full and goes on */
     long long t = add_trial(sm, "running"), u = add_trial(sa, "running");
     double ms[2] = {0, 0};

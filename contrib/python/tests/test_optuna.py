@@ -233,7 +233,8 @@ class OptunaTest(unittest.TestCase):
         finally:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             optuna.logging.get_logger("hpo_client.optuna").removeHandler(keep)
-        self.assertEqual(sorted(seen), list(range(12)))
+        self.assertEqual(sorted(seen), list(range(12)),
+                         [(t.number, str(t.state), t.user_attrs) for t in study.trials])
         self.assertEqual(len(study.trials), 12)
         finished = [ln for ln in lines if " finished with value: " in ln]
         self.assertEqual(len(finished), 12, lines)

@@ -1,0 +1,148 @@
+#include <config.h>
+#include "render.h"
+
+#include <math.h>
+
+#include "heartbeats.h"
+#include "jsonutil.h"
+#include "timeutil.h"
+
+static json_t *time_json(int64_t ms)
+{
+    if (ms == STORE_NO_TIME)
+        return json_null();
+    char s[40];
+    time_format_rfc3339(ms, s, sizeof s);
+    return json_string(s);
+}
+
+static json_t *real_json(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+static json_t *text_json(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *ref_json(json_t *v)
+{
+    return v ? json_incref(v) : json_null();
+}
+
+json_t *render_trial(const struct trial *t)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_integer(t->id));
+    json_object_set_new(j, "number", json_integer(t->number));
+    json_object_set_new(j, "state", json_string(trial_state_name(t->state)));
+    json_object_set_new(j, "params", ref_json(t->params));
+    json_object_set_new(j, "value", real_json(t->value));
+    json_object_set_new(j, "values", ref_json(t->values));
+    json_object_set_new(j, "source", text_json(t->source));
+    json_object_set_new(j, "worker", text_json(t->worker));
+    json_object_set_new(j, "attempts", json_integer(t->attempts));
+    json_object_set_new(j, "created_at", time_json(t->created_at));
+    json_object_set_new(j, "started_at", time_json(t->started_at));
+    json_object_set_new(j, "finished_at", time_json(t->finished_at));
+    json_object_set_new(j, "error", text_json(t->error));
+    json_object_set_new(j, "last_step",
+                        t->has_last_step ? json_integer(t->last_step) : json_null());
+    json_object_set_new(j, "last_value", real_json(t->last_value));
+    int64_t lease = t->lease_expires_at;
+    if (lease != STORE_NO_TIME) {
+        int64_t held = heartbeats_deadline(t->id);
+        if (held > lease)
+            lease = held;
+    }
+    json_object_set_new(j, "lease_expires_at", time_json(lease));
+    json_object_set_new(j, "sandbox", text_json(t->sandbox));
+    return j;
+}
+
+json_t *render_trial_detail(const struct trial_detail *d)
+{
+    json_t *j = render_trial(&d->trial);
+    json_object_set_new(j, "study", json_string(d->study));
+    json_t *reports = json_array();
+    for (size_t i = 0; i < d->n_reports; i++) {
+        const struct trial_report *r = &d->reports[i];
+        json_array_append_new(reports, json_pack("{sI so so so}", "step", (json_int_t)r->step,
+                                                 "value", real_json(r->value), "values",
+                                                 ref_json(r->values), "at", time_json(r->at)));
+    }
+    json_object_set_new(j, "reports", reports);
+    json_t *attempts = json_array();
+    for (size_t i = 0; i < d->n_attempts; i++) {
+        const struct trial_attempt *a = &d->attempts[i];
+        json_array_append_new(attempts,
+                              json_pack("{sI so so so so}", "attempt", (json_int_t)a->attempt,
+                                        "worker", text_json(a->worker), "started_at",
+                                        time_json(a->started_at), "ended_at",
+                                        time_json(a->ended_at), "outcome", text_json(a->outcome)));
+    }
+    json_object_set_new(j, "attempt_log", attempts);
+    return j;
+}
+
+json_t *render_lease(const struct trial *t, const struct study *st)
+{
+    json_t *j = render_trial(t);
+    json_object_set_new(j, "heartbeat_s", json_real(st->spec->heartbeat_s));
+    json_object_set_new(j, "study", json_string(st->name));
+    return j;
+}
+
+static json_t *counts_json(const struct counts *c)
+{
+    return json_pack("{sI sI sI sI sI}", "pending", (json_int_t)c->pending, "running",
+                     (json_int_t)c->running, "completed", (json_int_t)c->completed, "failed",
+                     (json_int_t)c->failed, "pruned", (json_int_t)c->pruned);
+}
+
+json_t *render_study(const struct study_info *s, bool full)
+{
+    const json_t *spec = s->spec;
+    json_t *j = json_object();
+    json_object_set_new(j, "name", json_string(s->name));
+    json_object_set_new(j, "state", json_string(study_state_name(s->state)));
+    json_object_set_new(j, "description", json_string(json_str(spec, "description", "")));
+    json_object_set_new(j, "objective",
+                        json_string(json_str(json_object_get(spec, "objective"), "name", "value")));
+    json_object_set_new(j, "direction", json_string(s->direction > 0 ? "minimize" : "maximize"));
+    json_object_set_new(j, "sampler",
+                        json_string(json_str(json_object_get(spec, "sampler"), "name", "auto")));
+    json_object_set_new(j, "max_trials",
+                        json_integer(json_int(json_object_get(spec, "budget"), "max_trials", 0)));
+    json_object_set_new(j, "counts", counts_json(&s->counts));
+    json_object_set_new(j, "best_value", s->best ? real_json(s->best->value) : json_null());
+    json_object_set_new(j, "llm",
+                        json_pack("{sI sI sf}", "tokens_in", (json_int_t)s->tokens_in, "tokens_out",
+                                  (json_int_t)s->tokens_out, "cost_usd", s->cost_usd));
+    json_object_set_new(j, "created_at", time_json(s->created_at));
+    json_object_set_new(j, "finished_at", time_json(s->finished_at));
+    if (full) {
+        json_object_set_new(j, "best", s->best ? render_trial(s->best) : json_null());
+        json_object_set_new(j, "spec", ref_json(s->spec));
+    }
+    return j;
+}
+
+json_t *render_study_list(const struct study_list *l)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(arr, render_study(&l->v[i], false));
+    return json_pack("{so}", "studies", arr);
+}
+
+json_t *render_trial_page(const struct trial_page *p)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < p->trials.n; i++)
+        json_array_append_new(arr, render_trial(&p->trials.v[i]));
+    return json_pack("{so so sI}", "trials", arr, "next_after",
+                     p->more ? json_integer(p->next_after) : json_null(), "total",
+                     (json_int_t)p->total);
+}

@@ -1,0 +1,319 @@
+#include <config.h>
+#include "store.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+#include "timeutil.h"
+
+/* Upsert the report and move the trial's last step forward. */
+static int report_write(struct db *db, long long id, long long step, double value,
+                        const char *vtext)
+{
+    sqlite3_stmt *q = db_stmt(db, "INSERT INTO trial_reports (trial_id, step, value, values_json, "
+                                  "at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (trial_id, step) DO "
+                                  "UPDATE SET value = excluded.value, values_json = "
+                                  "excluded.values_json, at = excluded.at");
+    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET last_step = ?2, last_value = ?3 WHERE id = ?1 "
+                                  "AND (last_step IS NULL OR last_step <= ?2)");
+    if (!q || !u)
+        return -1;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, step);
+    if (isfinite(value))
+        sqlite3_bind_double(q, 3, value);
+    if (vtext)
+        sqlite3_bind_text(q, 4, vtext, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 5, time_now_ms());
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return -1;
+    sqlite3_bind_int64(u, 1, id);
+    sqlite3_bind_int64(u, 2, step);
+    if (isfinite(value))
+        sqlite3_bind_double(u, 3, value);
+    rc = sqlite3_step(u);
+    sqlite3_reset(u);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int extend_lease(struct db *db, long long id, const struct lease_row *lr)
+{
+    struct spec_entry *sp = spec_ref(db, lr->study_id, lr->created);
+    if (!sp)
+        return -1;
+    int64_t ms = lease_ms(spec_of(sp));
+    spec_unref(sp);
+    sqlite3_stmt *q = db_stmt(db, "UPDATE trials SET lease_expires_at = ? WHERE id = ?");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, time_now_ms() + ms);
+    sqlite3_bind_int64(q, 2, id);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+struct report_tx {
+    const struct report_in *in; /* the report */
+    const char *values;         /* in->values as text, or NULL */
+    store_prune_fn prune;       /* the pruner, or NULL */
+    enum trial_action action;   /* the answer */
+    struct serr *e;             /* the error */
+};
+
+static int report_body(struct db *db, void *arg)
+{
+    struct report_tx *c = arg;
+    const struct report_in *in = c->in;
+    c->action = ACTION_CONTINUE;
+    struct lease_row lr;
+    if (lease_row_load(db, in->trial_id, &lr, c->e) < 0)
+        return -1;
+    if (lifecycle_lease_check(lr.state, lr.worker, in->worker) != LEASE_HELD)
+        return lease_conflict(c->e, in->trial_id, &lr, in->worker);
+    if (report_write(db, in->trial_id, in->step, in->value, c->values) < 0 ||
+        extend_lease(db, in->trial_id, &lr) < 0)
+        return serr_db(c->e, db, "report");
+    bool pruned_now = false;
+    if (!lr.judged && isfinite(in->value) && c->prune)
+        pruned_now = c->prune(db, lr.study_id, in->trial_id, in->step, in->value);
+    /* a decision sticks: once judged, every later report answers prune */
+    c->action = lifecycle_report_action(lr.judged && isfinite(in->value), pruned_now);
+    return 0;
+}
+
+int store_report(struct db *db, const struct report_in *r, store_prune_fn prune,
+                 enum trial_action *action, struct serr *e)
+{
+    *action = ACTION_CONTINUE;
+    char *vtext = r->values ? json_dumps(r->values, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    struct report_tx c = {r, vtext, prune, ACTION_CONTINUE, e};
+    int rc = store_run(db, report_body, &c, e, "report");
+    free(vtext);
+    if (rc == 0)
+        *action = c.action;
+    return rc;
+}
+
+struct reports_add_tx {
+    long long id;           /* the trial */
+    const long long *steps; /* steps */
+    const double *values;   /* values, NAN for none */
+    size_t n;               /* how many */
+    struct serr *e;         /* the error */
+};
+
+static int reports_add_body(struct db *db, void *arg)
+{
+    struct reports_add_tx *c = arg;
+    for (size_t i = 0; i < c->n; i++)
+        if (report_write(db, c->id, c->steps[i], c->values[i], NULL) < 0)
+            return serr_db(c->e, db, "report");
+    return 0;
+}
+
+int store_reports_add(struct db *db, long long trial_id, const long long *steps,
+                      const double *values, size_t n, struct serr *e)
+{
+    struct reports_add_tx c = {trial_id, steps, values, n, e};
+    return store_run(db, reports_add_body, &c, e, "report");
+}
+
+/* --- what the pruner reads --- */
+
+int store_prune_opts(struct db *db, long long study_id, json_t **pruner, bool *maximize)
+{
+    *pruner = NULL;
+    *maximize = false;
+    sqlite3_stmt *q = db_stmt(db, "SELECT json_extract(spec, '$.pruner'), direction FROM "
+                                  "studies WHERE id = ?");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    int rc = -1;
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(q, 0);
+        *maximize = sqlite3_column_int(q, 1) < 0;
+        *pruner = text ? json_loads(text, 0, NULL) : NULL;
+        rc = 0;
+    }
+    sqlite3_reset(q);
+    return rc;
+}
+
+int store_prune_curve(struct db *db, long long trial_id, long long **steps, double **values,
+                      size_t *n)
+{
+    *steps = NULL;
+    *values = NULL;
+    *n = 0;
+    sqlite3_stmt *q =
+        db_stmt(db, "SELECT step, value FROM trial_reports WHERE trial_id = ? ORDER BY step");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, trial_id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            long long *s = realloc(*steps, cap * sizeof *s);
+            if (s)
+                *steps = s;
+            double *v = realloc(*values, cap * sizeof *v);
+            if (v)
+                *values = v;
+            if (!s || !v) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+        }
+        (*steps)[*n] = sqlite3_column_int64(q, 0);
+        (*values)[(*n)++] = col_double(q, 1);
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        free(*steps);
+        free(*values);
+        *steps = NULL;
+        *values = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int store_prune_completed(struct db *db, long long study_id, long *n)
+{
+    *n = 0;
+    sqlite3_stmt *q =
+        db_stmt(db, "SELECT count(*) FROM trials WHERE study_id = ? AND state = 'completed'");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *n = (long)sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int store_prune_best(struct db *db, long long study_id, bool maximize, double *best)
+{
+    *best = NAN;
+    sqlite3_stmt *q = maximize ? db_stmt(db, "SELECT max(value) FROM trials WHERE study_id = ? AND "
+                                             "state = 'completed'")
+                               : db_stmt(db, "SELECT min(value) FROM trials WHERE study_id = ? AND "
+                                             "state = 'completed'");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *best = col_double(q, 0);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* The first column of every row of q (bound and ready) as a new array. */
+static int collect(sqlite3_stmt *q, double **values, size_t *n)
+{
+    *values = NULL;
+    *n = 0;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            double *v = realloc(*values, cap * sizeof *v);
+            if (!v) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            *values = v;
+        }
+        (*values)[(*n)++] = col_double(q, 0);
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        free(*values);
+        *values = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int store_prune_median_others(struct db *db, long long study_id, long long trial_id, long long step,
+                              double **values, size_t *n)
+{
+    sqlite3_stmt *q = db_stmt(
+        db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
+            "r.step <= ?2 ORDER BY r.step DESC LIMIT 1) FROM trials t WHERE t.study_id = ?1 "
+            "AND (t.last_step >= ?2 AND t.state IN ('completed', 'running') OR "
+            "t.last_step < ?2 AND t.state = 'completed') AND t.id <> ?3");
+    if (!q) {
+        *values = NULL;
+        *n = 0;
+        return -1;
+    }
+    sqlite3_bind_int64(q, 1, study_id);
+    sqlite3_bind_int64(q, 2, step);
+    sqlite3_bind_int64(q, 3, trial_id);
+    return collect(q, values, n);
+}
+
+int store_prune_rung_others(struct db *db, long long study_id, long long trial_id, long long step,
+                            double **values, size_t *n)
+{
+    sqlite3_stmt *q =
+        db_stmt(db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
+                    "r.step >= ?2 ORDER BY r.step LIMIT 1) FROM trials t WHERE t.study_id = ?1 AND "
+                    "t.last_step >= ?2 AND t.id <> ?3");
+    if (!q) {
+        *values = NULL;
+        *n = 0;
+        return -1;
+    }
+    sqlite3_bind_int64(q, 1, study_id);
+    sqlite3_bind_int64(q, 2, step);
+    sqlite3_bind_int64(q, 3, trial_id);
+    return collect(q, values, n);
+}
+
+int store_prune_mark(struct db *db, long long trial_id, long long step, long long *number)
+{
+    *number = -1;
+    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET prune_step = ? WHERE id = ? RETURNING number");
+    if (!u)
+        return -1;
+    sqlite3_bind_int64(u, 1, step);
+    sqlite3_bind_int64(u, 2, trial_id);
+    int rc = sqlite3_step(u);
+    if (rc == SQLITE_ROW) {
+        *number = sqlite3_column_int64(u, 0);
+        rc = sqlite3_step(u);
+    }
+    sqlite3_reset(u);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_prune_judged(struct db *db, long long trial_id, bool *judged)
+{
+    *judged = false;
+    sqlite3_stmt *q = db_stmt(db, "SELECT prune_step FROM trials WHERE id = ?");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, trial_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *judged = sqlite3_column_type(q, 0) != SQLITE_NULL;
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
