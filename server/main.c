@@ -176,6 +176,7 @@ int main(int argc, char **argv)
         .fallback = www_serve,
         .tls_cert = cert_pem,
         .tls_key = key_pem,
+        .thread_exit = db_thread_close,
     };
     struct db *gdb = db_thread();
     int graced = gdb ? store_lease_grace(gdb, time_now_ms()) : 0;

@@ -4,7 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "http.h"
+/* What a caller may do; each role allows what the ones below it allow. */
+enum role { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WORKER = 2, ROLE_ADMIN = 3 };
 
 /* Bearer tokens with roles. With no active token the daemon is open (every
  * caller is admin); it only starts that way on a loopback bind unless told
