@@ -5,19 +5,19 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "auth.h"
 #include "db.h"
 #include "heartbeats.h"
-#include "http.h"
 #include "log.h"
 #include "store.h"
 #include "timeutil.h"
+#include "wake.h"
 
 static pthread_t thread;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake;
 static bool running;
 static int interval;
+static void (*periodic_task)(void);
 
 static void *reaper(void *arg)
 {
@@ -32,12 +32,13 @@ static void *reaper(void *arg)
             if (n < 0)
                 log_warn("lease reaper: %s", db_errmsg(db));
             if (time_mono_ms() - last_auth > 2000) {
-                auth_reload();
+                if (periodic_task)
+                    periodic_task();
                 heartbeats_prune(time_now_ms());
                 last_auth = time_mono_ms();
             }
         }
-        http_resume_due(store_event_seq());
+        wake_due();
         pthread_mutex_lock(&lock);
         if (!running)
             break;
@@ -53,7 +54,7 @@ static void *reaper(void *arg)
     return NULL;
 }
 
-int lease_start(int interval_ms)
+int lease_start(int interval_ms, void (*periodic)(void))
 {
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -61,6 +62,7 @@ int lease_start(int interval_ms)
     pthread_cond_init(&wake, &ca);
     pthread_condattr_destroy(&ca);
     interval = interval_ms;
+    periodic_task = periodic;
     running = true;
     if (pthread_create(&thread, NULL, reaper, NULL) != 0) {
         running = false;

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "http.h"
+#include "wake.h"
 #include "jsonutil.h"
 #include "propose.h"
 #include "provider.h"
@@ -291,7 +291,7 @@ static bool wants_call(const struct lstudy *s)
 static void wake_requests(void)
 {
     store_event_bump();
-    http_resume_due(store_event_seq());
+    wake_due();
 }
 
 /* ---- taking proposals (request threads) ---- */
