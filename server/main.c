@@ -57,7 +57,7 @@ static char *read_pem(const char *path, const char *what)
  * take effect within seconds. */
 static void reload_tokens(void)
 {
-    if (auth_reload() < 0)
+    if (auth_reload(db_thread()) < 0)
         log_warn("cannot reload the API tokens: the previous list stays in force");
 }
 
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
 
     if (db_setup(cfg.db_path, cfg.sync_full) < 0)
         return 1;
-    if (auth_reload() < 0) {
+    if (auth_reload(db_thread()) < 0) {
         fprintf(stderr, "hpod: cannot read tokens from \"%s\"\n", cfg.db_path);
         return 1;
     }
