@@ -7,13 +7,14 @@
 
 #include "db.h"
 #include "heartbeats.h"
+#include "locks.h"
 #include "log.h"
 #include "store.h"
 #include "timeutil.h"
 #include "wake.h"
 
 static pthread_t thread;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock lock = LOCK_INITIALIZER(LOCK_LEASE);
 static pthread_cond_t wake;
 static bool running;
 static int interval;
@@ -23,9 +24,9 @@ static void *reaper(void *arg)
 {
     (void)arg;
     int64_t last_auth = 0;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     while (running) {
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
         struct db *db = db_thread();
         if (db) {
             int n = store_reap(db, time_now_ms());
@@ -39,7 +40,7 @@ static void *reaper(void *arg)
             }
         }
         wake_due();
-        pthread_mutex_lock(&lock);
+        lock_take(&lock);
         if (!running)
             break;
         struct timespec ts;
@@ -47,9 +48,9 @@ static void *reaper(void *arg)
         ts.tv_nsec += (long)(interval % 1000) * 1000000L;
         ts.tv_sec += interval / 1000 + ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&wake, &lock, &ts);
+        lock_wait_until(&wake, &lock, &ts);
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     db_thread_close();
     return NULL;
 }
@@ -73,13 +74,13 @@ int lease_start(int interval_ms, void (*periodic)(void))
 
 void lease_stop(void)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     if (!running) {
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
         return;
     }
     running = false;
     pthread_cond_signal(&wake);
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     pthread_join(thread, NULL);
 }

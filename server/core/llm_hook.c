@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "locks.h"
 #include "wake.h"
 #include "jsonutil.h"
 #include "propose.h"
@@ -71,7 +72,7 @@ static struct llm_registry *reg;
 static bool reg_broken;
 static char reg_err[256];
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock lock = LOCK_INITIALIZER(LOCK_LLM_TABLE);
 static pthread_cond_t wake;
 static bool wake_ready;
 static struct lstudy *studies;
@@ -358,10 +359,10 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
     if (!r || !llm_registry_get(r, json_str(st->spec->llm, "provider", "default")))
         return 0;
     int64_t now = time_mono_ms();
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     struct lstudy *s = study_get(st->id, st->name);
     if (!s) {
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
         return 0;
     }
     study_refresh(s, st, ctx->next_number, -1, (long long)ctx->n_pending);
@@ -371,7 +372,7 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
     s->n_queued = 0;
     s->users++;
     bool rank = s->rank;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 
     struct proposal *kept = NULL, **link = &kept;
     size_t n_kept = 0;
@@ -406,7 +407,7 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
         got++;
     }
 
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     /* Put back what was not taken, ahead of what landed meanwhile. */
     if (kept) {
         struct proposal *last = kept;
@@ -450,7 +451,7 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
                   (long long)(ctx->n_pending + made));
     if (wake_ready)
         pthread_cond_broadcast(&wake);
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     return (int)got;
 }
 
@@ -518,9 +519,9 @@ static void scan(struct db *db)
     sqlite3_reset(q);
     if (!ids)
         return;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     unsigned gen = ++scan_gen;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     for (size_t i = 0; i < n; i++) {
         struct study st;
         struct serr e;
@@ -532,7 +533,7 @@ static void scan(struct db *db)
             llm_registry_get(reg, json_str(st.spec->llm, "provider", "default"))) {
             long long next, used, out;
             study_numbers(db, st.id, &next, &used, &out);
-            pthread_mutex_lock(&lock);
+            lock_take(&lock);
             struct lstudy *s = phase_room(st.spec, next) > 0 || study_find(st.id)
                                    ? study_get(st.id, st.name)
                                    : NULL;
@@ -540,13 +541,13 @@ static void scan(struct db *db)
                 study_refresh(s, &st, next, used, out);
                 s->seen = gen;
             }
-            pthread_mutex_unlock(&lock);
+            lock_drop(&lock);
         }
         store_study_release(&st);
     }
     free(ids);
     /* Studies no longer running (or no longer in their LLM phase): drop. */
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     for (struct lstudy **ps = &studies; *ps;) {
         struct lstudy *s = *ps;
         if (s->seen != gen && !s->busy && s->users == 0) {
@@ -559,7 +560,7 @@ static void scan(struct db *db)
             ps = &s->next;
         }
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }
 
 /* The entry most in need of a call, or NULL (lock held). */
@@ -712,9 +713,9 @@ static void serve(struct db *db, struct lstudy *s)
     struct study st;
     struct serr e;
     if (store_study_load_id(db, s->id, &st, &e) < 0) {
-        pthread_mutex_lock(&lock);
+        lock_take(&lock);
         s->active = false;
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
         return;
     }
     long long next, used, outstanding;
@@ -722,7 +723,7 @@ static void serve(struct db *db, struct lstudy *s)
     long long max_tokens = json_int(st.spec->llm, "max_tokens", 500000);
     struct llm_provider *prov =
         llm_registry_get(reg, json_str(st.spec->llm, "provider", "default"));
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     study_refresh(s, &st, next, used, outstanding);
     if (!prov)
         s->active = false;
@@ -732,7 +733,7 @@ static void serve(struct db *db, struct lstudy *s)
     size_t nq = 0;
     for (struct proposal *p = s->head; queued && p && nq < n_queued; p = p->next)
         queued[nq++] = json_deep_copy(p->config);
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     if (!go) {
         store_study_release(&st);
         free(queued);
@@ -797,7 +798,7 @@ static void serve(struct db *db, struct lstudy *s)
 out_release:;
     int64_t now = time_mono_ms();
     bool wake_them = false;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     if (used + out.tokens_in + out.tokens_out >= max_tokens)
         s->exhausted = true;
     if (n > 0) {
@@ -837,7 +838,7 @@ out_release:;
             wake_them = true;
         }
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     if (wake_them)
         wake_requests();
     json_decref(details);
@@ -855,34 +856,34 @@ out_release:;
 static void *llm_thread(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     while (!atomic_load(&stopping)) {
         int64_t now = time_mono_ms();
         if (now >= next_scan && !scanning) {
             scanning = true;
-            pthread_mutex_unlock(&lock);
+            lock_drop(&lock);
             struct db *db = db_thread();
             if (db)
                 scan(db);
-            pthread_mutex_lock(&lock);
+            lock_take(&lock);
             scanning = false;
             next_scan = time_mono_ms() + SCAN_MS;
             continue;
         }
         if (expire_windows(now)) {
-            pthread_mutex_unlock(&lock);
+            lock_drop(&lock);
             wake_requests();
-            pthread_mutex_lock(&lock);
+            lock_take(&lock);
             continue;
         }
         struct lstudy *s = pick(now);
         if (s) {
             s->busy = true;
-            pthread_mutex_unlock(&lock);
+            lock_drop(&lock);
             struct db *db = db_thread();
             if (db)
                 serve(db, s);
-            pthread_mutex_lock(&lock);
+            lock_take(&lock);
             s->busy = false;
             if (!db)
                 s->backoff_until = time_mono_ms() + 1000;
@@ -890,9 +891,9 @@ static void *llm_thread(void *arg)
         }
         int64_t until = next_event();
         struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
-        pthread_cond_timedwait(&wake, &lock, &ts);
+        lock_wait_until(&wake, &lock, &ts);
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     db_thread_close();
     return NULL;
 }
@@ -921,10 +922,10 @@ int llm_hook_start(void)
     threads = calloc(want, sizeof *threads);
     if (!threads)
         return -1;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     wake_ready = true;
     next_scan = 0;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     for (n_threads = 0; n_threads < want; n_threads++)
         if (pthread_create(&threads[n_threads], NULL, llm_thread, NULL) != 0) {
             log_error("cannot start llm thread %zu", n_threads + 1);
@@ -943,10 +944,10 @@ int llm_hook_start(void)
 void llm_hook_stop(void)
 {
     atomic_store(&stopping, true);
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     if (wake_ready)
         pthread_cond_broadcast(&wake);
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     /* A call in flight gives up at its next retry or wait; one HTTP attempt may
      * run to its timeout, so the wait for it is bounded. */
     size_t left = 0;
@@ -967,7 +968,7 @@ void llm_hook_stop(void)
         log_warn("%zu llm call%s still in flight at shutdown", left, left == 1 ? "" : "s");
         return;
     }
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     while (studies) {
         struct lstudy *s = studies;
         studies = s->next;
@@ -976,10 +977,10 @@ void llm_hook_stop(void)
     }
     if (wake_ready) {
         wake_ready = false;
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
         pthread_cond_destroy(&wake);
     } else {
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
     }
     pthread_mutex_lock(&reg_lock);
     llm_registry_free(reg);

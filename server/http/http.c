@@ -15,6 +15,7 @@
 
 #include "auth.h"
 #include "jsonutil.h"
+#include "locks.h"
 #include "reqlimits.h"
 #include "log.h"
 #include "metrics.h"
@@ -28,11 +29,11 @@ struct waiter {
     struct req *r;       /* borrowed: lives until the connection completes */
     struct waiter *next; /* list link */
 };
-static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock wait_lock = LOCK_INITIALIZER(LOCK_HTTP_WAIT);
 static struct waiter *waiters;
 
 /* Requests handed to the offload threads, first in first out. */
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock pool_lock = LOCK_INITIALIZER(LOCK_HTTP_POOL);
 static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 struct pool_item {
     struct req *r;          /* borrowed: its connection is suspended */
@@ -308,7 +309,7 @@ fail:
 static void park(struct req *r)
 {
     bool was_pool = r->state == REQ_OFFLOADED;
-    pthread_mutex_lock(&wait_lock);
+    lock_take(&wait_lock);
     struct waiter *w = malloc(sizeof *w);
     if (w) {
         /* from here the MHD thread may resume it and run the handler again */
@@ -319,7 +320,7 @@ static void park(struct req *r)
         if (!was_pool)
             MHD_suspend_connection(r->conn);
     }
-    pthread_mutex_unlock(&wait_lock);
+    lock_drop(&wait_lock);
     if (!w) {
         http_reply_error(r, 503, "unavailable", "out of memory");
         if (was_pool)
@@ -335,9 +336,9 @@ static int pool_enqueue(struct req *r)
         return -1;
     it->r = r;
     it->next = NULL;
-    pthread_mutex_lock(&pool_lock);
+    lock_take(&pool_lock);
     if (pool_stopping || pool_n == 0) {
-        pthread_mutex_unlock(&pool_lock);
+        lock_drop(&pool_lock);
         free(it);
         return -1;
     }
@@ -346,7 +347,7 @@ static int pool_enqueue(struct req *r)
     *pool_tail = it;
     pool_tail = &it->next;
     pthread_cond_signal(&pool_cond);
-    pthread_mutex_unlock(&pool_lock);
+    lock_drop(&pool_lock);
     metrics_count("offloaded_requests", 1);
     return 0;
 }
@@ -375,17 +376,17 @@ static void run_handler(struct req *r)
 static void *pool_main(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&pool_lock);
+    lock_take(&pool_lock);
     for (;;) {
         while (!pool_head && !pool_stopping)
-            pthread_cond_wait(&pool_cond, &pool_lock);
+            lock_wait(&pool_cond, &pool_lock);
         if (!pool_head)
             break; /* stopping, and nothing left */
         struct pool_item *it = pool_head;
         pool_head = it->next;
         if (!pool_head)
             pool_tail = &pool_head;
-        pthread_mutex_unlock(&pool_lock);
+        lock_drop(&pool_lock);
         struct req *r = it->r;
         free(it);
         enum http_result res = r->route->handler(r);
@@ -396,9 +397,9 @@ static void *pool_main(void *arg)
                 http_reply_error(r, 500, "internal", "handler gave no reply");
             MHD_resume_connection(r->conn);
         }
-        pthread_mutex_lock(&pool_lock);
+        lock_take(&pool_lock);
     }
-    pthread_mutex_unlock(&pool_lock);
+    lock_drop(&pool_lock);
     if (opts->thread_exit)
         opts->thread_exit();
     return NULL;
@@ -418,10 +419,10 @@ static void pool_start(unsigned n)
 /* Finish what was handed over, then end the threads. */
 static void pool_stop(void)
 {
-    pthread_mutex_lock(&pool_lock);
+    lock_take(&pool_lock);
     pool_stopping = true;
     pthread_cond_broadcast(&pool_cond);
-    pthread_mutex_unlock(&pool_lock);
+    lock_drop(&pool_lock);
     for (unsigned i = 0; i < pool_n; i++)
         pthread_join(pool_threads[i], NULL);
     free(pool_threads);
@@ -595,7 +596,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct req *r = *con_cls;
     if (!r)
         return;
-    pthread_mutex_lock(&wait_lock);
+    lock_take(&wait_lock);
     for (struct waiter **pw = &waiters; *pw; pw = &(*pw)->next) {
         if ((*pw)->r == r) {
             struct waiter *w = *pw;
@@ -604,7 +605,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             break;
         }
     }
-    pthread_mutex_unlock(&wait_lock);
+    lock_drop(&wait_lock);
     req_free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&in_flight, 1);
@@ -613,7 +614,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void resume_where(bool all, uint64_t seq)
 {
     int64_t now = time_mono_ms();
-    pthread_mutex_lock(&wait_lock);
+    lock_take(&wait_lock);
     struct waiter **pw = &waiters;
     while (*pw) {
         struct waiter *w = *pw;
@@ -625,7 +626,7 @@ static void resume_where(bool all, uint64_t seq)
             pw = &w->next;
         }
     }
-    pthread_mutex_unlock(&wait_lock);
+    lock_drop(&wait_lock);
 }
 
 void http_resume_all(void)

@@ -1,6 +1,7 @@
 #include <config.h>
 #include "ratelimit.h"
 
+#include "locks.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,23 +15,23 @@ struct bucket {
     int64_t last_ms; /* when tokens was last brought up to date */
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock lock = LOCK_INITIALIZER(LOCK_RATELIMIT);
 static struct bucket *table;
 static unsigned rate;
 
 void ratelimit_configure(unsigned per_s)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     rate = per_s;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }
 
 void ratelimit_release(void)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     free(table);
     table = NULL;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }
 
 static uint64_t hash_key(const char *s)
@@ -66,7 +67,7 @@ static struct bucket *find(uint64_t key, int64_t now_ms)
 int ratelimit_take(const char *key, int64_t now_ms, int *retry_after_s)
 {
     int rc = 0;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     if (rate == 0)
         goto out_unlock;
     if (!table) {
@@ -91,14 +92,14 @@ int ratelimit_take(const char *key, int64_t now_ms, int *retry_after_s)
         rc = -1;
     }
 out_unlock:
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     return rc;
 }
 
 unsigned ratelimit_rate(void)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     unsigned per_s = rate;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     return per_s;
 }
