@@ -284,9 +284,12 @@ static int restore_trial(struct db *db, long long study_id, size_t i, const stru
     int s = sqlite3_step(q);
     sqlite3_reset(q);
     if (s != SQLITE_DONE) {
-        if ((s & 0xff) == SQLITE_CONSTRAINT)
+        if (s == SQLITE_CONSTRAINT_UNIQUE || s == SQLITE_CONSTRAINT_PRIMARYKEY)
             return serr_set(e, 400, "bad_import", "trials[%zu].number: %lld appears twice", i,
                             t->number);
+        if ((s & 0xff) == SQLITE_CONSTRAINT)
+            return serr_set(e, 400, "bad_import", "trials[%zu]: refused by the database: %s", i,
+                            db_errmsg(db));
         return serr_db(e, db, "import");
     }
     return restore_reports(db, sqlite3_last_insert_rowid(db_handle(db)), t, e);
