@@ -39,7 +39,7 @@ static void *reaper(void *arg)
                 last_auth = time_mono_ms();
             }
         }
-        wake_due();
+        wake_due(store_event_seq());
         lock_take(&lock);
         if (!running)
             break;

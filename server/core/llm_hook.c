@@ -292,7 +292,7 @@ static bool wants_call(const struct lstudy *s)
 static void wake_requests(void)
 {
     store_event_bump();
-    wake_due();
+    wake_due(store_event_seq());
 }
 
 /* ---- taking proposals (request threads) ---- */

@@ -3,8 +3,6 @@
 
 #include <stddef.h>
 
-#include "store.h"
-
 static void (*registered)(uint64_t seq);
 
 void wake_register(void (*waker)(uint64_t seq))
@@ -12,8 +10,8 @@ void wake_register(void (*waker)(uint64_t seq))
     registered = waker;
 }
 
-void wake_due(void)
+void wake_due(uint64_t seq)
 {
     if (registered)
-        registered(store_event_seq());
+        registered(seq);
 }

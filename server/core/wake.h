@@ -13,7 +13,8 @@
  * the HTTP layer's http_resume_due); NULL (the default) wakes nothing, which
  * is what tools and tests need. */
 void wake_register(void (*waker)(uint64_t seq));
-/* Call the waker with the store's event sequence as it is now. */
-void wake_due(void);
+/* Call the waker with seq, the store's event sequence (store_event_seq()) as
+ * it is after the change. */
+void wake_due(uint64_t seq);
 
 #endif
