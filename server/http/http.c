@@ -63,8 +63,9 @@ static void req_free(struct req *r)
     free(r);
 }
 
-/* The one place a request changes state (enum req_state in http.h): a move
- * the lifecycle does not have is a bug, caught here in every build. */
+/* The one place a request changes state (enum req_state in http.h). A move
+ * the lifecycle does not have is a bug: logged in every build, and it aborts
+ * unless NDEBUG is defined. */
 static void req_enter(struct req *r, enum req_state to)
 {
     bool ok = false;

@@ -18,8 +18,8 @@
 
 /* Where a request is in its life; http.c moves it, in one function:
  *
- *   RECEIVING --body past the limit--> DISCARDING
- *   RECEIVING, DISCARDING --dispatch--> RUNNING, or REPLIED at once
+ *   RECEIVING --body past the limit--> DISCARDING --dispatch--> REPLIED (413)
+ *   RECEIVING --dispatch--> RUNNING, or REPLIED at once (404, 405, 401, 429, a file)
  *   RUNNING --HTTP_OFFLOAD--> OFFLOADED, or INLINE when the offload threads refuse
  *   RUNNING, INLINE, OFFLOADED --HTTP_SUSPEND--> PARKED --event or deadline--> RUNNING
  *   RUNNING, INLINE, OFFLOADED --a reply--> REPLIED
