@@ -147,8 +147,11 @@ static int add_tx(struct db *db, void *arg)
     sqlite3_reset(q);
     if (rc == SQLITE_DONE)
         return 0;
-    snprintf(a->why, sizeof a->why, "%s",
-             (rc & 0xff) == SQLITE_CONSTRAINT ? "the name is taken" : db_errmsg(db));
+    const char *msg = db_errmsg(db);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        msg =
+            strstr(msg, "tokens.hash") ? "another token has the same secret" : "the name is taken";
+    snprintf(a->why, sizeof a->why, "%s", msg);
     return -1;
 }
 

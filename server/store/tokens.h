@@ -42,8 +42,8 @@ int tokens_all(struct db *db, struct token_list *out);
 /* Free the rows; accepts a list that was never filled (all zero). */
 void tokens_list_release(struct token_list *l);
 /* Add a token (name and hash borrowed) created at now_ms, in one
- * transaction. 0, or -1 with the reason in why ("the name is taken" or the
- * database's message). */
+ * transaction. 0, or -1 with the reason in why ("the name is taken", "another
+ * token has the same secret", or the database's message). */
 int tokens_add(struct db *db, const char *name, enum role role, const char *hash, int64_t now_ms,
                char *why, size_t whylen);
 /* Revoke the active token named name (borrowed) at now_ms, in one

@@ -86,6 +86,8 @@ START_TEST(refusals)
     ck_assert_int_eq(tokens_add(db, "ci", ROLE_READ, hash_a, 1000, why, sizeof why), 0);
     ck_assert_int_eq(tokens_add(db, "ci", ROLE_ADMIN, hash_b, 1000, why, sizeof why), -1);
     ck_assert_str_eq(why, "the name is taken");
+    ck_assert_int_eq(tokens_add(db, "other", ROLE_READ, hash_a, 1000, why, sizeof why), -1);
+    ck_assert_str_eq(why, "another token has the same secret");
     ck_assert_int_eq(tokens_add(db, "x", ROLE_NONE, hash_b, 1000, why, sizeof why), -1);
     ck_assert_ptr_nonnull(strstr(why, "role"));
     struct token_list l;
