@@ -20,6 +20,7 @@
 #include "store.h"
 #include "timeutil.h"
 #include "token.h"
+#include "wake.h"
 #include "www.h"
 
 static void usage(FILE *f)
@@ -50,6 +51,14 @@ static char *read_pem(const char *path, const char *what)
         return NULL;
     }
     return buf_steal(&b);
+}
+
+/* The lease reaper's periodic task: tokens added or revoked by "hpod token"
+ * take effect within seconds. */
+static void reload_tokens(void)
+{
+    if (auth_reload(db_thread()) < 0)
+        log_warn("cannot reload the API tokens: the previous list stays in force");
 }
 
 int main(int argc, char **argv)
@@ -125,7 +134,7 @@ int main(int argc, char **argv)
 
     if (db_setup(cfg.db_path, cfg.sync_full) < 0)
         return 1;
-    if (auth_reload() < 0) {
+    if (auth_reload(db_thread()) < 0) {
         fprintf(stderr, "hpod: cannot read tokens from \"%s\"\n", cfg.db_path);
         return 1;
     }
@@ -162,6 +171,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
+    wake_register(http_resume_due);
     if (llm_hook_start() < 0) {
         fprintf(stderr, "hpod: cannot start the LLM threads\n");
         return 1;
@@ -176,6 +186,7 @@ int main(int argc, char **argv)
         .fallback = www_serve,
         .tls_cert = cert_pem,
         .tls_key = key_pem,
+        .thread_exit = db_thread_close,
     };
     struct db *gdb = db_thread();
     int graced = gdb ? store_lease_grace(gdb, time_now_ms()) : 0;
@@ -190,7 +201,7 @@ int main(int argc, char **argv)
     }
     if (db_checkpointer_start() < 0)
         log_warn("no checkpoint thread: commits checkpoint the WAL themselves");
-    if (lease_start(cfg.reaper_interval_ms) < 0) {
+    if (lease_start(cfg.reaper_interval_ms, reload_tokens) < 0) {
         fprintf(stderr, "hpod: cannot start the lease reaper\n");
         http_stop(d);
         return 1;

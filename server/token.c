@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "db.h"
 #include "settings.h"
+#include "tokens.h"
 #include "timeutil.h"
 
 static int usage(void)
@@ -51,7 +52,8 @@ static int token_add(struct db *db, int argc, char **argv)
     }
     if (!role || !name)
         return usage();
-    if (auth_role_parse(role) < 0) {
+    enum role r = tokens_role_parse(role);
+    if (r == ROLE_NONE) {
         fprintf(stderr, "hpod: role \"%s\" is not admin, worker or read\n", role);
         return 2;
     }
@@ -74,19 +76,9 @@ static int token_add(struct db *db, int argc, char **argv)
         }
         auth_hash(tok, hash);
     }
-    sqlite3_stmt *q = db_stmt(db, "INSERT INTO tokens (name, role, hash, created_at) VALUES "
-                                  "(?, ?, ?, ?)");
-    if (!q)
-        return 1;
-    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, role, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 4, time_now_ms());
-    int rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if (rc != SQLITE_DONE) {
-        fprintf(stderr, "hpod: cannot add token \"%s\": %s\n", name,
-                (rc & 0xff) == SQLITE_CONSTRAINT ? "the name is taken" : db_errmsg(db));
+    char why[512];
+    if (tokens_add(db, name, r, hash, time_now_ms(), why, sizeof why) < 0) {
+        fprintf(stderr, "hpod: cannot add token \"%s\": %s\n", name, why);
         return 1;
     }
     /* The token is shown once; only its hash is kept. */
@@ -98,37 +90,31 @@ static int token_add(struct db *db, int argc, char **argv)
 
 static int token_list(struct db *db)
 {
-    sqlite3_stmt *q = db_stmt(db, "SELECT name, role, created_at, revoked_at FROM tokens "
-                                  "ORDER BY id");
-    if (!q)
+    struct token_list all;
+    if (tokens_all(db, &all) < 0) {
+        fprintf(stderr, "hpod: cannot read the tokens: %s\n", db_errmsg(db));
         return 1;
-    printf("%-24s %-7s %-26s %s\n", "NAME", "ROLE", "CREATED", "STATE");
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        char at[40];
-        time_format_rfc3339(sqlite3_column_int64(q, 2), at, sizeof at);
-        printf("%-24s %-7s %-26s %s\n", (const char *)sqlite3_column_text(q, 0),
-               (const char *)sqlite3_column_text(q, 1), at,
-               sqlite3_column_type(q, 3) == SQLITE_NULL ? "active" : "revoked");
     }
-    sqlite3_reset(q);
+    printf("%-24s %-7s %-26s %s\n", "NAME", "ROLE", "CREATED", "STATE");
+    for (size_t i = 0; i < all.n; i++) {
+        char at[40];
+        time_format_rfc3339(all.rows[i].created_at, at, sizeof at);
+        printf("%-24s %-7s %-26s %s\n", all.rows[i].name, tokens_role_name(all.rows[i].role), at,
+               all.rows[i].revoked ? "revoked" : "active");
+    }
+    tokens_list_release(&all);
     return 0;
 }
 
 static int token_revoke(struct db *db, const char *name)
 {
-    sqlite3_stmt *q = db_stmt(db, "UPDATE tokens SET revoked_at = ? WHERE name = ? AND "
-                                  "revoked_at IS NULL");
-    if (!q)
-        return 1;
-    sqlite3_bind_int64(q, 1, time_now_ms());
-    sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if (rc != SQLITE_DONE) {
-        fprintf(stderr, "hpod: %s\n", db_errmsg(db));
+    char why[512];
+    int rc = tokens_revoke(db, name, time_now_ms(), why, sizeof why);
+    if (rc < 0) {
+        fprintf(stderr, "hpod: cannot revoke token \"%s\": %s\n", name, why);
         return 1;
     }
-    if (sqlite3_changes(db_handle(db)) == 0) {
+    if (rc == 0) {
         fprintf(stderr, "hpod: no active token named \"%s\"\n", name);
         return 1;
     }

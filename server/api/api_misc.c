@@ -8,6 +8,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "openapi.h"
+#include "stats.h"
 #include "store.h"
 #include "sources.h"
 
@@ -16,15 +17,11 @@ enum http_result api_healthz(struct req *r)
     struct db *db = api_db(r);
     if (!db)
         return HTTP_DONE;
-    sqlite3_stmt *q = db_stmt(db, "SELECT 1");
-    if (!q || sqlite3_step(q) != SQLITE_ROW) {
-        if (q)
-            sqlite3_reset(q);
+    if (stats_ping(db) < 0) {
         http_reply_error(r, 503, "storage_unavailable", "database not answering: %s",
                          db_errmsg(db));
         return HTTP_DONE;
     }
-    sqlite3_reset(q);
     http_reply_json(r, 200, json_pack("{ss}", "status", "ok"));
     return HTTP_DONE;
 }
@@ -43,35 +40,30 @@ enum http_result api_openapi(struct req *r)
 
 enum http_result api_metrics(struct req *r)
 {
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    struct stats st;
+    if (stats_read(db, &st) < 0) {
+        struct serr e;
+        serr_db(&e, db, "metrics");
+        return api_fail(r, &e);
+    }
     struct buf out;
     buf_init(&out);
     metrics_render(&out);
-    struct db *db = api_db(r);
-    if (!db) {
-        buf_release(&out);
-        return HTTP_DONE;
-    }
-    sqlite3_stmt *q = db_stmt(db, "SELECT s.name, t.state, COUNT(*) FROM trials t JOIN studies s "
-                                  "ON s.id = t.study_id GROUP BY s.id, t.state");
     buf_puts(&out, "# HELP hpod_trials Trials by study and state.\n# TYPE hpod_trials gauge\n");
-    while (q && sqlite3_step(q) == SQLITE_ROW)
-        buf_printf(&out, "hpod_trials{study=\"%s\",state=\"%s\"} %lld\n",
-                   (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
-                   (long long)sqlite3_column_int64(q, 2));
-    if (q)
-        sqlite3_reset(q);
-    sqlite3_stmt *t = db_stmt(db, "SELECT name, tokens_in, tokens_out, cost_usd FROM studies");
+    for (size_t i = 0; i < st.n_trials; i++)
+        buf_printf(&out, "hpod_trials{study=\"%s\",state=\"%s\"} %lld\n", st.trials[i].study,
+                   st.trials[i].state, st.trials[i].n);
     buf_puts(&out, "# HELP hpod_llm_tokens LLM tokens used by study and direction.\n"
                    "# TYPE hpod_llm_tokens counter\n");
-    while (t && sqlite3_step(t) == SQLITE_ROW) {
-        const char *n = (const char *)sqlite3_column_text(t, 0);
-        buf_printf(&out, "hpod_llm_tokens{study=\"%s\",direction=\"in\"} %lld\n", n,
-                   (long long)sqlite3_column_int64(t, 1));
-        buf_printf(&out, "hpod_llm_tokens{study=\"%s\",direction=\"out\"} %lld\n", n,
-                   (long long)sqlite3_column_int64(t, 2));
+    for (size_t i = 0; i < st.n_tokens; i++) {
+        buf_printf(&out, "hpod_llm_tokens{study=\"%s\",direction=\"in\"} %lld\n",
+                   st.tokens[i].study, st.tokens[i].in);
+        buf_printf(&out, "hpod_llm_tokens{study=\"%s\",direction=\"out\"} %lld\n",
+                   st.tokens[i].study, st.tokens[i].out);
     }
-    if (t)
-        sqlite3_reset(t);
     struct source_counts *sc = NULL;
     size_t n = 0;
     struct serr e;
@@ -86,6 +78,7 @@ enum http_result api_metrics(struct req *r)
             buf_printf(&out, "hpod_study_trials_by_source{study=\"%s\",source=\"%s\"} %lld\n",
                        sc[i].study, source_class_name(c), sc[i].n[c]);
     free(sc);
+    stats_release(&st);
     http_reply_bytes(r, 200, "text/plain; version=0.0.4", out.data, out.len, NULL);
     buf_release(&out);
     return HTTP_DONE;

@@ -181,10 +181,10 @@ enum http_result api_study_trials(struct req *r)
         return HTTP_DONE;
     }
     long long after = http_query_int(r, "after", -1, 1LL << 60);
-    if (r->replied)
+    if (http_replied(r))
         return HTTP_DONE;
     long long limit = http_query_int(r, "limit", 100, 1000);
-    if (r->replied)
+    if (http_replied(r))
         return HTTP_DONE;
     if (limit == 0)
         limit = 1;
@@ -370,10 +370,10 @@ static json_t *llm_call_json(const struct llm_call_row *c)
 enum http_result api_study_llm_calls(struct req *r)
 {
     long long after = http_query_int(r, "after", 0, 1LL << 60);
-    if (r->replied)
+    if (http_replied(r))
         return HTTP_DONE;
     long long limit = http_query_int(r, "limit", 50, 500);
-    if (r->replied)
+    if (http_replied(r))
         return HTTP_DONE;
     if (limit == 0)
         limit = 1;

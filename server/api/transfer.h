@@ -3,7 +3,6 @@
 
 #include <jansson.h>
 
-#include "db.h"
 #include "store.h"
 
 /* Moving a study between daemons: the export document holds the spec and every
@@ -13,9 +12,10 @@
 
 /* The export document of study name. New reference, or NULL with e set. */
 json_t *transfer_export(struct db *db, const char *name, struct serr *e);
-/* Create a study from an export document (borrowed), in one transaction. 409
- * when the name is taken; 400 naming the offending trial and field. Returns the
- * new study's JSON (new reference) or NULL. */
+/* Create a study from an export document (borrowed), in one transaction. The
+ * whole document is checked first: 400 naming the offending trial and field;
+ * then 409 when the name is taken. Returns the new study's JSON (new
+ * reference) or NULL. */
 json_t *transfer_import(struct db *db, const json_t *doc, struct serr *e);
 
 #endif

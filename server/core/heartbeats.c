@@ -1,6 +1,7 @@
 #include <config.h>
 #include "heartbeats.h"
 
+#include "locks.h"
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@ struct slot {
     int64_t expires_ms; /* the deadline */
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock lock = LOCK_INITIALIZER(LOCK_HEARTBEATS);
 static struct slot *slots;
 static size_t cap, used; /* cap is 0 or a power of two */
 
@@ -85,7 +86,7 @@ void heartbeats_extend(long long id, int64_t expires_ms)
 {
     if (id <= 0)
         return;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     struct slot *s = find(id);
     if (s) {
         if (expires_ms > s->expires_ms)
@@ -93,31 +94,31 @@ void heartbeats_extend(long long id, int64_t expires_ms)
     } else if (2 * (used + 1) <= cap || grow() == 0) {
         put(id, expires_ms);
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }
 
 int64_t heartbeats_deadline(long long id)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     struct slot *s = find(id);
     int64_t t = s ? s->expires_ms : 0;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     return t;
 }
 
 void heartbeats_forget(long long id)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     struct slot *s = find(id);
     if (s)
         erase((size_t)(s - slots));
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }
 
 long heartbeats_prune(int64_t now_ms)
 {
     long n = 0;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     for (size_t i = 0; i < cap; i++) {
         /* an erase may shift a later entry into i: look at i again */
         while (slots[i].id != 0 && slots[i].expires_ms < now_ms) {
@@ -125,15 +126,15 @@ long heartbeats_prune(int64_t now_ms)
             n++;
         }
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     return n;
 }
 
 void heartbeats_clear(void)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     free(slots);
     slots = NULL;
     cap = used = 0;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }

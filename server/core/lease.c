@@ -5,22 +5,23 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "auth.h"
 #include "db.h"
 #include "heartbeats.h"
-#include "http.h"
+#include "locks.h"
 #include "log.h"
 #include "metrics.h"
 #include "pruner_hook.h"
 #include "settings.h"
 #include "store.h"
 #include "timeutil.h"
+#include "wake.h"
 
 static pthread_t thread;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock lock = LOCK_INITIALIZER(LOCK_LEASE);
 static pthread_cond_t wake;
 static bool running;
 static int interval;
+static void (*periodic_task)(void);
 
 int lease_reap(struct db *db, int64_t now_ms)
 {
@@ -64,22 +65,23 @@ static void *reaper(void *arg)
 {
     (void)arg;
     int64_t last_auth = 0;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     while (running) {
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
         struct db *db = db_thread();
         if (db) {
             int n = lease_reap(db, time_now_ms());
             if (n < 0)
                 log_warn("lease reaper: %s", db_errmsg(db));
             if (time_mono_ms() - last_auth > 2000) {
-                auth_reload();
+                if (periodic_task)
+                    periodic_task();
                 heartbeats_prune(time_now_ms());
                 last_auth = time_mono_ms();
             }
         }
-        http_resume_due(store_event_seq());
-        pthread_mutex_lock(&lock);
+        wake_due(store_event_seq());
+        lock_take(&lock);
         if (!running)
             break;
         struct timespec ts;
@@ -87,14 +89,14 @@ static void *reaper(void *arg)
         ts.tv_nsec += (long)(interval % 1000) * 1000000L;
         ts.tv_sec += interval / 1000 + ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&wake, &lock, &ts);
+        lock_wait_until(&wake, &lock, &ts);
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     db_thread_close();
     return NULL;
 }
 
-int lease_start(int interval_ms)
+int lease_start(int interval_ms, void (*periodic)(void))
 {
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -102,6 +104,7 @@ int lease_start(int interval_ms)
     pthread_cond_init(&wake, &ca);
     pthread_condattr_destroy(&ca);
     interval = interval_ms;
+    periodic_task = periodic;
     running = true;
     if (pthread_create(&thread, NULL, reaper, NULL) != 0) {
         running = false;
@@ -112,13 +115,13 @@ int lease_start(int interval_ms)
 
 void lease_stop(void)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     if (!running) {
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
         return;
     }
     running = false;
     pthread_cond_signal(&wake);
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     pthread_join(thread, NULL);
 }

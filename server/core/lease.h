@@ -10,11 +10,12 @@
  * calls below keep the two together.
  *
  * The lease reaper: a thread that requeues or fails running trials whose
- * heartbeats stopped, wakes long-polls whose deadline passed, and reloads the
- * token list. */
+ * heartbeats stopped, wakes long-polls whose deadline passed (wake.h), and
+ * runs a periodic task of the caller's (the token list's reload). */
 
-/* Start the thread; 0 or -1. */
-int lease_start(int interval_ms);
+/* Start the thread, passing every interval_ms; periodic (may be NULL) runs on
+ * it about every 2 s. 0 or -1. */
+int lease_start(int interval_ms, void (*periodic)(void));
 /* Stop it and wait for it. */
 void lease_stop(void);
 /* One pass of the reaper at now_ms: expire the leases neither the database

@@ -9,7 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "http.h"
+#include "locks.h"
+#include "wake.h"
 #include "jsonutil.h"
 #include "llm_hist.h"
 #include "propose.h"
@@ -78,7 +79,7 @@ static struct llm_registry *reg;
 static bool reg_broken;
 static char reg_err[256];
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock lock = LOCK_INITIALIZER(LOCK_LLM_TABLE);
 static pthread_cond_t wake;
 static bool wake_ready;
 static struct lstudy *studies;
@@ -325,7 +326,7 @@ static int64_t bound_deadline(const struct lstudy *s)
 static void wake_requests(void)
 {
     store_event_bump();
-    http_resume_due(store_event_seq());
+    wake_due(store_event_seq());
 }
 
 /* ---- taking proposals (request threads) ---- */
@@ -433,10 +434,10 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
                      st->name, pname);
         return 0;
     }
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     struct lstudy *s = study_get(st->id, st->name);
     if (!s) {
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
         return 0;
     }
     study_refresh(s, st, ctx->next_number, -1, (long long)ctx->n_pending);
@@ -446,7 +447,7 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
     s->n_queued = 0;
     s->users++;
     bool rank = s->rank;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 
     struct proposal *kept = NULL, **link = &kept;
     size_t n_kept = 0;
@@ -481,7 +482,7 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
         got++;
     }
 
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     /* Put back what was not taken, ahead of what landed meanwhile. */
     if (kept) {
         struct proposal *last = kept;
@@ -507,7 +508,7 @@ int llm_hook_take(const struct study *st, const struct sampler_ctx *ctx, size_t 
                   (long long)(ctx->n_pending + made));
     if (wake_ready)
         pthread_cond_broadcast(&wake);
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     return (int)got;
 }
 
@@ -550,9 +551,9 @@ static void scan(struct db *db)
         log_warn("llm: cannot list the running studies: %s", db_errmsg(db));
         return;
     }
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     unsigned gen = ++scan_gen;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     for (size_t i = 0; i < n; i++) {
         struct study st;
         struct serr e;
@@ -564,7 +565,7 @@ static void scan(struct db *db)
             llm_registry_get(reg, json_str(st.spec->llm, "provider", "default"))) {
             long long next, used, out;
             study_numbers(db, st.id, &next, &used, &out);
-            pthread_mutex_lock(&lock);
+            lock_take(&lock);
             struct lstudy *s = phase_room(st.spec, next) > 0 || study_find(st.id)
                                    ? study_get(st.id, st.name)
                                    : NULL;
@@ -572,13 +573,13 @@ static void scan(struct db *db)
                 study_refresh(s, &st, next, used, out);
                 s->seen = gen;
             }
-            pthread_mutex_unlock(&lock);
+            lock_drop(&lock);
         }
         store_study_release(&st);
     }
     free(ids);
     /* Studies no longer running (or no longer in their LLM phase): drop. */
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     for (struct lstudy **ps = &studies; *ps;) {
         struct lstudy *s = *ps;
         if (s->seen != gen && !s->busy && s->users == 0) {
@@ -591,7 +592,7 @@ static void scan(struct db *db)
             ps = &s->next;
         }
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }
 
 /* The entry most in need of a call, or NULL (lock held). */
@@ -725,9 +726,9 @@ static void serve(struct db *db, struct lstudy *s)
     struct study st;
     struct serr e;
     if (store_study_load_id(db, s->id, &st, &e) < 0) {
-        pthread_mutex_lock(&lock);
+        lock_take(&lock);
         s->active = false;
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
         return;
     }
     long long next, used, outstanding;
@@ -735,7 +736,7 @@ static void serve(struct db *db, struct lstudy *s)
     long long max_tokens = json_int(st.spec->llm, "max_tokens", 500000);
     struct llm_provider *prov =
         llm_registry_get(reg, json_str(st.spec->llm, "provider", "default"));
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     study_refresh(s, &st, next, used, outstanding);
     if (!prov)
         s->active = false;
@@ -745,7 +746,7 @@ static void serve(struct db *db, struct lstudy *s)
     size_t nq = 0;
     for (struct proposal *p = s->head; queued && p && nq < n_queued; p = p->next)
         queued[nq++] = json_deep_copy(p->config);
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     if (!go) {
         store_study_release(&st);
         free(queued);
@@ -825,7 +826,7 @@ static void serve(struct db *db, struct lstudy *s)
 out_release:;
     int64_t now = time_mono_ms();
     bool wake_them = false;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     if (used + out.tokens_in + out.tokens_out >= max_tokens && !s->exhausted) {
         s->exhausted = true;
         wake_them = true; /* suggests waiting for the LLM get the fallback */
@@ -871,7 +872,7 @@ out_release:;
         /* Waiting suggests keep waiting; bounds_due() wakes them once the
          * provider counts as down. */
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     if (wake_them)
         wake_requests();
     json_decref(details);
@@ -890,34 +891,34 @@ out_release:;
 static void *llm_thread(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     while (!atomic_load(&stopping)) {
         int64_t now = time_mono_ms();
         if (now >= next_scan && !scanning) {
             scanning = true;
-            pthread_mutex_unlock(&lock);
+            lock_drop(&lock);
             struct db *db = db_thread();
             if (db)
                 scan(db);
-            pthread_mutex_lock(&lock);
+            lock_take(&lock);
             scanning = false;
             next_scan = time_mono_ms() + SCAN_MS;
             continue;
         }
         if (bounds_due(now)) {
-            pthread_mutex_unlock(&lock);
+            lock_drop(&lock);
             wake_requests();
-            pthread_mutex_lock(&lock);
+            lock_take(&lock);
             continue;
         }
         struct lstudy *s = pick(now);
         if (s) {
             s->busy = true;
-            pthread_mutex_unlock(&lock);
+            lock_drop(&lock);
             struct db *db = db_thread();
             if (db)
                 serve(db, s);
-            pthread_mutex_lock(&lock);
+            lock_take(&lock);
             s->busy = false;
             if (!db)
                 s->backoff_until = time_mono_ms() + 1000;
@@ -925,9 +926,9 @@ static void *llm_thread(void *arg)
         }
         int64_t until = next_event();
         struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
-        pthread_cond_timedwait(&wake, &lock, &ts);
+        lock_wait_until(&wake, &lock, &ts);
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     db_thread_close();
     return NULL;
 }
@@ -956,10 +957,10 @@ int llm_hook_start(void)
     threads = calloc(want, sizeof *threads);
     if (!threads)
         return -1;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     wake_ready = true;
     next_scan = 0;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     for (n_threads = 0; n_threads < want; n_threads++)
         if (pthread_create(&threads[n_threads], NULL, llm_thread, NULL) != 0) {
             log_error("cannot start llm thread %zu", n_threads + 1);
@@ -978,10 +979,10 @@ int llm_hook_start(void)
 void llm_hook_stop(void)
 {
     atomic_store(&stopping, true);
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     if (wake_ready)
         pthread_cond_broadcast(&wake);
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     /* A call in flight gives up at its next retry or wait; one HTTP attempt may
      * run to its timeout, so the wait for it is bounded. */
     size_t left = 0;
@@ -1002,7 +1003,7 @@ void llm_hook_stop(void)
         log_warn("%zu llm call%s still in flight at shutdown", left, left == 1 ? "" : "s");
         return;
     }
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     while (studies) {
         struct lstudy *s = studies;
         studies = s->next;
@@ -1011,10 +1012,10 @@ void llm_hook_stop(void)
     }
     if (wake_ready) {
         wake_ready = false;
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
         pthread_cond_destroy(&wake);
     } else {
-        pthread_mutex_unlock(&lock);
+        lock_drop(&lock);
     }
     pthread_mutex_lock(&reg_lock);
     llm_registry_free(reg);

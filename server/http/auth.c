@@ -7,7 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "db.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -29,76 +28,29 @@ void auth_hash(const char *text, char out[65])
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-const char *auth_role_name(enum role role)
+int auth_reload(struct db *db)
 {
-    switch (role) {
-    case ROLE_ADMIN:
-        return "admin";
-    case ROLE_WORKER:
-        return "worker";
-    case ROLE_READ:
-        return "read";
-    default:
-        return "none";
-    }
-}
-
-int auth_role_parse(const char *name)
-{
-    if (strcmp(name, "admin") == 0)
-        return ROLE_ADMIN;
-    if (strcmp(name, "worker") == 0)
-        return ROLE_WORKER;
-    if (strcmp(name, "read") == 0)
-        return ROLE_READ;
-    return -1;
-}
-
-int auth_reload(void)
-{
-    struct db *db = db_thread();
     if (!db)
         return -1;
-    sqlite3_stmt *st = db_stmt(db, "SELECT hash, role FROM tokens WHERE revoked_at IS NULL");
-    if (!st)
+    struct token_list stored;
+    if (tokens_active(db, &stored) < 0)
         return -1;
-    struct token *list = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            struct token *grown = realloc(list, cap * sizeof *list);
-            if (!grown) {
-                free(list);
-                sqlite3_reset(st);
-                return -1;
-            }
-            list = grown;
-        }
-        snprintf(list[n].hash, sizeof list[n].hash, "%s", (const char *)sqlite3_column_text(st, 0));
-        int role = auth_role_parse((const char *)sqlite3_column_text(st, 1));
-        list[n].role = role < 0 ? ROLE_NONE : (enum role)role;
-        n++;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        free(list);
+    struct token *list = stored.n ? calloc(stored.n, sizeof *list) : NULL;
+    if (stored.n && !list) {
+        tokens_list_release(&stored);
         return -1;
     }
-    bool any = n > 0;
-    sqlite3_stmt *c = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM tokens)");
-    if (c) {
-        if (sqlite3_step(c) == SQLITE_ROW)
-            any = sqlite3_column_int(c, 0) != 0;
-        sqlite3_reset(c);
+    for (size_t i = 0; i < stored.n; i++) {
+        memcpy(list[i].hash, stored.rows[i].hash, sizeof list[i].hash);
+        list[i].role = stored.rows[i].role;
     }
     pthread_rwlock_wrlock(&lock);
-    ever = any;
+    ever = stored.ever;
     free(tokens);
     tokens = list;
-    n_tokens = n;
+    n_tokens = stored.n;
     pthread_rwlock_unlock(&lock);
+    tokens_list_release(&stored);
     return 0;
 }
 
@@ -161,7 +113,7 @@ int auth_check(const char *authorization, enum role need, enum role *role, char 
     *role = found;
     if (found < need) {
         snprintf(why, whylen, "this needs the %s role; the token has the %s role",
-                 auth_role_name(need), auth_role_name(found));
+                 tokens_role_name(need), tokens_role_name(found));
         return -1;
     }
     return 0;

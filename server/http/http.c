@@ -10,11 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "auth.h"
-#include "db.h"
 #include "jsonutil.h"
+#include "locks.h"
 #include "reqlimits.h"
 #include "log.h"
 #include "metrics.h"
@@ -28,11 +29,11 @@ struct waiter {
     struct req *r;       /* borrowed: lives until the connection completes */
     struct waiter *next; /* list link */
 };
-static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock wait_lock = LOCK_INITIALIZER(LOCK_HTTP_WAIT);
 static struct waiter *waiters;
 
 /* Requests handed to the offload threads, first in first out. */
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock pool_lock = LOCK_INITIALIZER(LOCK_HTTP_POOL);
 static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 struct pool_item {
     struct req *r;          /* borrowed: its connection is suspended */
@@ -62,11 +63,63 @@ static void req_free(struct req *r)
     free(r);
 }
 
+/* The one place a request changes state (enum req_state in http.h). A move
+ * the lifecycle does not have is a bug: logged in every build, and it aborts
+ * unless NDEBUG is defined. */
+static void req_enter(struct req *r, enum req_state to)
+{
+    bool ok = false;
+    switch (r->state) {
+    case REQ_RECEIVING:
+        ok = to == REQ_DISCARDING || to == REQ_RUNNING || to == REQ_REPLIED;
+        break;
+    case REQ_DISCARDING:
+        ok = to == REQ_REPLIED;
+        break;
+    case REQ_RUNNING:
+        ok = to == REQ_INLINE || to == REQ_OFFLOADED || to == REQ_PARKED || to == REQ_REPLIED;
+        break;
+    case REQ_INLINE:
+    case REQ_OFFLOADED:
+        ok = to == REQ_PARKED || to == REQ_REPLIED;
+        break;
+    case REQ_PARKED:
+        ok = to == REQ_RUNNING || to == REQ_REPLIED;
+        break;
+    case REQ_REPLIED:
+        ok = false;
+        break;
+    }
+    if (!ok) {
+        log_error("%s %s: request state %d cannot become %d", r->method, r->url, (int)r->state,
+                  (int)to);
+#ifndef NDEBUG
+        abort();
+#endif
+    }
+    r->state = to;
+}
+
+bool http_replied(const struct req *r)
+{
+    return r->state == REQ_REPLIED;
+}
+
 static void queue(struct req *r, unsigned status, struct MHD_Response *resp)
 {
+    if (r->state == REQ_REPLIED) {
+        log_warn("%s %s: a second reply (%u) dropped", r->method, r->url, status);
+        MHD_destroy_response(resp);
+        return;
+    }
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    if (r->on_pool) {
+    if (r->retry_after_s >= 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", r->retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", v);
+    }
+    if (r->state == REQ_OFFLOADED) {
         /* MHD takes replies on its own thread: keep it for the resumption */
         if (r->deferred)
             MHD_destroy_response(r->deferred);
@@ -77,17 +130,14 @@ static void queue(struct req *r, unsigned status, struct MHD_Response *resp)
             log_warn("could not queue a %u response for %s %s", status, r->method, r->url);
         MHD_destroy_response(resp);
     }
-    r->replied = true;
+    req_enter(r, REQ_REPLIED);
     metrics_request(r->route ? r->route->name : "other", status,
                     time_mono_ms() - r->started_mono_ms);
 }
 
-static __thread int retry_after_s = -1;
-
 void http_set_retry_after(struct req *r, int seconds)
 {
-    (void)r;
-    retry_after_s = seconds;
+    r->retry_after_s = seconds;
 }
 
 void http_reply_bytes(struct req *r, unsigned status, const char *content_type, const void *data,
@@ -100,12 +150,6 @@ void http_reply_bytes(struct req *r, unsigned status, const char *content_type, 
     MHD_add_response_header(resp, "Content-Type", content_type);
     for (size_t i = 0; extra_headers && extra_headers[i] && extra_headers[i + 1]; i += 2)
         MHD_add_response_header(resp, extra_headers[i], extra_headers[i + 1]);
-    if (retry_after_s >= 0) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", retry_after_s);
-        MHD_add_response_header(resp, "Retry-After", v);
-        retry_after_s = -1;
-    }
     queue(r, status, resp);
 }
 
@@ -126,12 +170,6 @@ void http_reply_json(struct req *r, unsigned status, json_t *value)
         return;
     }
     MHD_add_response_header(resp, "Content-Type", "application/json");
-    if (retry_after_s >= 0) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", retry_after_s);
-        MHD_add_response_header(resp, "Retry-After", v);
-        retry_after_s = -1;
-    }
     queue(r, status, resp);
 }
 
@@ -271,26 +309,23 @@ fail:
  * the handler ran on an offload thread) until an event or its deadline. */
 static void park(struct req *r)
 {
-    bool was_pool = r->on_pool;
-    pthread_mutex_lock(&wait_lock);
+    bool was_pool = r->state == REQ_OFFLOADED;
+    lock_take(&wait_lock);
     struct waiter *w = malloc(sizeof *w);
     if (w) {
         /* from here the MHD thread may resume it and run the handler again */
-        r->on_pool = false;
+        req_enter(r, REQ_PARKED);
         w->r = r;
         w->next = waiters;
         waiters = w;
         if (!was_pool)
             MHD_suspend_connection(r->conn);
-        r->suspended = true;
     }
-    pthread_mutex_unlock(&wait_lock);
+    lock_drop(&wait_lock);
     if (!w) {
         http_reply_error(r, 503, "unavailable", "out of memory");
-        if (was_pool) {
-            r->on_pool = false;
+        if (was_pool)
             MHD_resume_connection(r->conn);
-        }
     }
 }
 
@@ -302,18 +337,18 @@ static int pool_enqueue(struct req *r)
         return -1;
     it->r = r;
     it->next = NULL;
-    pthread_mutex_lock(&pool_lock);
+    lock_take(&pool_lock);
     if (pool_stopping || pool_n == 0) {
-        pthread_mutex_unlock(&pool_lock);
+        lock_drop(&pool_lock);
         free(it);
         return -1;
     }
-    r->suspended = true;
+    req_enter(r, REQ_OFFLOADED);
     MHD_suspend_connection(r->conn);
     *pool_tail = it;
     pool_tail = &it->next;
     pthread_cond_signal(&pool_cond);
-    pthread_mutex_unlock(&pool_lock);
+    lock_drop(&pool_lock);
     metrics_count("offloaded_requests", 1);
     return 0;
 }
@@ -323,15 +358,17 @@ static void run_handler(struct req *r)
 {
     for (;;) {
         enum http_result res = r->route->handler(r);
-        if (res == HTTP_OFFLOAD && !r->replied) {
+        if (r->state == REQ_REPLIED)
+            return;
+        if (res == HTTP_OFFLOAD && r->state == REQ_RUNNING) {
             if (pool_enqueue(r) == 0)
                 return;
-            r->no_offload = true; /* run it here after all */
+            req_enter(r, REQ_INLINE); /* run it here after all */
             continue;
         }
-        if (res == HTTP_SUSPEND && !r->replied)
+        if (res == HTTP_SUSPEND)
             park(r);
-        else if (!r->replied)
+        else
             http_reply_error(r, 500, "internal", "handler gave no reply");
         return;
     }
@@ -340,33 +377,32 @@ static void run_handler(struct req *r)
 static void *pool_main(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&pool_lock);
+    lock_take(&pool_lock);
     for (;;) {
         while (!pool_head && !pool_stopping)
-            pthread_cond_wait(&pool_cond, &pool_lock);
+            lock_wait(&pool_cond, &pool_lock);
         if (!pool_head)
             break; /* stopping, and nothing left */
         struct pool_item *it = pool_head;
         pool_head = it->next;
         if (!pool_head)
             pool_tail = &pool_head;
-        pthread_mutex_unlock(&pool_lock);
+        lock_drop(&pool_lock);
         struct req *r = it->r;
         free(it);
-        r->on_pool = true;
         enum http_result res = r->route->handler(r);
-        if (res == HTTP_SUSPEND && !r->replied) {
+        if (res == HTTP_SUSPEND && r->state == REQ_OFFLOADED) {
             park(r); /* stays suspended; an event resumes it on the MHD thread */
         } else {
-            if (!r->replied)
+            if (r->state != REQ_REPLIED)
                 http_reply_error(r, 500, "internal", "handler gave no reply");
-            r->on_pool = false;
             MHD_resume_connection(r->conn);
         }
-        pthread_mutex_lock(&pool_lock);
+        lock_take(&pool_lock);
     }
-    pthread_mutex_unlock(&pool_lock);
-    db_thread_close();
+    lock_drop(&pool_lock);
+    if (opts->thread_exit)
+        opts->thread_exit();
     return NULL;
 }
 
@@ -384,10 +420,10 @@ static void pool_start(unsigned n)
 /* Finish what was handed over, then end the threads. */
 static void pool_stop(void)
 {
-    pthread_mutex_lock(&pool_lock);
+    lock_take(&pool_lock);
     pool_stopping = true;
     pthread_cond_broadcast(&pool_cond);
-    pthread_mutex_unlock(&pool_lock);
+    lock_drop(&pool_lock);
     for (unsigned i = 0; i < pool_n; i++)
         pthread_join(pool_threads[i], NULL);
     free(pool_threads);
@@ -397,7 +433,49 @@ static void pool_stop(void)
 
 bool http_can_offload(const struct req *r)
 {
-    return !r->on_pool && !r->no_offload && pool_n > 0;
+    return r->state == REQ_RUNNING && pool_n > 0;
+}
+
+/* "addr:" and the caller's numeric address into key. */
+static void client_address(struct req *r, char *key, size_t keylen)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text);
+    }
+    snprintf(key, keylen, "addr:%s", text);
+}
+
+/* Take one request from the bucket of r's caller (authorization: the
+ * Authorization header, borrowed, may be NULL); true after a 429 reply with
+ * Retry-After when the caller is over the rate. */
+static bool rate_limited(struct req *r, const char *authorization)
+{
+    unsigned per_s = ratelimit_rate();
+    if (per_s == 0)
+        return false;
+    char key[256];
+    /* The token was checked before: a token here is a valid one. In open mode
+     * any text passes, so the address is the caller there. */
+    if (authorization && r->role != ROLE_NONE && auth_token_count() > 0 &&
+        strncasecmp(authorization, "Bearer ", 7) == 0)
+        snprintf(key, sizeof key, "token:%.200s", authorization + 7);
+    else
+        client_address(r, key, sizeof key);
+    int retry = 1;
+    if (ratelimit_take(key, time_mono_ms(), &retry) == 0)
+        return false;
+    http_set_retry_after(r, retry);
+    http_reply_error(r, 429, "rate_limited",
+                     "more than %u requests per second from this %s: retry after %d s", per_s,
+                     strncmp(key, "token:", 6) == 0 ? "token" : "address", retry);
+    return true;
 }
 
 static void dispatch(struct req *r)
@@ -441,13 +519,14 @@ static void dispatch(struct req *r)
                          why);
         return;
     }
-    if (ratelimit_check(r, authz) < 0)
+    if (rate_limited(r, authz))
         return;
-    if (r->body_too_large) {
+    if (r->state == REQ_DISCARDING) {
         http_reply_error(r, 413, "body_too_large", "request body larger than %zu bytes",
                          opts->max_body);
         return;
     }
+    req_enter(r, REQ_RUNNING);
     run_handler(r);
 }
 
@@ -466,22 +545,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         r->url = url;
         r->started_mono_ms = time_mono_ms();
+        r->state = REQ_RECEIVING;
+        r->retry_after_s = -1;
         buf_init(&r->body);
         *con_cls = r;
         atomic_fetch_add(&in_flight, 1);
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!r->body_too_large && r->body.len + *upload_size <= opts->max_body)
+        if (r->state == REQ_RECEIVING && r->body.len + *upload_size <= opts->max_body)
             buf_append(&r->body, upload_data, *upload_size);
-        else
-            r->body_too_large = true;
+        else if (r->state == REQ_RECEIVING)
+            req_enter(r, REQ_DISCARDING);
         *upload_size = 0;
         return MHD_YES;
     }
     if (r->deferred) {
         /* back from an offload thread with its reply */
-        r->suspended = false;
         if (MHD_queue_response(conn, r->deferred_status, r->deferred) != MHD_YES)
             log_warn("could not queue a %u response for %s %s", r->deferred_status, r->method,
                      r->url);
@@ -489,15 +569,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->deferred = NULL;
         return MHD_YES;
     }
-    if (r->replied)
-        return MHD_YES;
-    if (r->route) {
+    switch (r->state) {
+    case REQ_RECEIVING:
+    case REQ_DISCARDING:
+        dispatch(r);
+        break;
+    case REQ_PARKED:
         /* resumed long-poll: run the handler again */
-        r->suspended = false;
+        req_enter(r, REQ_RUNNING);
         run_handler(r);
-        return MHD_YES;
+        break;
+    case REQ_RUNNING:
+    case REQ_INLINE:
+    case REQ_OFFLOADED:
+    case REQ_REPLIED:
+        break; /* nothing new for this request */
     }
-    dispatch(r);
     return MHD_YES;
 }
 
@@ -510,7 +597,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct req *r = *con_cls;
     if (!r)
         return;
-    pthread_mutex_lock(&wait_lock);
+    lock_take(&wait_lock);
     for (struct waiter **pw = &waiters; *pw; pw = &(*pw)->next) {
         if ((*pw)->r == r) {
             struct waiter *w = *pw;
@@ -519,7 +606,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             break;
         }
     }
-    pthread_mutex_unlock(&wait_lock);
+    lock_drop(&wait_lock);
     req_free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&in_flight, 1);
@@ -528,20 +615,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void resume_where(bool all, uint64_t seq)
 {
     int64_t now = time_mono_ms();
-    pthread_mutex_lock(&wait_lock);
+    lock_take(&wait_lock);
     struct waiter **pw = &waiters;
     while (*pw) {
         struct waiter *w = *pw;
         if (all || w->r->wait_seq < seq || (w->r->deadline_ms && now >= w->r->deadline_ms)) {
             *pw = w->next;
-            w->r->suspended = false;
             MHD_resume_connection(w->r->conn);
             free(w);
         } else {
             pw = &w->next;
         }
     }
-    pthread_mutex_unlock(&wait_lock);
+    lock_drop(&wait_lock);
 }
 
 void http_resume_all(void)

@@ -8,14 +8,31 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "auth.h"
 
 /* The HTTP front: libmicrohttpd with an internal thread pool, a static routing
  * table (api.c), request bodies gathered up to a limit, JSON replies, and
  * suspension of long-polls. */
 
-enum role { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WORKER = 2, ROLE_ADMIN = 3 };
-
 #define HTTP_MAX_ARGS 2
+
+/* Where a request is in its life; http.c moves it, in one function:
+ *
+ *   RECEIVING --body past the limit--> DISCARDING --dispatch--> REPLIED (413)
+ *   RECEIVING --dispatch--> RUNNING, or REPLIED at once (404, 405, 401, 429, a file)
+ *   RUNNING --HTTP_OFFLOAD--> OFFLOADED, or INLINE when the offload threads refuse
+ *   RUNNING, INLINE, OFFLOADED --HTTP_SUSPEND--> PARKED --event or deadline--> RUNNING
+ *   RUNNING, INLINE, OFFLOADED --a reply--> REPLIED
+ */
+enum req_state {
+    REQ_RECEIVING = 0, /* the body is arriving */
+    REQ_DISCARDING,    /* the body went past the limit: the rest is dropped, 413 follows */
+    REQ_RUNNING,       /* the handler runs on the HTTP thread */
+    REQ_INLINE,        /* as RUNNING, but the offload threads are gone: it stays here */
+    REQ_OFFLOADED,     /* suspended, queued for or running on an offload thread */
+    REQ_PARKED,        /* suspended long-poll, waiting for an event or its deadline */
+    REQ_REPLIED,       /* a reply is queued, or kept in deferred for the HTTP thread */
+};
 
 struct req {
     struct MHD_Connection *conn;        /* borrowed */
@@ -23,17 +40,14 @@ struct req {
     const char *url;                    /* borrowed, path only */
     char *args[HTTP_MAX_ARGS];          /* owned: the {} segments of the matched route, decoded */
     struct buf body;                    /* request body */
-    bool body_too_large;                /* the body went past the limit */
     json_t *json;                       /* owned: the parsed body, once a handler asked for it */
     enum role role;                     /* role of the caller's token */
     const struct route *route;          /* matched route, or NULL */
-    bool replied;                       /* a response was queued */
-    bool suspended;                     /* the connection is suspended (long-poll) */
+    enum req_state state;               /* see enum req_state */
+    int retry_after_s;                  /* Retry-After of the reply in seconds, -1 for none */
     int64_t deadline_ms;                /* long-poll deadline (monotonic), 0 when not polling */
     uint64_t wait_seq;                  /* event sequence seen when the long-poll started */
     int64_t started_mono_ms;            /* when the request started */
-    bool on_pool;                       /* the handler runs on an offload thread */
-    bool no_offload;                    /* the offload threads are gone: run here */
     struct MHD_Response *deferred;      /* owned: a reply made off the MHD thread, to queue */
     unsigned deferred_status;           /* its status */
     void *handler_state;                /* a handler's private state across resumptions */
@@ -43,7 +57,7 @@ struct req {
 /* A handler's result. HTTP_OFFLOAD (from the MHD thread only, before any
  * reply) runs the handler again on an offload thread, so that a slow request
  * (a model-based suggest, an export) does not hold up the fast ones sharing
- * the HTTP thread; the handler sees r->on_pool set there. */
+ * the HTTP thread; the handler sees r->state REQ_OFFLOADED there. */
 enum http_result { HTTP_DONE = 0, HTTP_SUSPEND = 1, HTTP_OFFLOAD = 2 };
 
 typedef enum http_result (*http_handler)(struct req *r);
@@ -66,6 +80,7 @@ struct http_options {
     http_handler fallback;      /* for GET paths no route matches (static files), or NULL */
     const char *tls_cert; /* PEM text of the certificate (chain), borrowed; NULL = plain HTTP */
     const char *tls_key;  /* PEM text of its private key, borrowed; set with tls_cert */
+    void (*thread_exit)(void); /* called by each offload thread as it ends, or NULL */
 };
 
 /* Start serving; returns the daemon, or NULL with a message in err. */
@@ -88,8 +103,11 @@ void http_reply_error(struct req *r, unsigned status, const char *code, const ch
 /* Reply with a byte body (copied) of the given content type. */
 void http_reply_bytes(struct req *r, unsigned status, const char *content_type, const void *data,
                       size_t len, const char *const *extra_headers);
-/* Add Retry-After to the next reply of r (seconds). */
+/* Add Retry-After (seconds) to the reply r is about to get; kept in r, so
+ * that it holds whichever thread replies. */
 void http_set_retry_after(struct req *r, int seconds);
+/* True once r has its reply (a handler may stop there). */
+bool http_replied(const struct req *r);
 /* The body parsed as JSON (borrowed, kept in r). On failure replies 400 with
  * jansson's message and position and returns NULL. An empty body is {} when
  * allow_empty is set. The body must be an object. */

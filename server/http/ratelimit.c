@@ -1,18 +1,10 @@
 #include <config.h>
 #include "ratelimit.h"
 
-#include <arpa/inet.h>
+#include "locks.h"
 #include <math.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-
-#include "auth.h"
-#include "timeutil.h"
 
 #define SLOTS 8192 /* buckets kept; a power of two */
 #define PROBE 8    /* slots looked at per key before the oldest is reused */
@@ -23,23 +15,23 @@ struct bucket {
     int64_t last_ms; /* when tokens was last brought up to date */
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock lock = LOCK_INITIALIZER(LOCK_RATELIMIT);
 static struct bucket *table;
 static unsigned rate;
 
 void ratelimit_configure(unsigned per_s)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     rate = per_s;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }
 
 void ratelimit_release(void)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     free(table);
     table = NULL;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }
 
 static uint64_t hash_key(const char *s)
@@ -75,7 +67,7 @@ static struct bucket *find(uint64_t key, int64_t now_ms)
 int ratelimit_take(const char *key, int64_t now_ms, int *retry_after_s)
 {
     int rc = 0;
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     if (rate == 0)
         goto out_unlock;
     if (!table) {
@@ -100,47 +92,14 @@ int ratelimit_take(const char *key, int64_t now_ms, int *retry_after_s)
         rc = -1;
     }
 out_unlock:
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
     return rc;
 }
 
-/* "addr:" and the caller's numeric address into key. */
-static void client_address(struct req *r, char *key, size_t keylen)
+unsigned ratelimit_rate(void)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char text[INET6_ADDRSTRLEN] = "?";
-    if (ci && ci->client_addr) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text);
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text);
-    }
-    snprintf(key, keylen, "addr:%s", text);
-}
-
-int ratelimit_check(struct req *r, const char *authorization)
-{
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     unsigned per_s = rate;
-    pthread_mutex_unlock(&lock);
-    if (per_s == 0)
-        return 0;
-    char key[256];
-    /* The dispatcher checked the token before: a token here is a valid one. In
-     * open mode any text passes, so the address is the caller there. */
-    if (authorization && r->role != ROLE_NONE && auth_token_count() > 0 &&
-        strncasecmp(authorization, "Bearer ", 7) == 0)
-        snprintf(key, sizeof key, "token:%.200s", authorization + 7);
-    else
-        client_address(r, key, sizeof key);
-    int retry = 1;
-    if (ratelimit_take(key, time_mono_ms(), &retry) == 0)
-        return 0;
-    http_set_retry_after(r, retry);
-    http_reply_error(r, 429, "rate_limited",
-                     "more than %u requests per second from this %s: retry after %d s", per_s,
-                     strncmp(key, "token:", 6) == 0 ? "token" : "address", retry);
-    return -1;
+    lock_drop(&lock);
+    return per_s;
 }

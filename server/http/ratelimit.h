@@ -3,8 +3,6 @@
 
 #include <stdint.h>
 
-#include "http.h"
-
 /* Requests per second per caller, as a token bucket: each caller may send
  * `rate_limit` requests per second on average and up to that many at once.
  * A caller is its API token, or its address when it sends none. Off (0) by
@@ -17,10 +15,8 @@ void ratelimit_configure(unsigned per_s);
  * 0 when allowed; -1 when over the rate, with the whole seconds until one
  * more request is allowed in *retry_after_s. */
 int ratelimit_take(const char *key, int64_t now_ms, int *retry_after_s);
-/* The hook for the dispatcher: take one request for r's caller (authorization
- * is the Authorization header, borrowed, may be NULL). 0 to go on; -1 after a
- * 429 reply with Retry-After. */
-int ratelimit_check(struct req *r, const char *authorization);
+/* The allowed rate in requests per second; 0 when limiting is off. */
+unsigned ratelimit_rate(void);
 /* Forget every bucket and free the table. */
 void ratelimit_release(void);
 

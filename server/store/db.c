@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "locks.h"
 #include "log.h"
 
 extern const char *const schema_migrations[];
@@ -30,7 +31,7 @@ struct db {
 /* Writers of this process take turns here rather than in SQLite's busy handler,
  * which polls with sleeps of up to 100 ms and so stretches the tail latency when
  * many threads write at once. Other processes still meet busy_timeout. */
-static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock write_lock = LOCK_INITIALIZER(LOCK_DB_WRITE);
 
 /* WAL checkpoints. SQLite's default runs one inside whichever commit takes the
  * WAL past 1000 pages, with its fsyncs, so one request in a thousand waits for
@@ -41,7 +42,7 @@ static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
  * their index entries) change in every commit, and a checkpoint writes each
  * page once however often it changed, so rarer checkpoints write less. */
 #define CKPT_FRAMES 4000
-static pthread_mutex_t ckpt_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock ckpt_lock = LOCK_INITIALIZER(LOCK_DB_CHECKPOINT);
 static pthread_cond_t ckpt_cond = PTHREAD_COND_INITIALIZER;
 static pthread_t ckpt_thread;
 static bool ckpt_running, ckpt_wanted;
@@ -66,7 +67,7 @@ static void db_end_write(struct db *db)
 {
     if (db->writing && sqlite3_get_autocommit(db->h)) {
         db->writing = false;
-        pthread_mutex_unlock(&write_lock);
+        lock_drop(&write_lock);
     }
 }
 
@@ -88,13 +89,13 @@ static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
     (void)arg;
     if (frames < CKPT_FRAMES)
         return SQLITE_OK;
-    pthread_mutex_lock(&ckpt_lock);
+    lock_take(&ckpt_lock);
     bool background = ckpt_running;
     if (background) {
         ckpt_wanted = true;
         pthread_cond_signal(&ckpt_cond);
     }
-    pthread_mutex_unlock(&ckpt_lock);
+    lock_drop(&ckpt_lock);
     if (!background || frames >= 8 * CKPT_FRAMES)
         sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;
@@ -227,44 +228,44 @@ static void *checkpointer(void *arg)
     struct db *db = db_open(db_path, err, sizeof err);
     if (!db)
         log_error("checkpointer: %s", err);
-    pthread_mutex_lock(&ckpt_lock);
+    lock_take(&ckpt_lock);
     while (ckpt_running) {
         if (!ckpt_wanted) {
-            pthread_cond_wait(&ckpt_cond, &ckpt_lock);
+            lock_wait(&ckpt_cond, &ckpt_lock);
             continue;
         }
-        pthread_mutex_unlock(&ckpt_lock);
+        lock_drop(&ckpt_lock);
         int rc = SQLITE_OK;
         if (db) {
             /* Most pages are copied while writers go on; the frames they add
              * meanwhile are copied with writers held, so that the checkpoint
              * completes and the next commit starts the WAL over. */
             rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-            pthread_mutex_lock(&write_lock);
+            lock_take(&write_lock);
             if (rc == SQLITE_OK || rc == SQLITE_BUSY)
                 rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-            pthread_mutex_unlock(&write_lock);
+            lock_drop(&write_lock);
         }
         if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             log_warn("checkpoint: %s", sqlite3_errmsg(db->h));
-        pthread_mutex_lock(&ckpt_lock);
+        lock_take(&ckpt_lock);
         ckpt_wanted = false; /* the commits that asked meanwhile are in it */
     }
-    pthread_mutex_unlock(&ckpt_lock);
+    lock_drop(&ckpt_lock);
     db_close(db);
     return NULL;
 }
 
 int db_checkpointer_start(void)
 {
-    pthread_mutex_lock(&ckpt_lock);
+    lock_take(&ckpt_lock);
     ckpt_running = true;
     ckpt_wanted = false;
-    pthread_mutex_unlock(&ckpt_lock);
+    lock_drop(&ckpt_lock);
     if (pthread_create(&ckpt_thread, NULL, checkpointer, NULL) != 0) {
-        pthread_mutex_lock(&ckpt_lock);
+        lock_take(&ckpt_lock);
         ckpt_running = false;
-        pthread_mutex_unlock(&ckpt_lock);
+        lock_drop(&ckpt_lock);
         return -1;
     }
     return 0;
@@ -272,11 +273,11 @@ int db_checkpointer_start(void)
 
 void db_checkpointer_stop(void)
 {
-    pthread_mutex_lock(&ckpt_lock);
+    lock_take(&ckpt_lock);
     bool was = ckpt_running;
     ckpt_running = false;
     pthread_cond_signal(&ckpt_cond);
-    pthread_mutex_unlock(&ckpt_lock);
+    lock_drop(&ckpt_lock);
     if (was)
         pthread_join(ckpt_thread, NULL);
 }
@@ -356,7 +357,7 @@ int db_begin(struct db *db)
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 10; /* as busy_timeout */
-        if (pthread_mutex_timedlock(&write_lock, &until) != 0) {
+        if (lock_take_until(&write_lock, &until) != 0) {
             db->last_rc = SQLITE_BUSY;
             log_error("sqlite: timed out waiting for the write lock");
             return -1;

@@ -127,7 +127,7 @@ static void setup(void)
     config_defaults();
     cfg.max_wait_s = 0; /* no long-poll: an input must finish at once */
     cfg.max_body = 1u << 20;
-    if (db_setup(db, false) < 0 || auth_reload() < 0)
+    if (db_setup(db, false) < 0 || auth_reload(db_thread()) < 0)
         die("database set-up", db);
     static struct http_options o;
     o.host = "127.0.0.1";

@@ -1,6 +1,7 @@
 #include <config.h>
 #include "metrics.h"
 
+#include "locks.h"
 #include <pthread.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ struct event {
     long long n;      /* total */
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lock lock = LOCK_INITIALIZER(LOCK_METRICS);
 static struct series series[MAX_SERIES];
 static size_t n_series;
 static struct event events[MAX_EVENTS];
@@ -31,7 +32,7 @@ static size_t n_events;
 
 void metrics_request(const char *route, unsigned status, int64_t ms)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     struct series *s = NULL;
     for (size_t i = 0; i < n_series; i++)
         if (series[i].status == status && strcmp(series[i].route, route) == 0)
@@ -48,12 +49,12 @@ void metrics_request(const char *route, unsigned status, int64_t ms)
             if ((double)ms <= bounds_ms[b])
                 s->buckets[b]++;
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }
 
 void metrics_count(const char *name, long long n)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     struct event *e = NULL;
     for (size_t i = 0; i < n_events; i++)
         if (strcmp(events[i].name, name) == 0)
@@ -64,12 +65,12 @@ void metrics_count(const char *name, long long n)
     }
     if (e)
         e->n += n;
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }
 
 void metrics_render(struct buf *out)
 {
-    pthread_mutex_lock(&lock);
+    lock_take(&lock);
     buf_puts(out, "# HELP hpod_http_requests_total HTTP requests by route and status.\n"
                   "# TYPE hpod_http_requests_total counter\n");
     for (size_t i = 0; i < n_series; i++)
@@ -96,5 +97,5 @@ void metrics_render(struct buf *out)
     for (size_t i = 0; i < n_events; i++)
         buf_printf(out, "# TYPE hpod_%s_total counter\nhpod_%s_total %lld\n", events[i].name,
                    events[i].name, events[i].n);
-    pthread_mutex_unlock(&lock);
+    lock_drop(&lock);
 }
