@@ -102,7 +102,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (cfg.config_path && config_read_file(cfg.config_path, err, sizeof err) < 0) {
+    if (cfg.config_path &&
+        config_read_file(cfg.config_path, llm_hook_section, err, sizeof err) < 0) {
         fprintf(stderr, "hpod: %s\n", err);
         return 1;
     }

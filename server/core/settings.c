@@ -8,8 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "llm_hook.h"
-
 struct settings cfg;
 
 static void set_str(char **dst, const char *v)
@@ -177,7 +175,7 @@ static int set_key(const char *key, const char *v, char *err, size_t errlen)
     return 0;
 }
 
-int config_read_file(const char *path, char *err, size_t errlen)
+int config_read_file(const char *path, config_section_fn sections, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -199,7 +197,7 @@ int config_read_file(const char *path, char *err, size_t errlen)
             } else {
                 *close = '\0';
                 snprintf(section, sizeof section, "%s", trim(s + 1));
-                if (llm_hook_section(section, NULL, NULL, msg, sizeof msg) < 0 && !*msg)
+                if ((!sections || sections(section, NULL, NULL, msg, sizeof msg) < 0) && !*msg)
                     snprintf(msg, sizeof msg, "unknown section \"%s\"", section);
             }
         } else {
@@ -214,8 +212,8 @@ int config_read_file(const char *path, char *err, size_t errlen)
                     val[vl - 1] = '\0';
                     val++;
                 }
-                if (*section)
-                    llm_hook_section(section, key, val, msg, sizeof msg);
+                if (*section && sections)
+                    sections(section, key, val, msg, sizeof msg);
                 else
                     set_key(key, val, msg, sizeof msg);
             }

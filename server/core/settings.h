@@ -33,10 +33,16 @@ extern struct settings cfg;
 
 /* Fill cfg with defaults. */
 void config_defaults(void);
+/* The reader of a config file's sections: with key NULL it is told a section
+ * header and returns 0 when the section is its own (-1 with err empty when
+ * not: "unknown section"); with a key it takes one "key = value" line. -1 with
+ * err set on a bad line. main.c passes the LLM registry's (llm_hook_section). */
+typedef int (*config_section_fn)(const char *section, const char *key, const char *value, char *err,
+                                 size_t errlen);
 /* Read a config file: `key = value` lines, `#` comments, `[section NAME]` blocks
- * (provider and price sections go to the LLM registry). 0, or -1 with a message
- * naming the file and line. */
-int config_read_file(const char *path, char *err, size_t errlen);
+ * (handed to sections, which may be NULL: then every section is unknown). 0,
+ * or -1 with a message naming the file and line. */
+int config_read_file(const char *path, config_section_fn sections, char *err, size_t errlen);
 /* Parse "HOST:PORT" (or "[v6]:PORT") into cfg.host and cfg.port; 0 or -1. */
 int config_set_listen(const char *text, char *err, size_t errlen);
 /* Whether cfg.host is a loopback address. */
