@@ -2,7 +2,8 @@
 """Report include cycles between modules.
 
 A module is a .c/.h pair (server/http/http.c and server/http/http.h are the
-module server/http/http). Module A depends on module B when A's .c or .h
+module server/http/http; a private header NAME_int.h belongs to the module
+NAME). Module A depends on module B when A's .c or .h
 includes "B.h". A cycle is a set of modules that depend on each other, directly
 or through others; each is printed with the #include lines that close it.
 
@@ -37,6 +38,13 @@ def resolve(header, including, by_name):
     top = including.split(os.sep)[0]
     near = [p for p in found if p.split(os.sep)[0] == top]
     return near[0] if len(near) == 1 else None
+
+
+def module_of(path):
+    """The module a file belongs to: its path without the extension, and
+    without the _int suffix of a private header."""
+    base = os.path.splitext(path)[0]
+    return base[:-4] if path.endswith("_int.h") else base
 
 
 def strongly_connected(graph):
@@ -95,7 +103,7 @@ def main():
             by_name.setdefault(os.path.basename(f), []).append(os.path.normpath(f))
     graph, why = {}, {}
     for f in files:
-        mod = os.path.splitext(os.path.normpath(f))[0]
+        mod = module_of(os.path.normpath(f))
         graph.setdefault(mod, set())
         with open(f, encoding="utf-8", errors="replace") as fh:
             for lineno, line in enumerate(fh, 1):
@@ -105,7 +113,7 @@ def main():
                 target = resolve(m.group(1), f, by_name)
                 if not target:
                     continue
-                dep = os.path.splitext(target)[0]
+                dep = module_of(target)
                 if dep != mod:
                     graph[mod].add(dep)
                     why.setdefault((mod, dep), "%s:%d" % (f, lineno))
