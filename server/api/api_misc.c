@@ -61,13 +61,14 @@ enum http_result api_metrics(struct req *r)
     if (q)
         sqlite3_reset(q);
     sqlite3_stmt *t = db_stmt(db, "SELECT name, tokens_in, tokens_out, cost_usd FROM studies");
-    buf_puts(&out, "# HELP hpod_llm_tokens LLM tokens used by study and direction.\n"
-                   "# TYPE hpod_llm_tokens counter\n");
+    buf_puts(&out, "# HELP hpod_llm_tokens_total LLM tokens used by study and direction (in: "
+                   "prompts, out: replies).\n"
+                   "# TYPE hpod_llm_tokens_total counter\n");
     while (t && sqlite3_step(t) == SQLITE_ROW) {
         const char *n = (const char *)sqlite3_column_text(t, 0);
-        buf_printf(&out, "hpod_llm_tokens{study=\"%s\",direction=\"in\"} %lld\n", n,
+        buf_printf(&out, "hpod_llm_tokens_total{study=\"%s\",direction=\"in\"} %lld\n", n,
                    (long long)sqlite3_column_int64(t, 1));
-        buf_printf(&out, "hpod_llm_tokens{study=\"%s\",direction=\"out\"} %lld\n", n,
+        buf_printf(&out, "hpod_llm_tokens_total{study=\"%s\",direction=\"out\"} %lld\n", n,
                    (long long)sqlite3_column_int64(t, 2));
     }
     if (t)

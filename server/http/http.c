@@ -79,7 +79,7 @@ static void queue(struct req *r, unsigned status, struct MHD_Response *resp)
     }
     r->replied = true;
     metrics_request(r->route ? r->route->name : "other", status,
-                    time_mono_ms() - r->started_mono_ms);
+                    time_mono_us() - r->started_mono_us);
 }
 
 static __thread int retry_after_s = -1;
@@ -465,7 +465,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->method = method;
         r->url = url;
-        r->started_mono_ms = time_mono_ms();
+        r->started_mono_us = time_mono_us();
         buf_init(&r->body);
         *con_cls = r;
         atomic_fetch_add(&in_flight, 1);

@@ -31,7 +31,7 @@ struct req {
     bool suspended;                     /* the connection is suspended (long-poll) */
     int64_t deadline_ms;                /* long-poll deadline (monotonic), 0 when not polling */
     uint64_t wait_seq;                  /* event sequence seen when the long-poll started */
-    int64_t started_mono_ms;            /* when the request started */
+    int64_t started_mono_us;            /* when the request started (monotonic) */
     bool on_pool;                       /* the handler runs on an offload thread */
     bool no_offload;                    /* the offload threads are gone: run here */
     struct MHD_Response *deferred;      /* owned: a reply made off the MHD thread, to queue */
