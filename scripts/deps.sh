@@ -4,13 +4,18 @@
 #   build:   compiler, autotools, the five libraries and LAPACKE
 #   demo:    Python with scikit-learn (the example training job)
 #   tests:   curl, bubblewrap (code sandbox), Chromium + Node.js (page tests),
-#            PyYAML (manifest checks), clang (fuzzing), valgrind
+#            PyYAML (manifest checks), clang (fuzzing), valgrind; the checkers:
+#            python3-jsonschema (API answers), promtool (metrics), mandoc,
+#            man-db, shellcheck, systemd-analyze
+#   ops:     Slurm and MUNGE (the Slurm recipe's test), debhelper and lintian
+#            (the Debian packages)
 set -e
 BUILD="build-essential autoconf automake libtool pkg-config libmicrohttpd-dev
 libjansson-dev libsqlite3-dev libcurl4-openssl-dev check liblapacke-dev"
 DEMO="python3 python3-sklearn nodejs npm"
 TEST="curl bubblewrap chromium python3-yaml openssl clang libclang-rt-14-dev valgrind
-procps"
+procps python3-jsonschema prometheus mandoc man-db shellcheck systemd"
+OPS="slurmd slurmctld slurm-client munge debhelper lintian fakeroot dpkg-dev"
 BENCH="python3-optuna"
 
 want="$BUILD $DEMO"
@@ -18,6 +23,7 @@ for arg in "$@"; do
     case "$arg" in
     --tests) want="$want $TEST" ;;
     --bench) want="$want $BENCH" ;;
+    --ops) want="$want $OPS" ;;
     --check) check=1 ;;
     esac
 done

@@ -123,4 +123,20 @@ else:
                  "verify refuses a type", "security refuses"]:
         skip(what, "systemd (with man-db)")
 shutil.rmtree(tmp, ignore_errors=True)
+
+# 4. The image's page has its charts: docker cannot run here, so the
+# Dockerfile is read. Its build stage must get npm, install the pinned chart
+# library with npm ci before make, and leave the build out of its context.
+with open(src("contrib", "kubernetes", "Dockerfile")) as f:
+    dockerfile = f.read()
+build_stage = dockerfile.split("\nFROM ")[1]
+apt = re.search(r"apt-get install[^&]*", build_stage)
+tap.ok(apt and re.search(r"\bnodejs\b", apt.group(0)) and re.search(r"\bnpm\b", apt.group(0)),
+       "the Dockerfile's build stage installs Node.js and npm")
+tap.ok(0 <= build_stage.find("RUN npm ci") < build_stage.find("make install DESTDIR"),
+       "and runs npm ci before make install (the chart library into www/vendor)")
+with open(src(".dockerignore")) as f:
+    ignored = f.read().split()
+tap.ok("node_modules" in ignored and "build" in ignored,
+       "the docker context leaves out node_modules and build", ignored)
 tap.done()
