@@ -53,7 +53,8 @@ else:
 # 2. shellcheck: every file that starts with a shell's #! line
 scripts = []
 for pattern in ["scripts/*", "contrib/*/*", "tests/*.sh", "tests/*/*.sh", "tests/ops/*",
-                "www/*.sh", "*.sh", ".ci/run", "debian/*.postinst", "debian/*.postrm"]:
+                "www/*.sh", "schema/*.sh", "*.sh", ".ci/run", "debian/*.postinst",
+                "debian/*.postrm"]:
     for path in sorted(glob.glob(src(pattern))):
         if os.path.isfile(path):
             with open(path, "rb") as f:
