@@ -1,7 +1,8 @@
 """A batch scheduler stops a worker: hpod and real `hpo worker` processes.
 
 A scheduler (Slurm's requeue, time limit or scancel) sends SIGTERM to every
-process of a job at once, the training command included. The worker must
+process of a job, the training command included, the worker's perhaps a
+moment after its command's. The worker must
 count such a trial as stopped with it, not as a command that died:
 
 1. without --keep-leases the trial fails "worker stopped" (not "killed by
@@ -15,6 +16,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 
 from hpotest import HPO, Daemon, Tap, simple_spec, wait_until
 
@@ -36,11 +38,13 @@ def worker(d, study, wid, tmp, keep):
 
 
 def stop_like_a_scheduler(d, study, w, tmp):
-    """SIGTERM to the training command and to the worker at the same moment."""
+    """SIGTERM to the training command, then (as a scheduler may, going through
+    the job's processes) to the worker half a second later."""
     pidfile = os.path.join(tmp, f"{study}.mark.pid")
     ok = wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), 20)
     if ok:
         os.kill(int(open(pidfile).read()), signal.SIGTERM)
+        time.sleep(0.5)
     w.send_signal(signal.SIGTERM)
     return bool(ok), w.wait(30)
 
