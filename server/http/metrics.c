@@ -32,11 +32,12 @@ static struct series series[MAX_SERIES];
 static size_t n_series;
 /* The known events first, so that each counter exists at 0 from the start
  * (rate() and absent() need the series before the first event). */
+#define KNOWN_EVENTS 2
 static struct event events[MAX_EVENTS] = {
     {"lease_expired", "Leases that ran out because a worker stopped sending heartbeats.", 0},
     {"offloaded_requests", "Requests handed from the HTTP threads to the offload threads.", 0},
 };
-static size_t n_events = 2;
+static size_t n_events = KNOWN_EVENTS;
 
 void metrics_request(const char *route, unsigned status, int64_t us)
 {

@@ -18,6 +18,9 @@ tap = Tap()
 redocly = os.path.join(TOP_SRCDIR, "node_modules", ".bin", "redocly")
 if not os.path.exists(redocly) or not shutil.which("node"):
     tap.skip_all("Redocly CLI not installed: run scripts/npm.sh (npm ci) in the source tree")
+node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+if tuple(int(x) for x in node.lstrip("v").split(".")[:2]) < (18, 17):
+    tap.skip_all(f"Redocly CLI needs Node.js 18.17 or later, this is {node}")
 config = os.path.join(TOP_SRCDIR, "schema", "redocly.yaml")
 doc = os.path.join(TOP_SRCDIR, "schema", "openapi.json")
 env = dict(os.environ, REDOCLY_TELEMETRY="off", REDOCLY_SUPPRESS_UPDATE_NOTICE="true",
