@@ -22,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 
 from hpotest import HPO, TOP_SRCDIR, Daemon, Tap, wait_until
 
@@ -132,6 +133,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SchedulerType=sched/builtin
+SchedulerParameters=sched_interval=1
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 MpiDefault=none
@@ -200,6 +202,7 @@ PartitionName=hpo Nodes={host} Default=YES MaxTime=INFINITE State=UP
         held = held_by(ids[1])
         requeued = held[0]["number"] if held else None
         rc, out = slurm("scontrol", "requeue", f"{job}_1")
+        requeued_at = time.monotonic()
         tap.ok(rc == 0 and requeued is not None,
                "scontrol requeue of task 1 while it runs a trial", out)
         left = wait_until(lambda: left_leased(1), timeout=30, step=0.2)
@@ -213,6 +216,7 @@ PartitionName=hpo Nodes={host} Default=YES MaxTime=INFINITE State=UP
         tap.ok(wait_until(restart, timeout=60, step=0.5),
                "the requeued task, let start at once, runs again",
                slurm("scontrol", "show", "job", f"{job}_1")[1])
+        tap.diag(f"task 1 ran again {time.monotonic() - requeued_at:.1f} s after its requeue")
         # task 2: a time limit the recipe's --signal=B:TERM@120 has passed already
         rc, out = slurm("scontrol", "update", f"JobId={job}_2", "TimeLimit=1")
         tap.ok(rc == 0, "task 2 gets a time limit of one minute", out)
