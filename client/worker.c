@@ -39,6 +39,7 @@
 #define POLL_MARGIN_MS    15000 /* a long-poll's HTTP timeout beyond its wait_s */
 #define CPU_MARGIN_S      60    /* CPU time of a confined trial beyond timeout x CPUs */
 #define OPEN_FILES        256   /* open files of a confined trial */
+#define STOP_SIGNAL_MS    2000  /* how long a child's SIGTERM may precede the worker's own */
 
 enum slot_state { SLOT_ACTIVE, SLOT_WAITING, SLOT_DONE };
 
@@ -369,6 +370,17 @@ static void heartbeat(struct slot *s, struct trial_run *t, int64_t *next_ms)
     buf_release(&path);
 }
 
+/* The child ended by SIGTERM, SIGINT or SIGHUP (or bwrap said so). */
+static bool stop_signal(const struct trial_run *t)
+{
+    int st = t->runner.status;
+    bool bwrap = t->sandbox && strcmp(t->sandbox, "bwrap") == 0;
+    int sig = WIFSIGNALED(st)                                   ? WTERMSIG(st)
+              : WIFEXITED(st) && bwrap && WEXITSTATUS(st) > 128 ? WEXITSTATUS(st) - 128
+                                                                : 0;
+    return sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
+}
+
 static void begin_kill(struct slot *s, struct trial_run *t)
 {
     if (t->killing)
@@ -430,6 +442,16 @@ static void supervise(struct slot *s, struct trial_run *t)
         if (runner_reap(&t->runner))
             break;
     }
+    /* A batch scheduler ending the job (requeue, time limit, scancel) signals
+     * every process of it at once: a child that died of a stop signal the
+     * worker did not send was stopped with the worker, whose own signal may
+     * come a moment later. */
+    if (!t->killing && !worker_stopping(w) && stop_signal(t)) {
+        struct pollfd pfd = {.fd = w->stop_pipe[0], .events = POLLIN};
+        poll(&pfd, 1, STOP_SIGNAL_MS);
+    }
+    if (!t->killing && worker_stopping(w))
+        t->stopped = true;
     runner_finish(&t->runner, on_child_line, &lc);
     read_reports(s, t, true);
 }
@@ -480,13 +502,21 @@ static void finish_trial(struct slot *s, struct trial_run *t, const char *start_
     bool bwrap = t->sandbox && strcmp(t->sandbox, "bwrap") == 0;
     if (bwrap && WIFEXITED(status) && WEXITSTATUS(status) > 128 && WEXITSTATUS(status) < 128 + 65)
         status = WEXITSTATUS(status) - 128; /* bwrap exits 128 + N when its command got signal N */
+    bool ran_to_end = t->have_final && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (t->stopped && w->o->keep_leases && !start_error && !ran_to_end) {
+        /* no complete: the lease stays with this worker id until it runs out */
+        console_line(stderr, "trial %lld stopped, left leased to %s (%.1f s)", t->number,
+                     s->worker_id, secs);
+        record_outcome(w, "kept", t);
+        return;
+    }
     if (start_error)
         snprintf(reason, sizeof reason, "%s", start_error);
     else if (t->runner.out_exceeded)
         snprintf(reason, sizeof reason,
                  "output limit exceeded (more than %ld MiB on stdout and stderr)",
                  w->o->output_limit_mb);
-    else if (t->stopped)
+    else if (t->stopped && !ran_to_end)
         snprintf(reason, sizeof reason, "worker stopped");
     else if (t->prune)
         state = "pruned";

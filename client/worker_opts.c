@@ -70,6 +70,7 @@ int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t
     o->cmd = NULL;
     o->n_cmd = 0;
     o->allow_code = false;
+    o->keep_leases = false;
     o->sandbox = WORKER_SANDBOX_AUTO;
     o->mem_limit_mb = 4096;
     o->output_limit_mb = 64;
@@ -94,6 +95,10 @@ int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t
         }
         if (strcmp(a, "--allow-code") == 0) {
             o->allow_code = true;
+            continue;
+        }
+        if (strcmp(a, "--keep-leases") == 0) {
+            o->keep_leases = true;
             continue;
         }
         const char *eq = strchr(a, '=');
@@ -246,6 +251,10 @@ static const char usage[] =
     "                      still answering, all trials are out) the request is\n"
     "                      asked again at once, however long that takes\n"
     "  --grace S           from SIGTERM to SIGKILL when a trial is stopped (default 10)\n"
+    "  --keep-leases       on SIGTERM or SIGINT stop the running trials without\n"
+    "                      failing them: the same --id gets them back when it starts\n"
+    "                      again, or hpod requeues them when their leases run out\n"
+    "                      (a batch scheduler's preemption, requeue or time limit)\n"
     "  --allow-code        run trials whose parameters include code an LLM wrote\n"
     "  --sandbox bwrap|none\n"
     "                      bwrap: every trial in the bubblewrap sandbox; none: no\n"

@@ -28,6 +28,7 @@ struct worker_opts {
     double wait_s;               /* long-poll time of a suggest request, default 20 */
     double grace_s;              /* SIGTERM to SIGKILL delay, default 10 */
     bool allow_code;             /* --allow-code: run trials with code parameters */
+    bool keep_leases;            /* --keep-leases: a stop leaves running trials leased */
     enum worker_sandbox sandbox; /* --sandbox bwrap|none, default auto */
     long mem_limit_mb;           /* --mem-limit: address space of a confined trial (4096), 0 none */
     long output_limit_mb;        /* --output-limit: stdout + stderr of a confined trial (64) */

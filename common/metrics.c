@@ -8,30 +8,41 @@
 #define MAX_SERIES 128
 #define MAX_EVENTS 32
 
-static const double bounds_ms[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
-#define N_BOUNDS (sizeof bounds_ms / sizeof bounds_ms[0])
+/* Upper bounds of the latency buckets in seconds: heartbeats and reports take
+ * well under a millisecond, long-polls up to their wait_s. */
+static const double bounds_s[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                  0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60};
+#define N_BOUNDS (sizeof bounds_s / sizeof bounds_s[0])
 
 struct series {
     const char *route;           /* static label */
     unsigned status;             /* HTTP status */
     long long count;             /* requests */
-    double sum_ms;               /* total latency */
+    double sum_s;                /* total latency in seconds */
     long long buckets[N_BOUNDS]; /* cumulative counts at or under each bound */
 };
 
 struct event {
     const char *name; /* static label */
+    const char *help; /* static HELP text */
     long long n;      /* total */
 };
 
 static struct lock lock = LOCK_INITIALIZER(LOCK_METRICS);
 static struct series series[MAX_SERIES];
 static size_t n_series;
-static struct event events[MAX_EVENTS];
-static size_t n_events;
+/* The known events first, so that each counter exists at 0 from the start
+ * (rate() and absent() need the series before the first event). */
+#define KNOWN_EVENTS 2
+static struct event events[MAX_EVENTS] = {
+    {"lease_expired", "Leases that ran out because a worker stopped sending heartbeats.", 0},
+    {"offloaded_requests", "Requests handed from the HTTP threads to the offload threads.", 0},
+};
+static size_t n_events = KNOWN_EVENTS;
 
-void metrics_request(const char *route, unsigned status, int64_t ms)
+void metrics_request(const char *route, unsigned status, int64_t us)
 {
+    double secs = (double)us / 1e6;
     lock_take(&lock);
     struct series *s = NULL;
     for (size_t i = 0; i < n_series; i++)
@@ -44,9 +55,9 @@ void metrics_request(const char *route, unsigned status, int64_t ms)
     }
     if (s) {
         s->count++;
-        s->sum_ms += (double)ms;
+        s->sum_s += secs;
         for (size_t b = 0; b < N_BOUNDS; b++)
-            if ((double)ms <= bounds_ms[b])
+            if (secs <= bounds_s[b])
                 s->buckets[b]++;
     }
     lock_drop(&lock);
@@ -62,6 +73,7 @@ void metrics_count(const char *name, long long n)
     if (!e && n_events < MAX_EVENTS) {
         e = &events[n_events++];
         e->name = name;
+        e->help = NULL;
     }
     if (e)
         e->n += n;
@@ -76,26 +88,34 @@ void metrics_render(struct buf *out)
     for (size_t i = 0; i < n_series; i++)
         buf_printf(out, "hpod_http_requests_total{route=\"%s\",status=\"%u\"} %lld\n",
                    series[i].route, series[i].status, series[i].count);
-    buf_puts(out, "# HELP hpod_http_request_duration_ms Request latency in milliseconds.\n"
-                  "# TYPE hpod_http_request_duration_ms histogram\n");
+    buf_puts(out, "# HELP hpod_http_request_duration_seconds Time from a request's arrival to its "
+                  "answer, by route and status.\n"
+                  "# TYPE hpod_http_request_duration_seconds histogram\n");
     for (size_t i = 0; i < n_series; i++) {
         struct series *s = &series[i];
         for (size_t b = 0; b < N_BOUNDS; b++)
             buf_printf(out,
-                       "hpod_http_request_duration_ms_bucket{route=\"%s\",status=\"%u\",le=\"%g\"} "
-                       "%lld\n",
-                       s->route, s->status, bounds_ms[b], s->buckets[b]);
+                       "hpod_http_request_duration_seconds_bucket{route=\"%s\",status=\"%u\","
+                       "le=\"%g\"} %lld\n",
+                       s->route, s->status, bounds_s[b], s->buckets[b]);
         buf_printf(out,
-                   "hpod_http_request_duration_ms_bucket{route=\"%s\",status=\"%u\",le=\"+Inf\"} "
-                   "%lld\n",
+                   "hpod_http_request_duration_seconds_bucket{route=\"%s\",status=\"%u\","
+                   "le=\"+Inf\"} %lld\n",
                    s->route, s->status, s->count);
-        buf_printf(out, "hpod_http_request_duration_ms_sum{route=\"%s\",status=\"%u\"} %.3f\n",
-                   s->route, s->status, s->sum_ms);
-        buf_printf(out, "hpod_http_request_duration_ms_count{route=\"%s\",status=\"%u\"} %lld\n",
+        buf_printf(out, "hpod_http_request_duration_seconds_sum{route=\"%s\",status=\"%u\"} %.6f\n",
+                   s->route, s->status, s->sum_s);
+        buf_printf(out,
+                   "hpod_http_request_duration_seconds_count{route=\"%s\",status=\"%u\"} %lld\n",
                    s->route, s->status, s->count);
     }
-    for (size_t i = 0; i < n_events; i++)
+    for (size_t i = 0; i < n_events; i++) {
+        if (events[i].help)
+            buf_printf(out, "# HELP hpod_%s_total %s\n", events[i].name, events[i].help);
+        else
+            buf_printf(out, "# HELP hpod_%s_total Count of %s events.\n", events[i].name,
+                       events[i].name);
         buf_printf(out, "# TYPE hpod_%s_total counter\nhpod_%s_total %lld\n", events[i].name,
                    events[i].name, events[i].n);
+    }
     lock_drop(&lock);
 }

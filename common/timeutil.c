@@ -28,6 +28,13 @@ int64_t time_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t time_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Digits written by hand: every trial in an answer carries several times, and
  * gmtime_r + strftime + snprintf cost more than the rest of its formatting. The
  * date is the proleptic Gregorian calendar counted in 400-year eras. */

@@ -8,6 +8,8 @@
 int64_t time_now_ms(void);
 /* Monotonic time in milliseconds, for intervals. */
 int64_t time_mono_ms(void);
+/* Monotonic time in microseconds, for short intervals (request latency). */
+int64_t time_mono_us(void);
 /* Replace the wall clock (NULL restores the system clock); a test seam. */
 void time_set_clock(int64_t (*clock)(void));
 /* Format ms since the epoch as RFC 3339 UTC with milliseconds into out (>= 32 bytes). */

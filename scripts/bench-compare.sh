@@ -100,6 +100,8 @@ if rows:
         exit 1
     fi
     echo "$side $figures" >>"$tmp/figures"
+    # three numbers: split on purpose
+    # shellcheck disable=SC2086
     set -- $figures
     echo "  round $r, $side: $1 trials/s, $2 us of hpod CPU per trial, $3 errors"
 }

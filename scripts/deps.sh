@@ -6,13 +6,19 @@
 #   tests:   curl, bubblewrap (code sandbox), Chromium + Node.js (page tests),
 #            PyYAML (manifest checks), clang (fuzzing), valgrind, venv, setuptools
 #            and wheel (the Python client installed offline), Optuna and pandas
-#            (the adapter compared with Optuna)
+#            (the adapter compared with Optuna); the checkers:
+#            python3-jsonschema (API answers), promtool (metrics), mandoc,
+#            man-db, shellcheck, systemd-analyze
+#   ops:     Slurm and MUNGE (the Slurm recipe's test), debhelper and lintian
+#            (the Debian packages)
 set -e
 BUILD="build-essential autoconf automake libtool pkg-config libmicrohttpd-dev
 libjansson-dev libsqlite3-dev libcurl4-openssl-dev check liblapacke-dev"
 DEMO="python3 python3-sklearn nodejs npm"
 TEST="curl bubblewrap chromium python3-yaml openssl clang libclang-rt-14-dev valgrind
-procps python3-venv python3-setuptools python3-wheel python3-optuna python3-pandas"
+procps python3-venv python3-setuptools python3-wheel python3-optuna python3-pandas
+python3-jsonschema prometheus mandoc man-db shellcheck systemd"
+OPS="slurmd slurmctld slurm-client munge debhelper lintian fakeroot dpkg-dev"
 BENCH="python3-optuna"
 
 want="$BUILD $DEMO"
@@ -20,6 +26,7 @@ for arg in "$@"; do
     case "$arg" in
     --tests) want="$want $TEST" ;;
     --bench) want="$want $BENCH" ;;
+    --ops) want="$want $OPS" ;;
     --check) check=1 ;;
     esac
 done

@@ -6,7 +6,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 [ -f package.json ] || exit 0
 command -v npm >/dev/null 2>&1 || exit 0
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+if [ ! -d node_modules ] || [ -n "$(find package-lock.json -newer node_modules)" ]; then
     if [ -f package-lock.json ]; then
         npm ci --no-audit --no-fund --loglevel=error
     else

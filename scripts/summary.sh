@@ -1,20 +1,15 @@
 #!/bin/sh
 # Print "N passed, N failed" for the TAP results under the build trees given
 # (each a directory where make check ran), summing every test case.
-pass=0
-fail=0
-skip=0
-for dir in "$@"; do
-    for f in $(find "$dir" -name '*.trs' 2>/dev/null); do
-        p=$(grep -c '^:test-result: PASS' "$f")
-        x=$(grep -c '^:test-result: XFAIL' "$f")
-        s=$(grep -c '^:test-result: SKIP' "$f")
-        n=$(grep -cE '^:test-result: (FAIL|ERROR|XPASS)' "$f")
-        pass=$((pass + p + x))
-        skip=$((skip + s))
-        fail=$((fail + n))
-    done
-done
+results=$(for dir in "$@"; do
+    [ -d "$dir" ] && find "$dir" -name '*.trs' -exec grep -h '^:test-result: ' {} +
+done)
+count() {
+    printf '%s\n' "$results" | grep -cE "^:test-result: ($1)\$"
+}
+pass=$(count 'PASS|XFAIL')
+skip=$(count 'SKIP')
+fail=$(count 'FAIL|ERROR|XPASS')
 if [ "$skip" -gt 0 ]; then
     echo "$pass passed, $fail failed, $skip skipped"
 else

@@ -56,12 +56,13 @@ enum http_result api_metrics(struct req *r)
     for (size_t i = 0; i < st.n_trials; i++)
         buf_printf(&out, "hpod_trials{study=\"%s\",state=\"%s\"} %lld\n", st.trials[i].study,
                    st.trials[i].state, st.trials[i].n);
-    buf_puts(&out, "# HELP hpod_llm_tokens LLM tokens used by study and direction.\n"
-                   "# TYPE hpod_llm_tokens counter\n");
+    buf_puts(&out, "# HELP hpod_llm_tokens_total LLM tokens used by study and direction (in: "
+                   "prompts, out: replies).\n"
+                   "# TYPE hpod_llm_tokens_total counter\n");
     for (size_t i = 0; i < st.n_tokens; i++) {
-        buf_printf(&out, "hpod_llm_tokens{study=\"%s\",direction=\"in\"} %lld\n",
+        buf_printf(&out, "hpod_llm_tokens_total{study=\"%s\",direction=\"in\"} %lld\n",
                    st.tokens[i].study, st.tokens[i].in);
-        buf_printf(&out, "hpod_llm_tokens{study=\"%s\",direction=\"out\"} %lld\n",
+        buf_printf(&out, "hpod_llm_tokens_total{study=\"%s\",direction=\"out\"} %lld\n",
                    st.tokens[i].study, st.tokens[i].out);
     }
     struct source_counts *sc = NULL;

@@ -132,7 +132,7 @@ static void queue(struct req *r, unsigned status, struct MHD_Response *resp)
     }
     req_enter(r, REQ_REPLIED);
     metrics_request(r->route ? r->route->name : "other", status,
-                    time_mono_ms() - r->started_mono_ms);
+                    time_mono_us() - r->started_mono_us);
 }
 
 void http_set_retry_after(struct req *r, int seconds)
@@ -544,7 +544,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->method = method;
         r->url = url;
-        r->started_mono_ms = time_mono_ms();
+        r->started_mono_us = time_mono_us();
         r->state = REQ_RECEIVING;
         r->retry_after_s = -1;
         buf_init(&r->body);
@@ -679,18 +679,22 @@ struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t er
         }
         flags |= MHD_USE_TLS;
     }
-    /* The TLS items come last so that plain HTTP ends the list before them. */
-    struct MHD_OptionItem items[] = {
-        {MHD_OPTION_SOCK_ADDR, 0, &ss},
-        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)o->threads, NULL},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
-        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
-        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->tls_cert},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key},
-        {MHD_OPTION_END, 0, NULL},
-    };
+    struct MHD_OptionItem items[10];
+    size_t n = 0;
+    items[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+    /* one thread is the polling thread alone (MHD warns about a pool of one) */
+    if (o->threads > 1)
+        items[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)o->threads, NULL};
+    items[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
+    items[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
+    items[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 4096, NULL};
+    items[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+    if (tls) {
+        items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert};
+        items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key};
+    }
+    items[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
                                             MHD_OPTION_ARRAY, items, MHD_OPTION_END);
     if (!d) {

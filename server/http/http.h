@@ -47,7 +47,7 @@ struct req {
     int retry_after_s;                  /* Retry-After of the reply in seconds, -1 for none */
     int64_t deadline_ms;                /* long-poll deadline (monotonic), 0 when not polling */
     uint64_t wait_seq;                  /* event sequence seen when the long-poll started */
-    int64_t started_mono_ms;            /* when the request started */
+    int64_t started_mono_us;            /* when the request started (monotonic) */
     struct MHD_Response *deferred;      /* owned: a reply made off the MHD thread, to queue */
     unsigned deferred_status;           /* its status */
     void *handler_state;                /* a handler's private state across resumptions */

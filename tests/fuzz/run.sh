@@ -60,7 +60,7 @@ for n in $names; do
         result "$n" FAIL
         fail=1
         grep -E 'ERROR|SUMMARY|fuzz_[a-z]+:' "$n.log" | head -5 | sed "s/^/  /"
-        ls "$build/$n"-* 2>/dev/null | sed 's/^/  reproducer: /'
+        find "$build" -maxdepth 1 -name "$n-*" | sed 's/^/  reproducer: /'
     fi
 done
 exit $fail
