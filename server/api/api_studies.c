@@ -171,12 +171,28 @@ enum http_result api_study_trials(struct req *r)
     if (source && !*source)
         source = NULL;
     const char *order = http_query(r, "order");
-    bool desc = order && strcmp(order, "desc") == 0;
-    if (order && !desc && strcmp(order, "asc") != 0) {
-        http_reply_error(r, 400, "bad_query", "order: must be asc or desc (got \"%.40s\")", order);
+    enum store_order ord = STORE_ORDER_NUMBER;
+    if (!order || !*order || strcmp(order, "asc") == 0)
+        ord = STORE_ORDER_NUMBER;
+    else if (strcmp(order, "desc") == 0)
+        ord = STORE_ORDER_NUMBER_DESC;
+    else if (strcmp(order, "value") == 0)
+        ord = STORE_ORDER_VALUE;
+    else if (strcmp(order, "value_desc") == 0)
+        ord = STORE_ORDER_VALUE_DESC;
+    else {
+        http_reply_error(r, 400, "bad_query",
+                         "order: must be asc, desc, value or value_desc (got \"%.40s\")", order);
         return HTTP_DONE;
     }
-    long long after = http_query_int(r, "after", desc ? -1 : -1, 1LL << 60);
+    const char *curve = http_query(r, "curve");
+    bool curves = curve && strcmp(curve, "true") == 0;
+    if (curve && !curves && strcmp(curve, "false") != 0) {
+        http_reply_error(r, 400, "bad_query", "curve: must be true or false (got \"%.40s\")",
+                         curve);
+        return HTTP_DONE;
+    }
+    long long after = http_query_int(r, "after", -1, 1LL << 60);
     if (r->replied)
         return HTTP_DONE;
     long long limit = http_query_int(r, "limit", 100, 1000);
@@ -188,7 +204,7 @@ enum http_result api_study_trials(struct req *r)
     if (!db)
         return HTTP_DONE;
     struct serr e;
-    json_t *out = store_trials_page(db, r->args[0], state, source, after, limit, desc, &e);
+    json_t *out = store_trials_page(db, r->args[0], state, source, after, limit, ord, curves, &e);
     if (!out)
         return api_fail(r, &e);
     http_reply_json(r, 200, out);

@@ -634,27 +634,65 @@ static long long study_id_of(struct db *db, const char *name, struct serr *e)
     return id;
 }
 
+/* Each trial of arr gets "curve": its intermediate values as [step, value]
+ * pairs in step order. */
+static int trials_add_curves(struct db *db, json_t *arr)
+{
+    sqlite3_stmt *r =
+        db_stmt(db, "SELECT step, value FROM trial_reports WHERE trial_id = ? ORDER BY step");
+    if (!r)
+        return -1;
+    size_t i;
+    json_t *t;
+    json_array_foreach(arr, i, t)
+    {
+        json_t *curve = json_array();
+        sqlite3_bind_int64(r, 1, json_integer_value(json_object_get(t, "id")));
+        int rc;
+        while ((rc = sqlite3_step(r)) == SQLITE_ROW)
+            json_array_append_new(curve, json_pack("[oo]", col_int(r, 0), col_real(r, 1)));
+        sqlite3_reset(r);
+        json_object_set_new(t, "curve", curve);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
 json_t *store_trials_page(struct db *db, const char *name, const char *state, const char *source,
-                          long long after, long long limit, bool desc, struct serr *e)
+                          long long after, long long limit, enum store_order order, bool curves,
+                          struct serr *e)
 {
     long long sid = study_id_of(db, name, e);
     if (sid < 0)
         return NULL;
-    sqlite3_stmt *q =
-        desc ? db_stmt(db, "SELECT " STORE_TRIAL_COLS " FROM trials t WHERE t.study_id = ?1 "
-                           "AND t.number < ?2 AND (?3 IS NULL OR t.state = ?3) "
-                           "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "
-                           "ORDER BY t.number DESC LIMIT ?4")
-             : db_stmt(db, "SELECT " STORE_TRIAL_COLS " FROM trials t WHERE t.study_id = ?1 "
-                           "AND t.number > ?2 AND (?3 IS NULL OR t.state = ?3) "
-                           "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "
-                           "ORDER BY t.number ASC LIMIT ?4");
+    bool desc = order == STORE_ORDER_NUMBER_DESC;
+    bool by_value = order == STORE_ORDER_VALUE || order == STORE_ORDER_VALUE_DESC;
+#define PAGE_WHERE                                                                                 \
+    "SELECT " STORE_TRIAL_COLS " FROM trials t WHERE t.study_id = ?1 "                             \
+    "AND (?3 IS NULL OR t.state = ?3) "                                                            \
+    "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "
+    sqlite3_stmt *q;
+    if (order == STORE_ORDER_VALUE)
+        q = db_stmt(db, PAGE_WHERE "ORDER BY t.value IS NULL, t.value ASC, t.number ASC "
+                                   "LIMIT ?4 OFFSET ?2");
+    else if (order == STORE_ORDER_VALUE_DESC)
+        q = db_stmt(db, PAGE_WHERE "ORDER BY t.value IS NULL, t.value DESC, t.number ASC "
+                                   "LIMIT ?4 OFFSET ?2");
+    else if (desc)
+        q = db_stmt(db, PAGE_WHERE "AND t.number < ?2 ORDER BY t.number DESC LIMIT ?4");
+    else
+        q = db_stmt(db, PAGE_WHERE "AND t.number > ?2 ORDER BY t.number ASC LIMIT ?4");
+#undef PAGE_WHERE
     if (!q) {
         serr_db(e, db, "list trials");
         return NULL;
     }
     sqlite3_bind_int64(q, 1, sid);
-    sqlite3_bind_int64(q, 2, desc && after < 0 ? (1LL << 62) : after);
+    if (by_value)
+        sqlite3_bind_int64(q, 2, after < 0 ? 0 : after); /* a position in the order */
+    else
+        sqlite3_bind_int64(q, 2, desc && after < 0 ? (1LL << 62) : after);
     if (state)
         sqlite3_bind_text(q, 3, state, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 4, limit + 1);
@@ -698,6 +736,13 @@ json_t *store_trials_page(struct db *db, const char *name, const char *state, co
             total = sqlite3_column_int64(c, 0);
         sqlite3_reset(c);
     }
+    if (curves && trials_add_curves(db, arr) < 0) {
+        json_decref(arr);
+        serr_db(e, db, "list intermediate values");
+        return NULL;
+    }
+    if (by_value)
+        last = (after < 0 ? 0 : after) + n;
     return json_pack("{so so sI}", "trials", arr, "next_after",
                      more ? json_integer(last) : json_null(), "total", (json_int_t)total);
 }

@@ -58,10 +58,20 @@ json_t *store_study_set_state(struct db *db, const char *name, const char *state
 /* Delete a study and everything of it. */
 int store_study_delete(struct db *db, const char *name, struct serr *e);
 
-/* A page of trials by number: state filter (NULL for all), numbers > after, at most
- * limit. {"trials": [...], "next_after": n|null, "total": n}. */
+/* The order of a page of trials. */
+enum store_order {
+    STORE_ORDER_NUMBER,      /* by number, numbers > after */
+    STORE_ORDER_NUMBER_DESC, /* newest first, numbers < after */
+    STORE_ORDER_VALUE,       /* by value ascending, trials without one last; after a position */
+    STORE_ORDER_VALUE_DESC,  /* by value descending, trials without one last; after a position */
+};
+
+/* A page of trials: state and source filters (NULL for all), at most limit, in
+ * order. {"trials": [...], "next_after": n|null, "total": n}; with curves each
+ * trial also carries "curve", its [step, value] reports. */
 json_t *store_trials_page(struct db *db, const char *name, const char *state, const char *source,
-                          long long after, long long limit, bool desc, struct serr *e);
+                          long long after, long long limit, enum store_order order, bool curves,
+                          struct serr *e);
 /* The best completed trial, 404 when none. */
 json_t *store_best(struct db *db, const char *name, struct serr *e);
 /* Enqueue a trial with given params (already checked against the space). */
