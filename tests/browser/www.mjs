@@ -216,15 +216,18 @@ const svmSpec = {
 
 async function seedSvm(base) {
   for (let i = 0; i < 18; i++) {
+    /* every other trial improves on all before it and goes on; the rest
+     * are worse and get pruned at a rung */
+    const level = i % 2 === 0 ? 0.6 - i * 0.03 : 0.7 + i * 0.01;
     const s = await call(base, 'POST', '/studies/svm/suggest', { worker: 'svm:0' });
     const t = s.trials[0];
     let prune = false;
     for (let step = 0; step <= 8 && !prune; step++) {
-      const r = await call(base, 'POST', `/trials/${t.id}/report`, { worker: 'svm:0', step, value: 0.05 + ((i * 7) % 18) * 0.03 + 1 / (step + 2) });
+      const r = await call(base, 'POST', `/trials/${t.id}/report`, { worker: 'svm:0', step, value: level + 1 / (step + 2) });
       prune = r.action === 'prune';
     }
     if (prune) await call(base, 'POST', `/trials/${t.id}/complete`, { worker: 'svm:0', state: 'pruned' });
-    else await call(base, 'POST', `/trials/${t.id}/complete`, { worker: 'svm:0', state: 'completed', value: 0.04 + ((i * 7) % 18) * 0.03 });
+    else await call(base, 'POST', `/trials/${t.id}/complete`, { worker: 'svm:0', state: 'completed', value: level });
   }
   const s = await call(base, 'POST', '/studies/svm/suggest', { worker: 'svm:1' }); /* stays running */
   for (let step = 0; step < 3; step++) await call(base, 'POST', `/trials/${s.trials[0].id}/report`, { worker: 'svm:1', step, value: 0.6 - step / 10 });
@@ -352,14 +355,20 @@ async function main() {
   const loaded = async (hash) => {
     const before = errors.length;
     await page.goto(`${base}/${hash}`);
-    await page.waitForSelector('#main[data-loaded=true]', { timeout: 15000 });
-    return errors.length === before;
+    const shown = await page.waitForSelector('#main[data-loaded=true]', { timeout: 15000 }).then(() => true, () => false);
+    if (!shown) errors.push(`${hash}: the page never said it was loaded`);
+    return shown && errors.length === before;
   };
   const shot = (name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  /* a click that may find nothing to click (the check after it then fails) */
+  const tryClick = (sel) => page.click(sel, { timeout: 3000 }).catch(() => {});
   const numberOf = async (id) => (await call(base, 'GET', `/trials/${id}`)).number;
+  /* a chart's option as plain data; null when the element holds no chart */
   const chartOption = (id) => page.evaluate((el) => {
-    const o = window.echarts.getInstanceByDom(document.getElementById(el)).getOption();
-    return JSON.parse(JSON.stringify(o, (k, v) => (typeof v === 'function' ? undefined : v)));
+    const e = document.getElementById(el);
+    const c = e && window.echarts.getInstanceByDom(e);
+    if (!c) return null;
+    return JSON.parse(JSON.stringify(c.getOption(), (k, v) => (typeof v === 'function' ? undefined : v)));
   }, id);
 
   /* the studies page */
@@ -392,17 +401,22 @@ async function main() {
   /* the best points lie above the best-so-far line: a click on one opens it */
   const bestPx = await page.evaluate(() => {
     const chart = window.echarts.getInstanceByDom(document.getElementById('history-chart'));
-    const best = chart.getOption().series.find((x) => x.name === 'best trials').data;
+    const s = chart.getOption().series.find((x) => x.name === 'best trials');
+    if (!s) return null;
+    const best = s.data;
     const last = best[best.length - 1];
     const px = chart.convertToPixel({ seriesName: 'best trials' }, [last[0], last[1]]);
     const r = document.getElementById('history-chart').getBoundingClientRect();
     return { x: r.left + px[0], y: r.top + px[1], number: last[0], n: best.length };
   });
-  await page.mouse.move(bestPx.x, bestPx.y);
-  await page.mouse.click(bestPx.x, bestPx.y);
-  const bestOpened = await page
-    .waitForFunction((n) => location.hash.endsWith(`/trials/${n}`), bestPx.number, { timeout: 5000 })
-    .then(() => true, () => false);
+  let bestOpened = false;
+  if (bestPx) {
+    await page.mouse.move(bestPx.x, bestPx.y);
+    await page.mouse.click(bestPx.x, bestPx.y);
+    bestOpened = await page
+      .waitForFunction((n) => location.hash.endsWith(`/trials/${n}`), bestPx.number, { timeout: 5000 })
+      .then(() => true, () => false);
+  }
   ok(bestOpened, 'a click on a best point of the history opens that trial', `${JSON.stringify(bestPx)} -> ${page.url()}`);
   await loaded('#/studies/demo');
   await page.waitForFunction(() => document.getElementById('history-chart').dataset.points !== undefined);
@@ -426,8 +440,10 @@ async function main() {
       rows.map((r) => r.children[2].textContent).filter((s) => s !== '—').map(Number),
     );
   await page.click('#trials-table th[data-key=value]');
+  await page.waitForFunction(() => document.getElementById('trials-table').dataset.order === 'value', null, { timeout: 5000 }).catch(() => {});
   const asc = await values();
   await page.click('#trials-table th[data-key=value]');
+  await page.waitForFunction(() => document.getElementById('trials-table').dataset.order === 'value_desc', null, { timeout: 5000 }).catch(() => {});
   const desc2 = await values();
   const sorted = (a, dir) => a.every((v, i) => i === 0 || dir * (v - a[i - 1]) >= 0);
   ok(asc.length === withValue.length && sorted(asc, 1) && sorted(desc2, -1), 'the table sorts by value both ways', JSON.stringify({ asc, desc2 }));
@@ -456,20 +472,20 @@ async function main() {
   ok(trialHead === `Trial ${firstNumber}` && (await page.getAttribute('#reports-chart', 'data-points')) === '4', 'a trial opens from the table with its intermediate values', trialHead);
   ok(page.url().endsWith(`#/studies/demo/trials/${firstNumber}`), 'the address of a trial carries the number the page shows', page.url());
   /* previous and next */
-  await page.click('#trial-next');
+  await tryClick('#trial-next');
   const nextHead = await page.waitForFunction((n) => document.querySelector('h1') && document.querySelector('h1').textContent === `Trial ${n}`, firstNumber + 1, { timeout: 5000 }).then(() => true, () => false);
-  await page.click('#trial-prev');
+  await tryClick('#trial-prev');
   const prevHead = await page.waitForFunction((n) => document.querySelector('h1') && document.querySelector('h1').textContent === `Trial ${n}`, firstNumber, { timeout: 5000 }).then(() => true, () => false);
   ok(nextHead && prevHead, 'next and previous step through the trials by number');
   await loaded('#/studies/demo/trials/0');
-  ok((await page.getAttribute('#trial-prev', 'aria-disabled')) === 'true' && (await page.locator('a#trial-next').count()) === 1, 'the first trial has no previous one but a next one');
+  ok((await page.getAttribute('#trial-prev', 'aria-disabled', { timeout: 3000 }).catch(() => null)) === 'true' && (await page.locator('a#trial-next').count()) === 1, 'the first trial has no previous one but a next one');
   await page.goto(`${base}/#/studies/demo/trials/${firstNumber}`);
-  await page.waitForSelector('#reports-chart[data-points]', { timeout: 10000 });
+  await page.waitForSelector('#reports-chart[data-points]', { timeout: 10000 }).catch(() => {});
   ok((await page.locator('#attempts-table tbody tr').count()) === 1, 'the trial shows its attempt and worker');
   await shot('trial');
 
   ok(await loaded(`#/studies/demo/trials/${await numberOf(ids.failed[0])}`), 'a failed trial loads with no console error', errors.join('\n'));
-  const errText = await page.textContent('#trial-error');
+  const errText = await page.textContent('#trial-error', { timeout: 5000 }).catch(() => '');
   ok(errText.includes('ValueError: bad shape <script>alert(2)</script>'), 'a failed trial shows its error and stderr tail as text', errText);
   await shot('trial-failed');
 
@@ -478,7 +494,7 @@ async function main() {
     ok(await loaded(`#/studies/demo/trials/${await numberOf(ids.manual)}`), 'the manual trial loads with no console error', errors.join('\n'));
     const added = await page.$$eval('.diff-add', (els) => els.map((e) => e.textContent));
     ok(added.some((l) => l.includes('hidden = 128')), 'a code parameter shows its diff against the baseline', JSON.stringify(added));
-    const params = await page.textContent('#trial-params');
+    const params = await page.textContent('#trial-params', { timeout: 5000 }).catch(() => '');
     ok(params.includes(MARKUP) && (await page.locator('#main img').count()) === 0, 'a categorical value holding markup shows as text');
     await shot('trial-code');
   }
@@ -505,12 +521,12 @@ async function main() {
   const headText = await page.textContent('.study-head');
   ok(!headText.includes('LLM') && (await page.isHidden('#tab-llm')), 'a study without an LLM shows no LLM cost, tokens or transcript tab', headText);
   /* intermediate values of all trials */
-  await page.waitForSelector('#curves-chart[data-trials]', { timeout: 10000 });
+  await page.waitForSelector('#curves-chart[data-trials]', { timeout: 10000 }).catch(() => null);
   const withReports = svmTrials.filter((t) => t.last_step !== null && t.last_step !== undefined).length;
-  const curves = await chartOption('curves-chart');
+  const curves = (await chartOption('curves-chart')) || { series: [{}] };
   const cut = curves.series.find((x) => x.name === 'pruned here');
   const rungLines = (curves.series[0].markLine && curves.series[0].markLine.data.map((m) => m.xAxis)) || [];
-  ok(Number(await page.getAttribute('#curves-chart', 'data-trials')) === withReports && curves.series.some((x) => x.name === 'completed' && x.type === 'line'), 'the intermediate values chart has a curve for every trial that reported', `${await page.getAttribute('#curves-chart', 'data-trials')} vs ${withReports}`);
+  ok(Number(await page.getAttribute('#curves-chart', 'data-trials', { timeout: 3000 }).catch(() => null)) === withReports && curves.series.some((x) => x.name === 'completed' && x.type === 'line'), 'the intermediate values chart has a curve for every trial that reported', `${await page.getAttribute('#curves-chart', 'data-trials', { timeout: 3000 }).catch(() => null)} vs ${withReports}`);
   ok(cut && cut.data.length === svmPruned.length && cut.data.every((d) => svmPruned.some((t) => t.number === d[2] && t.last_step === d[0])), 'each pruned curve is cut with a mark at its last step', JSON.stringify(cut && cut.data));
   ok(JSON.stringify(rungLines) === JSON.stringify([2, 6]), 'the rungs of the ASHA pruner are marked (min_resource 2, factor 3)', JSON.stringify(rungLines));
   /* parallel coordinates: no line crosses an inactive parameter's axis */
@@ -525,11 +541,13 @@ async function main() {
     return has.slice(first, last + 1).includes(false);
   });
   const linear = svmTrials.filter((t) => t.params.kernel === 'linear' && (t.state === 'completed' || t.state === 'pruned'));
+  /* a piece ends with the trial's number; old-style rows (one per trial, in
+   * the order of the completed trials) are matched by position */
   const linearOnGamma = pieces.filter((v) => linear.some((t) => t.number === v[v.length - 1]) && v[gammaDim] !== null && v[gammaDim] !== undefined);
   ok(linear.length > 0 && crossing.length === 0 && linearOnGamma.length === 0, 'parallel coordinates: no line crosses the axis of a parameter inactive in its trial', JSON.stringify({ linear: linear.length, crossing: crossing.slice(0, 3), linearOnGamma: linearOnGamma.slice(0, 3) }));
   const parPruned = par.series.find((x) => x.name === 'pruned');
   const parPrunedTrials = new Set(parPruned ? parPruned.data.map((v) => (Array.isArray(v) ? v : v.value).at(-1)) : []);
-  ok(parPruned && parPrunedTrials.size === svmPruned.length && parPruned.lineStyle.type === 'dashed', 'parallel coordinates draw the pruned trials, dashed', JSON.stringify({ got: parPrunedTrials.size, want: svmPruned.length }));
+  ok(Boolean(parPruned) && parPrunedTrials.size === svmPruned.length && parPruned.lineStyle.type === 'dashed', 'parallel coordinates draw the pruned trials, dashed', JSON.stringify({ got: parPrunedTrials.size, want: svmPruned.length }));
   const cAxis = par.parallelAxis.find((a) => a.name === 'C');
   ok(cAxis.type === 'log' && cAxis.min === 1e-3 && cAxis.max === 1e3, 'a parallel axis spans the search space (log scale, its bounds)', JSON.stringify(cAxis));
   /* slices over the search space, pruned trials marked */
@@ -544,7 +562,7 @@ async function main() {
   /* a pruned trial says why */
   const prunedOne = svmPruned[0];
   ok(await loaded(`#/studies/svm/trials/${prunedOne.number}`), 'a pruned trial loads with no console error', errors.join('\n'));
-  const reason = await page.textContent('#trial-prune-reason').catch(() => '');
+  const reason = await page.textContent('#trial-prune-reason', { timeout: 3000 }).catch(() => '');
   ok(reason.includes(`after step ${prunedOne.last_step}`) && reason.includes('pruner'), 'a pruned trial tells when and why the pruner stopped it', reason);
   await shot('trial-pruned');
 
@@ -564,7 +582,7 @@ async function main() {
     ok(await loaded('#/studies/llm-live/llm'), 'the transcript of a live LLM study loads with no console error', errors.join('\n'));
     const live = await page.textContent('#llm-calls');
     ok(live.includes('Tuned by the scripted LLM of the tests') && live.includes('fake-model'), 'the transcript of a live LLM study shows the prompt the daemon sent', live.slice(0, 300));
-    const firstCall = await page.textContent('#llm-calls article:first-child .call-head strong');
+    const firstCall = await page.textContent('#llm-calls article:first-child .call-head strong', { timeout: 3000 }).catch(() => '');
     ok(firstCall === 'Call 1', 'calls are numbered within the study (its first is call 1)', firstCall);
     await shot('llm-live');
     /* an LLM-proposed trial links to the call that produced it */
@@ -574,12 +592,13 @@ async function main() {
     else {
       await loaded(`#/studies/llm-live/trials/${llmTrial.number}`);
       const link = await page.waitForSelector('#trial-llm-call', { timeout: 10000 }).then(() => page.getAttribute('#trial-llm-call', 'href'), () => null);
+      /* the reasoning or reply of that call is quoted */
       const callsLive = await call(base, 'GET', '/studies/llm-live/llm-calls?limit=500');
       const producing = callsLive.calls.filter((c) => (c.trials || []).includes(llmTrial.number));
       ok(link !== null && producing.some((c) => link.endsWith(`/llm/${c.id}`)), 'an LLM-proposed trial links to the call that produced it', `${link} ${JSON.stringify(producing.map((c) => c.id))}`);
-      ok((await page.textContent('#trial-llm-text').catch(() => '')).length > 0, 'the trial shows the reasoning or reply of that call');
+      ok((await page.textContent('#trial-llm-text', { timeout: 3000 }).catch(() => '')).length > 0, 'the trial shows the reasoning or reply of that call');
       await shot('trial-llm');
-      await page.click('#trial-llm-call');
+      await tryClick('#trial-llm-call');
       const focused = await page.waitForSelector('#llm-calls article.call-focus', { timeout: 10000 }).then((e) => e.getAttribute('id'), () => null);
       ok(focused !== null && link.endsWith(`/llm/${focused.replace('call-', '')}`), 'the link opens the transcript at that call', focused);
     }
@@ -640,7 +659,7 @@ async function main() {
 
   /* the top N over the whole study, and sorting over all its trials */
   const bestBig = (await call(base, 'GET', '/studies/big/best')).number;
-  await page.selectOption('#order', 'best');
+  await page.selectOption('#order', 'best', { timeout: 3000 }).catch(() => {});
   const topBest = await page
     .waitForFunction((n) => document.querySelector('#trials-table tbody tr').dataset.number === String(n), bestBig, { timeout: 10000 })
     .then(() => true, () => false);
@@ -655,8 +674,8 @@ async function main() {
   ok(topWorst, 'sorting by value sorts the whole study, not one page', `worst ${worst.number}`);
   const bigAll = await allTrials(base, 'big');
   const maxY = bigAll.reduce((a, t) => (t.params.y > a.params.y ? t : a));
-  await page.click('#trials-table th[data-key="p:y"]');
-  await page.click('#trials-table th[data-key="p:y"]');
+  await tryClick('#trials-table th[data-key="p:y"]');
+  await tryClick('#trials-table th[data-key="p:y"]');
   const topY = await page
     .waitForFunction((n) => document.querySelector('#trials-table tbody tr').dataset.number === String(n), maxY.number, { timeout: 10000 })
     .then(() => true, () => false);
@@ -665,7 +684,7 @@ async function main() {
    * colour scale over the whole range, the best line drawn last */
   const bigPar = await page.evaluate(() => {
     const o = window.echarts.getInstanceByDom(document.getElementById('parallel-chart')).getOption();
-    const s = o.series.find((x) => x.name === 'completed');
+    const s = o.series.find((x) => x.name === 'completed') || o.series[0];
     const last = s.data[s.data.length - 1];
     return { lines: s.data.length, vm: [o.visualMap[0].min, o.visualMap[0].max], last: Array.isArray(last) ? last : last.value };
   });
@@ -685,7 +704,7 @@ async function main() {
   await cdp.send('Emulation.setUserAgentOverride', { userAgent: devices['Pixel 5'].userAgent });
   const mobileLoaded = async (hash) => {
     await mobile.goto(`${base}/${hash}`);
-    await mobile.waitForSelector('#main[data-loaded=true]', { timeout: 15000 });
+    await mobile.waitForSelector('#main[data-loaded=true]', { timeout: 15000 }).catch(() => {});
     await mobile.waitForTimeout(300);
   };
   const overflow = () => mobile.evaluate(() => document.documentElement.scrollWidth);
@@ -706,6 +725,7 @@ async function main() {
   await mobileLoaded('#/studies/svm');
   ok((await overflow()) <= 390, 'phone: a study page fits 390 px', `${await overflow()} px`);
   const mPar = await mobile.evaluate(() => {
+    /* the parallel axes and their layout */
     const el = document.getElementById('parallel-chart');
     const o = window.echarts.getInstanceByDom(el).getOption();
     return { layout: o.parallel[0].layout, width: el.clientWidth, height: el.clientHeight, axes: o.parallelAxis.length };
@@ -718,10 +738,10 @@ async function main() {
   ok(mLegend === 'scroll', 'phone: the history legend stays on one line above the plot', mLegend);
   await mshot('study-svm');
   await mobileLoaded(`#/studies/demo/trials/${firstNumber}`);
-  ok((await overflow()) <= 390, 'phone: a trial page with its attempts fits 390 px', `${await overflow()} px`);
+  ok((await mobile.locator('#attempts-table tbody tr').count()) === 1 && (await overflow()) <= 390, 'phone: a trial page with its attempts fits 390 px', `${await overflow()} px`);
   await mshot('trial');
   await mobileLoaded(`#/studies/svm/trials/${prunedOne.number}`);
-  ok((await overflow()) <= 390, 'phone: a pruned trial fits 390 px', `${await overflow()} px`);
+  ok((await mobile.locator('#trial-prune-reason').count()) === 1 && (await overflow()) <= 390, 'phone: a pruned trial fits 390 px', `${await overflow()} px`);
   await mshot('trial-pruned');
   await mobileLoaded('#/studies/demo/llm');
   ok((await overflow()) <= 390, 'phone: the LLM transcript fits 390 px', `${await overflow()} px`);
