@@ -583,7 +583,8 @@ async function main() {
     const live = await page.textContent('#llm-calls');
     ok(live.includes('Tuned by the scripted LLM of the tests') && live.includes('fake-model'), 'the transcript of a live LLM study shows the prompt the daemon sent', live.slice(0, 300));
     const firstCall = await page.textContent('#llm-calls article:first-child .call-head strong', { timeout: 3000 }).catch(() => '');
-    ok(firstCall === 'Call 1', 'calls are numbered within the study (its first is call 1)', firstCall);
+    const firstProposal = await page.textContent('#llm-calls article:first-child .proposal-head', { timeout: 3000 }).catch(() => '');
+    ok(firstCall === 'Call 1' && firstProposal === 'Proposal 1', 'calls and proposals are numbered within the study (its first are 1)', `${firstCall} / ${firstProposal}`);
     await shot('llm-live');
     /* an LLM-proposed trial links to the call that produced it */
     const liveTrials = await allTrials(base, 'llm-live');

@@ -55,9 +55,10 @@ function modelText(c) {
   return answered || asked;
 }
 
-// c: the exchange; ordinal: its number among the study's calls (1 for the
-// first), shown in place of the daemon-wide id.
-function callCard(c, name, open, first, ordinal) {
+// c: the exchange; ordinal and proposalNo: its number among the study's
+// calls and that of its proposal among the study's proposals (1 for the
+// first), shown in place of the daemon-wide ids.
+function callCard(c, name, open, first, ordinal, proposalNo) {
   const msgs = messagesOf(c.request);
   const trials = Array.isArray(c.trials) ? c.trials : [];
   const proposal = c.proposal || c.id;
@@ -78,7 +79,7 @@ function callCard(c, name, open, first, ordinal) {
   return h(
     'article',
     { class: `call panel${c.error ? ' call-error' : ''}${first ? ' call-first' : ' call-retry'}`, id: `call-${c.id}`, dataset: { id: c.id, proposal, ordinal } },
-    first ? h('div', { class: 'proposal-head muted small' }, `Proposal ${proposal}`) : null,
+    first ? h('div', { class: 'proposal-head muted small', title: `proposal id ${proposal}` }, `Proposal ${proposalNo}`) : null,
     h(
       'div',
       { class: 'call-head' },
@@ -128,7 +129,7 @@ export function mount(root, { name, focus }, ctx) {
       if (first) proposals++;
       lastProposal = proposal;
       count++;
-      list.appendChild(callCard(c, name, count === 1 || String(c.id) === focus, first, count));
+      list.appendChild(callCard(c, name, count === 1 || String(c.id) === focus, first, count, proposals));
       if (c.error) errors++;
       after = c.id;
     }
