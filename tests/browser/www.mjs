@@ -740,6 +740,11 @@ async function main() {
   await mshot('study-svm');
   await mobileLoaded(`#/studies/demo/trials/${firstNumber}`);
   ok((await mobile.locator('#attempts-table tbody tr').count()) === 1 && (await overflow()) <= 390, 'phone: a trial page with its attempts fits 390 px', `${await overflow()} px`);
+  const outcomeRight = await mobile.evaluate(() => {
+    const td = document.querySelector('#attempts-table tbody td.col-outcome, #attempts-table tbody td:last-child');
+    return td ? Math.round(td.getBoundingClientRect().right) : null;
+  });
+  ok(outcomeRight !== null && outcomeRight <= 390, 'phone: the attempts table shows each attempt’s outcome without scrolling', `${outcomeRight} px`);
   await mshot('trial');
   await mobileLoaded(`#/studies/svm/trials/${prunedOne.number}`);
   ok((await mobile.locator('#trial-prune-reason').count()) === 1 && (await overflow()) <= 390, 'phone: a pruned trial fits 390 px', `${await overflow()} px`);

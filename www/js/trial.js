@@ -210,7 +210,7 @@ export function mount(root, { name, id }, ctx) {
               h(
               'table',
               { class: 'grid', id: 'attempts-table' },
-              h('thead', null, h('tr', null, ['#', 'Worker', 'Started', 'Ended', 'Duration', 'Outcome'].map((x) => h('th', null, x)))),
+              h('thead', null, h('tr', null, ['#', 'Worker', 'Started', 'Ended', 'Duration', 'Outcome'].map((x) => h('th', { class: `col-${x.toLowerCase().replace('#', 'n')}` }, x)))),
               h(
                 'tbody',
                 null,
@@ -221,9 +221,9 @@ export function mount(root, { name, id }, ctx) {
                     h('td', { class: 'num' }, String(a.attempt)),
                     h('td', null, a.worker || '—'),
                     h('td', { class: 'nowrap' }, fmtTime(a.started_at)),
-                    h('td', { class: 'nowrap' }, fmtTime(a.ended_at)),
+                    h('td', { class: 'nowrap col-ended' }, fmtTime(a.ended_at)),
                     h('td', { class: 'num nowrap' }, fmtDuration(a.started_at, a.ended_at)),
-                    h('td', null, a.outcome ? badge(a.outcome) : h('span', { class: 'muted' }, 'in progress')),
+                    h('td', { class: 'col-outcome' }, a.outcome ? badge(a.outcome) : h('span', { class: 'muted' }, 'in progress')),
                   ),
                 ),
               ),
