@@ -157,7 +157,7 @@ export function historyOption(trials, { maximize, log, objective }) {
         return `${head}\n${what}: ${fmtNum(d[1])}\nclick to open`;
       },
     },
-    xAxis: { ...axisCommon(), type: 'value', name: 'trial', nameLocation: 'middle', nameGap: 28, minInterval: 1, scale: true },
+    xAxis: { ...axisCommon(), type: 'value', name: 'trial', nameLocation: 'middle', nameGap: 28, minInterval: 1, scale: true, axisLabel: { color: '#4b5563', hideOverlap: true } },
     yAxis: { ...axisCommon(), type: log ? 'log' : 'value', name: objective, nameLocation: 'middle', nameGap: 50, scale: true },
     dataZoom: [{ type: 'inside', xAxisIndex: 0, filterMode: 'none' }],
     series,
