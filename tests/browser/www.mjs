@@ -410,13 +410,22 @@ async function main() {
     return { x: r.left + px[0], y: r.top + px[1], number: last[0], n: best.length };
   });
   let bestOpened = false;
+  let hovered = null;
   if (bestPx) {
-    await page.mouse.move(bestPx.x, bestPx.y);
+    await page.evaluate(() => {
+      window.echarts.getInstanceByDom(document.getElementById('history-chart')).on('mouseover', (p) => {
+        window.hpodHovered = `${p.seriesName}:${Array.isArray(p.data) ? p.data[0] : ''}`;
+      });
+    });
+    await page.mouse.move(bestPx.x - 30, bestPx.y - 30);
+    await page.mouse.move(bestPx.x, bestPx.y, { steps: 4 });
+    hovered = await page.waitForFunction(() => window.hpodHovered, null, { timeout: 3000 }).then((h) => h.jsonValue(), () => null);
     await page.mouse.click(bestPx.x, bestPx.y);
     bestOpened = await page
       .waitForFunction((n) => location.hash.endsWith(`/trials/${n}`), bestPx.number, { timeout: 5000 })
       .then(() => true, () => false);
   }
+  ok(bestPx && hovered === `best trials:${bestPx.number}`, 'the pointer over a best point of the history hovers that trial, not the line', `${hovered}`);
   ok(bestOpened, 'a click on a best point of the history opens that trial', `${JSON.stringify(bestPx)} -> ${page.url()}`);
   await loaded('#/studies/demo');
   await page.waitForFunction(() => document.getElementById('history-chart').dataset.points !== undefined);

@@ -400,7 +400,7 @@ export function parallelOption(spec, trials, { maximize, objective, narrow }) {
       textStyle: { fontFamily: FONT },
       parallel: narrow
         ? { layout: 'vertical', left: 96, right: 28, top: 24, bottom: 64, parallelAxisDefault: { nameLocation: 'start', nameGap: 12 } }
-        : { left: 48, right: 140, top: 48, bottom: 32 },
+        : { left: 48, right: 180, top: 48, bottom: 32 },
       parallelAxis: axes,
       visualMap: {
         type: 'continuous',

@@ -95,7 +95,7 @@ function callCard(c, name, open, first, ordinal, proposalNo) {
         'span',
         null,
         trials.length
-          ? ['→ ', trials.map((n, i) => [i ? ', ' : '', h('a', { href: `#/studies/${encodeURIComponent(name)}/trials/number-${n}` }, `trial ${n}`)])]
+          ? ['→ ', trials.map((n, i) => [i ? ', ' : '', h('a', { href: `#/studies/${encodeURIComponent(name)}/trials/${n}` }, `trial ${n}`)])]
           : h('span', { class: 'muted' }, 'no trial'),
       ),
     ),
