@@ -738,9 +738,10 @@ async function main() {
     /* the parallel axes and their layout */
     const el = document.getElementById('parallel-chart');
     const o = window.echarts.getInstanceByDom(el).getOption();
-    return { layout: o.parallel[0].layout, width: el.clientWidth, height: el.clientHeight, axes: o.parallelAxis.length };
+    return { layout: o.parallel[0].layout, width: el.clientWidth, height: el.clientHeight, axes: o.parallelAxis.length, high: o.visualMap[0].text && o.visualMap[0].text[0] };
   });
   ok(mPar.layout === 'vertical' && mPar.width >= 340 && mPar.height >= 72 * mPar.axes, 'phone: parallel coordinates run down the page with room for each axis', JSON.stringify(mPar));
+  ok(mPar.high === 'worse', 'phone: the colour scale calls high values worse when the study minimizes', JSON.stringify(mPar));
   const mLegend = await mobile.evaluate(() => {
     const o = window.echarts.getInstanceByDom(document.getElementById('history-chart')).getOption();
     return o.legend[0].type;

@@ -399,7 +399,7 @@ export function parallelOption(spec, trials, { maximize, objective, narrow }) {
       animation: false,
       textStyle: { fontFamily: FONT },
       parallel: narrow
-        ? { layout: 'vertical', left: 96, right: 28, top: 24, bottom: 64, parallelAxisDefault: { nameLocation: 'start', nameGap: 12 } }
+        ? { layout: 'vertical', left: 108, right: 28, top: 24, bottom: 64, parallelAxisDefault: { nameLocation: 'start', nameGap: 10, nameTruncate: { maxWidth: 94, ellipsis: '…' } } }
         : { left: 48, right: 180, top: 48, bottom: 32 },
       parallelAxis: axes,
       visualMap: {
@@ -411,7 +411,7 @@ export function parallelOption(spec, trials, { maximize, objective, narrow }) {
         ...(narrow ? { orient: 'horizontal', left: 'center', bottom: 4, itemWidth: 12, itemHeight: 200 } : { right: 12, top: 'middle', itemHeight: 160 }),
         calculable: false,
         precision: 4,
-        text: narrow ? [lowGood ? 'worse' : 'better', lowGood ? 'better' : 'worse'].reverse() : [lowGood ? 'worse' : 'better', lowGood ? 'better' : 'worse'],
+        text: [lowGood ? 'worse' : 'better', lowGood ? 'better' : 'worse'], /* the high end's word first */
         inRange: { color: lowGood ? ['#1d4ed8', '#60a5fa', '#fbbf24', '#dc2626'] : ['#dc2626', '#fbbf24', '#60a5fa', '#1d4ed8'] },
         textStyle: { color: TEXT },
       },
