@@ -329,15 +329,15 @@ export class TrialTable {
       for (let i = 0; i < SCAN_REQUESTS && rows.length < this.pageSize; i++) {
         const d = await api(base + query({ state, order, after, limit: SCAN_LIMIT }), { signal: this.ctx.signal });
         const list = d.trials || [];
-        let i = 0;
-        for (; i < list.length; i++) {
-          if (sourceGroup(list[i].source) !== group) continue;
-          rows.push(list[i]);
+        let k = 0;
+        for (; k < list.length; k++) {
+          if (sourceGroup(list[k].source) !== group) continue;
+          rows.push(list[k]);
           if (rows.length === this.pageSize) break;
         }
         if (rows.length === this.pageSize) {
           /* by value, after= is a position in the order */
-          next = byValue ? (after === null ? 0 : after) + i + 1 : rows[rows.length - 1].number;
+          next = byValue ? (after === null ? 0 : after) + k + 1 : rows[rows.length - 1].number;
           break;
         }
         after = d.next_after ?? null;
