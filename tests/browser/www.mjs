@@ -18,6 +18,8 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(TOP_BUILDDIR, 'tests', 'screenshots');
 const BIG = Number(process.env.HPOD_BROWSER_BIG || 20000);
 const PAINT_BUDGET_MS = 2000;
+const BIG_CURVES = 5000; /* trials of the big study with intermediate values */
+const CURVES_BUDGET_MS = 3000;
 const MARKUP = '<img src=x onerror=alert(1)>';
 const BASELINE = 'import torch\n\n\ndef build_model(n_classes):\n    return torch.nn.Linear(64, n_classes)\n';
 const CUSTOM =
@@ -294,9 +296,9 @@ async function main() {
   await call(d.base, 'POST', '/studies', bigSpec);
   await stopHpod(d);
   const t0 = Date.now();
-  seed(db, 'big', 'big', String(BIG));
+  seed(db, 'big', 'big', String(BIG), String(BIG_CURVES));
   seed(db, 'llm', 'demo');
-  note(`seeded ${BIG} trials and 3 LLM calls in ${Date.now() - t0} ms`);
+  note(`seeded ${BIG} trials (${BIG_CURVES} with intermediate values) and 3 LLM calls in ${Date.now() - t0} ms`);
 
   /* 2: the daemon the page talks to; the demo study gets its trials through
    * the API as workers would send them */
@@ -652,6 +654,11 @@ async function main() {
   ok(bigPoints === bigCounts.completed, 'the big history ends with one point per finished trial', `${bigPoints} vs ${bigCounts.completed}`);
   await page.waitForSelector('#main[data-loaded=true]', { timeout: 60000 });
   ok(errors.length === before, 'the big study loads with no console error', errors.slice(before).join('\n'));
+  const bigCurves = await page
+    .waitForSelector('#curves-chart[data-painted-ms]', { timeout: 30000 })
+    .then(() => page.evaluate(() => ({ ms: Number(document.getElementById('curves-chart').dataset.paintedMs), n: Number(document.getElementById('curves-chart').dataset.trials) })), () => null);
+  if (bigCurves) note(`${BIG_CURVES} curves fetched and painted in ${bigCurves.ms} ms`);
+  ok(bigCurves && bigCurves.n === BIG_CURVES - BIG_CURVES / 50 && bigCurves.ms <= CURVES_BUDGET_MS, `the intermediate values of ${BIG_CURVES} trials are fetched and painted within ${CURVES_BUDGET_MS} ms`, JSON.stringify(bigCurves));
   await shot('study-big');
   const firstNumbers = await page.$$eval('#trials-table tbody tr', (rows) => rows.map((r) => Number(r.dataset.number)));
   await page.click('#page-next');

@@ -205,35 +205,44 @@ export function studyHead(study) {
   );
 }
 
-// The intermediate values of every trial (curve=true pages), kept up to date
-// from the first trial that was unfinished at the last load.
+// The intermediate values of the trials that reported (curve=true pages),
+// fetched again for a trial only when its last step changed.
 class CurveCache {
   constructor(name, signal) {
     this.name = name;
     this.signal = signal;
     this.curves = new Map(); /* number -> [[step, value], ...] */
-    this.from = null; /* after= of the next load */
+    this.steps = new Map(); /* number -> its last step when fetched */
     this.loadedAt = 0;
+    this.startedAt = 0; /* when the first load began */
     this.version = 0;
   }
 
-  async load() {
-    let after = this.from;
-    let frontier = null;
-    let lastNumber = this.from;
-    for (;;) {
-      const d = await api(`/studies/${seg(this.name)}/trials${query({ after, limit: PAGE, curve: 'true' })}`, { signal: this.signal });
-      for (const t of d.trials || []) {
-        if (Array.isArray(t.curve) && t.curve.length) this.curves.set(t.number, t.curve);
-        if (frontier === null && !FINISHED.has(t.state)) frontier = t.number - 1;
-        lastNumber = t.number;
-      }
-      after = d.next_after ?? null;
-      if (after === null) break;
+  // trials: the study's, in number order. Fetches windows of PAGE numbers
+  // starting at each trial whose curve is missing or old, PARALLEL at a
+  // time. Returns whether anything was fetched.
+  async load(trials) {
+    if (!this.startedAt) this.startedAt = performance.now();
+    const starts = [];
+    for (const t of trials) {
+      if (t.last_step === null || t.last_step === undefined || this.steps.get(t.number) === t.last_step) continue;
+      if (!starts.length || t.number >= starts[starts.length - 1] + PAGE) starts.push(t.number);
     }
-    this.from = frontier !== null ? frontier : lastNumber;
+    if (starts.length === 0) return false;
+    const page = (n) =>
+      api(`/studies/${seg(this.name)}/trials${query({ after: n > 0 ? n - 1 : null, limit: PAGE, curve: 'true' })}`, { signal: this.signal });
+    for (let i = 0; i < starts.length; i += PARALLEL) {
+      const pages = await Promise.all(starts.slice(i, i + PARALLEL).map(page));
+      for (const d of pages) {
+        for (const t of d.trials || []) {
+          if (Array.isArray(t.curve) && t.curve.length) this.curves.set(t.number, t.curve);
+          if (t.last_step !== null && t.last_step !== undefined) this.steps.set(t.number, t.last_step);
+        }
+      }
+    }
     this.loadedAt = performance.now();
     this.version++;
+    return true;
   }
 }
 
@@ -343,6 +352,12 @@ export function mount(root, { name }, ctx) {
       charts.curves.on('click', (p) => {
         if (Array.isArray(p.data)) location.hash = trialLink(name, p.data[2]);
       });
+      /* for people and tests: from the first request for curves to their first paint */
+      charts.curves.on('finished', () => {
+        if (curvesEl.dataset.paintedMs || !curves.startedAt) return;
+        curvesEl.dataset.paintedMs = String(Math.round(performance.now() - curves.startedAt));
+        performance.mark('hpod-curves-painted');
+      });
     }
     const o = opts();
     const c = curvesOption(list, study.spec || {}, { objective: o.objective, log: false });
@@ -355,10 +370,8 @@ export function mount(root, { name }, ctx) {
 
   async function loadCurves(force) {
     if (!study) return;
-    if (!cache.list.some((t) => t.last_step !== null && t.last_step !== undefined)) return;
     if (!force && performance.now() - curves.loadedAt < (cache.list.length > 5000 ? 10000 : POLL_MS)) return;
-    await curves.load();
-    drawCurves();
+    if (await curves.load(cache.list)) drawCurves();
   }
 
   function drawOthers(force) {
