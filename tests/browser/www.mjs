@@ -537,7 +537,10 @@ async function main() {
   const curves = (await chartOption('curves-chart')) || { series: [{}] };
   const cut = curves.series.find((x) => x.name === 'pruned here');
   const rungLines = (curves.series[0].markLine && curves.series[0].markLine.data.map((m) => m.xAxis)) || [];
-  ok(Number(await page.getAttribute('#curves-chart', 'data-trials', { timeout: 3000 }).catch(() => null)) === withReports && curves.series.some((x) => x.name === 'completed' && x.type === 'line'), 'the intermediate values chart has a curve for every trial that reported', `${await page.getAttribute('#curves-chart', 'data-trials', { timeout: 3000 }).catch(() => null)} vs ${withReports}`);
+  ok(Number(await page.getAttribute('#curves-chart', 'data-trials', { timeout: 3000 }).catch(() => null)) === withReports && curves.series.some((x) => x.type === 'line' && /^(completed|best \d+)$/.test(x.name)), 'the intermediate values chart has a curve for every trial that reported', `${await page.getAttribute('#curves-chart', 'data-trials', { timeout: 3000 }).catch(() => null)} vs ${withReports}`);
+  const svmBest = svmDone.reduce((a, t) => (t.value < a.value ? t : a), svmDone[0]);
+  const bestCurves = curves.series.find((x) => /^best \d+$/.test(x.name));
+  ok(bestCurves && bestCurves.z > 2 && bestCurves.data.some((d) => Array.isArray(d) && d[2] === svmBest.number), 'the best trials’ curves are drawn apart, on top', JSON.stringify(bestCurves && { name: bestCurves.name, z: bestCurves.z }));
   ok(cut && cut.data.length === svmPruned.length && cut.data.every((d) => svmPruned.some((t) => t.number === d[2] && t.last_step === d[0])), 'each pruned curve is cut with a mark at its last step', JSON.stringify(cut && cut.data));
   ok(JSON.stringify(rungLines) === JSON.stringify([2, 6]), 'the rungs of the ASHA pruner are marked (min_resource 2, factor 3)', JSON.stringify(rungLines));
   /* parallel coordinates: no line crosses an inactive parameter's axis */

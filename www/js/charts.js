@@ -177,17 +177,24 @@ export function ashaRungs(spec, last) {
 }
 
 // The intermediate values of every trial, one line each: completed trials
-// coloured, pruned ones grey and cut with a red cross where the pruner
-// stopped them, running ones dashed; ASHA's rungs as vertical lines.
-export function curvesOption(trials, spec, { objective, log }) {
-  const kinds = { completed: [], pruned: [], other: [] };
+// blue, the BEST_CURVES best of them dark on top, pruned ones grey and cut
+// with a red cross where the pruner stopped them, running ones dashed;
+// ASHA's rungs as vertical lines. The more lines, the fainter each.
+const BEST_CURVES = 10;
+export function curvesOption(trials, spec, { objective, log, maximize }) {
+  const kinds = { completed: [], pruned: [], other: [], best: [] };
+  const ranked = trials
+    .filter((t) => t.state === 'completed' && typeof t.value === 'number')
+    .sort((a, b) => (maximize ? b.value - a.value : a.value - b.value))
+    .slice(0, BEST_CURVES);
+  const best = new Set(ranked.map((t) => t.number));
   const cuts = [];
   let last = 0;
   let n = 0;
   for (const t of trials) {
     const c = t.curve;
     if (!Array.isArray(c) || c.length === 0) continue;
-    const kind = t.state === 'completed' || t.state === 'pruned' ? t.state : 'other';
+    const kind = best.has(t.number) ? 'best' : t.state === 'completed' || t.state === 'pruned' ? t.state : 'other';
     const out = kinds[kind];
     let end = null;
     for (const [step, value] of c) {
@@ -200,14 +207,14 @@ export function curvesOption(trials, spec, { objective, log }) {
     if (kind === 'pruned' && end) cuts.push(end);
     n++;
   }
-  const many = n > 300;
+  const opacity = Math.max(0.05, Math.min(0.7, 40 / Math.max(1, n)));
   const line = (name, data, color, extra) => ({
     name,
     type: 'line',
     data,
     showSymbol: false,
     connectNulls: false,
-    lineStyle: { color, width: 1, opacity: many ? 0.35 : 0.7, ...(extra || {}) },
+    lineStyle: { color, width: 1, opacity, ...(extra || {}) },
     itemStyle: { color },
     emphasis: { disabled: true },
     triggerLineEvent: true,
@@ -223,8 +230,12 @@ export function curvesOption(trials, spec, { objective, log }) {
     legend.push('pruned');
   }
   if (kinds.other.length) {
-    series.push(line('running', kinds.other, '#60a5fa', { type: 'dashed' }));
+    series.push(line('running', kinds.other, '#60a5fa', { type: 'dashed', opacity: Math.max(opacity, 0.5) }));
     legend.push('running');
+  }
+  if (kinds.best.length) {
+    series.push({ ...line(`best ${best.size}`, kinds.best, '#1e3a8a', { width: 1.5, opacity: 0.9 }), z: 4 });
+    legend.push(`best ${best.size}`);
   }
   if (cuts.length) {
     series.push({

@@ -342,7 +342,7 @@ export function mount(root, { name }, ctx) {
     const list = [];
     for (const t of cache.list) {
       const c = curves.curves.get(t.number);
-      if (c) list.push({ number: t.number, state: t.state, curve: c });
+      if (c) list.push({ number: t.number, state: t.state, value: t.value, curve: c });
     }
     if (list.length === 0) return;
     curvesPanel.hidden = false;
@@ -360,7 +360,7 @@ export function mount(root, { name }, ctx) {
       });
     }
     const o = opts();
-    const c = curvesOption(list, study.spec || {}, { objective: o.objective, log: false });
+    const c = curvesOption(list, study.spec || {}, { objective: o.objective, log: false, maximize: o.maximize });
     charts.curves.setOption(c.option, { notMerge: true });
     curvesEl.dataset.trials = String(c.trials);
     curvesEl.dataset.rungs = c.rungs.join(',');
