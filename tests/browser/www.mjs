@@ -576,9 +576,23 @@ async function main() {
   /* a pruned trial says why */
   const prunedOne = svmPruned[0];
   ok(await loaded(`#/studies/svm/trials/${prunedOne.number}`), 'a pruned trial loads with no console error', errors.join('\n'));
-  const reason = await page.textContent('#trial-prune-reason', { timeout: 3000 }).catch(() => '');
+  const reason = await page.textContent('#trial-pruned-why', { timeout: 3000 }).catch(() => '');
   ok(reason.includes(`after step ${prunedOne.last_step}`) && reason.includes('pruner'), 'a pruned trial tells when and why the pruner stopped it', reason);
   await shot('trial-pruned');
+  /* the daemon's own reason, once trials carry prune_reason, comes first */
+  const why = 'asha: rung 0 (step 2): 1.21 is not in the best third of 3 trials';
+  const withReason = async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    if (body && body.state === 'pruned') body.prune_reason = why;
+    await route.fulfill({ response: res, json: body });
+  };
+  await page.route('**/api/v1/trials/*', withReason);
+  await page.goto('about:blank');
+  await loaded(`#/studies/svm/trials/${prunedOne.number}`);
+  const shownWhy = await page.textContent('#trial-pruned-why', { timeout: 3000 }).catch(() => '');
+  ok(shownWhy.startsWith(why), 'a pruned trial shows the pruner’s reason when the daemon gives one', shownWhy);
+  await page.unroute('**/api/v1/trials/*', withReason);
 
   /* the LLM transcript */
   ok(await loaded('#/studies/demo/llm'), 'the LLM transcript loads with no console error', errors.join('\n'));
@@ -767,7 +781,7 @@ async function main() {
   ok(outcomeRight !== null && outcomeRight <= 390, 'phone: the attempts table shows each attempt’s outcome without scrolling', `${outcomeRight} px`);
   await mshot('trial');
   await mobileLoaded(`#/studies/svm/trials/${prunedOne.number}`);
-  ok((await mobile.locator('#trial-prune-reason').count()) === 1 && (await overflow()) <= 390, 'phone: a pruned trial fits 390 px', `${await overflow()} px`);
+  ok((await mobile.locator('#trial-pruned-why').count()) === 1 && (await overflow()) <= 390, 'phone: a pruned trial fits 390 px', `${await overflow()} px`);
   await mshot('trial-pruned');
   await mobileLoaded('#/studies/demo/llm');
   ok((await overflow()) <= 390, 'phone: the LLM transcript fits 390 px', `${await overflow()} px`);

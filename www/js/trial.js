@@ -188,7 +188,7 @@ export function mount(root, { name, id }, ctx) {
         h('section', { class: 'panel', id: 'trial-params' }, h('h2', null, 'Parameters'), paramRows.length ? kv(paramRows) : h('p', { class: 'muted' }, 'none')),
       ),
       t.state === 'pruned'
-        ? h('section', { class: 'panel panel-pruned', id: 'trial-pruned' }, h('h2', null, 'Why it was pruned'), h('pre', { class: 'code wrap', id: 'trial-prune-reason' }, pruneText(t)))
+        ? h('section', { class: 'panel panel-pruned', id: 'trial-pruned' }, h('h2', null, 'Why it was pruned'), h('pre', { class: 'code wrap', id: 'trial-pruned-why' }, pruneText(t)))
         : t.error
           ? h('section', { class: 'panel panel-error' }, h('h2', null, 'Failure'), h('pre', { class: 'code error-text', id: 'trial-error' }, t.error))
           : null,
@@ -260,7 +260,7 @@ export function mount(root, { name, id }, ctx) {
 
   async function load() {
     const t = await api(`/trials/${seg(trialId)}`, { signal: ctx.signal });
-    const key = JSON.stringify([t.state, t.value, t.last_step, t.attempts, t.worker, (t.reports || []).length, t.error]);
+    const key = JSON.stringify([t.state, t.value, t.last_step, t.attempts, t.worker, (t.reports || []).length, t.error, t.prune_reason]);
     if (key !== last) {
       last = key;
       render(t);
