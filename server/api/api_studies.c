@@ -175,9 +175,25 @@ enum http_result api_study_trials(struct req *r)
     if (source && !*source)
         source = NULL;
     const char *order = http_query(r, "order");
-    bool desc = order && strcmp(order, "desc") == 0;
-    if (order && !desc && strcmp(order, "asc") != 0) {
-        http_reply_error(r, 400, "bad_query", "order: must be asc or desc (got \"%.40s\")", order);
+    enum store_order ord = STORE_ORDER_NUMBER;
+    if (!order || !*order || strcmp(order, "asc") == 0)
+        ord = STORE_ORDER_NUMBER;
+    else if (strcmp(order, "desc") == 0)
+        ord = STORE_ORDER_NUMBER_DESC;
+    else if (strcmp(order, "value") == 0)
+        ord = STORE_ORDER_VALUE;
+    else if (strcmp(order, "value_desc") == 0)
+        ord = STORE_ORDER_VALUE_DESC;
+    else {
+        http_reply_error(r, 400, "bad_query",
+                         "order: must be asc, desc, value or value_desc (got \"%.40s\")", order);
+        return HTTP_DONE;
+    }
+    const char *curve = http_query(r, "curve");
+    bool curves = curve && strcmp(curve, "true") == 0;
+    if (curve && !curves && strcmp(curve, "false") != 0) {
+        http_reply_error(r, 400, "bad_query", "curve: must be true or false (got \"%.40s\")",
+                         curve);
         return HTTP_DONE;
     }
     long long after = http_query_int(r, "after", -1, 1LL << 60);
@@ -193,8 +209,8 @@ enum http_result api_study_trials(struct req *r)
         return HTTP_DONE;
     struct serr e;
     struct trial_page page;
-    if (store_trials_page(db, r->args[0], state ? &filter : NULL, source, after, limit, desc, &page,
-                          &e) < 0)
+    if (store_trials_page(db, r->args[0], state ? &filter : NULL, source, after, limit, ord, curves,
+                          &page, &e) < 0)
         return api_fail(r, &e);
     http_reply_json(r, 200, render_trial_page(&page));
     store_trial_page_release(&page);

@@ -140,8 +140,20 @@ json_t *render_study_list(const struct study_list *l)
 json_t *render_trial_page(const struct trial_page *p)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; i < p->trials.n; i++)
-        json_array_append_new(arr, render_trial(&p->trials.v[i]));
+    for (size_t i = 0; i < p->trials.n; i++) {
+        json_t *t = render_trial(&p->trials.v[i]);
+        if (p->curves) {
+            json_t *curve = json_array();
+            const struct trial_curve *c = &p->curves[i];
+            for (size_t k = 0; k < c->n; k++)
+                json_array_append_new(
+                    curve,
+                    json_pack("[Io]", (json_int_t)c->v[k].step,
+                              isfinite(c->v[k].value) ? json_real(c->v[k].value) : json_null()));
+            json_object_set_new(t, "curve", curve);
+        }
+        json_array_append_new(arr, t);
+    }
     return json_pack("{so so sI}", "trials", arr, "next_after",
                      p->more ? json_integer(p->next_after) : json_null(), "total",
                      (json_int_t)p->total);

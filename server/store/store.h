@@ -188,18 +188,39 @@ struct trial_detail {
 };
 void store_trial_detail_release(struct trial_detail *d);
 
-/* A page of trials by number (descending when desc): state and source filters
- * (NULL for all; a source also matches "source:..."), numbers after `after`
- * (before it when desc; -1 for the start), at most limit. */
+/* The order of a page of trials. */
+enum store_order {
+    STORE_ORDER_NUMBER,      /* by number, numbers > after */
+    STORE_ORDER_NUMBER_DESC, /* newest first, numbers < after */
+    STORE_ORDER_VALUE,       /* by value ascending, trials without one last; after a position */
+    STORE_ORDER_VALUE_DESC,  /* by value descending, trials without one last; after a position */
+};
+
+/* One intermediate value of a trial's curve. */
+struct curve_point {
+    long long step; /* the report's step */
+    double value;   /* its value, NAN when it had none */
+};
+/* A trial's intermediate values in step order. */
+struct trial_curve {
+    struct curve_point *v; /* owned */
+    size_t n;              /* entries */
+};
+
+/* A page of trials: state and source filters (NULL for all; a source also
+ * matches "source:..."), at most limit, in order: by number after `after`
+ * (before it when descending; -1 for the start), or by value from the
+ * position `after`. With curves, each trial's intermediate values too. */
 struct trial_page {
-    struct trial_list trials; /* the page */
-    bool more;                /* more follow: next_after is the last number */
-    long long next_after;     /* the number to pass as after for the next page */
-    long long total;          /* trials matching the filters */
+    struct trial_list trials;   /* the page */
+    struct trial_curve *curves; /* owned, one per trial when asked, else NULL */
+    bool more;                  /* more follow */
+    long long next_after;       /* what to pass as after for the next page */
+    long long total;            /* trials matching the filters */
 };
 int store_trials_page(struct db *db, const char *name, const enum trial_state *state,
-                      const char *source, long long after, long long limit, bool desc,
-                      struct trial_page *out, struct serr *e);
+                      const char *source, long long after, long long limit, enum store_order order,
+                      bool curves, struct trial_page *out, struct serr *e);
 void store_trial_page_release(struct trial_page *p);
 /* Every trial of a study by number. */
 int store_trials_all(struct db *db, long long study_id, struct trial_list *out, struct serr *e);

@@ -48,30 +48,82 @@ static long long study_id_of(struct db *db, const char *name, struct serr *e)
 
 void store_trial_page_release(struct trial_page *p)
 {
+    for (size_t i = 0; p->curves && i < p->trials.n; i++)
+        free(p->curves[i].v);
+    free(p->curves);
+    p->curves = NULL;
     store_trial_list_release(&p->trials);
 }
 
+/* The intermediate values of each trial of the page, in step order. */
+static int page_curves(struct db *db, struct trial_page *out)
+{
+    out->curves = calloc(out->trials.n + 1, sizeof *out->curves);
+    sqlite3_stmt *r =
+        db_stmt(db, "SELECT step, value FROM trial_reports WHERE trial_id = ? ORDER BY step");
+    if (!out->curves || !r)
+        return -1;
+    for (size_t i = 0; i < out->trials.n; i++) {
+        struct trial_curve *c = &out->curves[i];
+        size_t cap = 0;
+        int rc;
+        sqlite3_bind_int64(r, 1, out->trials.v[i].id);
+        while ((rc = sqlite3_step(r)) == SQLITE_ROW) {
+            if (c->n == cap) {
+                size_t nc = cap ? 2 * cap : 16;
+                struct curve_point *v = realloc(c->v, nc * sizeof *v);
+                if (!v) {
+                    rc = SQLITE_NOMEM;
+                    break;
+                }
+                c->v = v;
+                cap = nc;
+            }
+            c->v[c->n].step = sqlite3_column_int64(r, 0);
+            c->v[c->n].value =
+                sqlite3_column_type(r, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(r, 1);
+            c->n++;
+        }
+        sqlite3_reset(r);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+#define PAGE_SELECT                                                                                \
+    "SELECT " TRIAL_COLS " FROM trials t WHERE t.study_id = ?1 "                                   \
+    "AND (?3 IS NULL OR t.state = ?3) "                                                            \
+    "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "
+
 int store_trials_page(struct db *db, const char *name, const enum trial_state *state,
-                      const char *source, long long after, long long limit, bool desc,
-                      struct trial_page *out, struct serr *e)
+                      const char *source, long long after, long long limit, enum store_order order,
+                      bool curves, struct trial_page *out, struct serr *e)
 {
     memset(out, 0, sizeof *out);
     long long sid = study_id_of(db, name, e);
     if (sid < 0)
         return -1;
-    sqlite3_stmt *q =
-        desc ? db_stmt(db, "SELECT " TRIAL_COLS " FROM trials t WHERE t.study_id = ?1 "
-                           "AND t.number < ?2 AND (?3 IS NULL OR t.state = ?3) "
-                           "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "
-                           "ORDER BY t.number DESC LIMIT ?4")
-             : db_stmt(db, "SELECT " TRIAL_COLS " FROM trials t WHERE t.study_id = ?1 "
-                           "AND t.number > ?2 AND (?3 IS NULL OR t.state = ?3) "
-                           "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "
-                           "ORDER BY t.number ASC LIMIT ?4");
+    bool desc = order == STORE_ORDER_NUMBER_DESC;
+    bool by_value = order == STORE_ORDER_VALUE || order == STORE_ORDER_VALUE_DESC;
+    sqlite3_stmt *q;
+    if (order == STORE_ORDER_VALUE)
+        q = db_stmt(db, PAGE_SELECT "ORDER BY t.value IS NULL, t.value ASC, t.number ASC "
+                                    "LIMIT ?4 OFFSET ?2");
+    else if (order == STORE_ORDER_VALUE_DESC)
+        q = db_stmt(db, PAGE_SELECT "ORDER BY t.value IS NULL, t.value DESC, t.number ASC "
+                                    "LIMIT ?4 OFFSET ?2");
+    else if (desc)
+        q = db_stmt(db, PAGE_SELECT "AND t.number < ?2 ORDER BY t.number DESC LIMIT ?4");
+    else
+        q = db_stmt(db, PAGE_SELECT "AND t.number > ?2 ORDER BY t.number ASC LIMIT ?4");
     if (!q)
         return serr_db(e, db, "list trials");
     sqlite3_bind_int64(q, 1, sid);
-    sqlite3_bind_int64(q, 2, desc && after < 0 ? (1LL << 62) : after);
+    if (by_value)
+        sqlite3_bind_int64(q, 2, after < 0 ? 0 : after); /* a position in the order */
+    else
+        sqlite3_bind_int64(q, 2, desc && after < 0 ? (1LL << 62) : after);
     if (state)
         sqlite3_bind_text(q, 3, trial_state_name(*state), -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 4, limit + 1);
@@ -104,6 +156,12 @@ int store_trials_page(struct db *db, const char *name, const enum trial_state *s
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         store_trial_page_release(out);
         return -1;
+    }
+    if (by_value)
+        out->next_after = (after < 0 ? 0 : after) + (long long)out->trials.n;
+    if (curves && page_curves(db, out) < 0) {
+        store_trial_page_release(out);
+        return serr_db(e, db, "list intermediate values");
     }
     struct counts all;
     if (!state && !source && store_counts(db, sid, &all) == 0) {

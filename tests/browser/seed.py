@@ -1,6 +1,7 @@
 """Seed an hpod database (daemon stopped) for the browser test.
 
-seed.py DB big STUDY N     N finished trials of mixed sources in STUDY
+seed.py DB big STUDY N [R]  N finished trials of mixed sources in STUDY, the
+                           first R of them (default 0) with 8 intermediate values
 seed.py DB llm STUDY       a few LLM calls in STUDY's audit log
 
 The studies themselves are created through the API beforehand, so the rows
@@ -35,7 +36,10 @@ def sample(p, rng):
     return int(round(v)) if p["type"] == "int" else v
 
 
-def seed_big(db, name, n):
+STEPS = 8
+
+
+def seed_big(db, name, n, with_reports=0):
     sid, spec = study_row(db, name)
     rng = random.Random(7)
     now = int(time.time() * 1000) - n * 1000
@@ -55,6 +59,21 @@ def seed_big(db, name, n):
         "worker, attempts, created_at, started_at, finished_at, error) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     db.execute("UPDATE studies SET next_number = ? WHERE id = ?", (n, sid))
+    if with_reports:
+        seed_reports(db, sid, with_reports, now)
+
+
+def seed_reports(db, sid, n, now):
+    """STEPS decreasing intermediate values ending at each trial's value."""
+    trials = db.execute("SELECT id, value FROM trials WHERE study_id = ? AND number < ? AND value IS NOT NULL",
+                        (sid, n)).fetchall()
+    rows = []
+    for tid, value in trials:
+        for step in range(STEPS):
+            rows.append((tid, step, value * (1 + (STEPS - 1 - step) / STEPS), now + step))
+    db.executemany("INSERT INTO trial_reports (trial_id, step, value, at) VALUES (?, ?, ?, ?)", rows)
+    db.executemany("UPDATE trials SET last_step = ?, last_value = ? WHERE id = ?",
+                   [(STEPS - 1, value, tid) for tid, value in trials])
 
 
 def seed_llm(db, name):
@@ -83,7 +102,7 @@ def main():
     db = sqlite3.connect(sys.argv[1])
     with db:
         if sys.argv[2] == "big":
-            seed_big(db, sys.argv[3], int(sys.argv[4]))
+            seed_big(db, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0)
         elif sys.argv[2] == "llm":
             seed_llm(db, sys.argv[3])
         else:

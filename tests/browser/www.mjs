@@ -2,7 +2,7 @@
 // database, seeded through the API (and, for the 20,000-trial study and the
 // LLM audit log, by seed.py while the daemon is stopped); Debian's chromium
 // driven by playwright-core checks what a person would see. Prints TAP.
-import { chromium } from 'playwright-core';
+import { chromium, devices } from 'playwright-core';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +18,8 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(TOP_BUILDDIR, 'tests', 'screenshots');
 const BIG = Number(process.env.HPOD_BROWSER_BIG || 20000);
 const PAINT_BUDGET_MS = 2000;
+const BIG_CURVES = 5000; /* trials of the big study with intermediate values */
+const CURVES_BUDGET_MS = 3000;
 const MARKUP = '<img src=x onerror=alert(1)>';
 const BASELINE = 'import torch\n\n\ndef build_model(n_classes):\n    return torch.nn.Linear(64, n_classes)\n';
 const CUSTOM =
@@ -196,6 +198,55 @@ const bigSpec = {
   budget: { max_trials: BIG + 1000, max_parallel: 8, max_failures: BIG },
 };
 
+/* A conditional space (gamma only for rbf and poly, degree only for poly)
+ * under ASHA: trials report steps 0..8, stop when told to prune. */
+const svmSpec = {
+  name: 'svm',
+  description: 'SVM with a conditional space, pruned by ASHA',
+  objective: { name: 'val_error', direction: 'minimize' },
+  params: [
+    { name: 'C', type: 'float', low: 1e-3, high: 1e3, log: true },
+    { name: 'kernel', type: 'categorical', choices: ['rbf', 'poly', 'linear'] },
+    { name: 'gamma', type: 'float', low: 1e-4, high: 1, log: true, when: { kernel: ['rbf', 'poly'] } },
+    { name: 'degree', type: 'int', low: 2, high: 5, when: { kernel: ['poly'] } },
+    { name: 'weight_decay', type: 'float', low: 1e-5, high: 1e-1, log: true },
+  ],
+  sampler: { name: 'random', seed: 5 },
+  pruner: { name: 'asha', min_resource: 2, reduction_factor: 3 },
+  budget: { max_trials: 30, max_parallel: 4, max_failures: 10 },
+};
+
+async function seedSvm(base) {
+  for (let i = 0; i < 18; i++) {
+    /* every other trial improves on all before it and goes on; the rest
+     * are worse and get pruned at a rung */
+    const level = i % 2 === 0 ? 0.6 - i * 0.03 : 0.7 + i * 0.01;
+    const s = await call(base, 'POST', '/studies/svm/suggest', { worker: 'svm:0' });
+    const t = s.trials[0];
+    let prune = false;
+    for (let step = 0; step <= 8 && !prune; step++) {
+      const r = await call(base, 'POST', `/trials/${t.id}/report`, { worker: 'svm:0', step, value: level + 1 / (step + 2) });
+      prune = r.action === 'prune';
+    }
+    if (prune) await call(base, 'POST', `/trials/${t.id}/complete`, { worker: 'svm:0', state: 'pruned' });
+    else await call(base, 'POST', `/trials/${t.id}/complete`, { worker: 'svm:0', state: 'completed', value: level });
+  }
+  const s = await call(base, 'POST', '/studies/svm/suggest', { worker: 'svm:1' }); /* stays running */
+  for (let step = 0; step < 3; step++) await call(base, 'POST', `/trials/${s.trials[0].id}/report`, { worker: 'svm:1', step, value: 0.6 - step / 10 });
+}
+
+/* Every trial of a study through the API (pages of 1000). */
+async function allTrials(base, name) {
+  const out = [];
+  let after = null;
+  do {
+    const d = await call(base, 'GET', `/studies/${name}/trials?limit=1000${after === null ? '' : `&after=${after}`}`);
+    out.push(...d.trials);
+    after = d.next_after;
+  } while (after !== null);
+  return out;
+}
+
 async function seedDemo(base) {
   const ids = { failed: [], completed: [], manual: null };
   for (let i = 0; i < 12; i++) {
@@ -245,9 +296,9 @@ async function main() {
   await call(d.base, 'POST', '/studies', bigSpec);
   await stopHpod(d);
   const t0 = Date.now();
-  seed(db, 'big', 'big', String(BIG));
+  seed(db, 'big', 'big', String(BIG), String(BIG_CURVES));
   seed(db, 'llm', 'demo');
-  note(`seeded ${BIG} trials and 3 LLM calls in ${Date.now() - t0} ms`);
+  note(`seeded ${BIG} trials (${BIG_CURVES} with intermediate values) and 3 LLM calls in ${Date.now() - t0} ms`);
 
   /* 2: the daemon the page talks to; the demo study gets its trials through
    * the API as workers would send them */
@@ -257,6 +308,8 @@ async function main() {
     : {};
   d = await startHpod(db, www, llmEnv);
   const ids = await seedDemo(d.base);
+  await call(d.base, 'POST', '/studies', svmSpec);
+  await seedSvm(d.base);
   /* a study the daemon runs with the scripted LLM, when it can */
   let llmLive = null;
   if (fake) {
@@ -304,10 +357,21 @@ async function main() {
   const loaded = async (hash) => {
     const before = errors.length;
     await page.goto(`${base}/${hash}`);
-    await page.waitForSelector('#main[data-loaded=true]', { timeout: 15000 });
-    return errors.length === before;
+    const shown = await page.waitForSelector('#main[data-loaded=true]', { timeout: 15000 }).then(() => true, () => false);
+    if (!shown) errors.push(`${hash}: the page never said it was loaded`);
+    return shown && errors.length === before;
   };
   const shot = (name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  /* a click that may find nothing to click (the check after it then fails) */
+  const tryClick = (sel) => page.click(sel, { timeout: 3000 }).catch(() => {});
+  const numberOf = async (id) => (await call(base, 'GET', `/trials/${id}`)).number;
+  /* a chart's option as plain data; null when the element holds no chart */
+  const chartOption = (id) => page.evaluate((el) => {
+    const e = document.getElementById(el);
+    const c = e && window.echarts.getInstanceByDom(e);
+    if (!c) return null;
+    return JSON.parse(JSON.stringify(c.getOption(), (k, v) => (typeof v === 'function' ? undefined : v)));
+  }, id);
 
   /* the studies page */
   ok(await loaded('#/'), 'studies page loads with no console error', errors.join('\n'));
@@ -331,9 +395,42 @@ async function main() {
     const series = chart.getOption().series;
     return Object.fromEntries(series.map((s) => [s.name, s.data.length]));
   });
-  const scatter = points.LLM + points.classical + points.fallback + points.manual;
+  const scatter = (points.LLM || 0) + (points.classical || 0) + (points.fallback || 0) + (points.manual || 0);
   ok(scatter === withValue.length && withValue.length === demo.counts.completed, 'history has one point per finished trial', JSON.stringify({ points, expected: withValue.length }));
   ok(points.manual === 1 && points.classical === withValue.length - 1, 'history points are grouped by source', JSON.stringify(points));
+  const demoLegend = (await chartOption('history-chart')).legend[0].data;
+  ok(JSON.stringify(demoLegend) === JSON.stringify(['classical', 'manual', 'best so far']), 'the history legend lists only the sources that occur', JSON.stringify(demoLegend));
+  /* the best points lie above the best-so-far line: a click on one opens it */
+  const bestPx = await page.evaluate(() => {
+    const chart = window.echarts.getInstanceByDom(document.getElementById('history-chart'));
+    const s = chart.getOption().series.find((x) => x.name === 'best trials');
+    if (!s) return null;
+    const best = s.data;
+    const last = best[best.length - 1];
+    const px = chart.convertToPixel({ seriesName: 'best trials' }, [last[0], last[1]]);
+    const r = document.getElementById('history-chart').getBoundingClientRect();
+    return { x: r.left + px[0], y: r.top + px[1], number: last[0], n: best.length };
+  });
+  let bestOpened = false;
+  let hovered = null;
+  if (bestPx) {
+    await page.evaluate(() => {
+      window.echarts.getInstanceByDom(document.getElementById('history-chart')).on('mouseover', (p) => {
+        window.hpodHovered = `${p.seriesName}:${Array.isArray(p.data) ? p.data[0] : ''}`;
+      });
+    });
+    await page.mouse.move(bestPx.x - 30, bestPx.y - 30);
+    await page.mouse.move(bestPx.x, bestPx.y, { steps: 4 });
+    hovered = await page.waitForFunction(() => window.hpodHovered, null, { timeout: 3000 }).then((h) => h.jsonValue(), () => null);
+    await page.mouse.click(bestPx.x, bestPx.y);
+    bestOpened = await page
+      .waitForFunction((n) => location.hash.endsWith(`/trials/${n}`), bestPx.number, { timeout: 5000 })
+      .then(() => true, () => false);
+  }
+  ok(bestPx && hovered === `best trials:${bestPx.number}`, 'the pointer over a best point of the history hovers that trial, not the line', `${hovered}`);
+  ok(bestOpened, 'a click on a best point of the history opens that trial', `${JSON.stringify(bestPx)} -> ${page.url()}`);
+  await loaded('#/studies/demo');
+  await page.waitForFunction(() => document.getElementById('history-chart').dataset.points !== undefined);
   await page.check('#log-scale');
   const yType = await page.evaluate(() => window.echarts.getInstanceByDom(document.getElementById('history-chart')).getOption().yAxis[0].type);
   ok(yType === 'log', 'the log-scale toggle makes the value axis logarithmic', yType);
@@ -354,8 +451,10 @@ async function main() {
       rows.map((r) => r.children[2].textContent).filter((s) => s !== '—').map(Number),
     );
   await page.click('#trials-table th[data-key=value]');
+  await page.waitForFunction(() => document.getElementById('trials-table').dataset.order === 'value', null, { timeout: 5000 }).catch(() => {});
   const asc = await values();
   await page.click('#trials-table th[data-key=value]');
+  await page.waitForFunction(() => document.getElementById('trials-table').dataset.order === 'value_desc', null, { timeout: 5000 }).catch(() => {});
   const desc2 = await values();
   const sorted = (a, dir) => a.every((v, i) => i === 0 || dir * (v - a[i - 1]) >= 0);
   ok(asc.length === withValue.length && sorted(asc, 1) && sorted(desc2, -1), 'the table sorts by value both ways', JSON.stringify({ asc, desc2 }));
@@ -376,28 +475,124 @@ async function main() {
   await page.waitForFunction((n) => document.querySelectorAll('#trials-table tbody tr[data-number]').length === n, trialsAll.total);
   await shot('study-demo');
 
-  /* a trial opened from the table */
+  /* a trial opened from the table: the address names it by number */
+  const firstNumber = await numberOf(ids.completed[0]);
   await page.click(`#trials-table tbody tr[data-id="${ids.completed[0]}"] a`);
   await page.waitForSelector('#reports-chart[data-points]', { timeout: 10000 });
   const trialHead = await page.textContent('h1');
-  ok(/^Trial \d+$/.test(trialHead) && (await page.getAttribute('#reports-chart', 'data-points')) === '4', 'a trial opens from the table with its intermediate values', trialHead);
+  ok(trialHead === `Trial ${firstNumber}` && (await page.getAttribute('#reports-chart', 'data-points')) === '4', 'a trial opens from the table with its intermediate values', trialHead);
+  ok(page.url().endsWith(`#/studies/demo/trials/${firstNumber}`), 'the address of a trial carries the number the page shows', page.url());
+  /* previous and next */
+  await tryClick('#trial-next');
+  const nextHead = await page.waitForFunction((n) => document.querySelector('h1') && document.querySelector('h1').textContent === `Trial ${n}`, firstNumber + 1, { timeout: 5000 }).then(() => true, () => false);
+  await tryClick('#trial-prev');
+  const prevHead = await page.waitForFunction((n) => document.querySelector('h1') && document.querySelector('h1').textContent === `Trial ${n}`, firstNumber, { timeout: 5000 }).then(() => true, () => false);
+  ok(nextHead && prevHead, 'next and previous step through the trials by number');
+  await loaded('#/studies/demo/trials/0');
+  ok((await page.getAttribute('#trial-prev', 'aria-disabled', { timeout: 3000 }).catch(() => null)) === 'true' && (await page.locator('a#trial-next').count()) === 1, 'the first trial has no previous one but a next one');
+  await page.goto(`${base}/#/studies/demo/trials/${firstNumber}`);
+  await page.waitForSelector('#reports-chart[data-points]', { timeout: 10000 }).catch(() => {});
   ok((await page.locator('#attempts-table tbody tr').count()) === 1, 'the trial shows its attempt and worker');
   await shot('trial');
 
-  ok(await loaded(`#/studies/demo/trials/${ids.failed[0]}`), 'a failed trial loads with no console error', errors.join('\n'));
-  const errText = await page.textContent('#trial-error');
+  ok(await loaded(`#/studies/demo/trials/${await numberOf(ids.failed[0])}`), 'a failed trial loads with no console error', errors.join('\n'));
+  const errText = await page.textContent('#trial-error', { timeout: 5000 }).catch(() => '');
   ok(errText.includes('ValueError: bad shape <script>alert(2)</script>'), 'a failed trial shows its error and stderr tail as text', errText);
   await shot('trial-failed');
 
   if (ids.manual === null) skip('the manual trial shows its code diff', 'suggest did not hand out the enqueued trial');
   else {
-    ok(await loaded(`#/studies/demo/trials/${ids.manual}`), 'the manual trial loads with no console error', errors.join('\n'));
+    ok(await loaded(`#/studies/demo/trials/${await numberOf(ids.manual)}`), 'the manual trial loads with no console error', errors.join('\n'));
     const added = await page.$$eval('.diff-add', (els) => els.map((e) => e.textContent));
     ok(added.some((l) => l.includes('hidden = 128')), 'a code parameter shows its diff against the baseline', JSON.stringify(added));
-    const params = await page.textContent('#trial-params');
+    const params = await page.textContent('#trial-params', { timeout: 5000 }).catch(() => '');
     ok(params.includes(MARKUP) && (await page.locator('#main img').count()) === 0, 'a categorical value holding markup shows as text');
     await shot('trial-code');
   }
+
+  /* the ASHA study with a conditional space */
+  const svmTrials = await allTrials(base, 'svm');
+  const svmPruned = svmTrials.filter((t) => t.state === 'pruned');
+  const svmDone = svmTrials.filter((t) => t.state === 'completed');
+  note(`svm: ${svmDone.length} completed, ${svmPruned.length} pruned`);
+  ok(await loaded('#/studies/svm'), 'the ASHA study loads with no console error', errors.join('\n'));
+  const hist = await chartOption('history-chart');
+  const prunedSeries = hist.series.find((x) => x.name === 'pruned');
+  const srcColors = ['#7c3aed', '#2563eb', '#ea580c', '#059669'];
+  ok(
+    svmPruned.length > 0 && prunedSeries && prunedSeries.data.length === svmPruned.length && prunedSeries.symbol === 'triangle' && !srcColors.includes(prunedSeries.itemStyle.color),
+    'pruned trials are drawn apart in the history: their own colour and marker',
+    JSON.stringify({ pruned: svmPruned.length, series: prunedSeries && [prunedSeries.data.length, prunedSeries.symbol, prunedSeries.itemStyle.color] }),
+  );
+  ok(JSON.stringify(hist.legend[0].data) === JSON.stringify(['classical', 'pruned', 'best so far']), 'the history legend has an entry for pruned trials and none for absent sources', JSON.stringify(hist.legend[0].data));
+  const classicalPts = hist.series.find((x) => x.name === 'classical').data.length;
+  ok(classicalPts === svmDone.length, 'pruned trials are not counted among the completed points', `${classicalPts} vs ${svmDone.length}`);
+  const progressText = await page.textContent('.study-head .progress-text');
+  ok(progressText.includes(`${svmPruned.length} pruned`), 'the progress mentions the pruned trials', progressText);
+  const headText = await page.textContent('.study-head');
+  ok(!headText.includes('LLM') && (await page.isHidden('#tab-llm')), 'a study without an LLM shows no LLM cost, tokens or transcript tab', headText);
+  /* intermediate values of all trials */
+  await page.waitForSelector('#curves-chart[data-trials]', { timeout: 10000 }).catch(() => null);
+  const withReports = svmTrials.filter((t) => t.last_step !== null && t.last_step !== undefined).length;
+  const curves = (await chartOption('curves-chart')) || { series: [{}] };
+  const cut = curves.series.find((x) => x.name === 'pruned here');
+  const rungLines = (curves.series[0].markLine && curves.series[0].markLine.data.map((m) => m.xAxis)) || [];
+  ok(Number(await page.getAttribute('#curves-chart', 'data-trials', { timeout: 3000 }).catch(() => null)) === withReports && curves.series.some((x) => x.type === 'line' && /^(completed|best \d+)$/.test(x.name)), 'the intermediate values chart has a curve for every trial that reported', `${await page.getAttribute('#curves-chart', 'data-trials', { timeout: 3000 }).catch(() => null)} vs ${withReports}`);
+  const svmBest = svmDone.reduce((a, t) => (t.value < a.value ? t : a), svmDone[0]);
+  const bestCurves = curves.series.find((x) => /^best \d+$/.test(x.name));
+  ok(bestCurves && bestCurves.z > 2 && bestCurves.data.some((d) => Array.isArray(d) && d[2] === svmBest.number), 'the best trials’ curves are drawn apart, on top', JSON.stringify(bestCurves && { name: bestCurves.name, z: bestCurves.z }));
+  ok(cut && cut.data.length === svmPruned.length && cut.data.every((d) => svmPruned.some((t) => t.number === d[2] && t.last_step === d[0])), 'each pruned curve is cut with a mark at its last step', JSON.stringify(cut && cut.data));
+  ok(JSON.stringify(rungLines) === JSON.stringify([2, 6]), 'the rungs of the ASHA pruner are marked (min_resource 2, factor 3)', JSON.stringify(rungLines));
+  /* parallel coordinates: no line crosses an inactive parameter's axis */
+  const par = await chartOption('parallel-chart');
+  const nAxes = par.parallelAxis.length;
+  const gammaDim = par.parallelAxis.find((a) => a.name === 'gamma').dim;
+  const pieces = par.series.flatMap((x) => x.data.map((d) => (Array.isArray(d) ? d : d.value)));
+  const crossing = pieces.filter((v) => {
+    const has = v.slice(0, nAxes).map((x) => x !== null && x !== undefined && x !== '-');
+    const first = has.indexOf(true);
+    const last = has.lastIndexOf(true);
+    return has.slice(first, last + 1).includes(false);
+  });
+  const linear = svmTrials.filter((t) => t.params.kernel === 'linear' && (t.state === 'completed' || t.state === 'pruned'));
+  /* a piece ends with the trial's number; old-style rows (one per trial, in
+   * the order of the completed trials) are matched by position */
+  const linearOnGamma = pieces.filter((v) => linear.some((t) => t.number === v[v.length - 1]) && v[gammaDim] !== null && v[gammaDim] !== undefined);
+  ok(linear.length > 0 && crossing.length === 0 && linearOnGamma.length === 0, 'parallel coordinates: no line crosses the axis of a parameter inactive in its trial', JSON.stringify({ linear: linear.length, crossing: crossing.slice(0, 3), linearOnGamma: linearOnGamma.slice(0, 3) }));
+  const parPruned = par.series.find((x) => x.name === 'pruned');
+  const parPrunedTrials = new Set(parPruned ? parPruned.data.map((v) => (Array.isArray(v) ? v : v.value).at(-1)) : []);
+  ok(Boolean(parPruned) && parPrunedTrials.size === svmPruned.length && parPruned.lineStyle.type === 'dashed', 'parallel coordinates draw the pruned trials, dashed', JSON.stringify({ got: parPrunedTrials.size, want: svmPruned.length }));
+  const cAxis = par.parallelAxis.find((a) => a.name === 'C');
+  ok(cAxis.type === 'log' && cAxis.min === 1e-3 && cAxis.max === 1e3, 'a parallel axis spans the search space (log scale, its bounds)', JSON.stringify(cAxis));
+  /* slices over the search space, pruned trials marked */
+  const wd = await page.evaluate(() => {
+    const el = document.querySelector('#slices .chart-slice[data-param=weight_decay]');
+    const o = window.echarts.getInstanceByDom(el).getOption();
+    return { x: { type: o.xAxis[0].type, min: o.xAxis[0].min, max: o.xAxis[0].max }, series: o.series.map((x) => [x.name, x.data.length, x.symbol || null]) };
+  });
+  ok(wd.x.type === 'log' && wd.x.min === 1e-5 && wd.x.max === 1e-1, 'a slice spans the search space, not the values seen', JSON.stringify(wd.x));
+  ok(JSON.stringify(wd.series) === JSON.stringify([['pruned', svmPruned.length, 'triangle'], ['completed', svmDone.length, null]]), 'slices show the pruned trials, marked apart', JSON.stringify(wd.series));
+  await shot('study-svm');
+  /* a pruned trial says why */
+  const prunedOne = svmPruned[0];
+  ok(await loaded(`#/studies/svm/trials/${prunedOne.number}`), 'a pruned trial loads with no console error', errors.join('\n'));
+  const reason = await page.textContent('#trial-pruned-why', { timeout: 3000 }).catch(() => '');
+  ok(reason.includes(`after step ${prunedOne.last_step}`) && reason.includes('pruner'), 'a pruned trial tells when and why the pruner stopped it', reason);
+  await shot('trial-pruned');
+  /* the daemon's own reason, once trials carry prune_reason, comes first */
+  const why = 'asha: rung 0 (step 2): 1.21 is not in the best third of 3 trials';
+  const withReason = async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    if (body && body.state === 'pruned') body.prune_reason = why;
+    await route.fulfill({ response: res, json: body });
+  };
+  await page.route('**/api/v1/trials/*', withReason);
+  await page.goto('about:blank');
+  await loaded(`#/studies/svm/trials/${prunedOne.number}`);
+  const shownWhy = await page.textContent('#trial-pruned-why', { timeout: 3000 }).catch(() => '');
+  ok(shownWhy.startsWith(why), 'a pruned trial shows the pruner’s reason when the daemon gives one', shownWhy);
+  await page.unroute('**/api/v1/trials/*', withReason);
 
   /* the LLM transcript */
   ok(await loaded('#/studies/demo/llm'), 'the LLM transcript loads with no console error', errors.join('\n'));
@@ -415,7 +610,27 @@ async function main() {
     ok(await loaded('#/studies/llm-live/llm'), 'the transcript of a live LLM study loads with no console error', errors.join('\n'));
     const live = await page.textContent('#llm-calls');
     ok(live.includes('Tuned by the scripted LLM of the tests') && live.includes('fake-model'), 'the transcript of a live LLM study shows the prompt the daemon sent', live.slice(0, 300));
+    const firstCall = await page.textContent('#llm-calls article:first-child .call-head strong', { timeout: 3000 }).catch(() => '');
+    const firstProposal = await page.textContent('#llm-calls article:first-child .proposal-head', { timeout: 3000 }).catch(() => '');
+    ok(firstCall === 'Call 1' && firstProposal === 'Proposal 1', 'calls and proposals are numbered within the study (its first are 1)', `${firstCall} / ${firstProposal}`);
     await shot('llm-live');
+    /* an LLM-proposed trial links to the call that produced it */
+    const liveTrials = await allTrials(base, 'llm-live');
+    const llmTrial = liveTrials.find((t) => t.source === 'llm');
+    if (!llmTrial) skip('an LLM trial links to its call', 'no trial from the LLM');
+    else {
+      await loaded(`#/studies/llm-live/trials/${llmTrial.number}`);
+      const link = await page.waitForSelector('#trial-llm-call', { timeout: 10000 }).then(() => page.getAttribute('#trial-llm-call', 'href'), () => null);
+      /* the reasoning or reply of that call is quoted */
+      const callsLive = await call(base, 'GET', '/studies/llm-live/llm-calls?limit=500');
+      const producing = callsLive.calls.filter((c) => (c.trials || []).includes(llmTrial.number));
+      ok(link !== null && producing.some((c) => link.endsWith(`/llm/${c.id}`)), 'an LLM-proposed trial links to the call that produced it', `${link} ${JSON.stringify(producing.map((c) => c.id))}`);
+      ok((await page.textContent('#trial-llm-text', { timeout: 3000 }).catch(() => '')).length > 0, 'the trial shows the reasoning or reply of that call');
+      await shot('trial-llm');
+      await tryClick('#trial-llm-call');
+      const focused = await page.waitForSelector('#llm-calls article.call-focus', { timeout: 10000 }).then((e) => e.getAttribute('id'), () => null);
+      ok(focused !== null && link.endsWith(`/llm/${focused.replace('call-', '')}`), 'the link opens the transcript at that call', focused);
+    }
     await loaded('#/studies/llm-live');
     const llmPoints = await page.evaluate(() => window.echarts.getInstanceByDom(document.getElementById('history-chart')).getOption().series.find((x) => x.name === 'LLM').data.length);
     ok(llmPoints === 2, 'trials proposed by the LLM are drawn as LLM points', `${llmPoints}`);
@@ -456,6 +671,11 @@ async function main() {
   ok(bigPoints === bigCounts.completed, 'the big history ends with one point per finished trial', `${bigPoints} vs ${bigCounts.completed}`);
   await page.waitForSelector('#main[data-loaded=true]', { timeout: 60000 });
   ok(errors.length === before, 'the big study loads with no console error', errors.slice(before).join('\n'));
+  const bigCurves = await page
+    .waitForSelector('#curves-chart[data-painted-ms]', { timeout: 30000 })
+    .then(() => page.evaluate(() => ({ ms: Number(document.getElementById('curves-chart').dataset.paintedMs), n: Number(document.getElementById('curves-chart').dataset.trials) })), () => null);
+  if (bigCurves) note(`${BIG_CURVES} curves fetched and painted in ${bigCurves.ms} ms`);
+  ok(bigCurves && bigCurves.n === BIG_CURVES - BIG_CURVES / 50 && bigCurves.ms <= CURVES_BUDGET_MS, `the intermediate values of ${BIG_CURVES} trials are fetched and painted within ${CURVES_BUDGET_MS} ms`, JSON.stringify(bigCurves));
   await shot('study-big');
   const firstNumbers = await page.$$eval('#trials-table tbody tr', (rows) => rows.map((r) => Number(r.dataset.number)));
   await page.click('#page-next');
@@ -470,6 +690,105 @@ async function main() {
     .waitForFunction((last) => document.querySelector('#trials-table tbody tr').dataset.number === String(last), BIG - 1)
     .then(() => true, () => false);
   ok(newest, 'newest first starts at the last trial');
+
+  /* the top N over the whole study, and sorting over all its trials */
+  const bestBig = (await call(base, 'GET', '/studies/big/best')).number;
+  await page.selectOption('#order', 'best', { timeout: 3000 }).catch(() => {});
+  const topBest = await page
+    .waitForFunction((n) => document.querySelector('#trials-table tbody tr').dataset.number === String(n), bestBig, { timeout: 10000 })
+    .then(() => true, () => false);
+  ok(topBest, 'best first puts the study’s best trial on top', `best is ${bestBig}, top row ${await page.getAttribute('#trials-table tbody tr', 'data-number')}`);
+  const topInfo = await page.textContent('#page-info');
+  ok(topInfo.startsWith('1–50 of') && topInfo.includes('best first'), 'the top-N view says what it shows', topInfo);
+  const worst = (await call(base, 'GET', '/studies/big/trials?order=value_desc&limit=1')).trials[0];
+  await page.click('#trials-table th[data-key=value]'); /* now by value, descending */
+  const topWorst = await page
+    .waitForFunction((n) => document.querySelector('#trials-table tbody tr').dataset.number === String(n), worst.number, { timeout: 10000 })
+    .then(() => true, () => false);
+  ok(topWorst, 'sorting by value sorts the whole study, not one page', `worst ${worst.number}`);
+  const bigAll = await allTrials(base, 'big');
+  const maxY = bigAll.reduce((a, t) => (t.params.y > a.params.y ? t : a));
+  await tryClick('#trials-table th[data-key="p:y"]');
+  await tryClick('#trials-table th[data-key="p:y"]');
+  const topY = await page
+    .waitForFunction((n) => document.querySelector('#trials-table tbody tr').dataset.number === String(n), maxY.number, { timeout: 10000 })
+    .then(() => true, () => false);
+  ok(topY, 'sorting by a parameter sorts the whole study', `max y in trial ${maxY.number}`);
+  /* parallel coordinates of the big study: every completed trial, the
+   * colour scale over the whole range, the best line drawn last */
+  const bigPar = await page.evaluate(() => {
+    const o = window.echarts.getInstanceByDom(document.getElementById('parallel-chart')).getOption();
+    const s = o.series.find((x) => x.name === 'completed') || o.series[0];
+    const last = s.data[s.data.length - 1];
+    return { lines: s.data.length, vm: [o.visualMap[0].min, o.visualMap[0].max], last: Array.isArray(last) ? last : last.value };
+  });
+  const doneBig = bigAll.filter((t) => t.state === 'completed');
+  const lo = Math.min(...doneBig.map((t) => t.value));
+  const hi = Math.max(...doneBig.map((t) => t.value));
+  ok(bigPar.lines === doneBig.length, 'parallel coordinates draw every completed trial of the big study', `${bigPar.lines} of ${doneBig.length}`);
+  ok(Math.abs(bigPar.vm[0] - lo) < 1e-9 && Math.abs(bigPar.vm[1] - hi) < 1e-9, 'the colour scale spans the real range of values', JSON.stringify({ vm: bigPar.vm, lo, hi }));
+  ok(bigPar.last[bigPar.last.length - 1] === bestBig, 'the best line is drawn last, on top', JSON.stringify(bigPar.last));
+
+  /* a phone: 390 px wide, touch, no horizontal scroll on any page */
+  const mobile = await browserContext.newPage();
+  await mobile.setViewportSize({ width: 390, height: 844 });
+  const cdp = await browserContext.newCDPSession(mobile);
+  await cdp.send('Emulation.setDeviceMetricsOverride', { width: 390, height: 844, deviceScaleFactor: 3, mobile: true });
+  await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 5 });
+  await cdp.send('Emulation.setUserAgentOverride', { userAgent: devices['Pixel 5'].userAgent });
+  const mobileLoaded = async (hash) => {
+    await mobile.goto(`${base}/${hash}`);
+    await mobile.waitForSelector('#main[data-loaded=true]', { timeout: 15000 }).catch(() => {});
+    await mobile.waitForTimeout(300);
+  };
+  const overflow = () => mobile.evaluate(() => document.documentElement.scrollWidth);
+  const mshot = (name) => mobile.screenshot({ path: path.join(SHOTS, `${name}-390.png`), fullPage: true });
+  await mobileLoaded('#/');
+  ok((await overflow()) <= 390, 'phone: the studies list fits 390 px', `${await overflow()} px`);
+  const cells = await mobile.evaluate(() => {
+    const r = document.querySelector('tr[data-study=svm]');
+    const vis = (sel) => {
+      const el = r.querySelector(sel);
+      const b = el && el.getBoundingClientRect();
+      return Boolean(b && b.width > 0 && b.height > 0 && b.right <= window.innerWidth + 0.5);
+    };
+    return { progress: vis('.progress-cell'), best: vis('.best-cell'), sampler: vis('.sampler-cell'), created: vis('.created-cell') };
+  });
+  ok(Object.values(cells).every(Boolean), 'phone: the studies list shows progress, best, sampler and creation, not only name and state', JSON.stringify(cells));
+  await mshot('studies');
+  await mobileLoaded('#/studies/svm');
+  ok((await overflow()) <= 390, 'phone: a study page fits 390 px', `${await overflow()} px`);
+  const mPar = await mobile.evaluate(() => {
+    /* the parallel axes and their layout */
+    const el = document.getElementById('parallel-chart');
+    const o = window.echarts.getInstanceByDom(el).getOption();
+    return { layout: o.parallel[0].layout, width: el.clientWidth, height: el.clientHeight, axes: o.parallelAxis.length, high: o.visualMap[0].text && o.visualMap[0].text[0] };
+  });
+  ok(mPar.layout === 'vertical' && mPar.width >= 340 && mPar.height >= 72 * mPar.axes, 'phone: parallel coordinates run down the page with room for each axis', JSON.stringify(mPar));
+  ok(mPar.high === 'worse', 'phone: the colour scale calls high values worse when the study minimizes', JSON.stringify(mPar));
+  const mLegend = await mobile.evaluate(() => {
+    const o = window.echarts.getInstanceByDom(document.getElementById('history-chart')).getOption();
+    return `${o.legend[0].type}/${o.yAxis[0].nameLocation}`;
+  });
+  ok(mLegend === 'scroll/middle', 'phone: the history legend stays on one line, apart from the axis name at the side', mLegend);
+  await mshot('study-svm');
+  await mobileLoaded(`#/studies/demo/trials/${firstNumber}`);
+  ok((await mobile.locator('#attempts-table tbody tr').count()) === 1 && (await overflow()) <= 390, 'phone: a trial page with its attempts fits 390 px', `${await overflow()} px`);
+  const outcomeRight = await mobile.evaluate(() => {
+    const td = document.querySelector('#attempts-table tbody td.col-outcome, #attempts-table tbody td:last-child');
+    return td ? Math.round(td.getBoundingClientRect().right) : null;
+  });
+  ok(outcomeRight !== null && outcomeRight <= 390, 'phone: the attempts table shows each attempt’s outcome without scrolling', `${outcomeRight} px`);
+  await mshot('trial');
+  await mobileLoaded(`#/studies/svm/trials/${prunedOne.number}`);
+  ok((await mobile.locator('#trial-pruned-why').count()) === 1 && (await overflow()) <= 390, 'phone: a pruned trial fits 390 px', `${await overflow()} px`);
+  await mshot('trial-pruned');
+  await mobileLoaded('#/studies/demo/llm');
+  ok((await overflow()) <= 390, 'phone: the LLM transcript fits 390 px', `${await overflow()} px`);
+  await mshot('llm');
+  await mobileLoaded('#/studies/big');
+  await mshot('study-big');
+  await mobile.close();
 
   /* live update: a trial finished through the API appears without a reload */
   await loaded('#/studies/demo');

@@ -25,6 +25,8 @@ function route() {
   if (parts[0] === 'studies' && parts.length === 2) return { view: studyView, args: { name: parts[1] } };
   if (parts[0] === 'studies' && parts.length === 3 && parts[2] === 'llm')
     return { view: llmView, args: { name: parts[1] } };
+  if (parts[0] === 'studies' && parts.length === 4 && parts[2] === 'llm')
+    return { view: llmView, args: { name: parts[1], focus: parts[3] } };
   if (parts[0] === 'studies' && parts.length === 4 && parts[2] === 'trials')
     return { view: trialView, args: { name: parts[1], id: parts[3] } };
   return null;

@@ -55,7 +55,10 @@ function modelText(c) {
   return answered || asked;
 }
 
-function callCard(c, name, open, first) {
+// c: the exchange; ordinal and proposalNo: its number among the study's
+// calls and that of its proposal among the study's proposals (1 for the
+// first), shown in place of the daemon-wide ids.
+function callCard(c, name, open, first, ordinal, proposalNo) {
   const msgs = messagesOf(c.request);
   const trials = Array.isArray(c.trials) ? c.trials : [];
   const proposal = c.proposal || c.id;
@@ -75,12 +78,12 @@ function callCard(c, name, open, first) {
   );
   return h(
     'article',
-    { class: `call panel${c.error ? ' call-error' : ''}${first ? ' call-first' : ' call-retry'}`, dataset: { id: c.id, proposal } },
-    first ? h('div', { class: 'proposal-head muted small' }, `Proposal ${proposal}`) : null,
+    { class: `call panel${c.error ? ' call-error' : ''}${first ? ' call-first' : ' call-retry'}`, id: `call-${c.id}`, dataset: { id: c.id, proposal, ordinal } },
+    first ? h('div', { class: 'proposal-head muted small', title: `proposal id ${proposal}` }, `Proposal ${proposalNo}`) : null,
     h(
       'div',
       { class: 'call-head' },
-      h('strong', null, `Call ${c.id}`),
+      h('strong', { title: `call id ${c.id}` }, `Call ${ordinal}`),
       h('span', { class: 'muted' }, `attempt ${c.attempt || 1}`),
       h('span', { class: 'muted' }, fmtTime(c.at)),
       h('span', null, [c.provider, modelText(c)].filter(Boolean).join(' · ')),
@@ -92,7 +95,7 @@ function callCard(c, name, open, first) {
         'span',
         null,
         trials.length
-          ? ['→ ', trials.map((n, i) => [i ? ', ' : '', h('a', { href: `#/studies/${encodeURIComponent(name)}/trials/number-${n}` }, `trial ${n}`)])]
+          ? ['→ ', trials.map((n, i) => [i ? ', ' : '', h('a', { href: `#/studies/${encodeURIComponent(name)}/trials/${n}` }, `trial ${n}`)])]
           : h('span', { class: 'muted' }, 'no trial'),
       ),
     ),
@@ -102,7 +105,7 @@ function callCard(c, name, open, first) {
   );
 }
 
-export function mount(root, { name }, ctx) {
+export function mount(root, { name, focus }, ctx) {
   document.title = `LLM · ${name} · hpod`;
   const headBox = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
   const summary = h('p', { class: 'muted small', id: 'llm-summary' }, 'Loading the transcript…');
@@ -125,8 +128,8 @@ export function mount(root, { name }, ctx) {
       const first = proposal !== lastProposal;
       if (first) proposals++;
       lastProposal = proposal;
-      list.appendChild(callCard(c, name, count === 0, first));
       count++;
+      list.appendChild(callCard(c, name, count === 1 || String(c.id) === focus, first, count, proposals));
       if (c.error) errors++;
       after = c.id;
     }
@@ -147,6 +150,13 @@ export function mount(root, { name }, ctx) {
     const s = await api(`/studies/${seg(name)}`, { signal: ctx.signal });
     replace(headBox, studyHead(s));
     await page();
+    /* a link to one call: load up to it, then show it */
+    for (let i = 0; focus && i < 50 && !document.getElementById(`call-${focus}`) && !atEnd; i++) await page();
+    const target = focus && document.getElementById(`call-${focus}`);
+    if (target) {
+      target.classList.add('call-focus');
+      target.scrollIntoView({ block: 'start' });
+    }
   })().catch((e) => {
     if (e.name === 'AbortError') return;
     replace(headBox, h('div', { class: 'panel error-box' }, e.status === 404 ? `No study named “${name}”.` : `Could not load the transcript: ${e.message}`));

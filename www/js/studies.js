@@ -29,6 +29,7 @@ export function progress(counts, maxTrials) {
   );
   const text = [`${fmtInt(finished)} / ${maxTrials ? fmtInt(maxTrials) : '∞'}`];
   if (running) text.push(`${fmtInt(running)} running`);
+  if (pruned) text.push(`${fmtInt(pruned)} pruned`);
   if (failed) text.push(`${fmtInt(failed)} failed`);
   if (c.pending) text.push(`${fmtInt(c.pending)} pending`);
   return h('div', { class: 'progress' }, bar, h('div', { class: 'progress-text' }, text.join(' · ')));
@@ -51,6 +52,7 @@ export function llmUsage(llm) {
 
 function row(s) {
   const link = `#/studies/${encodeURIComponent(s.name)}`;
+  const usedLlm = Boolean(s.llm && (s.llm.tokens_in || s.llm.tokens_out || s.llm.cost_usd));
   return h(
     'tr',
     { dataset: { study: s.name } },
@@ -60,18 +62,18 @@ function row(s) {
       h('a', { href: link, class: 'study-name' }, s.name),
       s.description ? h('div', { class: 'desc muted' }, s.description) : null,
     ),
-    h('td', null, badge(s.state || 'unknown')),
-    h('td', { class: 'progress-cell' }, progress(s.counts, s.max_trials)),
+    h('td', { class: 'state-cell' }, badge(s.state || 'unknown')),
+    h('td', { class: 'progress-cell', 'data-label': 'Progress' }, progress(s.counts, s.max_trials)),
     h(
       'td',
-      { class: 'num' },
+      { class: 'num best-cell', 'data-label': 'Best' },
       fmtNum(s.best_value),
       s.objective ? h('div', { class: 'muted small' }, `${s.objective}${s.direction ? ` (${s.direction === 'maximize' ? 'max' : 'min'})` : ''}`) : null,
     ),
-    h('td', null, samplerName(s.sampler)),
-    h('td', { class: 'num' }, llmUsage(s.llm)),
-    h('td', { class: 'num' }, s.llm && (s.llm.tokens_in || s.llm.tokens_out || s.llm.cost_usd) ? fmtUsd(s.llm.cost_usd) : '—'),
-    h('td', { class: 'nowrap' }, fmtTime(s.created_at)),
+    h('td', { class: 'sampler-cell', 'data-label': 'Sampler' }, samplerName(s.sampler)),
+    h('td', { class: `num${usedLlm ? '' : ' no-llm'}`, 'data-label': 'LLM tokens' }, llmUsage(s.llm)),
+    h('td', { class: `num${usedLlm ? '' : ' no-llm'}`, 'data-label': 'LLM cost' }, usedLlm ? fmtUsd(s.llm.cost_usd) : '—'),
+    h('td', { class: 'nowrap created-cell', 'data-label': 'Created' }, fmtTime(s.created_at)),
   );
 }
 

@@ -12,6 +12,7 @@ import {
   parallelOption,
   plottableParams,
   sliceOption,
+  curvesOption,
 } from './charts.js';
 
 const POLL_MS = 2000;
@@ -126,13 +127,20 @@ function meta(label, ...value) {
   return h('div', { class: 'meta' }, h('div', { class: 'meta-label' }, label), h('div', { class: 'meta-value' }, ...value));
 }
 
+// The link of trial number n of a study (pages name trials by number).
+export function trialLink(name, n) {
+  return `#/studies/${encodeURIComponent(name)}/trials/${n}`;
+}
+
+// The tabs of a study; the LLM transcript's only where there is one (the
+// LLM's own page always shows it).
 export function studyTabs(name, active) {
   const base = `#/studies/${encodeURIComponent(name)}`;
   return h(
     'nav',
     { class: 'tabs' },
     h('a', { href: base, class: active === 'trials' ? 'active' : null }, 'Trials and charts'),
-    h('a', { href: `${base}/llm`, class: active === 'llm' ? 'active' : null, id: 'tab-llm' }, 'LLM transcript'),
+    h('a', { href: `${base}/llm`, class: active === 'llm' ? 'active' : null, id: 'tab-llm', hidden: active !== 'llm' }, 'LLM transcript'),
   );
 }
 
@@ -141,6 +149,13 @@ function usesLlm(spec) {
   const sampler = spec.sampler;
   const name = typeof sampler === 'string' ? sampler : sampler && sampler.name;
   return name === 'llm' || Number.isInteger(spec.llm && spec.llm.init_trials);
+}
+
+// Has the study anything to do with an LLM: its spec asks for one, or calls
+// were made (tokens spent) on its behalf?
+export function hasLlm(study) {
+  const llm = study.llm || {};
+  return usesLlm(study.spec || {}) || Boolean(llm.tokens_in || llm.tokens_out || llm.cost_usd);
 }
 
 // "9 of 12 · fallback 3": the trials the LLM proposed (alone or ranked by
@@ -167,7 +182,8 @@ export function studyHead(study) {
   const obj = spec.objective || {};
   const budget = spec.budget || {};
   const best = study.best;
-  const href = best ? `#/studies/${encodeURIComponent(study.name)}/trials/${best.id}` : null;
+  const href = best ? trialLink(study.name, best.number) : null;
+  const llm = hasLlm(study);
   return h(
     'div',
     { class: 'study-head' },
@@ -181,28 +197,78 @@ export function studyHead(study) {
       meta('Progress', progress(study.counts, budget.max_trials)),
       meta('Sampler', samplerName(spec.sampler)),
       usesLlm(spec) && study.sources ? meta('Trials from the LLM', llmShare(study.sources)) : null,
-      meta('LLM tokens', llmUsage(study.llm)),
-      meta('LLM cost (estimate)', fmtUsd(study.llm ? study.llm.cost_usd : null)),
+      llm ? meta('LLM tokens', llmUsage(study.llm)) : null,
+      llm ? meta('LLM cost (estimate)', fmtUsd(study.llm ? study.llm.cost_usd : null)) : null,
       meta('Parallel / failures', `${budget.max_parallel ?? '—'} / ${budget.max_failures ?? '—'}`),
       meta('Created', fmtTime(study.created_at)),
     ),
   );
 }
 
+// The intermediate values of the trials that reported (curve=true pages),
+// fetched again for a trial only when its last step changed.
+class CurveCache {
+  constructor(name, signal) {
+    this.name = name;
+    this.signal = signal;
+    this.curves = new Map(); /* number -> [[step, value], ...] */
+    this.steps = new Map(); /* number -> its last step when fetched */
+    this.loadedAt = 0;
+    this.startedAt = 0; /* when the first load began */
+    this.version = 0;
+  }
+
+  // trials: the study's, in number order. Fetches windows of PAGE numbers
+  // starting at each trial whose curve is missing or old, PARALLEL at a
+  // time. Returns whether anything was fetched.
+  async load(trials) {
+    if (!this.startedAt) this.startedAt = performance.now();
+    const starts = [];
+    for (const t of trials) {
+      if (t.last_step === null || t.last_step === undefined || this.steps.get(t.number) === t.last_step) continue;
+      if (!starts.length || t.number >= starts[starts.length - 1] + PAGE) starts.push(t.number);
+    }
+    if (starts.length === 0) return false;
+    const page = (n) =>
+      api(`/studies/${seg(this.name)}/trials${query({ after: n > 0 ? n - 1 : null, limit: PAGE, curve: 'true' })}`, { signal: this.signal });
+    for (let i = 0; i < starts.length; i += PARALLEL) {
+      const pages = await Promise.all(starts.slice(i, i + PARALLEL).map(page));
+      for (const d of pages) {
+        for (const t of d.trials || []) {
+          if (Array.isArray(t.curve) && t.curve.length) this.curves.set(t.number, t.curve);
+          if (t.last_step !== null && t.last_step !== undefined) this.steps.set(t.number, t.last_step);
+        }
+      }
+    }
+    this.loadedAt = performance.now();
+    this.version++;
+    return true;
+  }
+}
+
 export function mount(root, { name }, ctx) {
   document.title = `${name} · hpod`;
   const headBox = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
+  const tabs = studyTabs(name, 'trials');
   const historyEl = h('div', { class: 'chart chart-history', id: 'history-chart' });
   const logBox = h('input', { type: 'checkbox', id: 'log-scale' });
   const historyNote = h('span', { class: 'muted small', id: 'history-note' }, 'Loading trials…');
   const tableBox = h('div', { id: 'trials-box' }, h('p', { class: 'muted' }, 'Loading…'));
+  const curvesEl = h('div', { class: 'chart chart-curves', id: 'curves-chart' });
+  const curvesNote = h('span', { class: 'muted small', id: 'curves-note' });
+  const curvesPanel = h(
+    'section',
+    { class: 'panel', id: 'curves-panel', hidden: true },
+    h('div', { class: 'panel-head' }, h('h2', null, 'Intermediate values'), h('span', { class: 'spacer' }), curvesNote),
+    curvesEl,
+  );
   const parallelEl = h('div', { class: 'chart chart-parallel', id: 'parallel-chart' });
-  const parallelNote = h('span', { class: 'muted small' });
+  const parallelNote = h('span', { class: 'muted small', id: 'parallel-note' });
   const slicesBox = h('div', { class: 'slices', id: 'slices' });
   replace(
     root,
     headBox,
-    studyTabs(name, 'trials'),
+    tabs,
     h(
       'section',
       { class: 'panel' },
@@ -210,16 +276,24 @@ export function mount(root, { name }, ctx) {
       historyEl,
     ),
     h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', null, 'Trials')), tableBox),
+    curvesPanel,
     h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', null, 'Parameters against the value'), h('span', { class: 'spacer' }), parallelNote), parallelEl),
-    h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', null, 'Slices'), h('span', { class: 'muted small' }, 'the value against each parameter, completed trials')), slicesBox),
+    h(
+      'section',
+      { class: 'panel' },
+      h('div', { class: 'panel-head' }, h('h2', null, 'Slices'), h('span', { class: 'muted small' }, 'the value against each parameter over its search space; pruned trials as grey triangles at their last value')),
+      slicesBox,
+    ),
   );
 
   const cache = new TrialCache(name, ctx.signal);
-  const charts = { history: null, parallel: null, slices: [] };
+  const curves = new CurveCache(name, ctx.signal);
+  const charts = { history: null, parallel: null, slices: [], curves: null };
   let study = null;
   let table = null;
-  let drawn = { history: -1, others: -1 };
+  let drawn = { history: -1, others: -1, curves: -1 };
   let othersAt = 0;
+  let narrow = null;
   const t0 = performance.now();
 
   function opts() {
@@ -238,7 +312,7 @@ export function mount(root, { name }, ctx) {
       charts.history = makeChart(historyEl);
       if (!charts.history) return;
       charts.history.on('click', (p) => {
-        if (p.seriesType === 'scatter' && p.data) location.hash = `#/studies/${encodeURIComponent(name)}/trials/${p.data[2]}`;
+        if (p.seriesType === 'scatter' && Array.isArray(p.data)) location.hash = trialLink(name, p.data[0]);
       });
       /* paint times for people and tests: the first points, then all */
       charts.history.on('finished', () => {
@@ -254,31 +328,78 @@ export function mount(root, { name }, ctx) {
       });
     }
     charts.history.setOption(historyOption(cache.list, opts()), { notMerge: true, lazyUpdate: false });
-    historyEl.dataset.points = String(pts.length);
+    const pruned = pts.filter((t) => t.state === 'pruned').length;
+    historyEl.dataset.points = String(pts.length - pruned);
+    historyEl.dataset.pruned = String(pruned);
     historyEl.dataset.trials = String(cache.list.length);
     const loaded = cache.complete ? '' : ' (loading…)';
-    historyNote.textContent = `${fmtInt(pts.length)} finished trials with a value${loaded}`;
+    historyNote.textContent = `${fmtInt(pts.length - pruned)} completed${pruned ? `, ${fmtInt(pruned)} pruned at their last value` : ''}${loaded}`;
+  }
+
+  function drawCurves() {
+    if (!study || !window.echarts || drawn.curves === curves.version) return;
+    drawn.curves = curves.version;
+    const list = [];
+    for (const t of cache.list) {
+      const c = curves.curves.get(t.number);
+      if (c) list.push({ number: t.number, state: t.state, value: t.value, curve: c });
+    }
+    if (list.length === 0) return;
+    curvesPanel.hidden = false;
+    if (!charts.curves) {
+      charts.curves = makeChart(curvesEl);
+      if (!charts.curves) return;
+      charts.curves.on('click', (p) => {
+        if (Array.isArray(p.data)) location.hash = trialLink(name, p.data[2]);
+      });
+      /* for people and tests: from the first request for curves to their first paint */
+      charts.curves.on('finished', () => {
+        if (curvesEl.dataset.paintedMs || !curves.startedAt) return;
+        curvesEl.dataset.paintedMs = String(Math.round(performance.now() - curves.startedAt));
+        performance.mark('hpod-curves-painted');
+      });
+    }
+    const o = opts();
+    const c = curvesOption(list, study.spec || {}, { objective: o.objective, log: false, maximize: o.maximize });
+    charts.curves.setOption(c.option, { notMerge: true });
+    curvesEl.dataset.trials = String(c.trials);
+    curvesEl.dataset.rungs = c.rungs.join(',');
+    const pruned = list.filter((t) => t.state === 'pruned').length;
+    curvesNote.textContent = `${fmtInt(c.trials)} trials reported${pruned ? `, ${fmtInt(pruned)} of them pruned (cut at the red cross)` : ''}${c.rungs.length ? '; dashed lines: the pruner’s rungs' : ''}`;
+  }
+
+  async function loadCurves(force) {
+    if (!study) return;
+    if (!force && performance.now() - curves.loadedAt < (cache.list.length > 5000 ? 10000 : POLL_MS)) return;
+    if (await curves.load(cache.list)) drawCurves();
   }
 
   function drawOthers(force) {
     if (!study || !window.echarts) return;
+    const isNarrow = parallelEl.clientWidth > 0 && parallelEl.clientWidth < 600;
+    if (isNarrow !== narrow) force = true;
     if (!force && drawn.others === cache.version) return;
     /* the heavier charts redraw at most every few seconds on big studies */
     const now = performance.now();
     if (!force && cache.list.length > 5000 && now - othersAt < 10000) return;
     othersAt = now;
     drawn.others = cache.version;
+    narrow = isNarrow;
     const o = opts();
     const params = plottableParams(study.spec);
     if (params.length === 0) {
       parallelNote.textContent = 'no parameter to plot';
       return;
     }
+    parallelEl.style.height = narrow ? `${Math.max(380, 72 * (params.length + 1) + 100)}px` : '';
     if (!charts.parallel) charts.parallel = makeChart(parallelEl);
-    const par = parallelOption(study.spec, cache.list, o);
+    else charts.parallel.resize();
+    const par = parallelOption(study.spec, cache.list, { ...o, narrow });
     charts.parallel.setOption(par.option, { notMerge: true });
     parallelEl.dataset.lines = String(par.shown);
-    parallelNote.textContent = par.shown < par.total ? `the best ${fmtInt(par.shown)} of ${fmtInt(par.total)} completed trials` : `${fmtInt(par.shown)} completed trials`;
+    parallelEl.dataset.pruned = String(par.pruned);
+    parallelEl.dataset.range = par.range.join(',');
+    parallelNote.textContent = `${fmtInt(par.shown)} completed ${par.shown === 1 ? 'trial' : 'trials, the best on top'}${par.pruned ? `; ${fmtInt(par.pruned)} pruned (grey, dashed)` : ''}`;
     if (charts.slices.length === 0) {
       for (const p of params) {
         const el = h('div', { class: 'chart chart-slice', dataset: { param: p.name } });
@@ -293,6 +414,8 @@ export function mount(root, { name }, ctx) {
     drawHistory(true);
     drawOthers(true);
   });
+  const onResize = () => drawOthers(false);
+  window.addEventListener('resize', onResize);
 
   let lastDraw = 0;
   function onPage() {
@@ -309,9 +432,10 @@ export function mount(root, { name }, ctx) {
     const first = study === null;
     study = s;
     replace(headBox, studyHead(s));
+    tabs.querySelector('#tab-llm').hidden = !hasLlm(s);
     if (first) {
       document.title = `${s.name} · hpod`;
-      table = new TrialTable(name, s.spec || {}, ctx, (t) => `#/studies/${encodeURIComponent(name)}/trials/${t.id}`);
+      table = new TrialTable(name, s.spec || {}, ctx, (t) => trialLink(name, t.number), () => (cache.complete ? cache.list : null));
       replace(tableBox, table.el);
       const tablePromise = table
         .load()
@@ -337,6 +461,9 @@ export function mount(root, { name }, ctx) {
     .then(() => {
       drawHistory(false);
       drawOthers(true);
+      return loadCurves(true);
+    })
+    .then(() => {
       root.dataset.loaded = 'true';
     })
     .catch((e) => {
@@ -349,15 +476,19 @@ export function mount(root, { name }, ctx) {
   ctx.every(POLL_MS, async () => {
     if (!study) return;
     await loadStudy();
-    if (cache.complete) await cache.poll(PAGES_PER_POLL);
+    let changed = false;
+    if (cache.complete) changed = await cache.poll(PAGES_PER_POLL);
     if (table) await table.load();
     drawHistory(false);
     drawOthers(false);
+    if (changed) await loadCurves(false);
   });
 
   return () => {
+    window.removeEventListener('resize', onResize);
     disposeChart(charts.history);
     disposeChart(charts.parallel);
+    disposeChart(charts.curves);
     for (const s of charts.slices) disposeChart(s.chart);
   };
 }

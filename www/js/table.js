@@ -1,6 +1,7 @@
-// The trial table of a study: server paging by trial number (after=, limit=),
-// a state filter passed to the server, a source filter and sorting applied
-// within what the server sent.
+// The trial table of a study: server paging (after=, limit=) by trial number
+// or by value (order=value|value_desc, the top N of the study), state and
+// source filters passed to the server; the other columns sort over all of
+// the study's trials once the page has them (allTrials()).
 import { api, seg, query } from './api.js';
 import { h, replace, fmtNum, fmtParam, fmtTime, fmtDuration, fmtInt, badge, sourceGroup } from './dom.js';
 
@@ -32,17 +33,21 @@ function cmp(a, b, dir) {
 
 export class TrialTable {
   // name: the study; spec: its spec; ctx: the view context; trialHref(t)
-  // gives a trial's link.
-  constructor(name, spec, ctx, trialHref) {
+  // gives a trial's link; allTrials() every trial of the study, or null
+  // while they are not all loaded.
+  constructor(name, spec, ctx, trialHref, allTrials) {
     this.name = name;
     this.spec = spec;
     this.ctx = ctx;
     this.trialHref = trialHref;
+    this.allTrials = allTrials || (() => null);
+    this.maximize = spec.objective && spec.objective.direction === 'maximize';
+    this.local = false; /* this page was sorted from allTrials() */
     this.objective = (spec.objective && spec.objective.name) || 'value';
     this.params = spec.params || [];
     this.state = '';
     this.source = '';
-    this.order = 'asc';
+    this.best = false; /* the top-N view: completed trials, best first */
     this.pageSize = 50;
     this.stack = []; /* after= of the pages before this one */
     this.after = null; /* after= of this page */
@@ -110,7 +115,10 @@ export class TrialTable {
       { id: 'order', onchange: (e) => this.setFilter('order', e.target.value) },
       h('option', { value: 'asc' }, 'oldest first'),
       h('option', { value: 'desc' }, 'newest first'),
+      h('option', { value: 'best' }, 'best first'),
+      h('option', { value: '', hidden: true }, 'sorted by a column'),
     );
+    this.orderSel = orderSel;
     const sizeSel = h(
       'select',
       {
@@ -147,7 +155,7 @@ export class TrialTable {
         this.nextBtn,
       ),
       h('div', { class: 'table-wrap' }, this.table),
-      h('p', { class: 'muted small' }, 'Pages follow trial numbers; a click on a column sorts the trials of this page.'),
+      (this.note = h('p', { class: 'muted small', id: 'table-note' }, 'A click on a column sorts all trials of the study.')),
     );
   }
 
@@ -164,8 +172,10 @@ export class TrialTable {
           title: `sort by ${c.label}`,
           onclick: () => {
             this.sort = { key: c.key, dir: active ? -this.sort.dir : 1 };
+            this.best = false;
+            this.orderSel.value = c.key === 'number' ? (this.sort.dir > 0 ? 'asc' : 'desc') : '';
             this.renderHead();
-            this.renderRows();
+            this.first();
           },
         },
         c.label,
@@ -179,7 +189,9 @@ export class TrialTable {
   renderRows() {
     const cols = this.columns();
     const col = cols.find((c) => c.key === this.sort.key) || cols[0];
-    const rows = this.rows.slice().sort((a, b) => cmp(col.get(a), col.get(b), this.sort.dir) || a.number - b.number);
+    /* the server or allTrials() sorted them; a page of the server's is
+     * sorted here only while the study is still loading */
+    const rows = this.serverSorts() || this.local ? this.rows : this.rows.slice().sort((a, b) => cmp(col.get(a), col.get(b), this.sort.dir) || a.number - b.number);
     if (rows.length === 0) {
       replace(this.tbody, h('tr', null, h('td', { colspan: cols.length, class: 'empty' }, 'No trials match.')));
       return;
@@ -227,12 +239,37 @@ export class TrialTable {
   }
 
   setFilter(which, value) {
-    this[which] = value;
     if (which === 'order') {
-      this.sort = { key: 'number', dir: value === 'desc' ? -1 : 1 };
+      this.best = value === 'best';
+      if (value === 'best') this.sort = { key: 'value', dir: this.maximize ? -1 : 1 };
+      else if (value) this.sort = { key: 'number', dir: value === 'desc' ? -1 : 1 };
       this.renderHead();
-    }
+    } else this[which] = value;
     this.first();
+  }
+
+  // The server's order= for the sort, or null when the server cannot sort
+  // by that column.
+  serverSorts() {
+    if (this.sort.key === 'number') return this.sort.dir > 0 ? 'asc' : 'desc';
+    if (this.sort.key === 'value') return this.sort.dir > 0 ? 'value' : 'value_desc';
+    return null;
+  }
+
+  // The trials matching the filters, sorted, from allTrials(); null when the
+  // study is not loaded yet.
+  localRows() {
+    const all = this.allTrials();
+    if (!all) return null;
+    const group = this.source.startsWith('group:') ? this.source.slice(6) : null;
+    const src = this.source;
+    const col = this.columns().find((c) => c.key === this.sort.key);
+    const rows = all.filter(
+      (t) =>
+        (!this.state || t.state === this.state) &&
+        (!src || (group ? sourceGroup(t.source) === group : t.source === src || String(t.source).startsWith(`${src}:`))),
+    );
+    return rows.sort((a, b) => cmp(col.get(a), col.get(b), this.sort.dir) || a.number - b.number);
   }
 
   first() {
@@ -256,16 +293,32 @@ export class TrialTable {
 
   // Fetch the current page again (polling and paging both come here).
   async load() {
-    const want = JSON.stringify([this.state, this.source, this.order, this.after, this.pageSize]);
+    const want = JSON.stringify([this.state, this.source, this.sort, this.best, this.after, this.pageSize]);
     this.wanted = want;
     let rows = [];
     let next = null;
     let total = null;
     const base = `/studies/${seg(this.name)}/trials`;
-    const order = this.order === 'desc' ? 'desc' : null;
+    const server = this.serverSorts();
+    const order = server === 'asc' ? null : server;
+    const byValue = order === 'value' || order === 'value_desc';
+    const state = this.best && !this.state ? 'completed' : this.state;
     const group = this.source.startsWith('group:') ? this.source.slice(6) : null;
-    if (!group) {
-      const q = query({ state: this.state, source: this.source, order, after: this.after, limit: this.pageSize });
+    const local = server ? null : this.localRows();
+    this.local = local !== null;
+    if (local) {
+      const start = this.after === null ? 0 : this.after;
+      rows = local.slice(start, start + this.pageSize);
+      next = start + this.pageSize < local.length ? start + this.pageSize : null;
+      total = local.length;
+    } else if (!server) {
+      /* the study is still loading: this page of trials by number */
+      const d = await api(base + query({ state, source: group ? null : this.source, after: this.after, limit: this.pageSize }), { signal: this.ctx.signal });
+      rows = (d.trials || []).filter((t) => !group || sourceGroup(t.source) === group);
+      next = d.next_after ?? null;
+      total = d.total ?? null;
+    } else if (!group) {
+      const q = query({ state, source: this.source, order, after: this.after, limit: this.pageSize });
       const d = await api(base + q, { signal: this.ctx.signal });
       rows = d.trials || [];
       next = d.next_after ?? null;
@@ -274,14 +327,17 @@ export class TrialTable {
       /* scan pages until a page of matches is found */
       let after = this.after;
       for (let i = 0; i < SCAN_REQUESTS && rows.length < this.pageSize; i++) {
-        const d = await api(base + query({ state: this.state, order, after, limit: SCAN_LIMIT }), { signal: this.ctx.signal });
-        for (const t of d.trials || []) {
-          if (sourceGroup(t.source) !== group) continue;
-          rows.push(t);
+        const d = await api(base + query({ state, order, after, limit: SCAN_LIMIT }), { signal: this.ctx.signal });
+        const list = d.trials || [];
+        let k = 0;
+        for (; k < list.length; k++) {
+          if (sourceGroup(list[k].source) !== group) continue;
+          rows.push(list[k]);
           if (rows.length === this.pageSize) break;
         }
         if (rows.length === this.pageSize) {
-          next = rows[rows.length - 1].number;
+          /* by value, after= is a position in the order */
+          next = byValue ? (after === null ? 0 : after) + k + 1 : rows[rows.length - 1].number;
           break;
         }
         after = d.next_after ?? null;
@@ -296,6 +352,7 @@ export class TrialTable {
     this.renderRows();
     this.renderInfo();
     this.table.dataset.rows = String(rows.length);
+    this.table.dataset.order = server || `local:${this.sort.key}`;
     this.table.dataset.loaded = 'true';
   }
 
@@ -307,8 +364,13 @@ export class TrialTable {
       const first = start + 1;
       const last = start + this.rows.length;
       text = this.total !== null ? `${fmtInt(first)}–${fmtInt(last)} of ${fmtInt(this.total)}` : `${fmtInt(first)}–${fmtInt(last)}`;
+      if (this.best) text += ' completed, best first';
     }
     this.info.textContent = text;
+    const partial = !this.serverSorts() && !this.local;
+    this.note.textContent = partial
+      ? 'Sorted within this page while the study loads; then over all of its trials.'
+      : 'A click on a column sorts all trials of the study; “best first” with a page size is its top N.';
     this.prevBtn.disabled = this.stack.length === 0;
     this.firstBtn.disabled = this.stack.length === 0;
     this.nextBtn.disabled = this.next === null;

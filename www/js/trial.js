@@ -1,11 +1,27 @@
-// One trial: its parameters, result, intermediate values, attempts, error
-// text and, for code parameters, the code and its diff against the baseline.
+// One trial, named by its number in the study: its parameters, result,
+// intermediate values, attempts, error text or pruning reason, the LLM call
+// that proposed it, the trials before and after it and, for code
+// parameters, the code and its diff against the baseline.
 import { api, seg, query, ApiError } from './api.js';
 import { h, replace, fmtNum, fmtParam, fmtTime, fmtDuration, fmtInt, badge, sourceGroup, FINISHED } from './dom.js';
 import { makeChart, disposeChart, reportsOption } from './charts.js';
 import { diffLines, collapse } from './diff.js';
 
 const POLL_MS = 2000;
+const CALLS_PAGE = 200; /* LLM calls per request while looking for a trial's */
+const CALLS_PAGES = 25;
+
+// Why a trial was pruned, in words: the daemon's reason when it gives one,
+// else what the trial reported last (and any error text).
+export function pruneText(t) {
+  const parts = [];
+  if (t.prune_reason) parts.push(String(t.prune_reason));
+  else if (t.last_step !== null && t.last_step !== undefined)
+    parts.push(`Stopped by the pruner after step ${t.last_step}, whose value ${fmtNum(t.last_value)} was not good enough to go on.`);
+  else parts.push('Stopped by the pruner.');
+  if (t.error && t.error !== t.prune_reason) parts.push(String(t.error));
+  return parts.join('\n');
+}
 
 function kv(rows) {
   return h(
@@ -62,15 +78,69 @@ function codeSection(p, trial) {
   return h('div', { class: 'code-param' }, title, tabs, body);
 }
 
+// The LLM exchange that produced trial number n, with its number among the
+// study's calls (1 for the first), or null.
+async function findCall(name, n, signal) {
+  let after = null;
+  let ordinal = 0;
+  let found = null;
+  for (let i = 0; i < CALLS_PAGES; i++) {
+    const d = await api(`/studies/${seg(name)}/llm-calls${query({ after, limit: CALLS_PAGE })}`, { signal });
+    for (const c of d.calls || []) {
+      ordinal++;
+      if (Array.isArray(c.trials) && c.trials.includes(n)) found = { call: c, ordinal };
+      else if (found) return found; /* the exchanges of its proposal are over */
+    }
+    after = d.next_after ?? null;
+    if (after === null) break;
+  }
+  return found;
+}
+
+function llmSection(name, found) {
+  const { call: c, ordinal } = found;
+  const text = c.reasoning ? c.reasoning : c.reply;
+  const body = typeof text === 'string' ? text : text === null || text === undefined ? '' : JSON.stringify(text, null, 2);
+  return h(
+    'section',
+    { class: 'panel', id: 'trial-llm' },
+    h('h2', null, 'Proposed by the LLM'),
+    h(
+      'p',
+      null,
+      h('a', { href: `#/studies/${encodeURIComponent(name)}/llm/${c.id}`, id: 'trial-llm-call' }, `Call ${ordinal}`),
+      ` of this study${c.model ? ` (${c.model})` : ''}`,
+    ),
+    body ? h('h3', null, c.reasoning ? 'Its reasoning' : 'Its reply') : null,
+    body ? h('pre', { class: 'code wrap', id: 'trial-llm-text' }, body) : null,
+  );
+}
+
 export function mount(root, { name, id }, ctx) {
-  document.title = `trial ${id} · ${name} · hpod`;
+  const label = id.replace('number-', '');
+  document.title = `trial ${label} · ${name} · hpod`;
   const studyHref = `#/studies/${encodeURIComponent(name)}`;
   const box = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
-  const crumb = h('span', null, `trial ${id.replace('number-', 'number ')}`);
-  replace(root, h('nav', { class: 'crumbs' }, h('a', { href: '#/' }, 'Studies'), ' / ', h('a', { href: studyHref }, name), ' / ', crumb), box);
+  const crumb = h('span', null, `trial ${label}`);
+  const stepper = h('nav', { class: 'stepper' });
+  replace(
+    root,
+    h('div', { class: 'crumbs-row' }, h('nav', { class: 'crumbs' }, h('a', { href: '#/' }, 'Studies'), ' / ', h('a', { href: studyHref }, name), ' / ', crumb), stepper),
+    box,
+  );
   let spec = null;
   let chart = null;
   let last = null;
+  let total = 0;
+  let llmBox = null;
+
+  function renderStepper(n) {
+    const link = (k, text, idName) =>
+      k >= 0 && k < total
+        ? h('a', { href: `${studyHref}/trials/${k}`, class: 'btn btn-quiet', id: idName, rel: idName === 'trial-prev' ? 'prev' : 'next' }, text)
+        : h('span', { class: 'btn btn-quiet disabled', id: idName, 'aria-disabled': 'true' }, text);
+    replace(stepper, link(n - 1, '‹ previous', 'trial-prev'), link(n + 1, 'next ›', 'trial-next'));
+  }
 
   function render(t) {
     const params = (spec && spec.params) || [];
@@ -90,6 +160,8 @@ export function mount(root, { name, id }, ctx) {
     const chartEl = h('div', { class: 'chart chart-reports', id: 'reports-chart' });
     crumb.textContent = `trial ${t.number}`;
     document.title = `trial ${t.number} · ${name} · hpod`;
+    renderStepper(t.number);
+    if (!llmBox) llmBox = h('div');
     replace(
       box,
       h('div', { class: 'page-head' }, h('h1', null, `Trial ${t.number}`), badge(t.state), h('span', { class: `src src-${sourceGroup(t.source)}` }, t.source || '—')),
@@ -101,7 +173,7 @@ export function mount(root, { name, id }, ctx) {
           { class: 'panel' },
           h('h2', null, 'Result'),
           kv([
-            [objective, h('strong', { id: 'trial-value' }, fmtNum(t.value))],
+            [t.state === 'pruned' ? `${objective} (last reported)` : objective, h('strong', { id: 'trial-value' }, fmtNum(t.value))],
             ...values.map(([k, v]) => [k, fmtNum(v)]),
             t.last_step !== null && t.last_step !== undefined ? ['last report', `step ${t.last_step}: ${fmtNum(t.last_value)}`] : null,
             ['worker', t.worker || '—'],
@@ -115,9 +187,12 @@ export function mount(root, { name, id }, ctx) {
         ),
         h('section', { class: 'panel', id: 'trial-params' }, h('h2', null, 'Parameters'), paramRows.length ? kv(paramRows) : h('p', { class: 'muted' }, 'none')),
       ),
-      t.error
-        ? h('section', { class: 'panel panel-error' }, h('h2', null, 'Failure'), h('pre', { class: 'code error-text', id: 'trial-error' }, t.error))
-        : null,
+      t.state === 'pruned'
+        ? h('section', { class: 'panel panel-pruned', id: 'trial-pruned' }, h('h2', null, 'Why it was pruned'), h('pre', { class: 'code wrap', id: 'trial-pruned-why' }, pruneText(t)))
+        : t.error
+          ? h('section', { class: 'panel panel-error' }, h('h2', null, 'Failure'), h('pre', { class: 'code error-text', id: 'trial-error' }, t.error))
+          : null,
+      llmBox,
       h(
         'section',
         { class: 'panel' },
@@ -130,9 +205,12 @@ export function mount(root, { name, id }, ctx) {
         h('h2', null, 'Attempts'),
         attempts.length
           ? h(
+              'div',
+              { class: 'table-wrap' },
+              h(
               'table',
               { class: 'grid', id: 'attempts-table' },
-              h('thead', null, h('tr', null, ['#', 'Worker', 'Started', 'Ended', 'Duration', 'Outcome'].map((x) => h('th', null, x)))),
+              h('thead', null, h('tr', null, ['#', 'Worker', 'Started', 'Ended', 'Duration', 'Outcome'].map((x) => h('th', { class: `col-${x.toLowerCase().replace('#', 'n')}` }, x)))),
               h(
                 'tbody',
                 null,
@@ -143,11 +221,12 @@ export function mount(root, { name, id }, ctx) {
                     h('td', { class: 'num' }, String(a.attempt)),
                     h('td', null, a.worker || '—'),
                     h('td', { class: 'nowrap' }, fmtTime(a.started_at)),
-                    h('td', { class: 'nowrap' }, fmtTime(a.ended_at)),
+                    h('td', { class: 'nowrap col-ended' }, fmtTime(a.ended_at)),
                     h('td', { class: 'num nowrap' }, fmtDuration(a.started_at, a.ended_at)),
-                    h('td', null, a.outcome ? badge(a.outcome) : h('span', { class: 'muted' }, 'in progress')),
+                    h('td', { class: 'col-outcome' }, a.outcome ? badge(a.outcome) : h('span', { class: 'muted' }, 'in progress')),
                   ),
                 ),
+              ),
               ),
             )
           : h('p', { class: 'muted' }, 'Not leased yet.'),
@@ -168,12 +247,12 @@ export function mount(root, { name, id }, ctx) {
 
   let trialId = id;
 
-  // A link from the LLM transcript names a trial by number: number-N.
+  // The page names a trial by its number (number-N from older links).
   async function resolve() {
-    const m = /^number-(\d+)$/.exec(id);
-    if (!m) return;
+    const m = /^(?:number-)?(\d+)$/.exec(id);
+    if (!m) throw new ApiError(404, 'not_found', `no trial ${id}`);
     const n = Number(m[1]);
-    const d = await api(`/studies/${seg(name)}/trials${query({ after: n - 1, limit: 1 })}`, { signal: ctx.signal });
+    const d = await api(`/studies/${seg(name)}/trials${query({ after: n > 0 ? n - 1 : null, limit: 1 })}`, { signal: ctx.signal });
     const t = (d.trials || [])[0];
     if (!t || t.number !== n) throw new ApiError(404, 'not_found', `no trial number ${n}`);
     trialId = String(t.id);
@@ -181,7 +260,7 @@ export function mount(root, { name, id }, ctx) {
 
   async function load() {
     const t = await api(`/trials/${seg(trialId)}`, { signal: ctx.signal });
-    const key = JSON.stringify([t.state, t.value, t.last_step, t.attempts, t.worker, (t.reports || []).length, t.error]);
+    const key = JSON.stringify([t.state, t.value, t.last_step, t.attempts, t.worker, (t.reports || []).length, t.error, t.prune_reason]);
     if (key !== last) {
       last = key;
       render(t);
@@ -192,8 +271,17 @@ export function mount(root, { name, id }, ctx) {
   (async () => {
     const s = await api(`/studies/${seg(name)}`, { signal: ctx.signal });
     spec = s.spec || {};
+    const c = s.counts || {};
+    total = (c.pending || 0) + (c.running || 0) + (c.completed || 0) + (c.failed || 0) + (c.pruned || 0);
     await resolve();
     const t = await load();
+    if (String(t.source || '').startsWith('llm')) {
+      const found = await findCall(name, t.number, ctx.signal).catch((e) => {
+        if (e.name === 'AbortError') throw e;
+        return null;
+      });
+      replace(llmBox, found ? llmSection(name, found) : h('section', { class: 'panel', id: 'trial-llm' }, h('h2', null, 'Proposed by the LLM'), h('p', { class: 'muted' }, 'The call that proposed it is not in the audit log.')));
+    }
     let finished = FINISHED.has(t.state);
     ctx.every(POLL_MS, async () => {
       if (finished) return;
@@ -201,7 +289,7 @@ export function mount(root, { name, id }, ctx) {
     });
   })().catch((e) => {
     if (e.name === 'AbortError') return;
-    replace(box, h('div', { class: 'panel error-box' }, e.status === 404 ? `No trial ${id.replace('number-', 'number ')} in this study.` : `Could not load the trial: ${e.message}`));
+    replace(box, h('div', { class: 'panel error-box' }, e.status === 404 ? `No trial ${label} in this study.` : `Could not load the trial: ${e.message}`));
   });
 
   return () => disposeChart(chart);
