@@ -156,20 +156,85 @@ static int median_others(struct db *db, long long study_id, long long trial_id, 
     return collect(q, out);
 }
 
-/* The values other trials had when they crossed the rung at step. */
+/* The values other trials had when they crossed the rung at step; with hb set
+ * (hyperband), only those of the trial's bracket. */
+struct bracket_filter {
+    const struct pruner_opts *o; /* hyperband options */
+    long brackets;               /* number of brackets */
+    long bracket;                /* the judged trial's */
+};
+
 static int rung_others(struct db *db, long long study_id, long long trial_id, long long step,
-                       struct dvec *out)
+                       const struct bracket_filter *hb, struct dvec *out)
 {
     sqlite3_stmt *q =
         db_stmt(db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
-                    "r.step >= ?2 ORDER BY r.step LIMIT 1) FROM trials t WHERE t.study_id = ?1 AND "
-                    "t.last_step >= ?2 AND t.id <> ?3");
+                    "r.step >= ?2 ORDER BY r.step LIMIT 1), t.number FROM trials t WHERE "
+                    "t.study_id = ?1 AND t.last_step >= ?2 AND t.id <> ?3");
     if (!q)
         return -1;
     sqlite3_bind_int64(q, 1, study_id);
     sqlite3_bind_int64(q, 2, step);
     sqlite3_bind_int64(q, 3, trial_id);
-    return collect(q, out);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (hb && pruner_hyperband_bracket(hb->o, hb->brackets, sqlite3_column_int64(q, 1)) !=
+                      hb->bracket)
+            continue;
+        if (dvec_push(out, col_value(q, 0)) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The completed trials' final values, and the longest one's last step. */
+static int completed_finals(struct db *db, long long study_id, struct dvec *out,
+                            long long *max_step)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT value, last_step FROM trials WHERE study_id = ? AND "
+                                  "state = 'completed'");
+    *max_step = 0;
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (sqlite3_column_int64(q, 1) > *max_step)
+            *max_step = sqlite3_column_int64(q, 1);
+        if (dvec_push(out, col_value(q, 0)) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The longest completed trial's last step, 0 when none. */
+static long long learned_max_step(struct db *db, long long study_id)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT max(last_step) FROM trials WHERE study_id = ? AND "
+                                  "state = 'completed'");
+    if (!q)
+        return 0;
+    sqlite3_bind_int64(q, 1, study_id);
+    long long m = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    return m;
+}
+
+static long long trial_number(struct db *db, long long trial_id)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT number FROM trials WHERE id = ?");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, trial_id);
+    long long m = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_reset(q);
+    return m;
 }
 
 static bool decide_median(struct db *db, const struct pruner_opts *o, bool maximize,
@@ -204,7 +269,8 @@ static bool decide_median(struct db *db, const struct pruner_opts *o, bool maxim
 
 static bool decide_asha(struct db *db, const struct pruner_opts *o, bool maximize,
                         long long study_id, long long trial_id, const struct pruner_point *curve,
-                        size_t n, long long step, double value, char *why, size_t whylen)
+                        size_t n, long long step, double value, const struct bracket_filter *hb,
+                        char *why, size_t whylen)
 {
     long rungs[MAX_RUNGS];
     size_t nr = pruner_asha_rungs(o, curve, n, step, rungs, MAX_RUNGS);
@@ -213,13 +279,14 @@ static bool decide_asha(struct db *db, const struct pruner_opts *o, bool maximiz
     for (size_t i = 0; i < nr && !prune; i++) {
         long long at = pruner_asha_rung_step(o, rungs[i]);
         others.n = 0;
-        if (rung_others(db, study_id, trial_id, at, &others) < 0) {
+        if (rung_others(db, study_id, trial_id, at, hb, &others) < 0) {
             log_warn("pruner: %s", db_errmsg(db));
             break;
         }
         if (!pruner_asha_promotable(o->reduction_factor, maximize, value, others.v, others.n)) {
             prune = true;
-            snprintf(why, whylen,
+            int len = hb ? snprintf(why, whylen, "bracket %ld: ", hb->bracket) : 0;
+            snprintf(why + len, whylen - (size_t)len,
                      "%g at rung %ld (step %lld) is not in the top 1/%ld of the %zu "
                      "trials that reached it",
                      value, rungs[i], at, o->reduction_factor, others.n + 1);
@@ -249,15 +316,58 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
     char why[256] = "";
     bool prune = false;
     const char *name = "median";
+    struct pruner_verdict verdict = {false, NAN, NAN, ""};
     switch (o.kind) {
     case PRUNER_MEDIAN:
         prune = decide_median(db, &o, maximize, study_id, trial_id, curve, n, why, sizeof why);
         break;
-    case PRUNER_ASHA:
+    case PRUNER_ASHA: {
         name = "asha";
-        prune = decide_asha(db, &o, maximize, study_id, trial_id, curve, n, step, value, why,
+        struct pruner_opts a = o;
+        a.min_resource =
+            pruner_asha_min_resource(&o, pruner_max_resource(&o, learned_max_step(db, study_id)));
+        if (a.min_resource > 0)
+            prune = decide_asha(db, &a, maximize, study_id, trial_id, curve, n, step, value, NULL,
+                                why, sizeof why);
+        break;
+    }
+    case PRUNER_HYPERBAND: {
+        name = "hyperband";
+        long nb =
+            pruner_hyperband_brackets(&o, pruner_max_resource(&o, learned_max_step(db, study_id)));
+        long long number = trial_number(db, trial_id);
+        if (nb <= 0 || number < 0)
+            break;
+        struct bracket_filter hb = {&o, nb, pruner_hyperband_bracket(&o, nb, number)};
+        struct pruner_opts a = pruner_hyperband_asha(&o, hb.bracket);
+        prune = decide_asha(db, &a, maximize, study_id, trial_id, curve, n, step, value, &hb, why,
                             sizeof why);
         break;
+    }
+    case PRUNER_CURVE: {
+        name = "curve";
+        struct dvec finals = {NULL, 0, 0};
+        long long learned = 0;
+        if (completed_finals(db, study_id, &finals, &learned) == 0)
+            prune = pruner_curve_decide(&o, maximize, curve, n, finals.v, finals.n,
+                                        pruner_max_resource(&o, learned), &verdict);
+        else
+            log_warn("pruner: %s", db_errmsg(db));
+        free(finals.v);
+        snprintf(why, sizeof why, "%s", verdict.reason);
+        if (!isnan(verdict.p)) {
+            sqlite3_stmt *r =
+                db_stmt(db, "UPDATE trial_reports SET prune_p = ? WHERE trial_id = ? AND step = ?");
+            if (r) {
+                sqlite3_bind_double(r, 1, verdict.p);
+                sqlite3_bind_int64(r, 2, trial_id);
+                sqlite3_bind_int64(r, 3, curve[n - 1].step);
+                sqlite3_step(r);
+                sqlite3_reset(r);
+            }
+        }
+        break;
+    }
     case PRUNER_PATIENCE:
         name = "patience";
         prune =
@@ -276,11 +386,15 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
     free(curve);
     if (!prune)
         return false;
-    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET prune_step = ? WHERE id = ? RETURNING number");
+    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET prune_step = ?, prune_reason = ? WHERE id = ? "
+                                  "RETURNING number");
     long long number = -1;
     if (u) {
+        char reason[300];
+        snprintf(reason, sizeof reason, "%s pruner at step %lld: %s", name, at, why);
         sqlite3_bind_int64(u, 1, at);
-        sqlite3_bind_int64(u, 2, trial_id);
+        sqlite3_bind_text(u, 2, reason, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(u, 3, trial_id);
         if (sqlite3_step(u) == SQLITE_ROW)
             number = sqlite3_column_int64(u, 0);
         sqlite3_reset(u);

@@ -773,8 +773,8 @@ out_release:
 
 json_t *store_trial_get(struct db *db, long long id, struct serr *e)
 {
-    sqlite3_stmt *q = db_stmt(db, "SELECT " STORE_TRIAL_COLS ", s.name FROM trials t "
-                                  "JOIN studies s ON s.id = t.study_id WHERE t.id = ?");
+    sqlite3_stmt *q = db_stmt(db, "SELECT " STORE_TRIAL_COLS ", s.name, t.prune_reason FROM "
+                                  "trials t JOIN studies s ON s.id = t.study_id WHERE t.id = ?");
     if (!q) {
         serr_db(e, db, "get trial");
         return NULL;
@@ -791,17 +791,19 @@ json_t *store_trial_get(struct db *db, long long id, struct serr *e)
     }
     json_t *t = store_trial_row(q);
     json_object_set_new(t, "study", col_text(q, 17));
+    json_object_set_new(t, "prune_reason", col_text(q, 18));
     sqlite3_reset(q);
 
     json_t *reports = json_array();
-    sqlite3_stmt *r = db_stmt(db, "SELECT step, value, values_json, at FROM trial_reports "
-                                  "WHERE trial_id = ? ORDER BY step");
+    sqlite3_stmt *r = db_stmt(db, "SELECT step, value, values_json, at, prune_p FROM "
+                                  "trial_reports WHERE trial_id = ? ORDER BY step");
     if (r) {
         sqlite3_bind_int64(r, 1, id);
         while (sqlite3_step(r) == SQLITE_ROW)
-            json_array_append_new(reports, json_pack("{so so so so}", "step", col_int(r, 0),
-                                                     "value", col_real(r, 1), "values",
-                                                     col_json(r, 2), "at", col_time(r, 3)));
+            json_array_append_new(reports,
+                                  json_pack("{so so so so so}", "step", col_int(r, 0), "value",
+                                            col_real(r, 1), "values", col_json(r, 2), "at",
+                                            col_time(r, 3), "prune_p", col_real(r, 4)));
         sqlite3_reset(r);
     }
     json_object_set_new(t, "reports", reports);

@@ -69,7 +69,8 @@ START_TEST(options_defaults)
     ck_assert_int_eq(o.n_min_trials, 1);
     o = opts("{\"name\": \"asha\"}");
     ck_assert_int_eq(o.kind, PRUNER_ASHA);
-    ck_assert_int_eq(o.min_resource, 1);
+    ck_assert_int_eq(o.min_resource, 0); /* from max_resource */
+    ck_assert_int_eq(o.max_resource, 0); /* learned */
     ck_assert_int_eq(o.reduction_factor, 4);
     ck_assert_int_eq(o.min_early_stopping_rate, 0);
     o = opts("{\"name\": \"patience\", \"patience\": 4, \"min_delta\": 0.01, \"threshold\": 0.5}");
@@ -87,8 +88,8 @@ END_TEST
 
 START_TEST(options_rejected)
 {
-    reject("{\"name\": \"hyperband\"}", "pruner.name: must be one of none, median, asha");
-    reject("{\"name\": \"hyperband\"}", "\"hyperband\"");
+    reject("{\"name\": \"lasso\"}", "pruner.name: must be one of none, median, asha");
+    reject("{\"name\": \"lasso\"}", "\"lasso\"");
     reject("{\"name\": 3}", "pruner.name");
     reject("{\"name\": \"median\", \"reduction_factor\": 3}", "pruner.reduction_factor: unknown");
     reject("{\"name\": \"none\", \"patience\": 3}", "pruner.patience: unknown");
@@ -228,7 +229,8 @@ END_TEST
 
 START_TEST(asha_rungs)
 {
-    struct pruner_opts o = opts("{\"name\": \"asha\", \"reduction_factor\": 3}");
+    struct pruner_opts o =
+        opts("{\"name\": \"asha\", \"min_resource\": 1, \"reduction_factor\": 3}");
     ck_assert_int_eq(pruner_asha_rung_step(&o, 0), 1);
     ck_assert_int_eq(pruner_asha_rung_step(&o, 1), 3);
     ck_assert_int_eq(pruner_asha_rung_step(&o, 3), 27);
@@ -586,7 +588,8 @@ END_TEST
 START_TEST(hook_asha)
 {
     db_up();
-    long long s = add_study("a", "{\"name\": \"asha\", \"reduction_factor\": 3}", 1);
+    long long s =
+        add_study("a", "{\"name\": \"asha\", \"min_resource\": 1, \"reduction_factor\": 3}", 1);
     /* rungs at 1, 3, 9 */
     long long t1 = add_trial(s, "running");
     ck_assert(!decide(s, t1, 1, 0.5)); /* alone */
@@ -695,7 +698,9 @@ START_TEST(hook_many_trials)
     ck_assert_int_eq(pruned, 0);
     /* bad ones are stopped at the first judgement */
     ck_assert(decide(sm, add_trial(sm, "running"), 1, 0.95));
-    ck_assert(decide(sa, add_trial(sa, "running"), 1, 0.95));
+    /* asha's first rung: 40 steps / 4^2, step 2 */
+    ck_assert(!decide(sa, add_trial(sa, "running"), 1, 0.95));
+    ck_assert(decide(sa, add_trial(sa, "running"), 2, 0.95));
     /* the query plans use the indexes */
     sqlite3_stmt *q;
     ck_assert_int_eq(sqlite3_prepare_v2(db_handle(db),
