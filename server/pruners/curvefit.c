@@ -2,28 +2,36 @@
 #include "curvefit.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define MAX_POINTS 64  /* longer curves are thinned evenly, keeping the last point */
-#define MAX_ITER   100 /* Levenberg-Marquardt iterations */
-#define GRID_1D    24  /* starting values tried for a one-parameter theta */
-#define GRID_2D_A  12  /* ... and for each of a two-parameter theta */
-#define GRID_2D_B  8
-#define AIC_SHARE  0.75 /* ensemble weight given by the criterion, the rest split evenly */
+/* Ensemble weights: exp(-(AICc - best) / (2 TEMPER)). A temperature above 1
+ * keeps the families that fit almost as well in the spread. */
+#ifndef TEMPER
+#define TEMPER 4.0
+#endif
+#define ROBUST_ROUNDS 2   /* Huber reweighting rounds after the least-squares fit */
+#define HUBER         1.5 /* residuals beyond this many robust deviations weigh less */
+#define MAX_POINTS    64  /* longer curves are thinned evenly, keeping the last point */
+#define MAX_ITER      100 /* Levenberg-Marquardt iterations */
+#define GRID_1D       24  /* starting values tried for a one-parameter theta */
+#define GRID_2D_A     12  /* ... and for each of a two-parameter theta */
+#define GRID_2D_B     8
 
 /* Bounds of each positive parameter theta, as log(value). */
 struct family_def {
-    const char *name;
-    size_t ntheta;
-    double lo[2], hi[2];
+    const char *name;    /* as in messages */
+    size_t ntheta;       /* positive shape parameters */
+    double lo[2], hi[2]; /* their bounds */
+    bool ensemble;       /* used by curvefit_predict() */
 };
 
 static const struct family_def families[CURVEFIT_NFAMILIES] = {
-    [CURVEFIT_POW3] = {"pow3", 1, {0.02, 0}, {5, 0}},
-    [CURVEFIT_EXP3] = {"exp3", 1, {0.02, 0}, {50, 0}},
-    [CURVEFIT_LOGPOWER] = {"logpower", 2, {0.02, 0.3}, {20, 8}},
-    [CURVEFIT_JANOSCHEK] = {"janoschek", 2, {0.02, 0.2}, {50, 4}},
-    [CURVEFIT_LOGLIN] = {"loglin", 0, {0, 0}, {0, 0}},
+    [CURVEFIT_POW3] = {"pow3", 1, {0.3, 0}, {5, 0}, true},
+    [CURVEFIT_EXP3] = {"exp3", 1, {0.02, 0}, {50, 0}, true},
+    [CURVEFIT_LOGPOWER] = {"logpower", 2, {0.02, 0.3}, {20, 8}, true},
+    [CURVEFIT_JANOSCHEK] = {"janoschek", 2, {0.02, 0.2}, {50, 4}, true},
+    [CURVEFIT_LOGLIN] = {"loglin", 0, {0, 0}, {0, 0}, false},
 };
 
 const char *curvefit_name(enum curvefit_family f)
@@ -108,6 +116,21 @@ static void gather(const double *t, const double *y, const double *w, size_t n, 
         P->w[P->n] = isfinite(wi) && wi > 0 ? (wi > 1 ? 1 : wi) : 0;
         P->n++;
     }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (reordered). */
+static double median_of(double *v, size_t n)
+{
+    if (n == 0)
+        return NAN;
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Weighted least squares for c and a with theta fixed; returns the cost. */
@@ -308,6 +331,24 @@ int curvefit_fit(enum curvefit_family f, const double *t, const double *y, const
     if (!isfinite(bc))
         return -1;
     double cost = d->ntheta ? refine(f, &P, best, np) : bc;
+    /* Huber reweighting: a spike of a noisy curve should not bend the fit */
+    double w0[MAX_POINTS];
+    memcpy(w0, P.w, sizeof w0);
+    for (int round = 0; round < ROBUST_ROUNDS && isfinite(cost); round++) {
+        double r[MAX_POINTS], a[MAX_POINTS];
+        for (size_t i = 0; i < P.n; i++) {
+            r[i] = P.y[i] - model_at(f, best, P.x[i]);
+            a[i] = fabs(r[i]);
+        }
+        double mad = 1.4826 * median_of(a, P.n);
+        if (!(mad > 0))
+            break;
+        for (size_t i = 0; i < P.n; i++) {
+            double h = fabs(r[i]) > HUBER * mad ? HUBER * mad / fabs(r[i]) : 1;
+            P.w[i] = w0[i] * h;
+        }
+        cost = d->ntheta ? refine(f, &P, best, np) : solve_linear(f, &P, best);
+    }
     if (!isfinite(cost))
         return -1;
 
@@ -360,8 +401,10 @@ int curvefit_predict(const double *t, const double *y, size_t n, double target,
     size_t k = 0;
     double best_aicc = HUGE_VAL;
     for (int f = 0; f < CURVEFIT_NFAMILIES; f++) {
-        if (curvefit_fit((enum curvefit_family)f, t, y, NULL, n, &m[k]) < 0)
+        if (!families[f].ensemble)
             continue;
+        if (curvefit_fit((enum curvefit_family)f, t, y, NULL, n, &m[k]) < 0 || m[k].n < m[k].np + 2)
+            continue; /* one degree of freedom says nothing of the noise */
         double x = target / m[k].scale, d[CURVEFIT_MAX_PARAMS];
         double at = model_at(m[k].family, m[k].p, x);
         gradient(m[k].family, m[k].p, m[k].np, x, d);
@@ -382,11 +425,11 @@ int curvefit_predict(const double *t, const double *y, size_t n, double target,
         return -1;
     double sum = 0;
     for (size_t i = 0; i < k; i++) {
-        w[i] = exp(-0.5 * (m[i].aicc - best_aicc));
+        w[i] = exp(-0.5 * (m[i].aicc - best_aicc) / TEMPER);
         sum += w[i];
     }
     for (size_t i = 0; i < k; i++)
-        w[i] = AIC_SHARE * w[i] / sum + (1 - AIC_SHARE) / (double)k;
+        w[i] /= sum;
     double mean = 0;
     for (size_t i = 0; i < k; i++)
         mean += w[i] * mu[i];
