@@ -46,16 +46,91 @@ static enum obs_state obs_state_of(const char *s)
     return OBS_PENDING;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Multi-fidelity evidence from pruned trials (struct obs_mf): each one's
+ * quantile at its last step among the trials that reached that step, mapped
+ * onto the sorted final values of the completed ones. On entry mf[i] holds
+ * the trial's id in value_final and its last step in fidelity. */
+static void pruned_estimates(struct db *db, const struct study *st, const struct obs *hist,
+                             struct obs_mf *mf, size_t nh)
+{
+    size_t nf = 0, np = 0;
+    for (size_t i = 0; i < nh; i++) {
+        nf += hist[i].state == OBS_COMPLETED && isfinite(hist[i].value);
+        np += hist[i].state == OBS_PRUNED;
+    }
+    double *finals = np && nf ? malloc(nf * sizeof *finals) : NULL;
+    sqlite3_stmt *ms = db_stmt(db, "SELECT max(last_step) FROM trials WHERE study_id = ? AND "
+                                   "state = 'completed'");
+    sqlite3_stmt *rk =
+        db_stmt(db, "SELECT count(*), sum(CASE WHEN v < ?4 THEN 1.0 WHEN v = ?4 THEN 0.5 ELSE 0 "
+                    "END) FROM (SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = "
+                    "t.id AND r.step <= ?2 ORDER BY r.step DESC LIMIT 1) AS v FROM trials t "
+                    "WHERE t.study_id = ?1 AND t.last_step >= ?2 AND t.id <> ?3 AND t.state <> "
+                    "'pending') WHERE v IS NOT NULL");
+    long long max_step = 0;
+    if (finals && ms) {
+        sqlite3_bind_int64(ms, 1, st->id);
+        if (sqlite3_step(ms) == SQLITE_ROW)
+            max_step = sqlite3_column_int64(ms, 0);
+        sqlite3_reset(ms);
+    }
+    nf = 0;
+    for (size_t i = 0; finals && i < nh; i++)
+        if (hist[i].state == OBS_COMPLETED && isfinite(hist[i].value))
+            finals[nf++] = hist[i].value;
+    if (finals)
+        qsort(finals, nf, sizeof *finals, cmp_double);
+    for (size_t i = 0; i < nh; i++) {
+        const struct obs *o = &hist[i];
+        long long id = (long long)mf[i].value_final, step = (long long)mf[i].fidelity;
+        mf[i].fidelity = 0;
+        mf[i].value_final = NAN;
+        if (o->state != OBS_PRUNED)
+            continue;
+        if (!finals || !rk || max_step <= 0 || step <= 0 || !isfinite(o->value))
+            continue;
+        /* the last value as stored, in the study's direction */
+        double raw = st->direction < 0 ? -o->value : o->value;
+        sqlite3_bind_int64(rk, 1, st->id);
+        sqlite3_bind_int64(rk, 2, step);
+        sqlite3_bind_int64(rk, 3, id);
+        sqlite3_bind_double(rk, 4, raw);
+        double count = 0, below = 0;
+        if (sqlite3_step(rk) == SQLITE_ROW) {
+            count = (double)sqlite3_column_int64(rk, 0);
+            below = sqlite3_column_double(rk, 1);
+        }
+        sqlite3_reset(rk);
+        /* quantile by stored value, turned to "better than" in the study's
+         * direction (lower oriented value is better) */
+        double q = (below + 0.5) / (count + 1);
+        if (st->direction < 0)
+            q = 1 - q;
+        double pos = q * (double)(nf - 1);
+        size_t lo = (size_t)floor(pos), hi = lo + 1 < nf ? lo + 1 : lo;
+        mf[i].value_final = finals[lo] + (pos - (double)lo) * (finals[hi] - finals[lo]);
+        mf[i].fidelity = step >= max_step ? 1 : (double)step / (double)max_step;
+    }
+    free(finals);
+}
+
 int suggest_history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx)
 {
     memset(ctx, 0, sizeof *ctx);
-    sqlite3_stmt *q = db_stmt(db, "SELECT params, state, value, last_value, number FROM trials "
-                                  "WHERE study_id = ? ORDER BY number");
+    sqlite3_stmt *q = db_stmt(db, "SELECT params, state, value, last_value, number, id, "
+                                  "last_step FROM trials WHERE study_id = ? ORDER BY number");
     if (!q)
         return -1;
     sqlite3_bind_int64(q, 1, st->id);
     size_t cap = 64, nh = 0, np = 0;
     struct obs *hist = calloc(cap, sizeof *hist), *pend = calloc(cap, sizeof *pend);
+    struct obs_mf *mf = calloc(cap, sizeof *mf);
     size_t caph = cap, capp = cap;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -83,11 +158,20 @@ int suggest_history_load(struct db *db, const struct study *st, struct sampler_c
             if (nh == caph) {
                 caph *= 2;
                 hist = realloc(hist, caph * sizeof *hist);
+                mf = realloc(mf, caph * sizeof *mf);
             }
+            /* until pruned_estimates(): the trial id and its last step */
+            mf[nh].value_final = (double)sqlite3_column_int64(q, 5);
+            mf[nh].fidelity = (double)sqlite3_column_int64(q, 6);
             hist[nh++] = o;
         }
     }
     sqlite3_reset(q);
+    if (rc == SQLITE_DONE)
+        pruned_estimates(db, st, hist, mf, nh);
+    else
+        memset(mf, 0, caph * sizeof *mf);
+    ctx->mf = mf;
     ctx->history = hist;
     ctx->n_history = nh;
     ctx->pending = pend;
@@ -106,6 +190,7 @@ void suggest_history_free(struct sampler_ctx *ctx)
         json_decref((json_t *)ctx->pending[i].params);
     free((void *)ctx->history);
     free((void *)ctx->pending);
+    free((void *)ctx->mf);
     memset(ctx, 0, sizeof *ctx);
 }
 

@@ -7,9 +7,7 @@
 
 /* Ensemble weights: exp(-(AICc - best) / (2 TEMPER)). A temperature above 1
  * keeps the families that fit almost as well in the spread. */
-#ifndef TEMPER
 #define TEMPER 4.0
-#endif
 #define ROBUST_ROUNDS 2   /* Huber reweighting rounds after the least-squares fit */
 #define HUBER         1.5 /* residuals beyond this many robust deviations weigh less */
 #define MAX_POINTS    64  /* longer curves are thinned evenly, keeping the last point */
