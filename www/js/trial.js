@@ -104,6 +104,7 @@ export function mount(root, { name, id }, ctx) {
             [objective, h('strong', { id: 'trial-value' }, fmtNum(t.value))],
             ...values.map(([k, v]) => [k, fmtNum(v)]),
             t.last_step !== null && t.last_step !== undefined ? ['last report', `step ${t.last_step}: ${fmtNum(t.last_value)}`] : null,
+            t.prune_reason ? ['stopped', h('span', { id: 'trial-prune-reason' }, t.prune_reason)] : null,
             ['worker', t.worker || '—'],
             ['attempts', fmtInt(nAttempts)],
             ['created', fmtTime(t.created_at)],
@@ -181,7 +182,7 @@ export function mount(root, { name, id }, ctx) {
 
   async function load() {
     const t = await api(`/trials/${seg(trialId)}`, { signal: ctx.signal });
-    const key = JSON.stringify([t.state, t.value, t.last_step, t.attempts, t.worker, (t.reports || []).length, t.error]);
+    const key = JSON.stringify([t.state, t.value, t.last_step, t.attempts, t.worker, (t.reports || []).length, t.error, t.prune_reason]);
     if (key !== last) {
       last = key;
       render(t);
