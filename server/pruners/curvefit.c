@@ -7,7 +7,7 @@
 
 /* Ensemble weights: exp(-(AICc - best) / (2 TEMPER)). A temperature above 1
  * keeps the families that fit almost as well in the spread. */
-#define TEMPER 4.0
+#define TEMPER        4.0
 #define ROBUST_ROUNDS 2   /* Huber reweighting rounds after the least-squares fit */
 #define HUBER         1.5 /* residuals beyond this many robust deviations weigh less */
 #define MAX_POINTS    64  /* longer curves are thinned evenly, keeping the last point */
@@ -110,7 +110,7 @@ static void gather(const double *t, const double *y, const double *w, size_t n, 
         double x = t[i] / P->scale;
         P->x[P->n] = x;
         P->y[P->n] = y[i];
-        double wi = w ? w[i] : 0.25 + 0.75 * x;
+        double wi = w ? w[i] : 0.1 + 0.9 * x * x;
         P->w[P->n] = isfinite(wi) && wi > 0 ? (wi > 1 ? 1 : wi) : 0;
         P->n++;
     }

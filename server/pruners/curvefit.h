@@ -50,7 +50,8 @@ const char *curvefit_name(enum curvefit_family f);
 size_t curvefit_nparams(enum curvefit_family f);
 
 /* Fit family f to the points (t[i], y[i]) of positive steps t, weights w (NULL:
- * the default weights, rising from 0.25 to 1 with the step); points whose step
+ * the default weights, 0.1 + 0.9 (step / last step)^2: the tail says most of
+ * where the curve ends); points whose step
  * or value is not finite, or step <= 0, are skipped. 0, or -1 when fewer usable
  * points than parameters + 1 remain or no fit was found. */
 int curvefit_fit(enum curvefit_family f, const double *t, const double *y, const double *w,

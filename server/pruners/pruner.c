@@ -178,7 +178,7 @@ int pruner_opts_parse(const json_t *pruner, struct pruner_opts *o, char *err, si
     o->has_threshold = false;
     o->threshold = NAN;
     o->p_threshold = 0.05;
-    o->top_k = 3;
+    o->top_k = 0.1;
     o->min_points = 5;
     if (!pruner || json_is_null(pruner))
         return 0;
