@@ -211,7 +211,7 @@ def table(task, rows, a):
     for r in rows:
         rel = (r["best"] - base["best"]) / abs(base["best"]) * 100
         print(f"| {r['side']} | {r['pruner']} | {r['steps']:g} | {r['steps'] / base['steps']:.2f} "
-              f"| {r['best']:.4f} | {rel:+.1f}% | {r['pruned']:g} |")
+              f"| {r['best']:.5f} | {rel:+.2f}% | {r['pruned']:g} |")
     cur = next((r for r in rows if r["side"] == "hpod" and r["pruner"] == "curve"), None)
     if not cur:
         return True
@@ -229,7 +229,7 @@ def table(task, rows, a):
         better = cur["steps"] < r["steps"] or cur["best"] < r["best"]
         verdict = "beats" if no_worse and better else "ties" if no_worse else "does NOT beat"
         print(f"curve vs optuna {r['pruner']}: steps {cur['steps']:g} vs {r['steps']:g}, best "
-              f"{cur['best']:.4f} vs {r['best']:.4f}: {verdict}")
+              f"{cur['best']:.5f} vs {r['best']:.5f}: {verdict}")
         ok = ok and no_worse and better
     return ok
 
