@@ -1077,13 +1077,17 @@ int store_complete(struct db *db, long long id, const char *worker, const char *
         sqlite3_bind_text(q, 7, sandbox, -1, SQLITE_STATIC);
     int s1 = sqlite3_step(q);
     sqlite3_reset(q);
+    if (s1 != SQLITE_DONE) { /* judged before the next statement resets the error */
+        serr_db(e, db, "complete");
+        goto out_rollback;
+    }
     sqlite3_bind_int64(a, 1, now);
     sqlite3_bind_text(a, 2, state, -1, SQLITE_STATIC);
     sqlite3_bind_int64(a, 3, id);
     sqlite3_bind_int(a, 4, lr.attempts);
     int s2 = sqlite3_step(a);
     sqlite3_reset(a);
-    if (s1 != SQLITE_DONE || s2 != SQLITE_DONE) {
+    if (s2 != SQLITE_DONE) {
         serr_db(e, db, "complete");
         goto out_rollback;
     }
