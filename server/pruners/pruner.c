@@ -39,13 +39,10 @@ static const struct opt_def hyperband_defs[] = {
     {NULL, false, 0, 0},
 };
 static const struct opt_def curve_defs[] = {
-    {"threshold", false, 0, 1},
-    {"k", false, 0, 1e9},
-    {"n_startup_trials", true, 0, 1e9},
-    {"n_warmup_steps", true, 0, OPT_MAX},
-    {"min_points", true, 3, 1e6},
-    {"max_resource", true, 1, OPT_MAX},
-    {NULL, false, 0, 0},
+    {"threshold", false, 0, 1},         {"k", false, 0, 1e9},
+    {"n_startup_trials", true, 0, 1e9}, {"n_warmup_steps", true, 0, OPT_MAX},
+    {"min_points", true, 5, 1e6}, /* the ensemble needs 5 points */
+    {"max_resource", true, 1, OPT_MAX}, {NULL, false, 0, 0},
 };
 static const struct opt_def patience_defs[] = {
     {"patience", true, 1, OPT_MAX},

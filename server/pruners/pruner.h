@@ -50,7 +50,7 @@ struct pruner_opts {
     double p_threshold;           /* curve: prune below this chance to beat the k-th best (0.05) */
     double top_k;                 /* curve: k, the rank to beat: a whole number, or below 1 a
                                      fraction of the completed trials, rounded up (0.1) */
-    long min_points;              /* curve: fewest reports before a fit (5) */
+    long min_points;              /* curve: fewest reports before a fit, at least 5 (5) */
 };
 
 /* What a pruner decided at a report, and why. */

@@ -125,7 +125,8 @@ START_TEST(options_rejected)
     reject("{\"name\": \"curve\", \"threshold\": 1.5}", "(got \"1.5\")");
     reject("{\"name\": \"curve\", \"k\": 2.5}", "pruner.k: must be a whole number >= 1");
     reject("{\"name\": \"curve\", \"k\": 0}", "pruner.k");
-    reject("{\"name\": \"curve\", \"min_points\": 2}", "pruner.min_points");
+    reject("{\"name\": \"curve\", \"min_points\": 4}",
+           "pruner.min_points: must be an integer from 5");
     reject("{\"name\": \"curve\", \"patience\": 2}",
            "pruner.patience: unknown option of the curve");
     reject("{\"name\": \"hyperband\", \"min_early_stopping_rate\": 1}",
@@ -966,17 +967,21 @@ START_TEST(hook_many_trials)
     db_up();
     long long sm = add_study("big-m", "{\"name\": \"median\"}", 1);
     long long sa = add_study("big-a", "{\"name\": \"asha\"}", 1);
+    long long sc = add_study("big-c", "{\"name\": \"curve\"}", 1);
     exec("BEGIN");
     for (int i = 0; i < 2000; i++) {
         long long tm = add_trial(sm, i % 4 ? "completed" : "pruned");
         long long ta = add_trial(sa, "completed");
+        long long tc = add_trial(sc, "completed");
         int len = i % 4 ? 40 : 1 + i % 13;
         for (int k = 1; k <= len; k++) {
             double v = 0.1 + 0.8 * (double)((i * 7919) % 1000) / 1000.0 / k;
             report(tm, k, v);
             report(ta, k, v);
+            report(tc, k, v);
         }
     }
+    exec("UPDATE trials SET value = last_value WHERE state = 'completed'");
     exec("COMMIT");
     /* good trials: every report is judged in full and goes on */
     long long t = add_trial(sm, "running"), u = add_trial(sa, "running");
@@ -993,10 +998,23 @@ START_TEST(hook_many_trials)
         pruned += pruner_hook_decide(db, sa, u, k, 0.05 / k);
         ms[1] += elapsed_ms(&t0) / 40;
     }
-    printf("# 2000 trials of 40 steps: %.2f ms per median decision, %.2f ms per asha report\n",
-           ms[0], ms[1]);
-    ck_assert_msg(ms[0] < 50 && ms[1] < 50, "too slow: %.2f ms, %.2f ms", ms[0], ms[1]);
+    /* the curve pruner: a fit of the whole curve and the 2000 final values */
+    long long w = add_trial(sc, "running");
+    double mc = 0;
+    for (int k = 1; k <= 39; k++) {
+        struct timespec t0;
+        report(w, k, 0.05 + 0.05 / k);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        pruned += pruner_hook_decide(db, sc, w, k, 0.05 + 0.05 / k);
+        mc += elapsed_ms(&t0) / 39;
+    }
+    printf("# 2000 trials of 40 steps: %.2f ms per median decision, %.2f ms per asha report, "
+           "%.2f ms per curve report\n",
+           ms[0], ms[1], mc);
+    ck_assert_msg(ms[0] < 50 && ms[1] < 50 && mc < 50, "too slow: %.2f ms, %.2f ms, %.2f ms", ms[0],
+                  ms[1], mc);
     ck_assert_int_eq(pruned, 0);
+    ck_assert(decide(sc, add_trial(sc, "running"), 5, 0.95) == false); /* one point */
     /* bad ones are stopped at the first judgement */
     ck_assert(decide(sm, add_trial(sm, "running"), 1, 0.95));
     /* asha's first rung: 40 steps / 4^2, step 2 */
