@@ -156,14 +156,15 @@ static int median_others(struct db *db, long long study_id, long long trial_id, 
     return collect(q, out);
 }
 
-/* The values other trials had when they crossed the rung at step; with hb set
- * (hyperband), only those of the trial's bracket. */
+/* Hyperband: the bracket a judged trial is compared within. */
 struct bracket_filter {
     const struct pruner_opts *o; /* hyperband options */
     long brackets;               /* number of brackets */
     long bracket;                /* the judged trial's */
 };
 
+/* The values other trials had when they crossed the rung at step; with hb
+ * (hyperband), only those of the judged trial's bracket. */
 static int rung_others(struct db *db, long long study_id, long long trial_id, long long step,
                        const struct bracket_filter *hb, struct dvec *out)
 {
