@@ -52,33 +52,132 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Every started trial's reports of one study, in memory, by trial id. */
+struct curves {
+    long long *id;   /* trial ids, ascending */
+    long long *last; /* each trial's last step */
+    size_t *off;     /* trial k's reports are [off[k], off[k + 1]) */
+    size_t nt;       /* trials */
+    long long *step; /* report steps, ascending within a trial */
+    double *val;     /* report values, NAN when not a number */
+    size_t nr;       /* reports */
+};
+
+/* Reports beyond this many are not loaded: pruned trials then go without an
+ * estimate (the samplers' fallback), rather than slow every suggestion. */
+#define CURVES_MAX_REPORTS 4000000
+
+static void curves_free(struct curves *c)
+{
+    free(c->id);
+    free(c->last);
+    free(c->off);
+    free(c->step);
+    free(c->val);
+    memset(c, 0, sizeof *c);
+}
+
+static int curves_load(struct db *db, long long study_id, struct curves *c)
+{
+    memset(c, 0, sizeof *c);
+    sqlite3_stmt *q = db_stmt(db, "SELECT t.id, t.last_step, r.step, r.value FROM trials t JOIN "
+                                  "trial_reports r ON r.trial_id = t.id WHERE t.study_id = ? AND "
+                                  "t.state <> 'pending' ORDER BY t.id, r.step");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    size_t capt = 0, capr = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (c->nr == CURVES_MAX_REPORTS) {
+            rc = SQLITE_TOOBIG;
+            break;
+        }
+        long long id = sqlite3_column_int64(q, 0);
+        if (c->nt == 0 || c->id[c->nt - 1] != id) {
+            if (c->nt + 1 >= capt) {
+                capt = capt ? 2 * capt : 256;
+                long long *ni = realloc(c->id, capt * sizeof *ni);
+                if (ni)
+                    c->id = ni;
+                long long *nl = realloc(c->last, capt * sizeof *nl);
+                if (nl)
+                    c->last = nl;
+                size_t *no = realloc(c->off, (capt + 1) * sizeof *no);
+                if (no)
+                    c->off = no;
+                if (!ni || !nl || !no) {
+                    rc = SQLITE_NOMEM;
+                    break;
+                }
+            }
+            c->id[c->nt] = id;
+            c->last[c->nt] = sqlite3_column_int64(q, 1);
+            c->off[c->nt++] = c->nr;
+        }
+        if (c->nr == capr) {
+            capr = capr ? 2 * capr : 4096;
+            long long *ns = realloc(c->step, capr * sizeof *ns);
+            if (ns)
+                c->step = ns;
+            double *nv = realloc(c->val, capr * sizeof *nv);
+            if (nv)
+                c->val = nv;
+            if (!ns || !nv) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+        }
+        c->step[c->nr] = sqlite3_column_int64(q, 2);
+        c->val[c->nr++] =
+            sqlite3_column_type(q, 3) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 3);
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        curves_free(c);
+        return -1;
+    }
+    if (c->off)
+        c->off[c->nt] = c->nr;
+    return 0;
+}
+
+/* Trial k's latest value at or before step, NAN when it has none. */
+static double curves_value_at(const struct curves *c, size_t k, long long step)
+{
+    size_t lo = c->off[k], hi = c->off[k + 1];
+    while (lo < hi) { /* the first report after step */
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->step[mid] <= step)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > c->off[k] ? c->val[lo - 1] : NAN;
+}
+
 /* Multi-fidelity evidence from pruned trials (struct obs_mf): each one's
- * quantile at its last step among the trials that reached that step, mapped
- * onto the sorted final values of the completed ones. On entry mf[i] holds
- * the trial's id in value_final and its last step in fidelity. */
+ * quantile at its last step among the other started trials that reached that
+ * step (by their latest report at or before it), mapped onto the sorted final
+ * values of the completed ones. On entry mf[i] holds the trial's id in
+ * value_final and its last step in fidelity. */
 static void pruned_estimates(struct db *db, const struct study *st, const struct obs *hist,
                              struct obs_mf *mf, size_t nh)
 {
     size_t nf = 0, np = 0;
-    for (size_t i = 0; i < nh; i++) {
-        nf += hist[i].state == OBS_COMPLETED && isfinite(hist[i].value);
-        np += hist[i].state == OBS_PRUNED;
-    }
-    double *finals = np && nf ? malloc(nf * sizeof *finals) : NULL;
-    sqlite3_stmt *ms = db_stmt(db, "SELECT max(last_step) FROM trials WHERE study_id = ? AND "
-                                   "state = 'completed'");
-    sqlite3_stmt *rk =
-        db_stmt(db, "SELECT count(*), sum(CASE WHEN v < ?4 THEN 1.0 WHEN v = ?4 THEN 0.5 ELSE 0 "
-                    "END) FROM (SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = "
-                    "t.id AND r.step <= ?2 ORDER BY r.step DESC LIMIT 1) AS v FROM trials t "
-                    "WHERE t.study_id = ?1 AND t.last_step >= ?2 AND t.id <> ?3 AND t.state <> "
-                    "'pending') WHERE v IS NOT NULL");
     long long max_step = 0;
-    if (finals && ms) {
-        sqlite3_bind_int64(ms, 1, st->id);
-        if (sqlite3_step(ms) == SQLITE_ROW)
-            max_step = sqlite3_column_int64(ms, 0);
-        sqlite3_reset(ms);
+    for (size_t i = 0; i < nh; i++) {
+        bool done = hist[i].state == OBS_COMPLETED && isfinite(hist[i].value);
+        nf += done;
+        np += hist[i].state == OBS_PRUNED;
+        if (done && (long long)mf[i].fidelity > max_step)
+            max_step = (long long)mf[i].fidelity;
+    }
+    double *finals = np && nf && max_step > 0 ? malloc(nf * sizeof *finals) : NULL;
+    struct curves c;
+    if (finals && curves_load(db, st->id, &c) < 0) {
+        free(finals);
+        finals = NULL;
     }
     nf = 0;
     for (size_t i = 0; finals && i < nh; i++)
@@ -91,22 +190,20 @@ static void pruned_estimates(struct db *db, const struct study *st, const struct
         long long id = (long long)mf[i].value_final, step = (long long)mf[i].fidelity;
         mf[i].fidelity = 0;
         mf[i].value_final = NAN;
-        if (o->state != OBS_PRUNED)
-            continue;
-        if (!finals || !rk || max_step <= 0 || step <= 0 || !isfinite(o->value))
+        if (!finals || o->state != OBS_PRUNED || step <= 0 || !isfinite(o->value))
             continue;
         /* the last value as stored, in the study's direction */
         double raw = st->direction < 0 ? -o->value : o->value;
-        sqlite3_bind_int64(rk, 1, st->id);
-        sqlite3_bind_int64(rk, 2, step);
-        sqlite3_bind_int64(rk, 3, id);
-        sqlite3_bind_double(rk, 4, raw);
         double count = 0, below = 0;
-        if (sqlite3_step(rk) == SQLITE_ROW) {
-            count = (double)sqlite3_column_int64(rk, 0);
-            below = sqlite3_column_double(rk, 1);
+        for (size_t k = 0; k < c.nt; k++) {
+            if (c.id[k] == id || c.last[k] < step)
+                continue;
+            double v = curves_value_at(&c, k, step);
+            if (isnan(v))
+                continue;
+            count++;
+            below += v < raw ? 1 : v == raw ? 0.5 : 0;
         }
-        sqlite3_reset(rk);
         /* quantile by stored value, turned to "better than" in the study's
          * direction (lower oriented value is better) */
         double q = (below + 0.5) / (count + 1);
@@ -117,6 +214,8 @@ static void pruned_estimates(struct db *db, const struct study *st, const struct
         mf[i].value_final = finals[lo] + (pos - (double)lo) * (finals[hi] - finals[lo]);
         mf[i].fidelity = step >= max_step ? 1 : (double)step / (double)max_step;
     }
+    if (finals)
+        curves_free(&c);
     free(finals);
 }
 

@@ -14,6 +14,10 @@
 #include "curvefit.h"
 #include "pruner_hook.h"
 #include "pruner.h"
+#include "sampler.h"
+#include "spec.h"
+#include "store.h"
+#include "suggest.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1107,6 +1111,68 @@ START_TEST(hook_curve)
 }
 END_TEST
 
+/* What the samplers learn of pruned trials: their rank at their last step
+ * among the trials that reached it, carried to the completed final values. */
+START_TEST(hook_pruned_estimates)
+{
+    db_up();
+    long long s = add_study("mf", "{\"name\": \"median\"}", 1);
+    for (int k = 0; k < 3; k++) {
+        double v[10];
+        for (int i = 0; i < 10; i++)
+            v[i] = i < 4 ? 0.5 + 0.1 * k : 0.1 + 0.1 * k; /* 0.5, 0.6, 0.7 at step 4 */
+        curve(add_trial(s, "completed"), v, 10);
+    }
+    complete_all(s); /* finals 0.1, 0.2, 0.3, ten steps */
+    long long a = add_trial(s, "pruned"), b = add_trial(s, "pruned");
+    curve(a, (double[]){0.9, 0.8, 0.6, 0.45}, 4);
+    curve(b, (double[]){0.9, 0.8, 0.7, 0.75}, 4);
+    exec("UPDATE trials SET value = last_value WHERE state = 'pruned'");
+    curve(add_trial(s, "pending"), (double[]){0.01}, 1); /* not started: not counted */
+    char err[256];
+    json_t *in = J("{\"name\": \"mf\", \"objective\": {\"name\": \"loss\", \"direction\": "
+                   "\"minimize\"}, \"params\": [{\"name\": \"x\", \"type\": \"float\", \"low\": 0, "
+                   "\"high\": 1}]}");
+    struct spec *sp = spec_parse(in, err, sizeof err);
+    ck_assert_msg(sp != NULL, "%s", err);
+    struct study st = {.id = s, .direction = 1, .spec = sp};
+    struct sampler_ctx ctx;
+    ck_assert_int_eq(suggest_history_load(db, &st, &ctx), 0);
+    ck_assert_int_eq(ctx.n_history, 5);
+    ck_assert(ctx.mf != NULL);
+    /* a: 0.45 is the best of the 5 values at step 4: quantile 0.5 / 5 = 0.1,
+     * 0.2 of the way from the best final 0.1 to the next (0.2): 0.12 */
+    /* b: 0.75 is the worst: quantile 4.5 / 5 = 0.9, 1.8 of the way: 0.28 */
+    for (size_t i = 0; i < ctx.n_history; i++) {
+        const struct obs_mf *m = &ctx.mf[i];
+        if (ctx.history[i].state == OBS_COMPLETED) {
+            ck_assert(m->fidelity == 0);
+            continue;
+        }
+        ck_assert_msg(fabs(m->fidelity - 0.4) < 1e-12, "fidelity %g", m->fidelity);
+        double want = ctx.history[i].value == 0.45 ? 0.12 : 0.28;
+        ck_assert_msg(fabs(m->value_final - want) < 1e-9, "value %g: estimate %g, want %g",
+                      ctx.history[i].value, m->value_final, want);
+    }
+    suggest_history_free(&ctx);
+    /* maximize: the same values rank the other way round */
+    st.direction = -1;
+    exec("UPDATE studies SET direction = -1");
+    ck_assert_int_eq(suggest_history_load(db, &st, &ctx), 0);
+    for (size_t i = 0; i < ctx.n_history; i++)
+        if (ctx.history[i].state == OBS_PRUNED) {
+            /* oriented: finals -0.3 (best), -0.2, -0.1; 0.75 is now the best at step 4 */
+            double want = ctx.history[i].value == -0.75 ? -0.28 : -0.12;
+            ck_assert_msg(fabs(ctx.mf[i].value_final - want) < 1e-9, "value %g: estimate %g",
+                          ctx.history[i].value, ctx.mf[i].value_final);
+        }
+    suggest_history_free(&ctx);
+    spec_free(sp);
+    json_decref(in);
+    db_down();
+}
+END_TEST
+
 static long long number_of(long long trial)
 {
     return atoll(text_of("SELECT number FROM trials WHERE id = ?", trial));
@@ -1210,6 +1276,7 @@ static Suite *pruners_suite(void)
     tcase_add_test(th, hook_curve);
     tcase_add_test(th, hook_hyperband);
     tcase_add_test(th, hook_asha_waits_for_length);
+    tcase_add_test(th, hook_pruned_estimates);
     suite_add_tcase(su, th);
     return su;
 }
