@@ -68,9 +68,10 @@ json_t *render_trial_detail(const struct trial_detail *d)
     json_t *reports = json_array();
     for (size_t i = 0; i < d->n_reports; i++) {
         const struct trial_report *r = &d->reports[i];
-        json_array_append_new(reports, json_pack("{sI so so so}", "step", (json_int_t)r->step,
-                                                 "value", real_json(r->value), "values",
-                                                 ref_json(r->values), "at", time_json(r->at)));
+        json_array_append_new(reports,
+                              json_pack("{sI so so so so}", "step", (json_int_t)r->step, "value",
+                                        real_json(r->value), "values", ref_json(r->values), "at",
+                                        time_json(r->at), "prune_p", real_json(r->prune_p)));
     }
     json_object_set_new(j, "reports", reports);
     json_t *attempts = json_array();
@@ -83,6 +84,7 @@ json_t *render_trial_detail(const struct trial_detail *d)
                                         time_json(a->ended_at), "outcome", text_json(a->outcome)));
     }
     json_object_set_new(j, "attempt_log", attempts);
+    json_object_set_new(j, "prune_reason", text_json(d->prune_reason));
     return j;
 }
 

@@ -21,7 +21,7 @@
 #include "settings.h"
 #include "store.h"
 #include "llm_calls.h"
-#include "suggest.h"
+#include "history.h"
 #include "timeutil.h"
 
 #define SCAN_MS          1000  /* how often the threads look for studies to serve */
@@ -765,7 +765,7 @@ static void serve(struct db *db, struct lstudy *s)
     int n = -1;
     double took = 0;
     long long call_id = 0;
-    if (suggest_history_load(db, &st, &ctx) < 0) {
+    if (history_load(db, &st, &ctx) < 0) {
         log_error("study \"%s\": cannot load the history for the llm: %s", st.name, db_errmsg(db));
         goto out_release;
     }
@@ -881,7 +881,7 @@ out_release:;
     llm_history_release(&h);
     free(pend);
     if (ctx.history || ctx.pending)
-        suggest_history_free(&ctx);
+        history_free(&ctx);
     for (size_t i = 0; i < nq; i++)
         json_decref(queued[i]);
     free(queued);

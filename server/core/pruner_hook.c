@@ -87,9 +87,28 @@ static bool decide_median(struct db *db, const struct pruner_opts *o, bool maxim
     return prune;
 }
 
+/* Hyperband: the bracket a judged trial is compared within. */
+struct bracket_filter {
+    const struct pruner_opts *o; /* hyperband options */
+    long brackets;               /* number of brackets */
+    long bracket;                /* the judged trial's */
+};
+
+/* Keep the entries of values whose trial number falls in hb's bracket. */
+static size_t in_bracket(const struct bracket_filter *hb, double *values, const long long *numbers,
+                         size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (pruner_hyperband_bracket(hb->o, hb->brackets, numbers[i]) == hb->bracket)
+            values[k++] = values[i];
+    return k;
+}
+
 static bool decide_asha(struct db *db, const struct pruner_opts *o, bool maximize,
                         long long study_id, long long trial_id, const struct pruner_point *curve,
-                        size_t n, long long step, double value, char *why, size_t whylen)
+                        size_t n, long long step, double value, const struct bracket_filter *hb,
+                        char *why, size_t whylen)
 {
     long rungs[MAX_RUNGS];
     size_t nr = pruner_asha_rungs(o, curve, n, step, rungs, MAX_RUNGS);
@@ -97,21 +116,38 @@ static bool decide_asha(struct db *db, const struct pruner_opts *o, bool maximiz
     for (size_t i = 0; i < nr && !prune; i++) {
         long long at = pruner_asha_rung_step(o, rungs[i]);
         double *others;
+        long long *numbers = NULL;
         size_t n_others;
-        if (store_prune_rung_others(db, study_id, trial_id, at, &others, &n_others) < 0) {
+        if (store_prune_rung_others(db, study_id, trial_id, at, &others, hb ? &numbers : NULL,
+                                    &n_others) < 0) {
             log_warn("pruner: %s", db_errmsg(db));
             break;
         }
+        if (hb)
+            n_others = in_bracket(hb, others, numbers, n_others);
         if (!pruner_asha_promotable(o->reduction_factor, maximize, value, others, n_others)) {
             prune = true;
-            snprintf(why, whylen,
+            int len = hb ? snprintf(why, whylen, "bracket %ld: ", hb->bracket) : 0;
+            snprintf(why + len, whylen - (size_t)len,
                      "%g at rung %ld (step %lld) is not in the top 1/%ld of the %zu "
                      "trials that reached it",
                      value, rungs[i], at, o->reduction_factor, n_others + 1);
         }
         free(others);
+        free(numbers);
     }
     return prune;
+}
+
+/* The study's trial length as asha, hyperband and curve use it: the option,
+ * else the longest completed trial's last step. */
+static long long max_resource(struct db *db, const struct pruner_opts *o, long long study_id)
+{
+    size_t n = 0;
+    long long learned = 0;
+    if (store_prune_finals(db, study_id, NULL, &n, &learned) < 0)
+        log_warn("pruner: %s", db_errmsg(db));
+    return pruner_max_resource(o, learned);
 }
 
 bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, long long step,
@@ -138,11 +174,44 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
     case PRUNER_MEDIAN:
         prune = decide_median(db, &o, maximize, study_id, trial_id, curve, n, why, sizeof why);
         break;
-    case PRUNER_ASHA:
+    case PRUNER_ASHA: {
         name = "asha";
-        prune = decide_asha(db, &o, maximize, study_id, trial_id, curve, n, step, value, why,
+        struct pruner_opts a = o;
+        a.min_resource = pruner_asha_min_resource(&o, max_resource(db, &o, study_id));
+        if (a.min_resource > 0)
+            prune = decide_asha(db, &a, maximize, study_id, trial_id, curve, n, step, value, NULL,
+                                why, sizeof why);
+        break;
+    }
+    case PRUNER_HYPERBAND: {
+        name = "hyperband";
+        long nb = pruner_hyperband_brackets(&o, max_resource(db, &o, study_id));
+        long long number;
+        if (nb <= 0 || store_prune_number(db, trial_id, &number) < 0)
+            break;
+        struct bracket_filter hb = {&o, nb, pruner_hyperband_bracket(&o, nb, number)};
+        struct pruner_opts a = pruner_hyperband_asha(&o, hb.bracket);
+        prune = decide_asha(db, &a, maximize, study_id, trial_id, curve, n, step, value, &hb, why,
                             sizeof why);
         break;
+    }
+    case PRUNER_CURVE: {
+        name = "curve";
+        struct pruner_verdict verdict = {false, NAN, NAN, ""};
+        double *finals = NULL;
+        size_t nf = 0;
+        long long learned = 0;
+        if (store_prune_finals(db, study_id, &finals, &nf, &learned) == 0)
+            prune = pruner_curve_decide(&o, maximize, curve, n, finals, nf,
+                                        pruner_max_resource(&o, learned), &verdict);
+        else
+            log_warn("pruner: %s", db_errmsg(db));
+        free(finals);
+        snprintf(why, sizeof why, "%s", verdict.reason);
+        if (!isnan(verdict.p) && store_prune_set_p(db, trial_id, curve[n - 1].step, verdict.p) < 0)
+            log_warn("pruner: %s", db_errmsg(db));
+        break;
+    }
     case PRUNER_PATIENCE:
         name = "patience";
         double best;
@@ -163,7 +232,9 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
     if (!prune)
         return false;
     long long number;
-    if (store_prune_mark(db, trial_id, at, &number) < 0)
+    char reason[300];
+    snprintf(reason, sizeof reason, "%s pruner at step %lld: %s", name, at, why);
+    if (store_prune_mark(db, trial_id, at, reason, &number) < 0)
         log_warn("pruner: %s", db_errmsg(db));
     log_info("trial %lld (#%lld) pruned by the %s pruner at step %lld: %s", trial_id, number, name,
              at, why);

@@ -14,11 +14,19 @@
  *   in Optuna, the median is that of the trials that went on, and the running
  *   ones add evidence while many trials run in parallel;
  * - asha: every other trial that reached the rung, by its first report at or
- *   after the rung step (the value it had when it crossed the rung);
+ *   after the rung step (the value it had when it crossed the rung); the first
+ *   rung from the trial length when not given (pruner_asha_min_resource());
+ * - hyperband: as asha, among the trials of the same bracket only (a trial's
+ *   bracket follows from its number);
+ * - curve: the trial's own curve, and the completed trials' final values; the
+ *   probability it computed is stored with the report (trial_reports.prune_p);
  * - patience: the trial's own curve, and the study's best completed value
  *   (a stalled trial that is no worse than it is spared).
- * A prune decision sticks: it is recorded in the trial (trials.prune_step), and
- * every later report and heartbeat of the trial answers "prune". */
+ * The trial length (asha, hyperband, curve) is the option max_resource, else
+ * the longest completed trial's last step.
+ * A prune decision sticks: it is recorded in the trial (trials.prune_step, and
+ * the pruner's account in trials.prune_reason), and every later report and
+ * heartbeat of the trial answers "prune". */
 
 /* Whether the study's pruner stops trial_id after it reported value at step.
  * Runs inside the report's transaction, after the report was stored. The

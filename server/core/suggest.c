@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "heartbeats.h"
+#include "history.h"
 #include "jsonutil.h"
 #include "llm_hook.h"
 #include "log.h"
@@ -34,76 +35,6 @@ void suggest_result_release(struct suggest_result *res)
     store_trial_list_release(&res->trials);
 }
 
-static enum obs_state obs_state_of(enum trial_state s)
-{
-    switch (s) {
-    case TRIAL_COMPLETED:
-        return OBS_COMPLETED;
-    case TRIAL_PRUNED:
-        return OBS_PRUNED;
-    case TRIAL_FAILED:
-        return OBS_FAILED;
-    case TRIAL_PENDING:
-    case TRIAL_RUNNING:
-        break;
-    }
-    return OBS_PENDING;
-}
-
-int suggest_history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx)
-{
-    memset(ctx, 0, sizeof *ctx);
-    ctx->space = st->spec->space;
-    ctx->seed = st->spec->seed;
-    ctx->options = st->spec->sampler_opts;
-    struct trial_outcome *rows;
-    size_t n;
-    if (store_outcomes(db, st->id, &rows, &n) < 0)
-        return -1;
-    struct obs *hist = calloc(n + 1, sizeof *hist), *pend = calloc(n + 1, sizeof *pend);
-    if (!hist || !pend) {
-        free(hist);
-        free(pend);
-        store_outcomes_free(rows, n);
-        return -1;
-    }
-    size_t nh = 0, np = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct trial_outcome *t = &rows[i];
-        enum obs_state s = obs_state_of(t->state);
-        double v = NAN;
-        if (s == OBS_COMPLETED)
-            v = t->value;
-        else if (s == OBS_PRUNED)
-            v = isfinite(t->value) ? t->value : t->last_value;
-        if (isfinite(v) && st->direction < 0)
-            v = -v;
-        /* the params move from the row to the observation */
-        struct obs o = {t->params, v, s, (long)t->number};
-        if (s == OBS_PENDING)
-            pend[np++] = o;
-        else
-            hist[nh++] = o;
-    }
-    free(rows);
-    ctx->history = hist;
-    ctx->n_history = nh;
-    ctx->pending = pend;
-    ctx->n_pending = np;
-    return 0;
-}
-
-void suggest_history_free(struct sampler_ctx *ctx)
-{
-    for (size_t i = 0; i < ctx->n_history; i++)
-        json_decref((json_t *)ctx->history[i].params);
-    for (size_t i = 0; i < ctx->n_pending; i++)
-        json_decref((json_t *)ctx->pending[i].params);
-    free((void *)ctx->history);
-    free((void *)ctx->pending);
-    memset(ctx, 0, sizeof *ctx);
-}
-
 /* Ask the study's sampler for k configurations; each gets its source name. Fewer
  * (*made) when the LLM asks the request to wait for a call in flight; take
  * (the caller's) says what the LLM handed out. */
@@ -120,8 +51,8 @@ static int propose(struct db *db, const struct study *st, long long next, size_t
         ctx.space = st->spec->space;
         ctx.seed = st->spec->seed;
         ctx.options = st->spec->sampler_opts;
-    } else if (suggest_history_load(db, st, &ctx) < 0) {
-        suggest_history_free(&ctx);
+    } else if (history_load(db, st, &ctx) < 0) {
+        history_free(&ctx);
         return serr_db(e, db, "load history");
     }
     ctx.next_number = (long)next;
@@ -150,7 +81,7 @@ static int propose(struct db *db, const struct study *st, long long next, size_t
             sources[got + i] = strdup(llm_hook_source_label(
                 take, is_auto && i < 64 ? phase[i] : name, label, sizeof label));
     }
-    suggest_history_free(&ctx);
+    history_free(&ctx);
     if (rc < 0) {
         for (int i = 0; i < got; i++) {
             json_decref(configs[i]);

@@ -27,10 +27,5 @@ int suggest_run(struct db *db, const struct study *study, const char *worker, in
                 struct suggest_result *res, struct serr *e);
 /* Release what res owns. */
 void suggest_result_release(struct suggest_result *res);
-/* Load the history of a study for a sampler: finished (completed, pruned,
- * failed) and pending/running trials. Frees with suggest_history_free. */
-struct sampler_ctx;
-int suggest_history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx);
-void suggest_history_free(struct sampler_ctx *ctx);
 
 #endif

@@ -27,9 +27,22 @@ static const struct opt_def median_defs[] = {
 };
 static const struct opt_def asha_defs[] = {
     {"min_resource", true, 1, OPT_MAX},
+    {"max_resource", true, 1, OPT_MAX},
     {"reduction_factor", true, 2, 1000},
     {"min_early_stopping_rate", true, 0, 62},
     {NULL, false, 0, 0},
+};
+static const struct opt_def hyperband_defs[] = {
+    {"min_resource", true, 1, OPT_MAX},
+    {"max_resource", true, 1, OPT_MAX},
+    {"reduction_factor", true, 2, 1000},
+    {NULL, false, 0, 0},
+};
+static const struct opt_def curve_defs[] = {
+    {"threshold", false, 0, 1},         {"k", false, 0, 1e9},
+    {"n_startup_trials", true, 0, 1e9}, {"n_warmup_steps", true, 0, OPT_MAX},
+    {"min_points", true, 5, 1e6}, /* the ensemble needs 5 points */
+    {"max_resource", true, 1, OPT_MAX}, {NULL, false, 0, 0},
 };
 static const struct opt_def patience_defs[] = {
     {"patience", true, 1, OPT_MAX},
@@ -79,9 +92,26 @@ static int parse_members(const json_t *obj, const char *pname, const struct opt_
         double x = json_is_num(v) ? json_num_value(v) : NAN;
         bool bad = isnan(x) || x < d->lo || x > d->hi || (d->integer && x != floor(x)) ||
                    (!d->integer && !isfinite(x));
+        bool curve_opt = o->kind == PRUNER_CURVE && strcmp(key, "threshold") == 0;
+        if (curve_opt)
+            bad = bad || x <= 0 || x >= 1;
+        if (o->kind == PRUNER_CURVE && strcmp(key, "k") == 0 && !bad &&
+            (x <= 0 || (x >= 1 && x != floor(x)))) {
+            json_quote(v, a, sizeof a);
+            json_errf(err, errlen,
+                      "pruner.k: must be a whole number >= 1 or a fraction between 0 and 1 "
+                      "(got %s)",
+                      a);
+            return -1;
+        }
         if (bad) {
             json_quote(v, a, sizeof a);
-            if (d->integer && d->hi >= OPT_MAX)
+            if (curve_opt)
+                json_errf(err, errlen,
+                          "pruner.threshold: must be a probability between 0 and 1, both "
+                          "excluded (got %s)",
+                          a);
+            else if (d->integer && d->hi >= OPT_MAX)
                 json_errf(err, errlen, "pruner.%s: must be an integer >= %.0f (got %s)", key, d->lo,
                           a);
             else if (d->integer)
@@ -112,6 +142,14 @@ static int parse_members(const json_t *obj, const char *pname, const struct opt_
             o->patience = (long long)x;
         else if (strcmp(key, "min_delta") == 0)
             o->min_delta = x;
+        else if (strcmp(key, "max_resource") == 0)
+            o->max_resource = (long long)x;
+        else if (strcmp(key, "k") == 0)
+            o->top_k = x;
+        else if (strcmp(key, "min_points") == 0)
+            o->min_points = (long)x;
+        else if (curve_opt)
+            o->p_threshold = x;
         else if (strcmp(key, "threshold") == 0) {
             o->threshold = x;
             o->has_threshold = true;
@@ -128,13 +166,17 @@ int pruner_opts_parse(const json_t *pruner, struct pruner_opts *o, char *err, si
     o->n_warmup_steps = 0;
     o->interval_steps = 1;
     o->n_min_trials = 1;
-    o->min_resource = 1;
+    o->min_resource = 0;     /* asha: from max_resource, see pruner_asha_min_resource() */
+    o->max_resource = 0;     /* learned from the completed trials */
     o->reduction_factor = 4; /* as Optuna's SuccessiveHalvingPruner */
     o->min_early_stopping_rate = 0;
     o->patience = 0;
     o->min_delta = 0;
     o->has_threshold = false;
     o->threshold = NAN;
+    o->p_threshold = 0.05;
+    o->top_k = 0.1;
+    o->min_points = 5;
     if (!pruner || json_is_null(pruner))
         return 0;
     char a[128];
@@ -156,14 +198,31 @@ int pruner_opts_parse(const json_t *pruner, struct pruner_opts *o, char *err, si
     } else if (n && strcmp(n, "patience") == 0) {
         o->kind = PRUNER_PATIENCE;
         defs = patience_defs;
+    } else if (n && strcmp(n, "hyperband") == 0) {
+        o->kind = PRUNER_HYPERBAND;
+        o->min_resource = 1;
+        o->reduction_factor = 3; /* as Optuna's HyperbandPruner */
+        defs = hyperband_defs;
+    } else if (n && strcmp(n, "curve") == 0) {
+        o->kind = PRUNER_CURVE;
+        defs = curve_defs;
     } else {
         json_quote(name, a, sizeof a);
-        json_errf(err, errlen, "pruner.name: must be one of none, median, asha, patience (got %s)",
+        json_errf(err, errlen,
+                  "pruner.name: must be one of none, median, asha, hyperband, curve, patience "
+                  "(got %s)",
                   a);
         return -1;
     }
     if (parse_members(pruner, n, defs, o, err, errlen) < 0)
         return -1;
+    if ((o->kind == PRUNER_ASHA || o->kind == PRUNER_HYPERBAND) && o->min_resource > 0 &&
+        o->max_resource > 0 && o->min_resource > o->max_resource) {
+        json_errf(err, errlen,
+                  "pruner.min_resource: must not exceed pruner.max_resource (got %lld > %lld)",
+                  o->min_resource, o->max_resource);
+        return -1;
+    }
     if (o->kind == PRUNER_PATIENCE && o->patience == 0 && !o->has_threshold) {
         json_errf(err, errlen,
                   "pruner.patience: required by the patience pruner unless "
@@ -211,4 +270,11 @@ double pruner_median_of(double *v, size_t n)
         return v[m / 2];
     double lo = v[m / 2 - 1], hi = v[m / 2];
     return lo == hi ? lo : lo / 2 + hi / 2;
+}
+
+long long pruner_max_resource(const struct pruner_opts *o, long long learned)
+{
+    if (o->max_resource > 0)
+        return o->max_resource;
+    return learned > 0 ? learned : 0;
 }

@@ -22,10 +22,12 @@ struct pruner_point {
 };
 
 enum pruner_kind {
-    PRUNER_NONE,     /* never stops a trial */
-    PRUNER_MEDIAN,   /* best so far worse than the median of the others at this step */
-    PRUNER_ASHA,     /* asynchronous successive halving */
-    PRUNER_PATIENCE, /* no improvement for a while, or worse than a fixed threshold */
+    PRUNER_NONE,      /* never stops a trial */
+    PRUNER_MEDIAN,    /* best so far worse than the median of the others at this step */
+    PRUNER_ASHA,      /* asynchronous successive halving */
+    PRUNER_PATIENCE,  /* no improvement for a while, or worse than a fixed threshold */
+    PRUNER_HYPERBAND, /* successive halving in several brackets of different first rungs */
+    PRUNER_CURVE,     /* extrapolated learning curve unlikely to beat the k-th best */
 };
 
 /* A study's "pruner" object, parsed, defaults filled in. */
@@ -35,13 +37,29 @@ struct pruner_opts {
     long long n_warmup_steps;     /* median, patience: no pruning before this step (0) */
     long long interval_steps;     /* median: judge every this many steps after warm-up (1) */
     long n_min_trials;            /* median: fewest values at a step to compare with (1) */
-    long long min_resource;       /* asha: step of the first rung (1) */
-    long reduction_factor;        /* asha: rung spacing and kept fraction 1/rf (4) */
+    long long min_resource;       /* asha: step of the first rung, 0 = from max_resource (0);
+                                     hyperband: the first rung of the first bracket (1) */
+    long long max_resource;       /* asha, hyperband, curve: a trial's last step, 0 = the
+                                     longest completed trial's last step (0) */
+    long reduction_factor;        /* asha: rung spacing and kept fraction 1/rf (4); hyperband (3) */
     long min_early_stopping_rate; /* asha: rungs start at min_resource * rf^rate (0) */
     long long patience;           /* patience: steps without improvement, 0 = off */
     double min_delta;             /* patience: a smaller gain is no improvement (0) */
     bool has_threshold;           /* patience: "threshold" was given */
     double threshold;             /* patience: a value worse than this stops the trial */
+    double p_threshold;           /* curve: prune below this chance to beat the k-th best (0.05) */
+    double top_k;                 /* curve: k, the rank to beat: a whole number, or below 1 a
+                                     fraction of the completed trials, rounded up (0.1) */
+    long min_points;              /* curve: fewest reports before a fit, at least 5 (5) */
+};
+
+/* What a pruner decided at a report, and why. */
+struct pruner_verdict {
+    bool prune;       /* stop the trial */
+    double p;         /* curve: the chance that the trial's final value beats the
+                         reference, NAN when the pruner judged nothing or has no chance */
+    double predicted; /* curve: extrapolated final value, NAN when not judged */
+    char reason[256]; /* one line for people, "" when not judged */
 };
 
 /* Parse a "pruner" object (borrowed; NULL means {"name": "none"}) into o. -1 with
@@ -112,5 +130,49 @@ bool pruner_asha_promotable(long reduction_factor, bool maximize, double value,
  * study's best). */
 bool pruner_patience_decide(const struct pruner_opts *o, bool maximize,
                             const struct pruner_point *curve, size_t n, double best_completed);
+
+/* The step a trial ends at: max_resource when given, else learned (the longest
+ * completed trial's last step, 0 when none is known yet). */
+long long pruner_max_resource(const struct pruner_opts *o, long long learned);
+
+/* ASHA's first rung when min_resource is not given: max(1, floor(max_resource /
+ * rf^2)), so that the third rung, min_resource * rf^2, falls at or just before
+ * the last step and every trial passes at most three judgements (30 steps, rf
+ * 4: rungs 1, 4, 16; 100 steps: 6, 24, 96). 0 while max_resource is unknown:
+ * no judgement until then, as Optuna's "auto". The given min_resource when set. */
+long long pruner_asha_min_resource(const struct pruner_opts *o, long long max_resource);
+
+/* Number of Hyperband brackets: floor(log_rf(max_resource / min_resource)) + 1,
+ * at least 1; 0 while max_resource is unknown (<= 0). */
+long pruner_hyperband_brackets(const struct pruner_opts *o, long long max_resource);
+
+/* The bracket of trial number, 0 to brackets - 1: a hash of the number spread
+ * over the brackets in proportion to Hyperband's trial counts, (B / (B - i)) *
+ * rf^(B - 1 - i) for bracket i of B, so that the aggressive brackets (early
+ * first rung) get more trials. Bracket i is successive halving whose first rung
+ * is min_resource * rf^i; a trial is compared only with trials of its bracket. */
+long pruner_hyperband_bracket(const struct pruner_opts *o, long brackets, long long number);
+
+/* The options of the successive-halving pruner that runs bracket b: kind
+ * PRUNER_ASHA, min_early_stopping_rate b. */
+struct pruner_opts pruner_hyperband_asha(const struct pruner_opts *o, long b);
+
+/* The value to beat: the k-th best of the completed trials' final values
+ * finals[0..n) (NAN ignored; reordered), with k from top_k; the worst of them
+ * when fewer than k; NAN when none. *rank gets the k used. */
+double pruner_curve_reference(const struct pruner_opts *o, bool maximize, double *finals, size_t n,
+                              long *rank);
+
+/* Curve pruner decision at the curve's last step S: fit the learning-curve
+ * ensemble (curvefit.h) to the reports and extrapolate to max_step; prune when
+ * the chance that the final value beats the k-th best completed value
+ * (finals[0..n_finals), reordered) is below p_threshold. Judged only when at
+ * least n_startup_trials trials completed, S >= n_warmup_steps, the curve has
+ * min_points finite reports, and S < max_step. A curve whose latest report is
+ * NAN while others are finite is pruned (it diverged). Fills v; returns
+ * v->prune. */
+bool pruner_curve_decide(const struct pruner_opts *o, bool maximize,
+                         const struct pruner_point *curve, size_t n, double *finals,
+                         size_t n_finals, long long max_step, struct pruner_verdict *v);
 
 #endif

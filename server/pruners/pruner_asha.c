@@ -61,3 +61,14 @@ bool pruner_asha_promotable(long reduction_factor, bool maximize, double value,
     }
     return better <= allowed;
 }
+
+long long pruner_asha_min_resource(const struct pruner_opts *o, long long max_resource)
+{
+    if (o->min_resource > 0)
+        return o->min_resource;
+    if (max_resource <= 0)
+        return 0;
+    long long rf = o->reduction_factor >= 2 ? o->reduction_factor : 2;
+    long long r = max_resource / rf / rf;
+    return r >= 1 ? r : 1;
+}

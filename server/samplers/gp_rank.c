@@ -65,12 +65,13 @@ int gp_rank_best(const struct sampler_ctx *ctx, const json_t *const *cands, size
     if (!g || !x || !y || !xc)
         goto out_free;
     size_t k = 0;
+    double med = obs_median_final(ctx->history, ctx->n_history);
     for (size_t i = 0; i < ctx->n_history; i++) {
         const struct obs *o = &ctx->history[i];
         if (!usable(o))
             continue;
         encode(ctx->space, o->params, x + k * nf);
-        y[k++] = o->value;
+        y[k++] = obs_pruned_value(ctx, i, med);
     }
     gp_warp_outputs(y, n);
     double incumbent = y[0];

@@ -22,6 +22,18 @@ struct obs {
     long number;          /* trial number within the study */
 };
 
+/* The median value of the completed trials in history[0..n), NAN when none. */
+double obs_median_final(const struct obs *history, size_t n);
+
+/* What is known of a pruned trial's final value (multi-fidelity evidence). */
+struct obs_mf {
+    double fidelity;    /* the fraction of a full trial's steps it ran, in (0, 1]; 0 when
+                           unknown (not pruned, or no trial finished yet) */
+    double value_final; /* its final value estimated from its rank (oriented): the completed
+                           trials' final value at the quantile its last value held among the
+                           trials that reached its last step; read only when fidelity > 0 */
+};
+
 struct sampler_ctx {
     const struct space *space; /* borrowed */
     const struct obs *history; /* finished trials (completed, pruned, failed), by number */
@@ -31,7 +43,19 @@ struct sampler_ctx {
     uint64_t seed;             /* the study's seed */
     long next_number;          /* number the first proposal will get; seeds per-trial streams */
     const json_t *options;     /* borrowed "sampler" object of the spec (may hold tuning keys) */
+    const struct obs_mf *mf;   /* borrowed, parallel to history, may be NULL: pruned trials'
+                                  estimated final values */
 };
+
+/* The value a model should learn for history[i]: for a pruned trial with an
+ * estimate, its value_final pulled toward median_final (the median of the
+ * completed values) in proportion to the steps it missed, a shrinkage that
+ * stands for its larger noise; otherwise its value. */
+double obs_pruned_value(const struct sampler_ctx *ctx, size_t i, double median_final);
+
+/* How much history[i] counts (multi-fidelity): 1, or for a pruned trial its
+ * fidelity (at least 0.1), 0.25 when it has no estimate. */
+double obs_weight(const struct sampler_ctx *ctx, size_t i);
 
 struct sampler_ops {
     const char *name; /* as in the spec: "random", "sobol", "tpe", "gp", "auto" */

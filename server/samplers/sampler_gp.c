@@ -20,13 +20,15 @@
  * length scale so that choices are modelled as nearly independent), code none
  * (the baseline is used). An inactive parameter's features are fixed (0.5, or all
  * zero for one-hot). Completed trials (and pruned ones with a value) train the
- * model, their values warped (Box-Cox, exponent by likelihood) and standardised;
- * failed ones stay out of it but push proposals away. Pending trials and earlier
- * proposals of the same batch are fantasised at the posterior mean (kriging
- * believer). The acquisition, log expected improvement over the incumbent minus
- * a small margin, is maximised over Sobol points and perturbations of the best
- * trials (Gaussian steps of many scales and coordinate jumps), then refined by
- * projected L-BFGS from the best few; a proposal never repeats a modelled point. */
+ * model; a pruned trial counts by obs_pruned_value(), its rank at its last step
+ * carried to the final values and pulled toward their median as much as it
+ * stopped early (a shrinkage that stands for its larger noise). Values warped (Box-Cox, exponent by
+ * likelihood) and standardised; failed ones stay out of it but push proposals away. Pending trials
+ * and earlier proposals of the same batch are fantasised at the posterior mean (kriging believer).
+ * The acquisition, log expected improvement over the incumbent minus a small margin, is maximised
+ * over Sobol points and perturbations of the best trials (Gaussian steps of many scales and
+ * coordinate jumps), then refined by projected L-BFGS from the best few; a proposal never repeats a
+ * modelled point. */
 
 #define GP_MIN_DATA       2    /* fewer finished values: propose Sobol points */
 #define GP_CANDIDATES     2000 /* acquisition candidates per proposal (n <= 100) */
@@ -316,11 +318,14 @@ static int state_build(struct gp_state *st, const struct sampler_ctx *ctx, size_
     if (!st->g || !x || !y || !st->fail || !st->order)
         goto out;
     size_t n = 0;
+    double med = obs_median_final(ctx->history, nh);
     for (size_t i = 0; i < nh; i++) {
         const struct obs *o = &ctx->history[i];
         if (usable(o)) {
             enc_encode(&st->e, o->params, x + n * nf);
-            y[n++] = o->value;
+            /* a pruned trial: its rank-based final estimate, pulled toward
+             * the median in proportion to the steps it missed */
+            y[n++] = obs_pruned_value(ctx, i, med);
         } else if (o->state != OBS_PENDING) {
             enc_encode(&st->e, o->params, st->fail + st->nfail * nf);
             st->nfail++;

@@ -32,6 +32,7 @@ struct row {
     enum row_kind kind; /* how it is used */
     double value;       /* oriented value (ranked rows) */
     long number;        /* trial number (order of recency) */
+    double weight;      /* kernel weight: below 1 for a pruned trial (weaker evidence) */
 };
 
 /* What the model knows about one parameter. */
@@ -407,6 +408,8 @@ static int parzen_fit(struct parzen *pz, const struct tpe *t, const struct row *
         double w = is_prior ? (n == 0 ? 1.0 : o->prior_weight) : recency_weight(c, n);
         if (!is_prior && rows[c]->kind == ROW_FAILED)
             w *= o->failed_weight;
+        if (!is_prior)
+            w *= rows[c]->weight;
         double lc = log(w);
         wsum += w;
         pz->cum[c] = wsum;
@@ -561,18 +564,28 @@ static void row_fill(struct tpe *t, struct row *r, const json_t *params)
             params ? dim_coord(&t->dims[i], json_object_get(params, t->dims[i].p->name)) : NAN;
 }
 
-static void add_obs(struct tpe *t, const struct obs *ob)
+/* Add ob; i is its index in ctx->history, or -1 for a pending one. */
+static void add_obs(struct tpe *t, const struct obs *ob, long i)
 {
     struct row *r = &t->rows[t->nrows++];
     row_fill(t, r, ob->params);
     r->number = ob->number;
     r->value = ob->value;
+    r->weight = 1;
     switch (ob->state) {
     case OBS_COMPLETED:
         r->kind = isnan(ob->value) ? ROW_FAILED : ROW_COMPLETED;
         break;
     case OBS_PRUNED:
         r->kind = ROW_PRUNED;
+        if (i >= 0 && t->ctx->mf && t->ctx->mf[i].fidelity > 0 &&
+            isfinite(t->ctx->mf[i].value_final)) {
+            /* ranked among the completed ones by its rank at its last step,
+             * with a weight that grows with the steps it ran */
+            r->kind = ROW_COMPLETED;
+            r->value = t->ctx->mf[i].value_final;
+            r->weight = obs_weight(t->ctx, (size_t)i);
+        }
         break;
     case OBS_FAILED:
         r->kind = ROW_FAILED;
@@ -831,11 +844,11 @@ int tpe_propose(const struct sampler_ctx *ctx, const struct tpe_options *o, size
         dim_init(&t.dims[i], &ctx->space->params[i]);
     make_groups(&t);
     for (size_t i = 0; i < ctx->n_history; i++)
-        add_obs(&t, &ctx->history[i]);
+        add_obs(&t, &ctx->history[i], (long)i);
     for (size_t i = 0; i < ctx->n_pending; i++) {
         struct obs ob = ctx->pending[i];
         ob.state = OBS_PENDING;
-        add_obs(&t, &ob);
+        add_obs(&t, &ob, -1);
     }
 
     size_t done = 0;
@@ -867,6 +880,7 @@ int tpe_propose(const struct sampler_ctx *ctx, const struct tpe_options *o, size
         row_fill(&t, lr, cfg);
         lr->kind = ROW_BAD;
         lr->value = NAN;
+        lr->weight = 1;
         lr->number = ctx->next_number + (long)done;
     }
     free(t.dims);

@@ -17,7 +17,11 @@
  * Multivariate: the parameters that are active under the same condition form a
  * group whose kernels are joint; a group is fitted on the trials in which it is
  * active. Pending trials and earlier proposals of the same call join the bad set
- * (constant liar), failed trials too, pruned ones rank below every completed one.
+ * (constant liar), failed trials too. A pruned trial whose rank at its last
+ * step is known (struct obs: fidelity, value_final) is ranked with the
+ * completed ones by that estimate, its kernels weighted by its fidelity (at
+ * least 0.1): a trial stopped early is weaker evidence; without an estimate it
+ * ranks below every completed one.
  * Before n_startup trials have finished the scrambled Sobol' design proposes. */
 
 enum tpe_bandwidth {

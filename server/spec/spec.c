@@ -24,7 +24,8 @@ static const char *const llm_keys[] = {"provider", "model",       "history", "re
 static const char *const fallbacks[] = {"allow", "never", NULL};
 #define LLM_WAIT_MAX_S 86400
 static const char *const histories[] = {"compressed", "chat", NULL};
-static const char *const pruners[] = {"none", "median", "asha", "patience", NULL};
+static const char *const pruners[] = {"none",  "median",   "asha", "hyperband",
+                                      "curve", "patience", NULL};
 static const char *const budget_keys[] = {"max_trials", "max_parallel", "max_failures",
                                           "trial_timeout_s", NULL};
 static const char *const lease_keys[] = {"heartbeat_s", "stale_after", "max_retries", NULL};

@@ -6,7 +6,7 @@
 #include "db.h"
 
 /* What the LLM threads read of the studies they serve, beyond the trials
- * themselves (suggest_history_load() reads those): which studies run, where a
+ * themselves (history_load() reads those): which studies run, where a
  * study stands, and why its failed and pruned trials ended, for the prompt.
  * Each function is one transaction. */
 

@@ -268,31 +268,125 @@ int store_prune_median_others(struct db *db, long long study_id, long long trial
 }
 
 int store_prune_rung_others(struct db *db, long long study_id, long long trial_id, long long step,
-                            double **values, size_t *n)
+                            double **values, long long **numbers, size_t *n)
 {
+    *values = NULL;
+    *n = 0;
+    if (numbers)
+        *numbers = NULL;
     sqlite3_stmt *q =
         db_stmt(db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
-                    "r.step >= ?2 ORDER BY r.step LIMIT 1) FROM trials t WHERE t.study_id = ?1 AND "
-                    "t.last_step >= ?2 AND t.id <> ?3");
-    if (!q) {
+                    "r.step >= ?2 ORDER BY r.step LIMIT 1), t.number FROM trials t WHERE "
+                    "t.study_id = ?1 AND t.last_step >= ?2 AND t.id <> ?3");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    sqlite3_bind_int64(q, 2, step);
+    sqlite3_bind_int64(q, 3, trial_id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            double *v = realloc(*values, cap * sizeof *v);
+            if (v)
+                *values = v;
+            long long *w = numbers ? realloc(*numbers, cap * sizeof *w) : NULL;
+            if (w)
+                *numbers = w;
+            if (!v || (numbers && !w)) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+        }
+        (*values)[*n] = col_double(q, 0);
+        if (numbers)
+            (*numbers)[*n] = sqlite3_column_int64(q, 1);
+        (*n)++;
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        free(*values);
+        *values = NULL;
+        if (numbers) {
+            free(*numbers);
+            *numbers = NULL;
+        }
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int store_prune_finals(struct db *db, long long study_id, double **values, size_t *n,
+                       long long *max_step)
+{
+    *max_step = 0;
+    sqlite3_stmt *m = db_stmt(db, "SELECT max(last_step) FROM trials WHERE study_id = ? AND "
+                                  "state = 'completed'");
+    if (!m) {
+        *values = NULL;
+        *n = 0;
+        return -1;
+    }
+    sqlite3_bind_int64(m, 1, study_id);
+    int rc = sqlite3_step(m);
+    if (rc == SQLITE_ROW)
+        *max_step = sqlite3_column_int64(m, 0);
+    sqlite3_reset(m);
+    if (!values)
+        return rc == SQLITE_ROW ? 0 : -1;
+    sqlite3_stmt *q =
+        db_stmt(db, "SELECT value FROM trials WHERE study_id = ? AND state = 'completed'");
+    if (rc != SQLITE_ROW || !q) {
         *values = NULL;
         *n = 0;
         return -1;
     }
     sqlite3_bind_int64(q, 1, study_id);
-    sqlite3_bind_int64(q, 2, step);
-    sqlite3_bind_int64(q, 3, trial_id);
     return collect(q, values, n);
 }
 
-int store_prune_mark(struct db *db, long long trial_id, long long step, long long *number)
+int store_prune_number(struct db *db, long long trial_id, long long *number)
 {
     *number = -1;
-    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET prune_step = ? WHERE id = ? RETURNING number");
+    sqlite3_stmt *q = db_stmt(db, "SELECT number FROM trials WHERE id = ?");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, trial_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *number = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int store_prune_set_p(struct db *db, long long trial_id, long long step, double p)
+{
+    sqlite3_stmt *r =
+        db_stmt(db, "UPDATE trial_reports SET prune_p = ? WHERE trial_id = ? AND step = ?");
+    if (!r)
+        return -1;
+    sqlite3_bind_double(r, 1, p);
+    sqlite3_bind_int64(r, 2, trial_id);
+    sqlite3_bind_int64(r, 3, step);
+    int rc = sqlite3_step(r);
+    sqlite3_reset(r);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_prune_mark(struct db *db, long long trial_id, long long step, const char *reason,
+                     long long *number)
+{
+    *number = -1;
+    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET prune_step = ?, prune_reason = ? WHERE id = ? "
+                                  "RETURNING number");
     if (!u)
         return -1;
     sqlite3_bind_int64(u, 1, step);
-    sqlite3_bind_int64(u, 2, trial_id);
+    if (reason)
+        sqlite3_bind_text(u, 2, reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(u, 3, trial_id);
     int rc = sqlite3_step(u);
     if (rc == SQLITE_ROW) {
         *number = sqlite3_column_int64(u, 0);

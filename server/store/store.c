@@ -138,6 +138,7 @@ void store_trial_detail_release(struct trial_detail *d)
         free(d->attempts[i].outcome);
     }
     free(d->attempts);
+    free(d->prune_reason);
     memset(d, 0, sizeof *d);
 }
 
@@ -289,7 +290,7 @@ static int grow(void **v, size_t *cap, size_t n, size_t size)
 int trial_detail_read(struct db *db, long long id, struct trial_detail *out, struct serr *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *q = db_stmt(db, "SELECT " TRIAL_COLS ", s.name FROM trials t "
+    sqlite3_stmt *q = db_stmt(db, "SELECT " TRIAL_COLS ", s.name, t.prune_reason FROM trials t "
                                   "JOIN studies s ON s.id = t.study_id WHERE t.id = ?");
     if (!q)
         return serr_db(e, db, "get trial");
@@ -303,11 +304,12 @@ int trial_detail_read(struct db *db, long long id, struct trial_detail *out, str
     trial_read(q, &out->trial);
     snprintf(out->study, sizeof out->study, "%s",
              (const char *)sqlite3_column_text(q, TRIAL_NCOLS));
+    out->prune_reason = col_strdup(q, TRIAL_NCOLS + 1);
     sqlite3_reset(q);
 
     size_t cap = 0;
-    sqlite3_stmt *r = db_stmt(db, "SELECT step, value, values_json, at FROM trial_reports "
-                                  "WHERE trial_id = ? ORDER BY step");
+    sqlite3_stmt *r = db_stmt(db, "SELECT step, value, values_json, at, prune_p FROM "
+                                  "trial_reports WHERE trial_id = ? ORDER BY step");
     if (!r)
         goto out_db;
     sqlite3_bind_int64(r, 1, id);
@@ -321,6 +323,7 @@ int trial_detail_read(struct db *db, long long id, struct trial_detail *out, str
         p->value = col_double(r, 1);
         p->values = col_json(r, 2);
         p->at = col_time(r, 3);
+        p->prune_p = col_double(r, 4);
     }
     sqlite3_reset(r);
     if (rc != SQLITE_DONE)

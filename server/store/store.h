@@ -168,6 +168,7 @@ struct trial_report {
     double value;   /* NAN when none */
     json_t *values; /* owned, NULL when none */
     int64_t at;     /* ms */
+    double prune_p; /* the curve pruner's chance at this report, NAN when none */
 };
 /* One lease of a trial. */
 struct trial_attempt {
@@ -185,6 +186,7 @@ struct trial_detail {
     size_t n_reports;               /* entries */
     struct trial_attempt *attempts; /* owned, by attempt */
     size_t n_attempts;              /* entries */
+    char *prune_reason;             /* owned: why the pruner stopped it, NULL when it did not */
 };
 void store_trial_detail_release(struct trial_detail *d);
 
@@ -302,11 +304,29 @@ struct trial_outcome {
     double value;           /* NAN when none */
     double last_value;      /* NAN when none */
     long long number;       /* trial number */
+    long long id;           /* trial row id */
+    long long last_step;    /* step of its last report, -1 when none */
 };
 /* Every trial of the study by number (those whose params do not parse are
  * left out). *out is a new array; free with store_outcomes_free. */
 int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out, size_t *n);
 void store_outcomes_free(struct trial_outcome *v, size_t n);
+
+/* Every started trial's reports of one study, by trial id, for the
+ * samplers' use of pruned trials. */
+struct study_curves {
+    long long *id;   /* trial ids, ascending */
+    long long *last; /* each trial's last step */
+    size_t *off;     /* trial k's reports are [off[k], off[k + 1]) */
+    size_t nt;       /* trials */
+    long long *step; /* report steps, ascending within a trial */
+    double *val;     /* report values, NAN when not a number */
+    size_t nr;       /* reports */
+};
+/* Load them (at most max_reports; -1 past it, as on a database error: the
+ * caller then goes without). Free with store_curves_free. */
+int store_curves(struct db *db, long long study_id, size_t max_reports, struct study_curves *c);
+void store_curves_free(struct study_curves *c);
 
 /* --- reports (reports.c) --- */
 
@@ -348,13 +368,26 @@ int store_prune_best(struct db *db, long long study_id, bool maximize, double *b
 /* The values other trials of the study compare with at step: for median, each
  * by its latest report at or before step (completed trials, and running ones
  * that reached the step); for a rung (asha), by the first report at or after
- * step of every trial that reached it. *values is a new array. */
+ * step of every trial that reached it, with their trial numbers in *numbers
+ * (new array; numbers may be NULL) for hyperband's brackets. *values is a new
+ * array. */
 int store_prune_median_others(struct db *db, long long study_id, long long trial_id, long long step,
                               double **values, size_t *n);
 int store_prune_rung_others(struct db *db, long long study_id, long long trial_id, long long step,
-                            double **values, size_t *n);
-/* Record that the pruner stopped trial_id at step; *number gets its number. */
-int store_prune_mark(struct db *db, long long trial_id, long long step, long long *number);
+                            double **values, long long **numbers, size_t *n);
+/* The completed trials' final values (new array; values may be NULL to ask
+ * for the length alone) and the longest one's last step (0 when none): the
+ * curve pruner's comparison and the trial length of asha, hyperband, curve. */
+int store_prune_finals(struct db *db, long long study_id, double **values, size_t *n,
+                       long long *max_step);
+/* The number of trial_id within its study. */
+int store_prune_number(struct db *db, long long trial_id, long long *number);
+/* Keep the probability a pruner computed with the report at step. */
+int store_prune_set_p(struct db *db, long long trial_id, long long step, double p);
+/* Record that the pruner stopped trial_id at step, and why (reason, may be
+ * NULL); *number gets its number. */
+int store_prune_mark(struct db *db, long long trial_id, long long step, const char *reason,
+                     long long *number);
 /* Whether trial_id was stopped by the pruner already. */
 int store_prune_judged(struct db *db, long long trial_id, bool *judged);
 

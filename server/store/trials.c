@@ -940,8 +940,8 @@ int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *q = db_stmt(db, "SELECT params, state, value, last_value, number FROM trials "
-                                  "WHERE study_id = ? ORDER BY number");
+    sqlite3_stmt *q = db_stmt(db, "SELECT params, state, value, last_value, number, id, "
+                                  "last_step FROM trials WHERE study_id = ? ORDER BY number");
     if (!q)
         return -1;
     sqlite3_bind_int64(q, 1, study_id);
@@ -968,6 +968,8 @@ int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out
         o.value = col_double(q, 2);
         o.last_value = col_double(q, 3);
         o.number = sqlite3_column_int64(q, 4);
+        o.id = sqlite3_column_int64(q, 5);
+        o.last_step = sqlite3_column_type(q, 6) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 6);
         (*out)[(*n)++] = o;
     }
     sqlite3_reset(q);
@@ -977,5 +979,79 @@ int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out
         *n = 0;
         return -1;
     }
+    return 0;
+}
+
+void store_curves_free(struct study_curves *c)
+{
+    free(c->id);
+    free(c->last);
+    free(c->off);
+    free(c->step);
+    free(c->val);
+    memset(c, 0, sizeof *c);
+}
+
+int store_curves(struct db *db, long long study_id, size_t max_reports, struct study_curves *c)
+{
+    memset(c, 0, sizeof *c);
+    sqlite3_stmt *q = db_stmt(db, "SELECT t.id, t.last_step, r.step, r.value FROM trials t JOIN "
+                                  "trial_reports r ON r.trial_id = t.id WHERE t.study_id = ? AND "
+                                  "t.state <> 'pending' ORDER BY t.id, r.step");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, study_id);
+    size_t capt = 0, capr = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (c->nr == max_reports) {
+            rc = SQLITE_TOOBIG;
+            break;
+        }
+        long long id = sqlite3_column_int64(q, 0);
+        if (c->nt == 0 || c->id[c->nt - 1] != id) {
+            if (c->nt + 1 >= capt) {
+                capt = capt ? 2 * capt : 256;
+                long long *ni = realloc(c->id, capt * sizeof *ni);
+                if (ni)
+                    c->id = ni;
+                long long *nl = realloc(c->last, capt * sizeof *nl);
+                if (nl)
+                    c->last = nl;
+                size_t *no = realloc(c->off, (capt + 1) * sizeof *no);
+                if (no)
+                    c->off = no;
+                if (!ni || !nl || !no) {
+                    rc = SQLITE_NOMEM;
+                    break;
+                }
+            }
+            c->id[c->nt] = id;
+            c->last[c->nt] = sqlite3_column_int64(q, 1);
+            c->off[c->nt++] = c->nr;
+        }
+        if (c->nr == capr) {
+            capr = capr ? 2 * capr : 4096;
+            long long *ns = realloc(c->step, capr * sizeof *ns);
+            if (ns)
+                c->step = ns;
+            double *nv = realloc(c->val, capr * sizeof *nv);
+            if (nv)
+                c->val = nv;
+            if (!ns || !nv) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+        }
+        c->step[c->nr] = sqlite3_column_int64(q, 2);
+        c->val[c->nr++] = col_double(q, 3);
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        store_curves_free(c);
+        return -1;
+    }
+    if (c->off)
+        c->off[c->nt] = c->nr;
     return 0;
 }

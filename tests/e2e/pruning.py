@@ -125,8 +125,48 @@ def worker_part(d, tmp):
     tap.ok(gone, "no trial process is left", [p for p in pids if alive(p)])
 
 
+def curve_part(d, tmp):
+    """The curve pruner on real processes: its reason reaches the trial's JSON."""
+    piddir = os.path.join(tmp, "pids-curve")
+    os.mkdir(piddir)
+    name = "extrapolated"
+    st, b = d.call("POST", "/api/v1/studies",
+                   spec(name, 3, {"name": "curve", "n_startup_trials": 1}))
+    tap.eq(st, 201, "study with the curve pruner created")
+    st, b = d.call("POST", "/api/v1/studies",
+                   spec("bad-curve", 3, {"name": "curve", "threshold": 1.5}))
+    msg = b.get("error", {}).get("message", "") if isinstance(b, dict) else ""
+    tap.ok(st == 400 and "pruner.threshold" in msg, "a bad curve threshold is refused naming it",
+           b)
+    for x in (0.1, 0.9, 0.05):
+        d.call("POST", f"/api/v1/studies/{name}/trials", {"params": {"x": x}})
+    job = os.path.join(tmp, "job.py")
+    r = d.hpo("worker", "--study", name, "--slots", "1", "--grace", "2", "--work-dir",
+              os.path.join(tmp, "work-curve"), "--", sys.executable, job, "{x}", piddir,
+              timeout=120)
+    tap.eq(r.returncode, 0, "hpo worker exits 0 once the curve study is finished")
+    st, b = d.call("GET", f"/api/v1/studies/{name}/trials?limit=100")
+    by_x = {t["params"]["x"]: t for t in b.get("trials", [])} if st == 200 else {}
+    states = [by_x.get(x, {}).get("state") for x in (0.1, 0.9, 0.05)]
+    tap.eq(states, ["completed", "pruned", "completed"],
+           "the curve pruner stops the trial whose curve cannot reach the best")
+    st, full = d.call("GET", f"/api/v1/trials/{by_x.get(0.9, {}).get('id')}")
+    reason = full.get("prune_reason") or "" if st == 200 else ""
+    tap.ok(reason.startswith("curve pruner at step ") and
+           "chance to beat the 1st best (0.1833) at step 12" in reason,
+           "GET /trials/{id} says why the curve pruner stopped it", reason)
+    last = max(full.get("reports", []), key=lambda r: r["step"], default={})
+    tap.ok(last.get("step", STEPS) < STEPS and last.get("prune_p") is not None and
+           last["prune_p"] < 0.05, "the deciding report carries its probability", last)
+    st, kept = d.call("GET", f"/api/v1/trials/{by_x.get(0.05, {}).get('id')}")
+    judged = [r["prune_p"] for r in kept.get("reports", []) if r.get("prune_p") is not None]
+    tap.ok(kept.get("prune_reason") is None and judged and min(judged) > 0.5,
+           "a trial that can beat the best is judged and kept, with no reason", kept)
+
+
 with tempfile.TemporaryDirectory(prefix="hpo-pruning-") as tmp:
     with Daemon() as d:
         api_part(d)
         worker_part(d, tmp)
+        curve_part(d, tmp)
 tap.done()

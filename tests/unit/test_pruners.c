@@ -11,8 +11,12 @@
 #include "db.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "curvefit.h"
 #include "pruner_hook.h"
 #include "pruner.h"
+#include "history.h"
+#include "sampler.h"
+#include "spec.h"
 #include "store.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -70,7 +74,8 @@ START_TEST(options_defaults)
     ck_assert_int_eq(o.n_min_trials, 1);
     o = opts("{\"name\": \"asha\"}");
     ck_assert_int_eq(o.kind, PRUNER_ASHA);
-    ck_assert_int_eq(o.min_resource, 1);
+    ck_assert_int_eq(o.min_resource, 0); /* from max_resource */
+    ck_assert_int_eq(o.max_resource, 0); /* learned */
     ck_assert_int_eq(o.reduction_factor, 4);
     ck_assert_int_eq(o.min_early_stopping_rate, 0);
     o = opts("{\"name\": \"patience\", \"patience\": 4, \"min_delta\": 0.01, \"threshold\": 0.5}");
@@ -79,6 +84,18 @@ START_TEST(options_defaults)
     ck_assert(o.has_threshold && o.threshold == 0.5 && o.min_delta == 0.01);
     o = opts("{\"name\": \"none\"}");
     ck_assert_int_eq(o.kind, PRUNER_NONE);
+    o = opts("{\"name\": \"curve\"}");
+    ck_assert_int_eq(o.kind, PRUNER_CURVE);
+    ck_assert(o.p_threshold == 0.05 && o.top_k == 0.1);
+    ck_assert(o.n_startup_trials == 5 && o.n_warmup_steps == 0 && o.min_points == 5);
+    ck_assert_int_eq(o.max_resource, 0);
+    o = opts("{\"name\": \"curve\", \"threshold\": 0.1, \"k\": 3, \"min_points\": 8, "
+             "\"max_resource\": 50}");
+    ck_assert(o.p_threshold == 0.1 && o.top_k == 3 && o.min_points == 8 && o.max_resource == 50);
+    ck_assert(!o.has_threshold); /* the patience pruner's threshold is another option */
+    o = opts("{\"name\": \"hyperband\", \"min_resource\": 2, \"max_resource\": 81}");
+    ck_assert(o.kind == PRUNER_HYPERBAND && o.min_resource == 2 && o.max_resource == 81 &&
+              o.reduction_factor == 3);
     o = opts("{\"name\": \"median\", \"n_startup_trials\": 0, \"n_warmup_steps\": 3, "
              "\"interval_steps\": 2, \"n_min_trials\": 4}");
     ck_assert(o.n_startup_trials == 0 && o.n_warmup_steps == 3 && o.interval_steps == 2 &&
@@ -88,8 +105,8 @@ END_TEST
 
 START_TEST(options_rejected)
 {
-    reject("{\"name\": \"hyperband\"}", "pruner.name: must be one of none, median, asha");
-    reject("{\"name\": \"hyperband\"}", "\"hyperband\"");
+    reject("{\"name\": \"lasso\"}", "pruner.name: must be one of none, median, asha");
+    reject("{\"name\": \"lasso\"}", "\"lasso\"");
     reject("{\"name\": 3}", "pruner.name");
     reject("{\"name\": \"median\", \"reduction_factor\": 3}", "pruner.reduction_factor: unknown");
     reject("{\"name\": \"none\", \"patience\": 3}", "pruner.patience: unknown");
@@ -107,6 +124,19 @@ START_TEST(options_rejected)
     reject("{\"name\": \"patience\", \"patience\": 2, \"min_delta\": -1}", "pruner.min_delta");
     reject("{\"name\": \"patience\", \"threshold\": \"x\"}", "pruner.threshold");
     reject("[1]", "pruner: must be an object");
+    reject("{\"name\": \"curve\", \"threshold\": 0}", "pruner.threshold: must be a probability");
+    reject("{\"name\": \"curve\", \"threshold\": 1}", "pruner.threshold: must be a probability");
+    reject("{\"name\": \"curve\", \"threshold\": 1.5}", "(got \"1.5\")");
+    reject("{\"name\": \"curve\", \"k\": 2.5}", "pruner.k: must be a whole number >= 1");
+    reject("{\"name\": \"curve\", \"k\": 0}", "pruner.k");
+    reject("{\"name\": \"curve\", \"min_points\": 4}",
+           "pruner.min_points: must be an integer from 5");
+    reject("{\"name\": \"curve\", \"patience\": 2}",
+           "pruner.patience: unknown option of the curve");
+    reject("{\"name\": \"hyperband\", \"min_early_stopping_rate\": 1}",
+           "pruner.min_early_stopping_rate: unknown");
+    reject("{\"name\": \"asha\", \"min_resource\": 9, \"max_resource\": 8}",
+           "pruner.min_resource: must not exceed pruner.max_resource (got 9 > 8)");
     char err[64];
     json_t *ok = J("{\"name\": \"patience\", \"threshold\": 0.9}");
     ck_assert_int_eq(pruner_validate(ok, err, sizeof err), 0);
@@ -229,7 +259,8 @@ END_TEST
 
 START_TEST(asha_rungs)
 {
-    struct pruner_opts o = opts("{\"name\": \"asha\", \"reduction_factor\": 3}");
+    struct pruner_opts o =
+        opts("{\"name\": \"asha\", \"min_resource\": 1, \"reduction_factor\": 3}");
     ck_assert_int_eq(pruner_asha_rung_step(&o, 0), 1);
     ck_assert_int_eq(pruner_asha_rung_step(&o, 1), 3);
     ck_assert_int_eq(pruner_asha_rung_step(&o, 3), 27);
@@ -368,6 +399,282 @@ START_TEST(patience_threshold_warmup)
     /* maximize: an accuracy under 0.5 */
     ck_assert(pruner_patience_decide(&o, true, c, mk(c, NULL, v, 5), 1.0));
     ck_assert(!pruner_patience_decide(&o, true, c, mk(c, NULL, v, 4), 1.0));
+}
+END_TEST
+
+/* ---- curve fits ---- */
+
+/* A repeatable standard normal draw. */
+static double gauss(unsigned long long *st)
+{
+    double u[2];
+    for (int i = 0; i < 2; i++) {
+        *st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
+        u[i] = ((double)(*st >> 11) + 0.5) / 9007199254740992.0;
+    }
+    return sqrt(-2 * log(u[0])) * cos(6.283185307179586 * u[1]);
+}
+
+/* The curve of family f with known parameters at step t. */
+static double truth(enum curvefit_family f, double t)
+{
+    switch (f) {
+    case CURVEFIT_POW3:
+        return 0.1 + 0.8 * pow(t, -0.6);
+    case CURVEFIT_EXP3:
+        return 0.15 + 0.7 * exp(-0.15 * t);
+    case CURVEFIT_LOGPOWER:
+        return 0.1 + 0.8 / (1 + pow(t / 6, 2));
+    case CURVEFIT_JANOSCHEK:
+        return 0.12 + 0.8 * exp(-0.4 * pow(t, 0.7));
+    default:
+        return 0.9 - 0.15 * log(t);
+    }
+}
+
+START_TEST(curvefit_families_recovered)
+{
+    for (int f = 0; f < CURVEFIT_NFAMILIES; f++) {
+        double t[20], y[20];
+        unsigned long long st = 42 + (unsigned long long)f;
+        for (int i = 0; i < 20; i++) {
+            t[i] = i + 1;
+            y[i] = truth((enum curvefit_family)f, t[i]) + 0.004 * gauss(&st);
+        }
+        struct curvefit_model m;
+        ck_assert_int_eq(curvefit_fit((enum curvefit_family)f, t, y, NULL, 20, &m), 0);
+        double e20 = fabs(curvefit_eval(&m, 20) - truth((enum curvefit_family)f, 20));
+        double e40 = fabs(curvefit_eval(&m, 40) - truth((enum curvefit_family)f, 40));
+        ck_assert_msg(e20 < 0.01 && e40 < 0.03, "%s: error %g at 20, %g at 40",
+                      curvefit_name((enum curvefit_family)f), e20, e40);
+        /* the residual noise found is the noise put in */
+        ck_assert_msg(sqrt(m.s2) > 0.0015 && sqrt(m.s2) < 0.008, "%s: noise %g",
+                      curvefit_name((enum curvefit_family)f), sqrt(m.s2));
+    }
+    ck_assert_str_eq(curvefit_name(CURVEFIT_JANOSCHEK), "janoschek");
+    ck_assert_int_eq(curvefit_nparams(CURVEFIT_LOGPOWER), 4);
+}
+END_TEST
+
+START_TEST(curvefit_ensemble)
+{
+    /* a slow, noisy curve: the prediction covers the truth and tightens as
+     * more of the curve is seen */
+    double t[30], y[30];
+    unsigned long long st = 7;
+    for (int i = 0; i < 30; i++) {
+        t[i] = i + 1;
+        y[i] = truth(CURVEFIT_EXP3, t[i]) + 0.005 * gauss(&st);
+    }
+    struct curvefit_pred early, late;
+    ck_assert_int_eq(curvefit_predict(t, y, 8, 30, &early), 0);
+    ck_assert_int_eq(curvefit_predict(t, y, 20, 30, &late), 0);
+    double want = truth(CURVEFIT_EXP3, 30);
+    ck_assert_msg(fabs(early.mean - want) < 3 * early.sd, "early %g +- %g, truth %g", early.mean,
+                  early.sd, want);
+    ck_assert_msg(fabs(late.mean - want) < 3 * late.sd && fabs(late.mean - want) < 0.02,
+                  "late %g +- %g, truth %g", late.mean, late.sd, want);
+    ck_assert_msg(late.sd < early.sd, "sd %g after 20 points, %g after 8", late.sd, early.sd);
+    ck_assert_int_ge(late.n_models, 3);
+}
+END_TEST
+
+START_TEST(curvefit_degenerate)
+{
+    double t[12], y[12];
+    struct curvefit_model m;
+    struct curvefit_pred p;
+    for (int i = 0; i < 12; i++) {
+        t[i] = i + 1;
+        y[i] = 0.5;
+    }
+    /* one or two points: nothing to fit, nothing to predict */
+    ck_assert_int_eq(curvefit_fit(CURVEFIT_POW3, t, y, NULL, 1, &m), -1);
+    ck_assert_int_eq(curvefit_fit(CURVEFIT_EXP3, t, y, NULL, 2, &m), -1);
+    ck_assert_int_eq(curvefit_predict(t, y, 2, 30, &p), -1);
+    ck_assert_int_eq(curvefit_predict(t, y, 0, 30, &p), -1);
+    /* a flat curve stays flat, with next to no doubt */
+    ck_assert_int_eq(curvefit_predict(t, y, 12, 30, &p), 0);
+    ck_assert_msg(fabs(p.mean - 0.5) < 1e-6 && p.sd < 1e-3 && isfinite(p.sd), "%g +- %g", p.mean,
+                  p.sd);
+    /* NAN values and steps <= 0 are skipped, not fitted */
+    double t2[14], y2[14];
+    for (int i = 0; i < 12; i++) {
+        t2[i] = i + 1;
+        y2[i] = truth(CURVEFIT_POW3, t2[i]);
+    }
+    t2[12] = 0;
+    y2[12] = 5;
+    t2[13] = 13;
+    y2[13] = NAN;
+    struct curvefit_pred a, b;
+    ck_assert_int_eq(curvefit_predict(t2, y2, 12, 30, &a), 0);
+    ck_assert_int_eq(curvefit_predict(t2, y2, 14, 30, &b), 0);
+    ck_assert_msg(fabs(a.mean - b.mean) < 1e-12 && isfinite(b.mean), "%g vs %g", a.mean, b.mean);
+    for (int i = 0; i < 12; i++)
+        y[i] = NAN;
+    ck_assert_int_eq(curvefit_predict(t, y, 12, 30, &p), -1);
+    ck_assert_int_eq(curvefit_fit(CURVEFIT_JANOSCHEK, t, y, NULL, 12, &m), -1);
+}
+END_TEST
+
+/* ---- curve pruner ---- */
+
+static size_t fill(struct pruner_point *c, double (*fn)(double), size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        c[i].step = (long long)i + 1;
+        c[i].value = fn((double)i + 1);
+    }
+    return n;
+}
+
+static double hopeless(double t)
+{
+    return 0.9 + 0.1 / t;
+}
+
+static double slow_winner(double t)
+{
+    return 0.1 + 0.8 * exp(-0.1 * t);
+}
+
+static double rising(double t)
+{
+    return 0.95 - 0.6 * exp(-0.2 * t);
+}
+
+static double stuck(double t)
+{
+    return 0.5 - 0.1 / t;
+}
+
+/* Settles at 0.4 with a wiggle of 0.01. */
+static double near_fifth(double t)
+{
+    return 0.4 + 0.1 / t + ((long)t % 2 ? 0.01 : -0.01);
+}
+
+START_TEST(curve_reference)
+{
+    struct pruner_opts o = opts("{\"name\": \"curve\", \"k\": 1}");
+    long rank;
+    double f[] = {0.3, 0.1, NAN, 0.2};
+    ck_assert(pruner_curve_reference(&o, false, f, 4, &rank) == 0.1 && rank == 1);
+    double g[] = {0.3, 0.1, NAN, 0.2};
+    ck_assert(pruner_curve_reference(&o, true, g, 4, &rank) == 0.3 && rank == 1);
+    o.top_k = 3;
+    double h[] = {0.3, 0.1, NAN, 0.2};
+    ck_assert(pruner_curve_reference(&o, false, h, 4, &rank) == 0.3 && rank == 3);
+    o.top_k = 5; /* fewer than k: the worst */
+    double i[] = {0.3, 0.1, NAN, 0.2};
+    ck_assert(pruner_curve_reference(&o, false, i, 4, &rank) == 0.3 && rank == 3);
+    o.top_k = 0.5; /* half of three, rounded up */
+    double j[] = {0.3, 0.1, 0.2};
+    ck_assert(pruner_curve_reference(&o, false, j, 3, &rank) == 0.2 && rank == 2);
+    double none[] = {NAN};
+    ck_assert(isnan(pruner_curve_reference(&o, false, none, 1, &rank)) && rank == 0);
+}
+END_TEST
+
+START_TEST(curve_decisions)
+{
+    struct pruner_opts o = opts("{\"name\": \"curve\"}");
+    struct pruner_point c[40];
+    struct pruner_verdict v;
+    double finals[] = {0.2, 0.25, 0.3, 0.35, 0.4};
+    size_t nf = LEN(finals);
+#define FIN (double[]){0.2, 0.25, 0.3, 0.35, 0.4}
+    /* a curve settling near 0.9 cannot reach 0.2 by step 30 */
+    ck_assert(pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), FIN, nf, 30, &v));
+    ck_assert_msg(v.p < 0.05 && fabs(v.predicted - 0.9) < 0.05, "p %g, predicted %g", v.p,
+                  v.predicted);
+    ck_assert_msg(strstr(v.reason, "% chance to beat the 1st best (0.2) at step 30: predicted "),
+                  "%s", v.reason);
+    /* a slow starter, far behind now, ends at 0.14: it goes on */
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, slow_winner, 8), FIN, nf, 30, &v));
+    ck_assert_msg(v.p > 0.5, "p %g: %s", v.p, v.reason);
+    /* no judgement: too few completed trials, warm-up, too few points, at the end */
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), FIN, 4, 30, &v));
+    ck_assert(isnan(v.p) && v.reason[0] == '\0');
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 4), FIN, nf, 30, &v));
+    ck_assert(isnan(v.p));
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 30), FIN, nf, 30, &v));
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), FIN, nf, 0, &v));
+    struct pruner_opts w = opts("{\"name\": \"curve\", \"n_warmup_steps\": 10}");
+    ck_assert(!pruner_curve_decide(&w, false, c, fill(c, hopeless, 8), FIN, nf, 30, &v));
+    ck_assert(pruner_curve_decide(&w, false, c, fill(c, hopeless, 10), FIN, nf, 30, &v));
+    /* k = 5: 0.4 to beat; a threshold of 0.9 stops even a likely winner */
+    struct pruner_opts k5 = opts("{\"name\": \"curve\", \"k\": 5, \"threshold\": 0.9}");
+    ck_assert(pruner_curve_decide(&k5, false, c, fill(c, near_fifth, 12), FIN, nf, 30, &v));
+    ck_assert_msg(strstr(v.reason, "the 5th best (0.4)") && v.p > 0.3 && v.p < 0.9, "%s", v.reason);
+    /* a diverged report stops the trial */
+    fill(c, slow_winner, 8);
+    c[7].value = NAN;
+    ck_assert(pruner_curve_decide(&o, false, c, 8, FIN, nf, 30, &v));
+    ck_assert(v.p == 0 && strstr(v.reason, "diverged"));
+    /* maximize: accuracy rising to 0.95 against finals up to 0.9 goes on; one
+     * stuck at 0.5 stops */
+    double acc[] = {0.7, 0.8, 0.85, 0.9, 0.6};
+    ck_assert(!pruner_curve_decide(&o, true, c, fill(c, rising, 10), acc, 5, 30, &v));
+    double acc2[] = {0.7, 0.8, 0.85, 0.9, 0.6};
+    ck_assert(pruner_curve_decide(&o, true, c, fill(c, stuck, 10), acc2, 5, 30, &v));
+    ck_assert_msg(strstr(v.reason, "best (0.9)"), "%s", v.reason);
+    /* the wrong kind never prunes */
+    struct pruner_opts med = opts("{\"name\": \"median\"}");
+    ck_assert(!pruner_curve_decide(&med, false, c, fill(c, hopeless, 8), FIN, nf, 30, &v));
+#undef FIN
+}
+END_TEST
+
+START_TEST(asha_default_first_rung)
+{
+    struct pruner_opts o = opts("{\"name\": \"asha\"}");
+    ck_assert_int_eq(pruner_asha_min_resource(&o, 0), 0); /* unknown: no judgement */
+    ck_assert_int_eq(pruner_asha_min_resource(&o, 30), 1);
+    ck_assert_int_eq(pruner_asha_min_resource(&o, 40), 2);
+    ck_assert_int_eq(pruner_asha_min_resource(&o, 100), 6);
+    ck_assert_int_eq(pruner_asha_min_resource(&o, 1000), 62);
+    struct pruner_opts r3 = opts("{\"name\": \"asha\", \"reduction_factor\": 3}");
+    ck_assert_int_eq(pruner_asha_min_resource(&r3, 100), 11);
+    struct pruner_opts given = opts("{\"name\": \"asha\", \"min_resource\": 3}");
+    ck_assert_int_eq(pruner_asha_min_resource(&given, 1000), 3);
+    ck_assert_int_eq(pruner_asha_min_resource(&given, 0), 3);
+    struct pruner_opts fixed = opts("{\"name\": \"asha\", \"max_resource\": 100}");
+    ck_assert_int_eq(pruner_max_resource(&fixed, 30), 100);
+    ck_assert_int_eq(pruner_max_resource(&o, 30), 30);
+    ck_assert_int_eq(pruner_max_resource(&o, -1), 0);
+}
+END_TEST
+
+START_TEST(hyperband_brackets)
+{
+    struct pruner_opts o = opts("{\"name\": \"hyperband\"}");
+    ck_assert_int_eq(o.min_resource, 1);
+    ck_assert_int_eq(o.reduction_factor, 3);
+    ck_assert_int_eq(pruner_hyperband_brackets(&o, 0), 0);
+    ck_assert_int_eq(pruner_hyperband_brackets(&o, 2), 1);
+    ck_assert_int_eq(pruner_hyperband_brackets(&o, 26), 3);
+    ck_assert_int_eq(pruner_hyperband_brackets(&o, 27), 4);
+    ck_assert_int_eq(pruner_hyperband_brackets(&o, 30), 4);
+    /* trials spread over the 4 brackets as 27 : 12 : 6 : 4 */
+    size_t count[4] = {0};
+    for (long long n = 0; n < 20000; n++) {
+        long b = pruner_hyperband_bracket(&o, 4, n);
+        ck_assert(b >= 0 && b < 4);
+        count[b]++;
+    }
+    double want[4] = {27.0 / 49, 12.0 / 49, 6.0 / 49, 4.0 / 49};
+    for (int b = 0; b < 4; b++)
+        ck_assert_msg(fabs((double)count[b] / 20000 - want[b]) < 0.02, "bracket %d: %zu", b,
+                      count[b]);
+    ck_assert_int_eq(pruner_hyperband_bracket(&o, 4, 77), pruner_hyperband_bracket(&o, 4, 77));
+    ck_assert_int_eq(pruner_hyperband_bracket(&o, 1, 77), 0);
+    /* bracket 2 is successive halving from step 1 * 3^2 */
+    struct pruner_opts a = pruner_hyperband_asha(&o, 2);
+    ck_assert_int_eq(a.kind, PRUNER_ASHA);
+    ck_assert_int_eq(pruner_asha_rung_step(&a, 0), 9);
+    ck_assert_int_eq(pruner_asha_rung_step(&a, 1), 27);
 }
 END_TEST
 
@@ -565,7 +872,8 @@ END_TEST
 START_TEST(hook_asha)
 {
     db_up();
-    long long s = add_study("a", "{\"name\": \"asha\", \"reduction_factor\": 3}", 1);
+    long long s =
+        add_study("a", "{\"name\": \"asha\", \"min_resource\": 1, \"reduction_factor\": 3}", 1);
     /* rungs at 1, 3, 9 */
     long long t1 = add_trial(s, "running");
     ck_assert(!decide(s, t1, 1, 0.5)); /* alone */
@@ -641,9 +949,11 @@ START_TEST(hook_many_trials)
     db_up();
     long long sm = add_study("big-m", "{\"name\": \"median\"}", 1);
     long long sa = add_study("big-a", "{\"name\": \"asha\"}", 1);
+    long long sc = add_study("big-c", "{\"name\": \"curve\"}", 1);
     for (int i = 0; i < 2000; i++) {
         long long tm = add_trial(sm, i % 4 ? "completed" : "pruned");
         long long ta = add_trial(sa, "completed");
+        long long tc = add_trial(sc, "completed");
         int len = i % 4 ? 40 : 1 + i % 13;
         long long steps[40];
         double vals[40];
@@ -654,7 +964,9 @@ START_TEST(hook_many_trials)
         struct serr e;
         ck_assert_msg(store_reports_add(db, tm, steps, vals, (size_t)len, &e) == 0, "%s", e.msg);
         ck_assert_msg(store_reports_add(db, ta, steps, vals, (size_t)len, &e) == 0, "%s", e.msg);
+        ck_assert_msg(store_reports_add(db, tc, steps, vals, (size_t)len, &e) == 0, "%s", e.msg);
     }
+    exec("UPDATE trials SET value = last_value WHERE state = 'completed'");
     /* good trials: every report is judged in full and goes on */
     long long t = add_trial(sm, "running"), u = add_trial(sa, "running");
     double ms[2] = {0, 0};
@@ -670,13 +982,28 @@ START_TEST(hook_many_trials)
         pruned += pruner_hook_decide(db, sa, u, k, 0.05 / k);
         ms[1] += elapsed_ms(&t0) / 40;
     }
-    printf("# 2000 trials of 40 steps: %.2f ms per median decision, %.2f ms per asha report\n",
-           ms[0], ms[1]);
-    ck_assert_msg(ms[0] < 50 && ms[1] < 50, "too slow: %.2f ms, %.2f ms", ms[0], ms[1]);
+    /* the curve pruner: a fit of the whole curve and the 2000 final values */
+    long long w = add_trial(sc, "running");
+    double mc = 0;
+    for (int k = 1; k <= 39; k++) {
+        struct timespec t0;
+        report(w, k, 0.05 + 0.05 / k);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        pruned += pruner_hook_decide(db, sc, w, k, 0.05 + 0.05 / k);
+        mc += elapsed_ms(&t0) / 39;
+    }
+    printf("# 2000 trials of 40 steps: %.2f ms per median decision, %.2f ms per asha report, "
+           "%.2f ms per curve report\n",
+           ms[0], ms[1], mc);
+    ck_assert_msg(ms[0] < 50 && ms[1] < 50 && mc < 50, "too slow: %.2f ms, %.2f ms, %.2f ms", ms[0],
+                  ms[1], mc);
     ck_assert_int_eq(pruned, 0);
+    ck_assert(decide(sc, add_trial(sc, "running"), 5, 0.95) == false); /* one point */
     /* bad ones are stopped at the first judgement */
     ck_assert(decide(sm, add_trial(sm, "running"), 1, 0.95));
-    ck_assert(decide(sa, add_trial(sa, "running"), 1, 0.95));
+    /* asha's first rung: 40 steps / 4^2, step 2 */
+    ck_assert(!decide(sa, add_trial(sa, "running"), 1, 0.95));
+    ck_assert(decide(sa, add_trial(sa, "running"), 2, 0.95));
     /* the query plans use the indexes */
     sqlite3_stmt *q;
     ck_assert_int_eq(sqlite3_prepare_v2(db_handle(db),
@@ -698,6 +1025,204 @@ START_TEST(hook_many_trials)
 }
 END_TEST
 
+/* The completed trials' values are their last reports. */
+static void complete_all(long long study)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "UPDATE trials SET value = last_value WHERE study_id = %lld AND state = 'completed'",
+             study);
+    exec(sql);
+}
+
+static char *text_of(const char *sql, long long id)
+{
+    static char out[400];
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_prepare_v2(db_handle(db), sql, -1, &q, NULL), SQLITE_OK);
+    sqlite3_bind_int64(q, 1, id);
+    out[0] = '\0';
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+        snprintf(out, sizeof out, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    return out;
+}
+
+START_TEST(hook_curve)
+{
+    db_up();
+    long long s = add_study("c", "{\"name\": \"curve\", \"n_startup_trials\": 2}", 1);
+    double v[10];
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < 10; i++)
+            v[i] = 0.2 + 0.05 * k + 0.5 / (i + 1);
+        curve(add_trial(s, "completed"), v, 10);
+    }
+    complete_all(s); /* finals 0.25 and 0.30, ten steps each */
+    long long bad = add_trial(s, "running"), good = add_trial(s, "running");
+    bool pruned = false;
+    long long at = 0;
+    for (int i = 1; i <= 9 && !pruned; i++) {
+        pruned = decide(s, bad, i, 0.9 + 0.1 / i);
+        at = i;
+        ck_assert(!decide(s, good, i, 0.1 + 0.5 / i));
+    }
+    ck_assert(pruned);
+    ck_assert_int_eq(at, 5); /* the first step with five points */
+    ck_assert(pruner_hook_should_stop(db, bad));
+    const char *why = text_of("SELECT prune_reason FROM trials WHERE id = ?", bad);
+    ck_assert_msg(strncmp(why, "curve pruner at step 5: ", 24) == 0 &&
+                      strstr(why, "chance to beat the 1st best (0.25) at step 10"),
+                  "%s", why);
+    double p =
+        atof(text_of("SELECT prune_p FROM trial_reports WHERE trial_id = ? AND step = 5", bad));
+    ck_assert_msg(p < 0.05, "p %g", p);
+    ck_assert_str_eq(text_of("SELECT prune_reason FROM trials WHERE id = ?", good), "");
+    p = atof(text_of("SELECT prune_p FROM trial_reports WHERE trial_id = ? AND step = 5", good));
+    ck_assert_msg(p > 0.5, "p %g", p);
+    /* before the fifth point, nothing is judged */
+    ck_assert_str_eq(
+        text_of("SELECT prune_p FROM trial_reports WHERE trial_id = ? AND step = 4", good), "");
+    /* at the last step learned from the completed trials: nothing to extrapolate */
+    ck_assert(!decide(s, good, 10, 5.0));
+    ck_assert_str_eq(
+        text_of("SELECT prune_p FROM trial_reports WHERE trial_id = ? AND step = 10", good), "");
+    db_down();
+}
+END_TEST
+
+/* What the samplers learn of pruned trials: their rank at their last step
+ * among the trials that reached it, carried to the completed final values. */
+START_TEST(hook_pruned_estimates)
+{
+    db_up();
+    long long s = add_study("mf", "{\"name\": \"median\"}", 1);
+    for (int k = 0; k < 3; k++) {
+        double v[10];
+        for (int i = 0; i < 10; i++)
+            v[i] = i < 4 ? 0.5 + 0.1 * k : 0.1 + 0.1 * k; /* 0.5, 0.6, 0.7 at step 4 */
+        curve(add_trial(s, "completed"), v, 10);
+    }
+    complete_all(s); /* finals 0.1, 0.2, 0.3, ten steps */
+    long long a = add_trial(s, "pruned"), b = add_trial(s, "pruned");
+    curve(a, (double[]){0.9, 0.8, 0.6, 0.45}, 4);
+    curve(b, (double[]){0.9, 0.8, 0.7, 0.75}, 4);
+    exec("UPDATE trials SET value = last_value WHERE state = 'pruned'");
+    curve(add_trial(s, "pending"), (double[]){0.01}, 1); /* not started: not counted */
+    char err[256];
+    json_t *in = J("{\"name\": \"mf\", \"objective\": {\"name\": \"loss\", \"direction\": "
+                   "\"minimize\"}, \"params\": [{\"name\": \"x\", \"type\": \"float\", \"low\": 0, "
+                   "\"high\": 1}]}");
+    struct spec *sp = spec_parse(in, err, sizeof err);
+    ck_assert_msg(sp != NULL, "%s", err);
+    struct study st = {.id = s, .direction = 1, .spec = sp};
+    struct sampler_ctx ctx;
+    ck_assert_int_eq(history_load(db, &st, &ctx), 0);
+    ck_assert_int_eq(ctx.n_history, 5);
+    ck_assert(ctx.mf != NULL);
+    /* a: 0.45 is the best of the 5 values at step 4: quantile 0.5 / 5 = 0.1,
+     * 0.2 of the way from the best final 0.1 to the next (0.2): 0.12 */
+    /* b: 0.75 is the worst: quantile 4.5 / 5 = 0.9, 1.8 of the way: 0.28 */
+    for (size_t i = 0; i < ctx.n_history; i++) {
+        const struct obs_mf *m = &ctx.mf[i];
+        if (ctx.history[i].state == OBS_COMPLETED) {
+            ck_assert(m->fidelity == 0);
+            continue;
+        }
+        ck_assert_msg(fabs(m->fidelity - 0.4) < 1e-12, "fidelity %g", m->fidelity);
+        double want = ctx.history[i].value == 0.45 ? 0.12 : 0.28;
+        ck_assert_msg(fabs(m->value_final - want) < 1e-9, "value %g: estimate %g, want %g",
+                      ctx.history[i].value, m->value_final, want);
+    }
+    history_free(&ctx);
+    /* maximize: the same values rank the other way round */
+    st.direction = -1;
+    exec("UPDATE studies SET direction = -1");
+    ck_assert_int_eq(history_load(db, &st, &ctx), 0);
+    for (size_t i = 0; i < ctx.n_history; i++)
+        if (ctx.history[i].state == OBS_PRUNED) {
+            /* oriented: finals -0.3 (best), -0.2, -0.1; 0.75 is now the best at step 4 */
+            double want = ctx.history[i].value == -0.75 ? -0.28 : -0.12;
+            ck_assert_msg(fabs(ctx.mf[i].value_final - want) < 1e-9, "value %g: estimate %g",
+                          ctx.history[i].value, ctx.mf[i].value_final);
+        }
+    history_free(&ctx);
+    spec_free(sp);
+    json_decref(in);
+    db_down();
+}
+END_TEST
+
+static long long number_of(long long trial)
+{
+    return atoll(text_of("SELECT number FROM trials WHERE id = ?", trial));
+}
+
+/* A running trial of study s in hyperband bracket b of nb. */
+static long long trial_in_bracket(long long s, const struct pruner_opts *o, long nb, long b)
+{
+    for (;;) {
+        long long t = add_trial(s, "running");
+        if (pruner_hyperband_bracket(o, nb, number_of(t)) == b)
+            return t;
+        exec("DELETE FROM trials WHERE id = (SELECT max(id) FROM trials)");
+    }
+}
+
+START_TEST(hook_hyperband)
+{
+    db_up();
+    const char *spec = "{\"name\": \"hyperband\", \"reduction_factor\": 2, \"max_resource\": 8}";
+    long long s = add_study("hb", spec, 1);
+    struct pruner_opts o = opts(spec);
+    long nb = pruner_hyperband_brackets(&o, 8);
+    ck_assert_int_eq(nb, 4); /* first rungs at 1, 2, 4, 8 */
+    long long a = trial_in_bracket(s, &o, nb, 0);
+    ck_assert(!decide(s, a, 1, 0.5)); /* alone in bracket 0 */
+    long long c = trial_in_bracket(s, &o, nb, 1);
+    ck_assert(!decide(s, c, 1, 0.01)); /* bracket 1 has no rung at 1 */
+    /* bracket 0 at step 1: 0.5 and 0.45; the 0.01 of bracket 1 is not counted */
+    long long b = trial_in_bracket(s, &o, nb, 0);
+    ck_assert(!decide(s, b, 1, 0.45));
+    long long e = trial_in_bracket(s, &o, nb, 0);
+    ck_assert(decide(s, e, 1, 0.7)); /* 3 values, keep 1 */
+    const char *why = text_of("SELECT prune_reason FROM trials WHERE id = ?", e);
+    ck_assert_msg(strncmp(why, "hyperband pruner at step 1: bracket 0: 0.7 at rung 0", 52) == 0,
+                  "%s", why);
+    /* c reaches its first rung at 2, alone in its bracket */
+    ck_assert(!decide(s, c, 2, 0.9));
+    /* with no max_resource and nothing completed there are no brackets yet */
+    long long u = add_study("hb2", "{\"name\": \"hyperband\"}", 1);
+    ck_assert(!decide(u, add_trial(u, "running"), 1, 0.5));
+    ck_assert(!decide(u, add_trial(u, "running"), 1, 1e9));
+    db_down();
+}
+END_TEST
+
+START_TEST(hook_asha_waits_for_length)
+{
+    db_up();
+    long long s = add_study("aw", "{\"name\": \"asha\"}", 1);
+    /* nothing completed: the trial length is unknown, nothing is judged */
+    ck_assert(!decide(s, add_trial(s, "running"), 1, 0.1));
+    ck_assert(!decide(s, add_trial(s, "running"), 1, 0.9));
+    double v[100];
+    for (int i = 0; i < 100; i++)
+        v[i] = 0.5;
+    curve(add_trial(s, "completed"), v, 100);
+    complete_all(s);
+    /* 100 steps, rf 4: the first rung is at step 6 */
+    long long t = add_trial(s, "running");
+    for (int i = 1; i <= 5; i++)
+        ck_assert(!decide(s, t, i, 0.95));
+    ck_assert(decide(s, t, 6, 0.95));
+    ck_assert_msg(
+        strstr(text_of("SELECT prune_reason FROM trials WHERE id = ?", t), "rung 0 (step 6)"), "%s",
+        text_of("SELECT prune_reason FROM trials WHERE id = ?", t));
+    db_down();
+}
+END_TEST
+
 static Suite *pruners_suite(void)
 {
     Suite *su = suite_create("pruners");
@@ -712,6 +1237,13 @@ static Suite *pruners_suite(void)
     tcase_add_test(tc, asha_promotion);
     tcase_add_test(tc, patience_keras);
     tcase_add_test(tc, patience_threshold_warmup);
+    tcase_add_test(tc, curvefit_families_recovered);
+    tcase_add_test(tc, curvefit_ensemble);
+    tcase_add_test(tc, curvefit_degenerate);
+    tcase_add_test(tc, curve_reference);
+    tcase_add_test(tc, curve_decisions);
+    tcase_add_test(tc, asha_default_first_rung);
+    tcase_add_test(tc, hyperband_brackets);
     suite_add_tcase(su, tc);
     TCase *th = tcase_create("hook");
     tcase_set_timeout(th, 120);
@@ -721,6 +1253,10 @@ static Suite *pruners_suite(void)
     tcase_add_test(th, hook_asha);
     tcase_add_test(th, hook_patience_and_none);
     tcase_add_test(th, hook_many_trials);
+    tcase_add_test(th, hook_curve);
+    tcase_add_test(th, hook_hyperband);
+    tcase_add_test(th, hook_asha_waits_for_length);
+    tcase_add_test(th, hook_pruned_estimates);
     suite_add_tcase(su, th);
     return su;
 }

@@ -80,7 +80,8 @@ static void study_pend(struct study *st, json_t *cfg)
 static struct sampler_ctx study_ctx(const struct study *st, const struct space *s, uint64_t seed,
                                     const json_t *options)
 {
-    struct sampler_ctx c = {s, st->hist, st->n, st->pend, st->npend, seed, study_next(st), options};
+    struct sampler_ctx c = {s,    st->hist,       st->n,   st->pend, st->npend,
+                            seed, study_next(st), options, NULL};
     return c;
 }
 
@@ -506,6 +507,70 @@ START_TEST(test_tpe_pruned_rank_below)
 }
 END_TEST
 
+/* Pruned trials as weaker evidence: the value and weight the models use. */
+START_TEST(test_pruned_evidence)
+{
+    json_t *a = json_pack("{s:f}", "x", 0.1), *b = json_pack("{s:f}", "x", 0.2),
+           *c = json_pack("{s:f}", "x", 0.3);
+    struct obs h[3] = {
+        {a, 0.2, OBS_COMPLETED, 0}, {b, 0.4, OBS_COMPLETED, 1}, {c, 0.9, OBS_PRUNED, 2}};
+    struct obs_mf mf[3] = {{0, NAN}, {0, NAN}, {0.5, 0.1}};
+    struct sampler_ctx ctx = {.history = h, .n_history = 3, .mf = mf};
+    double med = obs_median_final(h, 3);
+    ck_assert(fabs(med - 0.3) < 1e-12);
+    /* half the steps: halfway from the median 0.3 to the estimate 0.1 */
+    ck_assert(fabs(obs_pruned_value(&ctx, 2, med) - 0.2) < 1e-12);
+    ck_assert(obs_weight(&ctx, 2) == 0.5);
+    ck_assert(obs_pruned_value(&ctx, 0, med) == 0.2 && obs_weight(&ctx, 0) == 1);
+    mf[2].fidelity = 0.02; /* barely started: a tenth at least */
+    ck_assert(obs_weight(&ctx, 2) == 0.1);
+    ctx.mf = NULL; /* no estimate: its last value, a quarter of the weight */
+    ck_assert(obs_pruned_value(&ctx, 2, med) == 0.9 && obs_weight(&ctx, 2) == 0.25);
+    ck_assert(isnan(obs_median_final(h + 2, 1)));
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+}
+END_TEST
+
+/* TPE follows pruned trials whose rank at their last step was excellent. */
+START_TEST(test_tpe_pruned_multifidelity)
+{
+    struct space *s =
+        parse_space("[{\"name\": \"x\", \"type\": \"float\", \"low\": 0, \"high\": 1}]");
+    struct study st;
+    study_init(&st, 64);
+    struct obs_mf mf[64];
+    struct rng r;
+    rng_seed(&r, 5);
+    for (int t = 0; t < 40; t++) {
+        double x = rng_uniform(&r);
+        json_t *cfg = json_pack("{s:f}", "x", x);
+        mf[t] = (struct obs_mf){0, NAN};
+        if (x > 0.6) {
+            /* stopped halfway while in the lead: slow here, best at the end */
+            mf[t] = (struct obs_mf){0.5, 0.05 + 0.01 * (x - 0.8) * (x - 0.8)};
+            study_finish(&st, cfg, 0.9, OBS_PRUNED);
+        } else {
+            study_finish(&st, cfg, 0.3 + fabs(x - 0.2), OBS_COMPLETED);
+        }
+    }
+    int high[2] = {0, 0};
+    for (int with = 0; with < 2; with++)
+        for (int q = 0; q < 10; q++) {
+            struct sampler_ctx c = study_ctx(&st, s, (uint64_t)q, NULL);
+            c.mf = with ? mf : NULL;
+            json_t *cfg = propose1("tpe", &c);
+            high[with] += num(cfg, "x") > 0.6;
+            json_decref(cfg);
+        }
+    ck_assert_msg(high[1] >= 8 && high[0] <= 2,
+                  "proposals above 0.6: %d with the estimates, %d without", high[1], high[0]);
+    study_release(&st);
+    space_free(s);
+}
+END_TEST
+
 /* TPE learns a categorical preference. */
 START_TEST(test_tpe_categorical)
 {
@@ -712,6 +777,8 @@ static Suite *samplers_suite(void)
     tcase_add_loop_test(tc, test_batch_distinct_discrete, 0, 2);
     tcase_add_test(tc, test_tpe_avoids_failures);
     tcase_add_test(tc, test_tpe_pruned_rank_below);
+    tcase_add_test(tc, test_pruned_evidence);
+    tcase_add_test(tc, test_tpe_pruned_multifidelity);
     tcase_add_test(tc, test_tpe_categorical);
     tcase_add_test(tc, test_tpe_branin);
     tcase_add_test(tc, test_sobol_stratified);

@@ -271,12 +271,22 @@ END_TEST
 START_TEST(reject_pruner)
 {
     parse_fails("{" MIN ", \"pruner\": \"median\"}", "pruner", "object");
-    parse_fails("{" MIN ", \"pruner\": {\"name\": \"hyperband\"}}", "pruner.name", "\"hyperband\"");
+    parse_fails("{" MIN ", \"pruner\": {\"name\": \"lasso\"}}", "pruner.name", "\"lasso\"");
+    parse_fails("{" MIN ", \"pruner\": {\"name\": \"curve\", \"threshold\": 2}}",
+                "pruner.threshold", "\"2\"");
+    parse_fails("{" MIN ", \"pruner\": {\"name\": \"hyperband\", \"reduction_factor\": 1}}",
+                "pruner.reduction_factor", NULL);
     struct spec *s = parse_ok("{" MIN ", \"pruner\": {\"name\": \"patience\", \"patience\": 4}}");
     ck_assert_str_eq(s->pruner, "patience");
     spec_free(s);
     s = parse_ok("{" MIN ", \"pruner\": {\"name\": \"asha\"}}");
     ck_assert_str_eq(s->pruner, "asha");
+    spec_free(s);
+    s = parse_ok("{" MIN ", \"pruner\": {\"name\": \"hyperband\", \"max_resource\": 81}}");
+    ck_assert_str_eq(s->pruner, "hyperband");
+    spec_free(s);
+    s = parse_ok("{" MIN ", \"pruner\": {\"name\": \"curve\", \"k\": 3, \"threshold\": 0.1}}");
+    ck_assert_str_eq(s->pruner, "curve");
     spec_free(s);
 }
 END_TEST

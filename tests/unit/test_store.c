@@ -271,7 +271,7 @@ static bool prune_at_3(struct db *db, long long study_id, long long trial_id, lo
     if (step < 3)
         return false;
     long long number;
-    ck_assert_int_eq(store_prune_mark(db, trial_id, step, &number), 0);
+    ck_assert_int_eq(store_prune_mark(db, trial_id, step, "test", &number), 0);
     return true;
 }
 

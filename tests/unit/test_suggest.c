@@ -8,6 +8,7 @@
 #include "lease.h"
 #include "sampler.h"
 #include "settings.h"
+#include "history.h"
 #include "suggest.h"
 #include "test_db.h"
 
@@ -152,7 +153,7 @@ START_TEST(history)
             done(db, ids[i], "w:0", i == 0 ? TRIAL_COMPLETED : TRIAL_FAILED, 0.75);
     }
     struct sampler_ctx ctx;
-    ck_assert_int_eq(suggest_history_load(db, &st, &ctx), 0);
+    ck_assert_int_eq(history_load(db, &st, &ctx), 0);
     ck_assert_uint_eq(ctx.n_history, 2);
     ck_assert_uint_eq(ctx.n_pending, 1);
     ck_assert_int_eq(ctx.history[0].state, OBS_COMPLETED);
@@ -161,7 +162,7 @@ START_TEST(history)
     ck_assert(isnan(ctx.history[1].value));
     ck_assert_int_eq(ctx.pending[0].number, 2);
     ck_assert_ptr_eq(ctx.space, st.spec->space);
-    suggest_history_free(&ctx);
+    history_free(&ctx);
     store_study_release(&st);
     tdb_down(db);
     config_release();
