@@ -15,10 +15,10 @@ const CALLS_PAGES = 25;
 // else what the trial reported last (and any error text).
 export function pruneText(t) {
   const parts = [];
+  const known = t.last_step !== null && t.last_step !== undefined;
   if (t.prune_reason) parts.push(String(t.prune_reason));
-  else if (t.last_step !== null && t.last_step !== undefined)
-    parts.push(`Stopped by the pruner after step ${t.last_step}, whose value ${fmtNum(t.last_value)} was not good enough to go on.`);
-  else parts.push('Stopped by the pruner.');
+  if (known) parts.push(`Stopped by the pruner after step ${t.last_step} (last value ${fmtNum(t.last_value)})${t.prune_reason ? '.' : ': not good enough to go on.'}`);
+  else if (!t.prune_reason) parts.push('Stopped by the pruner.');
   if (t.error && t.error !== t.prune_reason) parts.push(String(t.error));
   return parts.join('\n');
 }
