@@ -139,7 +139,7 @@ SelectTypeParameters=CR_CPU
 MpiDefault=none
 ReturnToService=2
 SlurmdParameters=config_overrides
-KillWait=10
+KillWait=30
 MinJobAge=600
 NodeName={host} NodeAddr=127.0.0.1 CPUs=4 RealMemory=1000 State=UNKNOWN
 PartitionName=hpo Nodes={host} Default=YES MaxTime=INFINITE State=UP
@@ -205,7 +205,7 @@ PartitionName=hpo Nodes={host} Default=YES MaxTime=INFINITE State=UP
         requeued_at = time.monotonic()
         tap.ok(rc == 0 and requeued is not None,
                "scontrol requeue of task 1 while it runs a trial", out)
-        left = wait_until(lambda: left_leased(1), timeout=30, step=0.2)
+        left = wait_until(lambda: left_leased(1), timeout=60, step=0.2)
         tap.eq(left, requeued, f"its worker stops and leaves trial {requeued} leased to {ids[1]}")
 
         def restart():
