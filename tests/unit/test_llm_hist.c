@@ -113,7 +113,8 @@ START_TEST(trial_notes)
     ck_assert_int_eq(notes.v[1].last_step, 3);
     ck_assert_int_eq(notes.v[2].number, 5);
     ck_assert_int_eq(notes.v[2].last_step, 2);
-    /* filled again: the old entries are freed first */
+    /* released, then filled again for another study */
+    store_llm_notes_release(&notes);
     ck_assert_int_eq(store_llm_trial_notes(db, 9, &notes), 0);
     ck_assert_uint_eq(notes.n, 1);
     ck_assert_str_eq(notes.v[0].error, "other study");
