@@ -241,6 +241,36 @@ class OptunaTest(unittest.TestCase):
         self.assertRegex(finished[-1], r"^Trial \d+ finished with value: [-0-9.e]+ and parameters: "
                                        r"\{'x': [-0-9.e]+\}\. Best is trial \d+ with value: ")
 
+    def test_n_jobs_trials_run_before_the_study_existed_are_leased_back(self):
+        # Three threads run their first trial before the study exists; the
+        # later two queue theirs on hpod and lease them back while the first
+        # thread asks for trials. A slow enqueue widens that window: the queued
+        # trial must not go to another thread, nor a trial be left leased.
+        class SlowEnqueue(hpo_client.Client):
+            def enqueue(self, name, params):
+                queued = super().enqueue(name, params)
+                time.sleep(0.3)
+                return queued
+
+        study = optuna.create_study(storage=SlowEnqueue(self.url),
+                                    study_name=util.name("optuna-jobs-queued"))
+        first = set()
+
+        def objective(trial):
+            x = trial.suggest_float("x", -1, 1)
+            name = threading.current_thread().name
+            if name not in first:
+                first.add(name)
+                time.sleep(0.3 + (0.8 if name == "optimize-2" else 0))
+            return x * x
+
+        seen = []
+        study.optimize(objective, n_trials=12, n_jobs=3,
+                       callbacks=[lambda s, fr: seen.append(fr.number)])
+        trials = [(t.number, t.state.name) for t in study.trials]
+        self.assertEqual(sorted(seen), list(range(12)), trials)
+        self.assertEqual(trials, [(n, "COMPLETE") for n in range(12)])
+
     def test_user_attrs_and_intermediate_values_are_stored(self):
         study = self.study("optuna-attrs", pruner=optuna.pruners.NopPruner())
 

@@ -142,6 +142,11 @@ class Study:
         self._lock = threading.RLock()
         self._learned = _Learned()
         self._held = []  # leased trials handed out on the next ask()
+        # Held by each suggest this process sends (ask(), and the lease back
+        # of a trial it queued itself): a trial queued here must not be leased
+        # by another thread of this process between the enqueue and the lease
+        # back, or the lease back gets another trial that may never be run.
+        self._suggest_lock = threading.Lock()
         self._fixed = {}  # hpod trial id -> (params, user_attrs) of enqueue_trial
         self._local_queue = []  # enqueue_trial before the study exists
         self._local_numbers = 0
@@ -238,7 +243,10 @@ class Study:
                 leased = self._held.pop(0)
         if not local:
             if leased is None:
-                leased = self._inner.ask()
+                # While this waits (long poll), hpod has no trial to lease to
+                # anyone here: a lease back waiting for the lock loses nothing.
+                with self._suggest_lock:
+                    leased = self._inner.ask()
             if leased is None:
                 raise StudyFinished(f"study {self.study_name!r} is finished on hpod")
             fixed, attrs = self._fixed.pop(leased.id, ({}, {}))
@@ -366,8 +374,7 @@ class Study:
             if self.client.get_study(self.study_name)["state"] == "finished":
                 return None
             config, extras, unused = self._fit(params)
-            queued = self.client.enqueue(self.study_name, config)
-            leased = self._lease_back(queued["id"])
+            leased = self._queue_and_lease(config)
             if leased is None:
                 continue  # another process took it (and runs it): queue it again
             for step in sorted(t._reports):
@@ -385,26 +392,36 @@ class Study:
                 return data
         raise StorageInternalError(f"trial could not be recorded in study {self.study_name!r}")
 
-    def _lease_back(self, trial_id, timeout=60.0):
-        """Lease the trial just queued; other trials leased meanwhile are held for
-        the next ask(). None when another process took it first."""
+    def _queue_and_lease(self, config, timeout=60.0):
+        """Queue a trial with config and lease it. Other trials leased meanwhile
+        are held for the next ask(). None when another process took it first.
+
+        The enqueue and each lease attempt are made under the suggest lock:
+        another thread of this process asking at the same moment would lease
+        the queued trial itself, and the suggest here would then lease (or make)
+        a trial that is held and, once optimize() has run its n_trials, never
+        run or finished."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            leased = self._inner.ask(wait=False)
+        trial_id = None
+        while True:
+            with self._suggest_lock:
+                if trial_id is None:
+                    trial_id = self.client.enqueue(self.study_name, config)["id"]
+                elif self.client.get_trial(trial_id)["state"] != "pending":
+                    return None
+                leased = self._inner.ask(wait=False)
             if leased is not None:
                 if leased.id == trial_id:
                     return leased
                 with self._lock:
                     self._held.append(leased)
-            state = self.client.get_trial(trial_id)["state"]
-            if state != "pending":
+                continue
+            if self.client.get_study(self.study_name)["state"] == "finished":
                 return None
-            if leased is None:
-                if self.client.get_study(self.study_name)["state"] == "finished":
-                    return None
-                time.sleep(0.2)
-        raise StorageInternalError(f"the trial queued in study {self.study_name!r} was not "
-                                   f"handed out within {timeout:.0f} s")
+            if time.monotonic() >= deadline:
+                raise StorageInternalError(f"the trial queued in study {self.study_name!r} was "
+                                           f"not handed out within {timeout:.0f} s")
+            time.sleep(0.2)
 
     def _create_with(self, t, hpod_state, value, error):
         """Create the study with the space learned so far and this trial as
