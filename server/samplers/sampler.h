@@ -31,6 +31,16 @@ struct sampler_ctx {
     uint64_t seed;             /* the study's seed */
     long next_number;          /* number the first proposal will get; seeds per-trial streams */
     const json_t *options;     /* borrowed "sampler" object of the spec (may hold tuning keys) */
+    size_t n_objectives;       /* 0 or 1: one objective, in obs.value; 2 to 4: in values (and
+                                  obs.value repeats the first, for single-objective samplers) */
+    const double *values;      /* borrowed, n_history * n_objectives: row i holds history[i]'s
+                                  objectives, each oriented so that lower is better, NAN where
+                                  not reported (failed, pruned); NULL when n_objectives <= 1 */
+    size_t n_constraints;      /* constraints of the study; 0 for none */
+    const double *constraints; /* borrowed, n_history * n_constraints: row i holds history[i]'s
+                                  constraint values, satisfied when <= 0, a positive value being
+                                  the amount of violation (Optuna's convention); NAN where not
+                                  reported; NULL when n_constraints is 0 */
 };
 
 struct sampler_ops {
