@@ -49,7 +49,7 @@
  * fewer than two completed trials, the sobol sampler proposes. */
 
 #define MG_CANDIDATES     2000 /* acquisition candidates per proposal (n <= 100) */
-#define MG_MIN_CANDIDATES 500  /* floor when the study is large */
+#define MG_MIN_CANDIDATES 400  /* floor when the study is large */
 #define MG_REFINE         5    /* candidates refined */
 #define MG_REFINE_ROUNDS  4    /* rounds of steps per refined candidate */
 #define MG_REFINE_STEPS   16   /* steps tried per round */
@@ -57,7 +57,7 @@
 #define MG_DUP_DIST       1e-4 /* closer than this to a modelled point: a repeat */
 #define MG_XI             1e-3 /* improvement log EI asks for (standardised units) */
 #define MG_FIT_ALL        100  /* up to this many points, fit on all of them */
-#define MG_FIT_SUBSET     80   /* beyond, fit hyperparameters on this many */
+#define MG_FIT_SUBSET     64   /* beyond, fit hyperparameters on this many */
 #define MG_MAX_POINTS     400  /* model at most this many trials */
 #define MG_ONEHOT_LS_MAX  0.7  /* length-scale bound of one-hot features */
 #define MG_RHO            0.05 /* weight of the sum in the augmented Chebyshev function */
@@ -279,8 +279,10 @@ static struct gp *fit_model(struct mg *st, const double *t)
     gp_fit_defaults(&fo, st->e.nf);
     fo.ls_max = st->ls_max;
     if (st->n > MG_FIT_ALL) {
+        /* Large studies: hyperparameters from a subset and one start, since
+         * every proposal fits a model per objective and constraint. */
         fo.max_points = MG_FIT_SUBSET;
-        fo.starts = 2;
+        fo.starts = 1;
     } else {
         fo.max_points = 0;
     }
@@ -690,10 +692,12 @@ static int propose_one(struct mg *st, size_t call, double *best_f)
     const struct enc *e = &st->e;
     size_t nf = e->nf, np = e->s->n ? e->s->n : 1;
     size_t npts = any_model(st) ? any_model(st)->n : st->n;
+    /* Each candidate costs O(n^2) per model: fewer of them in large studies. */
     size_t m = MG_CANDIDATES;
     if (npts > 100)
-        m = MG_CANDIDATES * 100 / npts < MG_MIN_CANDIDATES ? MG_MIN_CANDIDATES
-                                                           : MG_CANDIDATES * 100 / npts;
+        m = MG_CANDIDATES * 100 * 100 / (npts * npts) < MG_MIN_CANDIDATES
+                ? MG_MIN_CANDIDATES
+                : MG_CANDIDATES * 100 * 100 / (npts * npts);
     size_t steps = MG_REFINE_STEPS;
     double *cand = malloc(m * nf * sizeof *cand);
     double *score = malloc(m * sizeof *score);
@@ -728,7 +732,8 @@ static int propose_one(struct mg *st, size_t call, double *best_f)
     score_points(st, cand, m, score, mean, var);
     /* Refine the best few by shrinking random steps. */
     size_t top[MG_REFINE];
-    size_t nref = m < MG_REFINE ? m : MG_REFINE;
+    size_t nref = npts > 100 ? MG_REFINE - 2 : MG_REFINE;
+    nref = m < nref ? m : nref;
     for (size_t t = 0; t < nref; t++) {
         size_t bi = (size_t)-1;
         for (size_t c = 0; c < m; c++) {
