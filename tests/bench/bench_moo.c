@@ -292,13 +292,16 @@ static void *pool_worker(void *arg)
         for (int k = 0; k < p->seeds; k++)
             left += !p->runs[first + (size_t)k].finished;
         if (left == 0) {
-            double sum = 0, v[p->seeds];
+            double sum = 0, v[p->seeds], w[p->seeds];
             for (int k = 0; k < p->seeds; k++) {
                 sum += p->runs[first + (size_t)k].seconds;
                 v[k] = p->runs[first + (size_t)k].hv[0];
+                w[k] = p->runs[first + (size_t)k].hv[1];
             }
-            fprintf(stderr, "[bench] %-10s %-6s median hv@50 %.5g (%.1f s, %zu/%zu runs)\n",
-                    r->p->name, r->sampler, median(v, (size_t)p->seeds), sum, p->done, p->n);
+            fprintf(stderr,
+                    "[bench] %-10s %-6s median hv@50 %.5g hv@200 %.5g (%.1f s, %zu/%zu runs)\n",
+                    r->p->name, r->sampler, median(v, (size_t)p->seeds),
+                    median(w, (size_t)p->seeds), sum, p->done, p->n);
         }
         pthread_mutex_unlock(&p->lock);
     }

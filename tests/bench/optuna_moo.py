@@ -148,7 +148,7 @@ def main():
                     if vals:
                         cell[str(b)] = statistics.median(vals)
                 print(f"[optuna] {problem:10s} {s:6s} median hv@50 {cell.get('50')} "
-                      f"({cell['seconds']:.1f} s)", file=sys.stderr)
+                      f"hv@200 {cell.get('200')} ({cell['seconds']:.1f} s)", file=sys.stderr)
     json.dump(out, sys.stdout, indent=1)
     print()
 
