@@ -11,6 +11,8 @@ extern const struct sampler_ops sampler_sobol_ops;
 extern const struct sampler_ops sampler_tpe_ops;
 extern const struct sampler_ops sampler_gp_ops;
 extern const struct sampler_ops sampler_auto_ops;
+extern const struct sampler_ops sampler_mogp_ops;
+extern const struct sampler_ops sampler_motpe_ops;
 /* SAMPLER-LIST: further samplers register here */
 
 static const struct sampler_ops *const all[] = {
@@ -19,6 +21,8 @@ static const struct sampler_ops *const all[] = {
     &sampler_tpe_ops,
     &sampler_gp_ops,
     &sampler_auto_ops,
+    &sampler_mogp_ops,
+    &sampler_motpe_ops,
     /* SAMPLER-TABLE */
     NULL,
 };

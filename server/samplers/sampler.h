@@ -45,6 +45,16 @@ struct sampler_ctx {
     const json_t *options;     /* borrowed "sampler" object of the spec (may hold tuning keys) */
     const struct obs_mf *mf;   /* borrowed, parallel to history, may be NULL: pruned trials'
                                   estimated final values */
+    size_t n_objectives;       /* 0 or 1: one objective, in obs.value; 2 to 4: in values (and
+                                  obs.value repeats the first, for single-objective samplers) */
+    const double *values;      /* borrowed, n_history * n_objectives: row i holds history[i]'s
+                                  objectives, each oriented so that lower is better, NAN where
+                                  not reported (failed, pruned); NULL when n_objectives <= 1 */
+    size_t n_constraints;      /* constraints of the study; 0 for none */
+    const double *constraints; /* borrowed, n_history * n_constraints: row i holds history[i]'s
+                                  constraint values, satisfied when <= 0, a positive value being
+                                  the amount of violation (Optuna's convention); NAN where not
+                                  reported; NULL when n_constraints is 0 */
 };
 
 /* The value a model should learn for history[i]: for a pruned trial with an

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mo.h"
 #include "sampler_auto.h"
 
 /* The auto sampler: a scrambled Sobol design for the first few trials, then the
@@ -36,6 +37,8 @@ const char *sampler_auto_phase(const struct sampler_ctx *ctx)
 {
     if (ctx->n_history + ctx->n_pending < sampler_auto_init_trials(ctx->space))
         return "sobol";
+    if (mo_needed(ctx))
+        return mo_auto_phase(ctx);
     if (ctx->n_history > AUTO_TPE_AFTER && sampler_find("tpe"))
         return "tpe";
     return "gp";
@@ -84,7 +87,7 @@ static int auto_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
     }
     const char *phase = sampler_auto_phase(&sub);
     if (strcmp(phase, "sobol") == 0)
-        phase = "gp";
+        phase = mo_needed(&sub) ? "mogp" : "gp";
     int rc = sampler_propose(phase, &sub, k - nsobol, out + nsobol, err, errlen);
     free(pend);
     if (rc == 0)

@@ -54,7 +54,13 @@ static void hist_clear(struct hist *h)
 static json_t *propose1(const char *sampler, const struct space *s, const struct hist *h,
                         const struct obs *pending, size_t npending, uint64_t seed)
 {
-    struct sampler_ctx ctx = {s, h->o, h->n, pending, npending, seed, (long)h->n, NULL, NULL};
+    struct sampler_ctx ctx = {.space = s,
+                              .history = h->o,
+                              .n_history = h->n,
+                              .pending = pending,
+                              .n_pending = npending,
+                              .seed = seed,
+                              .next_number = (long)h->n};
     json_t *out = NULL;
     char err[256] = "";
     int rc = sampler_propose(sampler, &ctx, 1, &out, err, sizeof err);
@@ -357,7 +363,14 @@ START_TEST(proposals_pass_check_on_mixed_space)
     hist_add(&h, propose1("random", s, &h, NULL, 0, 4), NAN, OBS_PRUNED);
     for (int round = 0; round < 3; round++) {
         json_t *out[4] = {NULL};
-        struct sampler_ctx ctx = {s, h.o, h.n, NULL, 0, 9, (long)h.n, NULL, NULL};
+        struct sampler_ctx ctx = {.space = s,
+                                  .history = h.o,
+                                  .n_history = h.n,
+                                  .pending = NULL,
+                                  .n_pending = 0,
+                                  .seed = 9,
+                                  .next_number = (long)h.n,
+                                  .options = NULL};
         char err[256] = "";
         ck_assert_msg(sampler_propose("gp", &ctx, 4, out, err, sizeof err) == 0, "%s", err);
         for (int i = 0; i < 4; i++) {
@@ -473,7 +486,14 @@ START_TEST(large_study_and_code_only_space)
         big[i] = (struct obs){json_pack("{s:f, s:f}", "x1", x1, "x2", x2), branin(x1, x2),
                               OBS_COMPLETED, (long)i};
     }
-    struct sampler_ctx ctx = {s, big, 700, NULL, 0, 3, 700, NULL, NULL};
+    struct sampler_ctx ctx = {.space = s,
+                              .history = big,
+                              .n_history = 700,
+                              .pending = NULL,
+                              .n_pending = 0,
+                              .seed = 3,
+                              .next_number = 700,
+                              .options = NULL};
     json_t *out = NULL;
     char err[256] = "";
     ck_assert_msg(sampler_propose("gp", &ctx, 1, &out, err, sizeof err) == 0, "%s", err);
@@ -524,7 +544,14 @@ START_TEST(auto_switches_at_documented_count)
     space_free(big);
     struct hist h = {.n = 0};
     for (int t = 0; t < 7; t++) {
-        struct sampler_ctx ctx = {s, h.o, h.n, NULL, 0, 5, (long)h.n, NULL, NULL};
+        struct sampler_ctx ctx = {.space = s,
+                                  .history = h.o,
+                                  .n_history = h.n,
+                                  .pending = NULL,
+                                  .n_pending = 0,
+                                  .seed = 5,
+                                  .next_number = (long)h.n,
+                                  .options = NULL};
         const char *want = t < 4 ? "sobol" : "gp";
         ck_assert_str_eq(sampler_auto_phase(&ctx), want);
         json_t *a = propose1("auto", s, &h, NULL, 0, 5);
@@ -540,7 +567,14 @@ START_TEST(auto_switches_at_documented_count)
         hist_add(&h, c, num(c, "a"), OBS_COMPLETED);
     }
     json_t *out[4] = {NULL};
-    struct sampler_ctx ctx = {s, h.o, h.n, NULL, 0, 5, (long)h.n, NULL, NULL};
+    struct sampler_ctx ctx = {.space = s,
+                              .history = h.o,
+                              .n_history = h.n,
+                              .pending = NULL,
+                              .n_pending = 0,
+                              .seed = 5,
+                              .next_number = (long)h.n,
+                              .options = NULL};
     char err[256] = "";
     ck_assert_msg(sampler_propose("auto", &ctx, 4, out, err, sizeof err) == 0, "%s", err);
     json_t *sob[2] = {NULL};
@@ -555,7 +589,14 @@ START_TEST(auto_switches_at_documented_count)
     for (int t = 0; t <= AUTO_TPE_AFTER; t++)
         hist_add(&h, json_pack("{s:f, s:f, s:i}", "a", 0.5, "b", 0.5, "c", t % 10), 1.0,
                  OBS_COMPLETED);
-    struct sampler_ctx late = {s, h.o, h.n, NULL, 0, 5, (long)h.n, NULL, NULL};
+    struct sampler_ctx late = {.space = s,
+                               .history = h.o,
+                               .n_history = h.n,
+                               .pending = NULL,
+                               .n_pending = 0,
+                               .seed = 5,
+                               .next_number = (long)h.n,
+                               .options = NULL};
     ck_assert_str_eq(sampler_auto_phase(&late), sampler_find("tpe") ? "tpe" : "gp");
     hist_clear(&h);
     space_free(s);

@@ -66,7 +66,14 @@ START_TEST(picks_candidate_near_the_modelled_minimum)
     struct space *s = space_1d();
     struct hist h;
     hist_fill(&h);
-    struct sampler_ctx ctx = {s, h.o, h.n, NULL, 0, 7, (long)h.n, NULL, NULL};
+    struct sampler_ctx ctx = {.space = s,
+                              .history = h.o,
+                              .n_history = h.n,
+                              .pending = NULL,
+                              .n_pending = 0,
+                              .seed = 7,
+                              .next_number = (long)h.n,
+                              .options = NULL};
     json_t *c[3] = {at(0.95), at(0.31), at(0.62)};
     double score[3];
     int best = gp_rank_best(&ctx, (const json_t *const *)c, 3, score);
@@ -85,7 +92,14 @@ START_TEST(pending_trial_makes_its_neighbour_less_attractive)
     struct hist h;
     hist_fill(&h);
     json_t *c[2] = {at(0.31), at(0.27)};
-    struct sampler_ctx ctx = {s, h.o, h.n, NULL, 0, 7, (long)h.n, NULL, NULL};
+    struct sampler_ctx ctx = {.space = s,
+                              .history = h.o,
+                              .n_history = h.n,
+                              .pending = NULL,
+                              .n_pending = 0,
+                              .seed = 7,
+                              .next_number = (long)h.n,
+                              .options = NULL};
     double free_score[2], busy_score[2];
     ck_assert_int_ge(gp_rank_best(&ctx, (const json_t *const *)c, 2, free_score), 0);
     json_t *pp = at(0.31);
@@ -107,7 +121,14 @@ START_TEST(too_little_history_keeps_the_llm_order)
     struct space *s = space_1d();
     json_t *p = at(0.5);
     struct obs o = {p, 1.0, OBS_COMPLETED, 0};
-    struct sampler_ctx ctx = {s, &o, 1, NULL, 0, 7, 1, NULL, NULL};
+    struct sampler_ctx ctx = {.space = s,
+                              .history = &o,
+                              .n_history = 1,
+                              .pending = NULL,
+                              .n_pending = 0,
+                              .seed = 7,
+                              .next_number = 1,
+                              .options = NULL};
     json_t *c[2] = {at(0.9), at(0.1)};
     double score[2] = {5, 5};
     ck_assert_int_eq(gp_rank_best(&ctx, (const json_t *const *)c, 2, score), 0);

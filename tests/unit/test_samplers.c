@@ -80,8 +80,14 @@ static void study_pend(struct study *st, json_t *cfg)
 static struct sampler_ctx study_ctx(const struct study *st, const struct space *s, uint64_t seed,
                                     const json_t *options)
 {
-    struct sampler_ctx c = {s,    st->hist,       st->n,   st->pend, st->npend,
-                            seed, study_next(st), options, NULL};
+    struct sampler_ctx c = {.space = s,
+                            .history = st->hist,
+                            .n_history = st->n,
+                            .pending = st->pend,
+                            .n_pending = st->npend,
+                            .seed = seed,
+                            .next_number = study_next(st),
+                            .options = options};
     return c;
 }
 
