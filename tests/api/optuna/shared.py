@@ -28,7 +28,9 @@ for _ in range(int(sys.argv[2])):
 trials = study.trials
 branches = {}
 for t in trials:
-    branches.setdefault(t.params["optimizer"], set()).add(",".join(sorted(t.params)))
+    # another process's trial may be asked and not yet have its parameters
+    if "optimizer" in t.params:
+        branches.setdefault(t.params["optimizer"], set()).add(",".join(sorted(t.params)))
 summary = {"mine": mine, "n_trials": len(trials),
            "numbers": sorted(t.number for t in trials),
            "states": sorted({t.state.name for t in trials}),
