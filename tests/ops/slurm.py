@@ -139,7 +139,7 @@ SelectTypeParameters=CR_CPU
 MpiDefault=none
 ReturnToService=2
 SlurmdParameters=config_overrides
-KillWait=30
+KillWait=10
 MinJobAge=600
 NodeName={host} NodeAddr=127.0.0.1 CPUs=4 RealMemory=1000 State=UNKNOWN
 PartitionName=hpo Nodes={host} Default=YES MaxTime=INFINITE State=UP
