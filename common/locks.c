@@ -29,6 +29,10 @@ const char *lock_rank_name(enum lock_rank rank)
         return "LOCK_HTTP_POOL";
     case LOCK_HTTP_WAIT:
         return "LOCK_HTTP_WAIT";
+    case LOCK_HTTP_CONN:
+        return "LOCK_HTTP_CONN";
+    case LOCK_HTTP_FILES:
+        return "LOCK_HTTP_FILES";
     case LOCK_LLM_PROVIDER:
         return "LOCK_LLM_PROVIDER";
     case LOCK_AUTH:

@@ -24,6 +24,9 @@
  *   LOCK_HTTP_POOL     server/http/http.c pool_lock: requests queued for the
  *                      offload threads
  *   LOCK_HTTP_WAIT     server/http/http.c wait_lock: the suspended long-polls
+ *   LOCK_HTTP_CONN     server/http/http.c conn_lock: the open connections, their
+ *                      deadlines and the count per address
+ *   LOCK_HTTP_FILES    server/http/www.c files_lock: the page's files in memory
  *   LOCK_LLM_PROVIDER  server/llm/provider.c provider.lock: calls in flight
  *   LOCK_AUTH          server/http/auth.c lock (a rwlock): the token table
  *   LOCK_RATELIMIT     server/http/ratelimit.c lock: the request buckets
@@ -48,6 +51,8 @@ enum lock_rank {
     LOCK_LEASE,
     LOCK_HTTP_POOL,
     LOCK_HTTP_WAIT,
+    LOCK_HTTP_CONN,
+    LOCK_HTTP_FILES,
     LOCK_LLM_PROVIDER,
     LOCK_AUTH,
     LOCK_RATELIMIT,

@@ -33,10 +33,21 @@ static struct series series[MAX_SERIES];
 static size_t n_series;
 /* The known events first, so that each counter exists at 0 from the start
  * (rate() and absent() need the series before the first event). */
-#define KNOWN_EVENTS 2
+#define KNOWN_EVENTS 9
 static struct event events[MAX_EVENTS] = {
     {"lease_expired", "Leases that ran out because a worker stopped sending heartbeats.", 0},
     {"offloaded_requests", "Requests handed from the HTTP threads to the offload threads.", 0},
+    {"longpoll_events", "Changes to a study that woke its waiting suggests (one per event).", 0},
+    {"longpoll_resumed", "Waiting suggests resumed by a change to their own study.", 0},
+    {"longpoll_expired", "Waiting suggests resumed because their wait_s ran out.", 0},
+    {"connections_refused", "Connections refused: their address held max_connections_per_address.",
+     0},
+    {"connections_cut",
+     "Connections cut: headers, body or next request not complete within their timeout.", 0},
+    {"busy_offloaded",
+     "Writes that found the database locked on the HTTP thread and waited on an offload thread.",
+     0},
+    {"static_not_modified", "Requests for a file of the page answered 304 Not Modified.", 0},
 };
 static size_t n_events = KNOWN_EVENTS;
 

@@ -129,6 +129,7 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.verbose > 0 ? LOG_DEBUG : LOG_INFO);
     db_set_max_pages(cfg.max_db_pages);
+    db_set_busy_timeout(cfg.busy_timeout_s * 1000);
     ratelimit_configure(cfg.rate_limit);
     if (i < argc)
         return token_main(argc - i - 1, argv + i + 1);
@@ -172,7 +173,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    wake_register(http_resume_due);
+    wake_register(http_wake);
     if (llm_hook_start() < 0) {
         fprintf(stderr, "hpod: cannot start the LLM threads\n");
         return 1;
@@ -183,6 +184,12 @@ int main(int argc, char **argv)
         .threads = cfg.threads,
         .offload_threads = cfg.offload_threads,
         .max_body = cfg.max_body,
+        .max_connections = cfg.max_connections,
+        .max_per_address =
+            cfg.max_connections_per_address ? cfg.max_connections_per_address : -1,
+        .header_timeout_s = cfg.header_timeout_s,
+        .body_timeout_s = cfg.body_timeout_s,
+        .idle_timeout_s = cfg.idle_timeout_s,
         .routes = api_routes,
         .fallback = www_serve,
         .tls_cert = cert_pem,
@@ -221,6 +228,7 @@ int main(int argc, char **argv)
     http_stop(d);
     llm_hook_stop();
     ratelimit_release();
+    www_release();
     free(cert_pem);
     free(key_pem);
     db_checkpointer_stop();

@@ -2,6 +2,7 @@
 #include "api.h"
 
 #include "db.h"
+#include "metrics.h"
 #include "store.h"
 
 const struct route api_routes[] = {
@@ -28,8 +29,20 @@ const struct route api_routes[] = {
     {NULL, NULL, ROLE_NONE, NULL, NULL},
 };
 
+/* How long a request on the HTTP thread waits for this process's write lock
+ * before it goes to an offload thread, which may wait the busy timeout. */
+#define HTTP_THREAD_PATIENCE_MS 20
+
 enum http_result api_fail(struct req *r, const struct serr *e)
 {
+    if (e->busy && http_can_offload(r)) {
+        /* The write lock is held (by another process, or a writer of ours
+         * that waits for one): wait for it on an offload thread, so that the
+         * HTTP thread goes on answering everything else. The handler runs
+         * again from the start there; it committed nothing. */
+        metrics_count("busy_offloaded", 1);
+        return HTTP_OFFLOAD;
+    }
     if (e->retry_after_s >= 0)
         http_set_retry_after(r, e->retry_after_s);
     http_reply_error(r, e->status, e->code, "%s", e->msg);
@@ -42,6 +55,9 @@ struct db *api_db(struct req *r)
     if (!db) {
         http_set_retry_after(r, 5);
         http_reply_error(r, 503, "storage_unavailable", "the database cannot be opened");
+        return NULL;
     }
+    /* on the HTTP thread a busy write gives up at once (api_fail) */
+    db_set_patience(db, http_can_offload(r) ? HTTP_THREAD_PATIENCE_MS : -1);
     return db;
 }

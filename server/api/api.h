@@ -28,10 +28,14 @@ enum http_result api_metrics(struct req *r);
 enum http_result api_version(struct req *r);
 enum http_result api_openapi(struct req *r);
 
-/* Reply with e (from the store) as an error. Always HTTP_DONE. */
+/* Reply with e (from the store) as an error: HTTP_DONE, or HTTP_OFFLOAD
+ * without a reply when the database was busy and the request may go to an
+ * offload thread to wait for it (the handler then runs again there). */
 struct serr;
 enum http_result api_fail(struct req *r, const struct serr *e);
-/* The connection's per-thread database, or a 503 reply and NULL. */
+/* The connection's per-thread database, or a 503 reply and NULL. On the HTTP
+ * thread (when the request could be offloaded) it is impatient: a write
+ * finding the write lock held fails at once as busy (db_set_patience). */
 struct db *api_db(struct req *r);
 
 #endif

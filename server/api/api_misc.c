@@ -52,6 +52,12 @@ enum http_result api_metrics(struct req *r)
     struct buf out;
     buf_init(&out);
     metrics_render(&out);
+    buf_printf(&out,
+               "# HELP hpod_longpoll_waiting Suggests waiting (parked) for a trial now.\n"
+               "# TYPE hpod_longpoll_waiting gauge\nhpod_longpoll_waiting %zu\n"
+               "# HELP hpod_connections_open HTTP connections open now.\n"
+               "# TYPE hpod_connections_open gauge\nhpod_connections_open %zu\n",
+               http_waiting(), http_connections());
     buf_puts(&out, "# HELP hpod_trials Trials by study and state.\n# TYPE hpod_trials gauge\n");
     for (size_t i = 0; i < st.n_trials; i++)
         buf_printf(&out, "hpod_trials{study=\"%s\",state=\"%s\"} %lld\n", st.trials[i].study,

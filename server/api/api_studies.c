@@ -139,7 +139,7 @@ enum http_result api_study_patch(struct req *r)
     struct study_info out;
     if (store_study_set_state(db, r->args[0], want, &out, &e) < 0)
         return api_fail(r, &e);
-    http_resume_due(store_event_seq());
+    http_wake(out.id, HTTP_WAKE_ALL); /* paused, running, finished: each one looks */
     http_reply_json(r, 200, render_study(&out, true));
     store_study_info_release(&out);
     return HTTP_DONE;
@@ -151,9 +151,16 @@ enum http_result api_study_delete(struct req *r)
     if (!db)
         return HTTP_DONE;
     struct serr e;
+    struct study st;
+    if (store_study_load(db, r->args[0], &st, &e) < 0) {
+        store_study_release(&st);
+        return api_fail(r, &e);
+    }
+    long long id = st.id;
+    store_study_release(&st);
     if (store_study_delete(db, r->args[0], &e) < 0)
         return api_fail(r, &e);
-    http_resume_due(store_event_seq());
+    http_wake(id, HTTP_WAKE_ALL); /* its waiting suggests answer 404 */
     http_reply_json(r, 200, json_pack("{ss sb}", "name", r->args[0], "deleted", 1));
     return HTTP_DONE;
 }
@@ -262,7 +269,7 @@ enum http_result api_study_enqueue(struct req *r)
     json_decref(checked);
     if (rc < 0)
         return api_fail(r, &e);
-    http_resume_due(store_event_seq());
+    http_wake(out.trial.study_id, 1);
     http_reply_json(r, 201, render_trial_detail(&out));
     store_trial_detail_release(&out);
     return HTTP_DONE;
@@ -315,7 +322,8 @@ enum http_result api_study_suggest(struct req *r)
         store_study_release(&st);
         return HTTP_OFFLOAD;
     }
-    uint64_t seq = store_event_seq();
+    /* before it looks: a change from here on is not missed if it parks */
+    http_wait_on(r, st.id);
     struct suggest_result res;
     int rc = suggest_run(db, &st, worker, (int)count, &res, &e);
     if (rc < 0) {
@@ -326,11 +334,10 @@ enum http_result api_study_suggest(struct req *r)
     if (res.trials.n == 0 && res.worth_waiting && r->deadline_ms > now && !http_draining()) {
         suggest_result_release(&res);
         store_study_release(&st);
-        r->wait_seq = seq;
         return HTTP_SUSPEND;
     }
-    if (res.trials.n > 0)
-        http_resume_due(store_event_seq());
+    if (res.study_state != st.state)
+        http_wake(st.id, HTTP_WAKE_ALL); /* it found the study finished: tell the others */
     json_t *trials = json_array();
     for (size_t i = 0; i < res.trials.n; i++)
         json_array_append_new(trials, render_lease(&res.trials.v[i], &st));
@@ -449,7 +456,6 @@ enum http_result api_study_import(struct req *r)
     json_t *out = transfer_import(db, body, &e);
     if (!out)
         return api_fail(r, &e);
-    http_resume_due(store_event_seq());
-    http_reply_json(r, 201, out);
+    http_reply_json(r, 201, out); /* a new study: nothing waits on it */
     return HTTP_DONE;
 }

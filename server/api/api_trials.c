@@ -10,16 +10,18 @@
 #include "render.h"
 #include "store.h"
 
-/* The trial id in the path, or -1 after a 404 reply. */
+/* The trial id in the path, or -1 after a 404 reply. Digits alone, as the
+ * API writes ids: no sign, space or leading zero, so that one trial has one
+ * path ("%201" and "+1" are not trial 1). */
 static long long trial_id(struct req *r)
 {
-    char *end;
-    long long id = strtoll(r->args[0], &end, 10);
-    if (*end || id <= 0) {
-        http_reply_error(r, 404, "not_found", "no trial with id \"%.40s\"", r->args[0]);
+    const char *a = r->args[0];
+    size_t len = strspn(a, "0123456789");
+    if (len == 0 || a[len] || a[0] == '0' || len > 18) {
+        http_reply_error(r, 404, "not_found", "no trial with id \"%.40s\"", a);
         return -1;
     }
-    return id;
+    return strtoll(a, NULL, 10);
 }
 
 /* The "worker" member of the body, or NULL after a 400 reply. */
@@ -156,7 +158,13 @@ enum http_result api_trial_complete(struct req *r)
     const char *worker = body_worker(r, body);
     if (!worker)
         return HTTP_DONE;
-    const char *state = json_str(body, "state", "completed");
+    json_t *js = json_object_get(body, "state");
+    if (js && !json_is_string(js)) {
+        http_reply_error(r, 400, "bad_state",
+                         "state: must be the string \"completed\", \"failed\" or \"pruned\"");
+        return HTTP_DONE;
+    }
+    const char *state = js ? json_string_value(js) : "completed";
     json_t *values = json_object_get(body, "values");
     if (!values_ok(r, values))
         return HTTP_DONE;
@@ -215,7 +223,8 @@ enum http_result api_trial_complete(struct req *r)
     free(error_cut);
     if (rc < 0)
         return api_fail(r, &e);
-    http_resume_due(store_event_seq());
+    if (!already)
+        http_wake(t.trial.study_id, 1); /* a slot freed, or the study finished */
     json_t *out = render_trial_detail(&t);
     json_object_set_new(out, "recorded_before", json_boolean(already));
     store_trial_detail_release(&t);

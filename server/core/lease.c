@@ -27,8 +27,13 @@ int lease_reap(struct db *db, int64_t now_ms)
 {
     long long ids[64];
     int n = store_reap(db, now_ms, heartbeats_deadline, ids, 64);
-    for (int i = 0; i < n && i < 64; i++)
+    for (int i = 0; i < n && i < 64; i++) {
         heartbeats_forget(ids[i]);
+        /* requeued, or failed (which may finish the study): its waiters look */
+        long long sid = store_trial_study(db, ids[i]);
+        if (sid > 0)
+            wake_study(sid, 1);
+    }
     if (n > 0)
         metrics_count("lease_expired", n);
     return n;
@@ -80,7 +85,6 @@ static void *reaper(void *arg)
                 last_auth = time_mono_ms();
             }
         }
-        wake_due(store_event_seq());
         lock_take(&lock);
         if (!running)
             break;

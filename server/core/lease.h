@@ -10,8 +10,9 @@
  * calls below keep the two together.
  *
  * The lease reaper: a thread that requeues or fails running trials whose
- * heartbeats stopped, wakes long-polls whose deadline passed (wake.h), and
- * runs a periodic task of the caller's (the token list's reload). */
+ * heartbeats stopped, wakes the long-polls of their studies (wake.h), and
+ * runs a periodic task of the caller's (the token list's reload). The HTTP
+ * layer resumes long-polls whose own deadline passed. */
 
 /* Start the thread, passing every interval_ms; periodic (may be NULL) runs on
  * it about every 2 s. 0 or -1. */
@@ -19,7 +20,8 @@ int lease_start(int interval_ms, void (*periodic)(void));
 /* Stop it and wait for it. */
 void lease_stop(void);
 /* One pass of the reaper at now_ms: expire the leases neither the database
- * nor the heartbeats in memory hold any longer. The number reaped, or -1. */
+ * nor the heartbeats in memory hold any longer, and wake their studies'
+ * waiting suggests. The number reaped, or -1. */
 int lease_reap(struct db *db, int64_t now_ms);
 
 /* A heartbeat from worker: check its lease (409 when it does not hold it) and

@@ -322,11 +322,11 @@ static int64_t bound_deadline(const struct lstudy *s)
     return t;
 }
 
-/* Resume the suggests waiting for something to change. */
-static void wake_requests(void)
+/* Resume the suggests waiting on study_id: one, which passes the wake on to
+ * the next when it is served. */
+static void wake_requests(long long study_id)
 {
-    store_event_bump();
-    wake_due(store_event_seq());
+    wake_study(study_id, 1);
 }
 
 /* ---- taking proposals (request threads) ---- */
@@ -611,19 +611,20 @@ static struct lstudy *pick(int64_t now)
     return best;
 }
 
-/* Note the bounds that ran out since last seen; true when one did, so that
- * the suggests waiting look again (lock held). */
-static bool bounds_due(int64_t now)
+/* Note the bounds that ran out since last seen, up to cap of them, with
+ * their studies in ids, so that the suggests waiting on those look again; how
+ * many (lock held). */
+static size_t bounds_due(int64_t now, long long *ids, size_t cap)
 {
-    bool any = false;
-    for (struct lstudy *s = studies; s; s = s->next) {
+    size_t n = 0;
+    for (struct lstudy *s = studies; s && n < cap; s = s->next) {
         int64_t d = bound_deadline(s);
         if (d && now >= d && s->woken_for != d) {
             s->woken_for = d;
-            any = true;
+            ids[n++] = s->id;
         }
     }
-    return any;
+    return n;
 }
 
 /* When the next timed event is due (lock held). */
@@ -872,9 +873,10 @@ out_release:;
         /* Waiting suggests keep waiting; bounds_due() wakes them once the
          * provider counts as down. */
     }
+    long long sid = s->id;
     lock_drop(&lock);
     if (wake_them)
-        wake_requests();
+        wake_requests(sid);
     json_decref(details);
     store_llm_history_free(replies, n_replies, rejected_reply, rejected_reason);
     llm_proposal_release(&out);
@@ -905,9 +907,12 @@ static void *llm_thread(void *arg)
             next_scan = time_mono_ms() + SCAN_MS;
             continue;
         }
-        if (bounds_due(now)) {
+        long long due[32];
+        size_t n_due = bounds_due(now, due, sizeof due / sizeof due[0]);
+        if (n_due > 0) {
             lock_drop(&lock);
-            wake_requests();
+            for (size_t i = 0; i < n_due; i++)
+                wake_requests(due[i]);
             lock_take(&lock);
             continue;
         }

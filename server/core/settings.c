@@ -39,6 +39,19 @@ void config_defaults(void)
     cfg.reaper_interval_ms = 250;
     cfg.max_wait_s = 60;
     cfg.llm_threads = 4;
+    /* Connections: 4096 at once, 512 of them from one address (an IPv6 /64):
+     * one client cannot take them all, while hundreds of workers behind one
+     * NAT, or on the daemon's own machine, still fit. Deadlines that traffic
+     * does not move: headers in 10 s, a body in 60 s, the next request of a
+     * kept-alive connection within 120 s (more than the workers' 30 s
+     * heartbeat), so that a client trickling bytes holds a connection for a
+     * bounded time. */
+    cfg.max_connections = 4096;
+    cfg.max_connections_per_address = 512;
+    cfg.header_timeout_s = 10;
+    cfg.body_timeout_s = 60;
+    cfg.idle_timeout_s = 120;
+    cfg.busy_timeout_s = 10;
 }
 
 void config_release(void)
@@ -164,6 +177,30 @@ static int set_key(const char *key, const char *v, char *err, size_t errlen)
         if (set_uint(key, v, 0, 2147483647L, &n, err, errlen) < 0)
             return -1;
         cfg.max_db_pages = n;
+    } else if (strcmp(key, "max_connections") == 0) {
+        if (set_uint(key, v, 16, 1000000, &n, err, errlen) < 0)
+            return -1;
+        cfg.max_connections = (unsigned)n;
+    } else if (strcmp(key, "max_connections_per_address") == 0) {
+        if (set_uint(key, v, 0, 1000000, &n, err, errlen) < 0)
+            return -1;
+        cfg.max_connections_per_address = (int)n;
+    } else if (strcmp(key, "header_timeout_s") == 0) {
+        if (set_uint(key, v, 1, 3600, &n, err, errlen) < 0)
+            return -1;
+        cfg.header_timeout_s = (unsigned)n;
+    } else if (strcmp(key, "body_timeout_s") == 0) {
+        if (set_uint(key, v, 1, 86400, &n, err, errlen) < 0)
+            return -1;
+        cfg.body_timeout_s = (unsigned)n;
+    } else if (strcmp(key, "idle_timeout_s") == 0) {
+        if (set_uint(key, v, 1, 86400, &n, err, errlen) < 0)
+            return -1;
+        cfg.idle_timeout_s = (unsigned)n;
+    } else if (strcmp(key, "busy_timeout_s") == 0) {
+        if (set_uint(key, v, 0, 3600, &n, err, errlen) < 0)
+            return -1;
+        cfg.busy_timeout_s = (unsigned)n;
     } else if (strcmp(key, "reaper_interval_ms") == 0) {
         if (set_uint(key, v, 10, 60000, &n, err, errlen) < 0)
             return -1;

@@ -26,6 +26,12 @@ struct settings {
     char *tls_key;            /* --tls-key PEM file, or NULL */
     unsigned rate_limit;      /* requests per second per token or address, 0 = off */
     long max_db_pages;        /* cap on the database size in pages (max_db_pages = N), 0 = none */
+    unsigned max_connections; /* open HTTP connections at once */
+    int max_connections_per_address; /* from one address (IPv6: one /64), 0 = no limit */
+    unsigned header_timeout_s;       /* request line and headers complete within */
+    unsigned body_timeout_s;         /* a request body complete within, after its headers */
+    unsigned idle_timeout_s;         /* a kept-alive connection's next request line within */
+    unsigned busy_timeout_s; /* how long a write waits for another process's write lock */
 };
 
 /* The settings in force (filled by config_load). */

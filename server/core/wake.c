@@ -3,15 +3,15 @@
 
 #include <stddef.h>
 
-static void (*registered)(uint64_t seq);
+static void (*registered)(long long study_id, int n);
 
-void wake_register(void (*waker)(uint64_t seq))
+void wake_register(void (*waker)(long long study_id, int n))
 {
     registered = waker;
 }
 
-void wake_due(uint64_t seq)
+void wake_study(long long study_id, int n)
 {
     if (registered)
-        registered(seq);
+        registered(study_id, n);
 }

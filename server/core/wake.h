@@ -1,20 +1,20 @@
 #ifndef WAKE_H
 #define WAKE_H
 
-#include <stdint.h>
-
 /* Waking the long-polls. The core changes what a waiting suggest waits for
  * (a proposal arrives, a lease runs out), while the requests themselves are
  * held by the layer above; that layer registers how to wake them, and the
- * core calls wake_due() without knowing who listens. */
+ * core calls wake_study() without knowing who listens. */
 
-/* The waker: resume the requests waiting on an event older than seq, or past
- * their deadline. Set once at start-up, before any thread runs (main.c wires
- * the HTTP layer's http_resume_due); NULL (the default) wakes nothing, which
- * is what tools and tests need. */
-void wake_register(void (*waker)(uint64_t seq));
-/* Call the waker with seq, the store's event sequence (store_event_seq()) as
- * it is after the change. */
-void wake_due(uint64_t seq);
+/* The waker: resume up to n (-1: all) requests waiting on the study, and mark
+ * it changed. Set once at start-up, before any thread runs (main.c wires the
+ * HTTP layer's http_wake); NULL (the default) wakes nothing, which is what
+ * tools and tests need. */
+void wake_register(void (*waker)(long long study_id, int n));
+/* Tell the waiting requests of one study that something they wait for
+ * changed: n of them may be served (-1: every one should look again). Only
+ * that study's requests are woken; each one woken that is served passes the
+ * wake on to the next, so n need not be exact. */
+void wake_study(long long study_id, int n);
 
 #endif

@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "conns.h"
 #include "jsonutil.h"
 #include "locks.h"
 #include "reqlimits.h"
@@ -24,13 +26,20 @@
 
 static const struct http_options *opts;
 
-/* Suspended long-polls. */
-struct waiter {
-    struct req *r;       /* borrowed: lives until the connection completes */
-    struct waiter *next; /* list link */
+/* Suspended long-polls, by the key they wait on (a study id): each key has
+ * its event sequence and its parked requests, oldest first. Keys are made by
+ * their first event or park and kept (a few dozen bytes per study). */
+struct wkey {
+    long long key;           /* the key */
+    uint64_t seq;            /* moved by each wake (from wait_seq_next: never reused) */
+    struct req *head, *tail; /* parked requests, oldest first */
+    struct wkey *next;       /* hash chain */
 };
+#define WKEY_BUCKETS 256
 static struct lock wait_lock = LOCK_INITIALIZER(LOCK_HTTP_WAIT);
-static struct waiter *waiters;
+static struct wkey *wkeys[WKEY_BUCKETS];
+static uint64_t wait_seq_next; /* the last sequence handed out */
+static size_t n_parked;        /* requests in the lists */
 
 /* Requests handed to the offload threads, first in first out. */
 static struct lock pool_lock = LOCK_INITIALIZER(LOCK_HTTP_POOL);
@@ -71,10 +80,7 @@ static void req_enter(struct req *r, enum req_state to)
     bool ok = false;
     switch (r->state) {
     case REQ_RECEIVING:
-        ok = to == REQ_DISCARDING || to == REQ_RUNNING || to == REQ_REPLIED;
-        break;
-    case REQ_DISCARDING:
-        ok = to == REQ_REPLIED;
+        ok = to == REQ_RUNNING || to == REQ_REPLIED;
         break;
     case REQ_RUNNING:
         ok = to == REQ_INLINE || to == REQ_OFFLOADED || to == REQ_PARKED || to == REQ_REPLIED;
@@ -112,7 +118,8 @@ static void queue(struct req *r, unsigned status, struct MHD_Response *resp)
         MHD_destroy_response(resp);
         return;
     }
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (!MHD_get_response_header(resp, "Cache-Control"))
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (r->retry_after_s >= 0) {
         char v[16];
@@ -133,11 +140,23 @@ static void queue(struct req *r, unsigned status, struct MHD_Response *resp)
     req_enter(r, REQ_REPLIED);
     metrics_request(r->route ? r->route->name : "other", status,
                     time_mono_us() - r->started_mono_us);
+    if (r->woken) {
+        /* resumed by an event and answered: what woke it may serve the next */
+        r->woken = false;
+        http_wake(r->wait_key, 1);
+    }
 }
 
 void http_set_retry_after(struct req *r, int seconds)
 {
     r->retry_after_s = seconds;
+}
+
+/* Add extra_headers (name, value pairs up to a NULL name) to resp. */
+static void add_headers(struct MHD_Response *resp, const char *const *extra_headers)
+{
+    for (size_t i = 0; extra_headers && extra_headers[i] && extra_headers[i + 1]; i += 2)
+        MHD_add_response_header(resp, extra_headers[i], extra_headers[i + 1]);
 }
 
 void http_reply_bytes(struct req *r, unsigned status, const char *content_type, const void *data,
@@ -148,9 +167,28 @@ void http_reply_bytes(struct req *r, unsigned status, const char *content_type, 
     if (!resp)
         return;
     MHD_add_response_header(resp, "Content-Type", content_type);
-    for (size_t i = 0; extra_headers && extra_headers[i] && extra_headers[i + 1]; i += 2)
-        MHD_add_response_header(resp, extra_headers[i], extra_headers[i + 1]);
+    add_headers(resp, extra_headers);
     queue(r, status, resp);
+}
+
+void http_reply_shared(struct req *r, unsigned status, const char *content_type, const void *data,
+                       size_t len, const char *const *extra_headers, void (*release)(void *))
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(len, (void *)data, release);
+    if (!resp) {
+        release((void *)data);
+        return;
+    }
+    if (content_type)
+        MHD_add_response_header(resp, "Content-Type", content_type);
+    add_headers(resp, extra_headers);
+    queue(r, status, resp);
+}
+
+const char *http_header(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 void http_reply_json(struct req *r, unsigned status, json_t *value)
@@ -263,13 +301,13 @@ long long http_query_int(struct req *r, const char *key, long long def, long lon
     const char *v = http_query(r, key);
     if (!v || !*v)
         return def;
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    if (*end || n < 0) {
+    size_t len = strspn(v, "0123456789");
+    if (v[len]) {
         http_reply_error(r, 400, "bad_query", "%s: must be a non-negative integer (got \"%.40s\")",
                          key, v);
         return -1;
     }
+    long long n = len > 18 ? max : strtoll(v, NULL, 10);
     return n > max ? max : n;
 }
 
@@ -305,24 +343,119 @@ fail:
     return false;
 }
 
+/* The entry of key, made when absent and make is set; NULL when absent or
+ * out of memory (wait_lock held). */
+static struct wkey *wkey_find(long long key, bool make)
+{
+    size_t b = (size_t)((unsigned long long)key * 0x9E3779B97F4A7C15ull >> 56) % WKEY_BUCKETS;
+    for (struct wkey *k = wkeys[b]; k; k = k->next)
+        if (k->key == key)
+            return k;
+    if (!make)
+        return NULL;
+    struct wkey *k = calloc(1, sizeof *k);
+    if (!k)
+        return NULL;
+    k->key = key;
+    k->next = wkeys[b];
+    wkeys[b] = k;
+    return k;
+}
+
+/* Take r out of its key's list (wait_lock held, r->waiting). */
+static void wait_unlink(struct wkey *k, struct req *r)
+{
+    if (r->wait_prev)
+        r->wait_prev->wait_next = r->wait_next;
+    else
+        k->head = r->wait_next;
+    if (r->wait_next)
+        r->wait_next->wait_prev = r->wait_prev;
+    else
+        k->tail = r->wait_prev;
+    r->wait_prev = r->wait_next = NULL;
+    r->waiting = false;
+    n_parked--;
+}
+
+/* Resume a parked r that was unlinked (wait_lock held). */
+static void wait_resume(struct req *r, bool by_event)
+{
+    r->woken = by_event;
+    MHD_resume_connection(r->conn);
+}
+
+void http_wait_on(struct req *r, long long key)
+{
+    lock_take(&wait_lock);
+    struct wkey *k = wkey_find(key, false);
+    r->wait_key = key;
+    r->wait_seq = k ? k->seq : 0;
+    lock_drop(&wait_lock);
+}
+
+void http_wake(long long key, int n)
+{
+    int woken = 0;
+    lock_take(&wait_lock);
+    struct wkey *k = wkey_find(key, true);
+    if (k) {
+        k->seq = ++wait_seq_next;
+        while (k->head && (n < 0 || woken < n)) {
+            struct req *r = k->head;
+            wait_unlink(k, r);
+            wait_resume(r, true);
+            woken++;
+        }
+    } else {
+        /* out of memory for the key: wake everything rather than lose it */
+        lock_drop(&wait_lock);
+        log_warn("out of memory: every long-poll resumed");
+        http_resume_all();
+        return;
+    }
+    lock_drop(&wait_lock);
+    metrics_count("longpoll_events", 1);
+    if (woken)
+        metrics_count("longpoll_resumed", woken);
+}
+
 /* Park r as a long-poll (its connection suspended, or already suspended when
- * the handler ran on an offload thread) until an event or its deadline. */
+ * the handler ran on an offload thread) on r->wait_key until a wake of the
+ * key, its deadline, or the daemon stopping. When the key moved since its
+ * handler looked (http_wait_on), it is resumed at once. */
 static void park(struct req *r)
 {
     bool was_pool = r->state == REQ_OFFLOADED;
+    bool moved = false;
     lock_take(&wait_lock);
-    struct waiter *w = malloc(sizeof *w);
-    if (w) {
+    struct wkey *k = wkey_find(r->wait_key, true);
+    if (k) {
         /* from here the MHD thread may resume it and run the handler again */
         req_enter(r, REQ_PARKED);
-        w->r = r;
-        w->next = waiters;
-        waiters = w;
+        r->woken = false;
+        r->wait_next = NULL;
+        r->wait_prev = k->tail;
+        if (k->tail)
+            k->tail->wait_next = r;
+        else
+            k->head = r;
+        k->tail = r;
+        r->waiting = true;
+        n_parked++;
         if (!was_pool)
             MHD_suspend_connection(r->conn);
+        if (k->seq != r->wait_seq) {
+            /* an event came while the handler looked: look again */
+            wait_unlink(k, r);
+            wait_resume(r, true);
+            moved = true;
+        }
     }
     lock_drop(&wait_lock);
-    if (!w) {
+    if (moved)
+        metrics_count("longpoll_resumed", 1);
+    if (!k) {
         http_reply_error(r, 503, "unavailable", "out of memory");
         if (was_pool)
             MHD_resume_connection(r->conn);
@@ -478,8 +611,52 @@ static bool rate_limited(struct req *r, const char *authorization)
     return true;
 }
 
-static void dispatch(struct req *r)
+/* Headers that frame the body: a Content-Length given twice with different
+ * values, a Transfer-Encoding other than chunked, or both headers at once
+ * leave what the body is open to reading, and are refused. */
+struct framing {
+    int n_length;           /* Content-Length headers */
+    const char *length;     /* the first one's value */
+    bool conflict;          /* two of them differ */
+    const char *encoding;   /* Transfer-Encoding, or NULL */
+};
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
 {
+    (void)kind;
+    struct framing *f = cls;
+    if (!value)
+        value = "";
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->n_length++ == 0)
+            f->length = value;
+        else if (strcmp(f->length, value) != 0)
+            f->conflict = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        if (f->encoding && strcasecmp(f->encoding, value) != 0)
+            f->conflict = true;
+        f->encoding = value;
+    }
+    return MHD_YES;
+}
+
+/* Decide r from its headers alone, on the first call, before any byte of its
+ * body is read: framing, route, token, rate, declared size. A refusal is
+ * queued now, so that libmicrohttpd sends no "100 Continue" and reads no
+ * body (it closes the connection after the reply when one was announced). */
+static void admit(struct req *r)
+{
+    struct framing f = {0, NULL, false, NULL};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_header, &f);
+    if (f.conflict || (f.encoding && (f.n_length > 0 || strcasecmp(f.encoding, "chunked") != 0))) {
+        http_reply_error(r, 400, "bad_request",
+                         f.conflict ? "conflicting Content-Length or Transfer-Encoding headers"
+                         : f.n_length
+                             ? "Content-Length and Transfer-Encoding cannot both be sent"
+                             : "Transfer-Encoding: only chunked is understood");
+        return;
+    }
     const struct route *routes = opts->routes;
     bool path_known = false;
     for (size_t i = 0; routes[i].method; i++) {
@@ -504,30 +681,66 @@ static void dispatch(struct req *r)
         }
         if (opts->fallback && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) &&
             strncmp(r->url, "/api/", 5) != 0) {
-            opts->fallback(r);
+            r->fallback = true;
+        } else {
+            http_reply_error(r, 404, "not_found", "no such endpoint \"%s\"", r->url);
             return;
         }
-        http_reply_error(r, 404, "not_found", "no such endpoint \"%s\"", r->url);
-        return;
+    } else {
+        const char *authz =
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        char why[160];
+        if (auth_check(authz, r->route->role, &r->role, why, sizeof why) < 0) {
+            bool no_token = r->role == ROLE_NONE;
+            http_reply_error(r, no_token ? 401 : 403, no_token ? "unauthorized" : "forbidden",
+                             "%s", why);
+            return;
+        }
+        if (rate_limited(r, authz))
+            return;
     }
-    const char *authz =
-        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    char why[160];
-    if (auth_check(authz, r->route->role, &r->role, why, sizeof why) < 0) {
-        bool no_token = r->role == ROLE_NONE;
-        http_reply_error(r, no_token ? 401 : 403, no_token ? "unauthorized" : "forbidden", "%s",
-                         why);
-        return;
+    if (f.length) {
+        /* libmicrohttpd answered a length that is not a number itself */
+        unsigned long long len = strtoull(f.length, NULL, 10);
+        if (len > opts->max_body) {
+            http_reply_error(r, 413, "body_too_large", "request body larger than %zu bytes",
+                             opts->max_body);
+            return;
+        }
     }
-    if (rate_limited(r, authz))
-        return;
-    if (r->state == REQ_DISCARDING) {
-        http_reply_error(r, 413, "body_too_large", "request body larger than %zu bytes",
-                         opts->max_body);
+}
+
+/* The body is complete: run the handler, or the fallback. */
+static void dispatch(struct req *r)
+{
+    if (r->fallback) {
+        opts->fallback(r);
+        if (r->state != REQ_REPLIED)
+            http_reply_error(r, 500, "internal", "no reply for \"%s\"", r->url);
         return;
     }
     req_enter(r, REQ_RUNNING);
     run_handler(r);
+}
+
+/* Resume the long-polls past their deadline. */
+static void resume_expired(int64_t now)
+{
+    int n = 0;
+    lock_take(&wait_lock);
+    for (size_t b = 0; n_parked > 0 && b < WKEY_BUCKETS; b++)
+        for (struct wkey *k = wkeys[b]; k; k = k->next)
+            for (struct req *r = k->head, *next; r; r = next) {
+                next = r->wait_next;
+                if (r->deadline_ms && now >= r->deadline_ms) {
+                    wait_unlink(k, r);
+                    wait_resume(r, false);
+                    n++;
+                }
+            }
+    lock_drop(&wait_lock);
+    if (n)
+        metrics_count("longpoll_expired", n);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -538,6 +751,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     struct req *r = *con_cls;
     if (!r) {
+        /* the headers are in: decide from them before any body */
         r = calloc(1, sizeof *r);
         if (!r)
             return MHD_NO;
@@ -547,16 +761,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->started_mono_us = time_mono_us();
         r->state = REQ_RECEIVING;
         r->retry_after_s = -1;
+        conns_headers_in(conn);
         buf_init(&r->body);
         *con_cls = r;
         atomic_fetch_add(&in_flight, 1);
+        admit(r);
         return MHD_YES;
     }
     if (*upload_size) {
-        if (r->state == REQ_RECEIVING && r->body.len + *upload_size <= opts->max_body)
+        if (r->state == REQ_RECEIVING && r->body.len + *upload_size > opts->max_body) {
+            /* a chunked body past the limit (a declared length was refused
+             * before): no reply can be queued in the middle of a body */
+            log_debug("%s %s: chunked body past %zu bytes: connection closed", r->method, r->url,
+                      opts->max_body);
+            return MHD_NO;
+        }
+        if (r->state == REQ_RECEIVING)
             buf_append(&r->body, upload_data, *upload_size);
-        else if (r->state == REQ_RECEIVING)
-            req_enter(r, REQ_DISCARDING);
         *upload_size = 0;
         return MHD_YES;
     }
@@ -571,7 +792,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     switch (r->state) {
     case REQ_RECEIVING:
-    case REQ_DISCARDING:
+        conns_answering(conn);
         dispatch(r);
         break;
     case REQ_PARKED:
@@ -592,52 +813,81 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)conn;
     (void)toe;
+    conns_answered(conn);
     struct req *r = *con_cls;
     if (!r)
         return;
     lock_take(&wait_lock);
-    for (struct waiter **pw = &waiters; *pw; pw = &(*pw)->next) {
-        if ((*pw)->r == r) {
-            struct waiter *w = *pw;
-            *pw = w->next;
-            free(w);
-            break;
-        }
+    if (r->waiting) {
+        struct wkey *k = wkey_find(r->wait_key, false);
+        if (k)
+            wait_unlink(k, r);
     }
+    bool pass = r->woken; /* woken, then gone before it could answer */
     lock_drop(&wait_lock);
+    if (pass)
+        http_wake(r->wait_key, 1);
     req_free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&in_flight, 1);
 }
 
-static void resume_where(bool all, uint64_t seq)
+size_t http_waiting(void)
 {
-    int64_t now = time_mono_ms();
     lock_take(&wait_lock);
-    struct waiter **pw = &waiters;
-    while (*pw) {
-        struct waiter *w = *pw;
-        if (all || w->r->wait_seq < seq || (w->r->deadline_ms && now >= w->r->deadline_ms)) {
-            *pw = w->next;
-            MHD_resume_connection(w->r->conn);
-            free(w);
-        } else {
-            pw = &w->next;
-        }
-    }
+    size_t n = n_parked;
     lock_drop(&wait_lock);
+    return n;
+}
+
+size_t http_connections(void)
+{
+    return conns_open();
 }
 
 void http_resume_all(void)
 {
-    resume_where(true, 0);
+    lock_take(&wait_lock);
+    for (size_t b = 0; b < WKEY_BUCKETS; b++)
+        for (struct wkey *k = wkeys[b]; k; k = k->next) {
+            k->seq = ++wait_seq_next;
+            while (k->head) {
+                struct req *r = k->head;
+                wait_unlink(k, r);
+                wait_resume(r, false);
+            }
+        }
+    lock_drop(&wait_lock);
 }
 
-void http_resume_due(uint64_t seq)
+/* libmicrohttpd's messages. Before it serves they are about its set-up (a
+ * port in use, an option it ignores): warnings. After, most are about one
+ * connection (a client that hung up, a bad TLS record), which the slow
+ * clients cut by the sweeper produce by the thousand: debug lines, but for
+ * the ones about the daemon itself (accept, threads, memory, limits), at most
+ * one warning every 10 s. */
+static atomic_bool mhd_serving;
+static _Atomic int64_t mhd_warned_ms;
+
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    resume_where(false, seq);
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    bool serious = !atomic_load(&mhd_serving);
+    if (!serious && (strstr(msg, "accept") || strstr(msg, "thread") || strstr(msg, "memory") ||
+                     strstr(msg, "limit"))) {
+        int64_t now = time_mono_ms(), last = atomic_load(&mhd_warned_ms);
+        serious = now - last >= 10000 && atomic_compare_exchange_strong(&mhd_warned_ms, &last, now);
+    }
+    if (serious)
+        log_warn("libmicrohttpd: %s", msg);
+    else
+        log_debug("libmicrohttpd: %s", msg);
 }
 
 struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t errlen)
@@ -645,7 +895,6 @@ struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t er
     opts = o;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    socklen_t sslen;
     /* poll(), not epoll: with libmicrohttpd 0.9.75's epoll loop, a thread that
      * had 128 or more connections ready at once could go back to sleep with
      * requests unanswered (tests/faults/connections.py); poll is level
@@ -657,18 +906,15 @@ struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t er
     if (inet_pton(AF_INET, o->host, &in4->sin_addr) == 1) {
         in4->sin_family = AF_INET;
         in4->sin_port = htons((uint16_t)o->port);
-        sslen = sizeof *in4;
     } else if (inet_pton(AF_INET6, o->host, &in6->sin6_addr) == 1) {
         in6->sin6_family = AF_INET6;
         in6->sin6_port = htons((uint16_t)o->port);
-        sslen = sizeof *in6;
         flags |= MHD_USE_IPv6;
     } else {
         snprintf(err, errlen, "listen address \"%s\" is not a numeric IPv4 or IPv6 address",
                  o->host);
         return NULL;
     }
-    (void)sslen;
     bool tls = o->tls_cert && o->tls_key;
     if (tls) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -679,30 +925,51 @@ struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t er
         }
         flags |= MHD_USE_TLS;
     }
-    struct MHD_OptionItem items[10];
+    unsigned idle_s = o->idle_timeout_s ? o->idle_timeout_s : 120;
+    conns_configure(o->header_timeout_s ? o->header_timeout_s : 10,
+                    o->body_timeout_s ? o->body_timeout_s : 60, idle_s,
+                    o->max_per_address < 0  ? 0
+                    : o->max_per_address ? (unsigned)o->max_per_address
+                                         : 512);
+    unsigned max_conn = conns_fit(o->max_connections ? o->max_connections : 4096);
+    /* a thread pool shares the limit out among its threads: each needs some */
+    if (o->threads > 1 && max_conn < 4 * o->threads)
+        max_conn = 4 * o->threads;
+    struct MHD_OptionItem items[16];
     size_t n = 0;
+    /* first, so that it has every message */
+    items[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
     items[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     /* one thread is the polling thread alone (MHD warns about a pool of one) */
     if (o->threads > 1)
         items[n++] =
             (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)o->threads, NULL};
     items[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
-    items[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
-    items[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 4096, NULL};
+    items[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)conns_notify, NULL};
+    items[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)conns_uri, NULL};
+    items[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)idle_s, NULL};
+    items[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)max_conn, NULL};
     items[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
     if (tls) {
         items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert};
         items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key};
     }
     items[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, conns_accept, NULL, on_request, NULL,
                                             MHD_OPTION_ARRAY, items, MHD_OPTION_END);
     if (!d) {
         snprintf(err, errlen, "cannot listen on %s:%u (address in use or not permitted)", o->host,
                  o->port);
         return NULL;
     }
+    if (conns_sweeper_start(resume_expired) < 0) {
+        MHD_stop_daemon(d);
+        snprintf(err, errlen, "cannot start the connection sweeper thread");
+        return NULL;
+    }
     pool_start(o->offload_threads);
+    atomic_store(&mhd_serving, true);
     return d;
 }
 
@@ -727,5 +994,6 @@ void http_stop(struct MHD_Daemon *d)
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
+    conns_sweeper_stop();
     MHD_stop_daemon(d);
 }

@@ -26,6 +26,8 @@ struct db {
     size_t n_slots;                     /* used slots */
     int last_rc;                        /* last failing result code */
     bool writing;                       /* holds write_lock (between begin and end) */
+    int patience_ms;                    /* db_set_patience(), -1 for the busy timeout */
+    int busy_ms;                        /* the busy timeout SQLite has for it now */
 };
 
 /* Writers of this process take turns here rather than in SQLite's busy handler,
@@ -50,6 +52,7 @@ static bool ckpt_running, ckpt_wanted;
 static char *db_path;
 static bool db_sync_full;
 static long db_max_pages;
+static int db_busy_ms = 10000;
 static pthread_key_t db_key;
 static pthread_once_t db_key_once = PTHREAD_ONCE_INIT;
 
@@ -116,7 +119,9 @@ struct db *db_open(const char *path, char *err, size_t errlen)
         db_close(db);
         return NULL;
     }
-    sqlite3_busy_timeout(db->h, 10000);
+    db->patience_ms = -1;
+    db->busy_ms = db_busy_ms;
+    sqlite3_busy_timeout(db->h, db->busy_ms);
     sqlite3_extended_result_codes(db->h, 1);
     sqlite3_wal_hook(db->h, wal_hook, NULL);
     char *msg = NULL;
@@ -145,6 +150,22 @@ struct db *db_open(const char *path, char *err, size_t errlen)
 void db_set_max_pages(long n)
 {
     db_max_pages = n;
+}
+
+void db_set_busy_timeout(int ms)
+{
+    db_busy_ms = ms < 0 ? 0 : ms;
+}
+
+void db_set_patience(struct db *db, int ms)
+{
+    db->patience_ms = ms;
+}
+
+bool db_busy(struct db *db)
+{
+    int rc = sqlite3_extended_errcode(db->h) & 0xff;
+    return rc == SQLITE_BUSY || (db->last_rc & 0xff) == SQLITE_BUSY;
 }
 
 void db_close(struct db *db)
@@ -345,7 +366,8 @@ static int step_once(struct db *db, const char *sql)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         db->last_rc = rc;
-        log_error("sqlite: %s: %s", sql, sqlite3_errmsg(db->h));
+        if (db->patience_ms < 0 || (rc & 0xff) != SQLITE_BUSY)
+            log_error("sqlite: %s: %s", sql, sqlite3_errmsg(db->h));
         return -1;
     }
     return 0;
@@ -353,16 +375,29 @@ static int step_once(struct db *db, const char *sql)
 
 int db_begin(struct db *db)
 {
+    bool patient = db->patience_ms < 0;
+    int wait_ms = patient ? db_busy_ms : db->patience_ms;
     if (!db->writing) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 10; /* as busy_timeout */
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
         if (lock_take_until(&write_lock, &until) != 0) {
             db->last_rc = SQLITE_BUSY;
-            log_error("sqlite: timed out waiting for the write lock");
+            if (patient)
+                log_error("sqlite: timed out waiting for the write lock");
             return -1;
         }
         db->writing = true;
+    }
+    /* the patient wait for another process's lock in SQLite's busy handler;
+     * an impatient connection hears SQLITE_BUSY at once */
+    int busy = patient ? db_busy_ms : 0;
+    if (db->busy_ms != busy) {
+        sqlite3_busy_timeout(db->h, busy);
+        db->busy_ms = busy;
     }
     if (step_once(db, "BEGIN IMMEDIATE") < 0) {
         db_end_write(db);
@@ -390,23 +425,24 @@ void db_rollback(struct db *db)
 
 static bool last_busy(struct db *db)
 {
-    int rc = sqlite3_extended_errcode(db->h) & 0xff;
-    return rc == SQLITE_BUSY || (db->last_rc & 0xff) == SQLITE_BUSY;
+    return db_busy(db);
 }
 
 int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 {
+    /* an impatient connection's caller does something else when busy */
+    int tries = db->patience_ms < 0 ? DB_RUN_TRIES : 1;
     for (int attempt = 1;; attempt++) {
         db->last_rc = SQLITE_OK;
         if (db_begin(db) < 0) {
-            if (last_busy(db) && attempt < DB_RUN_TRIES)
+            if (last_busy(db) && attempt < tries)
                 continue;
             return -1;
         }
         if (fn(db, ctx) < 0) {
             bool busy = last_busy(db);
             db_rollback(db);
-            if (busy && attempt < DB_RUN_TRIES) {
+            if (busy && attempt < tries) {
                 log_warn("sqlite: database busy, running the transaction again");
                 continue;
             }
@@ -414,7 +450,7 @@ int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
         }
         if (db_commit(db) == 0)
             return 0;
-        if (!last_busy(db) || attempt >= DB_RUN_TRIES)
+        if (!last_busy(db) || attempt >= tries)
             return -1;
     }
 }

@@ -16,6 +16,19 @@ int db_setup(const char *path, bool sync_full);
  * (PRAGMA max_page_count; 0 = no cap): writes past it fail as "database or
  * disk is full", which is how a full disk is tested. */
 void db_set_max_pages(long n);
+/* How long a transaction waits for another process's write lock (SQLite's
+ * busy timeout), and for this process's other writers, before it fails as
+ * busy: ms, for every connection (default 10000). */
+void db_set_busy_timeout(int ms);
+/* Make this connection's transactions wait at most ms (>= 0) for the write
+ * lock of this process and none for another process's, and not run again
+ * when busy, so that the caller hears SQLITE_BUSY at once and can hand the
+ * work to a thread that may wait (the HTTP threads do); -1 restores the busy
+ * timeout and the retries. Reads are not affected but for SQLite's rare
+ * busy reads (WAL recovery). */
+void db_set_patience(struct db *db, int ms);
+/* True when the last failure was SQLITE_BUSY (the write lock not had in time). */
+bool db_busy(struct db *db);
 /* Start and stop the thread that checkpoints the WAL when a commit takes it
  * past 4000 pages (without it, the committing thread does). */
 int db_checkpointer_start(void);

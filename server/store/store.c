@@ -28,6 +28,7 @@ int serr_set(struct serr *e, unsigned status, const char *code, const char *fmt,
     e->status = status;
     e->code = code;
     e->retry_after_s = -1;
+    e->busy = false;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
@@ -37,6 +38,15 @@ int serr_set(struct serr *e, unsigned status, const char *code, const char *fmt,
 
 int serr_db(struct serr *e, struct db *db, const char *what)
 {
+    if (db_busy(db)) {
+        serr_set(e, 503, "storage_unavailable",
+                 "%s: storage unavailable: the database is locked (another process holds its "
+                 "write lock)",
+                 what);
+        e->retry_after_s = 2;
+        e->busy = true;
+        return -1;
+    }
     if (db_unavailable(db)) {
         serr_set(e, 503, "storage_unavailable", "%s: storage unavailable: %s", what, db_errmsg(db));
         e->retry_after_s = 5;
@@ -54,6 +64,17 @@ int store_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx, str
     if (e->status == 0)
         serr_db(e, db, what);
     return -1;
+}
+
+long long store_trial_study(struct db *db, long long id)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT study_id FROM trials WHERE id = ?");
+    if (!q)
+        return 0;
+    sqlite3_bind_int64(q, 1, id);
+    long long sid = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    return sid;
 }
 
 /* --- columns --- */

@@ -38,13 +38,15 @@ struct serr {
     const char *code;  /* static machine-readable code */
     char msg[512];     /* lower-case message */
     int retry_after_s; /* for 429/503, or -1 */
+    bool busy;         /* the database was busy: worth trying again where one may wait */
 };
 
 /* Set e (status, code, message) and return -1. */
 int serr_set(struct serr *e, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Set e from the database's last error: 503 when the disk is full or the file is
- * read-only, 500 otherwise. Returns -1. */
+/* Set e from the database's last error: 503 (Retry-After 2, busy set) when
+ * the write lock was not had within the connection's patience (db.h), 503
+ * when the disk is full or the file is read-only, 500 otherwise. Returns -1. */
 int serr_db(struct serr *e, struct db *db, const char *what);
 
 /* An event counter bumped on every change a long-poll may wait for. The store
@@ -234,6 +236,8 @@ int store_enqueue(struct db *db, const char *name, const json_t *params, const c
                   struct trial_detail *out, struct serr *e);
 /* One trial with its reports and attempts. */
 int store_trial_get(struct db *db, long long id, struct trial_detail *out, struct serr *e);
+/* The study of trial id, 0 when there is no such trial (or on an error). */
+long long store_trial_study(struct db *db, long long id);
 
 /* Check worker's lease on trial id for a heartbeat. *action as the lifecycle
  * says, *lease_ms the study's lease length (to extend the lease in memory).

@@ -63,6 +63,39 @@ with Daemon() as d:
     tap.ok(st == 400 and is_error(st, b) and "string" in b["error"]["message"],
            "a string over 256 KiB: 400", b)
 
+    # a field of the wrong type is refused, never taken for its default
+    st, b = d.call("POST", f"/api/v1/trials/{tid}/complete",
+                   {"worker": "w", "state": 5, "value": 1.0})
+    tap.ok(st == 400 and is_error(st, b) and "state" in b["error"]["message"],
+           '"state": 5 in a completion: 400 naming the field', b)
+    st, b = d.call("GET", f"/api/v1/trials/{tid}")
+    tap.ok(st == 200 and b["state"] == "running", "and the trial still runs", b)
+    # one trial, one path: ids are digits, no sign, space or leading zero
+    odd = [f"%20{tid}", f"+{tid}", f"0{tid}", f"{tid}%20", f"%2B{tid}", f"{tid}.0", "0x1"]
+    got = [(p, d.call("GET", f"/api/v1/trials/{p}")[0]) for p in odd]
+    tap.ok(all(st == 404 for _, st in got), "trial ids with a space, a sign or a leading zero: 404",
+           got)
+    st, b = d.call("POST", f"/api/v1/trials/+{tid}/heartbeat", {"worker": "w"})
+    tap.eq(st, 404, "a heartbeat to \"+ID\" likewise")
+    st, b = d.call("GET", "/api/v1/studies/s/trials?limit=+5")
+    tap.eq(st, 400, "a query number with a sign: 400")
+    # framing headers that disagree
+    hb = b'{"worker": "w"}'
+    code, body = raw_request(d.port, b"POST /api/v1/trials/%d/heartbeat HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+                             b"Content-Length: 2\r\n\r\n%s" % (tid, len(hb), hb))
+    tap.ok(code == 400 and b"Content-Length" in body,
+           "two Content-Length headers that differ: 400", (code, body[:200]))
+    code, body = raw_request(d.port, b"POST /api/v1/trials/%d/heartbeat HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (tid, len(hb), len(hb), hb))
+    tap.eq(code, 200, "the same Content-Length twice is one")
+    code, body = raw_request(d.port, b"POST /api/v1/trials/%d/heartbeat HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\nf\r\n%s\r\n0\r\n\r\n"
+                             % (tid, len(hb), hb))
+    tap.eq(code, 400, "Content-Length with Transfer-Encoding: 400")
+
     worker = {"worker": "w"}
     cases = [
         ("POST", "/api/v1/studies", ""),
