@@ -30,16 +30,13 @@ struct grow {
     size_t m;        /* samples in the bootstrap */
     const struct forest_opts *o;
     size_t *row;            /* m: the data row of each sample */
+    double *xs;             /* d * m: per feature, each sample's value (feature-major) */
+    double *ys;             /* m: each sample's target */
     size_t *ord;            /* d * m: per feature, samples in order of that feature */
     unsigned char *go_left; /* m: per sample, the side of the split being made */
     size_t *tmp;            /* m: scratch for the partition */
     struct forest_tree *t;  /* the tree being grown */
 };
-
-static double xval(const struct grow *g, size_t sample, size_t j)
-{
-    return g->x[g->row[sample] * g->d + j];
-}
 
 /* A new node (index), or -1 when out of memory. */
 static int node_add(struct forest_tree *t)
@@ -79,12 +76,12 @@ static int grow_node(struct grow *g, size_t lo, size_t hi, int depth)
     size_t cnt = hi - lo;
     double sum = 0;
     for (size_t k = lo; k < hi; k++)
-        sum += g->y[g->row[g->ord[k]]];
+        sum += g->ys[g->ord[k]];
     double mean = sum / (double)cnt;
     g->t->nodes[id].value = mean;
     double sse = 0, sumsq = 0;
     for (size_t k = lo; k < hi; k++) {
-        double v = g->y[g->row[g->ord[k]]], r = v - mean;
+        double v = g->ys[g->ord[k]], r = v - mean;
         sse += r * r;
         sumsq += v * v;
     }
@@ -100,15 +97,16 @@ static int grow_node(struct grow *g, size_t lo, size_t hi, int depth)
     double base = sum * sum / (double)cnt;
     for (size_t j = 0; j < g->d; j++) {
         const size_t *o = g->ord + j * g->m;
+        const double *xj = g->xs + j * g->m;
         double sl = 0;
         for (size_t k = lo; k + 1 < hi; k++) {
-            sl += g->y[g->row[o[k]]];
+            sl += g->ys[o[k]];
             size_t nl = k + 1 - lo, nr = cnt - nl;
             if (nl < min_leaf)
                 continue;
             if (nr < min_leaf)
                 break;
-            double a = xval(g, o[k], j), b = xval(g, o[k + 1], j);
+            double a = xj[o[k]], b = xj[o[k + 1]];
             if (!(a < b))
                 continue;
             double sr = sum - sl;
@@ -176,12 +174,15 @@ struct forest *forest_fit(const double *x, const double *y, size_t n, size_t d,
     size_t *sorted = malloc(dd * n * sizeof *sorted); /* per feature, rows in order */
     struct keyed *kv = malloc(n * sizeof *kv);
     size_t *count = malloc(n * sizeof *count);
-    struct grow g = {.x = x, .y = y, .d = d, .m = n, .o = o};
+    struct grow g = {.d = d, .m = n, .o = o};
     g.row = malloc(n * sizeof *g.row);
+    g.xs = malloc(dd * n * sizeof *g.xs);
+    g.ys = malloc(n * sizeof *g.ys);
     g.ord = malloc(dd * n * sizeof *g.ord);
     g.go_left = malloc(n);
     g.tmp = malloc(n * sizeof *g.tmp);
-    if (!f || !sorted || !kv || !count || !g.row || !g.ord || !g.go_left || !g.tmp)
+    if (!f || !sorted || !kv || !count || !g.row || !g.xs || !g.ys || !g.ord || !g.go_left ||
+        !g.tmp)
         goto fail;
     f->d = d;
     f->trees = calloc((size_t)o->trees, sizeof *f->trees);
@@ -207,6 +208,11 @@ struct forest *forest_fit(const double *x, const double *y, size_t n, size_t d,
         for (size_t i = 0; i < n; i++)
             for (size_t c = 0; c < count[i]; c++)
                 g.row[s++] = i;
+        for (size_t k = 0; k < n; k++) {
+            g.ys[k] = y[g.row[k]];
+            for (size_t j = 0; j < d; j++)
+                g.xs[j * n + k] = x[g.row[k] * d + j];
+        }
         /* first sample of each row, to carry the whole-data orders over */
         size_t acc = 0;
         for (size_t i = 0; i < n; i++) {
@@ -235,6 +241,8 @@ struct forest *forest_fit(const double *x, const double *y, size_t n, size_t d,
     free(kv);
     free(count);
     free(g.row);
+    free(g.xs);
+    free(g.ys);
     free(g.ord);
     free(g.go_left);
     free(g.tmp);
@@ -244,6 +252,8 @@ fail:
     free(kv);
     free(count);
     free(g.row);
+    free(g.xs);
+    free(g.ys);
     free(g.ord);
     free(g.go_left);
     free(g.tmp);
@@ -355,15 +365,17 @@ int forest_main_effects(const struct forest *f, const double *w_missing, double 
     for (size_t t = 0; t < f->n_trees; t++)
         if (f->trees[t].n > max_nodes)
             max_nodes = f->trees[t].n;
-    size_t dd = d ? d : 1;
-    struct leaf_box *leaves = malloc((max_nodes + 1) * sizeof *leaves);
-    double *boxes = malloc((max_nodes + 1) * 2 * dd * sizeof *boxes);
+    size_t dd = d ? d : 1, ml = max_nodes + 1;
+    struct leaf_box *leaves = malloc(ml * sizeof *leaves);
+    double *boxes = malloc(ml * 2 * dd * sizeof *boxes);
+    double *meas = malloc(ml * dd * sizeof *meas); /* per leaf, its measure along each feature */
+    double *rest = malloc(ml * dd * sizeof *rest); /* per leaf, the product of the others */
     double *lo = malloc(dd * sizeof *lo), *hi = malloc(dd * sizeof *hi);
     double *cuts = malloc((max_nodes + 2) * sizeof *cuts);
     double *marg = malloc((max_nodes + 2) * sizeof *marg);
     double *vj = malloc(dd * sizeof *vj);
     int varied = -1;
-    if (!leaves || !boxes || !lo || !hi || !cuts || !marg || !vj)
+    if (!leaves || !boxes || !meas || !rest || !lo || !hi || !cuts || !marg || !vj)
         goto out;
     varied = 0;
     for (size_t t = 0; t < f->n_trees; t++) {
@@ -392,6 +404,24 @@ int forest_main_effects(const struct forest *f, const double *w_missing, double 
         var /= total;
         if (!(var > 1e-300) || !(var > 1e-24 * f0 * f0))
             continue;
+        /* Each leaf's volume without feature j, for every j: products of
+         * the measures before j and after it. */
+        for (size_t l = 0; l < nl; l++) {
+            const double *blo = boxes + l * 2 * d, *bhi = blo + d;
+            double *ml_ = meas + l * d, *rl = rest + l * d;
+            for (size_t i = 0; i < d; i++)
+                ml_[i] = measure(w_missing ? w_missing[i] : 0, blo[i], bhi[i]);
+            double before = 1;
+            for (size_t i = 0; i < d; i++) {
+                rl[i] = before;
+                before *= ml_[i];
+            }
+            double after = 1;
+            for (size_t i = d; i-- > 0;) {
+                rl[i] *= after;
+                after *= ml_[i];
+            }
+        }
         for (size_t j = 0; j < d; j++) {
             /* The cuts of feature j split its domain into intervals on which
              * the marginal prediction (the mean over the other features) is
@@ -412,23 +442,23 @@ int forest_main_effects(const struct forest *f, const double *w_missing, double 
                 if (cuts[k] != cuts[u - 1])
                     cuts[u++] = cuts[k];
             nc = u;
-            for (size_t k = 0; k + 1 < nc; k++)
+            /* each leaf adds its value times its volume without j to the
+             * intervals it spans: a difference array, summed after */
+            for (size_t k = 0; k < nc; k++)
                 marg[k] = 0;
             for (size_t l = 0; l < nl; l++) {
-                const double *blo = boxes + l * 2 * d, *bhi = blo + d;
-                double rest = 1;
-                for (size_t i = 0; i < d && rest > 0; i++)
-                    if (i != j)
-                        rest *= measure(w_missing ? w_missing[i] : 0, blo[i], bhi[i]);
-                if (rest <= 0)
+                double r = rest[l * d + j];
+                if (r <= 0)
                     continue;
+                const double *blo = boxes + l * 2 * d, *bhi = blo + d;
                 size_t a = cut_index(cuts, nc, blo[j]), b = cut_index(cuts, nc, bhi[j]);
-                for (size_t k = a; k < b; k++)
-                    marg[k] += leaves[l].value * rest;
+                marg[a] += leaves[l].value * r;
+                marg[b] -= leaves[l].value * r;
             }
-            double v = 0;
+            double run = 0, v = 0;
             for (size_t k = 0; k + 1 < nc; k++) {
-                double r = marg[k] - f0;
+                run += marg[k];
+                double r = run - f0;
                 v += measure(wj, cuts[k], cuts[k + 1]) * r * r;
             }
             vj[j] = v / total;
@@ -442,6 +472,8 @@ int forest_main_effects(const struct forest *f, const double *w_missing, double 
 out:
     free(leaves);
     free(boxes);
+    free(meas);
+    free(rest);
     free(lo);
     free(hi);
     free(cuts);

@@ -57,6 +57,25 @@ static bool normalise(double *out, size_t n)
     return true;
 }
 
+/* The indices of m of n trials: all in order when m is n, else a random
+ * subset drawn with seed. New array, NULL when out of memory. */
+static size_t *subset(size_t n, size_t m, uint64_t seed)
+{
+    size_t *pick = malloc((n ? n : 1) * sizeof *pick);
+    if (!pick)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        pick[i] = i;
+    struct rng r;
+    rng_seed(&r, rng_mix(seed, 0x5e1ec7));
+    for (size_t i = 0; i < m && m < n; i++) {
+        size_t k = i + (size_t)rng_below(&r, n - i), t = pick[i];
+        pick[i] = pick[k];
+        pick[k] = t;
+    }
+    return pick;
+}
+
 int importance_fanova(const struct space *s, const json_t *const *configs, const double *values,
                       size_t n, uint64_t seed, double *out, const char **note)
 {
@@ -65,20 +84,26 @@ int importance_fanova(const struct space *s, const json_t *const *configs, const
     if (*note)
         return 0;
     size_t d = s->n;
-    double *x = malloc(n * (d ? d : 1) * sizeof *x);
+    /* Beyond FANOVA_MAX_TRIALS trials, a random subset of them. */
+    size_t m = n > FANOVA_MAX_TRIALS ? FANOVA_MAX_TRIALS : n;
+    size_t *pick = subset(n, m, seed);
+    double *x = malloc(m * (d ? d : 1) * sizeof *x), *y = malloc(m * sizeof *y);
     double *w = calloc(d ? d : 1, sizeof *w);
-    if (!x || !w) {
+    if (!pick || !x || !y || !w) {
+        free(pick);
         free(x);
+        free(y);
         free(w);
         return -1;
     }
     /* One feature per parameter: its unit coordinate, or the missing value
      * when the trial does not have it (inactive); a code parameter is held
      * constant, so that no tree splits on it. */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < m; i++) {
+        y[i] = values[pick[i]];
         for (size_t j = 0; j < d; j++) {
             const struct param *p = &s->params[j];
-            const json_t *v = json_object_get(configs[i], p->name);
+            const json_t *v = json_object_get(configs[pick[i]], p->name);
             double u = 0.5;
             if (p->type != PARAM_CODE && !v) {
                 u = FOREST_MISSING;
@@ -90,11 +115,11 @@ int importance_fanova(const struct space *s, const json_t *const *configs, const
         }
     }
     for (size_t j = 0; j < d; j++)
-        w[j] /= (double)n;
+        w[j] /= (double)m;
     struct forest_opts o;
-    forest_opts_defaults(&o, n);
+    forest_opts_defaults(&o, m);
     o.seed = seed;
-    struct forest *f = forest_fit(x, values, n, d, &o);
+    struct forest *f = forest_fit(x, y, m, d, &o);
     int rc = -1;
     if (!f)
         goto out;
@@ -106,7 +131,9 @@ int importance_fanova(const struct space *s, const json_t *const *configs, const
     rc = 0;
 out:
     forest_free(f);
+    free(pick);
     free(x);
+    free(y);
     free(w);
     return rc;
 }
@@ -140,19 +167,12 @@ int importance_gp(const struct space *s, const json_t *const *configs, const dou
     struct rng r;
     rng_seed(&r, seed);
     size_t m = n > GP_IMPORTANCE_POINTS ? GP_IMPORTANCE_POINTS : n;
-    size_t *pick = malloc(n * sizeof *pick);
+    size_t *pick = subset(n, m, seed);
     double *x = calloc(m * nf, sizeof *x), *y = malloc(m * sizeof *y);
     struct gp *g = gp_new(nf, m);
     int rc = -1;
     if (!pick || !x || !y || !g)
         goto out;
-    for (size_t i = 0; i < n; i++)
-        pick[i] = i;
-    for (size_t i = 0; i < m && m < n; i++) {
-        size_t k = i + (size_t)rng_below(&r, n - i), t = pick[i];
-        pick[i] = pick[k];
-        pick[k] = t;
-    }
     for (size_t i = 0; i < m; i++) {
         const json_t *c = configs[pick[i]];
         double *xi = x + i * nf;

@@ -17,7 +17,8 @@
  * space its main effect explains, averaged over the trees, then scaled so that
  * the importances sum to 1 (interactions are left out of the sum). An inactive
  * conditional parameter counts as one more value of it (FOREST_MISSING), as
- * likely as it was inactive in the trials.
+ * likely as it was inactive in the trials. Beyond FANOVA_MAX_TRIALS trials, a
+ * random subset.
  *
  * gp: the gp sampler's model (gp.h, Matérn 5/2 with a length scale per
  * feature) fitted on the same trials; a number's importance is 1 / ls^2 (the
@@ -27,6 +28,7 @@
  *
  * A code parameter is not modelled: 0. Both are deterministic for a seed. */
 
+#define FANOVA_MAX_TRIALS    5000
 #define GP_IMPORTANCE_POINTS 300
 
 /* The importances of s's parameters from n trials: configs[i] (borrowed) with
