@@ -15,6 +15,7 @@ const struct route api_routes[] = {
     {"POST", "/api/v1/studies/{}/trials", ROLE_WORKER, api_study_enqueue, "study_enqueue"},
     {"GET", "/api/v1/studies/{}/best", ROLE_READ, api_study_best, "study_best"},
     {"GET", "/api/v1/studies/{}/export", ROLE_READ, api_study_export, "study_export"},
+    {"GET", "/api/v1/studies/{}/importance", ROLE_READ, api_study_importance, "study_importance"},
     {"POST", "/api/v1/studies/{}/suggest", ROLE_WORKER, api_study_suggest, "suggest"},
     {"GET", "/api/v1/studies/{}/llm-calls", ROLE_READ, api_study_llm_calls, "llm_calls"},
     {"GET", "/api/v1/trials/{}", ROLE_READ, api_trial_get, "trial_get"},

@@ -6,7 +6,8 @@
 /* The routing table of the REST API (DESIGN.md), terminated by a NULL method. */
 extern const struct route api_routes[];
 
-/* Handlers, one file per group: api_studies.c, api_trials.c, api_misc.c. */
+/* Handlers, one file per group: api_studies.c, api_trials.c, api_misc.c,
+ * api_importance.c. */
 enum http_result api_study_create(struct req *r);
 enum http_result api_study_list(struct req *r);
 enum http_result api_study_get(struct req *r);
@@ -19,6 +20,7 @@ enum http_result api_study_import(struct req *r);
 enum http_result api_study_enqueue(struct req *r);
 enum http_result api_study_suggest(struct req *r);
 enum http_result api_study_llm_calls(struct req *r);
+enum http_result api_study_importance(struct req *r);
 enum http_result api_trial_get(struct req *r);
 enum http_result api_trial_heartbeat(struct req *r);
 enum http_result api_trial_report(struct req *r);

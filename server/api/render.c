@@ -160,3 +160,23 @@ json_t *render_trial_page(const struct trial_page *p)
                      p->more ? json_integer(p->next_after) : json_null(), "total",
                      (json_int_t)p->total);
 }
+
+json_t *render_importance(const struct imp_report *rep)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < rep->n; i++)
+        json_array_append_new(arr, json_pack("{ss sf}", "param", rep->v[i].param, "importance",
+                                             rep->v[i].importance));
+    json_t *j = json_pack(
+        "{ss ss sI ss so}", "study", rep->study, "method", importances_method_name(rep->method),
+        "n_trials", (json_int_t)rep->n_trials, "objective", rep->objective, "importances", arr);
+    if (rep->note)
+        json_object_set_new(j, "note", json_string(rep->note));
+    return j;
+}
+
+json_t *render_importance_computing(const char *study, enum imp_method m, long long n_trials)
+{
+    return json_pack("{ss ss sI ss}", "study", study, "method", importances_method_name(m),
+                     "n_trials", (json_int_t)n_trials, "state", "computing");
+}

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "importances.h"
 #include "store.h"
 
 /* The JSON of studies and trials, as the API answers them (DESIGN.md, "REST
@@ -26,5 +27,12 @@ json_t *render_study(const struct study_info *s, bool full);
 json_t *render_study_list(const struct study_list *l);
 /* {"trials": [...], "next_after": n|null, "total": n} */
 json_t *render_trial_page(const struct trial_page *p);
+/* A study's parameter importances (GET /studies/{name}/importance):
+ * {"study", "method", "n_trials", "objective", "importances": [{"param",
+ * "importance"}, ...]} most important first, and "note" when they are all 0. */
+json_t *render_importance(const struct imp_report *rep);
+/* The answer while they are computed (202): {"study", "method", "n_trials",
+ * "state": "computing"}. */
+json_t *render_importance_computing(const char *study, enum imp_method m, long long n_trials);
 
 #endif

@@ -68,6 +68,7 @@ struct study {
     int direction;           /* 1 minimize, -1 maximize */
     const struct spec *spec; /* the parsed spec, held through ref (immutable) */
     struct spec_entry *ref;  /* the spec cache entry held; store_study_release drops it */
+    int64_t created_at;      /* ms: with id, tells the study from a later one given its id */
 };
 
 /* Load a study by name into st (release with store_study_release); 404 when absent. */

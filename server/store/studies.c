@@ -21,7 +21,8 @@ int study_from_row(struct db *db, sqlite3_stmt *q, struct study *st, struct serr
         return serr_set(e, 500, "corrupt_study", "study \"%s\" has an unknown state \"%s\"",
                         st->name, state ? state : "");
     st->direction = sqlite3_column_int(q, 3);
-    st->ref = spec_ref(db, st->id, sqlite3_column_int64(q, 4));
+    st->created_at = sqlite3_column_int64(q, 4);
+    st->ref = spec_ref(db, st->id, st->created_at);
     st->spec = spec_of(st->ref);
     if (!st->spec)
         return serr_set(e, 500, "corrupt_spec", "stored spec of study \"%s\" does not parse",
