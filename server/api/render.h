@@ -13,18 +13,29 @@
 
 /* A trial: id, number, state, params, value, values, source, worker, attempts,
  * times, error, last_step, last_value, lease_expires_at (the later of the
- * database's and the heartbeats' in memory), sandbox. */
+ * database's and the heartbeats' in memory), sandbox, note and note_at. */
 json_t *render_trial(const struct trial *t);
 /* A trial with its study's name, reports and attempts (GET /trials/{id}). */
 json_t *render_trial_detail(const struct trial_detail *d);
 /* A trial as suggest hands it to a worker: the trial with heartbeat_s and its
  * study's name. */
 json_t *render_lease(const struct trial *t, const struct study *st);
-/* A study's summary; full adds the best trial and the spec. */
+/* A study's summary; full adds the best trial, the spec, note and note_at. */
 json_t *render_study(const struct study_info *s, bool full);
 /* {"studies": [...]} */
 json_t *render_study_list(const struct study_list *l);
 /* {"trials": [...], "next_after": n|null, "total": n} */
 json_t *render_trial_page(const struct trial_page *p);
+/* {"study", "number" (when number >= 0), "note", "note_at"}: a note as
+ * written (note borrowed, NULL when removed). */
+json_t *render_note(const char *name, long long number, const char *note, int64_t at);
+
+/* The trial table as CSV (GET .../trials.csv): a header row of number,
+ * state, value, each objective's value (studies of several), each parameter
+ * in the spec's order, source, worker, started_at, finished_at, duration_s
+ * (seconds), note; then a row per trial. sp borrowed. */
+struct csv;
+void render_trials_csv_header(struct csv *c, const struct spec *sp);
+void render_trial_csv(struct csv *c, const struct trial *t, const struct spec *sp);
 
 #endif
