@@ -10,16 +10,54 @@
 #include "csv.h"
 #include "jsonutil.h"
 #include "render.h"
+#include "sources.h"
 #include "store.h"
 
 /* Trials per store call while writing the CSV. */
 #define CSV_PAGE 1000
+
+/* The page's groups of sources (source=group:NAME): llm (with llm+gp),
+ * classical, fallback, manual. -1 for a name that is none of them. */
+static int source_group(const char *name)
+{
+    if (strcmp(name, "llm") == 0)
+        return SOURCE_LLM;
+    if (strcmp(name, "classical") == 0)
+        return SOURCE_CLASSICAL;
+    if (strcmp(name, "fallback") == 0)
+        return SOURCE_FALLBACK;
+    if (strcmp(name, "manual") == 0)
+        return SOURCE_MANUAL;
+    return -1;
+}
+
+static bool in_group(const struct trial *t, int group)
+{
+    if (group < 0)
+        return true;
+    enum source_class c = source_classify(t->source ? t->source : "");
+    if (c == SOURCE_LLM_GP)
+        c = SOURCE_LLM;
+    return (int)c == group;
+}
 
 enum http_result api_study_trials_csv(struct req *r)
 {
     struct trial_filter f;
     if (!api_trial_filter(r, &f))
         return HTTP_DONE;
+    int group = -1;
+    if (f.source && strncmp(f.source, "group:", 6) == 0) {
+        group = source_group(f.source + 6);
+        if (group < 0) {
+            http_reply_error(r, 400, "bad_query",
+                             "source: group:%.40s is not one of group:llm, group:classical, "
+                             "group:fallback, group:manual",
+                             f.source + 6);
+            return HTTP_DONE;
+        }
+        f.source = NULL;
+    }
     if (http_can_offload(r))
         return HTTP_OFFLOAD; /* a whole study: not on the HTTP thread */
     struct db *db = api_db(r);
@@ -44,7 +82,8 @@ enum http_result api_study_trials_csv(struct req *r)
             return api_fail(r, &e);
         }
         for (size_t i = 0; i < page.trials.n; i++)
-            render_trial_csv(&c, &page.trials.v[i], st.spec);
+            if (in_group(&page.trials.v[i], group))
+                render_trial_csv(&c, &page.trials.v[i], st.spec);
         bool more = page.more && page.trials.n > 0;
         after = page.next_after;
         store_trial_page_release(&page);
@@ -134,6 +173,9 @@ static bool axis_init(struct req *r, const struct spec *sp, const char *key, siz
         return false;
     }
     a->n = a->p->type == PARAM_CATEGORICAL ? json_array_size(a->p->choices) : grid;
+    double ints = a->p->high - a->p->low + 1; /* an int axis has no more points than values */
+    if (a->p->type == PARAM_INT && !a->p->log && ints >= 2 && ints < (double)a->n)
+        a->n = (size_t)ints;
     a->u = calloc(a->n, sizeof *a->u);
     if (!a->u) {
         http_reply_error(r, 500, "internal", "contour: out of memory");
@@ -237,10 +279,10 @@ out_free:
 
 enum http_result api_study_contour(struct req *r)
 {
-    long long grid = http_query_int(r, "grid", GRID_DEFAULT, GRID_MAX);
+    long long grid = http_query_int(r, "grid", GRID_DEFAULT, 1LL << 40);
     if (http_replied(r))
         return HTTP_DONE;
-    if (grid < GRID_MIN) {
+    if (grid < GRID_MIN || grid > GRID_MAX) {
         http_reply_error(r, 400, "bad_query", "grid: must be between %d and %d (got %lld)",
                          GRID_MIN, GRID_MAX, grid);
         return HTTP_DONE;
