@@ -268,6 +268,21 @@ export function importanceOption(d, narrow) {
   };
 }
 
+// Does this daemon describe GET /studies/{name}/importance in its API
+// document? Asked once per page load, so that a daemon without the endpoint
+// is not asked for it on every study.
+let described = null;
+function importanceDescribed(signal) {
+  if (!described)
+    described = api('/openapi.json', { signal })
+      .then((doc) => Boolean(doc && doc.paths && doc.paths['/api/v1/studies/{name}/importance']))
+      .catch((e) => {
+        described = null;
+        throw e;
+      });
+  return described;
+}
+
 const RETRY_MIN_S = 1;
 const RETRY_MAX_S = 30;
 
@@ -290,6 +305,11 @@ export function importancePanel(name, signal) {
     timer = null;
     busy = true;
     try {
+      if (!(await importanceDescribed(signal))) {
+        el.hidden = true;
+        set('unavailable', 'Parameter importances are not available from this hpod (it has no importance endpoint).');
+        return;
+      }
       const r = await api(`/studies/${seg(name)}/importance`, { signal, full: true });
       if (r.status === 202) {
         const after = Math.min(RETRY_MAX_S, Math.max(RETRY_MIN_S, Number(r.headers.get('Retry-After')) || 2));
@@ -298,7 +318,7 @@ export function importancePanel(name, signal) {
         return;
       }
       const d = r.data || {};
-      const rows = d.importances || [];
+      const rows = (d.importances || []).slice().sort((a, b) => b.importance - a.importance);
       if (rows.length === 0) {
         el.hidden = true;
         set('empty', d.note || 'No importances yet: the study needs more completed trials.');

@@ -426,7 +426,6 @@ export function mount(root, { name }, ctx) {
       }
     }
     for (const s of charts.slices) s.chart.setOption(sliceOption(s.p, cache.list, o), { notMerge: true });
-    drawAnalysis(force);
   }
 
   // The empirical distribution (here, from the trials the page has), the
@@ -462,7 +461,10 @@ export function mount(root, { name }, ctx) {
     drawHistory(true);
     drawOthers(true);
   });
-  const onResize = () => drawOthers(false);
+  const onResize = () => {
+    drawOthers(false);
+    if (analysisVersion >= 0 && contourReady) contourReady.refresh(false, narrow);
+  };
   window.addEventListener('resize', onResize);
 
   let lastDraw = 0;
@@ -512,6 +514,7 @@ export function mount(root, { name }, ctx) {
       drawOthers(true);
       return loadCurves(true);
     })
+    .then(() => drawAnalysis(true))
     .then(() => {
       root.dataset.loaded = 'true';
     })
@@ -531,6 +534,7 @@ export function mount(root, { name }, ctx) {
     drawHistory(false);
     drawOthers(false);
     if (changed) await loadCurves(false);
+    if (analysisVersion >= 0) drawAnalysis(false);
   });
 
   return () => {
