@@ -121,6 +121,33 @@ with tempfile.TemporaryDirectory(prefix="hpotest-") as tmp:
         st, b = d.call("PUT", "/api/v1/studies/notes/trials/4/note", {"note": ""})
         tap.ok(st == 200 and b["note"] is None, "an empty note removes it", b)
 
+        # --- hpo note ---
+        p = d.hpo("note", "notes", "--trial", "5", "from the command line")
+        st, b = d.call("GET", "/api/v1/studies/notes/trials?after=4&limit=1")
+        tap.ok(p.returncode == 0 and "saved" in p.stdout and b["trials"][0]["note"] == "from the command line",
+               "hpo note --trial N TEXT writes a trial's note", p.stdout + p.stderr)
+        p = d.hpo("note", "notes", "--trial", "5", "--clear")
+        st, b = d.call("GET", "/api/v1/studies/notes/trials?after=4&limit=1")
+        tap.ok(p.returncode == 0 and "removed" in p.stdout and b["trials"][0]["note"] is None,
+               "hpo note --clear removes it", p.stdout + p.stderr)
+        p = d.hpo("note", "notes", "--trial", "5", "--file", "-", input="line 1\nline 2\n")
+        st, b = d.call("GET", "/api/v1/studies/notes/trials?after=4&limit=1")
+        tap.ok(p.returncode == 0 and b["trials"][0]["note"] == "line 1\nline 2\n", "hpo note --file - reads the text",
+               p.stderr)
+        d.hpo("note", "notes", "--trial", "5", "--clear")
+        p = d.hpo("note", "notes-x", "--file", "-", input="line 1\nline 2\n")
+        tap.ok(p.returncode != 0 and "notes-x" in p.stderr, "hpo note on a study that does not exist fails, saying so",
+               p.stderr)
+        p = d.hpo("note", "notes")
+        tap.ok(p.returncode != 0 and "TEXT" in p.stderr, "hpo note without a text is a usage error", p.stderr)
+        p = d.hpo("note", "notes", "--trial", "x", "t")
+        tap.ok(p.returncode != 0 and "--trial" in p.stderr, "hpo note --trial takes a number", p.stderr)
+        d.token = reader
+        p = d.hpo("note", "notes", "not allowed")
+        d.token = admin
+        tap.ok(p.returncode != 0 and ("403" in p.stderr or "role" in p.stderr),
+               "hpo note with a read token is refused", p.stderr)
+
         # --- export and import keep the notes ---
         st, doc = d.call("GET", "/api/v1/studies/notes/export", token=reader)
         tap.ok(st == 200 and doc["note"] == MARKUP and doc["trials"][1]["note"].startswith("=HYPERLINK"),
