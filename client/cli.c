@@ -399,6 +399,13 @@ static int study_show(struct cli *c, const char *name)
     const char *desc = json_str(spec, "description", "");
     if (*desc)
         printf("%-11s%.*s%s\n", "about", 200, desc, strlen(desc) > 200 ? "..." : "");
+    const char *note = json_str(reply, "note", "");
+    if (*note) {
+        /* its first line, as "about" shows the description */
+        size_t len = strcspn(note, "\n");
+        printf("%-11s%.*s%s\n", "note", (int)(len > 200 ? 200 : len), note,
+               len > 200 || note[len] ? "..." : "");
+    }
     printf("%-11s%s (%s)\n", "objective", objective, json_str(obj, "direction", "minimize"));
     printf("%-11s%s finished: %lld completed, %lld failed, %lld pruned; %lld running, %lld "
            "pending\n",

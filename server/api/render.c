@@ -2,7 +2,9 @@
 #include "render.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "csv.h"
 #include "heartbeats.h"
@@ -194,11 +196,25 @@ void render_trials_csv_header(struct csv *c, const struct spec *sp)
     size_t i;
     const json_t *o;
     json_array_foreach(objs, i, o) csv_text(c, json_str(o, "name", ""));
-    for (size_t k = 0; k < sp->space->n; k++)
-        csv_text(c, sp->space->params[k].name);
-    const char *rest[] = {"source", "worker", "started_at", "finished_at", "duration_s", "note"};
-    for (size_t k = 0; k < sizeof rest / sizeof *rest; k++)
-        csv_text(c, rest[k]);
+    static const char *const fixed[] = {"number",      "state",      "value",
+                                        "source",      "worker",     "started_at",
+                                        "finished_at", "duration_s", "note"};
+    for (size_t k = 0; k < sp->space->n; k++) {
+        /* a parameter named like another column is told apart as params.NAME */
+        const char *name = sp->space->params[k].name;
+        bool taken = false;
+        for (size_t f = 0; f < sizeof fixed / sizeof *fixed; f++)
+            taken = taken || strcmp(name, fixed[f]) == 0;
+        json_array_foreach(objs, i, o) taken = taken || strcmp(name, json_str(o, "name", "")) == 0;
+        if (taken) {
+            char h[80];
+            snprintf(h, sizeof h, "params.%s", name);
+            csv_text(c, h);
+        } else
+            csv_text(c, name);
+    }
+    for (size_t k = 3; k < sizeof fixed / sizeof *fixed; k++)
+        csv_text(c, fixed[k]);
     csv_end_row(c);
 }
 

@@ -32,8 +32,9 @@ json_t *render_note(const char *name, long long number, const char *note, int64_
 
 /* The trial table as CSV (GET .../trials.csv): a header row of number,
  * state, value, each objective's value (studies of several), each parameter
- * in the spec's order, source, worker, started_at, finished_at, duration_s
- * (seconds), note; then a row per trial. sp borrowed. */
+ * in the spec's order (params.NAME for one named like another column), source,
+ * worker, started_at, finished_at, duration_s (seconds), note; then a row per
+ * trial. sp borrowed. */
 struct csv;
 void render_trials_csv_header(struct csv *c, const struct spec *sp);
 void render_trial_csv(struct csv *c, const struct trial *t, const struct spec *sp);

@@ -121,6 +121,10 @@ with tempfile.TemporaryDirectory(prefix="hpotest-") as tmp:
         st, b = d.call("PUT", "/api/v1/studies/notes/trials/4/note", {"note": ""})
         tap.ok(st == 200 and b["note"] is None, "an empty note removes it", b)
 
+        p = d.hpo("study", "show", "notes")
+        tap.ok(p.returncode == 0 and "note" in p.stdout and "<img src=x" in p.stdout, "hpo study show prints the note",
+               p.stdout)
+
         # --- hpo note ---
         p = d.hpo("note", "notes", "--trial", "5", "from the command line")
         st, b = d.call("GET", "/api/v1/studies/notes/trials?after=4&limit=1")
@@ -215,6 +219,17 @@ with tempfile.TemporaryDirectory(prefix="hpotest-") as tmp:
         tap.ok(st == 404, "the CSV of a study that does not exist: 404", st)
         st, b, _ = http(d.url + "/api/v1/studies/notes/trials.csv")
         tap.ok(st == 401, "the CSV needs a token when the daemon has them", st)
+
+        st, b = d.call("POST", "/api/v1/studies", {
+            "name": "clash", "objective": {"name": "loss", "direction": "minimize"},
+            "params": [{"name": "note", "type": "float", "low": 0, "high": 1},
+                       {"name": "state", "type": "categorical", "choices": ["a", "b"]},
+                       {"name": "depth", "type": "int", "low": 1, "high": 3}],
+            "sampler": {"name": "random", "seed": 1}})
+        st, text, _ = http(d.url + "/api/v1/studies/clash/trials.csv", token=reader)
+        tap.eq(rows(text)[0], ["number", "state", "value", "params.note", "params.state", "depth", "source",
+                               "worker", "started_at", "finished_at", "duration_s", "note"],
+               "a parameter named like another column is params.NAME")
 
         # --- contour ---
         st, b = d.call("GET", "/api/v1/studies/notes/contour?x=lr&y=tag&grid=10", token=reader)

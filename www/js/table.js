@@ -94,6 +94,7 @@ export class TrialTable {
         get: (t) => (t.started_at ? (t.finished_at ? Date.parse(t.finished_at) : Date.now()) - Date.parse(t.started_at) : null),
       },
       { key: 'finished_at', label: 'Finished', get: (t) => t.finished_at },
+      { key: 'note', label: 'Note', get: (t) => t.note },
     );
     return cols;
   }
@@ -236,6 +237,8 @@ export class TrialTable {
         return h('td', { class: 'num nowrap' }, fmtDuration(t.started_at, t.finished_at));
       case 'finished_at':
         return h('td', { class: 'nowrap' }, fmtTime(v));
+      case 'note':
+        return h('td', { class: 'note-cell', title: v || '' }, v ? (v.length > 60 ? `${v.slice(0, 60)}…` : v) : '');
       default:
         if (c.param) return h('td', { class: c.num ? 'num' : 'cat' }, v === undefined ? h('span', { class: 'muted' }, '—') : fmtParam(v));
         return h('td', null, v === null || v === undefined ? '—' : String(v));
