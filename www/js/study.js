@@ -437,16 +437,7 @@ export function mount(root, { name }, ctx) {
     if (!force && (analysisVersion === cache.version || now - analysisAt < every)) return;
     analysisAt = now;
     analysisVersion = cache.version;
-    const o = opts();
-    if (!charts.edf) charts.edf = makeChart(edfEl);
-    if (charts.edf) {
-      const edf = edfOption(cache.list, o);
-      charts.edf.setOption(edf.option, { notMerge: true });
-      edfEl.dataset.trials = String(edf.n);
-      edfEl.dataset.groups = edf.groups.join(',');
-      const left = (study.counts.pruned || 0) + (study.counts.failed || 0);
-      edfNote.textContent = `fraction of the ${fmtInt(edf.n)} completed trials with a value ≤ v${edf.groups.length > 1 ? ', a line per source' : ''}; ${left ? `${fmtInt(study.counts.pruned || 0)} pruned and ${fmtInt(study.counts.failed || 0)} failed trials left out` : 'pruned and failed trials are left out'}`;
-    }
+    drawEdf();
     if (!contourReady) {
       contourReady = contourPanel(name, study.spec || {}, ctx.signal, (n) => {
         location.hash = trialLink(name, n);
@@ -457,9 +448,23 @@ export function mount(root, { name }, ctx) {
     importance.refresh(narrow);
   }
 
+  function drawEdf() {
+    const o = opts();
+    if (!charts.edf) charts.edf = makeChart(edfEl);
+    if (charts.edf) {
+      const edf = edfOption(cache.list, o);
+      charts.edf.setOption(edf.option, { notMerge: true });
+      edfEl.dataset.trials = String(edf.n);
+      edfEl.dataset.groups = edf.groups.join(',');
+      const left = (study.counts.pruned || 0) + (study.counts.failed || 0);
+      edfNote.textContent = `fraction of the ${fmtInt(edf.n)} completed trials with a value ≤ v${edf.groups.length > 1 ? ', a line per source' : ''}; ${left ? `${fmtInt(study.counts.pruned || 0)} pruned and ${fmtInt(study.counts.failed || 0)} failed trials left out` : 'pruned and failed trials are left out'}`;
+    }
+  }
+
   logBox.addEventListener('change', () => {
     drawHistory(true);
     drawOthers(true);
+    if (analysisVersion >= 0) drawEdf();
   });
   const onResize = () => {
     drawOthers(false);
