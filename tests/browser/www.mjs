@@ -783,6 +783,7 @@ async function main() {
   ok(computing !== null && computing.includes('computing') && asked >= 2, 'a 202 shows that the daemon computes and asks again after Retry-After', `${computing} (${asked} requests)`);
   ok(shown && order === `lr ${MARKUP},wd,dropout,width` && bars.yAxis[0].inverse === true && bars.series[0].data[0] === 0.9, 'importances as horizontal bars, the most important on top', `${order}`);
   ok((await page.locator('#main img').count()) === 0, 'a parameter name holding markup shows as text in the importances');
+  await page.locator('#importance-panel').screenshot({ path: path.join(SHOTS, 'view-importances-ranked.png') }).catch(() => {});
   await page.unroute(/\/api\/v1\/(openapi\.json|studies\/imp\/importance)$/, contract);
   await page.goto('about:blank'); /* the page asks for the API description again */
 
