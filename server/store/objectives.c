@@ -330,22 +330,30 @@ static int repair_body(struct db *db, void *arg)
 
 int store_objectives_repair(struct db *db)
 {
-    sqlite3_stmt *q =
-        db_stmt(db, "SELECT s.id FROM studies s WHERE (s.n_objectives > 1 OR "
-                    "s.n_constraints > 0) AND EXISTS (SELECT 1 FROM trials t WHERE "
-                    "t.study_id = s.id AND t.state = 'completed' AND t.objs IS NULL)");
-    if (!q)
-        return -1;
-    long long ids[256];
-    size_t n = 0;
-    while (n < 256 && sqlite3_step(q) == SQLITE_ROW)
-        ids[n++] = sqlite3_column_int64(q, 0);
-    sqlite3_reset(q);
     int done = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (db_run(db, repair_body, &ids[i]) < 0)
+    long long last = 0; /* studies are taken by id, 256 at a time */
+    for (;;) {
+        sqlite3_stmt *q =
+            db_stmt(db, "SELECT s.id FROM studies s WHERE (s.n_objectives > 1 OR "
+                        "s.n_constraints > 0) AND s.id > ? AND EXISTS (SELECT 1 FROM trials t "
+                        "WHERE t.study_id = s.id AND t.state = 'completed' AND t.objs IS NULL) "
+                        "ORDER BY s.id LIMIT 256");
+        if (!q)
             return -1;
-        done++;
+        sqlite3_bind_int64(q, 1, last);
+        long long ids[256];
+        size_t n = 0;
+        while (n < 256 && sqlite3_step(q) == SQLITE_ROW)
+            ids[n++] = sqlite3_column_int64(q, 0);
+        sqlite3_reset(q);
+        for (size_t i = 0; i < n; i++) {
+            if (db_run(db, repair_body, &ids[i]) < 0)
+                return -1;
+            done++;
+            last = ids[i];
+        }
+        if (n < 256)
+            break;
     }
     if (done > 0)
         store_event_bump();
