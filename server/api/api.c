@@ -18,6 +18,7 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/studies/{}/contour", ROLE_READ, api_study_contour, "study_contour"},
     {"POST", "/api/v1/studies/{}/trials", ROLE_WORKER, api_study_enqueue, "study_enqueue"},
     {"GET", "/api/v1/studies/{}/best", ROLE_READ, api_study_best, "study_best"},
+    {"GET", "/api/v1/studies/{}/pareto", ROLE_READ, api_study_pareto, "study_pareto"},
     {"GET", "/api/v1/studies/{}/export", ROLE_READ, api_study_export, "study_export"},
     {"GET", "/api/v1/studies/{}/importance", ROLE_READ, api_study_importance, "study_importance"},
     {"POST", "/api/v1/studies/{}/suggest", ROLE_WORKER, api_study_suggest, "suggest"},

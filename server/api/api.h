@@ -16,6 +16,7 @@ enum http_result api_study_patch(struct req *r);
 enum http_result api_study_delete(struct req *r);
 enum http_result api_study_trials(struct req *r);
 enum http_result api_study_best(struct req *r);
+enum http_result api_study_pareto(struct req *r);
 enum http_result api_study_export(struct req *r);
 enum http_result api_study_import(struct req *r);
 enum http_result api_study_enqueue(struct req *r);
@@ -42,6 +43,7 @@ struct trial_filter {
     enum trial_state state_value;  /* the state asked for */
     const char *source;            /* borrowed from the request, NULL for every source */
     enum store_order order;        /* asc, desc, value, value_desc */
+    bool pareto;                   /* pareto=true: only the trials of the Pareto front */
 };
 /* Read them from r's query; false after a 400 reply. */
 bool api_trial_filter(struct req *r, struct trial_filter *f);

@@ -141,7 +141,7 @@ int importances_compute(struct db *db, const struct study *st, enum imp_method m
     memset(out, 0, sizeof *out);
     struct trial_outcome *rows;
     size_t nrows;
-    if (store_outcomes(db, st->id, &rows, &nrows) < 0)
+    if (store_outcomes(db, st->id, false, &rows, &nrows) < 0)
         return serr_db(e, db, "load trials");
     const json_t **configs = calloc(nrows + 1, sizeof *configs);
     double *values = calloc(nrows + 1, sizeof *values);

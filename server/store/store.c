@@ -106,6 +106,10 @@ int trial_read(sqlite3_stmt *q, struct trial *t)
     t->sandbox = col_strdup(q, 17);
     t->note = col_strdup(q, 18);
     t->note_at = col_time(q, 19);
+    t->objs = col_json(q, 20);
+    t->feasible = sqlite3_column_type(q, 21) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 21) != 0;
+    t->pareto = sqlite3_column_int(q, 22) != 0;
+    t->multi = sqlite3_column_int(q, 23) != 0;
     return bad;
 }
 
@@ -118,6 +122,7 @@ void store_trial_release(struct trial *t)
     free(t->error);
     free(t->sandbox);
     free(t->note);
+    json_decref(t->objs);
     memset(t, 0, sizeof *t);
 }
 
