@@ -75,8 +75,8 @@ enum http_result api_study_trials_csv(struct req *r)
     long long after = -1;
     for (;;) {
         struct trial_page page;
-        if (store_trials_page(db, r->args[0], f.state, f.source, f.pareto, after, CSV_PAGE, f.order, false,
-                              &page, &e) < 0) {
+        if (store_trials_page(db, r->args[0], f.state, f.source, f.pareto, after, CSV_PAGE, f.order,
+                              false, &page, &e) < 0) {
             csv_release(&c);
             store_study_release(&st);
             return api_fail(r, &e);
