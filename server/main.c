@@ -133,6 +133,10 @@ int main(int argc, char **argv)
     if (i < argc)
         return token_main(argc - i - 1, argv + i + 1);
 
+    if (db_lock(cfg.db_path, err, sizeof err) < 0) {
+        fprintf(stderr, "hpod: %s\n", err);
+        return 1;
+    }
     if (db_setup(cfg.db_path, cfg.sync_full) < 0)
         return 1;
     if (auth_reload(db_thread()) < 0) {

@@ -10,8 +10,16 @@
 struct db;
 
 /* Set the database file and open it once to apply pending migrations; prints a
- * clear line and returns -1 when the file cannot be opened or migrated. */
+ * clear line and returns -1 when the file cannot be opened or migrated, is
+ * empty (a failed copy is not taken for a new database), read-only, not an
+ * SQLite file, another program's SQLite file, or fails PRAGMA quick_check (a
+ * damaged database is refused rather than served with rows missing). */
 int db_setup(const char *path, bool sync_full);
+/* Take the exclusive lock of the database at path (flock on "PATH-lock", which
+ * gets this process's id) for the rest of the process's life: one daemon per
+ * database, since leases live partly in its memory. 0, or -1 with the reason
+ * (naming the process that holds it) in err. */
+int db_lock(const char *path, char *err, size_t errlen);
 /* Cap the database file at n pages on every connection opened from now on
  * (PRAGMA max_page_count; 0 = no cap): writes past it fail as "database or
  * disk is full", which is how a full disk is tested. */

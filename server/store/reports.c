@@ -75,6 +75,8 @@ static int report_body(struct db *db, void *arg)
         return -1;
     if (lifecycle_lease_check(lr.state, lr.worker, in->worker) != LEASE_HELD)
         return lease_conflict(c->e, in->trial_id, &lr, in->worker);
+    if (!lifecycle_token_may(lr.token, in->who.token, in->who.admin))
+        return lease_token_conflict(c->e, in->trial_id);
     if (report_write(db, in->trial_id, in->step, in->value, c->values) < 0 ||
         extend_lease(db, in->trial_id, &lr) < 0)
         return serr_db(c->e, db, "report");

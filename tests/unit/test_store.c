@@ -32,9 +32,9 @@ static void lease_new(struct db *db, const struct study *st, const char *worker,
     }
     struct trial_list out = {0};
     struct serr e;
-    ck_assert_msg(store_trials_create(db, st, worker, configs, sources, n, NULL, NULL, &out, &e) ==
-                      0,
-                  "%s", e.msg);
+    ck_assert_msg(
+        store_trials_create(db, st, worker, 0, configs, sources, n, NULL, NULL, &out, &e) == 0,
+        "%s", e.msg);
     ck_assert_uint_eq(out.n, n);
     for (size_t i = 0; i < n; i++) {
         ck_assert_int_eq(out.v[i].state, TRIAL_RUNNING);
@@ -232,7 +232,7 @@ START_TEST(enqueue_pages_best)
 
     /* lease the pending ones: oldest first */
     struct lease_plan plan;
-    ck_assert_int_eq(store_suggest_lease(db, &st, "w:0", 2, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &st, "w:0", 0, 2, &plan, &e), 0);
     ck_assert_uint_eq(plan.trials.n, 2);
     ck_assert_int_eq(plan.trials.v[0].number, 0);
     ck_assert_int_eq(plan.trials.v[1].number, 1);
@@ -285,18 +285,18 @@ START_TEST(heartbeat_and_report)
     struct serr e;
     enum trial_action action;
     int64_t ms;
-    ck_assert_int_eq(store_heartbeat(db, id, "w:0", &action, &ms, &e), 0);
+    ck_assert_int_eq(store_heartbeat(db, id, "w:0", NULL, &action, &ms, &e), 0);
     ck_assert_int_eq(action, ACTION_CONTINUE);
     ck_assert_int_eq(ms, 30000);
-    ck_assert_int_eq(store_heartbeat(db, id, "w:1", &action, &ms, &e), -1);
+    ck_assert_int_eq(store_heartbeat(db, id, "w:1", NULL, &action, &ms, &e), -1);
     ck_assert_int_eq(e.status, 409);
     ck_assert_str_eq(e.code, "lease_lost");
-    ck_assert_int_eq(store_heartbeat(db, id + 100, "w:0", &action, &ms, &e), -1);
+    ck_assert_int_eq(store_heartbeat(db, id + 100, "w:0", NULL, &action, &ms, &e), -1);
     ck_assert_int_eq(e.status, 404);
 
     prune_calls = 0;
     json_t *values = json_pack("{sf}", "acc", 0.5);
-    struct report_in r = {id, "w:0", 1, 0.9, values};
+    struct report_in r = {id, "w:0", 1, 0.9, values, {0, false}};
     ck_assert_int_eq(store_report(db, &r, prune_at_3, &action, &e), 0);
     ck_assert_int_eq(action, ACTION_CONTINUE);
     r.step = 2;
@@ -314,7 +314,7 @@ START_TEST(heartbeat_and_report)
     ck_assert_int_eq(store_report(db, &r, prune_at_3, &action, &e), 0);
     ck_assert_int_eq(action, ACTION_PRUNE);
     ck_assert_int_eq(prune_calls, 3);
-    ck_assert_int_eq(store_heartbeat(db, id, "w:0", &action, &ms, &e), 0);
+    ck_assert_int_eq(store_heartbeat(db, id, "w:0", NULL, &action, &ms, &e), 0);
     ck_assert_int_eq(action, ACTION_PRUNE);
     /* a late report of an earlier step is kept, the last step does not go back */
     r.step = 2;
@@ -345,7 +345,7 @@ START_TEST(heartbeat_and_report)
     ck_assert(d.trial.value == 0.1);
     ck_assert_str_eq(d.attempts[0].outcome, "pruned");
     store_trial_detail_release(&d);
-    ck_assert_int_eq(store_heartbeat(db, id, "w:0", &action, &ms, &e), -1);
+    ck_assert_int_eq(store_heartbeat(db, id, "w:0", NULL, &action, &ms, &e), -1);
     ck_assert_str_eq(e.code, "not_running");
     store_study_release(&st);
     tdb_down(db);
@@ -393,15 +393,31 @@ START_TEST(complete_rules)
     ck_assert_str_eq(d.attempts[0].outcome, "completed");
     store_trial_detail_release(&d);
     /* sent again: recorded before, nothing changes */
-    c.value = 2.0;
     ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), 0);
     ck_assert(already);
     ck_assert(d.trial.value == 1.0);
     store_trial_detail_release(&d);
-    /* ... but another outcome is a conflict */
+    /* ... but another value is a conflict, not a silent drop */
+    c.value = 2.0;
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), -1);
+    ck_assert_int_eq(e.status, 409);
+    ck_assert_str_eq(e.code, "already_completed");
+    ck_assert_ptr_nonnull(strstr(e.msg, "another result"));
+    c.value = 1.0;
+    json_t *other = json_pack("{sf}", "loss", 9.5);
+    c.values = other;
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), -1);
+    ck_assert_str_eq(e.code, "already_completed");
+    c.values = values;
+    json_decref(other);
+    /* ... and so is another outcome */
     c.state = TRIAL_FAILED;
     ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), -1);
-    ck_assert_str_eq(e.code, "not_running");
+    ck_assert_int_eq(e.status, 409);
+    ck_assert_str_eq(e.code, "already_completed");
+    ck_assert_int_eq(store_trial_get(db, ids[0], &d, &e), 0);
+    ck_assert(d.trial.value == 1.0 && d.trial.state == TRIAL_COMPLETED);
+    store_trial_detail_release(&d);
     json_decref(values);
 
     /* failed keeps no value but its error */
@@ -438,19 +454,19 @@ START_TEST(worker_cut_off)
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(complete(db, ids[i], "bad:0", TRIAL_FAILED, NAN, NULL, NULL, &e), 0);
     struct lease_plan plan;
-    ck_assert_int_eq(store_suggest_lease(db, &st, "bad:0", 1, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &st, "bad:0", 0, 1, &plan, &e), 0);
     ck_assert_int_eq(plan.blocked_until, fake_now + 60000);
     ck_assert_uint_eq(plan.trials.n, 0);
     ck_assert_uint_eq(plan.want, 0);
     store_lease_plan_release(&plan);
     /* another worker is not cut off */
-    ck_assert_int_eq(store_suggest_lease(db, &st, "good:0", 1, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &st, "good:0", 0, 1, &plan, &e), 0);
     ck_assert_int_eq(plan.blocked_until, 0);
     ck_assert_uint_eq(plan.want, 1);
     store_lease_plan_release(&plan);
     /* after the cool-down it is back */
     fake_now += 61000;
-    ck_assert_int_eq(store_suggest_lease(db, &st, "bad:0", 1, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &st, "bad:0", 0, 1, &plan, &e), 0);
     ck_assert_int_eq(plan.blocked_until, 0);
     store_lease_plan_release(&plan);
 
@@ -471,7 +487,7 @@ START_TEST(worker_cut_off)
     lease_new(db, &code, "bad:0", 3, ids);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(complete(db, ids[i], "bad:0", TRIAL_FAILED, NAN, NULL, NULL, &e), 0);
-    ck_assert_int_eq(store_suggest_lease(db, &code, "bad:0", 1, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &code, "bad:0", 0, 1, &plan, &e), 0);
     ck_assert_int_eq(plan.blocked_until, 0);
     store_lease_plan_release(&plan);
     store_study_release(&code);
@@ -488,6 +504,80 @@ static int64_t held(long long id)
     (void)id;
     return held_until;
 }
+
+/* A lease is bound to the token that took it: another worker token that
+ * knows the worker's name may not heartbeat, report, complete or take it
+ * back; an admin token may complete it. */
+START_TEST(lease_bound_to_token)
+{
+    struct db *db = tdb_up();
+    struct study st;
+    tdb_study(db, "tok", NULL, &st);
+    struct lease_plan plan;
+    struct serr e;
+    ck_assert_int_eq(store_suggest_lease(db, &st, "w:0", 7, 2, &plan, &e), 0);
+    ck_assert_uint_eq(plan.trials.n, 0);
+    ck_assert_uint_eq(plan.want, 2);
+    store_lease_plan_release(&plan);
+    json_t *configs[2] = {tdb_json("{\"x\": 0.5}"), tdb_json("{\"x\": 0.75}")};
+    char *sources[2] = {"random", "random"};
+    struct trial_list out = {0};
+    ck_assert_int_eq(
+        store_trials_create(db, &st, "w:0", 7, configs, sources, 2, NULL, NULL, &out, &e), 0);
+    long long id = out.v[0].id, id2 = out.v[1].id;
+    store_trial_list_release(&out);
+    json_decref(configs[0]);
+    json_decref(configs[1]);
+
+    struct caller mine = {7, false}, thief = {8, false}, admin = {9, true};
+    enum trial_action action;
+    int64_t ms;
+    ck_assert_int_eq(store_heartbeat(db, id, "w:0", &thief, &action, &ms, &e), -1);
+    ck_assert_int_eq(e.status, 409);
+    ck_assert_ptr_null(strstr(e.msg, "w:0"));
+    ck_assert_int_eq(store_heartbeat(db, id, "w:0", &mine, &action, &ms, &e), 0);
+    struct report_in r = {id, "w:0", 1, 0.9, NULL, thief};
+    ck_assert_int_eq(store_report(db, &r, NULL, &action, &e), -1);
+    ck_assert_int_eq(e.status, 409);
+    r.who = mine;
+    ck_assert_int_eq(store_report(db, &r, NULL, &action, &e), 0);
+    /* the thief asking under the same worker name gets nothing back */
+    ck_assert_int_eq(store_suggest_lease(db, &st, "w:0", 8, 1, &plan, &e), 0);
+    ck_assert(!plan.redelivered);
+    for (size_t i = 0; i < plan.trials.n; i++)
+        ck_assert(plan.trials.v[i].id != id && plan.trials.v[i].id != id2);
+    store_lease_plan_release(&plan);
+    struct trial_detail d;
+    bool already;
+    struct completion c = {.trial_id = id,
+                           .worker = "w:0",
+                           .state = TRIAL_COMPLETED,
+                           .value = -1e300,
+                           .limits = limits,
+                           .who = thief};
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), -1);
+    ck_assert_int_eq(e.status, 409);
+    ck_assert_int_eq(state_of(db, id), TRIAL_RUNNING);
+    c.who = mine;
+    c.value = 0.25;
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), 0);
+    ck_assert(!already && d.trial.value == 0.25);
+    store_trial_detail_release(&d);
+    /* a resend by the thief is no resend */
+    c.who = thief;
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), -1);
+    ck_assert_int_eq(e.status, 409);
+    /* an admin token may finish any trial */
+    c.trial_id = id2;
+    c.who = admin;
+    c.state = TRIAL_FAILED;
+    c.error = "stopped by an admin";
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), 0);
+    store_trial_detail_release(&d);
+    store_study_release(&st);
+    tdb_down(db);
+}
+END_TEST
 
 START_TEST(reap_and_grace)
 {
@@ -512,7 +602,7 @@ START_TEST(reap_and_grace)
     ck_assert_int_eq(state_of(db, id), TRIAL_PENDING);
     struct serr e;
     struct lease_plan plan;
-    ck_assert_int_eq(store_suggest_lease(db, &st, "w:1", 1, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &st, "w:1", 0, 1, &plan, &e), 0);
     ck_assert_uint_eq(plan.trials.n, 1);
     ck_assert_int_eq(plan.trials.v[0].id, id);
     ck_assert_int_eq(plan.trials.v[0].attempts, 2);
@@ -536,7 +626,7 @@ START_TEST(reap_and_grace)
     tdb_study(db, "p", "\"lease\": {\"heartbeat_s\": 1, \"stale_after\": 1}", &p);
     lease_new(db, &p, "w:0", 1, &id);
     enum trial_action action;
-    struct report_in r = {id, "w:0", 1, 0.5, NULL};
+    struct report_in r = {id, "w:0", 1, 0.5, NULL, {0, false}};
     ck_assert_int_eq(store_report(db, &r, prune_at_3, &action, &e), 0);
     r.step = 3;
     ck_assert_int_eq(store_report(db, &r, prune_at_3, &action, &e), 0);
@@ -584,15 +674,15 @@ START_TEST(create_is_all_or_nothing)
     struct serr e;
     int calls = 0;
     ck_assert_int_eq(
-        store_trials_create(db, &st, "w:0", configs, sources, 3, fail_second, &calls, &out, &e),
+        store_trials_create(db, &st, "w:0", 0, configs, sources, 3, fail_second, &calls, &out, &e),
         -1);
     ck_assert_int_eq(calls, 2);
     ck_assert_uint_eq(out.n, 0);
     ck_assert_int_eq(tdb_int(db, "SELECT count(*) FROM trials"), 0);
     ck_assert_int_eq(tdb_int(db, "SELECT count(*) FROM trial_attempts"), 0);
     ck_assert_int_eq(tdb_int(db, "SELECT next_number FROM studies"), 0);
-    ck_assert_int_eq(store_trials_create(db, &st, "w:0", configs, sources, 3, NULL, NULL, &out, &e),
-                     0);
+    ck_assert_int_eq(
+        store_trials_create(db, &st, "w:0", 0, configs, sources, 3, NULL, NULL, &out, &e), 0);
     ck_assert_uint_eq(out.n, 3);
     ck_assert_int_eq(out.v[2].number, 2);
     store_trial_list_release(&out);
@@ -750,6 +840,7 @@ int main(void)
     tcase_add_test(tc, complete_rules);
     tcase_add_test(tc, worker_cut_off);
     tcase_add_test(tc, reap_and_grace);
+    tcase_add_test(tc, lease_bound_to_token);
     tcase_add_test(tc, create_is_all_or_nothing);
     suite_add_tcase(s, tc);
     TCase *te = tcase_create("errors");
