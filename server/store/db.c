@@ -63,9 +63,28 @@ static void db_key_destroy(void *p)
     db_close(p);
 }
 
+/* The last error SQLite reported on this thread (its error log), so that a
+ * failure is told with its own code even when the code that meets it makes
+ * another call first (a reset, a rollback), after which the connection's
+ * message would read "not an error". Cleared at the start of each unit of
+ * work and whenever a thread takes its connection. */
+static __thread int last_err;
+
+static void sqlite_log(void *arg, int code, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+    int primary = code & 0xff;
+    if (primary == SQLITE_OK || primary == SQLITE_NOTICE || primary == SQLITE_WARNING ||
+        primary == SQLITE_SCHEMA || primary == SQLITE_ROW || primary == SQLITE_DONE)
+        return;
+    last_err = code;
+}
+
 static void db_key_make(void)
 {
     pthread_key_create(&db_key, db_key_destroy);
+    sqlite3_config(SQLITE_CONFIG_LOG, sqlite_log, NULL);
 }
 
 static void db_end_write(struct db *db)
@@ -108,6 +127,7 @@ static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
 
 struct db *db_open(const char *path, char *err, size_t errlen)
 {
+    pthread_once(&db_key_once, db_key_make);
     struct db *db = calloc(1, sizeof *db);
     if (!db) {
         snprintf(err, errlen, "out of memory");
@@ -130,7 +150,12 @@ struct db *db_open(const char *path, char *err, size_t errlen)
                                        : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                                          "PRAGMA foreign_keys=ON;";
     if (sqlite3_exec(db->h, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot set up database \"%s\": %s", path, msg ? msg : "?");
+        if ((sqlite3_errcode(db->h) & 0xff) == SQLITE_NOTADB)
+            snprintf(err, errlen, "\"%s\" is not an SQLite database (so not an hpod one)", path);
+        else if ((sqlite3_errcode(db->h) & 0xff) == SQLITE_READONLY)
+            snprintf(err, errlen, "database \"%s\" is read-only: hpod needs to write it", path);
+        else
+            snprintf(err, errlen, "cannot set up database \"%s\": %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         db_close(db);
         return NULL;
@@ -300,10 +325,15 @@ static int db_quick_check(struct db *db, const char *path, char *err, size_t err
     const char *row = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
     int out = 0;
     if (!row || strcmp(row, "ok") != 0) {
+        char first[256];
+        snprintf(first, sizeof first, "%s", row ? row : sqlite3_errmsg(db->h));
+        for (char *p = first; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
         snprintf(err, errlen,
                  "database \"%s\" is damaged (%s): run \"hpod check %s\" for the details and "
                  "restore a backup",
-                 path, row ? row : sqlite3_errmsg(db->h), path);
+                 path, first, path);
         out = -1;
     }
     sqlite3_finalize(st);
@@ -448,6 +478,7 @@ struct db *db_thread(void)
 {
     pthread_once(&db_key_once, db_key_make);
     struct db *db = pthread_getspecific(db_key);
+    last_err = SQLITE_OK;
     if (db)
         return db;
     char err[512];
@@ -560,6 +591,7 @@ int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 {
     for (int attempt = 1;; attempt++) {
         db->last_rc = SQLITE_OK;
+        last_err = SQLITE_OK;
         if (db_begin(db) < 0) {
             if (last_busy(db) && attempt < DB_RUN_TRIES)
                 continue;
@@ -583,12 +615,16 @@ int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 
 const char *db_errmsg(struct db *db)
 {
+    if (sqlite3_errcode(db->h) == SQLITE_OK && last_err != SQLITE_OK)
+        return sqlite3_errstr(last_err);
     return sqlite3_errmsg(db->h);
 }
 
 bool db_unavailable(struct db *db)
 {
     int rc = sqlite3_extended_errcode(db->h) & 0xff;
+    if (rc == SQLITE_OK)
+        rc = last_err & 0xff;
     int last = db->last_rc & 0xff;
     return rc == SQLITE_FULL || rc == SQLITE_READONLY || rc == SQLITE_IOERR ||
            rc == SQLITE_CANTOPEN || rc == SQLITE_BUSY || last == SQLITE_FULL ||

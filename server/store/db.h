@@ -55,7 +55,9 @@ void db_rollback(struct db *db);
  * The only way the store writes. */
 #define DB_RUN_TRIES 3
 int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx);
-/* The last error message of the connection (borrowed). */
+/* The last error message of the connection (borrowed); when a later call
+ * reset it, the last error SQLite reported on this thread since the unit of
+ * work began, never "not an error" after a failure. */
 const char *db_errmsg(struct db *db);
 /* True when the last error was the disk being full, read-only or I/O: the
  * request should answer 503 rather than 500. */

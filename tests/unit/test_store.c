@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "test_db.h"
+#include "dump.h"
 #include "timeutil.h"
 
 static int64_t fake_now = 1700000000000LL;
@@ -707,6 +708,101 @@ static sqlite3 *hold_write_lock(void)
     return h;
 }
 
+/* Overwrite 200 bytes in the middle of a leaf page of the trials table (the
+ * middle child of its root), as a disk or a failed copy might. */
+static void corrupt_trials_page(void)
+{
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open(tdb_path, &h), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_prepare_v2(h,
+                                        "SELECT (SELECT page_size FROM pragma_page_size), "
+                                        "rootpage FROM sqlite_schema WHERE name = 'trials'",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    long ps = sqlite3_column_int(q, 0), root = sqlite3_column_int(q, 1);
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    FILE *f = fopen(tdb_path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    unsigned char *page = malloc((size_t)ps);
+    ck_assert_int_eq(fseek(f, (root - 1) * ps, SEEK_SET), 0);
+    ck_assert_int_eq(fread(page, 1, (size_t)ps, f), (size_t)ps);
+    ck_assert_int_eq(page[0], 5); /* an interior table page: the table spans pages */
+    int cells = page[3] << 8 | page[4];
+    int at = page[12 + 2 * (cells / 2)] << 8 | page[13 + 2 * (cells / 2)];
+    long leaf = (long)page[at] << 24 | page[at + 1] << 16 | page[at + 2] << 8 | page[at + 3];
+    memset(page, 0xee, 200);
+    ck_assert_int_eq(fseek(f, (leaf - 1) * ps + ps / 2, SEEK_SET), 0);
+    ck_assert_int_eq(fwrite(page, 1, 200, f), 200);
+    fclose(f);
+    free(page);
+}
+
+/* Reads of a damaged table fail with SQLite's own message: no page of trials
+ * comes back short, no export is missing rows, and the message is never
+ * "not an error" (read after another call reset the connection's error). */
+START_TEST(damaged_reads_fail_loudly)
+{
+    struct db *db = tdb_up();
+    struct study st;
+    tdb_study(db, "big", "\"budget\": {\"max_trials\": 1000}", &st);
+    ck_assert_int_eq(
+        sqlite3_exec(db_handle(db),
+                     "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < "
+                     "299) INSERT INTO trials (study_id, number, state, params, value, source, "
+                     "created_at, finished_at, error) SELECT 1, i, 'completed', "
+                     "'{\"x\": 0.5}', i, 'random', 1, 2, printf('%.*c', 60, 'e') FROM n; "
+                     "UPDATE studies SET next_number = 300",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    store_study_release(&st);
+    db_close(db);
+    corrupt_trials_page();
+    char err[256];
+    db = db_open(tdb_path, err, sizeof err);
+    ck_assert_msg(db != NULL, "%s", err);
+    struct serr e;
+    ck_assert_int_eq(store_study_load(db, "big", &st, &e), 0);
+
+    struct trial_page page;
+    for (enum store_order o = STORE_ORDER_NUMBER; o <= STORE_ORDER_VALUE_DESC; o++) {
+        memset(&page, 0, sizeof page);
+        int rc = store_trials_page(db, "big", NULL, NULL, -1, 1000, o, false, &page, &e);
+        ck_assert_msg(rc == -1, "order %d: a page of %zu trials from a damaged table", (int)o,
+                      page.trials.n);
+        ck_assert_int_ge(e.status, 500);
+        ck_assert_msg(strstr(e.msg, "malformed") != NULL, "%s", e.msg);
+        store_trial_page_release(&page);
+    }
+
+    struct dump d;
+    ck_assert_int_eq(dump_read(db, "big", &d, &e), -1);
+    ck_assert_msg(strstr(e.msg, "malformed") != NULL, "%s", e.msg);
+
+    struct trial_outcome *outs = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(store_outcomes(db, st.id, &outs, &n), -1);
+    ck_assert_msg(strstr(db_errmsg(db), "malformed") != NULL, "%s", db_errmsg(db));
+    /* a call that works in between (a cleanup) leaves the message as it was */
+    sqlite3_stmt *ok = db_stmt(db, "SELECT 1");
+    ck_assert_int_eq(sqlite3_step(ok), SQLITE_ROW);
+    sqlite3_reset(ok);
+    ck_assert_msg(strstr(db_errmsg(db), "malformed") != NULL, "%s", db_errmsg(db));
+
+    struct lease_plan plan;
+    int rc = store_suggest_lease(db, &st, "w:0", 0, 1, &plan, &e);
+    if (rc < 0)
+        ck_assert_msg(strstr(e.msg, "not an error") == NULL, "%s", e.msg);
+    store_lease_plan_release(&plan);
+    store_study_release(&st);
+    tdb_down(db);
+}
+END_TEST
+
 START_TEST(busy_fails_cleanly)
 {
     struct db *db = tdb_up();
@@ -848,6 +944,7 @@ int main(void)
     tcase_add_test(te, busy_fails_cleanly);
     tcase_add_test(te, busy_runs_again);
     tcase_add_test(te, full_disk);
+    tcase_add_test(te, damaged_reads_fail_loudly);
     suite_add_tcase(s, te);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
