@@ -649,7 +649,8 @@ int store_reap(struct db *db, int64_t now_ms, int64_t (*held)(long long id), lon
     struct expired list[REAP_BATCH];
     size_t n = 0;
     sqlite3_bind_int64(q, 1, now_ms);
-    while (n < REAP_BATCH && sqlite3_step(q) == SQLITE_ROW) {
+    int step = SQLITE_DONE;
+    while (n < REAP_BATCH && (step = sqlite3_step(q)) == SQLITE_ROW) {
         long long id = sqlite3_column_int64(q, 0);
         if (held && held(id) >= now_ms)
             continue; /* its heartbeats go on: the deadline is in memory */
@@ -666,6 +667,10 @@ int store_reap(struct db *db, int64_t now_ms, int64_t (*held)(long long id), lon
         x->number = sqlite3_column_int64(q, 5);
         snprintf(x->study, sizeof x->study, "%s", (const char *)sqlite3_column_text(q, 6));
         x->judged = sqlite3_column_int(q, 7) != 0;
+    }
+    if (n < REAP_BATCH && step != SQLITE_DONE) {
+        sqlite3_reset(q);
+        return -1; /* a read that stopped short: reap nothing rather than part */
     }
     sqlite3_reset(q);
     if (n == 0)
@@ -743,9 +748,12 @@ int store_lease_grace(struct db *db, int64_t now_ms)
         return -1;
     long long ids[256];
     size_t n = 0;
-    while (n < 256 && sqlite3_step(q) == SQLITE_ROW)
+    int step = SQLITE_DONE;
+    while (n < 256 && (step = sqlite3_step(q)) == SQLITE_ROW)
         ids[n++] = sqlite3_column_int64(q, 0);
     sqlite3_reset(q);
+    if (n < 256 && step != SQLITE_DONE)
+        return -1;
     if (n == 0)
         return 0;
     struct grace_tx c = {ids, n, now_ms, 0};
