@@ -12,6 +12,7 @@
 #include "dbcheck.h"
 #include "db.h"
 #include "heartbeats.h"
+#include "importances.h"
 #include "http.h"
 #include "lease.h"
 #include "llm_hook.h"
@@ -245,6 +246,8 @@ int main(int argc, char **argv)
         http_stop(d);
         return 1;
     }
+    if (importances_start() < 0)
+        log_warn("no importance thread: parameter importances answer 503");
     bool v6 = strchr(cfg.host, ':') != NULL;
     printf("hpod listening on %s://%s%s%s:%u\n", cert_pem ? "https" : "http", v6 ? "[" : "",
            cfg.host, v6 ? "]" : "", http_port(d));
@@ -257,6 +260,7 @@ int main(int argc, char **argv)
     log_info("signal %d: finishing in-flight requests", sig);
     lease_stop();
     http_stop(d);
+    importances_stop();
     llm_hook_stop();
     ratelimit_release();
     free(cert_pem);

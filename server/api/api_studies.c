@@ -158,37 +158,45 @@ enum http_result api_study_delete(struct req *r)
     return HTTP_DONE;
 }
 
-enum http_result api_study_trials(struct req *r)
+bool api_trial_filter(struct req *r, struct trial_filter *f)
 {
+    f->state = NULL;
     const char *state = http_query(r, "state");
-    if (state && !*state)
-        state = NULL;
-    enum trial_state filter;
-    if (state && trial_state_parse(state, &filter) < 0) {
-        http_reply_error(r, 400, "bad_query",
-                         "state: must be pending, running, completed, failed or pruned (got "
-                         "\"%.40s\")",
-                         state);
-        return HTTP_DONE;
+    if (state && *state) {
+        if (trial_state_parse(state, &f->state_value) < 0) {
+            http_reply_error(r, 400, "bad_query",
+                             "state: must be pending, running, completed, failed or pruned (got "
+                             "\"%.40s\")",
+                             state);
+            return false;
+        }
+        f->state = &f->state_value;
     }
-    const char *source = http_query(r, "source");
-    if (source && !*source)
-        source = NULL;
+    f->source = http_query(r, "source");
+    if (f->source && !*f->source)
+        f->source = NULL;
     const char *order = http_query(r, "order");
-    enum store_order ord = STORE_ORDER_NUMBER;
     if (!order || !*order || strcmp(order, "asc") == 0)
-        ord = STORE_ORDER_NUMBER;
+        f->order = STORE_ORDER_NUMBER;
     else if (strcmp(order, "desc") == 0)
-        ord = STORE_ORDER_NUMBER_DESC;
+        f->order = STORE_ORDER_NUMBER_DESC;
     else if (strcmp(order, "value") == 0)
-        ord = STORE_ORDER_VALUE;
+        f->order = STORE_ORDER_VALUE;
     else if (strcmp(order, "value_desc") == 0)
-        ord = STORE_ORDER_VALUE_DESC;
+        f->order = STORE_ORDER_VALUE_DESC;
     else {
         http_reply_error(r, 400, "bad_query",
                          "order: must be asc, desc, value or value_desc (got \"%.40s\")", order);
-        return HTTP_DONE;
+        return false;
     }
+    return true;
+}
+
+enum http_result api_study_trials(struct req *r)
+{
+    struct trial_filter f;
+    if (!api_trial_filter(r, &f))
+        return HTTP_DONE;
     const char *curve = http_query(r, "curve");
     bool curves = curve && strcmp(curve, "true") == 0;
     if (curve && !curves && strcmp(curve, "false") != 0) {
@@ -209,8 +217,8 @@ enum http_result api_study_trials(struct req *r)
         return HTTP_DONE;
     struct serr e;
     struct trial_page page;
-    if (store_trials_page(db, r->args[0], state ? &filter : NULL, source, after, limit, ord, curves,
-                          &page, &e) < 0)
+    if (store_trials_page(db, r->args[0], f.state, f.source, after, limit, f.order, curves, &page,
+                          &e) < 0)
         return api_fail(r, &e);
     http_reply_json(r, 200, render_trial_page(&page));
     store_trial_page_release(&page);

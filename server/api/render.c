@@ -2,7 +2,11 @@
 #include "render.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "csv.h"
 #include "heartbeats.h"
 #include "jsonutil.h"
 #include "timeutil.h"
@@ -58,6 +62,8 @@ json_t *render_trial(const struct trial *t)
     }
     json_object_set_new(j, "lease_expires_at", time_json(lease));
     json_object_set_new(j, "sandbox", text_json(t->sandbox));
+    json_object_set_new(j, "note", text_json(t->note));
+    json_object_set_new(j, "note_at", time_json(t->note ? t->note_at : STORE_NO_TIME));
     return j;
 }
 
@@ -127,6 +133,8 @@ json_t *render_study(const struct study_info *s, bool full)
     if (full) {
         json_object_set_new(j, "best", s->best ? render_trial(s->best) : json_null());
         json_object_set_new(j, "spec", ref_json(s->spec));
+        json_object_set_new(j, "note", text_json(s->note));
+        json_object_set_new(j, "note_at", time_json(s->note ? s->note_at : STORE_NO_TIME));
     }
     return j;
 }
@@ -159,4 +167,129 @@ json_t *render_trial_page(const struct trial_page *p)
     return json_pack("{so so sI}", "trials", arr, "next_after",
                      p->more ? json_integer(p->next_after) : json_null(), "total",
                      (json_int_t)p->total);
+}
+
+json_t *render_importance(const struct imp_report *rep)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < rep->n; i++)
+        json_array_append_new(arr, json_pack("{ss sf}", "param", rep->v[i].param, "importance",
+                                             rep->v[i].importance));
+    json_t *j = json_pack(
+        "{ss ss sI ss so}", "study", rep->study, "method", importances_method_name(rep->method),
+        "n_trials", (json_int_t)rep->n_trials, "objective", rep->objective, "importances", arr);
+    if (rep->note)
+        json_object_set_new(j, "note", json_string(rep->note));
+    return j;
+}
+
+json_t *render_importance_computing(const char *study, enum imp_method m, long long n_trials)
+{
+    return json_pack("{ss ss sI ss}", "study", study, "method", importances_method_name(m),
+                     "n_trials", (json_int_t)n_trials, "state", "computing");
+}
+
+json_t *render_note(const char *name, long long number, const char *note, int64_t at)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "study", json_string(name));
+    if (number >= 0)
+        json_object_set_new(j, "number", json_integer(number));
+    json_object_set_new(j, "note", text_json(note));
+    json_object_set_new(j, "note_at", time_json(note ? at : STORE_NO_TIME));
+    return j;
+}
+
+/* The names of the objectives of a study of several ("objectives"), or NULL. */
+static const json_t *objectives_of(const struct spec *sp)
+{
+    const json_t *o = json_object_get(sp->json, "objectives");
+    return json_is_array(o) && json_array_size(o) > 1 ? o : NULL;
+}
+
+void render_trials_csv_header(struct csv *c, const struct spec *sp)
+{
+    csv_text(c, "number");
+    csv_text(c, "state");
+    csv_text(c, "value");
+    const json_t *objs = objectives_of(sp);
+    size_t i;
+    const json_t *o;
+    json_array_foreach(objs, i, o) csv_text(c, json_str(o, "name", ""));
+    static const char *const fixed[] = {"number",      "state",      "value",
+                                        "source",      "worker",     "started_at",
+                                        "finished_at", "duration_s", "note"};
+    for (size_t k = 0; k < sp->space->n; k++) {
+        /* a parameter named like another column is told apart as params.NAME */
+        const char *name = sp->space->params[k].name;
+        bool taken = false;
+        for (size_t f = 0; f < sizeof fixed / sizeof *fixed; f++)
+            taken = taken || strcmp(name, fixed[f]) == 0;
+        json_array_foreach(objs, i, o) taken = taken || strcmp(name, json_str(o, "name", "")) == 0;
+        if (taken) {
+            char h[80];
+            snprintf(h, sizeof h, "params.%s", name);
+            csv_text(c, h);
+        } else
+            csv_text(c, name);
+    }
+    for (size_t k = 3; k < sizeof fixed / sizeof *fixed; k++)
+        csv_text(c, fixed[k]);
+    csv_end_row(c);
+}
+
+/* A time cell: RFC 3339, empty when not set. */
+static void csv_time(struct csv *c, int64_t ms)
+{
+    if (ms == STORE_NO_TIME) {
+        csv_text(c, NULL);
+        return;
+    }
+    char s[40];
+    time_format_rfc3339(ms, s, sizeof s);
+    csv_text(c, s);
+}
+
+/* A JSON value (borrowed, may be NULL) as a cell: numbers as numbers, text
+ * guarded, anything else as its JSON text. */
+static void csv_json(struct csv *c, const json_t *v)
+{
+    if (!v || json_is_null(v))
+        csv_text(c, NULL);
+    else if (json_is_integer(v))
+        csv_integer(c, json_integer_value(v));
+    else if (json_is_real(v))
+        csv_number(c, json_real_value(v));
+    else if (json_is_string(v))
+        csv_text(c, json_string_value(v));
+    else if (json_is_boolean(v))
+        csv_text(c, json_is_true(v) ? "true" : "false");
+    else {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        csv_text(c, s);
+        free(s);
+    }
+}
+
+void render_trial_csv(struct csv *c, const struct trial *t, const struct spec *sp)
+{
+    csv_integer(c, t->number);
+    csv_text(c, trial_state_name(t->state));
+    csv_number(c, t->value);
+    const json_t *objs = objectives_of(sp);
+    size_t i;
+    const json_t *o;
+    json_array_foreach(objs, i, o) csv_json(c, json_object_get(t->values, json_str(o, "name", "")));
+    for (size_t k = 0; k < sp->space->n; k++)
+        csv_json(c, json_object_get(t->params, sp->space->params[k].name));
+    csv_text(c, t->source);
+    csv_text(c, t->worker);
+    csv_time(c, t->started_at);
+    csv_time(c, t->finished_at);
+    if (t->started_at != STORE_NO_TIME && t->finished_at != STORE_NO_TIME)
+        csv_number(c, (double)(t->finished_at - t->started_at) / 1000.0);
+    else
+        csv_text(c, NULL);
+    csv_text(c, t->note);
+    csv_end_row(c);
 }

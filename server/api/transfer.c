@@ -2,6 +2,7 @@
 #include "transfer.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,8 @@ static json_t *trial_json(const struct dump_trial *t)
     json_object_set_new(o, "last_value",
                         t->has_last_value ? json_real(t->last_value) : json_null());
     json_object_set_new(o, "sandbox", text_or_null(t->sandbox));
+    json_object_set_new(o, "note", text_or_null(t->note));
+    json_object_set_new(o, "note_at", time_or_null(t->note ? t->note_at : 0));
     json_t *reports = json_array();
     for (size_t k = 0; k < t->n_reports; k++) {
         const struct dump_report *r = &t->reports[k];
@@ -75,8 +78,10 @@ json_t *transfer_export(struct db *db, const char *name, struct serr *e)
     json_t *trials = json_array();
     for (size_t i = 0; i < d.n_trials; i++)
         json_array_append_new(trials, trial_json(&d.trials[i]));
-    json_t *doc = json_pack("{ss si so ss so}", "format", "hpod-study", "version", 1, "spec",
-                            parsed_or_null(d.spec_json, 0), "state", d.state, "trials", trials);
+    json_t *doc =
+        json_pack("{ss si so ss so so so}", "format", "hpod-study", "version", 1, "spec",
+                  parsed_or_null(d.spec_json, 0), "state", d.state, "note", text_or_null(d.note),
+                  "note_at", time_or_null(d.note ? d.note_at : 0), "trials", trials);
     dump_release(&d);
     if (!doc)
         serr_set(e, 500, "internal", "export: out of memory");
@@ -104,6 +109,32 @@ static char *dup_or_null(const char *s, bool *oom)
     if (!c)
         *oom = true;
     return c;
+}
+
+/* The "note" and "note_at" of an imported study or trial (obj borrowed) into
+ * *note (a new string, NULL when none) and *at; where names the object in an
+ * error. 0, or -1 with e set. */
+static int import_note(const json_t *obj, const char *where, int64_t now, char **note, int64_t *at,
+                       struct serr *e)
+{
+    *note = NULL;
+    *at = 0;
+    const json_t *n = json_object_get(obj, "note");
+    if (!n || json_is_null(n) || (json_is_string(n) && json_string_length(n) == 0))
+        return 0;
+    if (!json_is_string(n))
+        return serr_set(e, 400, "bad_import", "%snote: must be a string or null", where);
+    if (json_string_length(n) > STORE_NOTE_MAX)
+        return serr_set(e, 400, "bad_import", "%snote: %zu bytes, more than the %d allowed", where,
+                        json_string_length(n), STORE_NOTE_MAX);
+    int64_t t = time_member(obj, "note_at", now);
+    if (t < 0)
+        return serr_set(e, 400, "bad_import", "%snote_at: must be RFC 3339 UTC", where);
+    *note = strdup(json_string_value(n));
+    if (!*note)
+        return serr_set(e, 500, "internal", "import: out of memory");
+    *at = t;
+    return 0;
 }
 
 /* Trial i of the document (borrowed) checked against the spec into *out
@@ -155,6 +186,12 @@ static int import_trial(const struct spec *sp, size_t i, const json_t *t, int64_
             return serr_set(e, 400, "bad_import",
                             "trials[%zu].reports[%zu].step: a non-negative integer", i, k);
         }
+    }
+    char where[40];
+    snprintf(where, sizeof where, "trials[%zu].", i);
+    if (import_note(t, where, now, &out->note, &out->note_at, e) < 0) {
+        json_decref(params);
+        return -1;
     }
     bool oom = false;
     out->number = number;
@@ -239,6 +276,8 @@ json_t *transfer_import(struct db *db, const json_t *doc, struct serr *e)
         goto out_free;
     }
     int64_t now = time_now_ms();
+    if (import_note(doc, "", now, &d.note, &d.note_at, e) < 0)
+        goto out_free;
     size_t i;
     json_t *t;
     json_array_foreach(trials, i, t)

@@ -15,6 +15,7 @@ void dump_trial_release(struct dump_trial *t)
     free(t->worker);
     free(t->error);
     free(t->sandbox);
+    free(t->note);
     for (size_t k = 0; k < t->n_reports; k++)
         free(t->reports[k].values_json);
     free(t->reports);
@@ -30,6 +31,7 @@ void dump_release(struct dump *d)
     free(d->spec_json);
     free(d->spec_in_json);
     free(d->state);
+    free(d->note);
     memset(d, 0, sizeof *d);
 }
 
@@ -84,8 +86,9 @@ static int read_trials(struct db *db, long long study_id, struct dump *out, stru
     sqlite3_stmt *q =
         db_stmt(db, "SELECT t.id, t.number, t.state, t.params, t.value, t.values_json, t.source, "
                     "t.worker, t.attempts, t.created_at, t.started_at, t.finished_at, t.error, "
-                    "t.last_step, t.last_value, t.sandbox, (SELECT count(*) FROM trials WHERE "
-                    "study_id = ?1) FROM trials t WHERE t.study_id = ?1 ORDER BY t.number");
+                    "t.last_step, t.last_value, t.sandbox, t.note, t.note_at, (SELECT count(*) "
+                    "FROM trials WHERE study_id = ?1) FROM trials t WHERE t.study_id = ?1 "
+                    "ORDER BY t.number");
     if (!q)
         return serr_db(e, db, "export");
     sqlite3_bind_int64(q, 1, study_id);
@@ -94,7 +97,7 @@ static int read_trials(struct db *db, long long study_id, struct dump *out, stru
     long long counted = -1;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        counted = sqlite3_column_int64(q, 16);
+        counted = sqlite3_column_int64(q, 18);
         if (grow((void **)&out->trials, out->n_trials, &cap, sizeof *out->trials) < 0 ||
             grow((void **)ids, out->n_trials, &idcap, sizeof **ids) < 0) {
             oom = true;
@@ -123,6 +126,8 @@ static int read_trials(struct db *db, long long study_id, struct dump *out, stru
         t->has_last_value = sqlite3_column_type(q, 14) != SQLITE_NULL;
         t->last_value = sqlite3_column_double(q, 14);
         t->sandbox = col_dup(q, 15, &oom);
+        t->note = col_dup(q, 16, &oom);
+        t->note_at = col_time(q, 17);
         if (oom)
             break;
     }
@@ -189,6 +194,26 @@ static int read_reports(struct db *db, long long study_id, struct dump *out,
     return 0;
 }
 
+static int read_note(struct db *db, long long study_id, struct dump *out, struct serr *e)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT note, note_at FROM studies WHERE id = ?");
+    if (!q)
+        return serr_db(e, db, "export");
+    sqlite3_bind_int64(q, 1, study_id);
+    int rc = sqlite3_step(q);
+    bool oom = false;
+    if (rc == SQLITE_ROW) {
+        out->note = col_dup(q, 0, &oom);
+        out->note_at = col_time(q, 1);
+    }
+    sqlite3_reset(q);
+    if (oom)
+        return serr_set(e, 500, "internal", "export: out of memory");
+    if (rc != SQLITE_ROW)
+        return serr_db(e, db, "export");
+    return 0;
+}
+
 int dump_read(struct db *db, const char *name, struct dump *out, struct serr *e)
 {
     memset(out, 0, sizeof *out);
@@ -205,7 +230,8 @@ int dump_read(struct db *db, const char *name, struct dump *out, struct serr *e)
         serr_set(e, 500, "internal", "export: out of memory");
         goto out_release;
     }
-    if (read_trials(db, st.id, out, &ids, e) < 0 || read_reports(db, st.id, out, ids, e) < 0)
+    if (read_note(db, st.id, out, e) < 0 || read_trials(db, st.id, out, &ids, e) < 0 ||
+        read_reports(db, st.id, out, ids, e) < 0)
         goto out_release;
     rc = 0;
 out_release:
@@ -269,7 +295,8 @@ static int restore_trial(struct db *db, long long study_id, size_t i, const stru
     sqlite3_stmt *q = db_stmt(
         db, "INSERT INTO trials (study_id, number, state, params, value, values_json, source, "
             "worker, attempts, created_at, started_at, finished_at, error, last_step, "
-            "last_value, sandbox) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "last_value, sandbox, note, note_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?)");
     if (!q)
         return serr_db(e, db, "import");
     sqlite3_bind_int64(q, 1, study_id);
@@ -291,6 +318,8 @@ static int restore_trial(struct db *db, long long study_id, size_t i, const stru
     if (t->has_last_value)
         sqlite3_bind_double(q, 15, t->last_value);
     bind_text_or_null(q, 16, t->sandbox);
+    bind_text_or_null(q, 17, t->note);
+    bind_time(q, 18, t->note ? t->note_at : 0);
     int s = sqlite3_step(q);
     sqlite3_reset(q);
     if (s != SQLITE_DONE) {
@@ -322,7 +351,7 @@ static int restore_tx(struct db *db, void *arg)
     if (s != SQLITE_DONE)
         return serr_db(c->e, db, "import");
     sqlite3_stmt *ins = db_stmt(db, "INSERT INTO studies (name, spec, spec_in, direction, "
-                                    "created_at) VALUES (?, ?, ?, ?, ?)");
+                                    "created_at, note, note_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (!ins)
         return serr_db(c->e, db, "import");
     sqlite3_bind_text(ins, 1, in->name, -1, SQLITE_STATIC);
@@ -330,6 +359,8 @@ static int restore_tx(struct db *db, void *arg)
     sqlite3_bind_text(ins, 3, in->spec_in_json, -1, SQLITE_STATIC);
     sqlite3_bind_int(ins, 4, in->direction);
     sqlite3_bind_int64(ins, 5, c->now_ms);
+    bind_text_or_null(ins, 6, in->note);
+    bind_time(ins, 7, in->note ? in->note_at : 0);
     s = sqlite3_step(ins);
     sqlite3_reset(ins);
     if (s != SQLITE_DONE)

@@ -104,6 +104,8 @@ int trial_read(sqlite3_stmt *q, struct trial *t)
     t->last_value = col_double(q, 15);
     t->lease_expires_at = col_time(q, 16);
     t->sandbox = col_strdup(q, 17);
+    t->note = col_strdup(q, 18);
+    t->note_at = col_time(q, 19);
     return bad;
 }
 
@@ -115,6 +117,7 @@ void store_trial_release(struct trial *t)
     free(t->worker);
     free(t->error);
     free(t->sandbox);
+    free(t->note);
     memset(t, 0, sizeof *t);
 }
 

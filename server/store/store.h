@@ -68,6 +68,7 @@ struct study {
     int direction;           /* 1 minimize, -1 maximize */
     const struct spec *spec; /* the parsed spec, held through ref (immutable) */
     struct spec_entry *ref;  /* the spec cache entry held; store_study_release drops it */
+    int64_t created_at;      /* ms: with id, tells the study from a later one given its id */
 };
 
 /* Load a study by name into st (release with store_study_release); 404 when absent. */
@@ -94,6 +95,8 @@ struct study_info {
     int64_t finished_at;    /* ms, or STORE_NO_TIME */
     struct counts counts;   /* trials by state */
     struct trial *best;     /* owned, the best completed trial, or NULL when none */
+    char *note;             /* owned: a person's note on the study, NULL when none */
+    int64_t note_at;        /* ms when the note was written, or STORE_NO_TIME */
 };
 /* Release what info owns; accepts a zeroed struct. */
 void store_study_info_release(struct study_info *info);
@@ -128,6 +131,21 @@ int store_counts(struct db *db, long long study_id, struct counts *c);
  * (now) finished, 0 when its budget lasts, -1 on a database error. */
 int store_finish_if_done(struct db *db, struct study *st, const struct counts *c);
 
+/* --- notes (notes.c) --- */
+
+/* The most bytes a note may hold. */
+#define STORE_NOTE_MAX 65536
+
+/* Set the note of study name to text (borrowed UTF-8; NULL or "" removes it),
+ * stamped now. *at gets the time written (STORE_NO_TIME when removed). 404
+ * when there is no such study. */
+int store_study_note_set(struct db *db, const char *name, const char *text, int64_t *at,
+                         struct serr *e);
+/* Set the note of trial number of study name, as store_study_note_set();
+ * out gets the trial. 404 when the study or the trial is absent. */
+int store_trial_note_set(struct db *db, const char *name, long long number, const char *text,
+                         struct trial *out, struct serr *e);
+
 /* --- trials (trials.c) --- */
 
 /* A trial row. */
@@ -151,6 +169,8 @@ struct trial {
     double last_value;        /* its value, NAN when none */
     int64_t lease_expires_at; /* ms as stored, or STORE_NO_TIME (heartbeats may extend it) */
     char *sandbox;            /* owned sandbox the worker ran it in, NULL when none */
+    char *note;               /* owned: a person's note on the trial, NULL when none */
+    int64_t note_at;          /* ms when the note was written, or STORE_NO_TIME */
 };
 /* Release what t owns; accepts a zeroed struct. */
 void store_trial_release(struct trial *t);

@@ -12,8 +12,8 @@
 #define TRIAL_COLS                                                                                 \
     "t.id, t.study_id, t.number, t.state, t.params, t.value, t.values_json, t.source, t.worker, "  \
     "t.attempts, t.created_at, t.started_at, t.finished_at, t.error, t.last_step, t.last_value, "  \
-    "t.lease_expires_at, t.sandbox"
-#define TRIAL_NCOLS 18
+    "t.lease_expires_at, t.sandbox, t.note, t.note_at"
+#define TRIAL_NCOLS 20
 
 /* Fill t from the row q is on, columns TRIAL_COLS from the first; 0, or -1 when
  * out of memory or the state is not one of the lifecycle's. */

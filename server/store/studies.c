@@ -21,7 +21,8 @@ int study_from_row(struct db *db, sqlite3_stmt *q, struct study *st, struct serr
         return serr_set(e, 500, "corrupt_study", "study \"%s\" has an unknown state \"%s\"",
                         st->name, state ? state : "");
     st->direction = sqlite3_column_int(q, 3);
-    st->ref = spec_ref(db, st->id, sqlite3_column_int64(q, 4));
+    st->created_at = sqlite3_column_int64(q, 4);
+    st->ref = spec_ref(db, st->id, st->created_at);
     st->spec = spec_of(st->ref);
     if (!st->spec)
         return serr_set(e, 500, "corrupt_spec", "stored spec of study \"%s\" does not parse",
@@ -144,7 +145,7 @@ static int best_trial(struct db *db, long long study_id, int direction, struct t
 /* The columns study_info_read() reads. */
 #define STUDY_COLS                                                                                 \
     "s.id, s.name, s.state, s.direction, s.spec, s.tokens_in, s.tokens_out, s.cost_usd, "          \
-    "s.created_at, s.finished_at"
+    "s.created_at, s.finished_at, s.note, s.note_at"
 
 static int study_info_read(struct db *db, sqlite3_stmt *q, struct study_info *s)
 {
@@ -161,6 +162,8 @@ static int study_info_read(struct db *db, sqlite3_stmt *q, struct study_info *s)
     s->cost_usd = sqlite3_column_double(q, 7);
     s->created_at = col_time(q, 8);
     s->finished_at = col_time(q, 9);
+    s->note = col_strdup(q, 10);
+    s->note_at = col_time(q, 11);
     if (store_counts(db, s->id, &s->counts) < 0 ||
         best_trial(db, s->id, s->direction, &s->best) < 0)
         return -1;
@@ -173,6 +176,7 @@ void store_study_info_release(struct study_info *info)
     if (info->best)
         store_trial_release(info->best);
     free(info->best);
+    free(info->note);
     memset(info, 0, sizeof *info);
 }
 

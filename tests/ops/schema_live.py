@@ -5,7 +5,7 @@ are ignored, `date-time` is RFC 3339; and every member of an answer is
 declared by its schema (or by an additionalProperties).
 
 Real traffic first: studies created, listed, patched, exported, imported and
-deleted; trials enqueued, leased, heartbeated, reported, completed, pruned and
+deleted, their parameter importances asked for; trials enqueued, leased, heartbeated, reported, completed, pruned and
 failed; an LLM study against the scripted provider (audit log with requests);
 a code parameter with a sandbox; and error answers (400, 404, 409). Each
 answer is validated with python3-jsonschema (Draft 4, the base of OpenAPI
@@ -230,6 +230,10 @@ try:
         drive(c, "run", "w-run:0", 6, lambda i: (outcomes[i], None))
         c("GET", "/api/v1/studies/run")
         c("GET", "/api/v1/studies/run/best")
+        c("GET", "/api/v1/studies/fresh/importance")                         # 200, a note
+        c("GET", "/api/v1/studies/run/importance?method=gp&wait_s=0")        # 202 computing
+        c("GET", "/api/v1/studies/run/importance?wait_s=30")
+        c("GET", "/api/v1/studies/run/importance?method=shap")               # 400
         c("GET", "/api/v1/studies/run/trials?state=completed&limit=2")
         c("GET", "/api/v1/studies")
         # a code parameter, completed from a sandbox
