@@ -164,23 +164,37 @@ int store_trials_page(struct db *db, const char *name, const enum trial_state *s
         return serr_db(e, db, "list intermediate values");
     }
     struct counts all;
-    if (!state && !source && store_counts(db, sid, &all) == 0) {
+    if (!state && !source) {
         /* no filter: the count is known without scanning the study */
+        if (store_counts(db, sid, &all) < 0) {
+            store_trial_page_release(out);
+            return serr_db(e, db, "count trials");
+        }
         out->total = all.pending + all.running + all.completed + all.failed + all.pruned;
         return 0;
     }
     sqlite3_stmt *c = db_stmt(db, "SELECT COUNT(*) FROM trials t WHERE t.study_id = ?1 AND "
                                   "(?2 IS NULL OR t.state = ?2) AND (?3 IS NULL OR t.source = ?3 "
                                   "OR t.source LIKE ?3 || ':%')");
+    int counted = SQLITE_ERROR;
     if (c) {
         sqlite3_bind_int64(c, 1, sid);
         if (state)
             sqlite3_bind_text(c, 2, trial_state_name(*state), -1, SQLITE_STATIC);
         if (source)
             sqlite3_bind_text(c, 3, source, -1, SQLITE_STATIC);
-        if (sqlite3_step(c) == SQLITE_ROW)
+        counted = sqlite3_step(c);
+        if (counted == SQLITE_ROW)
             out->total = sqlite3_column_int64(c, 0);
+        else
+            serr_db(e, db, "count trials");
         sqlite3_reset(c);
+    } else {
+        serr_db(e, db, "count trials");
+    }
+    if (counted != SQLITE_ROW) {
+        store_trial_page_release(out);
+        return -1;
     }
     return 0;
 }
