@@ -168,7 +168,8 @@ int main(int argc, char **argv)
     if (i < argc)
         return token_main(argc - i - 1, argv + i + 1);
 
-    if (db_lock(cfg.db_path, err, sizeof err) < 0) {
+    if (db_check_file(cfg.db_path, err, sizeof err) < 0 ||
+        db_lock(cfg.db_path, err, sizeof err) < 0) {
         fprintf(stderr, "hpod: %s\n", err);
         return 1;
     }

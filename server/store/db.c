@@ -382,6 +382,43 @@ int db_lock(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* The checks of a file that exists, on a read-only connection, so that
+ * another program's database is not touched (not even switched to WAL):
+ * SQLite's, hpod's schema, and with quick a PRAGMA quick_check. */
+static int db_check_existing(const char *path, bool quick, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (stat(path, &sb) < 0)
+        return 0; /* a new database */
+    struct db *ro = calloc(1, sizeof *ro);
+    if (!ro) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = sqlite3_open_v2(path, &ro->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database \"%s\": %s", path,
+                 ro->h ? sqlite3_errmsg(ro->h) : sqlite3_errstr(rc));
+        db_close(ro);
+        return -1;
+    }
+    sqlite3_busy_timeout(ro->h, 10000);
+    sqlite3_extended_result_codes(ro->h, 1);
+    rc = db_is_ours(ro, path, err, errlen);
+    if (rc == 0 && quick)
+        rc = db_quick_check(ro, path, err, errlen);
+    db_close(ro);
+    return rc;
+}
+
+int db_check_file(const char *path, char *err, size_t errlen)
+{
+    pthread_once(&db_key_once, db_key_make);
+    if (db_precheck(path, err, errlen) < 0)
+        return -1;
+    return db_check_existing(path, false, err, errlen);
+}
+
 int db_setup(const char *path, bool sync_full)
 {
     pthread_once(&db_key_once, db_key_make);
@@ -389,7 +426,8 @@ int db_setup(const char *path, bool sync_full)
     db_path = strdup(path);
     db_sync_full = sync_full;
     char err[1024];
-    if (db_precheck(path, err, sizeof err) < 0) {
+    if (db_precheck(path, err, sizeof err) < 0 ||
+        db_check_existing(path, true, err, sizeof err) < 0) {
         fprintf(stderr, "hpod: %s\n", err);
         return -1;
     }
@@ -398,15 +436,7 @@ int db_setup(const char *path, bool sync_full)
         fprintf(stderr, "hpod: %s\n", err);
         return -1;
     }
-    int rc = db_is_ours(db, path, err, sizeof err);
-    if (rc == 0)
-        rc = db_quick_check(db, path, err, sizeof err);
-    if (rc < 0) {
-        fprintf(stderr, "hpod: %s\n", err);
-        db_close(db);
-        return -1;
-    }
-    rc = migrate(db, err, sizeof err);
+    int rc = migrate(db, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "hpod: database \"%s\": %s\n", path, err);
     db_close(db);

@@ -15,6 +15,10 @@ struct db;
  * SQLite file, another program's SQLite file, or fails PRAGMA quick_check (a
  * damaged database is refused rather than served with rows missing). */
 int db_setup(const char *path, bool sync_full);
+/* The cheap part of db_setup()'s refusals (an empty, read-only, non-SQLite or
+ * foreign file), reading only: to run before db_lock() makes its lock file
+ * beside a file that is not hpod's. 0, or -1 with the reason in err. */
+int db_check_file(const char *path, char *err, size_t errlen);
 /* Take the exclusive lock of the database at path (flock on "PATH-lock", which
  * gets this process's id) for the rest of the process's life: one daemon per
  * database, since leases live partly in its memory. 0, or -1 with the reason

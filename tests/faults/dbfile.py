@@ -132,8 +132,10 @@ with Daemon() as d:
     tap.ok(refused and "without hpod's schema" in line,
            "another program's SQLite file: said so", line)
     con = sqlite3.connect(other)
-    tap.eq(con.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0], 1,
-           "and it is left untouched (no hpod tables added)")
+    tap.ok(con.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] == 1
+           and con.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+           and not os.path.exists(other + "-lock"),
+           "and it is left untouched (no hpod tables, not switched to WAL, no lock file)")
     con.close()
 
     # a read-only file system: a read-only bind mount in a mount namespace of
