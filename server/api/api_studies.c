@@ -388,7 +388,7 @@ enum http_result api_study_suggest(struct req *r)
     }
     uint64_t seq = store_event_seq();
     struct suggest_result res;
-    int rc = suggest_run(db, &st, worker, (int)count, &res, &e);
+    int rc = suggest_run(db, &st, worker, r->token_id, (int)count, &res, &e);
     if (rc < 0) {
         suggest_result_release(&res);
         store_study_release(&st);

@@ -34,6 +34,13 @@ static const char *body_worker(struct req *r, json_t *body)
     return w;
 }
 
+/* The token of the request, as the store checks it against the lease. */
+static struct caller caller_of(const struct req *r)
+{
+    struct caller c = {r->token_id, r->role >= ROLE_ADMIN};
+    return c;
+}
+
 /* Check that "values", when present, is an object of numbers. */
 static bool values_ok(struct req *r, const json_t *values)
 {
@@ -89,7 +96,8 @@ enum http_result api_trial_heartbeat(struct req *r)
         return HTTP_DONE;
     struct serr e;
     enum trial_action action;
-    if (lease_heartbeat(db, id, worker, &action, &e) < 0) {
+    struct caller who = caller_of(r);
+    if (lease_heartbeat(db, id, worker, &who, &action, &e) < 0) {
         if (e.status == 409) {
             http_reply_json(r, 409,
                             json_pack("{s:{s:s,s:s},s:s}", "error", "code", e.code, "message",
@@ -138,7 +146,7 @@ enum http_result api_trial_report(struct req *r)
         return HTTP_DONE;
     struct serr e;
     enum trial_action action;
-    struct report_in in = {id, worker, json_integer_value(js), value, values};
+    struct report_in in = {id, worker, json_integer_value(js), value, values, caller_of(r)};
     if (lease_report(db, &in, &action, &e) < 0)
         return api_fail(r, &e);
     http_reply_json(r, 200, json_pack("{ss}", "action", trial_action_name(action)));
@@ -210,7 +218,8 @@ enum http_result api_trial_complete(struct req *r)
                            .value = value,
                            .values = values,
                            .error = error,
-                           .sandbox = sandbox};
+                           .sandbox = sandbox,
+                           .who = caller_of(r)};
     int rc = lease_complete(db, &c, &t, &already, &e);
     free(error_cut);
     if (rc < 0)

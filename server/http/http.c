@@ -513,7 +513,7 @@ static void dispatch(struct req *r)
     const char *authz =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     char why[160];
-    if (auth_check(authz, r->route->role, &r->role, why, sizeof why) < 0) {
+    if (auth_check_id(authz, r->route->role, &r->role, &r->token_id, why, sizeof why) < 0) {
         bool no_token = r->role == ROLE_NONE;
         http_reply_error(r, no_token ? 401 : 403, no_token ? "unauthorized" : "forbidden", "%s",
                          why);

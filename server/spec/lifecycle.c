@@ -73,6 +73,11 @@ enum lease_check lifecycle_complete_check(enum trial_state now, const char *hold
     return lifecycle_lease_check(now, holder, worker);
 }
 
+bool lifecycle_token_may(long long lease_token, long long token, bool admin)
+{
+    return admin || lease_token == 0 || lease_token == token;
+}
+
 bool lifecycle_counts_against_worker(enum trial_state outcome, bool has_code)
 {
     return outcome == TRIAL_FAILED && !has_code;

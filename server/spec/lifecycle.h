@@ -77,6 +77,12 @@ enum lease_check lifecycle_lease_check(enum trial_state now, const char *holder,
 enum lease_check lifecycle_complete_check(enum trial_state now, const char *holder,
                                           const char *worker, enum trial_state wanted);
 
+/* Whether a caller whose token has row id token (0 for none) may heartbeat,
+ * report or complete a trial whose lease was taken with lease_token (0 when
+ * the lease recorded none: an open daemon, or a lease older than the record).
+ * An admin may act on any trial; a worker only on those leased with its own
+ * token, so that knowing another worker's name is not enough. */
+bool lifecycle_token_may(long long lease_token, long long token, bool admin);
 /* The worker cut-off: after limit consecutive failures a worker gets no new
  * trial of the study for cooldown_s. From the daemon's settings. */
 struct worker_limits {

@@ -89,15 +89,18 @@ static int read_trials(struct db *db, long long study_id, struct dump *out, stru
         db_stmt(db, "SELECT t.id, t.number, t.state, t.params, t.value, t.values_json, t.source, "
                     "t.worker, t.attempts, t.created_at, t.started_at, t.finished_at, t.error, "
                     "t.last_step, t.last_value, t.sandbox, t.note, t.note_at, t.objs, t.feasible, "
-                    "t.violation FROM trials t WHERE t.study_id = ? "
+                    "t.violation, (SELECT count(*) FROM trials WHERE study_id = ?1) FROM trials t "
+                    "WHERE t.study_id = ?1 "
                     "ORDER BY t.number");
     if (!q)
         return serr_db(e, db, "export");
     sqlite3_bind_int64(q, 1, study_id);
     size_t cap = 0, idcap = 0;
     bool oom = false;
+    long long counted = -1;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        counted = sqlite3_column_int64(q, 21);
         if (grow((void **)&out->trials, out->n_trials, &cap, sizeof *out->trials) < 0 ||
             grow((void **)ids, out->n_trials, &idcap, sizeof **ids) < 0) {
             oom = true;
@@ -141,6 +144,14 @@ static int read_trials(struct db *db, long long study_id, struct dump *out, stru
         return serr_set(e, 500, "internal", "export: out of memory");
     if (rc != SQLITE_DONE)
         return serr_db(e, db, "export");
+    /* The same statement counted the study's trials by its index: fewer rows
+     * read means the table lost some without SQLite noticing (a damaged page
+     * that still looks like one), and an export must not be short. */
+    if (counted >= 0 && (size_t)counted != out->n_trials)
+        return serr_set(e, 500, "storage_error",
+                        "export: the study has %lld trials by its index but %zu could be read: "
+                        "the database is damaged (see \"hpod check\")",
+                        counted, out->n_trials);
     qsort(*ids, out->n_trials, sizeof **ids, by_id);
     return 0;
 }

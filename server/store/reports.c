@@ -76,6 +76,8 @@ static int report_body(struct db *db, void *arg)
         return -1;
     if (lifecycle_lease_check(lr.state, lr.worker, in->worker) != LEASE_HELD)
         return lease_conflict(c->e, in->trial_id, &lr, in->worker);
+    if (!lifecycle_token_may(lr.token, in->who.token, in->who.admin))
+        return lease_token_conflict(c->e, in->trial_id);
     double value = in->value;
     struct spec_entry *ref = spec_ref(db, lr.study_id, lr.created);
     const struct spec *sp = spec_of(ref);

@@ -266,11 +266,19 @@ int store_enqueue(struct db *db, const char *name, const json_t *params, const c
 /* One trial with its reports and attempts. */
 int store_trial_get(struct db *db, long long id, struct trial_detail *out, struct serr *e);
 
+/* Who sends a heartbeat, report or completion: the token its request came
+ * with, which must be the one the lease was taken with (lifecycle_token_may()). */
+struct caller {
+    long long token; /* row id of the caller's token, 0 for none */
+    bool admin;      /* an admin token (or an open daemon): may act on any trial */
+};
+
 /* Check worker's lease on trial id for a heartbeat. *action as the lifecycle
  * says, *lease_ms the study's lease length (to extend the lease in memory).
- * 409 when the worker does not hold the lease. Writes nothing. */
-int store_heartbeat(struct db *db, long long id, const char *worker, enum trial_action *action,
-                    int64_t *lease_ms_out, struct serr *e);
+ * 409 when the worker does not hold the lease or who (borrowed; NULL for no
+ * token) is not the token it was taken with. Writes nothing. */
+int store_heartbeat(struct db *db, long long id, const char *worker, const struct caller *who,
+                    enum trial_action *action, int64_t *lease_ms_out, struct serr *e);
 
 /* A completion of a trial by its worker. */
 struct completion {
@@ -282,11 +290,14 @@ struct completion {
     const char *error;           /* borrowed error text, or NULL */
     const char *sandbox;         /* borrowed sandbox name, or NULL */
     struct worker_limits limits; /* the cut-off, from the daemon's settings */
+    struct caller who;           /* the token it came with */
 };
 /* Finish a trial (lifecycle_complete_check(): 409 when the worker does not
- * hold the lease), count the worker's result, finish the study when its budget
- * is spent. *already is set when the same completion was recorded before (a
- * resend: nothing changes). out (when not NULL) gets the trial as recorded. */
+ * hold the lease or the token is not the lease's), count the worker's result,
+ * finish the study when its budget is spent. *already is set when the same
+ * completion was recorded before (a resend: nothing changes); a completion of
+ * a finished trial with another state or value is a 409. out (when not NULL)
+ * gets the trial as recorded. */
 int store_complete(struct db *db, const struct completion *c, struct trial_detail *out,
                    bool *already, struct serr *e);
 
@@ -316,14 +327,17 @@ void store_lease_plan_release(struct lease_plan *p);
  * worker); otherwise finish the study if its budget is spent, check the
  * cut-off and lease pending trials oldest first, within count and
  * max_parallel; then say how many new trials are wanted. */
-int store_suggest_lease(struct db *db, const struct study *st, const char *worker, int count,
-                        struct lease_plan *out, struct serr *e);
+/* token is the row id of the caller's token (0 for none): leases record it and
+ * only trials leased with it are given back. */
+int store_suggest_lease(struct db *db, const struct study *st, const char *worker, long long token,
+                        int count, struct lease_plan *out, struct serr *e);
 /* Called in store_trials_create()'s transaction for each trial created: i is
  * its index in configs. Returns 0, or -1 to roll everything back. */
 typedef int (*store_created_fn)(struct db *db, void *arg, size_t i, long long number);
 /* One transaction: insert n trials with configs[i] (borrowed) and sources[i],
- * already leased to worker, appending them to out. */
-int store_trials_create(struct db *db, const struct study *st, const char *worker,
+ * already leased to worker under token (a token row id, 0 for none),
+ * appending them to out. */
+int store_trials_create(struct db *db, const struct study *st, const char *worker, long long token,
                         json_t *const *configs, char *const *sources, size_t n,
                         store_created_fn created, void *arg, struct trial_list *out,
                         struct serr *e);
@@ -401,6 +415,7 @@ struct report_in {
     long long step;       /* step */
     double value;         /* NAN when only values */
     const json_t *values; /* borrowed, or NULL */
+    struct caller who;    /* the token it came with */
 };
 /* The pruner's decision, asked inside store_report()'s transaction once the
  * report is stored: true to stop the trial (it then records prune_step with

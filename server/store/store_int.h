@@ -67,6 +67,7 @@ struct lease_row {
     bool study_done;        /* its study is finished */
     bool judged;            /* the pruner has stopped it */
     long long created;      /* its study's creation time (the spec cache key) */
+    long long token;        /* row id of the token the lease was taken with, 0 for none */
 };
 int lease_row_load(struct db *db, long long id, struct lease_row *lr, struct serr *e);
 /* Several objectives (objectives.c), inside the caller's transaction. */
@@ -86,7 +87,12 @@ char *objs_text(const double *objs, size_t m);
  * when text is not an array. */
 bool objs_parse(const char *text, double *objs, size_t m);
 
-/* Set e to the 409 of a worker that does not hold the lease; returns -1. */
+/* Set e to the 409 of a worker that does not hold the lease; returns -1. The
+ * message names no other worker: a name is not a credential, but it should
+ * not be handed out either. */
 int lease_conflict(struct serr *e, long long id, const struct lease_row *lr, const char *worker);
+/* Set e to the 409 of a caller whose token is not the one the lease was taken
+ * with; returns -1. */
+int lease_token_conflict(struct serr *e, long long id);
 
 #endif

@@ -287,7 +287,8 @@ with Daemon() as d:
               "ALTER TABLE trials DROP COLUMN pareto", "ALTER TABLE studies DROP COLUMN reference",
               "ALTER TABLE studies DROP COLUMN n_objectives",
               "ALTER TABLE studies DROP COLUMN n_constraints",
-              # the notes came after (version 8): taken back too
+              # the notes and lease tokens came after (versions 8, 9): taken back too
+              "ALTER TABLE trials DROP COLUMN lease_token",
               "ALTER TABLE studies DROP COLUMN note", "ALTER TABLE studies DROP COLUMN note_at",
               "ALTER TABLE trials DROP COLUMN note", "ALTER TABLE trials DROP COLUMN note_at",
               "PRAGMA user_version = 6"):

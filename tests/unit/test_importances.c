@@ -46,7 +46,7 @@ static void add_trials(struct db *db, const struct study *st, size_t n, enum tri
         struct trial_list out = {0};
         struct serr e;
         ck_assert_msg(
-            store_trials_create(db, st, "w:0", &config, &source, 1, NULL, NULL, &out, &e) == 0,
+            store_trials_create(db, st, "w:0", 0, &config, &source, 1, NULL, NULL, &out, &e) == 0,
             "%s", e.msg);
         struct completion c = {.trial_id = out.v[0].id,
                                .worker = "w:0",

@@ -17,7 +17,7 @@ static long long one(struct db *db, const struct study *st, const char *worker, 
                      struct suggest_result *res)
 {
     struct serr e;
-    ck_assert_msg(suggest_run(db, st, worker, count, res, &e) == 0, "%s", e.msg);
+    ck_assert_msg(suggest_run(db, st, worker, 0, count, res, &e) == 0, "%s", e.msg);
     return res->trials.n ? res->trials.v[0].id : -1;
 }
 
@@ -113,7 +113,7 @@ START_TEST(paused_and_cut_off)
         suggest_result_release(&res);
         done(db, id, "bad:0", TRIAL_FAILED, NAN);
     }
-    ck_assert_int_eq(suggest_run(db, &st, "bad:0", 1, &res, &e), -1);
+    ck_assert_int_eq(suggest_run(db, &st, "bad:0", 0, 1, &res, &e), -1);
     suggest_result_release(&res);
     ck_assert_int_eq(e.status, 429);
     ck_assert_str_eq(e.code, "worker_cut_off");
