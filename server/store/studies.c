@@ -147,7 +147,7 @@ static int best_trial(struct db *db, long long study_id, int direction, struct t
 /* The columns study_info_read() reads. */
 #define STUDY_COLS                                                                                 \
     "s.id, s.name, s.state, s.direction, s.spec, s.tokens_in, s.tokens_out, s.cost_usd, "          \
-    "s.created_at, s.finished_at, s.note, s.note_at, s.n_objectives, s.n_constraints, "          \
+    "s.created_at, s.finished_at, s.note, s.note_at, s.n_objectives, s.n_constraints, "            \
     "s.reference, (SELECT count(*) FROM trials p WHERE p.study_id = s.id AND p.pareto = 1)"
 
 static int study_info_read(struct db *db, sqlite3_stmt *q, struct study_info *s)
