@@ -399,6 +399,13 @@ static int study_show(struct cli *c, const char *name)
     const char *desc = json_str(spec, "description", "");
     if (*desc)
         printf("%-11s%.*s%s\n", "about", 200, desc, strlen(desc) > 200 ? "..." : "");
+    const char *note = json_str(reply, "note", "");
+    if (*note) {
+        /* its first line, as "about" shows the description */
+        size_t len = strcspn(note, "\n");
+        printf("%-11s%.*s%s\n", "note", (int)(len > 200 ? 200 : len), note,
+               len > 200 || note[len] ? "..." : "");
+    }
     printf("%-11s%s (%s)\n", "objective", objective, json_str(obj, "direction", "minimize"));
     printf("%-11s%s finished: %lld completed, %lld failed, %lld pruned; %lld running, %lld "
            "pending\n",
@@ -692,6 +699,75 @@ int cli_enqueue(struct cli *c, int argc, char **argv)
             print_json(reply);
         else
             printf("enqueued trial %lld\n", json_int(trial, "number", -1));
+    }
+    json_decref(reply);
+    return rc;
+}
+
+/* ---- note ---- */
+
+int cli_note(struct cli *c, int argc, char **argv)
+{
+    const char *trial_s = NULL, *file = NULL;
+    bool clear = false;
+    const struct opt opts[] = {
+        {"--trial", &trial_s, NULL}, {"--file", &file, NULL}, {"--clear", NULL, &clear}, {0}};
+    char *pos[CLI_MAX_POS];
+    int npos;
+    int rc = parse_opts(c, argc, argv, opts, pos, &npos);
+    if (rc)
+        return rc;
+    if (npos < 1 || npos > 2)
+        return usage_error("note takes a study NAME and the TEXT (or --file F, or --clear)");
+    if ((npos == 2) + (file != NULL) + clear != 1)
+        return usage_error("note: give the TEXT, --file F or --clear, one of them");
+    long number = -1;
+    if (trial_s) {
+        char *end;
+        errno = 0;
+        number = strtol(trial_s, &end, 10);
+        if (errno || *end || end == trial_s || number < 0)
+            return usage_error("note: --trial must be a trial number, got \"%s\"", trial_s);
+    }
+    struct buf text;
+    buf_init(&text);
+    if (file && read_all(file, &text) < 0) {
+        fprintf(stderr, "hpo: cannot read %s%s%s: %s\n", strcmp(file, "-") ? "\"" : "",
+                strcmp(file, "-") ? file : "standard input", strcmp(file, "-") ? "\"" : "",
+                strerror(errno));
+        buf_release(&text);
+        return 1;
+    }
+    json_t *note = clear  ? json_null()
+                   : file ? json_stringn(text.data ? text.data : "", text.len)
+                          : json_string(pos[1]);
+    buf_release(&text);
+    if (!note) {
+        fprintf(stderr, "hpo: note: the text is not UTF-8\n");
+        return 1;
+    }
+    json_t *body = json_pack("{s:o}", "note", note);
+    char suffix[64];
+    if (number >= 0)
+        snprintf(suffix, sizeof suffix, "/trials/%ld/note", number);
+    else
+        snprintf(suffix, sizeof suffix, "/note");
+    char *path = study_path(pos[0], suffix);
+    json_t *reply;
+    rc = cli_call(c, "PUT", path, body, &reply, NULL);
+    free(path);
+    json_decref(body);
+    if (rc == 0) {
+        if (c->json)
+            print_json(reply);
+        else if (number >= 0)
+            printf(json_is_string(json_object_get(reply, "note")) ? "note of trial %ld saved\n"
+                                                                  : "note of trial %ld removed\n",
+                   number);
+        else
+            printf(json_is_string(json_object_get(reply, "note")) ? "note of %s saved\n"
+                                                                  : "note of %s removed\n",
+                   pos[0]);
     }
     json_decref(reply);
     return rc;

@@ -28,6 +28,8 @@ int cli_trials(struct cli *c, int argc, char **argv);
 int cli_best(struct cli *c, int argc, char **argv);
 int cli_enqueue(struct cli *c, int argc, char **argv);
 int cli_llm_log(struct cli *c, int argc, char **argv);
+/* hpo note NAME [--trial N] TEXT | --file F | --clear */
+int cli_note(struct cli *c, int argc, char **argv);
 int cli_report(struct cli *c, int argc, char **argv);
 /* hpo export NAME [--format json|csv]: the study with every trial and report. */
 int cli_export(struct cli *c, int argc, char **argv);

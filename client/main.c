@@ -22,6 +22,9 @@ static const char usage[] =
     "  enqueue NAME k=v ...      queue a trial with these parameters (values read as\n"
     "                            JSON when they parse, else as strings)\n"
     "  llm-log NAME [--limit N]  the LLM exchanges: prompt, reply, tokens, trials\n"
+    "  note NAME [--trial N] TEXT | --file F | --clear\n"
+    "                            write (or remove) the note of the study or of its\n"
+    "                            trial N; F may be -\n"
     "  export NAME [--format json|csv]\n"
     "                            the study with every trial and its reports\n"
     "  import FILE [--name NEW]  recreate an exported study (FILE may be -)\n"
@@ -112,8 +115,8 @@ int main(int argc, char **argv)
             const char *name;
             int (*fn)(struct cli *, int, char **);
         } cmds[] = {{"study", cli_study},     {"trials", cli_trials},   {"best", cli_best},
-                    {"enqueue", cli_enqueue}, {"llm-log", cli_llm_log}, {"report", cli_report},
-                    {"export", cli_export},   {"import", cli_import}};
+                    {"enqueue", cli_enqueue}, {"llm-log", cli_llm_log}, {"note", cli_note},
+                    {"report", cli_report},   {"export", cli_export},   {"import", cli_import}};
         struct cli c;
         cli_init(&c, server, token);
         c.json = json;

@@ -25,12 +25,15 @@ struct runner_limits {
                                child's group is killed */
 };
 
-/* One training command run as a child process in its own process group, with
+/* One training command run in its own process group under a supervisor
+ * process that kills everything the command started (setsid ones too) when
+ * the command ends or the worker dies, even of SIGKILL; with
  * its standard output and error read line by line through pipes and the end of
  * its standard error kept for the failure message. Standard input is
  * /dev/null. */
 struct runner {
-    pid_t pid;                   /* the child, also its process group id; 0 before start */
+    pid_t pid;                   /* the supervisor (the child reaped); 0 before start */
+    pid_t pgid;                  /* the command, also its process group id; 0 when unknown */
     int pidfd;                   /* readable when the child exits, or -1 */
     int out_fd;                  /* read end of its stdout pipe, -1 once closed */
     int err_fd;                  /* read end of its stderr pipe, -1 once closed */
@@ -67,8 +70,12 @@ bool runner_reap(struct runner *r);
  * out the last incomplete lines, close the pipes. Processes the command left
  * behind in its group are killed, so they cannot hold the pipes open. */
 void runner_finish(struct runner *r, runner_line_fn *on_line, void *ctx);
-/* Send sig to the child's whole process group. */
+/* Send sig to the command's whole process group. */
 void runner_kill(const struct runner *r, int sig);
+/* Kill and reap the children of this process that are no supervisor: the
+ * processes a killed supervisor left, inherited by a worker that is a child
+ * subreaper. Returns how many. */
+int runner_sweep_orphans(void);
 /* Close everything; a child still running is killed with SIGKILL and reaped. */
 void runner_release(struct runner *r);
 /* "exit status 3" or "killed by signal 9 (SIGKILL)" for a wait status, into

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -87,32 +88,39 @@ struct slot {
 };
 
 struct trial_run {
-    char *id;               /* owned trial id as text */
-    long long number;       /* trial number */
-    json_t *params;         /* owned params */
-    double heartbeat_s;     /* interval */
-    char *dir;              /* owned trial directory */
-    int report_fd;          /* read end of the report file, or -1 */
-    struct buf report_line; /* incomplete line of the report file */
-    struct runner runner;   /* the child */
-    int64_t start_ms;       /* monotonic start */
-    bool have_final;        /* a final line was seen */
-    double final_value;     /* its objective value */
-    json_t *final_values;   /* owned: its pairs */
-    char final_name[72];    /* metric name of final_value */
-    bool have_last;         /* an intermediate report was seen */
-    double last_value;      /* the last one's objective value */
-    json_t *last_values;    /* owned: its pairs */
-    char last_name[72];     /* metric name of last_value */
-    long long last_step;    /* its step */
-    bool lease_lost;        /* heartbeat said stop, or 404/409: do not complete */
-    bool prune;             /* a report was answered "prune" */
-    bool timed_out;         /* ran past trial_timeout_s */
-    bool stopped;           /* the worker is stopping */
-    bool killing;           /* SIGTERM sent */
-    bool hard_killed;       /* SIGKILL sent */
-    int64_t kill_at_ms;     /* when SIGKILL follows */
-    const char *sandbox;    /* "bwrap" or "none" once started, NULL before */
+    char *id;                 /* owned trial id as text */
+    long long number;         /* trial number */
+    json_t *params;           /* owned params */
+    double heartbeat_s;       /* interval */
+    char *dir;                /* owned trial directory */
+    int report_fd;            /* read end of the report file, or -1 */
+    struct buf report_line;   /* incomplete line of the report file */
+    struct runner runner;     /* the child */
+    int64_t start_ms;         /* monotonic start */
+    bool have_final;          /* a final line was seen */
+    double final_value;       /* its objective value */
+    json_t *final_values;     /* owned: its pairs */
+    char final_name[72];      /* metric name of final_value */
+    bool have_last;           /* an intermediate report was seen */
+    double last_value;        /* the last one's objective value */
+    json_t *last_values;      /* owned: its pairs */
+    char last_name[72];       /* metric name of last_value */
+    long long last_step;      /* its step */
+    json_t *held_report;      /* owned: the latest report waiting for its turn, or NULL */
+    int64_t next_report_ms;   /* when the held report may be sent (--report-rate) */
+    double report_tokens;     /* reports that may be sent now */
+    int64_t report_refill_ms; /* when report_tokens was last topped up, 0 before */
+    long long held_reports;   /* reports coalesced into a later one */
+    size_t echoed;            /* bytes of output shown on the console */
+    bool echo_dropped;        /* --echo-limit passed: the rest is not shown */
+    bool lease_lost;          /* heartbeat said stop, or 404/409: do not complete */
+    bool prune;               /* a report was answered "prune" */
+    bool timed_out;           /* ran past trial_timeout_s */
+    bool stopped;             /* the worker is stopping */
+    bool killing;             /* SIGTERM sent */
+    bool hard_killed;         /* SIGKILL sent */
+    int64_t kill_at_ms;       /* when SIGKILL follows */
+    const char *sandbox;      /* "bwrap" or "none" once started, NULL before */
 };
 
 /* ---- small helpers ---- */
@@ -249,7 +257,37 @@ static void run_free(struct trial_run *t)
     json_decref(t->params);
     json_decref(t->final_values);
     json_decref(t->last_values);
+    json_decref(t->held_report);
     free(t);
+}
+
+/* Send the report waiting for its turn when its turn has come (or now, when
+ * the trial ended: the last intermediate value is never lost). The turns are
+ * a token bucket: --report-rate a second, as many at once after a pause. */
+static void send_held_report(struct slot *s, struct trial_run *t, bool now)
+{
+    if (!t->held_report)
+        return;
+    int64_t at = now_ms();
+    double rate = (double)s->w->o->report_rate;
+    if (rate > 0) {
+        if (t->report_refill_ms == 0) {
+            t->report_tokens = rate;
+        } else {
+            t->report_tokens += (double)(at - t->report_refill_ms) * rate / 1000.0;
+            if (t->report_tokens > rate)
+                t->report_tokens = rate;
+        }
+        t->report_refill_ms = at;
+        if (t->report_tokens < 1.0 && !now) {
+            t->next_report_ms = at + (int64_t)((1.0 - t->report_tokens) * 1000.0 / rate) + 1;
+            return;
+        }
+        t->report_tokens -= 1.0;
+    }
+    json_t *body = t->held_report;
+    t->held_report = NULL;
+    slot_queue(s, OUTBOX_REPORT, t->id, "report", body);
 }
 
 static void handle_metrics(struct slot *s, struct trial_run *t, const char *text)
@@ -282,8 +320,15 @@ static void handle_metrics(struct slot *s, struct trial_run *t, const char *text
     t->last_values = metricline_values_json(&m);
     json_t *body = json_pack("{s:s, s:I, s:f, s:O}", "worker", s->worker_id, "step",
                              (json_int_t)step, "value", value, "values", t->last_values);
-    if (body)
-        slot_queue(s, OUTBOX_REPORT, t->id, "report", body);
+    if (!body)
+        goto out;
+    /* at most --report-rate reports a second: a faster one waits, replaced by
+     * any later one, so that the latest step is always the one sent */
+    if (t->held_report)
+        t->held_reports++;
+    json_decref(t->held_report);
+    t->held_report = body;
+    send_held_report(s, t, false);
 out:
     metricline_release(&m);
 }
@@ -296,7 +341,18 @@ struct line_ctx {
 static void on_child_line(void *ctx, const char *line, bool is_stderr)
 {
     struct line_ctx *c = ctx;
-    console_line(is_stderr ? stderr : stdout, "[%lld] %s", c->t->number, line);
+    size_t limit = (size_t)c->s->w->o->echo_limit_mb << 20;
+    size_t len = strlen(line) + 1;
+    if (!limit || c->t->echoed + len <= limit) {
+        c->t->echoed += len;
+        console_line(is_stderr ? stderr : stdout, "[%lld] %s", c->t->number, line);
+    } else if (!c->t->echo_dropped) {
+        c->t->echo_dropped = true;
+        console_line(stderr,
+                     "[%lld] hpo worker: more than %ld MiB of output: the rest is not shown "
+                     "(--echo-limit); the trial runs on",
+                     c->t->number, c->s->w->o->echo_limit_mb);
+    }
     if (!is_stderr)
         handle_metrics(c->s, c->t, line);
 }
@@ -413,6 +469,8 @@ static void supervise(struct slot *s, struct trial_run *t)
         int64_t ow = outbox_wait_ms(&s->outbox, now);
         if (ow >= 0 && ow < wait)
             wait = ow;
+        if (t->held_report && t->next_report_ms - now < wait)
+            wait = t->next_report_ms - now;
         if (wait < 0)
             wait = 0;
         struct pollfd fds[4];
@@ -422,6 +480,7 @@ static void supervise(struct slot *s, struct trial_run *t)
         poll(fds, (nfds_t)n, (int)wait);
         runner_pump(&t->runner, on_child_line, &lc);
         read_reports(s, t, false);
+        send_held_report(s, t, false);
         now = now_ms();
         if (outbox_due(&s->outbox, now))
             slot_flush(s);
@@ -454,6 +513,11 @@ static void supervise(struct slot *s, struct trial_run *t)
         t->stopped = true;
     runner_finish(&t->runner, on_child_line, &lc);
     read_reports(s, t, true);
+    if (!t->lease_lost)
+        send_held_report(s, t, true); /* before the complete: the latest step is kept */
+    if (t->held_reports > 0)
+        console_line(stderr, "[%lld] hpo worker: %lld report(s) coalesced (--report-rate %ld/s)",
+                     t->number, t->held_reports, w->o->report_rate);
 }
 
 static void record_outcome(struct worker *w, const char *state, const struct trial_run *t)
@@ -1091,6 +1155,9 @@ int worker_run(const struct worker_opts *o)
     };
 
     console_init(isatty(2));
+    /* what a trial leaves behind when its supervisor is killed comes here, to
+     * be killed (runner_sweep_orphans) rather than to live on under init */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     slots = calloc((size_t)o->slots, sizeof *slots);
     if (!slots)
         goto out;
@@ -1115,9 +1182,13 @@ int worker_run(const struct worker_opts *o)
         started++;
     }
     /* the main thread: signals and the progress line */
-    int64_t idle_since = 0;
+    int64_t idle_since = 0, swept_at = now_ms();
     for (;;) {
         int sig = wait_signal(&sigs, 300);
+        if (now_ms() - swept_at >= 2000) {
+            runner_sweep_orphans();
+            swept_at = now_ms();
+        }
         if (sig) {
             if (!atomic_load(&w.stopping)) {
                 console_line(stderr, "hpo worker: %s: stopping (again to kill at once)",

@@ -74,6 +74,8 @@ int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t
     o->sandbox = WORKER_SANDBOX_AUTO;
     o->mem_limit_mb = 4096;
     o->output_limit_mb = 64;
+    o->echo_limit_mb = 64;
+    o->report_rate = 5;
     o->file_limit_mb = 1024;
     o->max_procs = 256;
     o->help = false;
@@ -111,11 +113,12 @@ int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t
         memcpy(name, a, nlen);
         name[nlen] = '\0';
         const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-        static const char *const with_value[] = {
-            "--study",        "--slots",      "--gpus",      "--id",
-            "--work-dir",     "--max-trials", "--wait",      "--grace",
-            "--server",       "--token",      "--sandbox",   "--mem-limit",
-            "--output-limit", "--file-limit", "--max-procs", NULL};
+        static const char *const with_value[] = {"--study",        "--slots",       "--gpus",
+                                                 "--id",           "--work-dir",    "--max-trials",
+                                                 "--wait",         "--grace",       "--server",
+                                                 "--token",        "--sandbox",     "--mem-limit",
+                                                 "--output-limit", "--file-limit",  "--max-procs",
+                                                 "--echo-limit",   "--report-rate", NULL};
         bool known = false;
         for (int k = 0; with_value[k]; k++)
             known = known || strcmp(name, with_value[k]) == 0;
@@ -194,6 +197,16 @@ int worker_parse(struct worker_opts *o, int argc, char **argv, char *err, size_t
                 o->file_limit_mb = l;
             else
                 o->max_procs = l;
+        } else if (strcmp(name, "--echo-limit") == 0 || strcmp(name, "--report-rate") == 0) {
+            if (parse_long(val, &l) < 0 || l < 0 || l > 16L * 1024 * 1024) {
+                snprintf(err, errlen, "worker: %s must be a non-negative integer, got \"%s\"", name,
+                         val);
+                return -1;
+            }
+            if (strcmp(name, "--echo-limit") == 0)
+                o->echo_limit_mb = l;
+            else
+                o->report_rate = l;
         } else if (strcmp(name, "--grace") == 0) {
             if (parse_double(val, &d) < 0 || d > 86400) {
                 snprintf(err, errlen, "worker: --grace must be a number of seconds, got \"%s\"",
@@ -263,6 +276,12 @@ static const char usage[] =
     "  --output-limit MB   stdout + stderr of a confined trial (default 64)\n"
     "  --file-limit MB     largest file a confined trial writes (default 1024, 0 none)\n"
     "  --max-procs N       processes a confined trial may add (default 256)\n"
+    "  --echo-limit MB     output of a trial shown on the console (default 64, 0 no\n"
+    "                      limit); past it the rest is dropped with one notice and\n"
+    "                      the trial runs on (its @hpo lines still count)\n"
+    "  --report-rate N     intermediate reports sent per second per trial (default 5,\n"
+    "                      0 no limit); faster \"@hpo step=\" lines are coalesced: the\n"
+    "                      latest step is sent when its turn comes, the final always\n"
     "  --server URL, --token T\n"
     "                      as before the command (HPO_SERVER, HPO_TOKEN)\n"
     "  -h, --help          this text\n"

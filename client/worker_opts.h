@@ -32,6 +32,10 @@ struct worker_opts {
     enum worker_sandbox sandbox; /* --sandbox bwrap|none, default auto */
     long mem_limit_mb;           /* --mem-limit: address space of a confined trial (4096), 0 none */
     long output_limit_mb;        /* --output-limit: stdout + stderr of a confined trial (64) */
+    long echo_limit_mb;          /* --echo-limit: output of a trial echoed to the console (64,
+                                    0 none); the rest is dropped, the trial runs on */
+    long report_rate;            /* --report-rate: intermediate reports sent per second per
+                                    trial (5, 0 no limit); the latest step waits for its turn */
     long file_limit_mb;          /* --file-limit: largest file a confined trial writes (1024) */
     long max_procs;              /* --max-procs: processes a confined trial may add (256) */
     char **cmd;                  /* borrowed NULL-terminated command after "--" */

@@ -25,6 +25,8 @@ const char *lock_rank_name(enum lock_rank rank)
         return "LOCK_DB_CHECKPOINT";
     case LOCK_LEASE:
         return "LOCK_LEASE";
+    case LOCK_IMPORTANCE:
+        return "LOCK_IMPORTANCE";
     case LOCK_HTTP_POOL:
         return "LOCK_HTTP_POOL";
     case LOCK_HTTP_WAIT:

@@ -21,6 +21,8 @@
  *   LOCK_DB_CHECKPOINT server/store/db.c ckpt_lock: the checkpoint thread's wake-up
  *                      (taken by a commit's WAL hook, under LOCK_DB_WRITE)
  *   LOCK_LEASE         server/core/lease.c lock: the reaper's sleep and stop
+ *   LOCK_IMPORTANCE    server/core/importances.c lock: the importance reports and
+ *                      the worker's queue (nothing else is taken while held)
  *   LOCK_HTTP_POOL     server/http/http.c pool_lock: requests queued for the
  *                      offload threads
  *   LOCK_HTTP_WAIT     server/http/http.c wait_lock: the suspended long-polls
@@ -49,6 +51,7 @@ enum lock_rank {
     LOCK_HEARTBEATS,
     LOCK_DB_CHECKPOINT,
     LOCK_LEASE,
+    LOCK_IMPORTANCE,
     LOCK_HTTP_POOL,
     LOCK_HTTP_WAIT,
     LOCK_HTTP_CONN,

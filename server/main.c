@@ -9,8 +9,10 @@
 
 #include "api.h"
 #include "auth.h"
+#include "dbcheck.h"
 #include "db.h"
 #include "heartbeats.h"
+#include "importances.h"
 #include "http.h"
 #include "lease.h"
 #include "llm_hook.h"
@@ -27,7 +29,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hpod [--db FILE] [--listen HOST:PORT] [--config FILE] [--www DIR]\n"
                "            [--tls-cert FILE --tls-key FILE] [--insecure] [-v] [--version]\n"
-               "       hpod [--db FILE] token add|list|revoke ...\n");
+               "       hpod [--db FILE] token add|list|revoke ...\n"
+               "       hpod check [FILE]    check a database (default --db) and exit\n");
 }
 
 /* The whole of a PEM file as a string (new allocation), or NULL with a message. */
@@ -51,6 +54,36 @@ static char *read_pem(const char *path, const char *what)
         return NULL;
     }
     return buf_steal(&b);
+}
+
+static void print_finding(void *arg, const char *text)
+{
+    (void)arg;
+    printf("%s\n", text);
+}
+
+/* "hpod check [FILE]": 0 when the database is sound, 1 with findings, 2 when it
+ * cannot be read at all. */
+static int check_main(int argc, char **argv)
+{
+    if (argc > 1) {
+        fprintf(stderr, "hpod: check takes at most one FILE\n");
+        return 2;
+    }
+    const char *path = argc == 1 ? argv[0] : cfg.db_path;
+    char err[1024];
+    long n = check_database(path, print_finding, NULL, err, sizeof err);
+    if (n < 0) {
+        fprintf(stderr, "hpod: check: %s\n", err);
+        return 2;
+    }
+    fflush(stdout);
+    if (n > 0) {
+        fprintf(stderr, "hpod: database \"%s\": %ld problem(s) found\n", path, n);
+        return 1;
+    }
+    fprintf(stderr, "database \"%s\": no problem found\n", path);
+    return 0;
 }
 
 /* The lease reaper's periodic task: tokens added or revoked by "hpod token"
@@ -94,7 +127,7 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--config") == 0 && next) {
             free(cfg.config_path);
             cfg.config_path = strdup(argv[++i]);
-        } else if (strcmp(a, "token") == 0) {
+        } else if (strcmp(a, "token") == 0 || strcmp(a, "check") == 0) {
             break;
         } else {
             fprintf(stderr, "hpod: unknown or incomplete option \"%s\"\n", a);
@@ -131,9 +164,16 @@ int main(int argc, char **argv)
     db_set_max_pages(cfg.max_db_pages);
     db_set_busy_timeout(cfg.busy_timeout_s * 1000);
     ratelimit_configure(cfg.rate_limit);
+    if (i < argc && strcmp(argv[i], "check") == 0)
+        return check_main(argc - i - 1, argv + i + 1);
     if (i < argc)
         return token_main(argc - i - 1, argv + i + 1);
 
+    if (db_check_file(cfg.db_path, err, sizeof err) < 0 ||
+        db_lock(cfg.db_path, err, sizeof err) < 0) {
+        fprintf(stderr, "hpod: %s\n", err);
+        return 1;
+    }
     if (db_setup(cfg.db_path, cfg.sync_full) < 0)
         return 1;
     if (auth_reload(db_thread()) < 0) {
@@ -200,6 +240,13 @@ int main(int argc, char **argv)
     int graced = gdb ? store_lease_grace(gdb, time_now_ms()) : 0;
     if (graced > 0)
         log_info("%d running trial(s) given a full lease from now (the daemon was down)", graced);
+    int repaired = gdb ? store_objectives_repair(gdb) : 0;
+    if (repaired > 0)
+        log_info("%d stud%s of several objectives or with constraints given their trials' "
+                 "objectives, feasibility and Pareto set",
+                 repaired, repaired == 1 ? "y" : "ies");
+    else if (repaired < 0)
+        log_warn("objectives of earlier trials not recorded: %s", db_errmsg(gdb));
     struct MHD_Daemon *d = http_start(&o, err, sizeof err);
     if (!d) {
         fprintf(stderr, "hpod: %s\n", err);
@@ -214,6 +261,8 @@ int main(int argc, char **argv)
         http_stop(d);
         return 1;
     }
+    if (importances_start() < 0)
+        log_warn("no importance thread: parameter importances answer 503");
     bool v6 = strchr(cfg.host, ':') != NULL;
     printf("hpod listening on %s://%s%s%s:%u\n", cert_pem ? "https" : "http", v6 ? "[" : "",
            cfg.host, v6 ? "]" : "", http_port(d));
@@ -226,6 +275,7 @@ int main(int argc, char **argv)
     log_info("signal %d: finishing in-flight requests", sig);
     lease_stop();
     http_stop(d);
+    importances_stop();
     llm_hook_stop();
     ratelimit_release();
     www_release();

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "front.h"
 #include "jsonutil.h"
 #include "llm_hook.h"
 #include "llm_calls.h"
@@ -15,6 +16,7 @@
 #include "suggest.h"
 #include "timeutil.h"
 #include "transfer.h"
+#include "wake.h"
 
 enum http_result api_study_create(struct req *r)
 {
@@ -87,6 +89,11 @@ enum http_result api_study_get(struct req *r)
     struct study_info out;
     if (store_study_get(db, r->args[0], &out, &e) < 0)
         return api_fail(r, &e);
+    bool several = out.n_objectives > 1;
+    if (several && http_can_offload(r)) {
+        store_study_info_release(&out);
+        return HTTP_OFFLOAD; /* a hypervolume: not on the HTTP thread */
+    }
     struct source_counts *sc;
     size_t n;
     if (store_sources_count(db, r->args[0], &sc, &n, &e) < 0) {
@@ -95,6 +102,16 @@ enum http_result api_study_get(struct req *r)
     }
     json_t *body = render_study(&out, true);
     store_study_info_release(&out);
+    if (several) {
+        struct front f;
+        if (front_get(db, r->args[0], false, &f, &e) < 0) {
+            free(sc);
+            json_decref(body);
+            return api_fail(r, &e);
+        }
+        render_front_summary(body, &f);
+        front_release(&f);
+    }
     json_t *sources = json_object();
     for (int c = 0; c < SOURCE_CLASSES; c++)
         json_object_set_new(sources, source_class_name(c), json_integer(sc[0].n[c]));
@@ -139,7 +156,8 @@ enum http_result api_study_patch(struct req *r)
     struct study_info out;
     if (store_study_set_state(db, r->args[0], want, &out, &e) < 0)
         return api_fail(r, &e);
-    http_wake(out.id, HTTP_WAKE_ALL); /* paused, running, finished: each one looks */
+    /* paused, running, finished: each waiting suggest looks again */
+    http_wake(wake_key_suggest(out.id), HTTP_WAKE_ALL);
     http_reply_json(r, 200, render_study(&out, true));
     store_study_info_release(&out);
     return HTTP_DONE;
@@ -160,42 +178,57 @@ enum http_result api_study_delete(struct req *r)
     store_study_release(&st);
     if (store_study_delete(db, r->args[0], &e) < 0)
         return api_fail(r, &e);
-    http_wake(id, HTTP_WAKE_ALL); /* its waiting suggests answer 404 */
+    http_wake(wake_key_suggest(id), HTTP_WAKE_ALL); /* its waiting suggests answer 404 */
+    http_wake(wake_key_importance(id), HTTP_WAKE_ALL);
     http_reply_json(r, 200, json_pack("{ss sb}", "name", r->args[0], "deleted", 1));
     return HTTP_DONE;
 }
 
-enum http_result api_study_trials(struct req *r)
+bool api_trial_filter(struct req *r, struct trial_filter *f)
 {
+    f->state = NULL;
     const char *state = http_query(r, "state");
-    if (state && !*state)
-        state = NULL;
-    enum trial_state filter;
-    if (state && trial_state_parse(state, &filter) < 0) {
-        http_reply_error(r, 400, "bad_query",
-                         "state: must be pending, running, completed, failed or pruned (got "
-                         "\"%.40s\")",
-                         state);
-        return HTTP_DONE;
+    if (state && *state) {
+        if (trial_state_parse(state, &f->state_value) < 0) {
+            http_reply_error(r, 400, "bad_query",
+                             "state: must be pending, running, completed, failed or pruned (got "
+                             "\"%.40s\")",
+                             state);
+            return false;
+        }
+        f->state = &f->state_value;
     }
-    const char *source = http_query(r, "source");
-    if (source && !*source)
-        source = NULL;
+    f->source = http_query(r, "source");
+    if (f->source && !*f->source)
+        f->source = NULL;
     const char *order = http_query(r, "order");
-    enum store_order ord = STORE_ORDER_NUMBER;
     if (!order || !*order || strcmp(order, "asc") == 0)
-        ord = STORE_ORDER_NUMBER;
+        f->order = STORE_ORDER_NUMBER;
     else if (strcmp(order, "desc") == 0)
-        ord = STORE_ORDER_NUMBER_DESC;
+        f->order = STORE_ORDER_NUMBER_DESC;
     else if (strcmp(order, "value") == 0)
-        ord = STORE_ORDER_VALUE;
+        f->order = STORE_ORDER_VALUE;
     else if (strcmp(order, "value_desc") == 0)
-        ord = STORE_ORDER_VALUE_DESC;
+        f->order = STORE_ORDER_VALUE_DESC;
     else {
         http_reply_error(r, 400, "bad_query",
                          "order: must be asc, desc, value or value_desc (got \"%.40s\")", order);
-        return HTTP_DONE;
+        return false;
     }
+    const char *jp = http_query(r, "pareto");
+    f->pareto = jp && strcmp(jp, "true") == 0;
+    if (jp && !f->pareto && strcmp(jp, "false") != 0) {
+        http_reply_error(r, 400, "bad_query", "pareto: must be true or false (got \"%.40s\")", jp);
+        return false;
+    }
+    return true;
+}
+
+enum http_result api_study_trials(struct req *r)
+{
+    struct trial_filter f;
+    if (!api_trial_filter(r, &f))
+        return HTTP_DONE;
     const char *curve = http_query(r, "curve");
     bool curves = curve && strcmp(curve, "true") == 0;
     if (curve && !curves && strcmp(curve, "false") != 0) {
@@ -216,12 +249,41 @@ enum http_result api_study_trials(struct req *r)
         return HTTP_DONE;
     struct serr e;
     struct trial_page page;
-    if (store_trials_page(db, r->args[0], state ? &filter : NULL, source, after, limit, ord, curves,
-                          &page, &e) < 0)
+    if (store_trials_page(db, r->args[0], f.state, f.source, f.pareto, after, limit, f.order,
+                          curves, &page, &e) < 0)
         return api_fail(r, &e);
     http_reply_json(r, 200, render_trial_page(&page));
     store_trial_page_release(&page);
     return HTTP_DONE;
+}
+
+/* The Pareto set of the study in the path, with its hypervolume history when
+ * asked. */
+static enum http_result study_front(struct req *r, struct db *db, bool history)
+{
+    struct serr e;
+    struct front f;
+    if (front_get(db, r->args[0], history, &f, &e) < 0)
+        return api_fail(r, &e);
+    http_reply_json(r, 200, render_front(&f));
+    front_release(&f);
+    return HTTP_DONE;
+}
+
+enum http_result api_study_pareto(struct req *r)
+{
+    const char *h = http_query(r, "history");
+    bool history = h && strcmp(h, "true") == 0;
+    if (h && !history && strcmp(h, "false") != 0) {
+        http_reply_error(r, 400, "bad_query", "history: must be true or false (got \"%.40s\")", h);
+        return HTTP_DONE;
+    }
+    if (http_can_offload(r))
+        return HTTP_OFFLOAD; /* a hypervolume (with history, one per completed trial) */
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    return study_front(r, db, history);
 }
 
 enum http_result api_study_best(struct req *r)
@@ -230,6 +292,18 @@ enum http_result api_study_best(struct req *r)
     if (!db)
         return HTTP_DONE;
     struct serr e;
+    struct study st;
+    if (store_study_load(db, r->args[0], &st, &e) < 0) {
+        store_study_release(&st);
+        return api_fail(r, &e);
+    }
+    bool several = st.spec->n_objectives > 1;
+    store_study_release(&st);
+    if (several && http_can_offload(r))
+        return HTTP_OFFLOAD; /* a hypervolume: not on the HTTP thread */
+    /* several objectives: a Pareto set, as /pareto answers it */
+    if (several)
+        return study_front(r, db, false);
     struct trial best;
     if (store_best(db, r->args[0], &best, &e) < 0)
         return api_fail(r, &e);
@@ -269,7 +343,7 @@ enum http_result api_study_enqueue(struct req *r)
     json_decref(checked);
     if (rc < 0)
         return api_fail(r, &e);
-    http_wake(out.trial.study_id, 1);
+    http_wake(wake_key_suggest(out.trial.study_id), 1);
     http_reply_json(r, 201, render_trial_detail(&out));
     store_trial_detail_release(&out);
     return HTTP_DONE;
@@ -323,9 +397,9 @@ enum http_result api_study_suggest(struct req *r)
         return HTTP_OFFLOAD;
     }
     /* before it looks: a change from here on is not missed if it parks */
-    http_wait_on(r, st.id);
+    http_wait_on(r, wake_key_suggest(st.id));
     struct suggest_result res;
-    int rc = suggest_run(db, &st, worker, (int)count, &res, &e);
+    int rc = suggest_run(db, &st, worker, r->token_id, (int)count, &res, &e);
     if (rc < 0) {
         suggest_result_release(&res);
         store_study_release(&st);
@@ -337,7 +411,7 @@ enum http_result api_study_suggest(struct req *r)
         return HTTP_SUSPEND;
     }
     if (res.study_state != st.state)
-        http_wake(st.id, HTTP_WAKE_ALL); /* it found the study finished: tell the others */
+        http_wake(wake_key_suggest(st.id), HTTP_WAKE_ALL); /* found finished: tell the others */
     json_t *trials = json_array();
     for (size_t i = 0; i < res.trials.n; i++)
         json_array_append_new(trials, render_lease(&res.trials.v[i], &st));

@@ -9,6 +9,7 @@
 #include "lease.h"
 #include "render.h"
 #include "store.h"
+#include "wake.h"
 
 /* The trial id in the path, or -1 after a 404 reply. Digits alone, as the
  * API writes ids: no sign, space or leading zero, so that one trial has one
@@ -34,6 +35,13 @@ static const char *body_worker(struct req *r, json_t *body)
         return NULL;
     }
     return w;
+}
+
+/* The token of the request, as the store checks it against the lease. */
+static struct caller caller_of(const struct req *r)
+{
+    struct caller c = {r->token_id, r->role >= ROLE_ADMIN};
+    return c;
 }
 
 /* Check that "values", when present, is an object of numbers. */
@@ -91,7 +99,8 @@ enum http_result api_trial_heartbeat(struct req *r)
         return HTTP_DONE;
     struct serr e;
     enum trial_action action;
-    if (lease_heartbeat(db, id, worker, &action, &e) < 0) {
+    struct caller who = caller_of(r);
+    if (lease_heartbeat(db, id, worker, &who, &action, &e) < 0) {
         if (e.status == 409) {
             http_reply_json(r, 409,
                             json_pack("{s:{s:s,s:s},s:s}", "error", "code", e.code, "message",
@@ -140,7 +149,7 @@ enum http_result api_trial_report(struct req *r)
         return HTTP_DONE;
     struct serr e;
     enum trial_action action;
-    struct report_in in = {id, worker, json_integer_value(js), value, values};
+    struct report_in in = {id, worker, json_integer_value(js), value, values, caller_of(r)};
     if (lease_report(db, &in, &action, &e) < 0)
         return api_fail(r, &e);
     http_reply_json(r, 200, json_pack("{ss}", "action", trial_action_name(action)));
@@ -218,13 +227,14 @@ enum http_result api_trial_complete(struct req *r)
                            .value = value,
                            .values = values,
                            .error = error,
-                           .sandbox = sandbox};
+                           .sandbox = sandbox,
+                           .who = caller_of(r)};
     int rc = lease_complete(db, &c, &t, &already, &e);
     free(error_cut);
     if (rc < 0)
         return api_fail(r, &e);
     if (!already)
-        http_wake(t.trial.study_id, 1); /* a slot freed, or the study finished */
+        http_wake(wake_key_suggest(t.trial.study_id), 1); /* a slot freed, or the study finished */
     json_t *out = render_trial_detail(&t);
     json_object_set_new(out, "recorded_before", json_boolean(already));
     store_trial_detail_release(&t);

@@ -2,7 +2,11 @@
 #include "render.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "csv.h"
 #include "heartbeats.h"
 #include "jsonutil.h"
 #include "timeutil.h"
@@ -58,6 +62,13 @@ json_t *render_trial(const struct trial *t)
     }
     json_object_set_new(j, "lease_expires_at", time_json(lease));
     json_object_set_new(j, "sandbox", text_json(t->sandbox));
+    json_object_set_new(j, "note", text_json(t->note));
+    json_object_set_new(j, "note_at", time_json(t->note ? t->note_at : STORE_NO_TIME));
+    if (t->multi) {
+        json_object_set_new(j, "objectives", ref_json(t->objs));
+        json_object_set_new(j, "feasible",
+                            t->feasible < 0 ? json_null() : json_boolean(t->feasible));
+    }
     return j;
 }
 
@@ -110,23 +121,38 @@ json_t *render_study(const struct study_info *s, bool full)
     json_object_set_new(j, "name", json_string(s->name));
     json_object_set_new(j, "state", json_string(study_state_name(s->state)));
     json_object_set_new(j, "description", json_string(json_str(spec, "description", "")));
-    json_object_set_new(j, "objective",
-                        json_string(json_str(json_object_get(spec, "objective"), "name", "value")));
+    const json_t *first = json_object_get(spec, "objective");
+    if (!first) /* several objectives: the first one's */
+        first = json_array_get(json_object_get(spec, "objectives"), 0);
+    json_object_set_new(j, "objective", json_string(json_str(first, "name", "value")));
     json_object_set_new(j, "direction", json_string(s->direction > 0 ? "minimize" : "maximize"));
     json_object_set_new(j, "sampler",
                         json_string(json_str(json_object_get(spec, "sampler"), "name", "auto")));
     json_object_set_new(j, "max_trials",
                         json_integer(json_int(json_object_get(spec, "budget"), "max_trials", 0)));
     json_object_set_new(j, "counts", counts_json(&s->counts));
-    json_object_set_new(j, "best_value", s->best ? real_json(s->best->value) : json_null());
+    bool several = s->n_objectives > 1;
+    json_object_set_new(j, "best_value",
+                        s->best && !several ? real_json(s->best->value) : json_null());
+    if (several) {
+        json_t *names = json_array();
+        const json_t *objs = json_object_get(spec, "objectives");
+        for (size_t i = 0; i < json_array_size(objs); i++)
+            json_array_append_new(names,
+                                  json_string(json_str(json_array_get(objs, i), "name", "")));
+        json_object_set_new(j, "objectives", names);
+        json_object_set_new(j, "pareto_size", json_integer(s->pareto_size));
+    }
     json_object_set_new(j, "llm",
                         json_pack("{sI sI sf}", "tokens_in", (json_int_t)s->tokens_in, "tokens_out",
                                   (json_int_t)s->tokens_out, "cost_usd", s->cost_usd));
     json_object_set_new(j, "created_at", time_json(s->created_at));
     json_object_set_new(j, "finished_at", time_json(s->finished_at));
     if (full) {
-        json_object_set_new(j, "best", s->best ? render_trial(s->best) : json_null());
+        json_object_set_new(j, "best", s->best && !several ? render_trial(s->best) : json_null());
         json_object_set_new(j, "spec", ref_json(s->spec));
+        json_object_set_new(j, "note", text_json(s->note));
+        json_object_set_new(j, "note_at", time_json(s->note ? s->note_at : STORE_NO_TIME));
     }
     return j;
 }
@@ -159,4 +185,179 @@ json_t *render_trial_page(const struct trial_page *p)
     return json_pack("{so so sI}", "trials", arr, "next_after",
                      p->more ? json_integer(p->next_after) : json_null(), "total",
                      (json_int_t)p->total);
+}
+
+json_t *render_importance(const struct imp_report *rep)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < rep->n; i++)
+        json_array_append_new(arr, json_pack("{ss sf}", "param", rep->v[i].param, "importance",
+                                             rep->v[i].importance));
+    json_t *j = json_pack(
+        "{ss ss sI ss so}", "study", rep->study, "method", importances_method_name(rep->method),
+        "n_trials", (json_int_t)rep->n_trials, "objective", rep->objective, "importances", arr);
+    if (rep->note)
+        json_object_set_new(j, "note", json_string(rep->note));
+    return j;
+}
+
+json_t *render_importance_computing(const char *study, enum imp_method m, long long n_trials)
+{
+    return json_pack("{ss ss sI ss}", "study", study, "method", importances_method_name(m),
+                     "n_trials", (json_int_t)n_trials, "state", "computing");
+}
+
+json_t *render_note(const char *name, long long number, const char *note, int64_t at)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "study", json_string(name));
+    if (number >= 0)
+        json_object_set_new(j, "number", json_integer(number));
+    json_object_set_new(j, "note", text_json(note));
+    json_object_set_new(j, "note_at", time_json(note ? at : STORE_NO_TIME));
+    return j;
+}
+
+/* The names of the objectives of a study of several ("objectives"), or NULL. */
+static const json_t *objectives_of(const struct spec *sp)
+{
+    const json_t *o = json_object_get(sp->json, "objectives");
+    return json_is_array(o) && json_array_size(o) > 1 ? o : NULL;
+}
+
+void render_trials_csv_header(struct csv *c, const struct spec *sp)
+{
+    csv_text(c, "number");
+    csv_text(c, "state");
+    csv_text(c, "value");
+    const json_t *objs = objectives_of(sp);
+    size_t i;
+    const json_t *o;
+    json_array_foreach(objs, i, o) csv_text(c, json_str(o, "name", ""));
+    static const char *const fixed[] = {"number",      "state",      "value",
+                                        "source",      "worker",     "started_at",
+                                        "finished_at", "duration_s", "note"};
+    for (size_t k = 0; k < sp->space->n; k++) {
+        /* a parameter named like another column is told apart as params.NAME */
+        const char *name = sp->space->params[k].name;
+        bool taken = false;
+        for (size_t f = 0; f < sizeof fixed / sizeof *fixed; f++)
+            taken = taken || strcmp(name, fixed[f]) == 0;
+        json_array_foreach(objs, i, o) taken = taken || strcmp(name, json_str(o, "name", "")) == 0;
+        if (taken) {
+            char h[80];
+            snprintf(h, sizeof h, "params.%s", name);
+            csv_text(c, h);
+        } else
+            csv_text(c, name);
+    }
+    for (size_t k = 3; k < sizeof fixed / sizeof *fixed; k++)
+        csv_text(c, fixed[k]);
+    csv_end_row(c);
+}
+
+/* A time cell: RFC 3339, empty when not set. */
+static void csv_time(struct csv *c, int64_t ms)
+{
+    if (ms == STORE_NO_TIME) {
+        csv_text(c, NULL);
+        return;
+    }
+    char s[40];
+    time_format_rfc3339(ms, s, sizeof s);
+    csv_text(c, s);
+}
+
+/* A JSON value (borrowed, may be NULL) as a cell: numbers as numbers, text
+ * guarded, anything else as its JSON text. */
+static void csv_json(struct csv *c, const json_t *v)
+{
+    if (!v || json_is_null(v))
+        csv_text(c, NULL);
+    else if (json_is_integer(v))
+        csv_integer(c, json_integer_value(v));
+    else if (json_is_real(v))
+        csv_number(c, json_real_value(v));
+    else if (json_is_string(v))
+        csv_text(c, json_string_value(v));
+    else if (json_is_boolean(v))
+        csv_text(c, json_is_true(v) ? "true" : "false");
+    else {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        csv_text(c, s);
+        free(s);
+    }
+}
+
+void render_trial_csv(struct csv *c, const struct trial *t, const struct spec *sp)
+{
+    csv_integer(c, t->number);
+    csv_text(c, trial_state_name(t->state));
+    csv_number(c, t->value);
+    const json_t *objs = objectives_of(sp);
+    size_t i;
+    const json_t *o;
+    json_array_foreach(objs, i, o) csv_json(c, json_object_get(t->values, json_str(o, "name", "")));
+    for (size_t k = 0; k < sp->space->n; k++)
+        csv_json(c, json_object_get(t->params, sp->space->params[k].name));
+    csv_text(c, t->source);
+    csv_text(c, t->worker);
+    csv_time(c, t->started_at);
+    csv_time(c, t->finished_at);
+    if (t->started_at != STORE_NO_TIME && t->finished_at != STORE_NO_TIME)
+        csv_number(c, (double)(t->finished_at - t->started_at) / 1000.0);
+    else
+        csv_text(c, NULL);
+    csv_text(c, t->note);
+    csv_end_row(c);
+}
+
+static json_t *reference_json(const struct front *f, size_t m)
+{
+    if (f->ref_source == FRONT_REF_NONE)
+        return json_null();
+    json_t *a = json_array();
+    for (size_t i = 0; i < m; i++)
+        json_array_append_new(a, json_real(f->reference[i]));
+    return a;
+}
+
+void render_front_summary(json_t *study, const struct front *f)
+{
+    size_t m = f->st.spec->n_objectives;
+    json_object_set_new(study, "hypervolume", real_json(f->hypervolume));
+    json_object_set_new(study, "reference_point", reference_json(f, m));
+    json_object_set_new(study, "reference_source", text_json(front_reference_name(f->ref_source)));
+    json_object_set_new(study, "pareto_size", json_integer((json_int_t)f->trials.n));
+}
+
+json_t *render_front(const struct front *f)
+{
+    const struct spec *sp = f->st.spec;
+    json_t *objectives = json_array();
+    for (size_t i = 0; i < sp->n_objectives; i++)
+        json_array_append_new(objectives,
+                              json_pack("{ss ss}", "name", sp->objectives[i].name, "direction",
+                                        sp->objectives[i].maximize ? "maximize" : "minimize"));
+    json_t *trials = json_array();
+    for (size_t i = 0; i < f->trials.n; i++)
+        json_array_append_new(trials, render_trial(&f->trials.v[i]));
+    json_t *j = json_object();
+    json_object_set_new(j, "study", json_string(f->st.name));
+    json_object_set_new(j, "objectives", objectives);
+    json_object_set_new(j, "reference_point", reference_json(f, sp->n_objectives));
+    json_object_set_new(j, "reference_source", text_json(front_reference_name(f->ref_source)));
+    json_object_set_new(j, "hypervolume", real_json(f->hypervolume));
+    json_object_set_new(j, "pareto", json_true());
+    json_object_set_new(j, "trials", trials);
+    json_object_set_new(j, "n_completed", json_integer(f->n_completed));
+    json_object_set_new(j, "n_feasible", json_integer(f->n_feasible));
+    if (f->history) {
+        json_t *h = json_array();
+        for (size_t i = 0; i < f->n_hv; i++)
+            json_array_append_new(
+                h, json_pack("[Io]", (json_int_t)f->hv_numbers[i], real_json(f->hv_values[i])));
+        json_object_set_new(j, "hypervolume_history", h);
+    }
+    return j;
 }

@@ -4,6 +4,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "importances.h"
+#include "front.h"
 #include "store.h"
 
 /* The JSON of studies and trials, as the API answers them (DESIGN.md, "REST
@@ -13,18 +15,47 @@
 
 /* A trial: id, number, state, params, value, values, source, worker, attempts,
  * times, error, last_step, last_value, lease_expires_at (the later of the
- * database's and the heartbeats' in memory), sandbox. */
+ * database's and the heartbeats' in memory), sandbox, note and note_at; for a
+ * study of several objectives or with constraints also objectives (in the
+ * spec's order, null before it finishes with one) and feasible (null unless
+ * completed under constraints). */
 json_t *render_trial(const struct trial *t);
 /* A trial with its study's name, reports and attempts (GET /trials/{id}). */
 json_t *render_trial_detail(const struct trial_detail *d);
 /* A trial as suggest hands it to a worker: the trial with heartbeat_s and its
  * study's name. */
 json_t *render_lease(const struct trial *t, const struct study *st);
-/* A study's summary; full adds the best trial and the spec. */
+/* A study's summary; full adds the best trial, the spec, note and note_at. */
 json_t *render_study(const struct study_info *s, bool full);
 /* {"studies": [...]} */
 json_t *render_study_list(const struct study_list *l);
+/* A study's Pareto set (GET /studies/{name}/pareto): study, objectives,
+ * reference_point, reference_source, hypervolume, pareto (true), trials,
+ * n_completed, n_feasible, and hypervolume_history when f has it. */
+json_t *render_front(const struct front *f);
+/* Add a study's hypervolume, reference_point, reference_source and
+ * pareto_size from f to study (borrowed, changed). */
+void render_front_summary(json_t *study, const struct front *f);
 /* {"trials": [...], "next_after": n|null, "total": n} */
 json_t *render_trial_page(const struct trial_page *p);
+/* A study's parameter importances (GET /studies/{name}/importance):
+ * {"study", "method", "n_trials", "objective", "importances": [{"param",
+ * "importance"}, ...]} most important first, and "note" when they are all 0. */
+json_t *render_importance(const struct imp_report *rep);
+/* The answer while they are computed (202): {"study", "method", "n_trials",
+ * "state": "computing"}. */
+json_t *render_importance_computing(const char *study, enum imp_method m, long long n_trials);
+/* {"study", "number" (when number >= 0), "note", "note_at"}: a note as
+ * written (note borrowed, NULL when removed). */
+json_t *render_note(const char *name, long long number, const char *note, int64_t at);
+
+/* The trial table as CSV (GET .../trials.csv): a header row of number,
+ * state, value, each objective's value (studies of several), each parameter
+ * in the spec's order (params.NAME for one named like another column), source,
+ * worker, started_at, finished_at, duration_s (seconds), note; then a row per
+ * trial. sp borrowed. */
+struct csv;
+void render_trials_csv_header(struct csv *c, const struct spec *sp);
+void render_trial_csv(struct csv *c, const struct trial *t, const struct spec *sp);
 
 #endif

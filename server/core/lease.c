@@ -39,11 +39,11 @@ int lease_reap(struct db *db, int64_t now_ms)
     return n;
 }
 
-int lease_heartbeat(struct db *db, long long id, const char *worker, enum trial_action *action,
-                    struct serr *e)
+int lease_heartbeat(struct db *db, long long id, const char *worker, const struct caller *who,
+                    enum trial_action *action, struct serr *e)
 {
     int64_t ms;
-    if (store_heartbeat(db, id, worker, action, &ms, e) < 0)
+    if (store_heartbeat(db, id, worker, who, action, &ms, e) < 0)
         return -1;
     heartbeats_extend(id, time_now_ms() + ms);
     return 0;

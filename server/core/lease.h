@@ -24,10 +24,11 @@ void lease_stop(void);
  * waiting suggests. The number reaped, or -1. */
 int lease_reap(struct db *db, int64_t now_ms);
 
-/* A heartbeat from worker: check its lease (409 when it does not hold it) and
- * extend it in memory; *action is what the worker is told. */
-int lease_heartbeat(struct db *db, long long id, const char *worker, enum trial_action *action,
-                    struct serr *e);
+/* A heartbeat from worker with who's token: check its lease (409 when it does
+ * not hold it, or with another token) and extend it in memory; *action is what
+ * the worker is told. */
+int lease_heartbeat(struct db *db, long long id, const char *worker, const struct caller *who,
+                    enum trial_action *action, struct serr *e);
 /* A report, with the study's pruner asked inside its transaction. */
 int lease_report(struct db *db, const struct report_in *r, enum trial_action *action,
                  struct serr *e);

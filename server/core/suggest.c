@@ -114,7 +114,7 @@ static int trial_created(struct db *db, void *arg, size_t i, long long number)
 }
 
 /* Ask for want new trials and create them, leased to worker, into res. */
-static int make_trials(struct db *db, const struct study *st, const char *worker,
+static int make_trials(struct db *db, const struct study *st, const char *worker, long long token,
                        const struct lease_plan *plan, struct suggest_result *res, struct serr *e)
 {
     size_t want = plan->want;
@@ -138,7 +138,7 @@ static int make_trials(struct db *db, const struct study *st, const char *worker
             goto out_free;
         }
     struct created_ctx cc = {configs, &take};
-    rc = store_trials_create(db, st, worker, configs, sources, made, trial_created, &cc,
+    rc = store_trials_create(db, st, worker, token, configs, sources, made, trial_created, &cc,
                              &res->trials, e);
     if (rc == 0 && made == 0 && take.wait)
         res->retry_after_s = take.retry_after_s;
@@ -152,8 +152,8 @@ out_free:
     return rc;
 }
 
-int suggest_run(struct db *db, const struct study *st, const char *worker, int count,
-                struct suggest_result *res, struct serr *e)
+int suggest_run(struct db *db, const struct study *st, const char *worker, long long token,
+                int count, struct suggest_result *res, struct serr *e)
 {
     memset(res, 0, sizeof *res);
     res->retry_after_s = 2;
@@ -162,7 +162,7 @@ int suggest_run(struct db *db, const struct study *st, const char *worker, int c
     pthread_mutex_t *propose_lock = propose_lock_of(st->id);
     pthread_mutex_lock(propose_lock);
     struct lease_plan plan;
-    if (store_suggest_lease(db, st, worker, count, &plan, e) < 0)
+    if (store_suggest_lease(db, st, worker, token, count, &plan, e) < 0)
         goto out_unlock;
     res->trials = plan.trials; /* moved */
     memset(&plan.trials, 0, sizeof plan.trials);
@@ -189,7 +189,7 @@ int suggest_run(struct db *db, const struct study *st, const char *worker, int c
         e->retry_after_s = secs;
         goto out_release;
     }
-    if (plan.want > 0 && make_trials(db, st, worker, &plan, res, e) < 0) {
+    if (plan.want > 0 && make_trials(db, st, worker, token, &plan, res, e) < 0) {
         store_trial_list_release(&res->trials);
         goto out_release;
     }

@@ -21,10 +21,11 @@ struct suggest_result {
 /* Does a suggest on this study read its history or fit a model (every sampler
  * but random)? Such requests go to the offload threads. */
 bool suggest_is_slow(const struct study *st);
-/* Serve one suggest on a loaded study; 0, or -1 with e set (429 for a worker
- * cut off, 5xx). res is set either way: release it. */
-int suggest_run(struct db *db, const struct study *study, const char *worker, int count,
-                struct suggest_result *res, struct serr *e);
+/* Serve one suggest on a loaded study to worker, asking with the token whose
+ * row id is token (0 for none; the leases record it); 0, or -1 with e set
+ * (429 for a worker cut off, 5xx). res is set either way: release it. */
+int suggest_run(struct db *db, const struct study *study, const char *worker, long long token,
+                int count, struct suggest_result *res, struct serr *e);
 /* Release what res owns. */
 void suggest_result_release(struct suggest_result *res);
 

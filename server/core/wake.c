@@ -3,9 +3,9 @@
 
 #include <stddef.h>
 
-static void (*registered)(long long study_id, int n);
+static void (*registered)(long long key, int n);
 
-void wake_register(void (*waker)(long long study_id, int n))
+void wake_register(void (*waker)(long long key, int n))
 {
     registered = waker;
 }
@@ -13,5 +13,11 @@ void wake_register(void (*waker)(long long study_id, int n))
 void wake_study(long long study_id, int n)
 {
     if (registered)
-        registered(study_id, n);
+        registered(wake_key_suggest(study_id), n);
+}
+
+void wake_importance(long long study_id)
+{
+    if (registered)
+        registered(wake_key_importance(study_id), -1);
 }

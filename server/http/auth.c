@@ -13,6 +13,7 @@
 struct token {
     char hash[65];  /* hex SHA-256 */
     enum role role; /* what it may do */
+    long long id;   /* its row id */
 };
 
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -43,6 +44,7 @@ int auth_reload(struct db *db)
     for (size_t i = 0; i < stored.n; i++) {
         memcpy(list[i].hash, stored.rows[i].hash, sizeof list[i].hash);
         list[i].role = stored.rows[i].role;
+        list[i].id = stored.rows[i].id;
     }
     pthread_rwlock_wrlock(&lock);
     ever = stored.ever;
@@ -81,6 +83,14 @@ static bool same_hash(const char *a, const char *b)
 
 int auth_check(const char *authorization, enum role need, enum role *role, char *why, size_t whylen)
 {
+    long long id;
+    return auth_check_id(authorization, need, role, &id, why, whylen);
+}
+
+int auth_check_id(const char *authorization, enum role need, enum role *role, long long *token_id,
+                  char *why, size_t whylen)
+{
+    *token_id = 0;
     pthread_rwlock_rdlock(&lock);
     if (!ever) {
         /* no token was ever made: the open mode of a loopback daemon */
@@ -102,15 +112,20 @@ int auth_check(const char *authorization, enum role need, enum role *role, char 
     char h[65];
     auth_hash(tok, h);
     enum role found = ROLE_NONE;
-    for (size_t i = 0; i < n_tokens; i++)
-        if (same_hash(h, tokens[i].hash))
+    long long found_id = 0;
+    for (size_t i = 0; i < n_tokens; i++) {
+        if (same_hash(h, tokens[i].hash)) {
             found = tokens[i].role;
+            found_id = tokens[i].id;
+        }
+    }
     pthread_rwlock_unlock(&lock);
     if (found == ROLE_NONE) {
         snprintf(why, whylen, "the token is not valid (unknown or revoked)");
         return -1;
     }
     *role = found;
+    *token_id = found_id;
     if (found < need) {
         snprintf(why, whylen, "this needs the %s role; the token has the %s role",
                  tokens_role_name(need), tokens_role_name(found));

@@ -23,6 +23,11 @@ size_t auth_token_count(void);
  * 0 when allowed, -1 with a reason in why. */
 int auth_check(const char *authorization, enum role need, enum role *role, char *why,
                size_t whylen);
+/* auth_check() that also sets *token_id to the row id of the caller's token
+ * (0 when it sent none or the daemon is open): leases record it, so that only
+ * the token that took a trial may finish it. */
+int auth_check_id(const char *authorization, enum role need, enum role *role, long long *token_id,
+                  char *why, size_t whylen);
 /* Hex SHA-256 of text into out (65 bytes). */
 void auth_hash(const char *text, char out[65]);
 

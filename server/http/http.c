@@ -615,10 +615,10 @@ static bool rate_limited(struct req *r, const char *authorization)
  * values, a Transfer-Encoding other than chunked, or both headers at once
  * leave what the body is open to reading, and are refused. */
 struct framing {
-    int n_length;           /* Content-Length headers */
-    const char *length;     /* the first one's value */
-    bool conflict;          /* two of them differ */
-    const char *encoding;   /* Transfer-Encoding, or NULL */
+    int n_length;         /* Content-Length headers */
+    const char *length;   /* the first one's value */
+    bool conflict;        /* two of them differ */
+    const char *encoding; /* Transfer-Encoding, or NULL */
 };
 
 static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -651,10 +651,9 @@ static void admit(struct req *r)
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_header, &f);
     if (f.conflict || (f.encoding && (f.n_length > 0 || strcasecmp(f.encoding, "chunked") != 0))) {
         http_reply_error(r, 400, "bad_request",
-                         f.conflict ? "conflicting Content-Length or Transfer-Encoding headers"
-                         : f.n_length
-                             ? "Content-Length and Transfer-Encoding cannot both be sent"
-                             : "Transfer-Encoding: only chunked is understood");
+                         f.conflict   ? "conflicting Content-Length or Transfer-Encoding headers"
+                         : f.n_length ? "Content-Length and Transfer-Encoding cannot both be sent"
+                                      : "Transfer-Encoding: only chunked is understood");
         return;
     }
     const struct route *routes = opts->routes;
@@ -690,10 +689,10 @@ static void admit(struct req *r)
         const char *authz =
             MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         char why[160];
-        if (auth_check(authz, r->route->role, &r->role, why, sizeof why) < 0) {
+        if (auth_check_id(authz, r->route->role, &r->role, &r->token_id, why, sizeof why) < 0) {
             bool no_token = r->role == ROLE_NONE;
-            http_reply_error(r, no_token ? 401 : 403, no_token ? "unauthorized" : "forbidden",
-                             "%s", why);
+            http_reply_error(r, no_token ? 401 : 403, no_token ? "unauthorized" : "forbidden", "%s",
+                             why);
             return;
         }
         if (rate_limited(r, authz))
@@ -928,9 +927,9 @@ struct MHD_Daemon *http_start(const struct http_options *o, char *err, size_t er
     unsigned idle_s = o->idle_timeout_s ? o->idle_timeout_s : 120;
     conns_configure(o->header_timeout_s ? o->header_timeout_s : 10,
                     o->body_timeout_s ? o->body_timeout_s : 60, idle_s,
-                    o->max_per_address < 0  ? 0
-                    : o->max_per_address ? (unsigned)o->max_per_address
-                                         : 512);
+                    o->max_per_address < 0 ? 0
+                    : o->max_per_address   ? (unsigned)o->max_per_address
+                                           : 512);
     unsigned max_conn = conns_fit(o->max_connections ? o->max_connections : 4096);
     /* a thread pool shares the limit out among its threads: each needs some */
     if (o->threads > 1 && max_conn < 4 * o->threads)

@@ -45,6 +45,7 @@ struct req {
     struct buf body;                    /* request body */
     json_t *json;                       /* owned: the parsed body, once a handler asked for it */
     enum role role;                     /* role of the caller's token */
+    long long token_id;                 /* row id of the caller's token, 0 for none */
     const struct route *route;          /* matched route, or NULL */
     enum req_state state;               /* see enum req_state */
     int retry_after_s;                  /* Retry-After of the reply in seconds, -1 for none */

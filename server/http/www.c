@@ -35,7 +35,7 @@ struct file {
     size_t len;            /* bytes in data */
     char data[];           /* the bytes */
 };
-#define FILE_MAX (64u << 20)  /* larger files are not served */
+#define FILE_MAX  (64u << 20) /* larger files are not served */
 #define CACHE_MAX (64u << 20) /* past this, unused entries are dropped */
 static struct lock files_lock = LOCK_INITIALIZER(LOCK_HTTP_FILES);
 static struct file *files;
@@ -153,8 +153,8 @@ static bool etag_listed(const char *header, const char *etag)
             return true;
         if (strncmp(p, "W/", 2) == 0)
             p += 2;
-        if (strncmp(p, etag, el) == 0 && (p[el] == '\0' || p[el] == ',' || p[el] == ' ' ||
-                                          p[el] == '\t'))
+        if (strncmp(p, etag, el) == 0 &&
+            (p[el] == '\0' || p[el] == ',' || p[el] == ' ' || p[el] == '\t'))
             return true;
         p += strcspn(p, ",");
     }

@@ -77,6 +77,12 @@ enum lease_check lifecycle_lease_check(enum trial_state now, const char *holder,
 enum lease_check lifecycle_complete_check(enum trial_state now, const char *holder,
                                           const char *worker, enum trial_state wanted);
 
+/* Whether a caller whose token has row id token (0 for none) may heartbeat,
+ * report or complete a trial whose lease was taken with lease_token (0 when
+ * the lease recorded none: an open daemon, or a lease older than the record).
+ * An admin may act on any trial; a worker only on those leased with its own
+ * token, so that knowing another worker's name is not enough. */
+bool lifecycle_token_may(long long lease_token, long long token, bool admin);
 /* The worker cut-off: after limit consecutive failures a worker gets no new
  * trial of the study for cooldown_s. From the daemon's settings. */
 struct worker_limits {
@@ -114,6 +120,41 @@ enum trial_action lifecycle_report_action(bool judged, bool pruned_now);
 /* What a heartbeat answers: stop once the study is finished, prune once the
  * pruner stopped the trial, continue otherwise. */
 enum trial_action lifecycle_heartbeat_action(bool study_finished, bool judged);
+
+/* --- several objectives and constraints (spec_multi() studies) --- */
+
+/* What a finished trial records of its objectives and constraints. */
+struct outcome {
+    double objs[SPEC_MAX_OBJECTIVES];  /* objective values in the spec's order, in their own
+                                          units; NAN where not reported */
+    double cons[SPEC_MAX_CONSTRAINTS]; /* each constraint's value: <= 0 when it holds, else the
+                                          amount it is missed by; NAN where not reported */
+    int feasible;                      /* 1 every constraint holds, 0 one does not, -1 not
+                                          judged (no constraints, or not completed) */
+    double violation;                  /* the sum of the positive cons, NAN when not judged */
+};
+/* The value of constraint c for a reported metric x: how far x lies outside
+ * [min, max] (positive), or minus its distance to the nearer bound inside. */
+double lifecycle_constraint_value(const struct spec_constraint *c, double x);
+/* Read a trial's objectives and constraints from values (borrowed metrics by
+ * name, may be NULL) and value (stands for the first objective when values
+ * does not name it; NAN for none) as it ends in state. A completed trial must
+ * carry every objective and every constraint's metric as a finite number:
+ * otherwise -1 with a message naming the member ("values.latency_ms: required:
+ * an objective of this study"). 0 on success. */
+int lifecycle_outcome(const struct spec *sp, enum trial_state state, double value,
+                      const json_t *values, struct outcome *out, char *err, size_t errlen);
+/* Whether objective vector a (spec order, own units) dominates b: no worse in
+ * every objective in its direction, better in one. */
+bool lifecycle_dominates(const struct spec *sp, const double *a, const double *b);
+/* Feasible completed trials after which a study without a reference point in
+ * its spec derives one: max(10, 2 m + 2) for m objectives. */
+size_t lifecycle_reference_after(const struct spec *sp);
+/* The derived reference point of objs (n rows of n_objectives values, the
+ * first feasible completed trials in completion order) into ref: per
+ * objective its worst value moved by a tenth of the range (of the value itself
+ * when the range is 0, or 1 when both are 0) further in the worse direction. */
+void lifecycle_reference(const struct spec *sp, const double *objs, size_t n, double *ref);
 
 /* A study's lease length in ms: heartbeat_s times stale_after. */
 int64_t lease_ms(const struct spec *sp);

@@ -11,12 +11,19 @@
 
 #include "jsonutil.h"
 
-static const char *const top_keys[] = {"name", "description", "objective", "params", "sampler",
-                                       "llm",  "pruner",      "budget",    "lease",  NULL};
+static const char *const top_keys[] = {"name",        "description",     "objective", "objectives",
+                                       "constraints", "reference_point", "params",    "sampler",
+                                       "llm",         "pruner",          "budget",    "lease",
+                                       NULL};
 static const char *const objective_keys[] = {"name", "direction", NULL};
+static const char *const constraint_keys[] = {"name", "min", "max", NULL};
 static const char *const directions[] = {"minimize", "maximize", NULL};
-static const char *const samplers[] = {"auto", "random", "sobol", "tpe", "gp", "llm", NULL};
-static const char *const classical[] = {"auto", "random", "sobol", "tpe", "gp", NULL};
+static const char *const samplers[] = {"auto", "random", "sobol", "tpe", "gp",
+                                       "mogp", "motpe",  "llm",   NULL};
+static const char *const classical[] = {"auto", "random", "sobol", "tpe",
+                                        "gp",   "mogp",   "motpe", NULL};
+/* Samplers that model one objective and no constraint. */
+static const char *const single_objective[] = {"tpe", "gp", NULL};
 static const char *const llm_keys[] = {"provider", "model",       "history", "reasoning",
                                        "batch",    "init_trials", "then",    "max_tokens",
                                        "template", "temperature", "mode",    "candidates",
@@ -155,6 +162,11 @@ static int get_double(const json_t *obj, const char *prefix, const char *key, do
     return 0;
 }
 
+bool spec_multi(const struct spec *s)
+{
+    return s->n_objectives > 1 || s->n_constraints > 0;
+}
+
 bool spec_name_valid(const char *name)
 {
     if (!name)
@@ -193,6 +205,10 @@ void spec_free(struct spec *s)
     free(s->name);
     free(s->description);
     free(s->objective);
+    for (size_t i = 0; i < s->n_objectives; i++)
+        free(s->objectives[i].name);
+    for (size_t i = 0; i < s->n_constraints; i++)
+        free(s->constraints[i].name);
     space_free(s->space);
     free(s->sampler);
     json_decref(s->sampler_opts);
@@ -203,32 +219,216 @@ void spec_free(struct spec *s)
     free(s);
 }
 
-static int parse_objective(struct spec *s, const json_t *in, json_t *out, char *err, size_t errlen)
+/* A metric name a worker can report in "@hpo final NAME=VALUE"; field names the
+ * member for the message ("objectives[1].name"). */
+static int check_metric_name(const char *name, const char *field, char *err, size_t errlen)
 {
-    json_t *obj;
-    const char *name, *dir;
-    if (get_object(in, "objective", &obj, err, errlen) < 0)
-        return -1;
-    if (obj && check_keys(obj, "objective", objective_keys, err, errlen) < 0)
-        return -1;
-    if (get_word(obj, "objective", "name", "value", NULL, &name, err, errlen) < 0 ||
-        get_word(obj, "objective", "direction", "minimize", directions, &dir, err, errlen) < 0)
-        return -1;
-    /* the worker reads the metric from "@hpo final NAME=VALUE" lines */
     for (const char *p = name; *p; p++) {
         if (*p == '=' || *p == ' ' || *p == '\t' || *p == '\n' || *p == '"' || *p == '\\' ||
             p - name >= 64) {
             json_errf(err, errlen,
-                      "objective.name: invalid metric name \"%.64s\" (at most 64 characters, no "
+                      "%s: invalid metric name \"%.64s\" (at most 64 characters, no "
                       "spaces, quotes or '=')",
-                      name);
+                      field, name);
             return -1;
         }
     }
-    s->objective = strdup(name);
-    s->maximize = !strcmp(dir, "maximize");
-    json_object_set_new(out, "objective", json_pack("{s:s, s:s}", "name", name, "direction", dir));
+    return 0;
+}
+
+/* One objective object (or NULL for the defaults) into s->objectives[i]. */
+static int parse_one_objective(struct spec *s, size_t i, const json_t *obj, const char *field,
+                               json_t *out_list, char *err, size_t errlen)
+{
+    const char *name, *dir;
+    char f[160];
+    if (obj && check_keys(obj, field, objective_keys, err, errlen) < 0)
+        return -1;
+    if (get_word(obj, field, "name", "value", NULL, &name, err, errlen) < 0 ||
+        get_word(obj, field, "direction", "minimize", directions, &dir, err, errlen) < 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.name", field);
+    if (check_metric_name(name, f, err, errlen) < 0)
+        return -1;
+    for (size_t j = 0; j < i; j++) {
+        if (!strcmp(s->objectives[j].name, name)) {
+            json_errf(err, errlen, "%s: objective \"%s\" named twice", f, name);
+            return -1;
+        }
+    }
+    s->objectives[i].name = strdup(name);
+    s->objectives[i].maximize = !strcmp(dir, "maximize");
+    s->n_objectives = i + 1;
+    if (!s->objectives[i].name)
+        return -1;
+    json_array_append_new(out_list, json_pack("{s:s, s:s}", "name", name, "direction", dir));
+    return 0;
+}
+
+/* "objective" (one) or "objectives" (1 to SPEC_MAX_OBJECTIVES). The normalised
+ * spec keeps the form it was given: "objective" for one objective given so,
+ * "objectives" otherwise. */
+static int parse_objective(struct spec *s, const json_t *in, json_t *out, char *err, size_t errlen)
+{
+    json_t *obj, *list = opt(in, "objectives");
+    char field[48], a[128];
+    if (get_object(in, "objective", &obj, err, errlen) < 0)
+        return -1;
+    if (obj && list) {
+        json_errf(err, errlen, "objectives: give either \"objective\" or \"objectives\", not both");
+        return -1;
+    }
+    json_t *norm = json_array();
+    if (!norm)
+        return -1;
+    if (list) {
+        if (!json_is_array(list) || json_array_size(list) < 1 ||
+            json_array_size(list) > SPEC_MAX_OBJECTIVES) {
+            json_quote(list, a, sizeof a);
+            json_errf(err, errlen, "objectives: must be an array of 1 to %d objects (got %s)",
+                      SPEC_MAX_OBJECTIVES, a);
+            goto out_free;
+        }
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            json_t *o = json_array_get(list, i);
+            snprintf(field, sizeof field, "objectives[%zu]", i);
+            if (!json_is_object(o)) {
+                json_quote(o, a, sizeof a);
+                json_errf(err, errlen, "%s: must be an object (got %s)", field, a);
+                goto out_free;
+            }
+            if (!opt(o, "name")) {
+                json_errf(err, errlen, "%s.name: required", field);
+                goto out_free;
+            }
+            if (parse_one_objective(s, i, o, field, norm, err, errlen) < 0)
+                goto out_free;
+        }
+        json_object_set_new(out, "objectives", norm);
+    } else {
+        if (parse_one_objective(s, 0, obj, "objective", norm, err, errlen) < 0)
+            goto out_free;
+        json_object_set(out, "objective", json_array_get(norm, 0));
+        json_decref(norm);
+    }
+    s->objective = strdup(s->objectives[0].name);
+    s->maximize = s->objectives[0].maximize;
     return s->objective ? 0 : -1;
+
+out_free:
+    json_decref(norm);
+    return -1;
+}
+
+/* "constraints": [{"name", "min"?, "max"?}, ...]: metrics that must hold for a
+ * trial to be feasible. */
+static int parse_constraints(struct spec *s, const json_t *in, json_t *out, char *err,
+                             size_t errlen)
+{
+    json_t *list = opt(in, "constraints");
+    char field[40], f[64], a[128];
+    if (!list)
+        return 0;
+    if (!json_is_array(list) || json_array_size(list) > SPEC_MAX_CONSTRAINTS) {
+        json_quote(list, a, sizeof a);
+        json_errf(err, errlen, "constraints: must be an array of at most %d objects (got %s)",
+                  SPEC_MAX_CONSTRAINTS, a);
+        return -1;
+    }
+    json_t *norm = json_array();
+    if (!norm)
+        return -1;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *c = json_array_get(list, i);
+        const char *name;
+        struct spec_constraint *k = &s->constraints[i];
+        snprintf(field, sizeof field, "constraints[%zu]", i);
+        if (!json_is_object(c)) {
+            json_quote(c, a, sizeof a);
+            json_errf(err, errlen, "%s: must be an object (got %s)", field, a);
+            goto out_free;
+        }
+        if (check_keys(c, field, constraint_keys, err, errlen) < 0)
+            goto out_free;
+        if (!opt(c, "name")) {
+            json_errf(err, errlen, "%s.name: required", field);
+            goto out_free;
+        }
+        snprintf(f, sizeof f, "%s.name", field);
+        if (get_word(c, field, "name", NULL, NULL, &name, err, errlen) < 0 ||
+            check_metric_name(name, f, err, errlen) < 0)
+            goto out_free;
+        for (size_t j = 0; j < i; j++) {
+            if (!strcmp(s->constraints[j].name, name)) {
+                json_errf(err, errlen,
+                          "%s: constraint on \"%s\" given twice (give min and max "
+                          "in one)",
+                          f, name);
+                goto out_free;
+            }
+        }
+        k->has_min = opt(c, "min") != NULL;
+        k->has_max = opt(c, "max") != NULL;
+        if (!k->has_min && !k->has_max) {
+            json_errf(err, errlen, "%s: needs \"min\", \"max\" or both", field);
+            goto out_free;
+        }
+        if (get_double(c, field, "min", 0, -1e300, 1e300, &k->min, err, errlen) < 0 ||
+            get_double(c, field, "max", 0, -1e300, 1e300, &k->max, err, errlen) < 0)
+            goto out_free;
+        if (k->has_min && k->has_max && k->min > k->max) {
+            json_errf(err, errlen, "%s: min %g is above max %g", field, k->min, k->max);
+            goto out_free;
+        }
+        k->name = strdup(name);
+        s->n_constraints = i + 1;
+        if (!k->name)
+            goto out_free;
+        json_t *o = json_pack("{s:s}", "name", name);
+        if (k->has_min)
+            json_object_set_new(o, "min", json_real(k->min));
+        if (k->has_max)
+            json_object_set_new(o, "max", json_real(k->max));
+        json_array_append_new(norm, o);
+    }
+    json_object_set_new(out, "constraints", norm);
+    return 0;
+
+out_free:
+    json_decref(norm);
+    return -1;
+}
+
+/* "reference_point": the hypervolume reference, one number per objective in the
+ * objectives' own units; without it the daemon derives one from the first
+ * trials and records it. */
+static int parse_reference(struct spec *s, const json_t *in, json_t *out, char *err, size_t errlen)
+{
+    json_t *ref = opt(in, "reference_point");
+    char a[128];
+    if (!ref)
+        return 0;
+    if (!json_is_array(ref) || json_array_size(ref) != s->n_objectives) {
+        json_quote(ref, a, sizeof a);
+        json_errf(err, errlen,
+                  "reference_point: must be an array of %zu numbers, one per "
+                  "objective (got %s)",
+                  s->n_objectives, a);
+        return -1;
+    }
+    for (size_t i = 0; i < s->n_objectives; i++) {
+        json_t *v = json_array_get(ref, i);
+        double x = json_is_num(v) ? json_num_value(v) : NAN;
+        if (!isfinite(x)) {
+            json_quote(v, a, sizeof a);
+            json_errf(err, errlen, "reference_point[%zu]: must be a finite number (got %s)", i, a);
+            return -1;
+        }
+        s->reference[i] = x;
+    }
+    s->has_reference = true;
+    json_object_set_new(out, "reference_point", json_deep_copy(ref));
+    return 0;
 }
 
 static int parse_sampler(struct spec *s, const json_t *in, json_t *out, char *err, size_t errlen)
@@ -250,6 +450,13 @@ static int parse_sampler(struct spec *s, const json_t *in, json_t *out, char *er
         s->seed = (uint64_t)json_integer_value(seed);
     } else {
         s->seed = seed_from_name(s->name);
+    }
+    if (spec_multi(s) && in_list(name, single_objective)) {
+        json_errf(err, errlen,
+                  "sampler.name: \"%s\" models one objective without constraints; this study "
+                  "has %s: use auto, mogp, motpe, random, sobol or llm",
+                  name, s->n_objectives > 1 ? "several objectives" : "constraints");
+        return -1;
     }
     s->sampler = strdup(name);
     s->sampler_opts = obj ? json_deep_copy(obj) : json_object();
@@ -276,7 +483,8 @@ static int parse_llm(struct spec *s, const json_t *in, json_t *out, char *err, s
         return -1;
     if (get_word(obj, "llm", "provider", "default", NULL, &provider, err, errlen) < 0 ||
         get_word(obj, "llm", "history", "compressed", histories, &history, err, errlen) < 0 ||
-        get_word(obj, "llm", "then", "gp", classical, &then, err, errlen) < 0 ||
+        get_word(obj, "llm", "then", spec_multi(s) ? "auto" : "gp", classical, &then, err, errlen) <
+            0 ||
         get_word(obj, "llm", "fallback", "allow", fallbacks, &fallback, err, errlen) < 0 ||
         get_long(obj, "llm", "batch", 1, 1, 16, &batch, err, errlen) < 0 ||
         get_long(obj, "llm", "init_trials", 0, 1, 1000000, &init_trials, err, errlen) < 0 ||
@@ -284,6 +492,13 @@ static int parse_llm(struct spec *s, const json_t *in, json_t *out, char *err, s
         get_double(obj, "llm", "max_tokens", 500000, 1, 1e15, &max_tokens, err, errlen) < 0 ||
         get_double(obj, "llm", "temperature", 0, 0, 2, &temperature, err, errlen) < 0)
         return -1;
+    if (spec_multi(s) && in_list(then, single_objective)) {
+        json_errf(err, errlen,
+                  "llm.then: \"%s\" models one objective without constraints; this study has "
+                  "%s: use auto, mogp, motpe, random or sobol",
+                  then, s->n_objectives > 1 ? "several objectives" : "constraints");
+        return -1;
+    }
     if (max_tokens != floor(max_tokens)) {
         json_quote(opt(obj, "max_tokens"), a, sizeof a);
         json_errf(err, errlen, "llm.max_tokens: must be a positive integer (got %s)", a);
@@ -342,6 +557,27 @@ static int parse_pruner(struct spec *s, const json_t *in, json_t *out, char *err
         get_word(obj, "pruner", "name", "none", pruners, &name, err, errlen) < 0 ||
         pruner_validate(obj, err, errlen) < 0)
         return -1;
+    const char *watched;
+    if (get_word(obj, "pruner", "objective", s->objectives[0].name, NULL, &watched, err, errlen) <
+        0)
+        return -1;
+    s->pruner_objective = s->n_objectives;
+    for (size_t i = 0; i < s->n_objectives; i++)
+        if (!strcmp(s->objectives[i].name, watched))
+            s->pruner_objective = i;
+    if (s->pruner_objective == s->n_objectives) {
+        char list[256];
+        size_t len = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < s->n_objectives && len < sizeof list; i++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s\"%s\"", i ? ", " : "",
+                                    s->objectives[i].name);
+        json_errf(err, errlen,
+                  "pruner.objective: \"%s\" is not an objective of this study "
+                  "(expected one of %s)",
+                  watched, list);
+        return -1;
+    }
     s->pruner = strdup(name);
     s->pruner_opts = obj ? json_deep_copy(obj) : json_object();
     if (!s->pruner || !s->pruner_opts)
@@ -439,7 +675,9 @@ struct spec *spec_parse(const json_t *in, char *err, size_t errlen)
         goto out_oom;
     json_object_set_new(s->json, "name", json_string(s->name));
     json_object_set_new(s->json, "description", json_string(s->description));
-    if (parse_objective(s, in, s->json, err, errlen) < 0)
+    if (parse_objective(s, in, s->json, err, errlen) < 0 ||
+        parse_constraints(s, in, s->json, err, errlen) < 0 ||
+        parse_reference(s, in, s->json, err, errlen) < 0)
         goto out_free;
     s->space = space_parse(params, err, errlen);
     if (!s->space)

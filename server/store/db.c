@@ -1,11 +1,16 @@
 #include <config.h>
 #include "db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "locks.h"
 #include "log.h"
@@ -61,9 +66,28 @@ static void db_key_destroy(void *p)
     db_close(p);
 }
 
+/* The last error SQLite reported on this thread (its error log), so that a
+ * failure is told with its own code even when the code that meets it makes
+ * another call first (a reset, a rollback), after which the connection's
+ * message would read "not an error". Cleared at the start of each unit of
+ * work and whenever a thread takes its connection. */
+static __thread int last_err;
+
+static void sqlite_log(void *arg, int code, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+    int primary = code & 0xff;
+    if (primary == SQLITE_OK || primary == SQLITE_NOTICE || primary == SQLITE_WARNING ||
+        primary == SQLITE_SCHEMA || primary == SQLITE_ROW || primary == SQLITE_DONE)
+        return;
+    last_err = code;
+}
+
 static void db_key_make(void)
 {
     pthread_key_create(&db_key, db_key_destroy);
+    sqlite3_config(SQLITE_CONFIG_LOG, sqlite_log, NULL);
 }
 
 static void db_end_write(struct db *db)
@@ -106,6 +130,7 @@ static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
 
 struct db *db_open(const char *path, char *err, size_t errlen)
 {
+    pthread_once(&db_key_once, db_key_make);
     struct db *db = calloc(1, sizeof *db);
     if (!db) {
         snprintf(err, errlen, "out of memory");
@@ -130,7 +155,12 @@ struct db *db_open(const char *path, char *err, size_t errlen)
                                        : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                                          "PRAGMA foreign_keys=ON;";
     if (sqlite3_exec(db->h, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot set up database \"%s\": %s", path, msg ? msg : "?");
+        if ((sqlite3_errcode(db->h) & 0xff) == SQLITE_NOTADB)
+            snprintf(err, errlen, "\"%s\" is not an SQLite database (so not an hpod one)", path);
+        else if ((sqlite3_errcode(db->h) & 0xff) == SQLITE_READONLY)
+            snprintf(err, errlen, "database \"%s\" is read-only: hpod needs to write it", path);
+        else
+            snprintf(err, errlen, "cannot set up database \"%s\": %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         db_close(db);
         return NULL;
@@ -160,12 +190,6 @@ void db_set_busy_timeout(int ms)
 void db_set_patience(struct db *db, int ms)
 {
     db->patience_ms = ms;
-}
-
-bool db_busy(struct db *db)
-{
-    int rc = sqlite3_extended_errcode(db->h) & 0xff;
-    return rc == SQLITE_BUSY || (db->last_rc & 0xff) == SQLITE_BUSY;
 }
 
 void db_close(struct db *db)
@@ -223,13 +247,205 @@ static int migrate(struct db *db, char *err, size_t errlen)
     return 0;
 }
 
+/* What is wrong with the file at path before SQLite opens it: a zero-length
+ * file (usually a copy that failed; SQLite would take it for a new database),
+ * a file or directory hpod may not write. 0 when none of these, else -1 with
+ * the reason in err. A missing file is fine: it becomes a new database. */
+static int db_precheck(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (stat(path, &sb) < 0)
+        return 0;
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "database \"%s\" is not a regular file", path);
+        return -1;
+    }
+    if (sb.st_size == 0) {
+        char wal[4096];
+        struct stat wb;
+        snprintf(wal, sizeof wal, "%s-wal", path);
+        if (stat(wal, &wb) < 0 || wb.st_size == 0) {
+            snprintf(err, errlen,
+                     "database \"%s\" is an empty file (a copy that failed?): restore it, or "
+                     "remove it to start a new database",
+                     path);
+            return -1;
+        }
+    }
+    if (access(path, W_OK) < 0) {
+        snprintf(err, errlen, "database \"%s\" is read-only (%s): hpod needs to write it", path,
+                 errno == EROFS ? "a read-only file system" : "no write permission");
+        return -1;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (access(dir, W_OK) < 0) {
+        snprintf(err, errlen,
+                 "database \"%s\": its directory is read-only (%s): hpod writes its journal "
+                 "(-wal and -shm files) beside it",
+                 path, errno == EROFS ? "a read-only file system" : "no write permission");
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether an opened database is hpod's: a new (empty) one, or one whose
+ * version says it was migrated and that holds the studies table. 0, or -1
+ * with the reason in err. */
+static int db_is_ours(struct db *db, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db->h,
+                                "SELECT (SELECT count(*) FROM sqlite_schema), (SELECT count(*) "
+                                "FROM sqlite_schema WHERE type = 'table' AND name = 'studies')",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int code = sqlite3_extended_errcode(db->h) & 0xff;
+        if (code == SQLITE_NOTADB)
+            snprintf(err, errlen, "\"%s\" is not an SQLite database (not an hpod database)", path);
+        else
+            snprintf(err, errlen, "cannot read database \"%s\": %s", path, sqlite3_errmsg(db->h));
+        sqlite3_finalize(st);
+        return -1;
+    }
+    long long objects = sqlite3_column_int64(st, 0), studies = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    int version = db_user_version(db);
+    if (objects > 0 && (version <= 0 || studies == 0)) {
+        snprintf(err, errlen,
+                 "\"%s\" is an SQLite database without hpod's schema (another program's "
+                 "file?): give hpod its own file",
+                 path);
+        return -1;
+    }
+    return 0;
+}
+
+/* PRAGMA quick_check: 0 when it answers ok, else -1 with its first finding. */
+static int db_quick_check(struct db *db, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db->h, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    const char *row = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    int out = 0;
+    if (!row || strcmp(row, "ok") != 0) {
+        char first[256];
+        snprintf(first, sizeof first, "%s", row ? row : sqlite3_errmsg(db->h));
+        for (char *p = first; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        snprintf(err, errlen,
+                 "database \"%s\" is damaged (%s): run \"hpod check %s\" for the details and "
+                 "restore a backup",
+                 path, first, path);
+        out = -1;
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+static int lock_fd = -1;
+
+int db_lock(const char *path, char *err, size_t errlen)
+{
+    char lock_path[4096];
+    snprintf(lock_path, sizeof lock_path, "%s-lock", path);
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && (errno == EROFS || errno == EACCES))
+        snprintf(err, errlen,
+                 "database \"%s\" is read-only (%s): hpod needs to write it and the -lock, "
+                 "-wal and -shm files beside it",
+                 path, errno == EROFS ? "a read-only file system" : "no write permission");
+    else if (fd < 0)
+        snprintf(err, errlen, "cannot open the lock file \"%s\": %s", lock_path, strerror(errno));
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (e == EWOULDBLOCK)
+            snprintf(err, errlen,
+                     "database \"%s\" is in use by another hpod%s%s%s: one daemon per "
+                     "database",
+                     path, *pid ? " (process " : "", pid, *pid ? ")" : "");
+        else
+            snprintf(err, errlen, "cannot lock \"%s\": %s", lock_path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    char line[32];
+    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, line, (size_t)len, 0) != len)
+        log_warn("cannot write the process id to \"%s\"", lock_path);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    lock_fd = fd; /* held until the process ends */
+    return 0;
+}
+
+/* The checks of a file that exists, on a read-only connection, so that
+ * another program's database is not touched (not even switched to WAL):
+ * SQLite's, hpod's schema, and with quick a PRAGMA quick_check. */
+static int db_check_existing(const char *path, bool quick, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (stat(path, &sb) < 0)
+        return 0; /* a new database */
+    struct db *ro = calloc(1, sizeof *ro);
+    if (!ro) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = sqlite3_open_v2(path, &ro->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database \"%s\": %s", path,
+                 ro->h ? sqlite3_errmsg(ro->h) : sqlite3_errstr(rc));
+        db_close(ro);
+        return -1;
+    }
+    sqlite3_busy_timeout(ro->h, 10000);
+    sqlite3_extended_result_codes(ro->h, 1);
+    rc = db_is_ours(ro, path, err, errlen);
+    if (rc == 0 && quick)
+        rc = db_quick_check(ro, path, err, errlen);
+    db_close(ro);
+    return rc;
+}
+
+int db_check_file(const char *path, char *err, size_t errlen)
+{
+    pthread_once(&db_key_once, db_key_make);
+    if (db_precheck(path, err, errlen) < 0)
+        return -1;
+    return db_check_existing(path, false, err, errlen);
+}
+
 int db_setup(const char *path, bool sync_full)
 {
     pthread_once(&db_key_once, db_key_make);
     free(db_path);
     db_path = strdup(path);
     db_sync_full = sync_full;
-    char err[512];
+    char err[1024];
+    if (db_precheck(path, err, sizeof err) < 0 ||
+        db_check_existing(path, true, err, sizeof err) < 0) {
+        fprintf(stderr, "hpod: %s\n", err);
+        return -1;
+    }
     struct db *db = db_open(path, err, sizeof err);
     if (!db) {
         fprintf(stderr, "hpod: %s\n", err);
@@ -307,6 +523,7 @@ struct db *db_thread(void)
 {
     pthread_once(&db_key_once, db_key_make);
     struct db *db = pthread_getspecific(db_key);
+    last_err = SQLITE_OK;
     if (db)
         return db;
     char err[512];
@@ -434,6 +651,7 @@ int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
     int tries = db->patience_ms < 0 ? DB_RUN_TRIES : 1;
     for (int attempt = 1;; attempt++) {
         db->last_rc = SQLITE_OK;
+        last_err = SQLITE_OK;
         if (db_begin(db) < 0) {
             if (last_busy(db) && attempt < tries)
                 continue;
@@ -457,12 +675,24 @@ int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 
 const char *db_errmsg(struct db *db)
 {
+    if (sqlite3_errcode(db->h) == SQLITE_OK && last_err != SQLITE_OK)
+        return sqlite3_errstr(last_err);
     return sqlite3_errmsg(db->h);
+}
+
+bool db_busy(struct db *db)
+{
+    int rc = sqlite3_extended_errcode(db->h) & 0xff;
+    if (rc == SQLITE_OK)
+        rc = last_err & 0xff;
+    return rc == SQLITE_BUSY || (db->last_rc & 0xff) == SQLITE_BUSY;
 }
 
 bool db_unavailable(struct db *db)
 {
     int rc = sqlite3_extended_errcode(db->h) & 0xff;
+    if (rc == SQLITE_OK)
+        rc = last_err & 0xff;
     int last = db->last_rc & 0xff;
     return rc == SQLITE_FULL || rc == SQLITE_READONLY || rc == SQLITE_IOERR ||
            rc == SQLITE_CANTOPEN || rc == SQLITE_BUSY || last == SQLITE_FULL ||

@@ -10,8 +10,20 @@
 struct db;
 
 /* Set the database file and open it once to apply pending migrations; prints a
- * clear line and returns -1 when the file cannot be opened or migrated. */
+ * clear line and returns -1 when the file cannot be opened or migrated, is
+ * empty (a failed copy is not taken for a new database), read-only, not an
+ * SQLite file, another program's SQLite file, or fails PRAGMA quick_check (a
+ * damaged database is refused rather than served with rows missing). */
 int db_setup(const char *path, bool sync_full);
+/* The cheap part of db_setup()'s refusals (an empty, read-only, non-SQLite or
+ * foreign file), reading only: to run before db_lock() makes its lock file
+ * beside a file that is not hpod's. 0, or -1 with the reason in err. */
+int db_check_file(const char *path, char *err, size_t errlen);
+/* Take the exclusive lock of the database at path (flock on "PATH-lock", which
+ * gets this process's id) for the rest of the process's life: one daemon per
+ * database, since leases live partly in its memory. 0, or -1 with the reason
+ * (naming the process that holds it) in err. */
+int db_lock(const char *path, char *err, size_t errlen);
 /* Cap the database file at n pages on every connection opened from now on
  * (PRAGMA max_page_count; 0 = no cap): writes past it fail as "database or
  * disk is full", which is how a full disk is tested. */
@@ -60,7 +72,9 @@ void db_rollback(struct db *db);
  * The only way the store writes. */
 #define DB_RUN_TRIES 3
 int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx);
-/* The last error message of the connection (borrowed). */
+/* The last error message of the connection (borrowed); when a later call
+ * reset it, the last error SQLite reported on this thread since the unit of
+ * work began, never "not an error" after a failure. */
 const char *db_errmsg(struct db *db);
 /* True when the last error was the disk being full, read-only or I/O: the
  * request should answer 503 rather than 500. */

@@ -15,6 +15,8 @@ void dump_trial_release(struct dump_trial *t)
     free(t->worker);
     free(t->error);
     free(t->sandbox);
+    free(t->note);
+    free(t->objs_json);
     for (size_t k = 0; k < t->n_reports; k++)
         free(t->reports[k].values_json);
     free(t->reports);
@@ -28,8 +30,10 @@ void dump_release(struct dump *d)
     free(d->trials);
     free(d->name);
     free(d->spec_json);
+    free(d->reference_json);
     free(d->spec_in_json);
     free(d->state);
+    free(d->note);
     memset(d, 0, sizeof *d);
 }
 
@@ -84,15 +88,19 @@ static int read_trials(struct db *db, long long study_id, struct dump *out, stru
     sqlite3_stmt *q =
         db_stmt(db, "SELECT t.id, t.number, t.state, t.params, t.value, t.values_json, t.source, "
                     "t.worker, t.attempts, t.created_at, t.started_at, t.finished_at, t.error, "
-                    "t.last_step, t.last_value, t.sandbox FROM trials t WHERE t.study_id = ? "
+                    "t.last_step, t.last_value, t.sandbox, t.note, t.note_at, t.objs, t.feasible, "
+                    "t.violation, (SELECT count(*) FROM trials WHERE study_id = ?1) FROM trials t "
+                    "WHERE t.study_id = ?1 "
                     "ORDER BY t.number");
     if (!q)
         return serr_db(e, db, "export");
     sqlite3_bind_int64(q, 1, study_id);
     size_t cap = 0, idcap = 0;
     bool oom = false;
+    long long counted = -1;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        counted = sqlite3_column_int64(q, 21);
         if (grow((void **)&out->trials, out->n_trials, &cap, sizeof *out->trials) < 0 ||
             grow((void **)ids, out->n_trials, &idcap, sizeof **ids) < 0) {
             oom = true;
@@ -121,6 +129,13 @@ static int read_trials(struct db *db, long long study_id, struct dump *out, stru
         t->has_last_value = sqlite3_column_type(q, 14) != SQLITE_NULL;
         t->last_value = sqlite3_column_double(q, 14);
         t->sandbox = col_dup(q, 15, &oom);
+        t->note = col_dup(q, 16, &oom);
+        t->note_at = col_time(q, 17);
+        t->objs_json = col_dup(q, 18, &oom);
+        t->feasible =
+            sqlite3_column_type(q, 19) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 19) != 0;
+        t->has_violation = sqlite3_column_type(q, 20) != SQLITE_NULL;
+        t->violation = sqlite3_column_double(q, 20);
         if (oom)
             break;
     }
@@ -129,6 +144,14 @@ static int read_trials(struct db *db, long long study_id, struct dump *out, stru
         return serr_set(e, 500, "internal", "export: out of memory");
     if (rc != SQLITE_DONE)
         return serr_db(e, db, "export");
+    /* The same statement counted the study's trials by its index: fewer rows
+     * read means the table lost some without SQLite noticing (a damaged page
+     * that still looks like one), and an export must not be short. */
+    if (counted >= 0 && (size_t)counted != out->n_trials)
+        return serr_set(e, 500, "storage_error",
+                        "export: the study has %lld trials by its index but %zu could be read: "
+                        "the database is damaged (see \"hpod check\")",
+                        counted, out->n_trials);
     qsort(*ids, out->n_trials, sizeof **ids, by_id);
     return 0;
 }
@@ -179,6 +202,26 @@ static int read_reports(struct db *db, long long study_id, struct dump *out,
     return 0;
 }
 
+static int read_note(struct db *db, long long study_id, struct dump *out, struct serr *e)
+{
+    sqlite3_stmt *q = db_stmt(db, "SELECT note, note_at FROM studies WHERE id = ?");
+    if (!q)
+        return serr_db(e, db, "export");
+    sqlite3_bind_int64(q, 1, study_id);
+    int rc = sqlite3_step(q);
+    bool oom = false;
+    if (rc == SQLITE_ROW) {
+        out->note = col_dup(q, 0, &oom);
+        out->note_at = col_time(q, 1);
+    }
+    sqlite3_reset(q);
+    if (oom)
+        return serr_set(e, 500, "internal", "export: out of memory");
+    if (rc != SQLITE_ROW)
+        return serr_db(e, db, "export");
+    return 0;
+}
+
 int dump_read(struct db *db, const char *name, struct dump *out, struct serr *e)
 {
     memset(out, 0, sizeof *out);
@@ -191,11 +234,23 @@ int dump_read(struct db *db, const char *name, struct dump *out, struct serr *e)
     out->state = strdup(study_state_name(st.state));
     out->spec_json = json_dumps(st.spec->json, JSON_COMPACT | JSON_REAL_PRECISION(17));
     out->direction = st.direction;
-    if (!out->name || !out->state || !out->spec_json) {
+    out->multi = spec_multi(st.spec);
+    sqlite3_stmt *r = db_stmt(db, "SELECT reference FROM studies WHERE id = ?");
+    bool oom = false;
+    if (!r) {
+        serr_db(e, db, "export");
+        goto out_release;
+    }
+    sqlite3_bind_int64(r, 1, st.id);
+    if (sqlite3_step(r) == SQLITE_ROW)
+        out->reference_json = col_dup(r, 0, &oom);
+    sqlite3_reset(r);
+    if (oom || !out->name || !out->state || !out->spec_json) {
         serr_set(e, 500, "internal", "export: out of memory");
         goto out_release;
     }
-    if (read_trials(db, st.id, out, &ids, e) < 0 || read_reports(db, st.id, out, ids, e) < 0)
+    if (read_note(db, st.id, out, e) < 0 || read_trials(db, st.id, out, &ids, e) < 0 ||
+        read_reports(db, st.id, out, ids, e) < 0)
         goto out_release;
     rc = 0;
 out_release:
@@ -259,7 +314,8 @@ static int restore_trial(struct db *db, long long study_id, size_t i, const stru
     sqlite3_stmt *q = db_stmt(
         db, "INSERT INTO trials (study_id, number, state, params, value, values_json, source, "
             "worker, attempts, created_at, started_at, finished_at, error, last_step, "
-            "last_value, sandbox) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "last_value, sandbox, note, note_at, objs, feasible, violation) VALUES (?, ?, ?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (!q)
         return serr_db(e, db, "import");
     sqlite3_bind_int64(q, 1, study_id);
@@ -281,6 +337,13 @@ static int restore_trial(struct db *db, long long study_id, size_t i, const stru
     if (t->has_last_value)
         sqlite3_bind_double(q, 15, t->last_value);
     bind_text_or_null(q, 16, t->sandbox);
+    bind_text_or_null(q, 17, t->note);
+    bind_time(q, 18, t->note ? t->note_at : 0);
+    bind_text_or_null(q, 19, t->objs_json);
+    if (t->feasible >= 0)
+        sqlite3_bind_int(q, 20, t->feasible);
+    if (t->has_violation)
+        sqlite3_bind_double(q, 21, t->violation);
     int s = sqlite3_step(q);
     sqlite3_reset(q);
     if (s != SQLITE_DONE) {
@@ -312,7 +375,10 @@ static int restore_tx(struct db *db, void *arg)
     if (s != SQLITE_DONE)
         return serr_db(c->e, db, "import");
     sqlite3_stmt *ins = db_stmt(db, "INSERT INTO studies (name, spec, spec_in, direction, "
-                                    "created_at) VALUES (?, ?, ?, ?, ?)");
+                                    "created_at, note, note_at, n_objectives, n_constraints) "
+                                    "VALUES (?, ?, ?, ?, ?, ?, ?, "
+                                    "COALESCE(json_array_length(?2, '$.objectives'), 1), "
+                                    "COALESCE(json_array_length(?2, '$.constraints'), 0))");
     if (!ins)
         return serr_db(c->e, db, "import");
     sqlite3_bind_text(ins, 1, in->name, -1, SQLITE_STATIC);
@@ -320,6 +386,8 @@ static int restore_tx(struct db *db, void *arg)
     sqlite3_bind_text(ins, 3, in->spec_in_json, -1, SQLITE_STATIC);
     sqlite3_bind_int(ins, 4, in->direction);
     sqlite3_bind_int64(ins, 5, c->now_ms);
+    bind_text_or_null(ins, 6, in->note);
+    bind_time(ins, 7, in->note ? in->note_at : 0);
     s = sqlite3_step(ins);
     sqlite3_reset(ins);
     if (s != SQLITE_DONE)
@@ -340,6 +408,8 @@ static int restore_tx(struct db *db, void *arg)
     s = sqlite3_step(n);
     sqlite3_reset(n);
     if (s != SQLITE_DONE)
+        return serr_db(c->e, db, "import");
+    if (store_front_restore(db, c->study_id, in->reference_json) < 0)
         return serr_db(c->e, db, "import");
     struct study st;
     if (store_study_load_id(db, c->study_id, &st, c->e) < 0)

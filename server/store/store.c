@@ -125,6 +125,12 @@ int trial_read(sqlite3_stmt *q, struct trial *t)
     t->last_value = col_double(q, 15);
     t->lease_expires_at = col_time(q, 16);
     t->sandbox = col_strdup(q, 17);
+    t->note = col_strdup(q, 18);
+    t->note_at = col_time(q, 19);
+    t->objs = col_json(q, 20);
+    t->feasible = sqlite3_column_type(q, 21) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 21) != 0;
+    t->pareto = sqlite3_column_int(q, 22) != 0;
+    t->multi = sqlite3_column_int(q, 23) != 0;
     return bad;
 }
 
@@ -136,6 +142,8 @@ void store_trial_release(struct trial *t)
     free(t->worker);
     free(t->error);
     free(t->sandbox);
+    free(t->note);
+    json_decref(t->objs);
     memset(t, 0, sizeof *t);
 }
 
@@ -382,8 +390,8 @@ int lease_row_load(struct db *db, long long id, struct lease_row *lr, struct ser
 {
     sqlite3_stmt *q = db_stmt(db, "SELECT t.study_id, t.state, t.worker, t.attempts, "
                                   "t.last_value, t.number, s.state = 'finished', "
-                                  "t.prune_step IS NOT NULL, s.created_at FROM trials t JOIN "
-                                  "studies s ON s.id = t.study_id WHERE t.id = ?");
+                                  "t.prune_step IS NOT NULL, s.created_at, t.lease_token FROM "
+                                  "trials t JOIN studies s ON s.id = t.study_id WHERE t.id = ?");
     if (!q)
         return serr_db(e, db, "load trial");
     sqlite3_bind_int64(q, 1, id);
@@ -409,6 +417,7 @@ int lease_row_load(struct db *db, long long id, struct lease_row *lr, struct ser
     lr->study_done = sqlite3_column_int(q, 6) != 0;
     lr->judged = sqlite3_column_int(q, 7) != 0;
     lr->created = sqlite3_column_int64(q, 8);
+    lr->token = sqlite3_column_int64(q, 9);
     sqlite3_reset(q);
     return 0;
 }
@@ -419,6 +428,14 @@ int lease_conflict(struct serr *e, long long id, const struct lease_row *lr, con
         return serr_set(e, 409, "not_running",
                         "trial %lld is %s, not running: worker \"%s\" holds no lease on it", id,
                         trial_state_name(lr->state), worker);
-    return serr_set(e, 409, "lease_lost", "trial %lld is leased to worker \"%s\", not \"%s\"", id,
-                    lr->worker, worker);
+    return serr_set(e, 409, "lease_lost", "trial %lld is leased to another worker, not \"%s\"", id,
+                    worker);
+}
+
+int lease_token_conflict(struct serr *e, long long id)
+{
+    return serr_set(e, 409, "lease_lost",
+                    "trial %lld was leased with another token: only that token (or an admin "
+                    "one) may act on it",
+                    id);
 }

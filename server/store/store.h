@@ -70,6 +70,7 @@ struct study {
     int direction;           /* 1 minimize, -1 maximize */
     const struct spec *spec; /* the parsed spec, held through ref (immutable) */
     struct spec_entry *ref;  /* the spec cache entry held; store_study_release drops it */
+    int64_t created_at;      /* ms: with id, tells the study from a later one given its id */
 };
 
 /* Load a study by name into st (release with store_study_release); 404 when absent. */
@@ -95,7 +96,14 @@ struct study_info {
     int64_t created_at;     /* ms */
     int64_t finished_at;    /* ms, or STORE_NO_TIME */
     struct counts counts;   /* trials by state */
-    struct trial *best;     /* owned, the best completed trial, or NULL when none */
+    char *note;             /* owned: a person's note on the study, NULL when none */
+    int64_t note_at;        /* ms when the note was written, or STORE_NO_TIME */
+    struct trial *best;     /* owned, the best (feasible) completed trial, or NULL when none */
+    size_t n_objectives;    /* objectives of its spec */
+    size_t n_constraints;   /* constraints of its spec */
+    long long pareto_size;  /* trials on its Pareto front (several objectives), else 0 */
+    bool reference_derived; /* reference holds the recorded derived reference point */
+    double reference[SPEC_MAX_OBJECTIVES]; /* read when reference_derived */
 };
 /* Release what info owns; accepts a zeroed struct. */
 void store_study_info_release(struct study_info *info);
@@ -130,6 +138,21 @@ int store_counts(struct db *db, long long study_id, struct counts *c);
  * (now) finished, 0 when its budget lasts, -1 on a database error. */
 int store_finish_if_done(struct db *db, struct study *st, const struct counts *c);
 
+/* --- notes (notes.c) --- */
+
+/* The most bytes a note may hold. */
+#define STORE_NOTE_MAX 65536
+
+/* Set the note of study name to text (borrowed UTF-8; NULL or "" removes it),
+ * stamped now. *at gets the time written (STORE_NO_TIME when removed). 404
+ * when there is no such study. */
+int store_study_note_set(struct db *db, const char *name, const char *text, int64_t *at,
+                         struct serr *e);
+/* Set the note of trial number of study name, as store_study_note_set();
+ * out gets the trial. 404 when the study or the trial is absent. */
+int store_trial_note_set(struct db *db, const char *name, long long number, const char *text,
+                         struct trial *out, struct serr *e);
+
 /* --- trials (trials.c) --- */
 
 /* A trial row. */
@@ -153,6 +176,13 @@ struct trial {
     double last_value;        /* its value, NAN when none */
     int64_t lease_expires_at; /* ms as stored, or STORE_NO_TIME (heartbeats may extend it) */
     char *sandbox;            /* owned sandbox the worker ran it in, NULL when none */
+    char *note;               /* owned: a person's note on the trial, NULL when none */
+    int64_t note_at;          /* ms when the note was written, or STORE_NO_TIME */
+    json_t *objs;             /* owned objective values in the spec's order (array, null where
+                                 not reported), NULL when none */
+    int feasible;             /* 1 every constraint holds, 0 one does not, -1 not judged */
+    bool pareto;              /* on its study's Pareto front */
+    bool multi;               /* its study has several objectives or constraints (spec_multi) */
 };
 /* Release what t owns; accepts a zeroed struct. */
 void store_trial_release(struct trial *t);
@@ -212,7 +242,8 @@ struct trial_curve {
 };
 
 /* A page of trials: state and source filters (NULL for all; a source also
- * matches "source:..."), at most limit, in order: by number after `after`
+ * matches "source:..."), with pareto only the study's Pareto set (for one
+ * objective its best trial), at most limit, in order: by number after `after`
  * (before it when descending; -1 for the start), or by value from the
  * position `after`. With curves, each trial's intermediate values too. */
 struct trial_page {
@@ -223,12 +254,12 @@ struct trial_page {
     long long total;            /* trials matching the filters */
 };
 int store_trials_page(struct db *db, const char *name, const enum trial_state *state,
-                      const char *source, long long after, long long limit, enum store_order order,
-                      bool curves, struct trial_page *out, struct serr *e);
+                      const char *source, bool pareto, long long after, long long limit,
+                      enum store_order order, bool curves, struct trial_page *out, struct serr *e);
 void store_trial_page_release(struct trial_page *p);
 /* Every trial of a study by number. */
 int store_trials_all(struct db *db, long long study_id, struct trial_list *out, struct serr *e);
-/* The best completed trial, 404 when none. */
+/* The best completed trial (feasible, when the study has constraints), 404 when none. */
 int store_best(struct db *db, const char *name, struct trial *out, struct serr *e);
 /* Enqueue a trial with given params (borrowed, already checked against the
  * space); out gets it. 409 when the study is finished. */
@@ -239,11 +270,19 @@ int store_trial_get(struct db *db, long long id, struct trial_detail *out, struc
 /* The study of trial id, 0 when there is no such trial (or on an error). */
 long long store_trial_study(struct db *db, long long id);
 
+/* Who sends a heartbeat, report or completion: the token its request came
+ * with, which must be the one the lease was taken with (lifecycle_token_may()). */
+struct caller {
+    long long token; /* row id of the caller's token, 0 for none */
+    bool admin;      /* an admin token (or an open daemon): may act on any trial */
+};
+
 /* Check worker's lease on trial id for a heartbeat. *action as the lifecycle
  * says, *lease_ms the study's lease length (to extend the lease in memory).
- * 409 when the worker does not hold the lease. Writes nothing. */
-int store_heartbeat(struct db *db, long long id, const char *worker, enum trial_action *action,
-                    int64_t *lease_ms_out, struct serr *e);
+ * 409 when the worker does not hold the lease or who (borrowed; NULL for no
+ * token) is not the token it was taken with. Writes nothing. */
+int store_heartbeat(struct db *db, long long id, const char *worker, const struct caller *who,
+                    enum trial_action *action, int64_t *lease_ms_out, struct serr *e);
 
 /* A completion of a trial by its worker. */
 struct completion {
@@ -255,11 +294,14 @@ struct completion {
     const char *error;           /* borrowed error text, or NULL */
     const char *sandbox;         /* borrowed sandbox name, or NULL */
     struct worker_limits limits; /* the cut-off, from the daemon's settings */
+    struct caller who;           /* the token it came with */
 };
 /* Finish a trial (lifecycle_complete_check(): 409 when the worker does not
- * hold the lease), count the worker's result, finish the study when its budget
- * is spent. *already is set when the same completion was recorded before (a
- * resend: nothing changes). out (when not NULL) gets the trial as recorded. */
+ * hold the lease or the token is not the lease's), count the worker's result,
+ * finish the study when its budget is spent. *already is set when the same
+ * completion was recorded before (a resend: nothing changes); a completion of
+ * a finished trial with another state or value is a 409. out (when not NULL)
+ * gets the trial as recorded. */
 int store_complete(struct db *db, const struct completion *c, struct trial_detail *out,
                    bool *already, struct serr *e);
 
@@ -289,14 +331,17 @@ void store_lease_plan_release(struct lease_plan *p);
  * worker); otherwise finish the study if its budget is spent, check the
  * cut-off and lease pending trials oldest first, within count and
  * max_parallel; then say how many new trials are wanted. */
-int store_suggest_lease(struct db *db, const struct study *st, const char *worker, int count,
-                        struct lease_plan *out, struct serr *e);
+/* token is the row id of the caller's token (0 for none): leases record it and
+ * only trials leased with it are given back. */
+int store_suggest_lease(struct db *db, const struct study *st, const char *worker, long long token,
+                        int count, struct lease_plan *out, struct serr *e);
 /* Called in store_trials_create()'s transaction for each trial created: i is
  * its index in configs. Returns 0, or -1 to roll everything back. */
 typedef int (*store_created_fn)(struct db *db, void *arg, size_t i, long long number);
 /* One transaction: insert n trials with configs[i] (borrowed) and sources[i],
- * already leased to worker, appending them to out. */
-int store_trials_create(struct db *db, const struct study *st, const char *worker,
+ * already leased to worker under token (a token row id, 0 for none),
+ * appending them to out. */
+int store_trials_create(struct db *db, const struct study *st, const char *worker, long long token,
                         json_t *const *configs, char *const *sources, size_t n,
                         store_created_fn created, void *arg, struct trial_list *out,
                         struct serr *e);
@@ -310,10 +355,13 @@ struct trial_outcome {
     long long number;       /* trial number */
     long long id;           /* trial row id */
     long long last_step;    /* step of its last report, -1 when none */
+    json_t *values;         /* owned metrics of its result by name, NULL when none or not asked */
 };
 /* Every trial of the study by number (those whose params do not parse are
- * left out). *out is a new array; free with store_outcomes_free. */
-int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out, size_t *n);
+ * left out), with values when asked. *out is a new array; free with
+ * store_outcomes_free. */
+int store_outcomes(struct db *db, long long study_id, bool values, struct trial_outcome **out,
+                   size_t *n);
 void store_outcomes_free(struct trial_outcome *v, size_t n);
 
 /* Every started trial's reports of one study, by trial id, for the
@@ -332,6 +380,36 @@ struct study_curves {
 int store_curves(struct db *db, long long study_id, size_t max_reports, struct study_curves *c);
 void store_curves_free(struct study_curves *c);
 
+/* --- several objectives (objectives.c) --- */
+
+/* The Pareto set of a study of several objectives: its feasible completed
+ * trials that no other dominates, kept as trials complete. */
+struct front_rows {
+    struct trial_list trials; /* by number */
+    long long n_completed;    /* completed trials */
+    long long n_feasible;     /* completed trials that are feasible (all, without constraints) */
+};
+/* Read the front of study_id (the caller has loaded the study). */
+int store_front(struct db *db, long long study_id, struct front_rows *out, struct serr *e);
+void store_front_release(struct front_rows *f);
+/* The completed trials of study_id by number with their objective vectors
+ * (n rows of m values, own units, NAN where missing; a new array) and
+ * feasibility (1, 0, -1 not judged; a new array): the hypervolume history. */
+int store_objective_rows(struct db *db, long long study_id, size_t m, long long **numbers,
+                         double **objs, int **feasible, size_t *n, struct serr *e);
+
+/* At start-up: the studies of several objectives or with constraints whose
+ * completed trials finished before the daemon recorded objectives (a database
+ * of an earlier version) get each finished trial's objective vector and
+ * feasibility (a completed trial missing a constraint's metric is
+ * infeasible), their Pareto set and reference point. Returns the studies
+ * repaired, or -1. */
+int store_objectives_repair(struct db *db);
+/* Inside the caller's transaction (an import): recompute the Pareto set of
+ * study_id from its trials, and record reference (JSON array text, borrowed)
+ * as its derived reference point, or derive one when reference is NULL. */
+int store_front_restore(struct db *db, long long study_id, const char *reference);
+
 /* --- reports (reports.c) --- */
 
 /* An intermediate report from a worker. */
@@ -341,6 +419,7 @@ struct report_in {
     long long step;       /* step */
     double value;         /* NAN when only values */
     const json_t *values; /* borrowed, or NULL */
+    struct caller who;    /* the token it came with */
 };
 /* The pruner's decision, asked inside store_report()'s transaction once the
  * report is stored: true to stop the trial (it then records prune_step with
@@ -360,15 +439,18 @@ int store_reports_add(struct db *db, long long trial_id, const long long *steps,
 
 /* What a pruner reads. These run inside the caller's transaction (or alone)
  * and return 0 or -1. */
-/* The study's "pruner" object (new reference, NULL when none) and direction. */
-int store_prune_opts(struct db *db, long long study_id, json_t **pruner, bool *maximize);
+/* The study's "pruner" object (new reference, NULL when none), the index of
+ * the objective it watches and that objective's direction. */
+int store_prune_opts(struct db *db, long long study_id, json_t **pruner, size_t *objective,
+                     bool *maximize);
 /* The trial's reports by step: steps[i], values[i] (NAN when none); new arrays. */
 int store_prune_curve(struct db *db, long long trial_id, long long **steps, double **values,
                       size_t *n);
 /* How many completed trials the study has. */
 int store_prune_completed(struct db *db, long long study_id, long *n);
-/* The study's best completed value (NAN when none). */
-int store_prune_best(struct db *db, long long study_id, bool maximize, double *best);
+/* The study's best completed value of objective (an index; NAN when none). */
+int store_prune_best(struct db *db, long long study_id, size_t objective, bool maximize,
+                     double *best);
 /* The values other trials of the study compare with at step: for median, each
  * by its latest report at or before step (completed trials, and running ones
  * that reached the step); for a rung (asha), by the first report at or after
@@ -379,11 +461,11 @@ int store_prune_median_others(struct db *db, long long study_id, long long trial
                               double **values, size_t *n);
 int store_prune_rung_others(struct db *db, long long study_id, long long trial_id, long long step,
                             double **values, long long **numbers, size_t *n);
-/* The completed trials' final values (new array; values may be NULL to ask
+/* The completed trials' final values of objective (an index; new array; values may be NULL to ask
  * for the length alone) and the longest one's last step (0 when none): the
  * curve pruner's comparison and the trial length of asha, hyperband, curve. */
-int store_prune_finals(struct db *db, long long study_id, double **values, size_t *n,
-                       long long *max_step);
+int store_prune_finals(struct db *db, long long study_id, size_t objective, double **values,
+                       size_t *n, long long *max_step);
 /* The number of trial_id within its study. */
 int store_prune_number(struct db *db, long long trial_id, long long *number);
 /* Keep the probability a pruner computed with the report at step. */

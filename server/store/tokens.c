@@ -64,11 +64,12 @@ static int append_row(struct token_list *l, size_t *cap, sqlite3_stmt *q)
     snprintf(t->hash, sizeof t->hash, "%s", hash ? hash : "");
     t->created_at = sqlite3_column_int64(q, 3);
     t->revoked = sqlite3_column_type(q, 4) != SQLITE_NULL;
+    t->id = sqlite3_column_int64(q, 5);
     l->n++;
     return 0;
 }
 
-/* Every row q selects (name, role, hash, created_at, revoked_at) into out. */
+/* Every row q selects (name, role, hash, created_at, revoked_at, id) into out. */
 static int read_rows(sqlite3_stmt *q, struct token_list *out)
 {
     size_t cap = 0;
@@ -91,8 +92,8 @@ static int read_rows(sqlite3_stmt *q, struct token_list *out)
 int tokens_active(struct db *db, struct token_list *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *q = db_stmt(db, "SELECT name, role, hash, created_at, revoked_at FROM tokens "
-                                  "WHERE revoked_at IS NULL ORDER BY id");
+    sqlite3_stmt *q = db_stmt(db, "SELECT name, role, hash, created_at, revoked_at, id FROM "
+                                  "tokens WHERE revoked_at IS NULL ORDER BY id");
     if (!q || read_rows(q, out) < 0)
         return -1;
     out->ever = out->n > 0;
@@ -115,8 +116,8 @@ int tokens_active(struct db *db, struct token_list *out)
 int tokens_all(struct db *db, struct token_list *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *q = db_stmt(db, "SELECT name, role, hash, created_at, revoked_at FROM tokens "
-                                  "ORDER BY id");
+    sqlite3_stmt *q = db_stmt(db, "SELECT name, role, hash, created_at, revoked_at, id FROM "
+                                  "tokens ORDER BY id");
     if (!q || read_rows(q, out) < 0)
         return -1;
     out->ever = out->n > 0;

@@ -25,6 +25,7 @@ struct token_row {
     char hash[65];      /* hex SHA-256 of the secret */
     int64_t created_at; /* ms since the epoch */
     bool revoked;       /* revoked_at is set */
+    long long id;       /* its row id: what a lease records of the token that took it */
 };
 
 /* Tokens read in one go; release with tokens_list_release. */

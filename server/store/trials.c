@@ -91,18 +91,46 @@ static int page_curves(struct db *db, struct trial_page *out)
     return 0;
 }
 
+/* For the pareto filter: the id of the best trial of a study of one objective
+ * (its Pareto set), -1 for a study of several (the pareto column holds its
+ * set) or when it has no completed trial. */
+static int pareto_single(struct db *db, const char *name, long long *id, struct serr *e)
+{
+    *id = -1;
+    struct study st;
+    if (store_study_load(db, name, &st, e) < 0) {
+        store_study_release(&st);
+        return -1;
+    }
+    bool single = st.spec->n_objectives < 2;
+    store_study_release(&st);
+    if (!single)
+        return 0;
+    struct trial best;
+    struct serr ignored;
+    if (store_best(db, name, &best, &ignored) < 0)
+        return ignored.status == 404 ? 0 : serr_db(e, db, "list trials");
+    *id = best.id;
+    store_trial_release(&best);
+    return 0;
+}
+
 #define PAGE_SELECT                                                                                \
     "SELECT " TRIAL_COLS " FROM trials t WHERE t.study_id = ?1 "                                   \
     "AND (?3 IS NULL OR t.state = ?3) "                                                            \
-    "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "
+    "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "                               \
+    "AND (?6 IS NULL OR t.pareto = 1 OR t.id = ?6) "
 
 int store_trials_page(struct db *db, const char *name, const enum trial_state *state,
-                      const char *source, long long after, long long limit, enum store_order order,
-                      bool curves, struct trial_page *out, struct serr *e)
+                      const char *source, bool pareto, long long after, long long limit,
+                      enum store_order order, bool curves, struct trial_page *out, struct serr *e)
 {
     memset(out, 0, sizeof *out);
     long long sid = study_id_of(db, name, e);
     if (sid < 0)
+        return -1;
+    long long pareto_id = -1; /* the best trial of a study of one objective */
+    if (pareto && pareto_single(db, name, &pareto_id, e) < 0)
         return -1;
     bool desc = order == STORE_ORDER_NUMBER_DESC;
     bool by_value = order == STORE_ORDER_VALUE || order == STORE_ORDER_VALUE_DESC;
@@ -129,6 +157,8 @@ int store_trials_page(struct db *db, const char *name, const enum trial_state *s
     sqlite3_bind_int64(q, 4, limit + 1);
     if (source)
         sqlite3_bind_text(q, 5, source, -1, SQLITE_STATIC);
+    if (pareto)
+        sqlite3_bind_int64(q, 6, pareto_id);
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -164,23 +194,40 @@ int store_trials_page(struct db *db, const char *name, const enum trial_state *s
         return serr_db(e, db, "list intermediate values");
     }
     struct counts all;
-    if (!state && !source && store_counts(db, sid, &all) == 0) {
+    if (!state && !source && !pareto) {
         /* no filter: the count is known without scanning the study */
+        if (store_counts(db, sid, &all) < 0) {
+            store_trial_page_release(out);
+            return serr_db(e, db, "count trials");
+        }
         out->total = all.pending + all.running + all.completed + all.failed + all.pruned;
         return 0;
     }
     sqlite3_stmt *c = db_stmt(db, "SELECT COUNT(*) FROM trials t WHERE t.study_id = ?1 AND "
                                   "(?2 IS NULL OR t.state = ?2) AND (?3 IS NULL OR t.source = ?3 "
-                                  "OR t.source LIKE ?3 || ':%')");
+                                  "OR t.source LIKE ?3 || ':%') AND (?4 IS NULL OR t.pareto = 1 "
+                                  "OR t.id = ?4)");
+    int counted = SQLITE_ERROR;
     if (c) {
         sqlite3_bind_int64(c, 1, sid);
         if (state)
             sqlite3_bind_text(c, 2, trial_state_name(*state), -1, SQLITE_STATIC);
         if (source)
             sqlite3_bind_text(c, 3, source, -1, SQLITE_STATIC);
-        if (sqlite3_step(c) == SQLITE_ROW)
+        if (pareto)
+            sqlite3_bind_int64(c, 4, pareto_id);
+        counted = sqlite3_step(c);
+        if (counted == SQLITE_ROW)
             out->total = sqlite3_column_int64(c, 0);
+        else
+            serr_db(e, db, "count trials");
         sqlite3_reset(c);
+    } else {
+        serr_db(e, db, "count trials");
+    }
+    if (counted != SQLITE_ROW) {
+        store_trial_page_release(out);
+        return -1;
     }
     return 0;
 }
@@ -229,10 +276,12 @@ int store_best(struct db *db, const char *name, struct trial *out, struct serr *
     sqlite3_stmt *q =
         st.direction > 0
             ? db_stmt(db, "SELECT " TRIAL_COLS " FROM trials t WHERE t.study_id = ? AND "
-                          "t.state = 'completed' AND t.value IS NOT NULL "
+                          "t.state = 'completed' AND t.value IS NOT NULL AND "
+                          "COALESCE(t.feasible, 1) = 1 "
                           "ORDER BY t.value ASC, t.number ASC LIMIT 1")
             : db_stmt(db, "SELECT " TRIAL_COLS " FROM trials t WHERE t.study_id = ? AND "
-                          "t.state = 'completed' AND t.value IS NOT NULL "
+                          "t.state = 'completed' AND t.value IS NOT NULL AND "
+                          "COALESCE(t.feasible, 1) = 1 "
                           "ORDER BY t.value DESC, t.number ASC LIMIT 1");
     int rc = -1;
     if (!q) {
@@ -337,8 +386,8 @@ out_release:
 
 /* --- the lease --- */
 
-int store_heartbeat(struct db *db, long long id, const char *worker, enum trial_action *action,
-                    int64_t *lease_ms_out, struct serr *e)
+int store_heartbeat(struct db *db, long long id, const char *worker, const struct caller *who,
+                    enum trial_action *action, int64_t *lease_ms_out, struct serr *e)
 {
     struct lease_row lr;
     *action = ACTION_STOP;
@@ -347,6 +396,8 @@ int store_heartbeat(struct db *db, long long id, const char *worker, enum trial_
         return -1;
     if (lifecycle_lease_check(lr.state, lr.worker, worker) != LEASE_HELD)
         return lease_conflict(e, id, &lr, worker);
+    if (!lifecycle_token_may(lr.token, who ? who->token : 0, who && who->admin))
+        return lease_token_conflict(e, id);
     struct spec_entry *sp = spec_ref(db, lr.study_id, lr.created);
     if (!sp)
         return serr_db(e, db, "heartbeat");
@@ -359,6 +410,8 @@ int store_heartbeat(struct db *db, long long id, const char *worker, enum trial_
 struct complete_tx {
     const struct completion *in; /* the request */
     const char *values;          /* in->values as text, or NULL */
+    const struct spec *sp;       /* the study's spec (borrowed), NULL when it does not parse */
+    struct outcome oc;           /* objectives and constraints (spec_multi() studies) */
     struct lease_row lr;         /* the trial before */
     double value;                /* the value recorded */
     bool already;                /* a resend */
@@ -386,6 +439,52 @@ static int complete_study(struct db *db, struct complete_tx *c)
     return rc;
 }
 
+static int complete_write(struct db *db, struct complete_tx *c);
+
+/* Whether the completion asked for is the one recorded (state already
+ * matched): the same value, when it names one, and the same values. 1, 0, or
+ * -1 when the row cannot be read. */
+static int same_result(struct db *db, struct complete_tx *c)
+{
+    const struct completion *in = c->in;
+    sqlite3_stmt *q = db_stmt(db, "SELECT value, values_json FROM trials WHERE id = ?");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, in->trial_id);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(q);
+        return -1;
+    }
+    int same = 1;
+    double was = col_double(q, 0);
+    if (isfinite(in->value) && in->state != TRIAL_FAILED && !(was == in->value))
+        same = 0;
+    if (same && in->values && json_object_size(in->values) > 0) {
+        json_t *had = col_json(q, 1);
+        same = had && json_equal(had, in->values);
+        json_decref(had);
+    }
+    sqlite3_reset(q);
+    return same;
+}
+
+/* The 409 of a completion of a trial the worker holds no lease on: a finished
+ * trial is said to be finished, with another result when it was this worker's. */
+static int lease_conflict_final(struct db *db, struct complete_tx *c, enum lease_check check)
+{
+    (void)db;
+    const struct completion *in = c->in;
+    if (check == LEASE_NOT_RUNNING && trial_state_final(c->lr.state) &&
+        strcmp(c->lr.worker, in->worker) == 0 &&
+        lifecycle_token_may(c->lr.token, in->who.token, in->who.admin))
+        return serr_set(c->e, 409, "already_completed",
+                        "trial %lld was already %s with another result: the new one (%s) is "
+                        "not recorded",
+                        in->trial_id, trial_state_name(c->lr.state), trial_state_name(in->state));
+    return lease_conflict(c->e, in->trial_id, &c->lr, in->worker);
+}
+
 static int complete_body(struct db *db, void *arg)
 {
     struct complete_tx *c = arg;
@@ -395,23 +494,53 @@ static int complete_body(struct db *db, void *arg)
         store_trial_detail_release(c->out);
     if (lease_row_load(db, in->trial_id, &c->lr, c->e) < 0)
         return -1;
-    switch (lifecycle_complete_check(c->lr.state, c->lr.worker, in->worker, in->state)) {
-    case LEASE_HELD:
-        break;
-    case LEASE_RESENT:
+    struct spec_entry *ref = spec_ref(db, c->lr.study_id, c->lr.created);
+    c->sp = spec_of(ref);
+    int rc = complete_write(db, c);
+    spec_unref(ref);
+    c->sp = NULL;
+    return rc;
+}
+
+/* The completion of a loaded trial, its study's spec known (c->sp). */
+static int complete_write(struct db *db, struct complete_tx *c)
+{
+    const struct completion *in = c->in;
+    bool multi = c->sp && spec_multi(c->sp);
+    char err[256];
+    if (multi &&
+        lifecycle_outcome(c->sp, in->state, in->value, in->values, &c->oc, err, sizeof err) < 0)
+        return serr_set(c->e, 400, "bad_value", "%s", err);
+    if (!multi && in->state == TRIAL_COMPLETED && !isfinite(in->value))
+        return serr_set(c->e, 400, "bad_value",
+                        "value: a completed trial needs a finite number as its value");
+    enum lease_check check =
+        lifecycle_complete_check(c->lr.state, c->lr.worker, in->worker, in->state);
+    if (check != LEASE_HELD && check != LEASE_RESENT)
+        return lease_conflict_final(db, c, check);
+    if (!lifecycle_token_may(c->lr.token, in->who.token, in->who.admin))
+        return lease_token_conflict(c->e, in->trial_id);
+    if (check == LEASE_RESENT) {
+        int same = same_result(db, c);
+        if (same < 0)
+            return serr_db(c->e, db, "complete");
+        if (!same)
+            return serr_set(c->e, 409, "already_completed",
+                            "trial %lld was already %s with another result: the new one is "
+                            "not recorded",
+                            in->trial_id, trial_state_name(c->lr.state));
         c->already = true; /* a resend of a completion that was recorded: nothing to write */
         return c->out ? trial_detail_read(db, in->trial_id, c->out, c->e) : 0;
-    case LEASE_NOT_RUNNING:
-    case LEASE_OTHER:
-        return lease_conflict(c->e, in->trial_id, &c->lr, in->worker);
     }
-    c->value = in->value;
-    if (!isfinite(c->value) && in->state == TRIAL_PRUNED)
+    c->value = multi ? c->oc.objs[0] : in->value;
+    if (!isfinite(c->value) && in->state == TRIAL_PRUNED &&
+        (!multi || c->sp->pruner_objective == 0))
         c->value = c->lr.last_value;
     int64_t now = time_now_ms();
     sqlite3_stmt *q = db_stmt(db, "UPDATE trials SET state = ?, value = ?, values_json = ?, "
                                   "error = ?, finished_at = ?, lease_expires_at = NULL, "
-                                  "sandbox = ?7 WHERE id = ?6");
+                                  "sandbox = ?7, objs = ?8, feasible = ?9, violation = ?10 "
+                                  "WHERE id = ?6");
     sqlite3_stmt *a = db_stmt(db, "UPDATE trial_attempts SET ended_at = ?, outcome = ? WHERE "
                                   "trial_id = ? AND attempt = ?");
     if (!q || !a)
@@ -428,6 +557,21 @@ static int complete_body(struct db *db, void *arg)
     sqlite3_bind_int64(q, 6, in->trial_id);
     if (in->sandbox)
         sqlite3_bind_text(q, 7, in->sandbox, -1, SQLITE_STATIC);
+    char *objs = NULL;
+    bool any = false;
+    for (size_t i = 0; multi && i < c->sp->n_objectives; i++)
+        any = any || isfinite(c->oc.objs[i]);
+    if (any && in->state != TRIAL_FAILED) {
+        objs = objs_text(c->oc.objs, c->sp->n_objectives);
+        if (!objs)
+            return serr_set(c->e, 500, "internal", "out of memory");
+        sqlite3_bind_text(q, 8, objs, -1, SQLITE_TRANSIENT);
+    }
+    if (multi && c->oc.feasible >= 0) {
+        sqlite3_bind_int(q, 9, c->oc.feasible);
+        sqlite3_bind_double(q, 10, c->oc.violation);
+    }
+    free(objs);
     int s1 = sqlite3_step(q);
     if (s1 != SQLITE_DONE)
         serr_db(c->e, db, "complete");
@@ -444,6 +588,10 @@ static int complete_body(struct db *db, void *arg)
     sqlite3_reset(a);
     if (s2 != SQLITE_DONE)
         return -1;
+    if (multi && in->state == TRIAL_COMPLETED && c->oc.feasible != 0 && c->sp->n_objectives > 1 &&
+        (front_add(db, c->sp, c->lr.study_id, in->trial_id, c->oc.objs) < 0 ||
+         reference_derive(db, c->sp, c->lr.study_id) < 0))
+        return serr_db(c->e, db, "complete");
     if (complete_study(db, c) < 0)
         return serr_db(c->e, db, "complete");
     return c->out ? trial_detail_read(db, in->trial_id, c->out, c->e) : 0;
@@ -459,9 +607,6 @@ int store_complete(struct db *db, const struct completion *in, struct trial_deta
         return serr_set(e, 400, "bad_state",
                         "state: must be \"completed\", \"failed\" or \"pruned\" (got \"%s\")",
                         trial_state_name(in->state));
-    if (in->state == TRIAL_COMPLETED && !isfinite(in->value))
-        return serr_set(e, 400, "bad_value",
-                        "value: a completed trial needs a finite number as its value");
     struct complete_tx c = {.in = in, .out = out, .e = e};
     char *vtext =
         in->values ? json_dumps(in->values, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
@@ -497,6 +642,7 @@ struct expired {
     int attempts;
     long max_retries;
     bool judged; /* the pruner had stopped it: it ends pruned, not requeued */
+    bool other;  /* its reports are of an objective other than the first (the pruner's) */
     bool done;   /* reaped by this transaction */
     enum expiry_fate fate;
     char worker[160], study[80];
@@ -515,8 +661,8 @@ static int reap_one(struct db *db, struct expired *x, int64_t now)
                                   "WHERE trial_id = ? AND attempt = ?");
     sqlite3_stmt *u =
         x->fate == EXPIRY_PRUNE
-            ? db_stmt(db, "UPDATE trials SET state = 'pruned', value = last_value, "
-                          "lease_expires_at = NULL, finished_at = ?2, error = ?3 "
+            ? db_stmt(db, "UPDATE trials SET state = 'pruned', value = iif(?4, NULL, "
+                          "last_value), lease_expires_at = NULL, finished_at = ?2, error = ?3 "
                           "WHERE id = ?1 AND state = 'running'")
         : x->fate == EXPIRY_REQUEUE
             ? db_stmt(db, "UPDATE trials SET state = 'pending', lease_expires_at = NULL "
@@ -540,6 +686,8 @@ static int reap_one(struct db *db, struct expired *x, int64_t now)
         sqlite3_bind_int64(u, 2, now);
         sqlite3_bind_text(u, 3, why, -1, SQLITE_TRANSIENT);
     }
+    if (x->fate == EXPIRY_PRUNE)
+        sqlite3_bind_int(u, 4, x->other);
     int rc = sqlite3_step(u);
     sqlite3_reset(u);
     if (rc != SQLITE_DONE)
@@ -595,7 +743,8 @@ int store_reap(struct db *db, int64_t now_ms, int64_t (*held)(long long id), lon
     struct expired list[REAP_BATCH];
     size_t n = 0;
     sqlite3_bind_int64(q, 1, now_ms);
-    while (n < REAP_BATCH && sqlite3_step(q) == SQLITE_ROW) {
+    int step = SQLITE_DONE;
+    while (n < REAP_BATCH && (step = sqlite3_step(q)) == SQLITE_ROW) {
         long long id = sqlite3_column_int64(q, 0);
         if (held && held(id) >= now_ms)
             continue; /* its heartbeats go on: the deadline is in memory */
@@ -608,10 +757,15 @@ int store_reap(struct db *db, int64_t now_ms, int64_t (*held)(long long id), lon
         snprintf(x->worker, sizeof x->worker, "%s", w ? w : "");
         struct spec_entry *sp = spec_ref(db, x->study_id, sqlite3_column_int64(q, 4));
         x->max_retries = sp ? spec_of(sp)->max_retries : 2;
+        x->other = sp && spec_multi(spec_of(sp)) && spec_of(sp)->pruner_objective != 0;
         spec_unref(sp);
         x->number = sqlite3_column_int64(q, 5);
         snprintf(x->study, sizeof x->study, "%s", (const char *)sqlite3_column_text(q, 6));
         x->judged = sqlite3_column_int(q, 7) != 0;
+    }
+    if (n < REAP_BATCH && step != SQLITE_DONE) {
+        sqlite3_reset(q);
+        return -1; /* a read that stopped short: reap nothing rather than part */
     }
     sqlite3_reset(q);
     if (n == 0)
@@ -689,9 +843,12 @@ int store_lease_grace(struct db *db, int64_t now_ms)
         return -1;
     long long ids[256];
     size_t n = 0;
-    while (n < 256 && sqlite3_step(q) == SQLITE_ROW)
+    int step = SQLITE_DONE;
+    while (n < 256 && (step = sqlite3_step(q)) == SQLITE_ROW)
         ids[n++] = sqlite3_column_int64(q, 0);
     sqlite3_reset(q);
+    if (n < 256 && step != SQLITE_DONE)
+        return -1;
     if (n == 0)
         return 0;
     struct grace_tx c = {ids, n, now_ms, 0};
@@ -727,7 +884,7 @@ static int attempt_open(struct db *db, long long id, long long attempt, const ch
 /* Lease trial id (pending, or the worker's own running one when redeliver) to
  * worker and append it to out. */
 static int lease_trial(struct db *db, const struct study *st, long long id, const char *worker,
-                       bool redeliver, struct trial_list *out)
+                       long long token, bool redeliver, struct trial_list *out)
 {
     int64_t now = time_now_ms();
     sqlite3_stmt *q;
@@ -735,7 +892,7 @@ static int lease_trial(struct db *db, const struct study *st, long long id, cons
         q = db_stmt(db, "UPDATE trials SET lease_expires_at = ?2 WHERE id = ?1 RETURNING 0");
     else
         q = db_stmt(db, "UPDATE trials SET state = 'running', worker = ?3, lease_expires_at = ?2, "
-                        "attempts = attempts + 1, started_at = ?4 WHERE id = ?1 "
+                        "attempts = attempts + 1, started_at = ?4, lease_token = ?5 WHERE id = ?1 "
                         "RETURNING attempts");
     if (!q)
         return -1;
@@ -744,6 +901,8 @@ static int lease_trial(struct db *db, const struct study *st, long long id, cons
     if (!redeliver) {
         sqlite3_bind_text(q, 3, worker, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 4, now);
+        if (token > 0)
+            sqlite3_bind_int64(q, 5, token);
     }
     int rc = sqlite3_step(q);
     long long attempt = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
@@ -760,6 +919,7 @@ static int lease_trial(struct db *db, const struct study *st, long long id, cons
 struct suggest_tx {
     const struct study *st; /* the study, as loaded */
     const char *worker;     /* who asks */
+    long long token;        /* with which token (row id, 0 for none) */
     int count;              /* how many it wants */
     struct lease_plan *out; /* the plan */
     struct serr *e;         /* the error */
@@ -775,19 +935,28 @@ static int suggest_body(struct db *db, void *arg)
     st.ref = NULL;            /* borrowed from the caller */
     p->state = st.state;
     /* The worker's own running trials come back first (restart of a worker). */
+    /* Only those leased with the same token: a worker's name is no credential. */
     sqlite3_stmt *mine = db_stmt(db, "SELECT id FROM trials WHERE study_id = ? AND worker = ? "
-                                     "AND state = 'running' ORDER BY +number");
+                                     "AND state = 'running' AND COALESCE(lease_token, 0) = ? "
+                                     "ORDER BY +number");
     if (!mine)
         return serr_db(c->e, db, "suggest");
     sqlite3_bind_int64(mine, 1, st.id);
     sqlite3_bind_text(mine, 2, c->worker, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(mine, 3, c->token);
     long long ids[64];
     size_t n_ids = 0;
-    while (n_ids < 64 && sqlite3_step(mine) == SQLITE_ROW)
+    int step = SQLITE_DONE;
+    while (n_ids < 64 && (step = sqlite3_step(mine)) == SQLITE_ROW)
         ids[n_ids++] = sqlite3_column_int64(mine, 0);
+    if (n_ids < 64 && step != SQLITE_DONE) {
+        serr_db(c->e, db, "suggest");
+        sqlite3_reset(mine);
+        return -1;
+    }
     sqlite3_reset(mine);
     for (size_t i = 0; i < n_ids && (int)p->trials.n < c->count; i++)
-        if (lease_trial(db, &st, ids[i], c->worker, true, &p->trials) < 0)
+        if (lease_trial(db, &st, ids[i], c->worker, c->token, true, &p->trials) < 0)
             return serr_db(c->e, db, "suggest");
     if (p->trials.n > 0) {
         p->redelivered = true;
@@ -815,10 +984,16 @@ static int suggest_body(struct db *db, void *arg)
         if (!q)
             return serr_db(c->e, db, "suggest");
         sqlite3_bind_int64(q, 1, st.id);
-        long long id = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+        int got = sqlite3_step(q);
+        long long id = got == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+        if (got != SQLITE_ROW && got != SQLITE_DONE) {
+            serr_db(c->e, db, "suggest");
+            sqlite3_reset(q);
+            return -1;
+        }
         sqlite3_reset(q);
         if (id >= 0) {
-            if (lease_trial(db, &st, id, c->worker, false, &p->trials) < 0)
+            if (lease_trial(db, &st, id, c->worker, c->token, false, &p->trials) < 0)
                 return serr_db(c->e, db, "suggest");
             running++;
             continue;
@@ -831,11 +1006,11 @@ static int suggest_body(struct db *db, void *arg)
     return 0;
 }
 
-int store_suggest_lease(struct db *db, const struct study *st, const char *worker, int count,
-                        struct lease_plan *out, struct serr *e)
+int store_suggest_lease(struct db *db, const struct study *st, const char *worker, long long token,
+                        int count, struct lease_plan *out, struct serr *e)
 {
     memset(out, 0, sizeof *out);
-    struct suggest_tx c = {st, worker, count, out, e};
+    struct suggest_tx c = {st, worker, token, count, out, e};
     if (store_run(db, suggest_body, &c, e, "suggest") < 0) {
         store_lease_plan_release(out);
         return -1;
@@ -850,6 +1025,7 @@ int store_suggest_lease(struct db *db, const struct study *st, const char *worke
 struct create_trials_tx {
     const struct study *st;   /* the study */
     const char *worker;       /* who gets them */
+    long long token;          /* with which token (row id, 0 for none) */
     json_t *const *configs;   /* params */
     char *const *sources;     /* their sources */
     size_t n;                 /* how many */
@@ -868,8 +1044,9 @@ static int create_one(struct db *db, struct create_trials_tx *c, size_t i)
     if (!text)
         return serr_set(c->e, 500, "internal", "out of memory");
     sqlite3_stmt *ins = db_stmt(db, "INSERT INTO trials (study_id, number, state, params, source, "
-                                    "created_at, worker, lease_expires_at, attempts, started_at) "
-                                    "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, 1, ?5)");
+                                    "created_at, worker, lease_expires_at, attempts, started_at, "
+                                    "lease_token) VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, "
+                                    "1, ?5, ?8)");
     long long number = next_number(db, c->st->id);
     int rc = -1;
     if (!ins || number < 0)
@@ -882,6 +1059,8 @@ static int create_one(struct db *db, struct create_trials_tx *c, size_t i)
     sqlite3_bind_int64(ins, 5, now);
     sqlite3_bind_text(ins, 6, c->worker, -1, SQLITE_STATIC);
     sqlite3_bind_int64(ins, 7, now + lease_ms(c->st->spec));
+    if (c->token > 0)
+        sqlite3_bind_int64(ins, 8, c->token);
     int s = sqlite3_step(ins);
     if (s != SQLITE_DONE)
         serr_db(c->e, db, "suggest");
@@ -913,13 +1092,14 @@ static int create_trials_body(struct db *db, void *arg)
     return 0;
 }
 
-int store_trials_create(struct db *db, const struct study *st, const char *worker,
+int store_trials_create(struct db *db, const struct study *st, const char *worker, long long token,
                         json_t *const *configs, char *const *sources, size_t n,
                         store_created_fn created, void *arg, struct trial_list *out, struct serr *e)
 {
     if (n == 0)
         return 0;
-    struct create_trials_tx c = {st, worker, configs, sources, n, created, arg, out, out->n, e};
+    struct create_trials_tx c = {st,      worker, token, configs, sources, n,
+                                 created, arg,    out,   out->n,  e};
     if (store_run(db, create_trials_body, &c, e, "suggest") < 0) {
         while (out->n > c.n_before)
             store_trial_release(&out->v[--out->n]);
@@ -931,17 +1111,24 @@ int store_trials_create(struct db *db, const struct study *st, const char *worke
 
 void store_outcomes_free(struct trial_outcome *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         json_decref(v[i].params);
+        json_decref(v[i].values);
+    }
     free(v);
 }
 
-int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out, size_t *n)
+int store_outcomes(struct db *db, long long study_id, bool values, struct trial_outcome **out,
+                   size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *q = db_stmt(db, "SELECT params, state, value, last_value, number, id, "
-                                  "last_step FROM trials WHERE study_id = ? ORDER BY number");
+    sqlite3_stmt *q = values ? db_stmt(db, "SELECT params, state, value, last_value, number, id, "
+                                           "last_step, values_json FROM trials WHERE study_id = ? "
+                                           "ORDER BY number")
+                             : db_stmt(db, "SELECT params, state, value, last_value, number, id, "
+                                           "last_step FROM trials WHERE study_id = ? ORDER BY "
+                                           "number");
     if (!q)
         return -1;
     sqlite3_bind_int64(q, 1, study_id);
@@ -970,6 +1157,7 @@ int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out
         o.number = sqlite3_column_int64(q, 4);
         o.id = sqlite3_column_int64(q, 5);
         o.last_step = sqlite3_column_type(q, 6) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 6);
+        o.values = values ? col_json(q, 7) : NULL;
         (*out)[(*n)++] = o;
     }
     sqlite3_reset(q);

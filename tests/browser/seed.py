@@ -3,6 +3,8 @@
 seed.py DB big STUDY N [R]  N finished trials of mixed sources in STUDY, the
                            first R of them (default 0) with 8 intermediate values
 seed.py DB llm STUDY       a few LLM calls in STUDY's audit log
+seed.py DB dominant STUDY N  N completed trials whose value depends almost
+                           only on the study's first parameter (importances)
 
 The studies themselves are created through the API beforehand, so the rows
 written here follow the schema the daemon migrated the database to.
@@ -98,6 +100,33 @@ def seed_llm(db, name):
                "cost_usd = cost_usd + 0.0042 WHERE id = ?", (sid,))
 
 
+def seed_dominant(db, name, n):
+    """The value is 10 * the first parameter (scaled to [0, 1]) plus a
+    hundredth of each other one and a little noise: the first parameter
+    explains nearly all of the variation, by construction."""
+    sid, spec = study_row(db, name)
+    rng = random.Random(11)
+    now = int(time.time() * 1000) - n * 1000
+    params_spec = [p for p in spec["params"] if p["type"] in ("float", "int")]
+    rows = []
+    for i in range(n):
+        unit = [rng.random() for _ in params_spec]
+        params = {}
+        for p, u in zip(params_spec, unit):
+            v = p["low"] + u * (p["high"] - p["low"])
+            params[p["name"]] = int(round(v)) if p["type"] == "int" else v
+        value = 10 * unit[0] + sum(0.01 * u for u in unit[1:]) + 0.001 * rng.random()
+        t = now + i * 1000
+        rows.append((sid, i, "completed", json.dumps(params), value,
+                     json.dumps({spec["objective"]["name"]: value}), "sobol" if i < 8 else "tpe",
+                     "host0:0", 1, t, t + 10, t + 900))
+    db.executemany(
+        "INSERT INTO trials (study_id, number, state, params, value, values_json, source, "
+        "worker, attempts, created_at, started_at, finished_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    db.execute("UPDATE studies SET next_number = ? WHERE id = ?", (n, sid))
+
+
 def main():
     db = sqlite3.connect(sys.argv[1])
     with db:
@@ -105,6 +134,8 @@ def main():
             seed_big(db, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0)
         elif sys.argv[2] == "llm":
             seed_llm(db, sys.argv[3])
+        elif sys.argv[2] == "dominant":
+            seed_dominant(db, sys.argv[3], int(sys.argv[4]))
         else:
             sys.exit(f"seed.py: unknown command \"{sys.argv[2]}\"")
     db.close()

@@ -5,7 +5,7 @@ are ignored, `date-time` is RFC 3339; and every member of an answer is
 declared by its schema (or by an additionalProperties).
 
 Real traffic first: studies created, listed, patched, exported, imported and
-deleted; trials enqueued, leased, heartbeated, reported, completed, pruned and
+deleted, their parameter importances asked for; trials enqueued, leased, heartbeated, reported, completed, pruned and
 failed; an LLM study against the scripted provider (audit log with requests);
 a code parameter with a sandbox; and error answers (400, 404, 409). Each
 answer is validated with python3-jsonschema (Draft 4, the base of OpenAPI
@@ -230,7 +230,20 @@ try:
         drive(c, "run", "w-run:0", 6, lambda i: (outcomes[i], None))
         c("GET", "/api/v1/studies/run")
         c("GET", "/api/v1/studies/run/best")
+        c("GET", "/api/v1/studies/fresh/importance")                         # 200, a note
+        c("GET", "/api/v1/studies/run/importance?method=gp&wait_s=0")        # 202 computing
+        c("GET", "/api/v1/studies/run/importance?wait_s=30")
+        c("GET", "/api/v1/studies/run/importance?method=shap")               # 400
         c("GET", "/api/v1/studies/run/trials?state=completed&limit=2")
+        c("GET", "/api/v1/studies/run/trials.csv?state=completed&order=value")
+        c("GET", "/api/v1/studies/run/trials.csv?order=sideways")            # 400
+        c("GET", "/api/v1/studies/run/contour?x=x&y=n&grid=10")
+        c("GET", "/api/v1/studies/run/contour?x=x&y=x")                     # 400
+        c("PUT", "/api/v1/studies/run/note", {"note": "wide <b>lr</b> range first"})
+        c("PUT", "/api/v1/studies/run/note", {"note": 5})                   # 400
+        c("PUT", "/api/v1/studies/run/trials/0/note", {"note": "slow node"})
+        c("PUT", "/api/v1/studies/run/trials/999/note", {"note": "x"})      # 404
+        c("GET", "/api/v1/studies/run")                                     # with its note
         c("GET", "/api/v1/studies")
         # a code parameter, completed from a sandbox
         code = simple_spec("code", max_trials=2)
@@ -239,6 +252,32 @@ try:
         c("POST", "/api/v1/studies", code)
         drive(c, "code", "w-code:0", 2, lambda i: ("completed", "bwrap"))
         c("GET", "/api/v1/studies/code/trials")
+        # several objectives and a constraint: the Pareto set, best, export
+        mo = simple_spec("moo", max_trials=12)
+        mo.pop("objective")
+        mo["objectives"] = [{"name": "loss"}, {"name": "acc", "direction": "maximize"}]
+        mo["constraints"] = [{"name": "mem", "max": 5}]
+        c("POST", "/api/v1/studies", mo)
+        c("GET", "/api/v1/studies/moo/pareto")                              # empty, no reference
+        for i in range(12):
+            st, b = c("POST", "/api/v1/studies/moo/suggest", {"worker": "w-moo:0"})
+            t = b["trials"][0]
+            c("POST", f"/api/v1/trials/{t['id']}/report",
+              {"worker": "w-moo:0", "step": 1, "values": {"loss": 1.0, "acc": 0.1}})
+            c("POST", f"/api/v1/trials/{t['id']}/complete",
+              {"worker": "w-moo:0", "values": {"loss": (i * 7 % 12) / 12, "acc": (i * 5 % 12) / 12,
+                                                "mem": i % 7}})
+        c("POST", "/api/v1/trials/1/complete", {"worker": "w-moo:0", "values": {"loss": 1}})  # 400
+        c("GET", "/api/v1/studies/moo/pareto?history=true")
+        c("GET", "/api/v1/studies/moo/best")
+        c("GET", "/api/v1/studies/moo")
+        c("GET", "/api/v1/studies/moo/trials?pareto=true&limit=3")
+        c("GET", "/api/v1/studies/moo/trials.csv?pareto=true")
+        st, exported_mo = c("GET", "/api/v1/studies/moo/export")
+        if st == 200:
+            exported_mo["spec"]["name"] = "moo-copy"
+            c("POST", "/api/v1/studies/import", exported_mo)
+        c("GET", "/api/v1/studies/run/pareto")                              # one objective
         # export and import (as another name), then delete
         st, exported = c("GET", "/api/v1/studies/run/export")
         if st == 200:

@@ -26,6 +26,7 @@ static struct db *tdb_up(void)
     int fd = mkstemp(tdb_path);
     ck_assert_int_ge(fd, 0);
     close(fd);
+    unlink(tdb_path); /* a new database: hpod refuses an empty file */
     log_set_level(LOG_ERROR);
     db_set_max_pages(0);
     ck_assert_int_eq(db_setup(tdb_path, false), 0);

@@ -18,6 +18,7 @@ struct db *test_db_up(void)
     int fd = mkstemp(db_path);
     ck_assert_int_ge(fd, 0);
     close(fd);
+    unlink(db_path); /* a new database: hpod refuses an empty file */
     log_set_level(LOG_WARN);
     ck_assert_int_eq(db_setup(db_path, false), 0);
     struct db *db = db_thread();

@@ -7,37 +7,22 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "test_db_util.h"
 #include "log.h"
 #include "store.h"
 #include "sources.h"
 
-static char db_path[512];
 static struct db *db;
 
 static void db_up(void)
 {
-    const char *dir = getenv("TMPDIR");
-    snprintf(db_path, sizeof db_path, "%s/test_sources.XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(db_path);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    log_set_level(LOG_WARN);
-    ck_assert_int_eq(db_setup(db_path, false), 0);
-    char err[256];
-    db = db_open(db_path, err, sizeof err);
-    ck_assert_msg(db != NULL, "%s", err);
+    db = test_db_up();
 }
 
 static void db_down(void)
 {
-    db_close(db);
+    test_db_down();
     db = NULL;
-    char p[600];
-    unlink(db_path);
-    snprintf(p, sizeof p, "%s-wal", db_path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", db_path);
-    unlink(p);
 }
 
 static void exec(const char *sql)

@@ -234,6 +234,72 @@ START_TEST(reject_objective)
 }
 END_TEST
 
+START_TEST(several_objectives)
+{
+    struct spec *s = parse_ok("{" MIN ", \"objectives\": [{\"name\": \"err\"}, {\"name\": "
+                              "\"acc\", \"direction\": \"maximize\"}], \"constraints\": "
+                              "[{\"name\": \"params_m\", \"max\": 5}, {\"name\": \"mem\", "
+                              "\"min\": 1, \"max\": 2}], \"reference_point\": [1, 0]}");
+    ck_assert_uint_eq(s->n_objectives, 2);
+    ck_assert_str_eq(s->objective, "err");
+    ck_assert(!s->maximize);
+    ck_assert_str_eq(s->objectives[1].name, "acc");
+    ck_assert(s->objectives[1].maximize);
+    ck_assert_uint_eq(s->n_constraints, 2);
+    ck_assert(!s->constraints[0].has_min && s->constraints[0].has_max);
+    ck_assert(s->constraints[0].max == 5);
+    ck_assert(s->constraints[1].has_min && s->constraints[1].min == 1);
+    ck_assert(s->has_reference && s->reference[0] == 1 && s->reference[1] == 0);
+    ck_assert_ptr_null(json_object_get(s->json, "objective"));
+    ck_assert_uint_eq(json_array_size(json_object_get(s->json, "objectives")), 2);
+    ck_assert_uint_eq(json_array_size(json_object_get(s->json, "constraints")), 2);
+    /* the normalised spec parses to the same thing */
+    char err[256];
+    struct spec *t = spec_parse(s->json, err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert(json_equal(s->json, t->json));
+    spec_free(t);
+    spec_free(s);
+    /* the one-objective form is unchanged */
+    s = parse_ok("{" MIN "}");
+    ck_assert_uint_eq(s->n_objectives, 1);
+    ck_assert_uint_eq(s->n_constraints, 0);
+    ck_assert_ptr_nonnull(json_object_get(s->json, "objective"));
+    ck_assert_ptr_null(json_object_get(s->json, "objectives"));
+    ck_assert_ptr_null(json_object_get(s->json, "constraints"));
+    spec_free(s);
+}
+END_TEST
+
+START_TEST(reject_objectives)
+{
+    parse_fails("{" MIN ", \"objectives\": []}", "objectives", "1 to 4");
+    parse_fails("{" MIN ", \"objectives\": [{\"name\": \"a\"}, {\"name\": \"b\"}, {\"name\": "
+                "\"c\"}, {\"name\": \"d\"}, {\"name\": \"e\"}]}",
+                "objectives", "1 to 4");
+    parse_fails("{" MIN ", \"objective\": {}, \"objectives\": [{\"name\": \"a\"}]}", "objectives",
+                "not both");
+    parse_fails("{" MIN ", \"objectives\": [{\"direction\": \"minimize\"}]}", "objectives[0].name",
+                "required");
+    parse_fails("{" MIN ", \"objectives\": [{\"name\": \"a\"}, {\"name\": \"a\"}]}",
+                "objectives[1].name", "twice");
+    parse_fails("{" MIN ", \"objectives\": [{\"name\": \"a\"}, 3]}", "objectives[1]", "object");
+    parse_fails("{" MIN ", \"objectives\": [{\"name\": \"a b\"}]}", "objectives[0].name",
+                "invalid");
+    parse_fails("{" MIN ", \"constraints\": [{\"name\": \"m\"}]}", "constraints[0]", "min");
+    parse_fails("{" MIN ", \"constraints\": [{\"name\": \"m\", \"min\": 2, \"max\": 1}]}",
+                "constraints[0]", "above max");
+    parse_fails("{" MIN ", \"constraints\": [{\"name\": \"m\", \"max\": \"1\"}]}",
+                "constraints[0].max", NULL);
+    parse_fails("{" MIN ", \"constraints\": [{\"max\": 1}]}", "constraints[0].name", "required");
+    parse_fails("{" MIN ", \"constraints\": [{\"name\": \"m\", \"max\": 1, \"lt\": 1}]}",
+                "constraints[0].lt", "unknown field");
+    parse_fails("{" MIN ", \"constraints\": {}}", "constraints", "array");
+    parse_fails("{" MIN ", \"reference_point\": [1, 2]}", "reference_point", "1 numbers");
+    parse_fails("{" MIN ", \"reference_point\": [\"x\"]}", "reference_point[0]", "finite");
+}
+END_TEST
+
 START_TEST(reject_sampler)
 {
     parse_fails("{" MIN ", \"sampler\": \"tpe\"}", "sampler", "object");
@@ -288,6 +354,38 @@ START_TEST(reject_pruner)
     s = parse_ok("{" MIN ", \"pruner\": {\"name\": \"curve\", \"k\": 3, \"threshold\": 0.1}}");
     ck_assert_str_eq(s->pruner, "curve");
     spec_free(s);
+}
+END_TEST
+
+START_TEST(samplers_and_pruner_of_several_objectives)
+{
+#define TWO                                                                                        \
+    MIN ", \"objectives\": [{\"name\": \"err\"}, {\"name\": \"lat\", \"direction\": "              \
+        "\"maximize\"}]"
+    parse_fails("{" TWO ", \"sampler\": {\"name\": \"gp\"}}", "sampler.name", "several objectives");
+    parse_fails("{" MIN ", \"constraints\": [{\"name\": \"m\", \"max\": 1}], \"sampler\": "
+                "{\"name\": \"tpe\"}}",
+                "sampler.name", "constraints");
+    parse_fails("{" TWO ", \"sampler\": {\"name\": \"llm\"}, \"llm\": {\"then\": \"tpe\"}}",
+                "llm.then", "\"tpe\"");
+    parse_fails("{" TWO ", \"pruner\": {\"name\": \"median\", \"objective\": \"loss\"}}",
+                "pruner.objective", "\"loss\"");
+    parse_fails("{" TWO ", \"pruner\": {\"name\": \"median\", \"objective\": 3}}",
+                "pruner.objective", "3");
+    struct spec *s = parse_ok("{" TWO ", \"sampler\": {\"name\": \"motpe\"}, \"pruner\": "
+                              "{\"name\": \"median\", \"objective\": \"lat\"}}");
+    ck_assert_str_eq(s->sampler, "motpe");
+    ck_assert_uint_eq(s->pruner_objective, 1);
+    ck_assert(spec_multi(s));
+    spec_free(s);
+    s = parse_ok("{" TWO ", \"sampler\": {\"name\": \"llm\"}}");
+    ck_assert_str_eq(json_string_value(json_object_get(s->llm, "then")), "auto");
+    spec_free(s);
+    s = parse_ok("{" MIN ", \"sampler\": {\"name\": \"mogp\"}, \"pruner\": {\"name\": \"asha\"}}");
+    ck_assert_uint_eq(s->pruner_objective, 0);
+    ck_assert(!spec_multi(s));
+    spec_free(s);
+#undef TWO
 }
 END_TEST
 
@@ -359,9 +457,12 @@ static Suite *spec_suite(void)
     tcase_add_test(tc, roundtrip_json);
     tcase_add_test(tc, reject_top);
     tcase_add_test(tc, reject_objective);
+    tcase_add_test(tc, several_objectives);
+    tcase_add_test(tc, reject_objectives);
     tcase_add_test(tc, reject_sampler);
     tcase_add_test(tc, reject_llm);
     tcase_add_test(tc, reject_pruner);
+    tcase_add_test(tc, samplers_and_pruner_of_several_objectives);
     tcase_add_test(tc, reject_budget);
     tcase_add_test(tc, reject_lease);
     tcase_add_test(tc, name_valid);

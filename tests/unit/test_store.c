@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "test_db.h"
+#include "dump.h"
 #include "timeutil.h"
 
 static int64_t fake_now = 1700000000000LL;
@@ -32,9 +33,9 @@ static void lease_new(struct db *db, const struct study *st, const char *worker,
     }
     struct trial_list out = {0};
     struct serr e;
-    ck_assert_msg(store_trials_create(db, st, worker, configs, sources, n, NULL, NULL, &out, &e) ==
-                      0,
-                  "%s", e.msg);
+    ck_assert_msg(
+        store_trials_create(db, st, worker, 0, configs, sources, n, NULL, NULL, &out, &e) == 0,
+        "%s", e.msg);
     ck_assert_uint_eq(out.n, n);
     for (size_t i = 0; i < n; i++) {
         ck_assert_int_eq(out.v[i].state, TRIAL_RUNNING);
@@ -194,27 +195,29 @@ START_TEST(enqueue_pages_best)
 
     struct trial_page page;
     ck_assert_int_eq(
-        store_trials_page(db, "e", NULL, NULL, -1, 2, STORE_ORDER_NUMBER, false, &page, &e), 0);
+        store_trials_page(db, "e", NULL, NULL, false, -1, 2, STORE_ORDER_NUMBER, false, &page, &e),
+        0);
     ck_assert_uint_eq(page.trials.n, 2);
     ck_assert(page.more);
     ck_assert_int_eq(page.next_after, 1);
     ck_assert_int_eq(page.total, 5);
     store_trial_page_release(&page);
     ck_assert_int_eq(
-        store_trials_page(db, "e", NULL, NULL, 3, 2, STORE_ORDER_NUMBER, false, &page, &e), 0);
+        store_trials_page(db, "e", NULL, NULL, false, 3, 2, STORE_ORDER_NUMBER, false, &page, &e),
+        0);
     ck_assert_uint_eq(page.trials.n, 1);
     ck_assert(!page.more);
     ck_assert_int_eq(page.trials.v[0].number, 4);
     store_trial_page_release(&page);
-    ck_assert_int_eq(
-        store_trials_page(db, "e", NULL, NULL, -1, 10, STORE_ORDER_NUMBER_DESC, false, &page, &e),
-        0);
+    ck_assert_int_eq(store_trials_page(db, "e", NULL, NULL, false, -1, 10, STORE_ORDER_NUMBER_DESC,
+                                       false, &page, &e),
+                     0);
     ck_assert_int_eq(page.trials.v[0].number, 4);
     store_trial_page_release(&page);
     enum trial_state running = TRIAL_RUNNING;
-    ck_assert_int_eq(
-        store_trials_page(db, "e", &running, NULL, -1, 10, STORE_ORDER_NUMBER, false, &page, &e),
-        0);
+    ck_assert_int_eq(store_trials_page(db, "e", &running, NULL, false, -1, 10, STORE_ORDER_NUMBER,
+                                       false, &page, &e),
+                     0);
     ck_assert_uint_eq(page.trials.n, 0);
     ck_assert_int_eq(page.total, 0);
     store_trial_page_release(&page);
@@ -232,7 +235,7 @@ START_TEST(enqueue_pages_best)
 
     /* lease the pending ones: oldest first */
     struct lease_plan plan;
-    ck_assert_int_eq(store_suggest_lease(db, &st, "w:0", 2, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &st, "w:0", 0, 2, &plan, &e), 0);
     ck_assert_uint_eq(plan.trials.n, 2);
     ck_assert_int_eq(plan.trials.v[0].number, 0);
     ck_assert_int_eq(plan.trials.v[1].number, 1);
@@ -285,18 +288,18 @@ START_TEST(heartbeat_and_report)
     struct serr e;
     enum trial_action action;
     int64_t ms;
-    ck_assert_int_eq(store_heartbeat(db, id, "w:0", &action, &ms, &e), 0);
+    ck_assert_int_eq(store_heartbeat(db, id, "w:0", NULL, &action, &ms, &e), 0);
     ck_assert_int_eq(action, ACTION_CONTINUE);
     ck_assert_int_eq(ms, 30000);
-    ck_assert_int_eq(store_heartbeat(db, id, "w:1", &action, &ms, &e), -1);
+    ck_assert_int_eq(store_heartbeat(db, id, "w:1", NULL, &action, &ms, &e), -1);
     ck_assert_int_eq(e.status, 409);
     ck_assert_str_eq(e.code, "lease_lost");
-    ck_assert_int_eq(store_heartbeat(db, id + 100, "w:0", &action, &ms, &e), -1);
+    ck_assert_int_eq(store_heartbeat(db, id + 100, "w:0", NULL, &action, &ms, &e), -1);
     ck_assert_int_eq(e.status, 404);
 
     prune_calls = 0;
     json_t *values = json_pack("{sf}", "acc", 0.5);
-    struct report_in r = {id, "w:0", 1, 0.9, values};
+    struct report_in r = {id, "w:0", 1, 0.9, values, {0, false}};
     ck_assert_int_eq(store_report(db, &r, prune_at_3, &action, &e), 0);
     ck_assert_int_eq(action, ACTION_CONTINUE);
     r.step = 2;
@@ -314,7 +317,7 @@ START_TEST(heartbeat_and_report)
     ck_assert_int_eq(store_report(db, &r, prune_at_3, &action, &e), 0);
     ck_assert_int_eq(action, ACTION_PRUNE);
     ck_assert_int_eq(prune_calls, 3);
-    ck_assert_int_eq(store_heartbeat(db, id, "w:0", &action, &ms, &e), 0);
+    ck_assert_int_eq(store_heartbeat(db, id, "w:0", NULL, &action, &ms, &e), 0);
     ck_assert_int_eq(action, ACTION_PRUNE);
     /* a late report of an earlier step is kept, the last step does not go back */
     r.step = 2;
@@ -345,7 +348,7 @@ START_TEST(heartbeat_and_report)
     ck_assert(d.trial.value == 0.1);
     ck_assert_str_eq(d.attempts[0].outcome, "pruned");
     store_trial_detail_release(&d);
-    ck_assert_int_eq(store_heartbeat(db, id, "w:0", &action, &ms, &e), -1);
+    ck_assert_int_eq(store_heartbeat(db, id, "w:0", NULL, &action, &ms, &e), -1);
     ck_assert_str_eq(e.code, "not_running");
     store_study_release(&st);
     tdb_down(db);
@@ -393,15 +396,31 @@ START_TEST(complete_rules)
     ck_assert_str_eq(d.attempts[0].outcome, "completed");
     store_trial_detail_release(&d);
     /* sent again: recorded before, nothing changes */
-    c.value = 2.0;
     ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), 0);
     ck_assert(already);
     ck_assert(d.trial.value == 1.0);
     store_trial_detail_release(&d);
-    /* ... but another outcome is a conflict */
+    /* ... but another value is a conflict, not a silent drop */
+    c.value = 2.0;
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), -1);
+    ck_assert_int_eq(e.status, 409);
+    ck_assert_str_eq(e.code, "already_completed");
+    ck_assert_ptr_nonnull(strstr(e.msg, "another result"));
+    c.value = 1.0;
+    json_t *other = json_pack("{sf}", "loss", 9.5);
+    c.values = other;
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), -1);
+    ck_assert_str_eq(e.code, "already_completed");
+    c.values = values;
+    json_decref(other);
+    /* ... and so is another outcome */
     c.state = TRIAL_FAILED;
     ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), -1);
-    ck_assert_str_eq(e.code, "not_running");
+    ck_assert_int_eq(e.status, 409);
+    ck_assert_str_eq(e.code, "already_completed");
+    ck_assert_int_eq(store_trial_get(db, ids[0], &d, &e), 0);
+    ck_assert(d.trial.value == 1.0 && d.trial.state == TRIAL_COMPLETED);
+    store_trial_detail_release(&d);
     json_decref(values);
 
     /* failed keeps no value but its error */
@@ -426,6 +445,119 @@ START_TEST(complete_rules)
 }
 END_TEST
 
+/* Complete trial id of a study of err (minimised) and acc (maximised) with mem
+ * (a constraint: at most 5). */
+static int complete_mo(struct db *db, long long id, double err, double acc, double mem,
+                       struct serr *e)
+{
+    json_t *v = json_pack("{sf sf sf}", "err", err, "acc", acc, "mem", mem);
+    struct completion c = {.trial_id = id,
+                           .worker = "w",
+                           .state = TRIAL_COMPLETED,
+                           .value = NAN,
+                           .values = v,
+                           .limits = limits};
+    bool already;
+    struct trial_detail d;
+    int rc = store_complete(db, &c, &d, &already, e);
+    if (rc == 0) {
+        ck_assert(d.trial.multi);
+        ck_assert_double_eq(d.trial.value, err); /* the first objective */
+        ck_assert_double_eq(json_real_value(json_array_get(d.trial.objs, 1)), acc);
+        ck_assert_int_eq(d.trial.feasible, mem <= 5);
+        store_trial_detail_release(&d);
+    }
+    json_decref(v);
+    return rc;
+}
+
+static long long pareto_of(struct db *db, long long id)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pareto FROM trials WHERE id = %lld", id);
+    return tdb_int(db, sql);
+}
+
+START_TEST(several_objectives)
+{
+    struct db *db = tdb_up();
+    struct study st;
+    tdb_study(db, "mo",
+              "\"objectives\": [{\"name\": \"err\"}, {\"name\": \"acc\", \"direction\": "
+              "\"maximize\"}], \"constraints\": [{\"name\": \"mem\", \"max\": 5}], "
+              "\"budget\": {\"max_trials\": 30}",
+              &st);
+    ck_assert_int_eq(tdb_int(db, "SELECT n_objectives * 10 + n_constraints FROM studies"), 21);
+    long long ids[8];
+    struct serr e;
+    lease_new(db, &st, "w", 4, ids);
+
+    /* a completion without an objective or a constraint's metric changes nothing */
+    json_t *v = json_pack("{sf sf}", "err", 0.5, "mem", 1.0);
+    struct completion c = {
+        .trial_id = ids[0], .worker = "w", .state = TRIAL_COMPLETED, .value = NAN, .values = v};
+    bool already;
+    ck_assert_int_eq(store_complete(db, &c, NULL, &already, &e), -1);
+    ck_assert_uint_eq(e.status, 400);
+    ck_assert_str_eq(e.msg, "values.acc: required: an objective of this study (a finite number)");
+    json_decref(v);
+    ck_assert_int_eq(state_of(db, ids[0]), TRIAL_RUNNING);
+
+    /* the front follows completions; an infeasible trial never joins it */
+    ck_assert_msg(complete_mo(db, ids[0], 0.5, 0.5, 1, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(pareto_of(db, ids[0]), 1);
+    ck_assert_msg(complete_mo(db, ids[1], 0.1, 0.9, 9, &e) == 0, "%s", e.msg); /* infeasible */
+    ck_assert_int_eq(pareto_of(db, ids[1]), 0);
+    ck_assert_int_eq(pareto_of(db, ids[0]), 1);
+    ck_assert_msg(complete_mo(db, ids[2], 0.2, 0.4, 1, &e) == 0, "%s", e.msg); /* a trade-off */
+    ck_assert_int_eq(pareto_of(db, ids[2]), 1);
+    ck_assert_msg(complete_mo(db, ids[3], 0.2, 0.6, 1, &e) == 0, "%s", e.msg); /* beats #0, #2 */
+    ck_assert_int_eq(pareto_of(db, ids[3]), 1);
+    ck_assert_int_eq(pareto_of(db, ids[0]), 0);
+    ck_assert_int_eq(pareto_of(db, ids[2]), 0);
+    ck_assert_int_eq(tdb_int(db, "SELECT feasible FROM trials WHERE number = 1"), 0);
+    ck_assert_int_eq(tdb_int(db, "SELECT violation FROM trials WHERE number = 1"), 4);
+
+    struct front_rows f;
+    ck_assert_msg(store_front(db, st.id, &f, &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(f.trials.n, 1);
+    ck_assert_int_eq(f.trials.v[0].id, ids[3]);
+    ck_assert_int_eq(f.n_completed, 4);
+    ck_assert_int_eq(f.n_feasible, 3);
+    store_front_release(&f);
+    struct trial_page page;
+    ck_assert_int_eq(
+        store_trials_page(db, "mo", NULL, NULL, true, -1, 10, STORE_ORDER_NUMBER, false, &page, &e),
+        0);
+    ck_assert_uint_eq(page.trials.n, 1);
+    ck_assert_int_eq(page.total, 1);
+    store_trial_page_release(&page);
+
+    /* the reference point is derived from the first 10 feasible trials, once */
+    ck_assert_int_eq(tdb_int(db, "SELECT reference IS NULL FROM studies"), 1);
+    for (int i = 0; i < 7; i++) {
+        lease_new(db, &st, "w", 1, ids);
+        ck_assert_msg(complete_mo(db, ids[0], 0.3 + 0.01 * i, 0.3, 1, &e) == 0, "%s", e.msg);
+    }
+    ck_assert_int_eq(tdb_int(db, "SELECT reference IS NULL FROM studies"), 0);
+    struct study_info info;
+    ck_assert_msg(store_study_get(db, "mo", &info, &e) == 0, "%s", e.msg);
+    ck_assert(info.reference_derived);
+    /* the infeasible #1 does not count: err 0.2 .. 0.5, acc 0.3 .. 0.6 */
+    ck_assert_double_eq_tol(info.reference[0], 0.5 + 0.03, 1e-12);
+    ck_assert_double_eq_tol(info.reference[1], 0.3 - 0.03, 1e-12);
+    ck_assert_int_eq(info.pareto_size, 1);
+    store_study_info_release(&info);
+    lease_new(db, &st, "w", 1, ids);
+    ck_assert_msg(complete_mo(db, ids[0], 5.0, -3.0, 1, &e) == 0, "%s", e.msg);
+    ck_assert_msg(store_study_get(db, "mo", &info, &e) == 0, "%s", e.msg);
+    ck_assert_double_eq_tol(info.reference[0], 0.53, 1e-12); /* never moves */
+    store_study_info_release(&info);
+    store_study_release(&st);
+    tdb_down(db);
+}
+END_TEST
+
 START_TEST(worker_cut_off)
 {
     time_set_clock(fake_clock);
@@ -438,19 +570,19 @@ START_TEST(worker_cut_off)
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(complete(db, ids[i], "bad:0", TRIAL_FAILED, NAN, NULL, NULL, &e), 0);
     struct lease_plan plan;
-    ck_assert_int_eq(store_suggest_lease(db, &st, "bad:0", 1, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &st, "bad:0", 0, 1, &plan, &e), 0);
     ck_assert_int_eq(plan.blocked_until, fake_now + 60000);
     ck_assert_uint_eq(plan.trials.n, 0);
     ck_assert_uint_eq(plan.want, 0);
     store_lease_plan_release(&plan);
     /* another worker is not cut off */
-    ck_assert_int_eq(store_suggest_lease(db, &st, "good:0", 1, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &st, "good:0", 0, 1, &plan, &e), 0);
     ck_assert_int_eq(plan.blocked_until, 0);
     ck_assert_uint_eq(plan.want, 1);
     store_lease_plan_release(&plan);
     /* after the cool-down it is back */
     fake_now += 61000;
-    ck_assert_int_eq(store_suggest_lease(db, &st, "bad:0", 1, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &st, "bad:0", 0, 1, &plan, &e), 0);
     ck_assert_int_eq(plan.blocked_until, 0);
     store_lease_plan_release(&plan);
 
@@ -471,7 +603,7 @@ START_TEST(worker_cut_off)
     lease_new(db, &code, "bad:0", 3, ids);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(complete(db, ids[i], "bad:0", TRIAL_FAILED, NAN, NULL, NULL, &e), 0);
-    ck_assert_int_eq(store_suggest_lease(db, &code, "bad:0", 1, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &code, "bad:0", 0, 1, &plan, &e), 0);
     ck_assert_int_eq(plan.blocked_until, 0);
     store_lease_plan_release(&plan);
     store_study_release(&code);
@@ -488,6 +620,80 @@ static int64_t held(long long id)
     (void)id;
     return held_until;
 }
+
+/* A lease is bound to the token that took it: another worker token that
+ * knows the worker's name may not heartbeat, report, complete or take it
+ * back; an admin token may complete it. */
+START_TEST(lease_bound_to_token)
+{
+    struct db *db = tdb_up();
+    struct study st;
+    tdb_study(db, "tok", NULL, &st);
+    struct lease_plan plan;
+    struct serr e;
+    ck_assert_int_eq(store_suggest_lease(db, &st, "w:0", 7, 2, &plan, &e), 0);
+    ck_assert_uint_eq(plan.trials.n, 0);
+    ck_assert_uint_eq(plan.want, 2);
+    store_lease_plan_release(&plan);
+    json_t *configs[2] = {tdb_json("{\"x\": 0.5}"), tdb_json("{\"x\": 0.75}")};
+    char *sources[2] = {"random", "random"};
+    struct trial_list out = {0};
+    ck_assert_int_eq(
+        store_trials_create(db, &st, "w:0", 7, configs, sources, 2, NULL, NULL, &out, &e), 0);
+    long long id = out.v[0].id, id2 = out.v[1].id;
+    store_trial_list_release(&out);
+    json_decref(configs[0]);
+    json_decref(configs[1]);
+
+    struct caller mine = {7, false}, thief = {8, false}, admin = {9, true};
+    enum trial_action action;
+    int64_t ms;
+    ck_assert_int_eq(store_heartbeat(db, id, "w:0", &thief, &action, &ms, &e), -1);
+    ck_assert_int_eq(e.status, 409);
+    ck_assert_ptr_null(strstr(e.msg, "w:0"));
+    ck_assert_int_eq(store_heartbeat(db, id, "w:0", &mine, &action, &ms, &e), 0);
+    struct report_in r = {id, "w:0", 1, 0.9, NULL, thief};
+    ck_assert_int_eq(store_report(db, &r, NULL, &action, &e), -1);
+    ck_assert_int_eq(e.status, 409);
+    r.who = mine;
+    ck_assert_int_eq(store_report(db, &r, NULL, &action, &e), 0);
+    /* the thief asking under the same worker name gets nothing back */
+    ck_assert_int_eq(store_suggest_lease(db, &st, "w:0", 8, 1, &plan, &e), 0);
+    ck_assert(!plan.redelivered);
+    for (size_t i = 0; i < plan.trials.n; i++)
+        ck_assert(plan.trials.v[i].id != id && plan.trials.v[i].id != id2);
+    store_lease_plan_release(&plan);
+    struct trial_detail d;
+    bool already;
+    struct completion c = {.trial_id = id,
+                           .worker = "w:0",
+                           .state = TRIAL_COMPLETED,
+                           .value = -1e300,
+                           .limits = limits,
+                           .who = thief};
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), -1);
+    ck_assert_int_eq(e.status, 409);
+    ck_assert_int_eq(state_of(db, id), TRIAL_RUNNING);
+    c.who = mine;
+    c.value = 0.25;
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), 0);
+    ck_assert(!already && d.trial.value == 0.25);
+    store_trial_detail_release(&d);
+    /* a resend by the thief is no resend */
+    c.who = thief;
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), -1);
+    ck_assert_int_eq(e.status, 409);
+    /* an admin token may finish any trial */
+    c.trial_id = id2;
+    c.who = admin;
+    c.state = TRIAL_FAILED;
+    c.error = "stopped by an admin";
+    ck_assert_int_eq(store_complete(db, &c, &d, &already, &e), 0);
+    store_trial_detail_release(&d);
+    store_study_release(&st);
+    tdb_down(db);
+}
+END_TEST
 
 START_TEST(reap_and_grace)
 {
@@ -512,7 +718,7 @@ START_TEST(reap_and_grace)
     ck_assert_int_eq(state_of(db, id), TRIAL_PENDING);
     struct serr e;
     struct lease_plan plan;
-    ck_assert_int_eq(store_suggest_lease(db, &st, "w:1", 1, &plan, &e), 0);
+    ck_assert_int_eq(store_suggest_lease(db, &st, "w:1", 0, 1, &plan, &e), 0);
     ck_assert_uint_eq(plan.trials.n, 1);
     ck_assert_int_eq(plan.trials.v[0].id, id);
     ck_assert_int_eq(plan.trials.v[0].attempts, 2);
@@ -536,7 +742,7 @@ START_TEST(reap_and_grace)
     tdb_study(db, "p", "\"lease\": {\"heartbeat_s\": 1, \"stale_after\": 1}", &p);
     lease_new(db, &p, "w:0", 1, &id);
     enum trial_action action;
-    struct report_in r = {id, "w:0", 1, 0.5, NULL};
+    struct report_in r = {id, "w:0", 1, 0.5, NULL, {0, false}};
     ck_assert_int_eq(store_report(db, &r, prune_at_3, &action, &e), 0);
     r.step = 3;
     ck_assert_int_eq(store_report(db, &r, prune_at_3, &action, &e), 0);
@@ -584,15 +790,15 @@ START_TEST(create_is_all_or_nothing)
     struct serr e;
     int calls = 0;
     ck_assert_int_eq(
-        store_trials_create(db, &st, "w:0", configs, sources, 3, fail_second, &calls, &out, &e),
+        store_trials_create(db, &st, "w:0", 0, configs, sources, 3, fail_second, &calls, &out, &e),
         -1);
     ck_assert_int_eq(calls, 2);
     ck_assert_uint_eq(out.n, 0);
     ck_assert_int_eq(tdb_int(db, "SELECT count(*) FROM trials"), 0);
     ck_assert_int_eq(tdb_int(db, "SELECT count(*) FROM trial_attempts"), 0);
     ck_assert_int_eq(tdb_int(db, "SELECT next_number FROM studies"), 0);
-    ck_assert_int_eq(store_trials_create(db, &st, "w:0", configs, sources, 3, NULL, NULL, &out, &e),
-                     0);
+    ck_assert_int_eq(
+        store_trials_create(db, &st, "w:0", 0, configs, sources, 3, NULL, NULL, &out, &e), 0);
     ck_assert_uint_eq(out.n, 3);
     ck_assert_int_eq(out.v[2].number, 2);
     store_trial_list_release(&out);
@@ -616,6 +822,101 @@ static sqlite3 *hold_write_lock(void)
                      SQLITE_OK);
     return h;
 }
+
+/* Overwrite 200 bytes in the middle of a leaf page of the trials table (the
+ * middle child of its root), as a disk or a failed copy might. */
+static void corrupt_trials_page(void)
+{
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open(tdb_path, &h), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_prepare_v2(h,
+                                        "SELECT (SELECT page_size FROM pragma_page_size), "
+                                        "rootpage FROM sqlite_schema WHERE name = 'trials'",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    long ps = sqlite3_column_int(q, 0), root = sqlite3_column_int(q, 1);
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    FILE *f = fopen(tdb_path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    unsigned char *page = malloc((size_t)ps);
+    ck_assert_int_eq(fseek(f, (root - 1) * ps, SEEK_SET), 0);
+    ck_assert_int_eq(fread(page, 1, (size_t)ps, f), (size_t)ps);
+    ck_assert_int_eq(page[0], 5); /* an interior table page: the table spans pages */
+    int cells = page[3] << 8 | page[4];
+    int at = page[12 + 2 * (cells / 2)] << 8 | page[13 + 2 * (cells / 2)];
+    long leaf = (long)page[at] << 24 | page[at + 1] << 16 | page[at + 2] << 8 | page[at + 3];
+    memset(page, 0xee, 200);
+    ck_assert_int_eq(fseek(f, (leaf - 1) * ps + ps / 2, SEEK_SET), 0);
+    ck_assert_int_eq(fwrite(page, 1, 200, f), 200);
+    fclose(f);
+    free(page);
+}
+
+/* Reads of a damaged table fail with SQLite's own message: no page of trials
+ * comes back short, no export is missing rows, and the message is never
+ * "not an error" (read after another call reset the connection's error). */
+START_TEST(damaged_reads_fail_loudly)
+{
+    struct db *db = tdb_up();
+    struct study st;
+    tdb_study(db, "big", "\"budget\": {\"max_trials\": 1000}", &st);
+    ck_assert_int_eq(
+        sqlite3_exec(db_handle(db),
+                     "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < "
+                     "299) INSERT INTO trials (study_id, number, state, params, value, source, "
+                     "created_at, finished_at, error) SELECT 1, i, 'completed', "
+                     "'{\"x\": 0.5}', i, 'random', 1, 2, printf('%.*c', 60, 'e') FROM n; "
+                     "UPDATE studies SET next_number = 300",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    store_study_release(&st);
+    db_close(db);
+    corrupt_trials_page();
+    char err[256];
+    db = db_open(tdb_path, err, sizeof err);
+    ck_assert_msg(db != NULL, "%s", err);
+    struct serr e;
+    ck_assert_int_eq(store_study_load(db, "big", &st, &e), 0);
+
+    struct trial_page page;
+    for (enum store_order o = STORE_ORDER_NUMBER; o <= STORE_ORDER_VALUE_DESC; o++) {
+        memset(&page, 0, sizeof page);
+        int rc = store_trials_page(db, "big", NULL, NULL, false, -1, 1000, o, false, &page, &e);
+        ck_assert_msg(rc == -1, "order %d: a page of %zu trials from a damaged table", (int)o,
+                      page.trials.n);
+        ck_assert_int_ge(e.status, 500);
+        ck_assert_msg(strstr(e.msg, "malformed") != NULL, "%s", e.msg);
+        store_trial_page_release(&page);
+    }
+
+    struct dump d;
+    ck_assert_int_eq(dump_read(db, "big", &d, &e), -1);
+    ck_assert_msg(strstr(e.msg, "malformed") != NULL, "%s", e.msg);
+
+    struct trial_outcome *outs = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(store_outcomes(db, st.id, false, &outs, &n), -1);
+    ck_assert_msg(strstr(db_errmsg(db), "malformed") != NULL, "%s", db_errmsg(db));
+    /* a call that works in between (a cleanup) leaves the message as it was */
+    sqlite3_stmt *ok = db_stmt(db, "SELECT 1");
+    ck_assert_int_eq(sqlite3_step(ok), SQLITE_ROW);
+    sqlite3_reset(ok);
+    ck_assert_msg(strstr(db_errmsg(db), "malformed") != NULL, "%s", db_errmsg(db));
+
+    struct lease_plan plan;
+    int rc = store_suggest_lease(db, &st, "w:0", 0, 1, &plan, &e);
+    if (rc < 0)
+        ck_assert_msg(strstr(e.msg, "not an error") == NULL, "%s", e.msg);
+    store_lease_plan_release(&plan);
+    store_study_release(&st);
+    tdb_down(db);
+}
+END_TEST
 
 START_TEST(busy_fails_cleanly)
 {
@@ -748,8 +1049,10 @@ int main(void)
     tcase_add_test(tc, enqueue_pages_best);
     tcase_add_test(tc, heartbeat_and_report);
     tcase_add_test(tc, complete_rules);
+    tcase_add_test(tc, several_objectives);
     tcase_add_test(tc, worker_cut_off);
     tcase_add_test(tc, reap_and_grace);
+    tcase_add_test(tc, lease_bound_to_token);
     tcase_add_test(tc, create_is_all_or_nothing);
     suite_add_tcase(s, tc);
     TCase *te = tcase_create("errors");
@@ -757,6 +1060,7 @@ int main(void)
     tcase_add_test(te, busy_fails_cleanly);
     tcase_add_test(te, busy_runs_again);
     tcase_add_test(te, full_disk);
+    tcase_add_test(te, damaged_reads_fail_loudly);
     suite_add_tcase(s, te);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

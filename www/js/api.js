@@ -45,8 +45,9 @@ function busy(delta) {
 // GET (or another method with a JSON body) PREFIX + path; resolves to the
 // parsed JSON. Rejects with ApiError for an HTTP error (401 also raises the
 // 'auth' event) and with ApiError status 0 when the daemon cannot be reached
-// ('unreachable' event).
-export async function api(path, { method = 'GET', body, signal } = {}) {
+// ('unreachable' event). With full, resolves to {status, data, headers}
+// instead (for answers such as 202 with Retry-After).
+export async function api(path, { method = 'GET', body, signal, full = false } = {}) {
   const headers = { Accept: 'application/json' };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -84,7 +85,7 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
     const err = data && data.error ? data.error : {};
     throw new ApiError(res.status, err.code || 'http', err.message || `HTTP ${res.status}`);
   }
-  return data;
+  return full ? { status: res.status, data, headers: res.headers } : data;
 }
 
 // Encode one path segment (a study name).
@@ -101,3 +102,11 @@ export function query(obj) {
   const s = p.toString();
   return s ? `?${s}` : '';
 }
+
+// The headers a download made outside api() needs (the bearer token).
+export function authHeaders() {
+  const token = getToken();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+export { PREFIX };

@@ -14,6 +14,7 @@ import {
   sliceOption,
   curvesOption,
 } from './charts.js';
+import { contourPanel, edfOption, importancePanel, noteBox, saveNote } from './analysis.js';
 
 const POLL_MS = 2000;
 const PAGE = 1000; /* trials per request for the charts */
@@ -265,6 +266,11 @@ export function mount(root, { name }, ctx) {
   const parallelEl = h('div', { class: 'chart chart-parallel', id: 'parallel-chart' });
   const parallelNote = h('span', { class: 'muted small', id: 'parallel-note' });
   const slicesBox = h('div', { class: 'slices', id: 'slices' });
+  const studyNote = noteBox('study-note', 'Notes on this study', (text) => saveNote(name, null, text));
+  const contourBox = h('div', { id: 'contour-box' }, h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', null, 'Contour')), h('p', { class: 'muted' }, 'Loading…')));
+  const edfEl = h('div', { class: 'chart chart-edf', id: 'edf-chart' });
+  const edfNote = h('span', { class: 'muted small', id: 'edf-note' });
+  const importance = importancePanel(name, ctx.signal);
   replace(
     root,
     headBox,
@@ -284,11 +290,23 @@ export function mount(root, { name }, ctx) {
       h('div', { class: 'panel-head' }, h('h2', null, 'Slices'), h('span', { class: 'muted small' }, 'the value against each parameter over its search space; pruned trials as grey triangles at their last value')),
       slicesBox,
     ),
+    contourBox,
+    h(
+      'section',
+      { class: 'panel', id: 'edf-panel' },
+      h('div', { class: 'panel-head' }, h('h2', null, 'Distribution of the value'), h('span', { class: 'spacer' }), edfNote),
+      edfEl,
+    ),
+    importance.el,
+    studyNote.el,
   );
 
   const cache = new TrialCache(name, ctx.signal);
   const curves = new CurveCache(name, ctx.signal);
-  const charts = { history: null, parallel: null, slices: [], curves: null };
+  const charts = { history: null, parallel: null, slices: [], curves: null, edf: null };
+  let contourReady = null; /* the contour panel of the study's spec, once the spec is in */
+  let analysisAt = 0;
+  let analysisVersion = -1;
   let study = null;
   let table = null;
   let drawn = { history: -1, others: -1, curves: -1 };
@@ -410,11 +428,48 @@ export function mount(root, { name }, ctx) {
     for (const s of charts.slices) s.chart.setOption(sliceOption(s.p, cache.list, o), { notMerge: true });
   }
 
+  // The empirical distribution (here, from the trials the page has), the
+  // contour and the importances (the daemon computes them): again when the
+  // trials changed, at most every few seconds (every 30 s on big studies).
+  function drawAnalysis(force) {
+    const now = performance.now();
+    const every = cache.list.length > 5000 ? 30000 : 5000;
+    if (!force && (analysisVersion === cache.version || now - analysisAt < every)) return;
+    analysisAt = now;
+    analysisVersion = cache.version;
+    drawEdf();
+    if (!contourReady) {
+      contourReady = contourPanel(name, study.spec || {}, ctx.signal, (n) => {
+        location.hash = trialLink(name, n);
+      });
+      replace(contourBox, contourReady.el);
+    }
+    contourReady.refresh(true, narrow);
+    importance.refresh(narrow);
+  }
+
+  function drawEdf() {
+    const o = opts();
+    if (!charts.edf) charts.edf = makeChart(edfEl);
+    if (charts.edf) {
+      const edf = edfOption(cache.list, o);
+      charts.edf.setOption(edf.option, { notMerge: true });
+      edfEl.dataset.trials = String(edf.n);
+      edfEl.dataset.groups = edf.groups.join(',');
+      const left = (study.counts.pruned || 0) + (study.counts.failed || 0);
+      edfNote.textContent = `fraction of the ${fmtInt(edf.n)} completed trials with a value ≤ v${edf.groups.length > 1 ? ', a line per source' : ''}; ${left ? `${fmtInt(study.counts.pruned || 0)} pruned and ${fmtInt(study.counts.failed || 0)} failed trials left out` : 'pruned and failed trials are left out'}`;
+    }
+  }
+
   logBox.addEventListener('change', () => {
     drawHistory(true);
     drawOthers(true);
+    if (analysisVersion >= 0) drawEdf();
   });
-  const onResize = () => drawOthers(false);
+  const onResize = () => {
+    drawOthers(false);
+    if (analysisVersion >= 0 && contourReady) contourReady.refresh(false, narrow);
+  };
   window.addEventListener('resize', onResize);
 
   let lastDraw = 0;
@@ -432,6 +487,7 @@ export function mount(root, { name }, ctx) {
     const first = study === null;
     study = s;
     replace(headBox, studyHead(s));
+    studyNote.show(s.note, s.note_at);
     tabs.querySelector('#tab-llm').hidden = !hasLlm(s);
     if (first) {
       document.title = `${s.name} · hpod`;
@@ -463,6 +519,7 @@ export function mount(root, { name }, ctx) {
       drawOthers(true);
       return loadCurves(true);
     })
+    .then(() => drawAnalysis(true))
     .then(() => {
       root.dataset.loaded = 'true';
     })
@@ -482,6 +539,7 @@ export function mount(root, { name }, ctx) {
     drawHistory(false);
     drawOthers(false);
     if (changed) await loadCurves(false);
+    if (analysisVersion >= 0) drawAnalysis(false);
   });
 
   return () => {
@@ -489,6 +547,10 @@ export function mount(root, { name }, ctx) {
     disposeChart(charts.history);
     disposeChart(charts.parallel);
     disposeChart(charts.curves);
+    disposeChart(charts.edf);
+    importance.stop();
+    if (contourReady) disposeChart(contourReady.chart());
+    disposeChart(importance.chart());
     for (const s of charts.slices) disposeChart(s.chart);
   };
 }

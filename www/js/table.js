@@ -3,6 +3,7 @@
 // source filters passed to the server; the other columns sort over all of
 // the study's trials once the page has them (allTrials()).
 import { api, seg, query } from './api.js';
+import { csvHref, csvClick } from './analysis.js';
 import { h, replace, fmtNum, fmtParam, fmtTime, fmtDuration, fmtInt, badge, sourceGroup } from './dom.js';
 
 const STATES = ['pending', 'running', 'completed', 'failed', 'pruned'];
@@ -93,6 +94,7 @@ export class TrialTable {
         get: (t) => (t.started_at ? (t.finished_at ? Date.parse(t.finished_at) : Date.now()) - Date.parse(t.started_at) : null),
       },
       { key: 'finished_at', label: 'Finished', get: (t) => t.finished_at },
+      { key: 'note', label: 'Note', get: (t) => t.note },
     );
     return cols;
   }
@@ -134,6 +136,8 @@ export class TrialTable {
     this.prevBtn = h('button', { type: 'button', class: 'btn btn-quiet', id: 'page-prev', onclick: () => this.prev() }, '‹ Previous');
     this.nextBtn = h('button', { type: 'button', class: 'btn btn-quiet', id: 'page-next', onclick: () => this.nextPage() }, 'Next ›');
     this.firstBtn = h('button', { type: 'button', class: 'btn btn-quiet', id: 'page-first', onclick: () => this.first() }, '« First');
+    this.csvLink = h('a', { class: 'btn btn-quiet', id: 'download-csv', download: `${this.name}-trials.csv`, onclick: csvClick }, 'Download CSV');
+    this.updateCsv();
     this.thead = h('thead');
     this.tbody = h('tbody', null, h('tr', null, h('td', { class: 'muted' }, 'Loading…')));
     this.table = h('table', { class: 'grid trials', id: 'trials-table' }, this.thead, this.tbody);
@@ -148,6 +152,7 @@ export class TrialTable {
         h('label', null, 'Source ', sourceSel),
         orderSel,
         sizeSel,
+        this.csvLink,
         h('span', { class: 'spacer' }),
         this.info,
         this.firstBtn,
@@ -232,10 +237,21 @@ export class TrialTable {
         return h('td', { class: 'num nowrap' }, fmtDuration(t.started_at, t.finished_at));
       case 'finished_at':
         return h('td', { class: 'nowrap' }, fmtTime(v));
+      case 'note':
+        return h('td', { class: 'note-cell', title: v || '' }, v ? (v.length > 60 ? `${v.slice(0, 60)}…` : v) : '');
       default:
         if (c.param) return h('td', { class: c.num ? 'num' : 'cat' }, v === undefined ? h('span', { class: 'muted' }, '—') : fmtParam(v));
         return h('td', null, v === null || v === undefined ? '—' : String(v));
     }
+  }
+
+  // The CSV link carries the table's filters and, where the daemon can sort
+  // that way, its order (a column sorted here: by number).
+  updateCsv() {
+    const state = this.best && !this.state ? 'completed' : this.state;
+    const server = this.serverSorts();
+    this.csvLink.href = csvHref(this.name, { state, source: this.source, order: server === 'asc' ? null : server });
+    this.csvLink.title = server ? 'every trial that matches the filters, in this order' : 'every trial that matches the filters, by number';
   }
 
   setFilter(which, value) {
@@ -293,6 +309,7 @@ export class TrialTable {
 
   // Fetch the current page again (polling and paging both come here).
   async load() {
+    this.updateCsv();
     const want = JSON.stringify([this.state, this.source, this.sort, this.best, this.after, this.pageSize]);
     this.wanted = want;
     let rows = [];

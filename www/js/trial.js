@@ -6,6 +6,7 @@ import { api, seg, query, ApiError } from './api.js';
 import { h, replace, fmtNum, fmtParam, fmtTime, fmtDuration, fmtInt, badge, sourceGroup, FINISHED } from './dom.js';
 import { makeChart, disposeChart, reportsOption } from './charts.js';
 import { diffLines, collapse } from './diff.js';
+import { noteBox, saveNote } from './analysis.js';
 
 const POLL_MS = 2000;
 const CALLS_PAGE = 200; /* LLM calls per request while looking for a trial's */
@@ -133,6 +134,8 @@ export function mount(root, { name, id }, ctx) {
   let last = null;
   let total = 0;
   let llmBox = null;
+  let number = null;
+  const note = noteBox('trial-note', 'Notes on this trial', (text) => saveNote(name, number, text));
 
   function renderStepper(n) {
     const link = (k, text, idName) =>
@@ -158,6 +161,8 @@ export function mount(root, { name, id }, ctx) {
     const attempts = Array.isArray(t.attempts) ? t.attempts : t.attempt_log || [];
     const nAttempts = Array.isArray(t.attempts) ? t.attempts.length : t.attempts;
     const chartEl = h('div', { class: 'chart chart-reports', id: 'reports-chart' });
+    number = t.number;
+    note.show(t.note, t.note_at);
     crumb.textContent = `trial ${t.number}`;
     document.title = `trial ${t.number} · ${name} · hpod`;
     renderStepper(t.number);
@@ -193,6 +198,7 @@ export function mount(root, { name, id }, ctx) {
           ? h('section', { class: 'panel panel-error' }, h('h2', null, 'Failure'), h('pre', { class: 'code error-text', id: 'trial-error' }, t.error))
           : null,
       llmBox,
+      note.el,
       h(
         'section',
         { class: 'panel' },
@@ -260,7 +266,7 @@ export function mount(root, { name, id }, ctx) {
 
   async function load() {
     const t = await api(`/trials/${seg(trialId)}`, { signal: ctx.signal });
-    const key = JSON.stringify([t.state, t.value, t.last_step, t.attempts, t.worker, (t.reports || []).length, t.error, t.prune_reason]);
+    const key = JSON.stringify([t.state, t.value, t.last_step, t.attempts, t.worker, (t.reports || []).length, t.error, t.prune_reason, t.note]);
     if (key !== last) {
       last = key;
       render(t);
