@@ -64,6 +64,14 @@ def read_head(s, timeout=5):
     return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None), data
 
 
+def readable(s, wait):
+    """Is s readable (data, end of stream or an error) within wait seconds?
+    poll, not select: the descriptors here go past FD_SETSIZE."""
+    p = select.poll()
+    p.register(s, select.POLLIN)
+    return bool(p.poll(int(wait * 1000)))
+
+
 def closed_after(s, trickle, every, limit):
     """Send trickle one byte per every seconds until the daemon closes s;
     seconds until then, or None when it stayed open for limit seconds."""
@@ -71,8 +79,7 @@ def closed_after(s, trickle, every, limit):
     s.setblocking(False)
     i = 0
     while time.monotonic() - t0 < limit:
-        r, _, _ = select.select([s], [], [], every)
-        if r:
+        if readable(s, every):
             try:
                 if not s.recv(65536):
                     return time.monotonic() - t0
@@ -89,8 +96,7 @@ def closed_after(s, trickle, every, limit):
 
 def is_closed(s, wait):
     """Does the daemon close s (end of stream or reset) within wait seconds?"""
-    r, _, _ = select.select([s], [], [], wait)
-    if not r:
+    if not readable(s, wait):
         return False
     try:
         return s.recv(1) == b""
@@ -140,24 +146,27 @@ try:
     s.close()
     tap.ok(code == 401, "no token and Expect: 100-continue: 401, no \"100 Continue\"", head[:200])
 
+    # an unauthenticated chunked upload pushed for 2 s: the daemon answers 401
+    # from the headers and closes, so what goes through is what the socket
+    # buffers hold (it used to read gigabytes, answering nothing)
     s = connect_from(d.port)
     s.sendall(b"POST /api/v1/studies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Transfer-Encoding: chunked\r\n\r\n")
-    t0 = time.monotonic()
-    code, head = read_head(s, timeout=3)
     chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
     pushed = 0
     s.settimeout(0.5)
-    while time.monotonic() - t0 < 3:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 2:
         try:
             s.sendall(chunk)
             pushed += len(chunk)
         except OSError:
             break
+    code, head = read_head(s, timeout=2)
     s.close()
-    tap.ok(code == 401 and pushed < (32 << 20),
-           f"no token, a chunked upload: 401 at once, the upload cut "
-           f"({pushed >> 20} MB taken by the socket buffers)", (head[:200], pushed))
+    tap.ok(code == 401 and pushed < (64 << 20),
+           f"no token, a chunked upload: 401, and the upload cut after {pushed >> 20} MB "
+           f"(the socket buffers)", (head[:200], pushed))
 
     s = connect_from(d.port)
     s.sendall(b"POST /api/v1/studies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
