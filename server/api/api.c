@@ -14,6 +14,7 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/studies/{}/trials", ROLE_READ, api_study_trials, "study_trials"},
     {"POST", "/api/v1/studies/{}/trials", ROLE_WORKER, api_study_enqueue, "study_enqueue"},
     {"GET", "/api/v1/studies/{}/best", ROLE_READ, api_study_best, "study_best"},
+    {"GET", "/api/v1/studies/{}/pareto", ROLE_READ, api_study_pareto, "study_pareto"},
     {"GET", "/api/v1/studies/{}/export", ROLE_READ, api_study_export, "study_export"},
     {"POST", "/api/v1/studies/{}/suggest", ROLE_WORKER, api_study_suggest, "suggest"},
     {"GET", "/api/v1/studies/{}/llm-calls", ROLE_READ, api_study_llm_calls, "llm_calls"},

@@ -14,6 +14,7 @@ enum http_result api_study_patch(struct req *r);
 enum http_result api_study_delete(struct req *r);
 enum http_result api_study_trials(struct req *r);
 enum http_result api_study_best(struct req *r);
+enum http_result api_study_pareto(struct req *r);
 enum http_result api_study_export(struct req *r);
 enum http_result api_study_import(struct req *r);
 enum http_result api_study_enqueue(struct req *r);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "front.h"
 #include "jsonutil.h"
 #include "llm_hook.h"
 #include "llm_calls.h"
@@ -94,7 +95,18 @@ enum http_result api_study_get(struct req *r)
         return api_fail(r, &e);
     }
     json_t *body = render_study(&out, true);
+    bool several = out.n_objectives > 1;
     store_study_info_release(&out);
+    if (several) {
+        struct front f;
+        if (front_get(db, r->args[0], false, &f, &e) < 0) {
+            free(sc);
+            json_decref(body);
+            return api_fail(r, &e);
+        }
+        render_front_summary(body, &f);
+        front_release(&f);
+    }
     json_t *sources = json_object();
     for (int c = 0; c < SOURCE_CLASSES; c++)
         json_object_set_new(sources, source_class_name(c), json_integer(sc[0].n[c]));
@@ -189,6 +201,12 @@ enum http_result api_study_trials(struct req *r)
                          "order: must be asc, desc, value or value_desc (got \"%.40s\")", order);
         return HTTP_DONE;
     }
+    const char *jp = http_query(r, "pareto");
+    bool pareto = jp && strcmp(jp, "true") == 0;
+    if (jp && !pareto && strcmp(jp, "false") != 0) {
+        http_reply_error(r, 400, "bad_query", "pareto: must be true or false (got \"%.40s\")", jp);
+        return HTTP_DONE;
+    }
     const char *curve = http_query(r, "curve");
     bool curves = curve && strcmp(curve, "true") == 0;
     if (curve && !curves && strcmp(curve, "false") != 0) {
@@ -209,12 +227,41 @@ enum http_result api_study_trials(struct req *r)
         return HTTP_DONE;
     struct serr e;
     struct trial_page page;
-    if (store_trials_page(db, r->args[0], state ? &filter : NULL, source, after, limit, ord, curves,
-                          &page, &e) < 0)
+    if (store_trials_page(db, r->args[0], state ? &filter : NULL, source, pareto, after, limit, ord,
+                          curves, &page, &e) < 0)
         return api_fail(r, &e);
     http_reply_json(r, 200, render_trial_page(&page));
     store_trial_page_release(&page);
     return HTTP_DONE;
+}
+
+/* The Pareto set of the study in the path, with its hypervolume history when
+ * asked. */
+static enum http_result study_front(struct req *r, struct db *db, bool history)
+{
+    struct serr e;
+    struct front f;
+    if (front_get(db, r->args[0], history, &f, &e) < 0)
+        return api_fail(r, &e);
+    http_reply_json(r, 200, render_front(&f));
+    front_release(&f);
+    return HTTP_DONE;
+}
+
+enum http_result api_study_pareto(struct req *r)
+{
+    const char *h = http_query(r, "history");
+    bool history = h && strcmp(h, "true") == 0;
+    if (h && !history && strcmp(h, "false") != 0) {
+        http_reply_error(r, 400, "bad_query", "history: must be true or false (got \"%.40s\")", h);
+        return HTTP_DONE;
+    }
+    if (history && http_can_offload(r))
+        return HTTP_OFFLOAD; /* every completed trial: not on the HTTP thread */
+    struct db *db = api_db(r);
+    if (!db)
+        return HTTP_DONE;
+    return study_front(r, db, history);
 }
 
 enum http_result api_study_best(struct req *r)
@@ -223,6 +270,15 @@ enum http_result api_study_best(struct req *r)
     if (!db)
         return HTTP_DONE;
     struct serr e;
+    struct study st;
+    if (store_study_load(db, r->args[0], &st, &e) < 0) {
+        store_study_release(&st);
+        return api_fail(r, &e);
+    }
+    bool several = st.spec->n_objectives > 1;
+    store_study_release(&st);
+    if (several) /* a Pareto set, as /pareto answers it */
+        return study_front(r, db, false);
     struct trial best;
     if (store_best(db, r->args[0], &best, &e) < 0)
         return api_fail(r, &e);

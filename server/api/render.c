@@ -58,6 +58,11 @@ json_t *render_trial(const struct trial *t)
     }
     json_object_set_new(j, "lease_expires_at", time_json(lease));
     json_object_set_new(j, "sandbox", text_json(t->sandbox));
+    if (t->multi) {
+        json_object_set_new(j, "objectives", ref_json(t->objs));
+        json_object_set_new(j, "feasible",
+                            t->feasible < 0 ? json_null() : json_boolean(t->feasible));
+    }
     return j;
 }
 
@@ -118,14 +123,25 @@ json_t *render_study(const struct study_info *s, bool full)
     json_object_set_new(j, "max_trials",
                         json_integer(json_int(json_object_get(spec, "budget"), "max_trials", 0)));
     json_object_set_new(j, "counts", counts_json(&s->counts));
-    json_object_set_new(j, "best_value", s->best ? real_json(s->best->value) : json_null());
+    bool several = s->n_objectives > 1;
+    json_object_set_new(j, "best_value",
+                        s->best && !several ? real_json(s->best->value) : json_null());
+    if (several) {
+        json_t *names = json_array();
+        const json_t *objs = json_object_get(spec, "objectives");
+        for (size_t i = 0; i < json_array_size(objs); i++)
+            json_array_append_new(names,
+                                  json_string(json_str(json_array_get(objs, i), "name", "")));
+        json_object_set_new(j, "objectives", names);
+        json_object_set_new(j, "pareto_size", json_integer(s->pareto_size));
+    }
     json_object_set_new(j, "llm",
                         json_pack("{sI sI sf}", "tokens_in", (json_int_t)s->tokens_in, "tokens_out",
                                   (json_int_t)s->tokens_out, "cost_usd", s->cost_usd));
     json_object_set_new(j, "created_at", time_json(s->created_at));
     json_object_set_new(j, "finished_at", time_json(s->finished_at));
     if (full) {
-        json_object_set_new(j, "best", s->best ? render_trial(s->best) : json_null());
+        json_object_set_new(j, "best", s->best && !several ? render_trial(s->best) : json_null());
         json_object_set_new(j, "spec", ref_json(s->spec));
     }
     return j;
@@ -159,4 +175,54 @@ json_t *render_trial_page(const struct trial_page *p)
     return json_pack("{so so sI}", "trials", arr, "next_after",
                      p->more ? json_integer(p->next_after) : json_null(), "total",
                      (json_int_t)p->total);
+}
+
+static json_t *reference_json(const struct front *f, size_t m)
+{
+    if (f->ref_source == FRONT_REF_NONE)
+        return json_null();
+    json_t *a = json_array();
+    for (size_t i = 0; i < m; i++)
+        json_array_append_new(a, json_real(f->reference[i]));
+    return a;
+}
+
+void render_front_summary(json_t *study, const struct front *f)
+{
+    size_t m = f->st.spec->n_objectives;
+    json_object_set_new(study, "hypervolume", real_json(f->hypervolume));
+    json_object_set_new(study, "reference_point", reference_json(f, m));
+    json_object_set_new(study, "reference_source", text_json(front_reference_name(f->ref_source)));
+    json_object_set_new(study, "pareto_size", json_integer((json_int_t)f->trials.n));
+}
+
+json_t *render_front(const struct front *f)
+{
+    const struct spec *sp = f->st.spec;
+    json_t *objectives = json_array();
+    for (size_t i = 0; i < sp->n_objectives; i++)
+        json_array_append_new(objectives,
+                              json_pack("{ss ss}", "name", sp->objectives[i].name, "direction",
+                                        sp->objectives[i].maximize ? "maximize" : "minimize"));
+    json_t *trials = json_array();
+    for (size_t i = 0; i < f->trials.n; i++)
+        json_array_append_new(trials, render_trial(&f->trials.v[i]));
+    json_t *j = json_object();
+    json_object_set_new(j, "study", json_string(f->st.name));
+    json_object_set_new(j, "objectives", objectives);
+    json_object_set_new(j, "reference_point", reference_json(f, sp->n_objectives));
+    json_object_set_new(j, "reference_source", text_json(front_reference_name(f->ref_source)));
+    json_object_set_new(j, "hypervolume", real_json(f->hypervolume));
+    json_object_set_new(j, "pareto", json_true());
+    json_object_set_new(j, "trials", trials);
+    json_object_set_new(j, "n_completed", json_integer(f->n_completed));
+    json_object_set_new(j, "n_feasible", json_integer(f->n_feasible));
+    if (f->history) {
+        json_t *h = json_array();
+        for (size_t i = 0; i < f->n_hv; i++)
+            json_array_append_new(
+                h, json_pack("[Io]", (json_int_t)f->hv_numbers[i], real_json(f->hv_values[i])));
+        json_object_set_new(j, "hypervolume_history", h);
+    }
+    return j;
 }

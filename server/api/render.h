@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "front.h"
 #include "store.h"
 
 /* The JSON of studies and trials, as the API answers them (DESIGN.md, "REST
@@ -13,7 +14,10 @@
 
 /* A trial: id, number, state, params, value, values, source, worker, attempts,
  * times, error, last_step, last_value, lease_expires_at (the later of the
- * database's and the heartbeats' in memory), sandbox. */
+ * database's and the heartbeats' in memory), sandbox; for a study of several
+ * objectives or with constraints also objectives (in the spec's order, null
+ * before it finishes with one) and feasible (null unless completed under
+ * constraints). */
 json_t *render_trial(const struct trial *t);
 /* A trial with its study's name, reports and attempts (GET /trials/{id}). */
 json_t *render_trial_detail(const struct trial_detail *d);
@@ -24,6 +28,13 @@ json_t *render_lease(const struct trial *t, const struct study *st);
 json_t *render_study(const struct study_info *s, bool full);
 /* {"studies": [...]} */
 json_t *render_study_list(const struct study_list *l);
+/* A study's Pareto set (GET /studies/{name}/pareto): study, objectives,
+ * reference_point, reference_source, hypervolume, pareto (true), trials,
+ * n_completed, n_feasible, and hypervolume_history when f has it. */
+json_t *render_front(const struct front *f);
+/* Add a study's hypervolume, reference_point, reference_source and
+ * pareto_size from f to study (borrowed, changed). */
+void render_front_summary(json_t *study, const struct front *f);
 /* {"trials": [...], "next_after": n|null, "total": n} */
 json_t *render_trial_page(const struct trial_page *p);
 

@@ -106,6 +106,24 @@ static void pruned_estimates(struct db *db, const struct study *st, const struct
     free(finals);
 }
 
+/* A finished trial's objectives (oriented, lower is better; NAN unless it
+ * completed) into vals (m entries, may be NULL) and its constraint values into
+ * cons (NAN where not reported; may be NULL). */
+static void multi_row(const struct spec *sp, const struct trial_outcome *t, double *vals,
+                      double *cons)
+{
+    struct outcome oc;
+    char err[8];
+    /* read as a pruned trial would be: nothing is required */
+    lifecycle_outcome(sp, TRIAL_PRUNED, t->value, t->values, &oc, err, sizeof err);
+    for (size_t j = 0; vals && j < sp->n_objectives; j++) {
+        double x = t->state == TRIAL_COMPLETED ? oc.objs[j] : NAN;
+        vals[j] = sp->objectives[j].maximize ? -x : x;
+    }
+    for (size_t c = 0; cons && c < sp->n_constraints; c++)
+        cons[c] = t->state == TRIAL_FAILED ? NAN : oc.cons[c];
+}
+
 int history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx)
 {
     memset(ctx, 0, sizeof *ctx);
@@ -114,12 +132,25 @@ int history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx)
     ctx->options = st->spec->sampler_opts;
     struct trial_outcome *rows;
     size_t n;
-    if (store_outcomes(db, st->id, &rows, &n) < 0)
+    bool multi = spec_multi(st->spec);
+    if (store_outcomes(db, st->id, multi, &rows, &n) < 0)
         return -1;
+    size_t m = multi && st->spec->n_objectives > 1 ? st->spec->n_objectives : 0;
+    size_t nc = multi ? st->spec->n_constraints : 0;
+    double *vals = m ? malloc((n + 1) * m * sizeof *vals) : NULL;
+    double *cons = nc ? malloc((n + 1) * nc * sizeof *cons) : NULL;
+    if ((m && !vals) || (nc && !cons)) {
+        free(vals);
+        free(cons);
+        store_outcomes_free(rows, n);
+        return -1;
+    }
     struct obs *hist = calloc(n + 1, sizeof *hist), *pend = calloc(n + 1, sizeof *pend);
     struct obs_mf *mf = calloc(n + 1, sizeof *mf);
     long long *ids = calloc(n + 1, sizeof *ids), *steps = calloc(n + 1, sizeof *steps);
     if (!hist || !pend || !mf || !ids || !steps) {
+        free(vals);
+        free(cons);
         free(hist);
         free(pend);
         free(mf);
@@ -136,7 +167,9 @@ int history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx)
         if (s == OBS_COMPLETED)
             v = t->value;
         else if (s == OBS_PRUNED)
-            v = isfinite(t->value) ? t->value : t->last_value;
+            /* the last report is of the objective the pruner watches */
+            v = isfinite(t->value) || (multi && st->spec->pruner_objective != 0) ? t->value
+                                                                                 : t->last_value;
         if (isfinite(v) && st->direction < 0)
             v = -v;
         /* the params move from the row to the observation */
@@ -144,11 +177,15 @@ int history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx)
         if (s == OBS_PENDING) {
             pend[np++] = o;
         } else {
+            if (multi)
+                multi_row(st->spec, t, m ? vals + nh * m : NULL, nc ? cons + nh * nc : NULL);
             ids[nh] = t->id;
             steps[nh] = t->last_step;
             hist[nh++] = o;
         }
     }
+    for (size_t i = 0; i < n; i++)
+        json_decref(rows[i].values);
     free(rows);
     pruned_estimates(db, st, hist, ids, steps, mf, nh);
     free(ids);
@@ -158,6 +195,10 @@ int history_load(struct db *db, const struct study *st, struct sampler_ctx *ctx)
     ctx->pending = pend;
     ctx->n_pending = np;
     ctx->mf = mf;
+    ctx->n_objectives = m;
+    ctx->values = vals;
+    ctx->n_constraints = nc;
+    ctx->constraints = cons;
     return 0;
 }
 
@@ -170,5 +211,7 @@ void history_free(struct sampler_ctx *ctx)
     free((void *)ctx->history);
     free((void *)ctx->pending);
     free((void *)ctx->mf);
+    free((void *)ctx->values);
+    free((void *)ctx->constraints);
     memset(ctx, 0, sizeof *ctx);
 }

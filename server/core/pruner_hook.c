@@ -13,12 +13,14 @@
 
 #define MAX_RUNGS 64
 
-/* The study's pruner options and direction; kind PRUNER_NONE when it has none. */
-static int load_opts(struct db *db, long long study_id, struct pruner_opts *o, bool *maximize)
+/* The study's pruner options, the objective it watches and its direction;
+ * kind PRUNER_NONE when it has none. */
+static int load_opts(struct db *db, long long study_id, struct pruner_opts *o, size_t *objective,
+                     bool *maximize)
 {
     pruner_opts_parse(NULL, o, NULL, 0);
     json_t *obj;
-    if (store_prune_opts(db, study_id, &obj, maximize) < 0)
+    if (store_prune_opts(db, study_id, &obj, objective, maximize) < 0)
         return -1;
     char err[256];
     if (obj && pruner_opts_parse(obj, o, err, sizeof err) < 0) {
@@ -145,7 +147,7 @@ static long long max_resource(struct db *db, const struct pruner_opts *o, long l
 {
     size_t n = 0;
     long long learned = 0;
-    if (store_prune_finals(db, study_id, NULL, &n, &learned) < 0)
+    if (store_prune_finals(db, study_id, 0, NULL, &n, &learned) < 0)
         log_warn("pruner: %s", db_errmsg(db));
     return pruner_max_resource(o, learned);
 }
@@ -157,7 +159,8 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
         return true;
     struct pruner_opts o;
     bool maximize = false;
-    if (load_opts(db, study_id, &o, &maximize) < 0 || o.kind == PRUNER_NONE)
+    size_t objective = 0;
+    if (load_opts(db, study_id, &o, &objective, &maximize) < 0 || o.kind == PRUNER_NONE)
         return false;
     struct pruner_point *curve;
     size_t n;
@@ -201,7 +204,7 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
         double *finals = NULL;
         size_t nf = 0;
         long long learned = 0;
-        if (store_prune_finals(db, study_id, &finals, &nf, &learned) == 0)
+        if (store_prune_finals(db, study_id, objective, &finals, &nf, &learned) == 0)
             prune = pruner_curve_decide(&o, maximize, curve, n, finals, nf,
                                         pruner_max_resource(&o, learned), &verdict);
         else
@@ -215,7 +218,7 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
     case PRUNER_PATIENCE:
         name = "patience";
         double best;
-        store_prune_best(db, study_id, maximize, &best);
+        store_prune_best(db, study_id, objective, maximize, &best);
         prune = pruner_patience_decide(&o, maximize, curve, n, best);
         if (prune)
             snprintf(why, sizeof why, "%s",

@@ -63,7 +63,7 @@ static const struct opt_def *find_def(const struct opt_def *defs, const char *ke
 
 static void list_keys(const struct opt_def *defs, char *out, size_t n)
 {
-    size_t len = (size_t)snprintf(out, n, "name");
+    size_t len = (size_t)snprintf(out, n, "name, objective");
     for (size_t i = 0; defs[i].key && len < n; i++)
         len += (size_t)snprintf(out + len, n - len, ", %s", defs[i].key);
 }
@@ -79,6 +79,18 @@ static int parse_members(const json_t *obj, const char *pname, const struct opt_
     {
         if (strcmp(key, "name") == 0)
             continue;
+        if (strcmp(key, "objective") == 0) {
+            /* the objective watched: the spec checks that it names one */
+            if (!json_is_null(v) && (!json_is_string(v) || json_string_length(v) == 0)) {
+                json_quote(v, a, sizeof a);
+                json_errf(err, errlen,
+                          "pruner.objective: must be the name of an objective of the study "
+                          "(got %s)",
+                          a);
+                return -1;
+            }
+            continue;
+        }
         const struct opt_def *d = find_def(defs, key);
         if (!d) {
             list_keys(defs, l, sizeof l);

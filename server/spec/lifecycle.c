@@ -1,6 +1,8 @@
 #include <config.h>
 #include "lifecycle.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "space.h"
@@ -123,4 +125,108 @@ enum trial_action lifecycle_heartbeat_action(bool study_finished, bool judged)
 int64_t lease_ms(const struct spec *sp)
 {
     return (int64_t)(sp->heartbeat_s * 1000.0 * (double)sp->stale_after);
+}
+
+double lifecycle_constraint_value(const struct spec_constraint *c, double x)
+{
+    double below = c->has_min ? c->min - x : -INFINITY;
+    double above = c->has_max ? x - c->max : -INFINITY;
+    return below > above ? below : above;
+}
+
+/* values[name] as a finite number, else NAN. */
+static double metric(const json_t *values, const char *name)
+{
+    json_t *v = json_object_get(values, name);
+    if (!json_is_number(v))
+        return NAN;
+    double x = json_number_value(v);
+    return isfinite(x) ? x : NAN;
+}
+
+int lifecycle_outcome(const struct spec *sp, enum trial_state state, double value,
+                      const json_t *values, struct outcome *out, char *err, size_t errlen)
+{
+    bool completed = state == TRIAL_COMPLETED;
+    out->feasible = -1;
+    out->violation = NAN;
+    for (size_t i = 0; i < sp->n_objectives; i++) {
+        double x = metric(values, sp->objectives[i].name);
+        if (i == 0 && isnan(x) && isfinite(value))
+            x = value;
+        out->objs[i] = x;
+        if (completed && isnan(x)) {
+            snprintf(err, errlen,
+                     "values.%s: required: an objective of this study (a finite "
+                     "number)",
+                     sp->objectives[i].name);
+            return -1;
+        }
+    }
+    double total = 0;
+    bool feasible = true;
+    for (size_t i = 0; i < sp->n_constraints; i++) {
+        const struct spec_constraint *c = &sp->constraints[i];
+        double x = metric(values, c->name);
+        out->cons[i] = isnan(x) ? NAN : lifecycle_constraint_value(c, x);
+        if (completed && isnan(x)) {
+            snprintf(err, errlen,
+                     "values.%s: required: a constraint of this study (a finite "
+                     "number)",
+                     c->name);
+            return -1;
+        }
+        if (out->cons[i] > 0) {
+            feasible = false;
+            total += out->cons[i];
+        }
+    }
+    if (completed && sp->n_constraints > 0) {
+        out->feasible = feasible;
+        out->violation = total;
+    }
+    return 0;
+}
+
+bool lifecycle_dominates(const struct spec *sp, const double *a, const double *b)
+{
+    bool better = false;
+    for (size_t i = 0; i < sp->n_objectives; i++) {
+        double x = sp->objectives[i].maximize ? -a[i] : a[i];
+        double y = sp->objectives[i].maximize ? -b[i] : b[i];
+        if (!(x <= y))
+            return false;
+        if (x < y)
+            better = true;
+    }
+    return better;
+}
+
+size_t lifecycle_reference_after(const struct spec *sp)
+{
+    size_t n = 2 * sp->n_objectives + 2;
+    return n > 10 ? n : 10;
+}
+
+void lifecycle_reference(const struct spec *sp, const double *objs, size_t n, double *ref)
+{
+    size_t m = sp->n_objectives;
+    for (size_t j = 0; j < m; j++) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
+            double x = objs[i * m + j];
+            if (x < lo)
+                lo = x;
+            if (x > hi)
+                hi = x;
+        }
+        if (n == 0)
+            lo = hi = 0;
+        double margin = 0.1 * (hi - lo);
+        if (margin == 0)
+            margin = 0.1 * fabs(hi);
+        if (margin == 0)
+            margin = 1;
+        ref[j] = sp->objectives[j].maximize ? lo - margin : hi + margin;
+    }
 }

@@ -115,6 +115,41 @@ enum trial_action lifecycle_report_action(bool judged, bool pruned_now);
  * pruner stopped the trial, continue otherwise. */
 enum trial_action lifecycle_heartbeat_action(bool study_finished, bool judged);
 
+/* --- several objectives and constraints (spec_multi() studies) --- */
+
+/* What a finished trial records of its objectives and constraints. */
+struct outcome {
+    double objs[SPEC_MAX_OBJECTIVES];  /* objective values in the spec's order, in their own
+                                          units; NAN where not reported */
+    double cons[SPEC_MAX_CONSTRAINTS]; /* each constraint's value: <= 0 when it holds, else the
+                                          amount it is missed by; NAN where not reported */
+    int feasible;                      /* 1 every constraint holds, 0 one does not, -1 not
+                                          judged (no constraints, or not completed) */
+    double violation;                  /* the sum of the positive cons, NAN when not judged */
+};
+/* The value of constraint c for a reported metric x: how far x lies outside
+ * [min, max] (positive), or minus its distance to the nearer bound inside. */
+double lifecycle_constraint_value(const struct spec_constraint *c, double x);
+/* Read a trial's objectives and constraints from values (borrowed metrics by
+ * name, may be NULL) and value (stands for the first objective when values
+ * does not name it; NAN for none) as it ends in state. A completed trial must
+ * carry every objective and every constraint's metric as a finite number:
+ * otherwise -1 with a message naming the member ("values.latency_ms: required:
+ * an objective of this study"). 0 on success. */
+int lifecycle_outcome(const struct spec *sp, enum trial_state state, double value,
+                      const json_t *values, struct outcome *out, char *err, size_t errlen);
+/* Whether objective vector a (spec order, own units) dominates b: no worse in
+ * every objective in its direction, better in one. */
+bool lifecycle_dominates(const struct spec *sp, const double *a, const double *b);
+/* Feasible completed trials after which a study without a reference point in
+ * its spec derives one: max(10, 2 m + 2) for m objectives. */
+size_t lifecycle_reference_after(const struct spec *sp);
+/* The derived reference point of objs (n rows of n_objectives values, the
+ * first feasible completed trials in completion order) into ref: per
+ * objective its worst value moved by a tenth of the range (of the value itself
+ * when the range is 0, or 1 when both are 0) further in the worse direction. */
+void lifecycle_reference(const struct spec *sp, const double *objs, size_t n, double *ref);
+
 /* A study's lease length in ms: heartbeat_s times stale_after. */
 int64_t lease_ms(const struct spec *sp);
 

@@ -18,8 +18,12 @@ static const char *const top_keys[] = {"name",        "description",     "object
 static const char *const objective_keys[] = {"name", "direction", NULL};
 static const char *const constraint_keys[] = {"name", "min", "max", NULL};
 static const char *const directions[] = {"minimize", "maximize", NULL};
-static const char *const samplers[] = {"auto", "random", "sobol", "tpe", "gp", "llm", NULL};
-static const char *const classical[] = {"auto", "random", "sobol", "tpe", "gp", NULL};
+static const char *const samplers[] = {"auto", "random", "sobol", "tpe", "gp",
+                                       "mogp", "motpe",  "llm",   NULL};
+static const char *const classical[] = {"auto", "random", "sobol", "tpe",
+                                        "gp",   "mogp",   "motpe", NULL};
+/* Samplers that model one objective and no constraint. */
+static const char *const single_objective[] = {"tpe", "gp", NULL};
 static const char *const llm_keys[] = {"provider", "model",       "history", "reasoning",
                                        "batch",    "init_trials", "then",    "max_tokens",
                                        "template", "temperature", "mode",    "candidates",
@@ -156,6 +160,11 @@ static int get_double(const json_t *obj, const char *prefix, const char *key, do
     }
     *out = x;
     return 0;
+}
+
+bool spec_multi(const struct spec *s)
+{
+    return s->n_objectives > 1 || s->n_constraints > 0;
 }
 
 bool spec_name_valid(const char *name)
@@ -442,6 +451,13 @@ static int parse_sampler(struct spec *s, const json_t *in, json_t *out, char *er
     } else {
         s->seed = seed_from_name(s->name);
     }
+    if (spec_multi(s) && in_list(name, single_objective)) {
+        json_errf(err, errlen,
+                  "sampler.name: \"%s\" models one objective without constraints; this study "
+                  "has %s: use auto, mogp, motpe, random, sobol or llm",
+                  name, s->n_objectives > 1 ? "several objectives" : "constraints");
+        return -1;
+    }
     s->sampler = strdup(name);
     s->sampler_opts = obj ? json_deep_copy(obj) : json_object();
     if (!s->sampler || !s->sampler_opts)
@@ -467,7 +483,8 @@ static int parse_llm(struct spec *s, const json_t *in, json_t *out, char *err, s
         return -1;
     if (get_word(obj, "llm", "provider", "default", NULL, &provider, err, errlen) < 0 ||
         get_word(obj, "llm", "history", "compressed", histories, &history, err, errlen) < 0 ||
-        get_word(obj, "llm", "then", "gp", classical, &then, err, errlen) < 0 ||
+        get_word(obj, "llm", "then", spec_multi(s) ? "auto" : "gp", classical, &then, err, errlen) <
+            0 ||
         get_word(obj, "llm", "fallback", "allow", fallbacks, &fallback, err, errlen) < 0 ||
         get_long(obj, "llm", "batch", 1, 1, 16, &batch, err, errlen) < 0 ||
         get_long(obj, "llm", "init_trials", 0, 1, 1000000, &init_trials, err, errlen) < 0 ||
@@ -475,6 +492,13 @@ static int parse_llm(struct spec *s, const json_t *in, json_t *out, char *err, s
         get_double(obj, "llm", "max_tokens", 500000, 1, 1e15, &max_tokens, err, errlen) < 0 ||
         get_double(obj, "llm", "temperature", 0, 0, 2, &temperature, err, errlen) < 0)
         return -1;
+    if (spec_multi(s) && in_list(then, single_objective)) {
+        json_errf(err, errlen,
+                  "llm.then: \"%s\" models one objective without constraints; this study has "
+                  "%s: use auto, mogp, motpe, random or sobol",
+                  then, s->n_objectives > 1 ? "several objectives" : "constraints");
+        return -1;
+    }
     if (max_tokens != floor(max_tokens)) {
         json_quote(opt(obj, "max_tokens"), a, sizeof a);
         json_errf(err, errlen, "llm.max_tokens: must be a positive integer (got %s)", a);
@@ -533,6 +557,27 @@ static int parse_pruner(struct spec *s, const json_t *in, json_t *out, char *err
         get_word(obj, "pruner", "name", "none", pruners, &name, err, errlen) < 0 ||
         pruner_validate(obj, err, errlen) < 0)
         return -1;
+    const char *watched;
+    if (get_word(obj, "pruner", "objective", s->objectives[0].name, NULL, &watched, err, errlen) <
+        0)
+        return -1;
+    s->pruner_objective = s->n_objectives;
+    for (size_t i = 0; i < s->n_objectives; i++)
+        if (!strcmp(s->objectives[i].name, watched))
+            s->pruner_objective = i;
+    if (s->pruner_objective == s->n_objectives) {
+        char list[256];
+        size_t len = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < s->n_objectives && len < sizeof list; i++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s\"%s\"", i ? ", " : "",
+                                    s->objectives[i].name);
+        json_errf(err, errlen,
+                  "pruner.objective: \"%s\" is not an objective of this study "
+                  "(expected one of %s)",
+                  watched, list);
+        return -1;
+    }
     s->pruner = strdup(name);
     s->pruner_opts = obj ? json_deep_copy(obj) : json_object();
     if (!s->pruner || !s->pruner_opts)

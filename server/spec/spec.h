@@ -40,23 +40,28 @@ struct spec {
     char *sampler;                         /* owned: auto|random|sobol|tpe|gp|llm */
     uint64_t seed;                         /* sampler seed (default derived from the name) */
     json_t *sampler_opts;                  /* owned "sampler" object as given, defaults filled */
-    json_t *llm;            /* owned "llm" object with defaults, or NULL when absent */
-    char *pruner;           /* owned: none|median|asha|patience */
-    json_t *pruner_opts;    /* owned "pruner" object */
-    long max_trials;        /* budget.max_trials, default 100 */
-    long max_parallel;      /* budget.max_parallel, default 8 */
-    long max_failures;      /* budget.max_failures, default 10 */
-    double trial_timeout_s; /* budget.trial_timeout_s, default 3600, 0 = none */
-    double heartbeat_s;     /* lease.heartbeat_s, default 30 */
-    long stale_after;       /* lease.stale_after, default 2 */
-    long max_retries;       /* lease.max_retries, default 2 */
-    json_t *json;           /* owned: the whole spec with defaults filled, as stored */
+    json_t *llm;             /* owned "llm" object with defaults, or NULL when absent */
+    char *pruner;            /* owned: none|median|asha|patience */
+    json_t *pruner_opts;     /* owned "pruner" object */
+    size_t pruner_objective; /* index of the objective the pruner watches ("pruner.objective",
+                                default 0) */
+    long max_trials;         /* budget.max_trials, default 100 */
+    long max_parallel;       /* budget.max_parallel, default 8 */
+    long max_failures;       /* budget.max_failures, default 10 */
+    double trial_timeout_s;  /* budget.trial_timeout_s, default 3600, 0 = none */
+    double heartbeat_s;      /* lease.heartbeat_s, default 30 */
+    long stale_after;        /* lease.stale_after, default 2 */
+    long max_retries;        /* lease.max_retries, default 2 */
+    json_t *json;            /* owned: the whole spec with defaults filled, as stored */
 };
 
 /* Validate a spec object (borrowed). NULL with a message naming the field
  * ("budget.max_trials: must be a positive integer") on any violation, including
  * unknown top-level keys. */
 struct spec *spec_parse(const json_t *in, char *err, size_t errlen);
+/* True when the study has several objectives or constraints: its trials carry
+ * an objective vector and a feasibility, and its samplers must model them. */
+bool spec_multi(const struct spec *s);
 /* Free a spec; accepts NULL. */
 void spec_free(struct spec *s);
 /* True when name is a valid study name. */

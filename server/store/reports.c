@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,14 +76,26 @@ static int report_body(struct db *db, void *arg)
         return -1;
     if (lifecycle_lease_check(lr.state, lr.worker, in->worker) != LEASE_HELD)
         return lease_conflict(c->e, in->trial_id, &lr, in->worker);
-    if (report_write(db, in->trial_id, in->step, in->value, c->values) < 0 ||
+    double value = in->value;
+    struct spec_entry *ref = spec_ref(db, lr.study_id, lr.created);
+    const struct spec *sp = spec_of(ref);
+    if (sp && spec_multi(sp)) {
+        /* the value of the objective the pruner watches: by name, or "value"
+         * when that is the first objective */
+        const struct spec_objective *o = &sp->objectives[sp->pruner_objective];
+        json_t *v = json_object_get(in->values, o->name);
+        double x = json_is_number(v) ? json_number_value(v) : NAN;
+        value = isfinite(x) ? x : sp->pruner_objective == 0 ? in->value : NAN;
+    }
+    spec_unref(ref);
+    if (report_write(db, in->trial_id, in->step, value, c->values) < 0 ||
         extend_lease(db, in->trial_id, &lr) < 0)
         return serr_db(c->e, db, "report");
     bool pruned_now = false;
-    if (!lr.judged && isfinite(in->value) && c->prune)
-        pruned_now = c->prune(db, lr.study_id, in->trial_id, in->step, in->value);
+    if (!lr.judged && isfinite(value) && c->prune)
+        pruned_now = c->prune(db, lr.study_id, in->trial_id, in->step, value);
     /* a decision sticks: once judged, every later report answers prune */
-    c->action = lifecycle_report_action(lr.judged && isfinite(in->value), pruned_now);
+    c->action = lifecycle_report_action(lr.judged && isfinite(value), pruned_now);
     return 0;
 }
 
@@ -125,24 +138,41 @@ int store_reports_add(struct db *db, long long trial_id, const long long *steps,
 
 /* --- what the pruner reads --- */
 
-int store_prune_opts(struct db *db, long long study_id, json_t **pruner, bool *maximize)
+int store_prune_opts(struct db *db, long long study_id, json_t **pruner, size_t *objective,
+                     bool *maximize)
 {
     *pruner = NULL;
+    *objective = 0;
     *maximize = false;
-    sqlite3_stmt *q = db_stmt(db, "SELECT json_extract(spec, '$.pruner'), direction FROM "
-                                  "studies WHERE id = ?");
+    sqlite3_stmt *q = db_stmt(db, "SELECT json_extract(spec, '$.pruner'), direction, created_at "
+                                  "FROM studies WHERE id = ?");
     if (!q)
         return -1;
     sqlite3_bind_int64(q, 1, study_id);
     int rc = -1;
+    long long created = 0;
     if (sqlite3_step(q) == SQLITE_ROW) {
         const char *text = (const char *)sqlite3_column_text(q, 0);
         *maximize = sqlite3_column_int(q, 1) < 0;
         *pruner = text ? json_loads(text, 0, NULL) : NULL;
+        created = sqlite3_column_int64(q, 2);
         rc = 0;
     }
     sqlite3_reset(q);
+    struct spec_entry *ref = rc == 0 ? spec_ref(db, study_id, created) : NULL;
+    const struct spec *sp = spec_of(ref);
+    if (sp) {
+        *objective = sp->pruner_objective;
+        *maximize = sp->objectives[sp->pruner_objective].maximize;
+    }
+    spec_unref(ref);
     return rc;
+}
+
+/* The JSON path of objective k in a trial's objs, "$[k]". */
+static void objective_path(size_t k, char *path, size_t n)
+{
+    snprintf(path, n, "$[%zu]", k);
 }
 
 int store_prune_curve(struct db *db, long long trial_id, long long **steps, double **values,
@@ -202,16 +232,22 @@ int store_prune_completed(struct db *db, long long study_id, long *n)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-int store_prune_best(struct db *db, long long study_id, bool maximize, double *best)
+int store_prune_best(struct db *db, long long study_id, size_t objective, bool maximize,
+                     double *best)
 {
     *best = NAN;
-    sqlite3_stmt *q = maximize ? db_stmt(db, "SELECT max(value) FROM trials WHERE study_id = ? AND "
-                                             "state = 'completed'")
-                               : db_stmt(db, "SELECT min(value) FROM trials WHERE study_id = ? AND "
-                                             "state = 'completed'");
+    sqlite3_stmt *q =
+        maximize ? db_stmt(db, "SELECT max(iif(?2 IS NULL, value, json_extract(objs, ?2))) FROM "
+                               "trials WHERE study_id = ?1 AND state = 'completed'")
+                 : db_stmt(db, "SELECT min(iif(?2 IS NULL, value, json_extract(objs, ?2))) FROM "
+                               "trials WHERE study_id = ?1 AND state = 'completed'");
     if (!q)
         return -1;
+    char path[32];
+    objective_path(objective, path, sizeof path);
     sqlite3_bind_int64(q, 1, study_id);
+    if (objective > 0)
+        sqlite3_bind_text(q, 2, path, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW)
         *best = col_double(q, 0);
@@ -318,8 +354,8 @@ int store_prune_rung_others(struct db *db, long long study_id, long long trial_i
     return 0;
 }
 
-int store_prune_finals(struct db *db, long long study_id, double **values, size_t *n,
-                       long long *max_step)
+int store_prune_finals(struct db *db, long long study_id, size_t objective, double **values,
+                       size_t *n, long long *max_step)
 {
     *max_step = 0;
     sqlite3_stmt *m = db_stmt(db, "SELECT max(last_step) FROM trials WHERE study_id = ? AND "
@@ -336,14 +372,18 @@ int store_prune_finals(struct db *db, long long study_id, double **values, size_
     sqlite3_reset(m);
     if (!values)
         return rc == SQLITE_ROW ? 0 : -1;
-    sqlite3_stmt *q =
-        db_stmt(db, "SELECT value FROM trials WHERE study_id = ? AND state = 'completed'");
+    sqlite3_stmt *q = db_stmt(db, "SELECT iif(?2 IS NULL, value, json_extract(objs, ?2)) FROM "
+                                  "trials WHERE study_id = ?1 AND state = 'completed'");
     if (rc != SQLITE_ROW || !q) {
         *values = NULL;
         *n = 0;
         return -1;
     }
+    char path[32];
+    objective_path(objective, path, sizeof path);
     sqlite3_bind_int64(q, 1, study_id);
+    if (objective > 0)
+        sqlite3_bind_text(q, 2, path, -1, SQLITE_TRANSIENT);
     return collect(q, values, n);
 }
 

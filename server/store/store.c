@@ -104,6 +104,10 @@ int trial_read(sqlite3_stmt *q, struct trial *t)
     t->last_value = col_double(q, 15);
     t->lease_expires_at = col_time(q, 16);
     t->sandbox = col_strdup(q, 17);
+    t->objs = col_json(q, 18);
+    t->feasible = sqlite3_column_type(q, 19) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 19) != 0;
+    t->pareto = sqlite3_column_int(q, 20) != 0;
+    t->multi = sqlite3_column_int(q, 21) != 0;
     return bad;
 }
 
@@ -115,6 +119,7 @@ void store_trial_release(struct trial *t)
     free(t->worker);
     free(t->error);
     free(t->sandbox);
+    json_decref(t->objs);
     memset(t, 0, sizeof *t);
 }
 

@@ -93,7 +93,12 @@ struct study_info {
     int64_t created_at;     /* ms */
     int64_t finished_at;    /* ms, or STORE_NO_TIME */
     struct counts counts;   /* trials by state */
-    struct trial *best;     /* owned, the best completed trial, or NULL when none */
+    struct trial *best;     /* owned, the best (feasible) completed trial, or NULL when none */
+    size_t n_objectives;    /* objectives of its spec */
+    size_t n_constraints;   /* constraints of its spec */
+    long long pareto_size;  /* trials on its Pareto front (several objectives), else 0 */
+    bool reference_derived; /* reference holds the recorded derived reference point */
+    double reference[SPEC_MAX_OBJECTIVES]; /* read when reference_derived */
 };
 /* Release what info owns; accepts a zeroed struct. */
 void store_study_info_release(struct study_info *info);
@@ -151,6 +156,11 @@ struct trial {
     double last_value;        /* its value, NAN when none */
     int64_t lease_expires_at; /* ms as stored, or STORE_NO_TIME (heartbeats may extend it) */
     char *sandbox;            /* owned sandbox the worker ran it in, NULL when none */
+    json_t *objs;             /* owned objective values in the spec's order (array, null where
+                                 not reported), NULL when none */
+    int feasible;             /* 1 every constraint holds, 0 one does not, -1 not judged */
+    bool pareto;              /* on its study's Pareto front */
+    bool multi;               /* its study has several objectives or constraints (spec_multi) */
 };
 /* Release what t owns; accepts a zeroed struct. */
 void store_trial_release(struct trial *t);
@@ -210,7 +220,8 @@ struct trial_curve {
 };
 
 /* A page of trials: state and source filters (NULL for all; a source also
- * matches "source:..."), at most limit, in order: by number after `after`
+ * matches "source:..."), with pareto only the study's Pareto set (for one
+ * objective its best trial), at most limit, in order: by number after `after`
  * (before it when descending; -1 for the start), or by value from the
  * position `after`. With curves, each trial's intermediate values too. */
 struct trial_page {
@@ -221,12 +232,12 @@ struct trial_page {
     long long total;            /* trials matching the filters */
 };
 int store_trials_page(struct db *db, const char *name, const enum trial_state *state,
-                      const char *source, long long after, long long limit, enum store_order order,
-                      bool curves, struct trial_page *out, struct serr *e);
+                      const char *source, bool pareto, long long after, long long limit,
+                      enum store_order order, bool curves, struct trial_page *out, struct serr *e);
 void store_trial_page_release(struct trial_page *p);
 /* Every trial of a study by number. */
 int store_trials_all(struct db *db, long long study_id, struct trial_list *out, struct serr *e);
-/* The best completed trial, 404 when none. */
+/* The best completed trial (feasible, when the study has constraints), 404 when none. */
 int store_best(struct db *db, const char *name, struct trial *out, struct serr *e);
 /* Enqueue a trial with given params (borrowed, already checked against the
  * space); out gets it. 409 when the study is finished. */
@@ -306,10 +317,13 @@ struct trial_outcome {
     long long number;       /* trial number */
     long long id;           /* trial row id */
     long long last_step;    /* step of its last report, -1 when none */
+    json_t *values;         /* owned metrics of its result by name, NULL when none or not asked */
 };
 /* Every trial of the study by number (those whose params do not parse are
- * left out). *out is a new array; free with store_outcomes_free. */
-int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out, size_t *n);
+ * left out), with values when asked. *out is a new array; free with
+ * store_outcomes_free. */
+int store_outcomes(struct db *db, long long study_id, bool values, struct trial_outcome **out,
+                   size_t *n);
 void store_outcomes_free(struct trial_outcome *v, size_t n);
 
 /* Every started trial's reports of one study, by trial id, for the
@@ -327,6 +341,24 @@ struct study_curves {
  * caller then goes without). Free with store_curves_free. */
 int store_curves(struct db *db, long long study_id, size_t max_reports, struct study_curves *c);
 void store_curves_free(struct study_curves *c);
+
+/* --- several objectives (objectives.c) --- */
+
+/* The Pareto set of a study of several objectives: its feasible completed
+ * trials that no other dominates, kept as trials complete. */
+struct front_rows {
+    struct trial_list trials; /* by number */
+    long long n_completed;    /* completed trials */
+    long long n_feasible;     /* completed trials that are feasible (all, without constraints) */
+};
+/* Read the front of study_id (the caller has loaded the study). */
+int store_front(struct db *db, long long study_id, struct front_rows *out, struct serr *e);
+void store_front_release(struct front_rows *f);
+/* The completed trials of study_id by number with their objective vectors
+ * (n rows of m values, own units, NAN where missing; a new array) and
+ * feasibility (1, 0, -1 not judged; a new array): the hypervolume history. */
+int store_objective_rows(struct db *db, long long study_id, size_t m, long long **numbers,
+                         double **objs, int **feasible, size_t *n, struct serr *e);
 
 /* --- reports (reports.c) --- */
 
@@ -356,15 +388,18 @@ int store_reports_add(struct db *db, long long trial_id, const long long *steps,
 
 /* What a pruner reads. These run inside the caller's transaction (or alone)
  * and return 0 or -1. */
-/* The study's "pruner" object (new reference, NULL when none) and direction. */
-int store_prune_opts(struct db *db, long long study_id, json_t **pruner, bool *maximize);
+/* The study's "pruner" object (new reference, NULL when none), the index of
+ * the objective it watches and that objective's direction. */
+int store_prune_opts(struct db *db, long long study_id, json_t **pruner, size_t *objective,
+                     bool *maximize);
 /* The trial's reports by step: steps[i], values[i] (NAN when none); new arrays. */
 int store_prune_curve(struct db *db, long long trial_id, long long **steps, double **values,
                       size_t *n);
 /* How many completed trials the study has. */
 int store_prune_completed(struct db *db, long long study_id, long *n);
-/* The study's best completed value (NAN when none). */
-int store_prune_best(struct db *db, long long study_id, bool maximize, double *best);
+/* The study's best completed value of objective (an index; NAN when none). */
+int store_prune_best(struct db *db, long long study_id, size_t objective, bool maximize,
+                     double *best);
 /* The values other trials of the study compare with at step: for median, each
  * by its latest report at or before step (completed trials, and running ones
  * that reached the step); for a rung (asha), by the first report at or after
@@ -375,11 +410,11 @@ int store_prune_median_others(struct db *db, long long study_id, long long trial
                               double **values, size_t *n);
 int store_prune_rung_others(struct db *db, long long study_id, long long trial_id, long long step,
                             double **values, long long **numbers, size_t *n);
-/* The completed trials' final values (new array; values may be NULL to ask
+/* The completed trials' final values of objective (an index; new array; values may be NULL to ask
  * for the length alone) and the longest one's last step (0 when none): the
  * curve pruner's comparison and the trial length of asha, hyperband, curve. */
-int store_prune_finals(struct db *db, long long study_id, double **values, size_t *n,
-                       long long *max_step);
+int store_prune_finals(struct db *db, long long study_id, size_t objective, double **values,
+                       size_t *n, long long *max_step);
 /* The number of trial_id within its study. */
 int store_prune_number(struct db *db, long long trial_id, long long *number);
 /* Keep the probability a pruner computed with the report at step. */

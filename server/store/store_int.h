@@ -12,8 +12,10 @@
 #define TRIAL_COLS                                                                                 \
     "t.id, t.study_id, t.number, t.state, t.params, t.value, t.values_json, t.source, t.worker, "  \
     "t.attempts, t.created_at, t.started_at, t.finished_at, t.error, t.last_step, t.last_value, "  \
-    "t.lease_expires_at, t.sandbox"
-#define TRIAL_NCOLS 18
+    "t.lease_expires_at, t.sandbox, t.objs, t.feasible, t.pareto, "                                \
+    "(SELECT ms.n_objectives > 1 OR ms.n_constraints > 0 FROM studies ms WHERE ms.id = "           \
+    "t.study_id)"
+#define TRIAL_NCOLS 22
 
 /* Fill t from the row q is on, columns TRIAL_COLS from the first; 0, or -1 when
  * out of memory or the state is not one of the lifecycle's. */
@@ -67,6 +69,23 @@ struct lease_row {
     long long created;      /* its study's creation time (the spec cache key) */
 };
 int lease_row_load(struct db *db, long long id, struct lease_row *lr, struct serr *e);
+/* Several objectives (objectives.c), inside the caller's transaction. */
+/* Put trial_id (feasible, completed, objective vector objs) on its study's
+ * front unless a trial there dominates it, and take off those it dominates. */
+int front_add(struct db *db, const struct spec *sp, long long study_id, long long trial_id,
+              const double *objs);
+/* Recompute the front of a study from its trials (after an import). */
+int front_rebuild(struct db *db, const struct spec *sp, long long study_id);
+/* Record the derived reference point once the study has enough feasible
+ * completed trials (lifecycle_reference_after()), unless its spec gives one
+ * or it is recorded already. */
+int reference_derive(struct db *db, const struct spec *sp, long long study_id);
+/* The objective vector as stored: a JSON array text (new string), null for NAN. */
+char *objs_text(const double *objs, size_t m);
+/* Parse a stored objective vector into objs[0..m), NAN where absent; false
+ * when text is not an array. */
+bool objs_parse(const char *text, double *objs, size_t m);
+
 /* Set e to the 409 of a worker that does not hold the lease; returns -1. */
 int lease_conflict(struct serr *e, long long id, const struct lease_row *lr, const char *worker);
 

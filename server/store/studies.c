@@ -122,10 +122,12 @@ static int best_trial(struct db *db, long long study_id, int direction, struct t
     *out = NULL;
     sqlite3_stmt *q =
         direction > 0 ? db_stmt(db, "SELECT " TRIAL_COLS " FROM trials t WHERE t.study_id = ? AND "
-                                    "t.state = 'completed' AND t.value IS NOT NULL "
+                                    "t.state = 'completed' AND t.value IS NOT NULL AND "
+                                    "COALESCE(t.feasible, 1) = 1 "
                                     "ORDER BY t.value ASC, t.number ASC LIMIT 1")
                       : db_stmt(db, "SELECT " TRIAL_COLS " FROM trials t WHERE t.study_id = ? AND "
-                                    "t.state = 'completed' AND t.value IS NOT NULL "
+                                    "t.state = 'completed' AND t.value IS NOT NULL AND "
+                                    "COALESCE(t.feasible, 1) = 1 "
                                     "ORDER BY t.value DESC, t.number ASC LIMIT 1");
     if (!q)
         return -1;
@@ -144,7 +146,8 @@ static int best_trial(struct db *db, long long study_id, int direction, struct t
 /* The columns study_info_read() reads. */
 #define STUDY_COLS                                                                                 \
     "s.id, s.name, s.state, s.direction, s.spec, s.tokens_in, s.tokens_out, s.cost_usd, "          \
-    "s.created_at, s.finished_at"
+    "s.created_at, s.finished_at, s.n_objectives, s.n_constraints, s.reference, "                  \
+    "(SELECT count(*) FROM trials p WHERE p.study_id = s.id AND p.pareto = 1)"
 
 static int study_info_read(struct db *db, sqlite3_stmt *q, struct study_info *s)
 {
@@ -161,6 +164,12 @@ static int study_info_read(struct db *db, sqlite3_stmt *q, struct study_info *s)
     s->cost_usd = sqlite3_column_double(q, 7);
     s->created_at = col_time(q, 8);
     s->finished_at = col_time(q, 9);
+    s->n_objectives = (size_t)sqlite3_column_int(q, 10);
+    s->n_constraints = (size_t)sqlite3_column_int(q, 11);
+    s->reference_derived =
+        s->n_objectives <= SPEC_MAX_OBJECTIVES &&
+        objs_parse((const char *)sqlite3_column_text(q, 12), s->reference, s->n_objectives);
+    s->pareto_size = sqlite3_column_int64(q, 13);
     if (store_counts(db, s->id, &s->counts) < 0 ||
         best_trial(db, s->id, s->direction, &s->best) < 0)
         return -1;
@@ -247,7 +256,8 @@ static int create_body(struct db *db, void *arg)
         if (step != SQLITE_DONE)
             return -1;
         sqlite3_stmt *ins = db_stmt(db, "INSERT INTO studies (name, spec, spec_in, direction, "
-                                        "created_at) VALUES (?, ?, ?, ?, ?)");
+                                        "created_at, n_objectives, n_constraints) VALUES (?, ?, "
+                                        "?, ?, ?, ?, ?)");
         if (!ins)
             return serr_db(c->e, db, "create study");
         sqlite3_bind_text(ins, 1, c->sp->name, -1, SQLITE_STATIC);
@@ -255,6 +265,8 @@ static int create_body(struct db *db, void *arg)
         sqlite3_bind_text(ins, 3, c->spec_in, -1, SQLITE_STATIC);
         sqlite3_bind_int(ins, 4, c->sp->maximize ? -1 : 1);
         sqlite3_bind_int64(ins, 5, time_now_ms());
+        sqlite3_bind_int64(ins, 6, (long long)c->sp->n_objectives);
+        sqlite3_bind_int64(ins, 7, (long long)c->sp->n_constraints);
         step = sqlite3_step(ins);
         if (step != SQLITE_DONE)
             serr_db(c->e, db, "create study");

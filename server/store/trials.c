@@ -91,18 +91,46 @@ static int page_curves(struct db *db, struct trial_page *out)
     return 0;
 }
 
+/* For the pareto filter: the id of the best trial of a study of one objective
+ * (its Pareto set), -1 for a study of several (the pareto column holds its
+ * set) or when it has no completed trial. */
+static int pareto_single(struct db *db, const char *name, long long *id, struct serr *e)
+{
+    *id = -1;
+    struct study st;
+    if (store_study_load(db, name, &st, e) < 0) {
+        store_study_release(&st);
+        return -1;
+    }
+    bool single = st.spec->n_objectives < 2;
+    store_study_release(&st);
+    if (!single)
+        return 0;
+    struct trial best;
+    struct serr ignored;
+    if (store_best(db, name, &best, &ignored) < 0)
+        return ignored.status == 404 ? 0 : serr_db(e, db, "list trials");
+    *id = best.id;
+    store_trial_release(&best);
+    return 0;
+}
+
 #define PAGE_SELECT                                                                                \
     "SELECT " TRIAL_COLS " FROM trials t WHERE t.study_id = ?1 "                                   \
     "AND (?3 IS NULL OR t.state = ?3) "                                                            \
-    "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "
+    "AND (?5 IS NULL OR t.source = ?5 OR t.source LIKE ?5 || ':%') "                               \
+    "AND (?6 IS NULL OR t.pareto = 1 OR t.id = ?6) "
 
 int store_trials_page(struct db *db, const char *name, const enum trial_state *state,
-                      const char *source, long long after, long long limit, enum store_order order,
-                      bool curves, struct trial_page *out, struct serr *e)
+                      const char *source, bool pareto, long long after, long long limit,
+                      enum store_order order, bool curves, struct trial_page *out, struct serr *e)
 {
     memset(out, 0, sizeof *out);
     long long sid = study_id_of(db, name, e);
     if (sid < 0)
+        return -1;
+    long long pareto_id = -1; /* the best trial of a study of one objective */
+    if (pareto && pareto_single(db, name, &pareto_id, e) < 0)
         return -1;
     bool desc = order == STORE_ORDER_NUMBER_DESC;
     bool by_value = order == STORE_ORDER_VALUE || order == STORE_ORDER_VALUE_DESC;
@@ -129,6 +157,8 @@ int store_trials_page(struct db *db, const char *name, const enum trial_state *s
     sqlite3_bind_int64(q, 4, limit + 1);
     if (source)
         sqlite3_bind_text(q, 5, source, -1, SQLITE_STATIC);
+    if (pareto)
+        sqlite3_bind_int64(q, 6, pareto_id);
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -164,20 +194,23 @@ int store_trials_page(struct db *db, const char *name, const enum trial_state *s
         return serr_db(e, db, "list intermediate values");
     }
     struct counts all;
-    if (!state && !source && store_counts(db, sid, &all) == 0) {
+    if (!state && !source && !pareto && store_counts(db, sid, &all) == 0) {
         /* no filter: the count is known without scanning the study */
         out->total = all.pending + all.running + all.completed + all.failed + all.pruned;
         return 0;
     }
     sqlite3_stmt *c = db_stmt(db, "SELECT COUNT(*) FROM trials t WHERE t.study_id = ?1 AND "
                                   "(?2 IS NULL OR t.state = ?2) AND (?3 IS NULL OR t.source = ?3 "
-                                  "OR t.source LIKE ?3 || ':%')");
+                                  "OR t.source LIKE ?3 || ':%') AND (?4 IS NULL OR t.pareto = 1 "
+                                  "OR t.id = ?4)");
     if (c) {
         sqlite3_bind_int64(c, 1, sid);
         if (state)
             sqlite3_bind_text(c, 2, trial_state_name(*state), -1, SQLITE_STATIC);
         if (source)
             sqlite3_bind_text(c, 3, source, -1, SQLITE_STATIC);
+        if (pareto)
+            sqlite3_bind_int64(c, 4, pareto_id);
         if (sqlite3_step(c) == SQLITE_ROW)
             out->total = sqlite3_column_int64(c, 0);
         sqlite3_reset(c);
@@ -229,10 +262,12 @@ int store_best(struct db *db, const char *name, struct trial *out, struct serr *
     sqlite3_stmt *q =
         st.direction > 0
             ? db_stmt(db, "SELECT " TRIAL_COLS " FROM trials t WHERE t.study_id = ? AND "
-                          "t.state = 'completed' AND t.value IS NOT NULL "
+                          "t.state = 'completed' AND t.value IS NOT NULL AND "
+                          "COALESCE(t.feasible, 1) = 1 "
                           "ORDER BY t.value ASC, t.number ASC LIMIT 1")
             : db_stmt(db, "SELECT " TRIAL_COLS " FROM trials t WHERE t.study_id = ? AND "
-                          "t.state = 'completed' AND t.value IS NOT NULL "
+                          "t.state = 'completed' AND t.value IS NOT NULL AND "
+                          "COALESCE(t.feasible, 1) = 1 "
                           "ORDER BY t.value DESC, t.number ASC LIMIT 1");
     int rc = -1;
     if (!q) {
@@ -359,6 +394,8 @@ int store_heartbeat(struct db *db, long long id, const char *worker, enum trial_
 struct complete_tx {
     const struct completion *in; /* the request */
     const char *values;          /* in->values as text, or NULL */
+    const struct spec *sp;       /* the study's spec (borrowed), NULL when it does not parse */
+    struct outcome oc;           /* objectives and constraints (spec_multi() studies) */
     struct lease_row lr;         /* the trial before */
     double value;                /* the value recorded */
     bool already;                /* a resend */
@@ -386,6 +423,8 @@ static int complete_study(struct db *db, struct complete_tx *c)
     return rc;
 }
 
+static int complete_write(struct db *db, struct complete_tx *c);
+
 static int complete_body(struct db *db, void *arg)
 {
     struct complete_tx *c = arg;
@@ -395,6 +434,26 @@ static int complete_body(struct db *db, void *arg)
         store_trial_detail_release(c->out);
     if (lease_row_load(db, in->trial_id, &c->lr, c->e) < 0)
         return -1;
+    struct spec_entry *ref = spec_ref(db, c->lr.study_id, c->lr.created);
+    c->sp = spec_of(ref);
+    int rc = complete_write(db, c);
+    spec_unref(ref);
+    c->sp = NULL;
+    return rc;
+}
+
+/* The completion of a loaded trial, its study's spec known (c->sp). */
+static int complete_write(struct db *db, struct complete_tx *c)
+{
+    const struct completion *in = c->in;
+    bool multi = c->sp && spec_multi(c->sp);
+    char err[256];
+    if (multi &&
+        lifecycle_outcome(c->sp, in->state, in->value, in->values, &c->oc, err, sizeof err) < 0)
+        return serr_set(c->e, 400, "bad_value", "%s", err);
+    if (!multi && in->state == TRIAL_COMPLETED && !isfinite(in->value))
+        return serr_set(c->e, 400, "bad_value",
+                        "value: a completed trial needs a finite number as its value");
     switch (lifecycle_complete_check(c->lr.state, c->lr.worker, in->worker, in->state)) {
     case LEASE_HELD:
         break;
@@ -405,13 +464,15 @@ static int complete_body(struct db *db, void *arg)
     case LEASE_OTHER:
         return lease_conflict(c->e, in->trial_id, &c->lr, in->worker);
     }
-    c->value = in->value;
-    if (!isfinite(c->value) && in->state == TRIAL_PRUNED)
+    c->value = multi ? c->oc.objs[0] : in->value;
+    if (!isfinite(c->value) && in->state == TRIAL_PRUNED &&
+        (!multi || c->sp->pruner_objective == 0))
         c->value = c->lr.last_value;
     int64_t now = time_now_ms();
     sqlite3_stmt *q = db_stmt(db, "UPDATE trials SET state = ?, value = ?, values_json = ?, "
                                   "error = ?, finished_at = ?, lease_expires_at = NULL, "
-                                  "sandbox = ?7 WHERE id = ?6");
+                                  "sandbox = ?7, objs = ?8, feasible = ?9, violation = ?10 "
+                                  "WHERE id = ?6");
     sqlite3_stmt *a = db_stmt(db, "UPDATE trial_attempts SET ended_at = ?, outcome = ? WHERE "
                                   "trial_id = ? AND attempt = ?");
     if (!q || !a)
@@ -428,6 +489,21 @@ static int complete_body(struct db *db, void *arg)
     sqlite3_bind_int64(q, 6, in->trial_id);
     if (in->sandbox)
         sqlite3_bind_text(q, 7, in->sandbox, -1, SQLITE_STATIC);
+    char *objs = NULL;
+    bool any = false;
+    for (size_t i = 0; multi && i < c->sp->n_objectives; i++)
+        any = any || isfinite(c->oc.objs[i]);
+    if (any && in->state != TRIAL_FAILED) {
+        objs = objs_text(c->oc.objs, c->sp->n_objectives);
+        if (!objs)
+            return serr_set(c->e, 500, "internal", "out of memory");
+        sqlite3_bind_text(q, 8, objs, -1, SQLITE_TRANSIENT);
+    }
+    if (multi && c->oc.feasible >= 0) {
+        sqlite3_bind_int(q, 9, c->oc.feasible);
+        sqlite3_bind_double(q, 10, c->oc.violation);
+    }
+    free(objs);
     int s1 = sqlite3_step(q);
     if (s1 != SQLITE_DONE)
         serr_db(c->e, db, "complete");
@@ -444,6 +520,10 @@ static int complete_body(struct db *db, void *arg)
     sqlite3_reset(a);
     if (s2 != SQLITE_DONE)
         return -1;
+    if (multi && in->state == TRIAL_COMPLETED && c->oc.feasible != 0 && c->sp->n_objectives > 1 &&
+        (front_add(db, c->sp, c->lr.study_id, in->trial_id, c->oc.objs) < 0 ||
+         reference_derive(db, c->sp, c->lr.study_id) < 0))
+        return serr_db(c->e, db, "complete");
     if (complete_study(db, c) < 0)
         return serr_db(c->e, db, "complete");
     return c->out ? trial_detail_read(db, in->trial_id, c->out, c->e) : 0;
@@ -459,9 +539,6 @@ int store_complete(struct db *db, const struct completion *in, struct trial_deta
         return serr_set(e, 400, "bad_state",
                         "state: must be \"completed\", \"failed\" or \"pruned\" (got \"%s\")",
                         trial_state_name(in->state));
-    if (in->state == TRIAL_COMPLETED && !isfinite(in->value))
-        return serr_set(e, 400, "bad_value",
-                        "value: a completed trial needs a finite number as its value");
     struct complete_tx c = {.in = in, .out = out, .e = e};
     char *vtext =
         in->values ? json_dumps(in->values, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
@@ -931,17 +1008,24 @@ int store_trials_create(struct db *db, const struct study *st, const char *worke
 
 void store_outcomes_free(struct trial_outcome *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         json_decref(v[i].params);
+        json_decref(v[i].values);
+    }
     free(v);
 }
 
-int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out, size_t *n)
+int store_outcomes(struct db *db, long long study_id, bool values, struct trial_outcome **out,
+                   size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *q = db_stmt(db, "SELECT params, state, value, last_value, number, id, "
-                                  "last_step FROM trials WHERE study_id = ? ORDER BY number");
+    sqlite3_stmt *q = values ? db_stmt(db, "SELECT params, state, value, last_value, number, id, "
+                                           "last_step, values_json FROM trials WHERE study_id = ? "
+                                           "ORDER BY number")
+                             : db_stmt(db, "SELECT params, state, value, last_value, number, id, "
+                                           "last_step FROM trials WHERE study_id = ? ORDER BY "
+                                           "number");
     if (!q)
         return -1;
     sqlite3_bind_int64(q, 1, study_id);
@@ -970,6 +1054,7 @@ int store_outcomes(struct db *db, long long study_id, struct trial_outcome **out
         o.number = sqlite3_column_int64(q, 4);
         o.id = sqlite3_column_int64(q, 5);
         o.last_step = sqlite3_column_type(q, 6) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 6);
+        o.values = values ? col_json(q, 7) : NULL;
         (*out)[(*n)++] = o;
     }
     sqlite3_reset(q);

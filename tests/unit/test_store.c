@@ -194,27 +194,29 @@ START_TEST(enqueue_pages_best)
 
     struct trial_page page;
     ck_assert_int_eq(
-        store_trials_page(db, "e", NULL, NULL, -1, 2, STORE_ORDER_NUMBER, false, &page, &e), 0);
+        store_trials_page(db, "e", NULL, NULL, false, -1, 2, STORE_ORDER_NUMBER, false, &page, &e),
+        0);
     ck_assert_uint_eq(page.trials.n, 2);
     ck_assert(page.more);
     ck_assert_int_eq(page.next_after, 1);
     ck_assert_int_eq(page.total, 5);
     store_trial_page_release(&page);
     ck_assert_int_eq(
-        store_trials_page(db, "e", NULL, NULL, 3, 2, STORE_ORDER_NUMBER, false, &page, &e), 0);
+        store_trials_page(db, "e", NULL, NULL, false, 3, 2, STORE_ORDER_NUMBER, false, &page, &e),
+        0);
     ck_assert_uint_eq(page.trials.n, 1);
     ck_assert(!page.more);
     ck_assert_int_eq(page.trials.v[0].number, 4);
     store_trial_page_release(&page);
-    ck_assert_int_eq(
-        store_trials_page(db, "e", NULL, NULL, -1, 10, STORE_ORDER_NUMBER_DESC, false, &page, &e),
-        0);
+    ck_assert_int_eq(store_trials_page(db, "e", NULL, NULL, false, -1, 10, STORE_ORDER_NUMBER_DESC,
+                                       false, &page, &e),
+                     0);
     ck_assert_int_eq(page.trials.v[0].number, 4);
     store_trial_page_release(&page);
     enum trial_state running = TRIAL_RUNNING;
-    ck_assert_int_eq(
-        store_trials_page(db, "e", &running, NULL, -1, 10, STORE_ORDER_NUMBER, false, &page, &e),
-        0);
+    ck_assert_int_eq(store_trials_page(db, "e", &running, NULL, false, -1, 10, STORE_ORDER_NUMBER,
+                                       false, &page, &e),
+                     0);
     ck_assert_uint_eq(page.trials.n, 0);
     ck_assert_int_eq(page.total, 0);
     store_trial_page_release(&page);
