@@ -399,17 +399,23 @@ static void print_objectives(const json_t *spec)
     const json_t *list = objectives_of(spec);
     size_t i;
     const json_t *o;
-    printf("%-11s", "objectives");
-    json_array_foreach(list, i, o)
-    {
-        printf("%s%s (%s)", i ? ", " : "", json_str(o, "name", "?"),
+    if (!list) {
+        o = first_objective(spec);
+        printf("%-11s%s (%s)\n", "objective", json_str(o, "name", "value"),
                json_str(o, "direction", "minimize"));
+    } else {
+        printf("%-11s", json_array_size(list) > 1 ? "objectives" : "objective");
+        json_array_foreach(list, i, o)
+        {
+            printf("%s%s (%s)", i ? ", " : "", json_str(o, "name", "?"),
+                   json_str(o, "direction", "minimize"));
+        }
+        printf("\n");
     }
-    printf("\n");
     const json_t *cons = json_object_get(spec, "constraints");
     if (!json_is_array(cons) || json_array_size(cons) == 0)
         return;
-    printf("%-11s", "constraints");
+    printf("%-11s", "constraint");
     json_array_foreach(cons, i, o)
     {
         char lo[40], hi[40];

@@ -48,6 +48,7 @@ with Daemon() as d:
         "objectives": [{"name": "acc", "direction": "maximize"},
                        {"name": "latency_ms", "direction": "minimize"}],
         "constraints": [{"name": "mem_gb", "max": 6}],
+        "reference_point": [0.5, 60],
         "params": [{"name": "x", "type": "float", "low": 0, "high": 5}],
         "sampler": {"name": "random", "seed": 1},
         "budget": {"max_trials": 20, "max_parallel": 2},
@@ -59,6 +60,10 @@ with Daemon() as d:
     tap.eq(st, 200, "GET /pareto answers")
     want = sorted(t["number"] for t in p.get("trials", []))
     tap.eq(want, [0, 2, 4], "the front is #0, #2 and #4 (#3 is infeasible)")
+    # the area the front dominates above (0.5, 60): acc up, latency down
+    hv_want = (0.95 - 0.5) * (60 - 40) + (0.90 - 0.5) * (40 - 20) + (0.85 - 0.5) * (20 - 10)
+    tap.ok(abs((p.get("hypervolume") or 0) - hv_want) < 1e-9, "the hypervolume of that front",
+           (p.get("hypervolume"), hv_want))
 
     r = d.hpo("best", "mo")
     head, rows = table_rows(r.stdout)
@@ -73,7 +78,8 @@ with Daemon() as d:
            "hpo best: a row holds the objectives, feasibility and params", by.get(2))
     hv = p.get("hypervolume")
     line = next((l for l in r.stdout.splitlines() if l.startswith("hypervolume")), "")
-    tap.ok(hv is not None and f"hypervolume {hv:.6g}" in line and "reference point [" in line,
+    tap.ok(hv is not None and line == f"hypervolume {hv:.6g}, reference point [0.5, 60] "
+           "(from the spec)",
            "hpo best: the hypervolume and the reference point", (line, hv))
     tap.ok("Pareto front: 3 trials of 5 completed (4 feasible)" in r.stdout,
            "hpo best: front size, completed and feasible counts", r.stdout)
@@ -84,9 +90,10 @@ with Daemon() as d:
     r = d.hpo("study", "show", "mo")
     out = r.stdout
     tap.ok(r.returncode == 0 and "objectives acc (maximize), latency_ms (minimize)" in out and
-           "constraints mem_gb <= 6" in out, "hpo study show: objectives and constraints",
+           "constraint mem_gb <= 6" in out, "hpo study show: objectives and constraints",
            out + r.stderr)
-    tap.ok(re.search(r"^front\s+3 trials, hypervolume \S+, reference point \[", out, re.M),
+    tap.ok(re.search(r"^front\s+3 trials, hypervolume [0-9.]+, reference point \[0.5, 60\] "
+                     r"\(from the spec\)$", out, re.M),
            "hpo study show: front size, hypervolume and reference point", out)
     head, rows = table_rows(out)
     tap.eq(sorted(int(row[0]) for row in rows), want, "hpo study show: the front's table")
