@@ -115,8 +115,10 @@ json_t *render_study(const struct study_info *s, bool full)
     json_object_set_new(j, "name", json_string(s->name));
     json_object_set_new(j, "state", json_string(study_state_name(s->state)));
     json_object_set_new(j, "description", json_string(json_str(spec, "description", "")));
-    json_object_set_new(j, "objective",
-                        json_string(json_str(json_object_get(spec, "objective"), "name", "value")));
+    const json_t *first = json_object_get(spec, "objective");
+    if (!first) /* several objectives: the first one's */
+        first = json_array_get(json_object_get(spec, "objectives"), 0);
+    json_object_set_new(j, "objective", json_string(json_str(first, "name", "value")));
     json_object_set_new(j, "direction", json_string(s->direction > 0 ? "minimize" : "maximize"));
     json_object_set_new(j, "sampler",
                         json_string(json_str(json_object_get(spec, "sampler"), "name", "auto")));

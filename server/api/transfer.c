@@ -35,7 +35,7 @@ static json_t *time_or_null(int64_t ms)
 
 /* An exported trial: the members of a trial in any answer, without the row id
  * and the lease, and with its reports. New reference. */
-static json_t *trial_json(const struct dump_trial *t)
+static json_t *trial_json(const struct dump_trial *t, bool multi)
 {
     json_t *o = json_object();
     json_object_set_new(o, "number", json_integer(t->number));
@@ -55,6 +55,11 @@ static json_t *trial_json(const struct dump_trial *t)
     json_object_set_new(o, "last_value",
                         t->has_last_value ? json_real(t->last_value) : json_null());
     json_object_set_new(o, "sandbox", text_or_null(t->sandbox));
+    if (multi) {
+        json_object_set_new(o, "objectives", parsed_or_null(t->objs_json, 0));
+        json_object_set_new(o, "feasible",
+                            t->feasible < 0 ? json_null() : json_boolean(t->feasible));
+    }
     json_t *reports = json_array();
     for (size_t k = 0; k < t->n_reports; k++) {
         const struct dump_report *r = &t->reports[k];
@@ -74,9 +79,11 @@ json_t *transfer_export(struct db *db, const char *name, struct serr *e)
         return NULL;
     json_t *trials = json_array();
     for (size_t i = 0; i < d.n_trials; i++)
-        json_array_append_new(trials, trial_json(&d.trials[i]));
+        json_array_append_new(trials, trial_json(&d.trials[i], d.multi));
     json_t *doc = json_pack("{ss si so ss so}", "format", "hpod-study", "version", 1, "spec",
                             parsed_or_null(d.spec_json, 0), "state", d.state, "trials", trials);
+    if (doc && d.multi)
+        json_object_set_new(doc, "reference_point", parsed_or_null(d.reference_json, 0));
     dump_release(&d);
     if (!doc)
         serr_set(e, 500, "internal", "export: out of memory");
@@ -93,6 +100,43 @@ static int64_t time_member(const json_t *t, const char *key, int64_t def)
     if (!json_is_string(v) || time_parse_rfc3339(json_string_value(v), &ms) < 0)
         return -1;
     return ms;
+}
+
+/* An objective vector as JSON text (null for NAN); a new string or NULL. */
+static char *objs_json_text(const double *objs, size_t m)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < m; i++)
+        json_array_append_new(a, isfinite(objs[i]) ? json_real(objs[i]) : json_null());
+    char *text = a ? json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(a);
+    return text;
+}
+
+/* The recorded reference point of an export (borrowed doc): JSON text (new
+ * string) when it is an array of finite numbers, one per objective; NULL when
+ * absent or null; -1 with e set when malformed. */
+static int import_reference(const json_t *doc, const struct spec *sp, char **out, struct serr *e)
+{
+    *out = NULL;
+    const json_t *ref = json_object_get(doc, "reference_point");
+    if (!ref || json_is_null(ref))
+        return 0;
+    double v[SPEC_MAX_OBJECTIVES];
+    bool ok =
+        json_is_array(ref) && json_array_size(ref) == sp->n_objectives && sp->n_objectives > 1;
+    for (size_t i = 0; ok && i < sp->n_objectives; i++) {
+        const json_t *x = json_array_get(ref, i);
+        v[i] = json_is_num(x) ? json_num_value(x) : NAN;
+        ok = isfinite(v[i]);
+    }
+    if (!ok)
+        return serr_set(e, 400, "bad_import",
+                        "reference_point: must be null or an array of %zu finite numbers, one per "
+                        "objective",
+                        sp->n_objectives);
+    *out = objs_json_text(v, sp->n_objectives);
+    return *out ? 0 : serr_set(e, 500, "internal", "import: out of memory");
 }
 
 /* A copy of s, NULL for NULL; *oom set when the copy failed. */
@@ -133,7 +177,18 @@ static int import_trial(const struct spec *sp, size_t i, const json_t *t, int64_
         json_decref(params);
         return serr_set(e, 400, "bad_import", "trials[%zu].value: must be a finite number", i);
     }
-    if (strcmp(state, "completed") == 0 && !isfinite(value)) {
+    struct outcome oc = {.feasible = -1, .violation = NAN};
+    bool multi = spec_multi(sp);
+    enum trial_state ts = TRIAL_PENDING;
+    trial_state_parse(state, &ts);
+    if (multi &&
+        lifecycle_outcome(sp, ts, value, json_object_get(t, "values"), &oc, err, sizeof err) < 0) {
+        json_decref(params);
+        return serr_set(e, 400, "bad_import", "trials[%zu].%s", i, err);
+    }
+    if (multi && !pending)
+        value = oc.objs[0];
+    if (!multi && strcmp(state, "completed") == 0 && !isfinite(value)) {
         json_decref(params);
         return serr_set(e, 400, "bad_import", "trials[%zu].value: a completed trial needs one", i);
     }
@@ -181,6 +236,17 @@ static int import_trial(const struct spec *sp, size_t i, const json_t *t, int64_
     out->has_last_value = json_is_num(json_object_get(t, "last_value"));
     out->last_value = out->has_last_value ? json_num(t, "last_value", 0) : 0;
     out->sandbox = dup_or_null(json_str(t, "sandbox", NULL), &oom);
+    out->feasible = -1;
+    if (multi && !pending && ts != TRIAL_FAILED) {
+        bool any = false;
+        for (size_t j = 0; j < sp->n_objectives; j++)
+            any = any || isfinite(oc.objs[j]);
+        if (any && !(out->objs_json = objs_json_text(oc.objs, sp->n_objectives)))
+            oom = true;
+        out->feasible = oc.feasible;
+        out->has_violation = oc.feasible >= 0;
+        out->violation = out->has_violation ? oc.violation : 0;
+    }
     size_t n = json_array_size(reports);
     out->reports = n ? calloc(n, sizeof *out->reports) : NULL;
     if (n && !out->reports)
@@ -238,6 +304,8 @@ json_t *transfer_import(struct db *db, const json_t *doc, struct serr *e)
         serr_set(e, 500, "internal", "import: out of memory");
         goto out_free;
     }
+    if (import_reference(doc, sp, &d.reference_json, e) < 0)
+        goto out_free;
     int64_t now = time_now_ms();
     size_t i;
     json_t *t;

@@ -15,6 +15,7 @@ void dump_trial_release(struct dump_trial *t)
     free(t->worker);
     free(t->error);
     free(t->sandbox);
+    free(t->objs_json);
     for (size_t k = 0; k < t->n_reports; k++)
         free(t->reports[k].values_json);
     free(t->reports);
@@ -28,6 +29,7 @@ void dump_release(struct dump *d)
     free(d->trials);
     free(d->name);
     free(d->spec_json);
+    free(d->reference_json);
     free(d->spec_in_json);
     free(d->state);
     memset(d, 0, sizeof *d);
@@ -84,7 +86,8 @@ static int read_trials(struct db *db, long long study_id, struct dump *out, stru
     sqlite3_stmt *q =
         db_stmt(db, "SELECT t.id, t.number, t.state, t.params, t.value, t.values_json, t.source, "
                     "t.worker, t.attempts, t.created_at, t.started_at, t.finished_at, t.error, "
-                    "t.last_step, t.last_value, t.sandbox FROM trials t WHERE t.study_id = ? "
+                    "t.last_step, t.last_value, t.sandbox, t.objs, t.feasible, t.violation "
+                    "FROM trials t WHERE t.study_id = ? "
                     "ORDER BY t.number");
     if (!q)
         return serr_db(e, db, "export");
@@ -121,6 +124,11 @@ static int read_trials(struct db *db, long long study_id, struct dump *out, stru
         t->has_last_value = sqlite3_column_type(q, 14) != SQLITE_NULL;
         t->last_value = sqlite3_column_double(q, 14);
         t->sandbox = col_dup(q, 15, &oom);
+        t->objs_json = col_dup(q, 16, &oom);
+        t->feasible =
+            sqlite3_column_type(q, 17) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 17) != 0;
+        t->has_violation = sqlite3_column_type(q, 18) != SQLITE_NULL;
+        t->violation = sqlite3_column_double(q, 18);
         if (oom)
             break;
     }
@@ -191,7 +199,18 @@ int dump_read(struct db *db, const char *name, struct dump *out, struct serr *e)
     out->state = strdup(study_state_name(st.state));
     out->spec_json = json_dumps(st.spec->json, JSON_COMPACT | JSON_REAL_PRECISION(17));
     out->direction = st.direction;
-    if (!out->name || !out->state || !out->spec_json) {
+    out->multi = spec_multi(st.spec);
+    sqlite3_stmt *r = db_stmt(db, "SELECT reference FROM studies WHERE id = ?");
+    bool oom = false;
+    if (!r) {
+        serr_db(e, db, "export");
+        goto out_release;
+    }
+    sqlite3_bind_int64(r, 1, st.id);
+    if (sqlite3_step(r) == SQLITE_ROW)
+        out->reference_json = col_dup(r, 0, &oom);
+    sqlite3_reset(r);
+    if (oom || !out->name || !out->state || !out->spec_json) {
         serr_set(e, 500, "internal", "export: out of memory");
         goto out_release;
     }
@@ -259,7 +278,8 @@ static int restore_trial(struct db *db, long long study_id, size_t i, const stru
     sqlite3_stmt *q = db_stmt(
         db, "INSERT INTO trials (study_id, number, state, params, value, values_json, source, "
             "worker, attempts, created_at, started_at, finished_at, error, last_step, "
-            "last_value, sandbox) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "last_value, sandbox, objs, feasible, violation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (!q)
         return serr_db(e, db, "import");
     sqlite3_bind_int64(q, 1, study_id);
@@ -281,6 +301,11 @@ static int restore_trial(struct db *db, long long study_id, size_t i, const stru
     if (t->has_last_value)
         sqlite3_bind_double(q, 15, t->last_value);
     bind_text_or_null(q, 16, t->sandbox);
+    bind_text_or_null(q, 17, t->objs_json);
+    if (t->feasible >= 0)
+        sqlite3_bind_int(q, 18, t->feasible);
+    if (t->has_violation)
+        sqlite3_bind_double(q, 19, t->violation);
     int s = sqlite3_step(q);
     sqlite3_reset(q);
     if (s != SQLITE_DONE) {
@@ -312,7 +337,9 @@ static int restore_tx(struct db *db, void *arg)
     if (s != SQLITE_DONE)
         return serr_db(c->e, db, "import");
     sqlite3_stmt *ins = db_stmt(db, "INSERT INTO studies (name, spec, spec_in, direction, "
-                                    "created_at) VALUES (?, ?, ?, ?, ?)");
+                                    "created_at, n_objectives, n_constraints) VALUES (?, ?, ?, ?, "
+                                    "?, COALESCE(json_array_length(?2, '$.objectives'), 1), "
+                                    "COALESCE(json_array_length(?2, '$.constraints'), 0))");
     if (!ins)
         return serr_db(c->e, db, "import");
     sqlite3_bind_text(ins, 1, in->name, -1, SQLITE_STATIC);
@@ -340,6 +367,8 @@ static int restore_tx(struct db *db, void *arg)
     s = sqlite3_step(n);
     sqlite3_reset(n);
     if (s != SQLITE_DONE)
+        return serr_db(c->e, db, "import");
+    if (store_front_restore(db, c->study_id, in->reference_json) < 0)
         return serr_db(c->e, db, "import");
     struct study st;
     if (store_study_load_id(db, c->study_id, &st, c->e) < 0)

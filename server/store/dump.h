@@ -41,6 +41,10 @@ struct dump_trial {
     bool has_last_value;         /* last_value is set */
     double last_value;           /* the value reported at last_step */
     char *sandbox;               /* owned, or NULL */
+    char *objs_json;             /* owned: the objective vector as JSON text, or NULL */
+    int feasible;                /* 1, 0, or -1 when not judged */
+    bool has_violation;          /* violation is set */
+    double violation;            /* the total constraint violation */
     struct dump_report *reports; /* owned, n_reports of them, by step */
     size_t n_reports;            /* entries of reports */
 };
@@ -52,6 +56,8 @@ struct dump {
     char *spec_in_json;        /* owned: the spec as submitted, canonical (import only) */
     int direction;             /* 1 minimize, -1 maximize (import only) */
     char *state;               /* owned: running, paused, finished (export only) */
+    bool multi;                /* several objectives or constraints (export only) */
+    char *reference_json;      /* owned: the recorded derived reference point, or NULL */
     struct dump_trial *trials; /* owned, n_trials of them, by number */
     size_t n_trials;           /* entries of trials */
 };

@@ -209,6 +209,31 @@ int reference_derive(struct db *db, const struct spec *sp, long long study_id)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+int store_front_restore(struct db *db, long long study_id, const char *reference)
+{
+    struct study st;
+    struct serr e;
+    if (store_study_load_id(db, study_id, &st, &e) < 0) {
+        store_study_release(&st);
+        return -1;
+    }
+    int rc = front_rebuild(db, st.spec, study_id);
+    if (rc == 0 && reference && st.spec->n_objectives > 1 && !st.spec->has_reference) {
+        sqlite3_stmt *u = db_stmt(db, "UPDATE studies SET reference = ? WHERE id = ?");
+        rc = -1;
+        if (u) {
+            sqlite3_bind_text(u, 1, reference, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(u, 2, study_id);
+            rc = sqlite3_step(u) == SQLITE_DONE ? 0 : -1;
+            sqlite3_reset(u);
+        }
+    }
+    if (rc == 0)
+        rc = reference_derive(db, st.spec, study_id);
+    store_study_release(&st);
+    return rc;
+}
+
 void store_front_release(struct front_rows *f)
 {
     store_trial_list_release(&f->trials);

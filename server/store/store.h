@@ -360,6 +360,11 @@ void store_front_release(struct front_rows *f);
 int store_objective_rows(struct db *db, long long study_id, size_t m, long long **numbers,
                          double **objs, int **feasible, size_t *n, struct serr *e);
 
+/* Inside the caller's transaction (an import): recompute the Pareto set of
+ * study_id from its trials, and record reference (JSON array text, borrowed)
+ * as its derived reference point, or derive one when reference is NULL. */
+int store_front_restore(struct db *db, long long study_id, const char *reference);
+
 /* --- reports (reports.c) --- */
 
 /* An intermediate report from a worker. */
