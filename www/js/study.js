@@ -14,6 +14,7 @@ import {
   sliceOption,
   curvesOption,
 } from './charts.js';
+import { paretoHead, paretoPanel } from './pareto.js';
 
 const POLL_MS = 2000;
 const PAGE = 1000; /* trials per request for the charts */
@@ -192,8 +193,10 @@ export function studyHead(study) {
     h(
       'div',
       { class: 'meta-grid panel' },
-      meta('Objective', `${obj.name || 'value'} (${obj.direction || 'minimize'})`),
-      meta('Best', best ? h('a', { href }, fmtNum(best.value)) : '—', best ? h('span', { class: 'muted small' }, ` trial ${best.number}`) : null),
+      ...(paretoHead(study)?.map(([label, ...v]) => meta(label, ...v)) || [
+        meta('Objective', `${obj.name || 'value'} (${obj.direction || 'minimize'})`),
+        meta('Best', best ? h('a', { href }, fmtNum(best.value)) : '—', best ? h('span', { class: 'muted small' }, ` trial ${best.number}`) : null),
+      ]),
       meta('Progress', progress(study.counts, budget.max_trials)),
       meta('Sampler', samplerName(spec.sampler)),
       usesLlm(spec) && study.sources ? meta('Trials from the LLM', llmShare(study.sources)) : null,
@@ -250,6 +253,7 @@ export function mount(root, { name }, ctx) {
   document.title = `${name} · hpod`;
   const headBox = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
   const tabs = studyTabs(name, 'trials');
+  const paretoBox = h('div'); /* several objectives: the front (pareto.js) */
   const historyEl = h('div', { class: 'chart chart-history', id: 'history-chart' });
   const logBox = h('input', { type: 'checkbox', id: 'log-scale' });
   const historyNote = h('span', { class: 'muted small', id: 'history-note' }, 'Loading trials…');
@@ -269,6 +273,7 @@ export function mount(root, { name }, ctx) {
     root,
     headBox,
     tabs,
+    paretoBox,
     h(
       'section',
       { class: 'panel' },
@@ -290,6 +295,8 @@ export function mount(root, { name }, ctx) {
   const curves = new CurveCache(name, ctx.signal);
   const charts = { history: null, parallel: null, slices: [], curves: null };
   let study = null;
+  let pareto = null;
+  let paretoAt = -1; /* cache version the front was drawn for */
   let table = null;
   let drawn = { history: -1, others: -1, curves: -1 };
   let othersAt = 0;
@@ -297,7 +304,7 @@ export function mount(root, { name }, ctx) {
   const t0 = performance.now();
 
   function opts() {
-    const obj = (study.spec && study.spec.objective) || {};
+    const obj = (study.spec && (study.spec.objective || (study.spec.objectives || [])[0])) || {};
     return { maximize: obj.direction === 'maximize', objective: obj.name || 'value', log: logBox.checked && !logBox.disabled };
   }
 
@@ -410,6 +417,12 @@ export function mount(root, { name }, ctx) {
     for (const s of charts.slices) s.chart.setOption(sliceOption(s.p, cache.list, o), { notMerge: true });
   }
 
+  async function drawPareto() {
+    if (!pareto || paretoAt === cache.version) return;
+    paretoAt = cache.version;
+    await pareto.update(cache.list);
+  }
+
   logBox.addEventListener('change', () => {
     drawHistory(true);
     drawOthers(true);
@@ -435,6 +448,8 @@ export function mount(root, { name }, ctx) {
     tabs.querySelector('#tab-llm').hidden = !hasLlm(s);
     if (first) {
       document.title = `${s.name} · hpod`;
+      pareto = paretoPanel(name, s, ctx, (n) => trialLink(name, n));
+      if (pareto) paretoBox.appendChild(pareto.el);
       table = new TrialTable(name, s.spec || {}, ctx, (t) => trialLink(name, t.number), () => (cache.complete ? cache.list : null));
       replace(tableBox, table.el);
       const tablePromise = table
@@ -463,6 +478,7 @@ export function mount(root, { name }, ctx) {
       drawOthers(true);
       return loadCurves(true);
     })
+    .then(() => drawPareto())
     .then(() => {
       root.dataset.loaded = 'true';
     })
@@ -482,6 +498,7 @@ export function mount(root, { name }, ctx) {
     drawHistory(false);
     drawOthers(false);
     if (changed) await loadCurves(false);
+    await drawPareto();
   });
 
   return () => {
@@ -490,5 +507,6 @@ export function mount(root, { name }, ctx) {
     disposeChart(charts.parallel);
     disposeChart(charts.curves);
     for (const s of charts.slices) disposeChart(s.chart);
+    if (pareto) pareto.dispose();
   };
 }
