@@ -88,6 +88,11 @@ enum http_result api_study_get(struct req *r)
     struct study_info out;
     if (store_study_get(db, r->args[0], &out, &e) < 0)
         return api_fail(r, &e);
+    bool several = out.n_objectives > 1;
+    if (several && http_can_offload(r)) {
+        store_study_info_release(&out);
+        return HTTP_OFFLOAD; /* a hypervolume: not on the HTTP thread */
+    }
     struct source_counts *sc;
     size_t n;
     if (store_sources_count(db, r->args[0], &sc, &n, &e) < 0) {
@@ -95,7 +100,6 @@ enum http_result api_study_get(struct req *r)
         return api_fail(r, &e);
     }
     json_t *body = render_study(&out, true);
-    bool several = out.n_objectives > 1;
     store_study_info_release(&out);
     if (several) {
         struct front f;
@@ -256,8 +260,8 @@ enum http_result api_study_pareto(struct req *r)
         http_reply_error(r, 400, "bad_query", "history: must be true or false (got \"%.40s\")", h);
         return HTTP_DONE;
     }
-    if (history && http_can_offload(r))
-        return HTTP_OFFLOAD; /* every completed trial: not on the HTTP thread */
+    if (http_can_offload(r))
+        return HTTP_OFFLOAD; /* a hypervolume (with history, one per completed trial) */
     struct db *db = api_db(r);
     if (!db)
         return HTTP_DONE;
@@ -277,7 +281,10 @@ enum http_result api_study_best(struct req *r)
     }
     bool several = st.spec->n_objectives > 1;
     store_study_release(&st);
-    if (several) /* a Pareto set, as /pareto answers it */
+    if (several && http_can_offload(r))
+        return HTTP_OFFLOAD; /* a hypervolume: not on the HTTP thread */
+    /* several objectives: a Pareto set, as /pareto answers it */
+    if (several)
         return study_front(r, db, false);
     struct trial best;
     if (store_best(db, r->args[0], &best, &e) < 0)

@@ -62,7 +62,9 @@ struct pruner_verdict {
     char reason[256]; /* one line for people, "" when not judged */
 };
 
-/* Parse a "pruner" object (borrowed; NULL means {"name": "none"}) into o. -1 with
+/* Parse a "pruner" object (borrowed; NULL means {"name": "none"}) into o. Every
+ * pruner takes "objective", the name of the objective it watches (a string;
+ * the spec checks that it names one). -1 with
  * a message naming the field ("pruner.reduction_factor: must be an integer from 2
  * to 1000 (got \"1\")") on an unknown name, an unknown option or a bad value. */
 int pruner_opts_parse(const json_t *pruner, struct pruner_opts *o, char *err, size_t errlen);

@@ -37,9 +37,10 @@ struct spec {
     bool has_reference;                    /* "reference_point" given */
     double reference[SPEC_MAX_OBJECTIVES]; /* hypervolume reference, one per objective */
     struct space *space;                   /* owned */
-    char *sampler;                         /* owned: auto|random|sobol|tpe|gp|llm */
-    uint64_t seed;                         /* sampler seed (default derived from the name) */
-    json_t *sampler_opts;                  /* owned "sampler" object as given, defaults filled */
+    char *sampler;           /* owned: auto|random|sobol|tpe|gp|mogp|motpe|llm (tpe and gp only for
+                                one objective without constraints) */
+    uint64_t seed;           /* sampler seed (default derived from the name) */
+    json_t *sampler_opts;    /* owned "sampler" object as given, defaults filled */
     json_t *llm;             /* owned "llm" object with defaults, or NULL when absent */
     char *pruner;            /* owned: none|median|asha|patience */
     json_t *pruner_opts;     /* owned "pruner" object */

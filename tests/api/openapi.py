@@ -205,4 +205,34 @@ with Daemon() as d:
     st, ver = d.call("GET", "/api/v1/version")
     tap.eq(props_ok(ver, "Version"), set(), "version answers a Version")
 
+    def described_props(schema_name):
+        """The properties a schema describes, following allOf."""
+        s = schemas.get(schema_name, {})
+        out = set(s.get("properties", {}))
+        for part in s.get("allOf", []):
+            sub = schemas.get(part["$ref"].rsplit("/", 1)[1], {}) if "$ref" in part else part
+            out |= described_props(part["$ref"].rsplit("/", 1)[1]) if "$ref" in part else set()
+            out |= set(sub.get("properties", {}))
+        return out
+
+    mo = {"name": "oa-mo", "objectives": [{"name": "a"}, {"name": "b", "direction": "maximize"}],
+          "constraints": [{"name": "c", "max": 1}], "reference_point": [2, -1],
+          "params": [{"name": "x", "type": "float", "low": 0, "high": 1}],
+          "sampler": {"name": "random"}, "budget": {"max_trials": 2}}
+    st, study = d.call("POST", "/api/v1/studies", mo)
+    st, sug = d.call("POST", "/api/v1/studies/oa-mo/suggest", {"worker": "w:0"})
+    tid = sug["trials"][0]["id"] if sug.get("trials") else 0
+    st, done = d.call("POST", f"/api/v1/trials/{tid}/complete",
+                      {"worker": "w:0", "values": {"a": 0.5, "b": 0.5, "c": 0}})
+    tap.eq(set(done) - described_props("TrialDetail") - described_props("CompleteResponse"), set(),
+           "a trial of several objectives answers only described fields (objectives, feasible)")
+    st, par = d.call("GET", "/api/v1/studies/oa-mo/pareto?history=true")
+    tap.eq(props_ok(par, "ParetoSet"), set(), "/pareto answers a ParetoSet")
+    tap.eq(set(par) - described_props("ParetoSet"), set(), "/pareto answers only described fields")
+    st, got = d.call("GET", "/api/v1/studies/oa-mo")
+    tap.eq(set(got) - described_props("StudyDetail"), set(),
+           "GET of a study of several objectives answers only described fields")
+    st, exp = d.call("GET", "/api/v1/studies/oa-mo/export")
+    tap.eq(set(exp) - described_props("StudyExport"), set(), "its export has only described fields")
+
 tap.done()

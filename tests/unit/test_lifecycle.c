@@ -149,6 +149,79 @@ START_TEST(expiry_and_pruning)
 }
 END_TEST
 
+#define TWO_SPEC                                                                                   \
+    "{\"name\": \"m\", \"objectives\": [{\"name\": \"err\"}, {\"name\": \"acc\", \"direction\": "  \
+    "\"maximize\"}], \"constraints\": [{\"name\": \"mem\", \"max\": 5}, {\"name\": \"lat\", "      \
+    "\"min\": 1, \"max\": 2}], \"params\": [{\"name\": \"x\", \"type\": \"float\", \"low\": 0, "   \
+    "\"high\": 1}]}"
+
+START_TEST(objectives_and_constraints)
+{
+    struct spec *sp = parse(TWO_SPEC);
+    ck_assert(spec_multi(sp));
+    struct outcome oc;
+    char err[256];
+    json_t *v = json_pack("{sf sf sf sf}", "err", 0.25, "acc", 0.75, "mem", 4.0, "lat", 2.5);
+    ck_assert_int_eq(lifecycle_outcome(sp, TRIAL_COMPLETED, NAN, v, &oc, err, sizeof err), 0);
+    ck_assert_double_eq(oc.objs[0], 0.25);
+    ck_assert_double_eq(oc.objs[1], 0.75);
+    ck_assert_double_eq(oc.cons[0], -1.0); /* 1 below its max */
+    ck_assert_double_eq(oc.cons[1], 0.5);  /* 0.5 above its max */
+    ck_assert_int_eq(oc.feasible, 0);
+    ck_assert_double_eq(oc.violation, 0.5);
+    json_object_set_new(v, "lat", json_real(1.5));
+    ck_assert_int_eq(lifecycle_outcome(sp, TRIAL_COMPLETED, NAN, v, &oc, err, sizeof err), 0);
+    ck_assert_int_eq(oc.feasible, 1);
+    ck_assert_double_eq(oc.violation, 0);
+    ck_assert_double_eq(oc.cons[1], -0.5);
+
+    /* "value" stands for the first objective when values does not name it */
+    json_object_del(v, "err");
+    ck_assert_int_eq(lifecycle_outcome(sp, TRIAL_COMPLETED, 0.5, v, &oc, err, sizeof err), 0);
+    ck_assert_double_eq(oc.objs[0], 0.5);
+    ck_assert_int_eq(lifecycle_outcome(sp, TRIAL_COMPLETED, NAN, v, &oc, err, sizeof err), -1);
+    ck_assert_str_eq(err, "values.err: required: an objective of this study (a finite number)");
+    /* a missing constraint metric, a null objective */
+    json_object_set_new(v, "err", json_real(0.1));
+    json_object_del(v, "mem");
+    ck_assert_int_eq(lifecycle_outcome(sp, TRIAL_COMPLETED, NAN, v, &oc, err, sizeof err), -1);
+    ck_assert_str_eq(err, "values.mem: required: a constraint of this study (a finite number)");
+    json_object_set_new(v, "mem", json_real(1));
+    json_object_set_new(v, "acc", json_null());
+    ck_assert_int_eq(lifecycle_outcome(sp, TRIAL_COMPLETED, NAN, v, &oc, err, sizeof err), -1);
+    ck_assert(strstr(err, "values.acc: required") == err);
+    /* a pruned trial needs nothing and is not judged */
+    ck_assert_int_eq(lifecycle_outcome(sp, TRIAL_PRUNED, NAN, v, &oc, err, sizeof err), 0);
+    ck_assert(isnan(oc.objs[1]));
+    ck_assert_int_eq(oc.feasible, -1);
+    ck_assert(isnan(oc.violation));
+    json_decref(v);
+    spec_free(sp);
+}
+END_TEST
+
+START_TEST(dominance_and_reference)
+{
+    struct spec *sp = parse(TWO_SPEC);
+    double a[] = {0.1, 0.9}, b[] = {0.2, 0.8}, c[] = {0.05, 0.5}, same[] = {0.1, 0.9};
+    ck_assert(lifecycle_dominates(sp, a, b)); /* lower err, higher acc */
+    ck_assert(!lifecycle_dominates(sp, b, a));
+    ck_assert(!lifecycle_dominates(sp, a, c) && !lifecycle_dominates(sp, c, a));
+    ck_assert(!lifecycle_dominates(sp, a, same));
+    ck_assert_uint_eq(lifecycle_reference_after(sp), 10);
+    double y[] = {0.1, 0.9, 0.5, 0.4, 0.3, 0.6};
+    double ref[2];
+    lifecycle_reference(sp, y, 3, ref);
+    ck_assert_double_eq_tol(ref[0], 0.5 + 0.04, 1e-12); /* worst err + a tenth of 0.4 */
+    ck_assert_double_eq_tol(ref[1], 0.4 - 0.05, 1e-12); /* worst acc - a tenth of 0.5 */
+    double flat[] = {2.0, 0.0, 2.0, 0.0};
+    lifecycle_reference(sp, flat, 2, ref);
+    ck_assert_double_eq_tol(ref[0], 2.2, 1e-12);  /* no range: a tenth of the value */
+    ck_assert_double_eq_tol(ref[1], -1.0, 1e-12); /* both 0: 1 */
+    spec_free(sp);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("lifecycle");
@@ -158,6 +231,8 @@ int main(void)
     tcase_add_test(tc, worker_cut_off);
     tcase_add_test(tc, finishing_the_study);
     tcase_add_test(tc, expiry_and_pruning);
+    tcase_add_test(tc, objectives_and_constraints);
+    tcase_add_test(tc, dominance_and_reference);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -357,6 +357,38 @@ START_TEST(reject_pruner)
 }
 END_TEST
 
+START_TEST(samplers_and_pruner_of_several_objectives)
+{
+#define TWO                                                                                        \
+    MIN ", \"objectives\": [{\"name\": \"err\"}, {\"name\": \"lat\", \"direction\": "              \
+        "\"maximize\"}]"
+    parse_fails("{" TWO ", \"sampler\": {\"name\": \"gp\"}}", "sampler.name", "several objectives");
+    parse_fails("{" MIN ", \"constraints\": [{\"name\": \"m\", \"max\": 1}], \"sampler\": "
+                "{\"name\": \"tpe\"}}",
+                "sampler.name", "constraints");
+    parse_fails("{" TWO ", \"sampler\": {\"name\": \"llm\"}, \"llm\": {\"then\": \"tpe\"}}",
+                "llm.then", "\"tpe\"");
+    parse_fails("{" TWO ", \"pruner\": {\"name\": \"median\", \"objective\": \"loss\"}}",
+                "pruner.objective", "\"loss\"");
+    parse_fails("{" TWO ", \"pruner\": {\"name\": \"median\", \"objective\": 3}}",
+                "pruner.objective", "3");
+    struct spec *s = parse_ok("{" TWO ", \"sampler\": {\"name\": \"motpe\"}, \"pruner\": "
+                              "{\"name\": \"median\", \"objective\": \"lat\"}}");
+    ck_assert_str_eq(s->sampler, "motpe");
+    ck_assert_uint_eq(s->pruner_objective, 1);
+    ck_assert(spec_multi(s));
+    spec_free(s);
+    s = parse_ok("{" TWO ", \"sampler\": {\"name\": \"llm\"}}");
+    ck_assert_str_eq(json_string_value(json_object_get(s->llm, "then")), "auto");
+    spec_free(s);
+    s = parse_ok("{" MIN ", \"sampler\": {\"name\": \"mogp\"}, \"pruner\": {\"name\": \"asha\"}}");
+    ck_assert_uint_eq(s->pruner_objective, 0);
+    ck_assert(!spec_multi(s));
+    spec_free(s);
+#undef TWO
+}
+END_TEST
+
 START_TEST(reject_budget)
 {
     parse_fails("{" MIN ", \"budget\": []}", "budget", "object");
@@ -430,6 +462,7 @@ static Suite *spec_suite(void)
     tcase_add_test(tc, reject_sampler);
     tcase_add_test(tc, reject_llm);
     tcase_add_test(tc, reject_pruner);
+    tcase_add_test(tc, samplers_and_pruner_of_several_objectives);
     tcase_add_test(tc, reject_budget);
     tcase_add_test(tc, reject_lease);
     tcase_add_test(tc, name_valid);

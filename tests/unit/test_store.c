@@ -428,6 +428,119 @@ START_TEST(complete_rules)
 }
 END_TEST
 
+/* Complete trial id of a study of err (minimised) and acc (maximised) with mem
+ * (a constraint: at most 5). */
+static int complete_mo(struct db *db, long long id, double err, double acc, double mem,
+                       struct serr *e)
+{
+    json_t *v = json_pack("{sf sf sf}", "err", err, "acc", acc, "mem", mem);
+    struct completion c = {.trial_id = id,
+                           .worker = "w",
+                           .state = TRIAL_COMPLETED,
+                           .value = NAN,
+                           .values = v,
+                           .limits = limits};
+    bool already;
+    struct trial_detail d;
+    int rc = store_complete(db, &c, &d, &already, e);
+    if (rc == 0) {
+        ck_assert(d.trial.multi);
+        ck_assert_double_eq(d.trial.value, err); /* the first objective */
+        ck_assert_double_eq(json_real_value(json_array_get(d.trial.objs, 1)), acc);
+        ck_assert_int_eq(d.trial.feasible, mem <= 5);
+        store_trial_detail_release(&d);
+    }
+    json_decref(v);
+    return rc;
+}
+
+static long long pareto_of(struct db *db, long long id)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pareto FROM trials WHERE id = %lld", id);
+    return tdb_int(db, sql);
+}
+
+START_TEST(several_objectives)
+{
+    struct db *db = tdb_up();
+    struct study st;
+    tdb_study(db, "mo",
+              "\"objectives\": [{\"name\": \"err\"}, {\"name\": \"acc\", \"direction\": "
+              "\"maximize\"}], \"constraints\": [{\"name\": \"mem\", \"max\": 5}], "
+              "\"budget\": {\"max_trials\": 30}",
+              &st);
+    ck_assert_int_eq(tdb_int(db, "SELECT n_objectives * 10 + n_constraints FROM studies"), 21);
+    long long ids[8];
+    struct serr e;
+    lease_new(db, &st, "w", 4, ids);
+
+    /* a completion without an objective or a constraint's metric changes nothing */
+    json_t *v = json_pack("{sf sf}", "err", 0.5, "mem", 1.0);
+    struct completion c = {
+        .trial_id = ids[0], .worker = "w", .state = TRIAL_COMPLETED, .value = NAN, .values = v};
+    bool already;
+    ck_assert_int_eq(store_complete(db, &c, NULL, &already, &e), -1);
+    ck_assert_uint_eq(e.status, 400);
+    ck_assert_str_eq(e.msg, "values.acc: required: an objective of this study (a finite number)");
+    json_decref(v);
+    ck_assert_int_eq(state_of(db, ids[0]), TRIAL_RUNNING);
+
+    /* the front follows completions; an infeasible trial never joins it */
+    ck_assert_msg(complete_mo(db, ids[0], 0.5, 0.5, 1, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(pareto_of(db, ids[0]), 1);
+    ck_assert_msg(complete_mo(db, ids[1], 0.1, 0.9, 9, &e) == 0, "%s", e.msg); /* infeasible */
+    ck_assert_int_eq(pareto_of(db, ids[1]), 0);
+    ck_assert_int_eq(pareto_of(db, ids[0]), 1);
+    ck_assert_msg(complete_mo(db, ids[2], 0.2, 0.4, 1, &e) == 0, "%s", e.msg); /* a trade-off */
+    ck_assert_int_eq(pareto_of(db, ids[2]), 1);
+    ck_assert_msg(complete_mo(db, ids[3], 0.2, 0.6, 1, &e) == 0, "%s", e.msg); /* beats #0, #2 */
+    ck_assert_int_eq(pareto_of(db, ids[3]), 1);
+    ck_assert_int_eq(pareto_of(db, ids[0]), 0);
+    ck_assert_int_eq(pareto_of(db, ids[2]), 0);
+    ck_assert_int_eq(tdb_int(db, "SELECT feasible FROM trials WHERE number = 1"), 0);
+    ck_assert_int_eq(tdb_int(db, "SELECT violation FROM trials WHERE number = 1"), 4);
+
+    struct front_rows f;
+    ck_assert_msg(store_front(db, st.id, &f, &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(f.trials.n, 1);
+    ck_assert_int_eq(f.trials.v[0].id, ids[3]);
+    ck_assert_int_eq(f.n_completed, 4);
+    ck_assert_int_eq(f.n_feasible, 3);
+    store_front_release(&f);
+    struct trial_page page;
+    ck_assert_int_eq(
+        store_trials_page(db, "mo", NULL, NULL, true, -1, 10, STORE_ORDER_NUMBER, false, &page, &e),
+        0);
+    ck_assert_uint_eq(page.trials.n, 1);
+    ck_assert_int_eq(page.total, 1);
+    store_trial_page_release(&page);
+
+    /* the reference point is derived from the first 10 feasible trials, once */
+    ck_assert_int_eq(tdb_int(db, "SELECT reference IS NULL FROM studies"), 1);
+    for (int i = 0; i < 7; i++) {
+        lease_new(db, &st, "w", 1, ids);
+        ck_assert_msg(complete_mo(db, ids[0], 0.3 + 0.01 * i, 0.3, 1, &e) == 0, "%s", e.msg);
+    }
+    ck_assert_int_eq(tdb_int(db, "SELECT reference IS NULL FROM studies"), 0);
+    struct study_info info;
+    ck_assert_msg(store_study_get(db, "mo", &info, &e) == 0, "%s", e.msg);
+    ck_assert(info.reference_derived);
+    /* the infeasible #1 does not count: err 0.2 .. 0.5, acc 0.3 .. 0.6 */
+    ck_assert_double_eq_tol(info.reference[0], 0.5 + 0.03, 1e-12);
+    ck_assert_double_eq_tol(info.reference[1], 0.3 - 0.03, 1e-12);
+    ck_assert_int_eq(info.pareto_size, 1);
+    store_study_info_release(&info);
+    lease_new(db, &st, "w", 1, ids);
+    ck_assert_msg(complete_mo(db, ids[0], 5.0, -3.0, 1, &e) == 0, "%s", e.msg);
+    ck_assert_msg(store_study_get(db, "mo", &info, &e) == 0, "%s", e.msg);
+    ck_assert_double_eq_tol(info.reference[0], 0.53, 1e-12); /* never moves */
+    store_study_info_release(&info);
+    store_study_release(&st);
+    tdb_down(db);
+}
+END_TEST
+
 START_TEST(worker_cut_off)
 {
     time_set_clock(fake_clock);
@@ -750,6 +863,7 @@ int main(void)
     tcase_add_test(tc, enqueue_pages_best);
     tcase_add_test(tc, heartbeat_and_report);
     tcase_add_test(tc, complete_rules);
+    tcase_add_test(tc, several_objectives);
     tcase_add_test(tc, worker_cut_off);
     tcase_add_test(tc, reap_and_grace);
     tcase_add_test(tc, create_is_all_or_nothing);

@@ -7,6 +7,7 @@
 
 #include "lease.h"
 #include "sampler.h"
+#include "sampler_auto.h"
 #include "settings.h"
 #include "history.h"
 #include "suggest.h"
@@ -169,6 +170,61 @@ START_TEST(history)
 }
 END_TEST
 
+START_TEST(history_several_objectives)
+{
+    config_defaults();
+    struct db *db = tdb_up();
+    struct study st;
+    tdb_study(db, "hm",
+              "\"objectives\": [{\"name\": \"err\"}, {\"name\": \"acc\", \"direction\": "
+              "\"maximize\"}], \"constraints\": [{\"name\": \"mem\", \"min\": 1, \"max\": 5}]",
+              &st);
+    struct suggest_result res;
+    long long ids[3];
+    const char *workers[] = {"w:0", "w:2", "w:3"};
+    for (int i = 0; i < 3; i++) {
+        ids[i] = one(db, &st, workers[i], 1, &res);
+        suggest_result_release(&res);
+    }
+    json_t *v = json_pack("{sf sf sf}", "err", 0.25, "acc", 0.75, "mem", 7.0);
+    struct completion c = {
+        .trial_id = ids[0], .worker = "w:0", .state = TRIAL_COMPLETED, .value = NAN, .values = v};
+    bool already;
+    struct serr e;
+    ck_assert_msg(lease_complete(db, &c, NULL, &already, &e) == 0, "%s", e.msg);
+    json_decref(v);
+    done(db, ids[1], "w:2", TRIAL_FAILED, NAN);
+    struct sampler_ctx ctx;
+    ck_assert_int_eq(history_load(db, &st, &ctx), 0);
+    ck_assert_uint_eq(ctx.n_history, 2);
+    ck_assert_uint_eq(ctx.n_objectives, 2);
+    ck_assert_uint_eq(ctx.n_constraints, 1);
+    ck_assert(ctx.history[0].value == 0.25);
+    ck_assert(ctx.values[0] == 0.25);
+    ck_assert(ctx.values[1] == -0.75);    /* maximised: lower is better for samplers */
+    ck_assert(ctx.constraints[0] == 2.0); /* 2 above its max: violated */
+    ck_assert(isnan(ctx.values[2]) && isnan(ctx.values[3]) && isnan(ctx.constraints[1]));
+    history_free(&ctx);
+    /* auto hands a study of several objectives to mogp after its Sobol start */
+    for (int i = 0; i < 6; i++) {
+        long long id = one(db, &st, "w:1", 1, &res);
+        ck_assert_int_ge(id, 0);
+        v = json_pack("{sf sf sf}", "err", 0.1 * i, "acc", 0.1 * i, "mem", 2.0);
+        c = (struct completion){
+            .trial_id = id, .worker = "w:1", .state = TRIAL_COMPLETED, .value = NAN, .values = v};
+        ck_assert_msg(lease_complete(db, &c, NULL, &already, &e) == 0, "%s", e.msg);
+        json_decref(v);
+        suggest_result_release(&res);
+    }
+    ck_assert_int_eq(history_load(db, &st, &ctx), 0);
+    ck_assert_str_eq(sampler_auto_phase(&ctx), "mogp");
+    history_free(&ctx);
+    store_study_release(&st);
+    tdb_down(db);
+    config_release();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("suggest");
@@ -177,6 +233,7 @@ int main(void)
     tcase_add_test(tc, lease_redeliver_parallel);
     tcase_add_test(tc, paused_and_cut_off);
     tcase_add_test(tc, history);
+    tcase_add_test(tc, history_several_objectives);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
