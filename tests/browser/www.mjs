@@ -263,6 +263,19 @@ const pareto3Spec = {
   reference_point: [0.3, 30, 10],
 };
 
+const AIM = 'lower latency at a small cost in accuracy';
+const llmParetoSpec = {
+  name: 'pareto-llm',
+  description: 'Two objectives tuned by the scripted LLM',
+  objectives: paretoSpec.objectives,
+  params: [
+    { name: 'lr', type: 'float', low: 1e-4, high: 1, log: true },
+    { name: 'opt', type: 'categorical', choices: ['adam', MARKUP] },
+  ],
+  sampler: { name: 'llm', seed: 1 },
+  budget: { max_trials: 4, max_parallel: 1, max_failures: 4 },
+};
+
 function paretoMetrics(p) {
   const acc = 1 - 1 / (1 + p.width / 40) - 0.002 * Math.abs(p.batch - 32) / 8;
   return { acc, latency_ms: 2 + p.width / 25 + p.batch / 16, mem_gb: p.width / 60 + p.batch / 32, energy: 1 + p.batch / 20 + p.width / 100 };
@@ -372,6 +385,27 @@ async function main() {
       llmLive = 'ok';
     } catch (e) {
       llmLive = e.message.slice(0, 160);
+    }
+  }
+  /* an LLM study with two objectives: the scripted LLM says what each
+   * configuration aims at */
+  let llmPareto = null;
+  if (fake) {
+    try {
+      await fetch(`${fake.base}/_script`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ default: { mode: 'random_valid', space: llmSpec.params, usage: [512, 48], model: 'fake-model', aim: AIM } }),
+      });
+      await call(d.base, 'POST', '/studies', llmParetoSpec);
+      for (let i = 0; i < 2; i++) {
+        const s = await call(d.base, 'POST', '/studies/pareto-llm/suggest', { worker: 'w8:0', wait_s: 15 });
+        if (s.trials.length === 0) throw new Error('no trial came');
+        await call(d.base, 'POST', `/trials/${s.trials[0].id}/complete`, { worker: 'w8:0', state: 'completed', values: { acc: 0.5 + i / 10, latency_ms: 10 + i } });
+      }
+      llmPareto = 'ok';
+    } catch (e) {
+      llmPareto = e.message.slice(0, 160);
     }
   }
   const demo = await call(d.base, 'GET', '/studies/demo');
@@ -689,6 +723,25 @@ async function main() {
       return [el.dataset.llm, el.dataset.total];
     });
     ok(share.startsWith('2 of 2') && share.includes('fallback 0') && shareOf.join() === '2,2', 'the summary of an LLM study shows its trials from the LLM', share);
+  }
+
+  /* the aims of an LLM study with two objectives */
+  if (llmPareto !== 'ok') {
+    skip('the transcript of a two-objective LLM study shows the aims', fake ? `the daemon ran no such study: ${llmPareto}` : 'tests/fake-llm is missing');
+  } else {
+    ok(await loaded('#/studies/pareto-llm/llm'), 'the transcript of a two-objective LLM study loads with no console error', errors.join('\n'));
+    const aims = await page.$$eval('#llm-calls li.aim', (els) => els.map((e) => e.textContent));
+    const pcalls = await call(base, 'GET', '/studies/pareto-llm/llm-calls?limit=500');
+    const withTrials = pcalls.calls.filter((c) => (c.trials || []).length);
+    /* a proposal still queued (no trial yet) shows its aim without a trial */
+    const forTrials = aims.filter((a) => /^trial \d+ aims at: /.test(a));
+    ok(forTrials.length === withTrials.length && forTrials.length >= 2 && aims.every((a) => a.includes(AIM)), 'the transcript shows the trade-off each proposal aims at, by trial', JSON.stringify(aims));
+    const prompts = await page.textContent('#llm-calls');
+    ok(prompts.includes('higher is better (maximize)') && prompts.includes('The current Pareto front'), 'the transcript shows prompts presenting both objectives and the front', prompts.slice(0, 300));
+    const ptrials = (await allTrials(base, 'pareto-llm')).filter((t) => t.source === 'llm');
+    await loaded(`#/studies/pareto-llm/trials/${ptrials[0].number}`);
+    const aimText = await page.waitForSelector('#trial-llm-aim', { timeout: 10000 }).then(() => page.textContent('#trial-llm-aim'), () => '');
+    ok(aimText.includes(AIM), 'an LLM trial of a two-objective study shows the trade-off it aims at', aimText);
   }
 
   /* the big study: first paint of the table and the history (best of three
