@@ -661,22 +661,29 @@ static void mark_best(const struct spec *spec, const struct llm_history *h, size
     }
 }
 
-/* The current front of a study with several objectives or constraints. */
+/* The current front of a study with several objectives or constraints; with
+ * one objective (and constraints), the best feasible trials. */
 static void put_front(struct buf *b, const struct spec *spec, const struct llm_history *h)
 {
     size_t n = 0;
     for (size_t i = 0; i < h->n_done; i++)
         n += on_front(spec, h, &h->done[i]);
     if (n == 0) {
-        buf_puts(b, spec->n_constraints
-                        ? "The front is empty: no feasible trial has completed yet.\n"
-                        : "The front is empty: no trial has completed yet.\n");
+        if (n_obj(spec) == 1)
+            buf_puts(b, "No feasible trial has completed yet.\n");
+        else
+            buf_puts(b, spec->n_constraints
+                            ? "The front is empty: no feasible trial has completed yet.\n"
+                            : "The front is empty: no trial has completed yet.\n");
         return;
     }
-    buf_printf(b,
-               "The current Pareto front (%zu trial%s: completed%s, and dominated by no "
-               "other):\n",
-               n, n == 1 ? "" : "s", spec->n_constraints ? ", feasible" : "");
+    if (n_obj(spec) == 1)
+        buf_puts(b, "Best feasible so far:\n");
+    else
+        buf_printf(b,
+                   "The current Pareto front (%zu trial%s: completed%s, and dominated by no "
+                   "other):\n",
+                   n, n == 1 ? "" : "s", spec->n_constraints ? ", feasible" : "");
     for (size_t i = 0; i < h->n_done; i++) {
         const struct llm_trial *t = &h->done[i];
         if (!on_front(spec, h, t))
@@ -884,7 +891,13 @@ static const char explore_multi_text[] =
 
 static const char explore_constrained_text[] =
     " Stay within the constraints: an infeasible result does not count, however good its "
-    "objectives.";
+    "objective values.";
+
+/* What the aim of a configuration weighs: "between the objectives". */
+static const char *trade_off_between(const struct spec *spec)
+{
+    return n_obj(spec) > 1 ? "between the objectives" : "between the objective and the constraints";
+}
 
 static const char aim_example[] = "\"aim\": \"<the trade-off this configuration aims at>\"";
 
@@ -959,9 +972,9 @@ static void put_format(struct buf *b, const struct spec *spec, const struct llm_
                         "fails is reported back with its error output.");
         if (aim)
             buf_printf(b,
-                       " Give %s \"aim\" field one short sentence on the trade-off between "
-                       "the objectives it aims at.",
-                       o->batch > 1 ? "each configuration's" : "the");
+                       " Give %s \"aim\" field one short sentence on the trade-off %s it aims "
+                       "at.",
+                       o->batch > 1 ? "each configuration's" : "the", trade_off_between(spec));
         if (o->reasoning)
             buf_puts(b, " Put one short line of analysis of the results so far in the "
                         "\"reasoning\" field.");
@@ -998,9 +1011,11 @@ static void put_format(struct buf *b, const struct spec *spec, const struct llm_
     if (aim)
         buf_printf(b,
                    " Besides the parameters, %s has an \"aim\" key whose value is one short "
-                   "sentence: the trade-off between the objectives it aims at (which objective it "
-                   "favours, or which gap in the front it fills).",
-                   o->batch > 1 ? "each configuration" : "the object");
+                   "sentence: the trade-off %s it aims at%s.",
+                   o->batch > 1 ? "each configuration" : "the object", trade_off_between(spec),
+                   n_obj(spec) > 1 ? " (which objective it favours, or which gap in the front it "
+                                     "fills)"
+                                   : "");
     if (code) {
         buf_puts(b, " For a code parameter, write the placeholder \"<<code:NAME>>\" as its "
                     "value in the JSON");
@@ -1150,9 +1165,12 @@ static char *first_message(const struct spec *spec, const struct llm_prompt_opts
     put_format(&format, spec, o);
     if (!llm_prompt_multi(spec)) {
         buf_puts(&explore, explore_text);
+    } else if (n_obj(spec) == 1) {
+        buf_puts(&explore, explore_text);
+        buf_puts(&explore, explore_constrained_text);
     } else {
         buf_puts(&explore, explore_multi_text);
-        if (spec->n_constraints && n_obj(spec) > 1)
+        if (spec->n_constraints)
             buf_puts(&explore, explore_constrained_text);
     }
 

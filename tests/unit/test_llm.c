@@ -1484,6 +1484,17 @@ START_TEST(test_prompt_multi_empty)
     ck_assert_ptr_nonnull(strstr(u, "- \"mem_gb\" in [1, 8]"));
     ck_assert_ptr_nonnull(strstr(u, "best feasible configuration"));
     ck_assert_ptr_nonnull(strstr(u, "mem_gb = 12 (violates in [1, 8])"));
+    ck_assert_ptr_nonnull(strstr(u, "No feasible trial has completed yet."));
+    ck_assert_ptr_nonnull(strstr(u, "the trade-off between the objective and the constraints"));
+    ck_assert_ptr_nonnull(strstr(u, "Stay within the constraints"));
+    ck_assert_ptr_null(strstr(u, "Pareto"));
+    ck_assert_ptr_null(strstr(u, "front"));
+    json_decref(m);
+    /* once one is feasible, it is the best feasible so far */
+    net_done(&t, 2, 10, 0.5, "{\"loss\": 0.5, \"mem_gb\": 3}");
+    m = build(s, &t.h);
+    u = last_content(m);
+    ck_assert_ptr_nonnull(strstr(u, "Best feasible so far:\n- #2 loss = 0.5: {\"width\": 10"));
     json_decref(m);
     net_spec_free(s);
     tl_history_release(&t);
