@@ -193,6 +193,13 @@ int main(int argc, char **argv)
     int graced = gdb ? store_lease_grace(gdb, time_now_ms()) : 0;
     if (graced > 0)
         log_info("%d running trial(s) given a full lease from now (the daemon was down)", graced);
+    int repaired = gdb ? store_objectives_repair(gdb) : 0;
+    if (repaired > 0)
+        log_info("%d stud%s of several objectives or with constraints given their trials' "
+                 "objectives, feasibility and Pareto set",
+                 repaired, repaired == 1 ? "y" : "ies");
+    else if (repaired < 0)
+        log_warn("objectives of earlier trials not recorded: %s", db_errmsg(gdb));
     struct MHD_Daemon *d = http_start(&o, err, sizeof err);
     if (!d) {
         fprintf(stderr, "hpod: %s\n", err);

@@ -234,6 +234,132 @@ int store_front_restore(struct db *db, long long study_id, const char *reference
     return rc;
 }
 
+/* One finished trial read back for store_objectives_repair(). */
+struct repair_row {
+    long long id;           /* row id */
+    enum trial_state state; /* completed or pruned */
+    double value;           /* NAN when none */
+    json_t *values;         /* owned, NULL when none */
+};
+
+static int repair_trial(struct db *db, const struct spec *sp, const struct repair_row *r)
+{
+    struct outcome oc;
+    char err[8];
+    /* read as a pruned trial: an old trial may lack what is required now */
+    lifecycle_outcome(sp, TRIAL_PRUNED, r->value, r->values, &oc, err, sizeof err);
+    bool any = false, feasible = true;
+    double violation = 0;
+    for (size_t i = 0; i < sp->n_objectives; i++)
+        any = any || isfinite(oc.objs[i]);
+    for (size_t i = 0; i < sp->n_constraints; i++) {
+        feasible = feasible && oc.cons[i] <= 0; /* false for a missing metric (NAN) */
+        if (oc.cons[i] > 0)
+            violation += oc.cons[i];
+        else if (isnan(oc.cons[i]))
+            violation = NAN;
+    }
+    char *text = any ? objs_text(oc.objs, sp->n_objectives) : NULL;
+    sqlite3_stmt *u =
+        db_stmt(db, "UPDATE trials SET objs = ?, feasible = ?, violation = ? WHERE id = ?");
+    if ((any && !text) || !u) {
+        free(text);
+        return -1;
+    }
+    if (text)
+        sqlite3_bind_text(u, 1, text, -1, SQLITE_TRANSIENT);
+    if (r->state == TRIAL_COMPLETED && sp->n_constraints > 0) {
+        sqlite3_bind_int(u, 2, feasible);
+        if (isfinite(violation))
+            sqlite3_bind_double(u, 3, violation);
+    }
+    sqlite3_bind_int64(u, 4, r->id);
+    int rc = sqlite3_step(u);
+    sqlite3_reset(u);
+    free(text);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int repair_body(struct db *db, void *arg)
+{
+    long long sid = *(const long long *)arg;
+    struct study st;
+    struct serr e;
+    if (store_study_load_id(db, sid, &st, &e) < 0) {
+        store_study_release(&st);
+        return 0; /* a spec that does not parse: left as it is */
+    }
+    sqlite3_stmt *q = db_stmt(db, "SELECT id, state, value, values_json FROM trials WHERE "
+                                  "study_id = ? AND state IN ('completed', 'pruned') AND objs IS "
+                                  "NULL ORDER BY number");
+    struct repair_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    int rc = q ? SQLITE_OK : SQLITE_ERROR;
+    if (q) {
+        sqlite3_bind_int64(q, 1, sid);
+        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 64;
+                struct repair_row *v = realloc(rows, cap * sizeof *v);
+                if (!v) {
+                    rc = SQLITE_NOMEM;
+                    break;
+                }
+                rows = v;
+            }
+            struct repair_row *r = &rows[n++];
+            r->id = sqlite3_column_int64(q, 0);
+            r->state = TRIAL_PRUNED;
+            trial_state_parse((const char *)sqlite3_column_text(q, 1), &r->state);
+            r->value = col_double(q, 2);
+            r->values = col_json(q, 3);
+        }
+        sqlite3_reset(q);
+    }
+    for (size_t i = 0; rc == SQLITE_DONE && i < n; i++)
+        if (repair_trial(db, st.spec, &rows[i]) < 0)
+            rc = SQLITE_ERROR;
+    for (size_t i = 0; i < n; i++)
+        json_decref(rows[i].values);
+    free(rows);
+    store_study_release(&st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    return store_front_restore(db, sid, NULL);
+}
+
+int store_objectives_repair(struct db *db)
+{
+    int done = 0;
+    long long last = 0; /* studies are taken by id, 256 at a time */
+    for (;;) {
+        sqlite3_stmt *q =
+            db_stmt(db, "SELECT s.id FROM studies s WHERE (s.n_objectives > 1 OR "
+                        "s.n_constraints > 0) AND s.id > ? AND EXISTS (SELECT 1 FROM trials t "
+                        "WHERE t.study_id = s.id AND t.state = 'completed' AND t.objs IS NULL) "
+                        "ORDER BY s.id LIMIT 256");
+        if (!q)
+            return -1;
+        sqlite3_bind_int64(q, 1, last);
+        long long ids[256];
+        size_t n = 0;
+        while (n < 256 && sqlite3_step(q) == SQLITE_ROW)
+            ids[n++] = sqlite3_column_int64(q, 0);
+        sqlite3_reset(q);
+        for (size_t i = 0; i < n; i++) {
+            if (db_run(db, repair_body, &ids[i]) < 0)
+                return -1;
+            done++;
+            last = ids[i];
+        }
+        if (n < 256)
+            break;
+    }
+    if (done > 0)
+        store_event_bump();
+    return done;
+}
+
 void store_front_release(struct front_rows *f)
 {
     store_trial_list_release(&f->trials);

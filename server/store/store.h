@@ -360,6 +360,13 @@ void store_front_release(struct front_rows *f);
 int store_objective_rows(struct db *db, long long study_id, size_t m, long long **numbers,
                          double **objs, int **feasible, size_t *n, struct serr *e);
 
+/* At start-up: the studies of several objectives or with constraints whose
+ * completed trials finished before the daemon recorded objectives (a database
+ * of an earlier version) get each finished trial's objective vector and
+ * feasibility (a completed trial missing a constraint's metric is
+ * infeasible), their Pareto set and reference point. Returns the studies
+ * repaired, or -1. */
+int store_objectives_repair(struct db *db);
 /* Inside the caller's transaction (an import): recompute the Pareto set of
  * study_id from its trials, and record reference (JSON array text, borrowed)
  * as its derived reference point, or derive one when reference is NULL. */

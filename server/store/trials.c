@@ -574,6 +574,7 @@ struct expired {
     int attempts;
     long max_retries;
     bool judged; /* the pruner had stopped it: it ends pruned, not requeued */
+    bool other;  /* its reports are of an objective other than the first (the pruner's) */
     bool done;   /* reaped by this transaction */
     enum expiry_fate fate;
     char worker[160], study[80];
@@ -592,8 +593,8 @@ static int reap_one(struct db *db, struct expired *x, int64_t now)
                                   "WHERE trial_id = ? AND attempt = ?");
     sqlite3_stmt *u =
         x->fate == EXPIRY_PRUNE
-            ? db_stmt(db, "UPDATE trials SET state = 'pruned', value = last_value, "
-                          "lease_expires_at = NULL, finished_at = ?2, error = ?3 "
+            ? db_stmt(db, "UPDATE trials SET state = 'pruned', value = iif(?4, NULL, "
+                          "last_value), lease_expires_at = NULL, finished_at = ?2, error = ?3 "
                           "WHERE id = ?1 AND state = 'running'")
         : x->fate == EXPIRY_REQUEUE
             ? db_stmt(db, "UPDATE trials SET state = 'pending', lease_expires_at = NULL "
@@ -617,6 +618,8 @@ static int reap_one(struct db *db, struct expired *x, int64_t now)
         sqlite3_bind_int64(u, 2, now);
         sqlite3_bind_text(u, 3, why, -1, SQLITE_TRANSIENT);
     }
+    if (x->fate == EXPIRY_PRUNE)
+        sqlite3_bind_int(u, 4, x->other);
     int rc = sqlite3_step(u);
     sqlite3_reset(u);
     if (rc != SQLITE_DONE)
@@ -685,6 +688,7 @@ int store_reap(struct db *db, int64_t now_ms, int64_t (*held)(long long id), lon
         snprintf(x->worker, sizeof x->worker, "%s", w ? w : "");
         struct spec_entry *sp = spec_ref(db, x->study_id, sqlite3_column_int64(q, 4));
         x->max_retries = sp ? spec_of(sp)->max_retries : 2;
+        x->other = sp && spec_multi(spec_of(sp)) && spec_of(sp)->pruner_objective != 0;
         spec_unref(sp);
         x->number = sqlite3_column_int64(q, 5);
         snprintf(x->study, sizeof x->study, "%s", (const char *)sqlite3_column_text(q, 6));

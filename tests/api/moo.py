@@ -4,6 +4,7 @@ against a brute-force front and a hypervolume computed here, the derived
 reference point recorded once, ?pareto=true, /best, the study's summary,
 export and import, and a pruner watching a named objective."""
 import random
+import sqlite3
 
 from hpotest import Daemon, Tap
 
@@ -276,6 +277,27 @@ with Daemon() as d:
     t = lease(d, "p-first")
     st, b = d.call("POST", f"/api/v1/trials/{t['id']}/report", {"worker": "w", "step": 1, "value": 2.0})
     tap.ok(b.get("action") == "prune", "the first objective watched by default, \"value\" standing for it", b)
+
+    # --- a database of the version before: objectives recorded at start-up ---
+    st, before = d.call("GET", "/api/v1/studies/m/pareto?history=true")
+    d.stop()
+    con = sqlite3.connect(d.db, isolation_level=None)
+    for q in ("DROP INDEX trials_pareto", "ALTER TABLE trials DROP COLUMN objs",
+              "ALTER TABLE trials DROP COLUMN feasible", "ALTER TABLE trials DROP COLUMN violation",
+              "ALTER TABLE trials DROP COLUMN pareto", "ALTER TABLE studies DROP COLUMN reference",
+              "ALTER TABLE studies DROP COLUMN n_objectives",
+              "ALTER TABLE studies DROP COLUMN n_constraints", "PRAGMA user_version = 6"):
+        con.execute(q)
+    con.close()
+    d.start(d.port)
+    st, after = d.call("GET", "/api/v1/studies/m/pareto?history=true")
+    tap.ok(st == 200 and after == before,
+           "an upgraded database: the trials' objectives, feasibility, Pareto set, reference "
+           "point and hypervolume as before", (before.get("hypervolume"), after.get("hypervolume")))
+    flags2 = {tr["number"]: tr["feasible"] for tr in d.trials("m") if tr["state"] == "completed"}
+    tap.eq(flags2, flags, "an upgraded database: every trial's feasibility as before")
+    tap.ok("migrated to schema version 7" in d.log() and "Pareto set" in d.log(),
+           "the start-up says what it did")
 
     # --- one objective ---
     one = {"name": "one", "objective": {"name": "loss"}, "params": PARAMS,

@@ -2,6 +2,7 @@
 runs its budget with two real `hpo worker` processes on a real command; its
 Pareto set is non-empty and feasible, infeasible trials are kept and marked."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -27,8 +28,9 @@ print(f"@hpo final val_error={err} latency_ms={latency} params_m={size / 20.0}",
 
 
 def expected(params):
+    """What the job reports for params: val_error, latency_ms, params_m."""
     size = params["width"] * params["depth"]
-    err = 1.0 / (1.0 + size / 16.0) + 0.1 * abs(__import__("math").log10(params["lr"]) + 2.5)
+    err = 1.0 / (1.0 + size / 16.0) + 0.1 * abs(math.log10(params["lr"]) + 2.5)
     return err, 1.0 + size / 8.0, size / 20.0
 
 

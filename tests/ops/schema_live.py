@@ -239,6 +239,31 @@ try:
         c("POST", "/api/v1/studies", code)
         drive(c, "code", "w-code:0", 2, lambda i: ("completed", "bwrap"))
         c("GET", "/api/v1/studies/code/trials")
+        # several objectives and a constraint: the Pareto set, best, export
+        mo = simple_spec("moo", max_trials=12)
+        mo.pop("objective")
+        mo["objectives"] = [{"name": "loss"}, {"name": "acc", "direction": "maximize"}]
+        mo["constraints"] = [{"name": "mem", "max": 5}]
+        c("POST", "/api/v1/studies", mo)
+        c("GET", "/api/v1/studies/moo/pareto")                              # empty, no reference
+        for i in range(12):
+            st, b = c("POST", "/api/v1/studies/moo/suggest", {"worker": "w-moo:0"})
+            t = b["trials"][0]
+            c("POST", f"/api/v1/trials/{t['id']}/report",
+              {"worker": "w-moo:0", "step": 1, "values": {"loss": 1.0, "acc": 0.1}})
+            c("POST", f"/api/v1/trials/{t['id']}/complete",
+              {"worker": "w-moo:0", "values": {"loss": (i * 7 % 12) / 12, "acc": (i * 5 % 12) / 12,
+                                                "mem": i % 7}})
+        c("POST", "/api/v1/trials/1/complete", {"worker": "w-moo:0", "values": {"loss": 1}})  # 400
+        c("GET", "/api/v1/studies/moo/pareto?history=true")
+        c("GET", "/api/v1/studies/moo/best")
+        c("GET", "/api/v1/studies/moo")
+        c("GET", "/api/v1/studies/moo/trials?pareto=true&limit=3")
+        st, exported_mo = c("GET", "/api/v1/studies/moo/export")
+        if st == 200:
+            exported_mo["spec"]["name"] = "moo-copy"
+            c("POST", "/api/v1/studies/import", exported_mo)
+        c("GET", "/api/v1/studies/run/pareto")                              # one objective
         # export and import (as another name), then delete
         st, exported = c("GET", "/api/v1/studies/run/export")
         if st == 200:
