@@ -376,6 +376,158 @@ static void print_sources(const json_t *spec, const json_t *sources)
     printf(")\n");
 }
 
+/* ---- several objectives ---- */
+
+/* The objectives of a spec: its "objectives" array, else NULL. */
+static const json_t *objectives_of(const json_t *spec)
+{
+    const json_t *list = json_object_get(spec, "objectives");
+    return json_is_array(list) && json_array_size(list) > 0 ? list : NULL;
+}
+
+/* The first objective object of a spec (borrowed), or NULL. */
+static const json_t *first_objective(const json_t *spec)
+{
+    const json_t *list = objectives_of(spec);
+    return list ? json_array_get(list, 0) : json_object_get(spec, "objective");
+}
+
+/* "objectives acc (maximize), latency_ms (minimize)" and "constraints
+ * mem_gb <= 6, ..." lines. */
+static void print_objectives(const json_t *spec)
+{
+    const json_t *list = objectives_of(spec);
+    size_t i;
+    const json_t *o;
+    if (!list) {
+        o = first_objective(spec);
+        printf("%-11s%s (%s)\n", "objective", json_str(o, "name", "value"),
+               json_str(o, "direction", "minimize"));
+    } else {
+        printf("%-11s", json_array_size(list) > 1 ? "objectives" : "objective");
+        json_array_foreach(list, i, o)
+        {
+            printf("%s%s (%s)", i ? ", " : "", json_str(o, "name", "?"),
+                   json_str(o, "direction", "minimize"));
+        }
+        printf("\n");
+    }
+    const json_t *cons = json_object_get(spec, "constraints");
+    if (!json_is_array(cons) || json_array_size(cons) == 0)
+        return;
+    printf("%-11s", "constraint");
+    json_array_foreach(cons, i, o)
+    {
+        char lo[40], hi[40];
+        const json_t *mn = json_object_get(o, "min"), *mx = json_object_get(o, "max");
+        table_number(mn, lo, sizeof lo);
+        table_number(mx, hi, sizeof hi);
+        printf("%s%s ", i ? ", " : "", json_str(o, "name", "?"));
+        if (json_is_num(mn) && json_is_num(mx))
+            printf("in [%s, %s]", lo, hi);
+        else if (json_is_num(mn))
+            printf(">= %s", lo);
+        else
+            printf("<= %s", hi);
+    }
+    printf("\n");
+}
+
+/* "[1, 2.5] (from the spec)" for a reference point, or "none". */
+static void print_reference(const json_t *ref, const char *source)
+{
+    if (!json_is_array(ref)) {
+        printf("none");
+        return;
+    }
+    size_t i;
+    const json_t *v;
+    printf("[");
+    json_array_foreach(ref, i, v)
+    {
+        char num[40];
+        table_number(v, num, sizeof num);
+        printf("%s%s", i ? ", " : "", num);
+    }
+    printf("]");
+    if (source && !strcmp(source, "spec"))
+        printf(" (from the spec)");
+    else if (source && !strcmp(source, "derived"))
+        printf(" (derived from the trials)");
+}
+
+/* The Pareto set of a study (p: the answer of GET .../pareto, borrowed): a
+ * table of its trials (number, each objective, feasible, params), then the
+ * hypervolume and its reference point. */
+static void print_front(const json_t *p)
+{
+    const json_t *objs = json_object_get(p, "objectives");
+    const json_t *trials = json_object_get(p, "trials");
+    size_t no = json_is_array(objs) ? json_array_size(objs) : 0;
+    size_t ncols = no + 3;
+    const char **head = calloc(ncols, sizeof *head);
+    const char **cells = calloc(ncols, sizeof *cells);
+    char(*nums)[40] = calloc(no + 1, sizeof *nums);
+    char **titles = calloc(no + 1, sizeof *titles);
+    if (!head || !cells || !nums || !titles)
+        goto out_free;
+    head[0] = "number";
+    for (size_t k = 0; k < no; k++) {
+        const json_t *o = json_array_get(objs, k);
+        size_t n = strlen(json_str(o, "name", "?")) + 8;
+        titles[k] = malloc(n);
+        if (titles[k])
+            snprintf(titles[k], n, "%s (%s)", json_str(o, "name", "?"),
+                     !strcmp(json_str(o, "direction", "minimize"), "maximize") ? "max" : "min");
+        head[k + 1] = titles[k] ? titles[k] : "?";
+    }
+    head[no + 1] = "feasible";
+    head[no + 2] = "params";
+    struct table *t = table_new(ncols, head);
+    size_t i;
+    const json_t *tr;
+    json_array_foreach(trials, i, tr)
+    {
+        char number[32];
+        snprintf(number, sizeof number, "%lld", json_int(tr, "number", -1));
+        cells[0] = number;
+        const json_t *vals = json_object_get(tr, "objectives");
+        for (size_t k = 0; k < no; k++) {
+            const json_t *v = json_array_get(vals, k);
+            if (!v) /* an older answer: the metric by name */
+                v = json_object_get(json_object_get(tr, "values"),
+                                    json_str(json_array_get(objs, k), "name", ""));
+            table_number(v, nums[k], sizeof nums[k]);
+            cells[k + 1] = nums[k];
+        }
+        const json_t *f = json_object_get(tr, "feasible");
+        cells[no + 1] = json_is_true(f) ? "yes" : json_is_false(f) ? "no" : "-";
+        char *params = table_params_text(json_object_get(tr, "params"), 24);
+        cells[no + 2] = params ? params : "";
+        if (t)
+            table_add(t, cells);
+        free(params);
+    }
+    long long n_front = (long long)(json_is_array(trials) ? json_array_size(trials) : 0);
+    printf("Pareto front: %lld trial%s of %lld completed (%lld feasible)\n", n_front,
+           n_front == 1 ? "" : "s", json_int(p, "n_completed", 0), json_int(p, "n_feasible", 0));
+    if (t && table_rows(t) > 0)
+        table_print(t, stdout);
+    table_free(t);
+    char hv[40];
+    table_number(json_object_get(p, "hypervolume"), hv, sizeof hv);
+    printf("hypervolume %s, reference point ", hv);
+    print_reference(json_object_get(p, "reference_point"), json_str(p, "reference_source", NULL));
+    printf("\n");
+out_free:
+    for (size_t k = 0; titles && k < no; k++)
+        free(titles[k]);
+    free(titles);
+    free(nums);
+    free(cells);
+    free(head);
+}
+
 static int study_show(struct cli *c, const char *name)
 {
     char *path = study_path(name, NULL);
@@ -390,8 +542,11 @@ static int study_show(struct cli *c, const char *name)
         return 0;
     }
     const json_t *spec = spec_of(reply);
-    const json_t *obj = json_object_get(spec, "objective");
+    const json_t *obj = first_objective(spec);
     const char *objective = json_str(obj, "name", "value");
+    const json_t *objs = objectives_of(spec);
+    const json_t *cons = json_object_get(spec, "constraints");
+    bool several = json_array_size(objs) > 1;
     const json_t *counts = json_object_get(reply, "counts");
     char progress[48];
     progress_text(reply, progress, sizeof progress);
@@ -406,7 +561,10 @@ static int study_show(struct cli *c, const char *name)
         printf("%-11s%.*s%s\n", "note", (int)(len > 200 ? 200 : len), note,
                len > 200 || note[len] ? "..." : "");
     }
-    printf("%-11s%s (%s)\n", "objective", objective, json_str(obj, "direction", "minimize"));
+    if (objs || json_array_size(cons) > 0)
+        print_objectives(spec);
+    else
+        printf("%-11s%s (%s)\n", "objective", objective, json_str(obj, "direction", "minimize"));
     printf("%-11s%s finished: %lld completed, %lld failed, %lld pruned; %lld running, %lld "
            "pending\n",
            "progress", progress, count_of(counts, "completed"), count_of(counts, "failed"),
@@ -415,10 +573,20 @@ static int study_show(struct cli *c, const char *name)
     const json_t *best = json_object_get(reply, "best");
     if (!json_is_object(best))
         best = json_object_get(reply, "best_trial");
-    if (json_is_object(best))
+    if (several) {
+        char hv[40];
+        table_number(json_object_get(reply, "hypervolume"), hv, sizeof hv);
+        printf("%-11s%lld trial%s, hypervolume %s, reference point ", "front",
+               json_int(reply, "pareto_size", 0), json_int(reply, "pareto_size", 0) == 1 ? "" : "s",
+               hv);
+        print_reference(json_object_get(reply, "reference_point"),
+                        json_str(reply, "reference_source", NULL));
+        printf("\n");
+    } else if (json_is_object(best)) {
         print_trial_line("best", best, objective);
-    else
+    } else {
         printf("%-11s%s\n", "best", "none yet");
+    }
     const json_t *sampler = json_object_get(spec, "sampler");
     if (json_is_object(sampler)) {
         printf("%-11s%s", "sampler", json_str(sampler, "name", "?"));
@@ -444,6 +612,18 @@ static int study_show(struct cli *c, const char *name)
         print_numbers("llm", llm);
     }
     json_decref(reply);
+    if (several) {
+        /* the front itself, as hpo best prints it */
+        char *ppath = study_path(name, "/pareto");
+        json_t *front = NULL;
+        rc = cli_call(c, "GET", ppath, NULL, &front, NULL);
+        free(ppath);
+        if (rc != 0)
+            return rc;
+        printf("\n");
+        print_front(front);
+        json_decref(front);
+    }
     return 0;
 }
 
@@ -618,6 +798,12 @@ int cli_best(struct cli *c, int argc, char **argv)
         return rc;
     if (c->json) {
         print_json(reply);
+        json_decref(reply);
+        return 0;
+    }
+    if (json_is_true(json_object_get(reply, "pareto"))) {
+        /* several objectives: the Pareto set, not one trial */
+        print_front(reply);
         json_decref(reply);
         return 0;
     }

@@ -757,7 +757,7 @@ static void serve(struct db *db, struct lstudy *s)
     struct llm_history h;
     memset(&h, 0, sizeof h);
     struct obs *pend = NULL;
-    json_t *details = NULL;
+    json_t *details = NULL, *metrics = NULL;
     struct llm_trial_reply *replies = NULL;
     size_t n_replies = 0;
     char *rejected_reply = NULL, *rejected_reason = NULL;
@@ -795,6 +795,16 @@ static void serve(struct db *db, struct lstudy *s)
             t->error = json_str(d, "error", NULL);
         if (t->state == OBS_PRUNED)
             t->last_step = (long)json_int(d, "last_step", -1);
+    }
+    /* Several objectives or constraints: the prompt reads each finished
+     * trial's objectives and constraint metrics from its reported values. */
+    if (llm_prompt_multi(st.spec) && store_llm_trial_values(db, st.id, &metrics) < 0)
+        log_warn("study \"%s\": cannot read the trials' metrics: %s", st.name, db_errmsg(db));
+    for (size_t i = 0; metrics && i < h.n_done; i++) {
+        struct llm_trial *t = (struct llm_trial *)&h.done[i];
+        char key[32];
+        snprintf(key, sizeof key, "%ld", t->number);
+        t->values = json_object_get(metrics, key);
     }
     /* Chat history replays the LLM's own replies; other trials are the user's. */
     if (store_llm_history(db, st.id, &replies, &n_replies, &rejected_reply, &rejected_reason) < 0)
@@ -878,6 +888,7 @@ out_release:;
     if (wake_them)
         wake_requests(sid);
     json_decref(details);
+    json_decref(metrics);
     store_llm_history_free(replies, n_replies, rejected_reply, rejected_reason);
     llm_proposal_release(&out);
     llm_history_release(&h);

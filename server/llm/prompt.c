@@ -123,6 +123,98 @@ static const char *objective(const struct spec *spec)
     return spec->objective && *spec->objective ? spec->objective : "value";
 }
 
+bool llm_prompt_multi(const struct spec *spec)
+{
+    return spec->n_objectives > 1 || spec->n_constraints > 0;
+}
+
+static size_t n_obj(const struct spec *spec)
+{
+    return spec->n_objectives > 1 ? spec->n_objectives : 1;
+}
+
+/* Name and direction of objective k (0: the first, also of a hand-made spec
+ * that fills objective alone). */
+static const char *obj_name(const struct spec *spec, size_t k)
+{
+    return k == 0 || k >= spec->n_objectives ? objective(spec) : spec->objectives[k].name;
+}
+
+static bool obj_max(const struct spec *spec, size_t k)
+{
+    return k == 0 || k >= spec->n_objectives ? spec->maximize : spec->objectives[k].maximize;
+}
+
+/* A metric of t's result by name, NAN when not reported as a number. */
+static double metric(const struct llm_trial *t, const char *name)
+{
+    const json_t *v = t->values ? json_object_get(t->values, name) : NULL;
+    return v && json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Objective k of t as reported, NAN when missing. */
+static double obj_value(const struct spec *spec, const struct llm_trial *t, size_t k)
+{
+    double v = metric(t, obj_name(spec, k));
+    return isnan(v) && k == 0 ? t->value : v;
+}
+
+/* Whether the value x of constraint c holds; a missing value does not. */
+static bool constraint_holds(const struct spec_constraint *c, double x)
+{
+    return !isnan(x) && !(c->has_min && x < c->min) && !(c->has_max && x > c->max);
+}
+
+static bool feasible(const struct spec *spec, const struct llm_trial *t)
+{
+    for (size_t i = 0; i < spec->n_constraints; i++)
+        if (!constraint_holds(&spec->constraints[i], metric(t, spec->constraints[i].name)))
+            return false;
+    return true;
+}
+
+/* Whether t can be on the front: completed, feasible, every objective known. */
+static bool front_candidate(const struct spec *spec, const struct llm_trial *t)
+{
+    if (t->state != OBS_COMPLETED || !feasible(spec, t))
+        return false;
+    for (size_t k = 0; k < n_obj(spec); k++)
+        if (!isfinite(obj_value(spec, t, k)))
+            return false;
+    return true;
+}
+
+/* Whether a is at least as good as b on every objective and better on one. */
+static bool dominates(const struct spec *spec, const struct llm_trial *a, const struct llm_trial *b)
+{
+    bool strictly = false;
+    for (size_t k = 0; k < n_obj(spec); k++) {
+        double x = obj_value(spec, a, k), y = obj_value(spec, b, k);
+        if (obj_max(spec, k)) {
+            x = -x;
+            y = -y;
+        }
+        if (x > y)
+            return false;
+        strictly = strictly || x < y;
+    }
+    return strictly;
+}
+
+/* Whether t (one of h's trials) is on the current front of h's done trials. */
+static bool on_front(const struct spec *spec, const struct llm_history *h,
+                     const struct llm_trial *t)
+{
+    if (!h || !front_candidate(spec, t))
+        return false;
+    for (size_t i = 0; i < h->n_done; i++) {
+        const struct llm_trial *u = &h->done[i];
+        if (u != t && front_candidate(spec, u) && dominates(spec, u, t))
+            return false;
+    }
+    return true;
+}
+
 static void trials_from_obs(struct llm_trial *out, const struct obs *in, size_t n, bool maximize)
 {
     for (size_t i = 0; i < n; i++) {
@@ -378,11 +470,67 @@ static void put_error_block(struct buf *b, const char *e)
     put_indented(b, e + n - CODE_ERROR_TAIL, CODE_ERROR_TAIL);
 }
 
-/* "val_error = 0.123" or "stopped early ..." or "failed: ...". */
-static void put_outcome(struct buf *b, const struct spec *spec, const struct llm_trial *t)
+/* A constraint's bounds: "<= 8", ">= 0.5" or "in [0.5, 8]". */
+static void put_bounds(struct buf *b, const struct spec_constraint *c)
+{
+    if (c->has_min && c->has_max) {
+        buf_puts(b, "in [");
+        put_number(b, c->min, false);
+        buf_puts(b, ", ");
+        put_number(b, c->max, false);
+        buf_puts(b, "]");
+    } else {
+        buf_puts(b, c->has_min ? ">= " : "<= ");
+        put_number(b, c->has_min ? c->min : c->max, false);
+    }
+}
+
+/* A completed trial of a study with several objectives or constraints: every
+ * objective, every constraint metric, feasibility and front membership. */
+static void put_multi_outcome(struct buf *b, const struct spec *spec, const struct llm_history *h,
+                              const struct llm_trial *t)
+{
+    for (size_t k = 0; k < n_obj(spec); k++) {
+        double v = obj_value(spec, t, k);
+        buf_printf(b, "%s%s = ", k ? ", " : "", obj_name(spec, k));
+        if (isnan(v))
+            buf_puts(b, "not reported");
+        else
+            put_number(b, v, false);
+    }
+    for (size_t i = 0; i < spec->n_constraints; i++) {
+        const struct spec_constraint *c = &spec->constraints[i];
+        double v = metric(t, c->name);
+        buf_printf(b, ", %s = ", c->name);
+        if (isnan(v))
+            buf_puts(b, "not reported");
+        else
+            put_number(b, v, false);
+        if (!constraint_holds(c, v)) {
+            buf_puts(b, " (violates ");
+            put_bounds(b, c);
+            buf_puts(b, ")");
+        }
+    }
+    buf_puts(b, " (completed");
+    if (spec->n_constraints)
+        buf_puts(b, feasible(spec, t) ? ", feasible" : ", infeasible");
+    if (on_front(spec, h, t))
+        buf_puts(b, ", on the front");
+    buf_puts(b, ")");
+}
+
+/* "val_error = 0.123" or "stopped early ..." or "failed: ...". h (may be
+ * NULL) gives the front of a multi-objective study. */
+static void put_outcome(struct buf *b, const struct spec *spec, const struct llm_history *h,
+                        const struct llm_trial *t)
 {
     switch (t->state) {
     case OBS_COMPLETED:
+        if (llm_prompt_multi(spec)) {
+            put_multi_outcome(b, spec, h, t);
+            break;
+        }
         buf_printf(b, "%s = ", objective(spec));
         put_number(b, t->value, false);
         buf_puts(b, " (completed)");
@@ -440,8 +588,8 @@ static void put_trial_code(struct buf *b, const struct spec *spec, const struct 
 
 /* One line per trial: number, configuration, outcome; for done trial i of a
  * study with code (cv not NULL) the code references and the shown sources. */
-static void put_trial_line(struct buf *b, const struct spec *spec, const struct llm_trial *t,
-                           const struct code_view *cv, size_t i)
+static void put_trial_line(struct buf *b, const struct spec *spec, const struct llm_history *h,
+                           const struct llm_trial *t, const struct code_view *cv, size_t i)
 {
     buf_printf(b, "#%ld ", t->number);
     if (cv)
@@ -449,7 +597,7 @@ static void put_trial_line(struct buf *b, const struct spec *spec, const struct 
     else
         put_config(b, spec->space, t->params, false);
     buf_puts(b, " -> ");
-    put_outcome(b, spec, t);
+    put_outcome(b, spec, h, t);
     buf_puts(b, "\n");
     put_trial_code(b, spec, cv, i);
 }
@@ -487,11 +635,19 @@ static long best_index(const struct spec *spec, const struct llm_trial *done, si
     return best;
 }
 
-/* Mark in keep[] the k best completed trials among done[lo..hi). */
-static void mark_best(const struct spec *spec, const struct llm_trial *done, size_t lo, size_t hi,
+/* Mark in keep[] the k best completed trials among h->done[lo..hi); in a
+ * study with several objectives or constraints the front trials first. */
+static void mark_best(const struct spec *spec, const struct llm_history *h, size_t lo, size_t hi,
                       size_t k, bool *keep)
 {
-    for (size_t round = 0; round < k; round++) {
+    const struct llm_trial *done = h->done;
+    size_t round = 0;
+    for (size_t i = lo; llm_prompt_multi(spec) && i < hi && round < k; i++)
+        if (!keep[i] && on_front(spec, h, &done[i])) {
+            keep[i] = true;
+            round++;
+        }
+    for (; round < k; round++) {
         long pick = -1;
         for (size_t i = lo; i < hi; i++) {
             if (keep[i] || done[i].state != OBS_COMPLETED || isnan(done[i].value))
@@ -505,8 +661,50 @@ static void mark_best(const struct spec *spec, const struct llm_trial *done, siz
     }
 }
 
+/* The current front of a study with several objectives or constraints; with
+ * one objective (and constraints), the best feasible trials. */
+static void put_front(struct buf *b, const struct spec *spec, const struct llm_history *h)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h->n_done; i++)
+        n += on_front(spec, h, &h->done[i]);
+    if (n == 0) {
+        if (n_obj(spec) == 1)
+            buf_puts(b, "No feasible trial has completed yet.\n");
+        else
+            buf_puts(b, spec->n_constraints
+                            ? "The front is empty: no feasible trial has completed yet.\n"
+                            : "The front is empty: no trial has completed yet.\n");
+        return;
+    }
+    if (n_obj(spec) == 1)
+        buf_puts(b, "Best feasible so far:\n");
+    else
+        buf_printf(b,
+                   "The current Pareto front (%zu trial%s: completed%s, and dominated by no "
+                   "other):\n",
+                   n, n == 1 ? "" : "s", spec->n_constraints ? ", feasible" : "");
+    for (size_t i = 0; i < h->n_done; i++) {
+        const struct llm_trial *t = &h->done[i];
+        if (!on_front(spec, h, t))
+            continue;
+        buf_printf(b, "- #%ld ", t->number);
+        for (size_t k = 0; k < n_obj(spec); k++) {
+            buf_printf(b, "%s%s = ", k ? ", " : "", obj_name(spec, k));
+            put_number(b, obj_value(spec, t, k), false);
+        }
+        buf_puts(b, ": ");
+        put_config(b, spec->space, t->params, false);
+        buf_puts(b, "\n");
+    }
+}
+
 static void put_best(struct buf *b, const struct spec *spec, const struct llm_history *h)
 {
+    if (llm_prompt_multi(spec)) {
+        put_front(b, spec, h);
+        return;
+    }
     long bi = best_index(spec, h->done, h->n_done);
     if (bi < 0)
         return;
@@ -560,7 +758,7 @@ static int put_history(struct buf *b, const struct spec *spec, const struct llm_
     } else {
         for (size_t i = recent_from; i < n; i++)
             keep[i] = true;
-        mark_best(spec, h->done, 0, recent_from, o->keep_best, keep);
+        mark_best(spec, h, 0, recent_from, o->keep_best, keep);
     }
     size_t shown = 0;
     for (size_t i = 0; i < n; i++)
@@ -586,7 +784,7 @@ static int put_history(struct buf *b, const struct spec *spec, const struct llm_
     }
     for (size_t i = 0; i < n; i++)
         if (keep[i])
-            put_trial_line(b, spec, &h->done[i], cv.show ? &cv : NULL, i);
+            put_trial_line(b, spec, h, &h->done[i], cv.show ? &cv : NULL, i);
     put_best(b, spec, h);
     free((bool *)cv.show);
     free(keep);
@@ -637,6 +835,40 @@ static void put_space(struct buf *b, const struct space *s)
 
 static void put_metric(struct buf *b, const struct spec *spec)
 {
+    if (llm_prompt_multi(spec)) {
+        if (n_obj(spec) > 1)
+            buf_printf(b,
+                       "Each evaluation trains with the chosen configuration and reports %zu "
+                       "objectives, optimised together:\n",
+                       n_obj(spec));
+        else
+            buf_puts(b, "Each evaluation trains with the chosen configuration and reports the "
+                        "objective:\n");
+        for (size_t k = 0; k < n_obj(spec); k++)
+            buf_printf(b, "- \"%s\": %s is better (%s)\n", obj_name(spec, k),
+                       obj_max(spec, k) ? "higher" : "lower",
+                       obj_max(spec, k) ? "maximize" : "minimize");
+        if (spec->n_constraints) {
+            buf_puts(b, "A configuration is feasible only when the metrics it reports meet every "
+                        "constraint (a metric not reported counts as a violation):\n");
+            for (size_t i = 0; i < spec->n_constraints; i++) {
+                buf_printf(b, "- \"%s\" ", spec->constraints[i].name);
+                put_bounds(b, &spec->constraints[i]);
+                buf_puts(b, "\n");
+            }
+        }
+        if (n_obj(spec) > 1)
+            buf_printf(b,
+                       "No single configuration is best: the goal is the Pareto front, the "
+                       "%sconfigurations that no other %sconfiguration dominates (is at least "
+                       "as good on every objective and better on one).",
+                       spec->n_constraints ? "feasible " : "",
+                       spec->n_constraints ? "feasible " : "");
+        else
+            buf_puts(b, "The goal is the best feasible configuration; infeasible results do not "
+                        "count, however good their objective.");
+        return;
+    }
     buf_printf(b,
                "Each evaluation trains with the chosen configuration and reports the objective "
                "\"%s\"; %s is better (the study %s it).",
@@ -648,6 +880,45 @@ static const char explore_text[] =
     "If the results stop improving, move to a region of the search space that has not been "
     "tried yet rather than making small changes around the best point. Never propose a "
     "configuration that has already been evaluated or is being evaluated now.";
+
+static const char explore_multi_text[] =
+    "Propose a configuration that extends the front: one expected to beat the front trials "
+    "near it on at least one objective, or to fill a gap between them, and say which "
+    "trade-off it aims at. Spread the proposals along the front rather than only "
+    "improving one objective. If the front stops moving, try a region of the search space "
+    "that has not been tried yet. Never propose a configuration that has already been "
+    "evaluated or is being evaluated now.";
+
+static const char explore_constrained_text[] =
+    " Stay within the constraints: an infeasible result does not count, however good its "
+    "objective values.";
+
+/* What the aim of a configuration weighs: "between the objectives". */
+static const char *trade_off_between(const struct spec *spec)
+{
+    return n_obj(spec) > 1 ? "between the objectives" : "between the objective and the constraints";
+}
+
+static const char aim_example[] = "\"aim\": \"<the trade-off this configuration aims at>\"";
+
+/* The example configuration at u (see put_example) with an "aim" first when
+ * aim. */
+static void put_example(struct buf *b, const struct space *s, double u, size_t k,
+                        struct buf *blocks);
+static void put_example_aim(struct buf *b, const struct space *s, double u, size_t k,
+                            struct buf *blocks, bool aim)
+{
+    if (!aim) {
+        put_example(b, s, u, k, blocks);
+        return;
+    }
+    struct buf one;
+    buf_init(&one);
+    put_example(&one, s, u, k, blocks);
+    buf_printf(b, "{%s%s%s", aim_example, one.len > 2 ? ", " : "}",
+               one.len > 2 ? one.data + 1 : "");
+    buf_release(&one);
+}
 
 /* The example configuration at u. In a study with code (blocks not NULL) a
  * code parameter is a placeholder, numbered k in a batch (0: unnumbered), and
@@ -684,6 +955,7 @@ static void put_format(struct buf *b, const struct spec *spec, const struct llm_
 {
     const struct space *s = spec->space;
     bool code = has_code(s);
+    bool aim = llm_prompt_multi(spec);
     if (o->schema_answer) {
         /* the answer's schema carries the analysis as a field */
         if (o->batch > 1)
@@ -698,6 +970,11 @@ static void put_format(struct buf *b, const struct spec *spec, const struct llm_
             buf_puts(b, " For a code parameter, give its complete source as a JSON string; the "
                         "source must follow the parameter's contract, and a trial whose code "
                         "fails is reported back with its error output.");
+        if (aim)
+            buf_printf(b,
+                       " Give %s \"aim\" field one short sentence on the trade-off %s it aims "
+                       "at.",
+                       o->batch > 1 ? "each configuration's" : "the", trade_off_between(spec));
         if (o->reasoning)
             buf_puts(b, " Put one short line of analysis of the results so far in the "
                         "\"reasoning\" field.");
@@ -706,14 +983,14 @@ static void put_format(struct buf *b, const struct spec *spec, const struct llm_
             buf_puts(b, "{\"reasoning\": \"...\", ");
         if (o->batch > 1) {
             buf_puts(b, o->reasoning ? "\"configs\": [" : "{\"configs\": [");
-            put_example(b, s, 0.25, 1, NULL);
+            put_example_aim(b, s, 0.25, 1, NULL, aim);
             buf_puts(b, ", ");
-            put_example(b, s, 0.75, 2, NULL);
+            put_example_aim(b, s, 0.75, 2, NULL, aim);
             buf_puts(b, "]}");
         } else {
             struct buf one;
             buf_init(&one);
-            put_example(&one, s, 0.5, 0, NULL);
+            put_example_aim(&one, s, 0.5, 0, NULL, aim);
             /* the example's fields follow the reasoning inside the same object */
             buf_puts(b, o->reasoning && one.len > 1 ? one.data + 1 : bstr(&one));
             buf_release(&one);
@@ -731,6 +1008,14 @@ static void put_format(struct buf *b, const struct spec *spec, const struct llm_
                     "values are the settings you choose.");
     buf_puts(b, " Leave out a parameter whose condition does not hold. Integers must be whole "
                 "numbers and a choice must be one of the listed values.");
+    if (aim)
+        buf_printf(b,
+                   " Besides the parameters, %s has an \"aim\" key whose value is one short "
+                   "sentence: the trade-off %s it aims at%s.",
+                   o->batch > 1 ? "each configuration" : "the object", trade_off_between(spec),
+                   n_obj(spec) > 1 ? " (which objective it favours, or which gap in the front it "
+                                     "fills)"
+                                   : "");
     if (code) {
         buf_puts(b, " For a code parameter, write the placeholder \"<<code:NAME>>\" as its "
                     "value in the JSON");
@@ -755,12 +1040,12 @@ static void put_format(struct buf *b, const struct spec *spec, const struct llm_
     struct buf *bl = code ? &blocks : NULL;
     if (o->batch > 1) {
         buf_puts(b, "{\"configs\": [");
-        put_example(b, s, 0.25, 1, bl);
+        put_example_aim(b, s, 0.25, 1, bl, aim);
         buf_puts(b, ", ");
-        put_example(b, s, 0.75, 2, bl);
+        put_example_aim(b, s, 0.75, 2, bl, aim);
         buf_puts(b, "]}");
     } else {
-        put_example(b, s, 0.5, 0, bl);
+        put_example_aim(b, s, 0.5, 0, bl, aim);
     }
     if (blocks.len) {
         while (blocks.len && blocks.data[blocks.len - 1] == '\n')
@@ -848,7 +1133,8 @@ static int append_msg(json_t *msgs, const char *role, const char *content)
 static char *first_message(const struct spec *spec, const struct llm_prompt_opts *o,
                            const struct llm_history *h, bool chat)
 {
-    struct buf space, metric, budget, history, pending, format;
+    struct buf space, metric, budget, history, pending, format, explore;
+    buf_init(&explore);
     buf_init(&space);
     buf_init(&metric);
     buf_init(&budget);
@@ -877,6 +1163,16 @@ static char *first_message(const struct spec *spec, const struct llm_prompt_opts
     if (!chat || h->n_done == 0)
         put_pending(&pending, spec, h);
     put_format(&format, spec, o);
+    if (!llm_prompt_multi(spec)) {
+        buf_puts(&explore, explore_text);
+    } else if (n_obj(spec) == 1) {
+        buf_puts(&explore, explore_text);
+        buf_puts(&explore, explore_constrained_text);
+    } else {
+        buf_puts(&explore, explore_multi_text);
+        if (spec->n_constraints)
+            buf_puts(&explore, explore_constrained_text);
+    }
 
     const struct slot slots[] = {
         {"description",
@@ -890,7 +1186,7 @@ static char *first_message(const struct spec *spec, const struct llm_prompt_opts
         {"max_trials", total},
         {"history", bstr(&history)},
         {"pending", bstr(&pending)},
-        {"explore", explore_text},
+        {"explore", bstr(&explore)},
         {"format", bstr(&format)},
     };
     struct buf text;
@@ -906,6 +1202,7 @@ out:
     buf_release(&history);
     buf_release(&pending);
     buf_release(&format);
+    buf_release(&explore);
     return out;
 }
 
@@ -933,7 +1230,7 @@ static int build_chat(json_t *msgs, const struct spec *spec, const struct llm_pr
     bool *keep = calloc(n + 1, sizeof *keep);
     if (!keep)
         goto out;
-    mark_best(spec, h->done, 0, from, o->keep_best, keep);
+    mark_best(spec, h, 0, from, o->keep_best, keep);
     for (size_t i = from; i < n; i++)
         keep[i] = true;
     if (has_code(spec->space)) {
@@ -954,7 +1251,7 @@ static int build_chat(json_t *msgs, const struct spec *spec, const struct llm_pr
             buf_printf(&b, " The best %zu of them:\n", k);
             for (size_t i = 0; i < from; i++)
                 if (keep[i])
-                    put_trial_line(&b, spec, &h->done[i], cvp, i);
+                    put_trial_line(&b, spec, h, &h->done[i], cvp, i);
             while (b.len && b.data[b.len - 1] == '\n')
                 b.data[--b.len] = '\0';
         }
@@ -970,7 +1267,7 @@ static int build_chat(json_t *msgs, const struct spec *spec, const struct llm_pr
             buf_puts(&b, "\n\nA result added by the user (not proposed by you): ");
             put_config(&b, spec->space, t->params, false);
             buf_printf(&b, " as trial #%ld: ", t->number);
-            put_outcome(&b, spec, t);
+            put_outcome(&b, spec, h, t);
             buf_puts(&b, cvp && t->state == OBS_FAILED ? "\n" : ".");
             has_result = true;
             continue;
@@ -1007,7 +1304,7 @@ static int build_chat(json_t *msgs, const struct spec *spec, const struct llm_pr
             buf_reset(&b);
         }
         buf_printf(&b, "Trial #%ld: ", t->number);
-        put_outcome(&b, spec, t);
+        put_outcome(&b, spec, h, t);
         buf_puts(&b, cvp && t->state == OBS_FAILED ? "\n" : ".");
         has_result = true;
     }

@@ -52,6 +52,19 @@
  *   {format}       the answer format with an example (single, batch,
  *                  reasoning line)
  *
+ * Several objectives or constraints (spec n_objectives > 1 or n_constraints
+ * > 0): {metric} lists every objective with its direction and every
+ * constraint with its bounds and says that the goal is the Pareto front. A
+ * finished trial's outcome shows each objective and constraint metric from
+ * its values, whether it is feasible (a constraint metric not reported counts
+ * as violated) and "on the front" when it is; the history ends with the
+ * current front (completed feasible trials that no other such trial matches
+ * or beats on every objective) in place of the best trial, and on long
+ * studies the front trials are the ones kept first. The instruction asks for
+ * configurations that extend the front, and the format for an "aim" string in
+ * each configuration: the trade-off it aims at (reply.h drops it from the
+ * configuration; it stays in the reply kept in the audit log).
+ *
  * A template without {format} gets the format appended, since replies that
  * ignore it are rejected. Runs of blank lines left by empty placeholders are
  * collapsed.
@@ -90,6 +103,9 @@ struct llm_trial {
     long last_step;         /* pruned: last reported step, or -1 */
     enum llm_origin origin; /* who proposed it (chat history) */
     const char *reply;      /* LLM_ORIGIN_LLM: borrowed reply text it came from */
+    const json_t *values;   /* borrowed metrics reported with the result, by name, or NULL:
+                               studies with several objectives or constraints read their
+                               objectives and constraint metrics here */
 };
 
 /* What the study has seen so far. */
@@ -142,6 +158,10 @@ json_t *llm_prompt_build(const struct spec *spec, const struct llm_prompt_opts *
  * parameters). 0 or -1. */
 int llm_prompt_reask(json_t *messages, const struct spec *spec, const struct llm_prompt_opts *o,
                      const char *reply, const char *reason);
+
+/* Whether the prompts of spec present several objectives or constraints (a
+ * Pareto front) and ask for an "aim" with each configuration. */
+bool llm_prompt_multi(const struct spec *spec);
 
 /* Total characters of the message contents (to measure prompt size). */
 size_t llm_prompt_size(const json_t *messages);

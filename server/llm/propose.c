@@ -100,7 +100,8 @@ int llm_propose(struct llm_provider *p, const struct spec *spec, const struct ll
     co.json_mode = schema_level || (!code && !po.reasoning);
     json_t *schema = NULL;
     if (!code) {
-        struct llm_schema_opts so = {.batch = want, .reasoning = po.reasoning};
+        struct llm_schema_opts so = {
+            .batch = want, .reasoning = po.reasoning, .aim = llm_prompt_multi(spec)};
         schema = llm_schema_build(spec->space, &so, &co.schema_strict);
         co.schema = schema;
     }

@@ -369,6 +369,11 @@ static json_t *tolerate(const struct space *s, const json_t *cfg)
     /* the reasoning field a structured answer may carry is not a parameter */
     if (json_is_string(json_object_get(c, "reasoning")) && !space_find(s, "reasoning", NULL))
         json_object_del(c, "reasoning");
+    /* nor the trade-off a configuration of a multi-objective study aims at */
+    static const char *const notes[] = {"aim", "trade_off"};
+    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++)
+        if (json_is_string(json_object_get(c, notes[i])) && !space_find(s, notes[i], NULL))
+            json_object_del(c, notes[i]);
     for (size_t i = 0; i < s->n; i++) {
         const struct param *p = &s->params[i];
         json_t *v = json_object_get(c, p->name);

@@ -13,7 +13,11 @@
  * {"configs": [...]}, check each against the space and reject repeats of
  * finished or pending trials and of each other. Lenient where the intent is
  * clear: a parameter whose condition does not hold is dropped rather than
- * rejected, and a value near a declared step grid is snapped onto it.
+ * rejected, and a value near a declared step grid is snapped onto it. The
+ * notes an answer may carry beside the parameters, a "reasoning" string and,
+ * in studies with several objectives, an "aim" (or "trade_off") string per
+ * configuration, are dropped from the configuration (unless the space has a
+ * parameter of that name); they stay in the reply text the audit log keeps.
  *
  * Code parameters: the source comes either as a JSON string (escaped), or, as
  * the prompt asks, as a placeholder "<<code:NAME>>" in the JSON followed by a

@@ -48,13 +48,22 @@ static json_t *param_schema(const struct param *p)
     return o;
 }
 
-/* The schema of one configuration. */
-static json_t *config_schema(const struct space *s, bool *strict_ok)
+/* The schema of one configuration, with an "aim" string first when aim. */
+static json_t *config_schema(const struct space *s, bool aim, bool *strict_ok)
 {
     json_t *props = json_object(), *required = json_array(), *all = json_array();
     json_t *o = json_object();
     if (!props || !required || !all || !o)
         goto out_fail;
+    if (aim && !space_find(s, "aim", NULL)) {
+        json_t *a = json_pack("{s:s, s:s}", "type", "string", "description",
+                              "one short sentence: the trade-off between the objectives this "
+                              "configuration aims at (which objective it favours, or which gap "
+                              "in the current front it fills)");
+        if (!a || json_object_set_new(props, "aim", a) < 0 ||
+            json_array_append_new(required, json_string("aim")) < 0)
+            goto out_fail;
+    }
     bool conditional = false;
     for (size_t i = 0; i < s->n; i++) {
         const struct param *p = &s->params[i];
@@ -97,7 +106,7 @@ json_t *llm_schema_build(const struct space *s, const struct llm_schema_opts *o,
 {
     size_t batch = o && o->batch > 1 ? o->batch : 1;
     bool reasoning = o && o->reasoning;
-    json_t *cfg = config_schema(s, strict_ok);
+    json_t *cfg = config_schema(s, o && o->aim, strict_ok);
     if (!cfg)
         return NULL;
     json_t *reason = json_pack("{s:s, s:s}", "type", "string", "description",

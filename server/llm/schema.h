@@ -22,11 +22,15 @@
  *
  * The answer is one configuration, or with batch > 1 {"configs": [...]} with
  * exactly batch items. With reasoning, a required "reasoning" string comes
- * first, at the top level (the paper's line of analysis before the answer). */
+ * first, at the top level (the paper's line of analysis before the answer).
+ * With aim (studies with several objectives or constraints), each
+ * configuration also requires an "aim" string, its first property: the
+ * trade-off between the objectives it aims at. */
 
 struct llm_schema_opts {
     size_t batch;   /* configurations per answer (1 = a bare configuration) */
     bool reasoning; /* a "reasoning" string before the answer */
+    bool aim;       /* an "aim" string in each configuration */
 };
 
 /* The schema (new reference), or NULL when out of memory. *strict_ok (may be

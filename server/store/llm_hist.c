@@ -1,6 +1,7 @@
 #include <config.h>
 #include "llm_hist.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,4 +144,55 @@ void store_llm_notes_release(struct llm_trial_notes *notes)
         free(notes->v[i].error);
     free(notes->v);
     memset(notes, 0, sizeof *notes);
+}
+
+/* ---- the metrics of finished trials ---- */
+
+struct values_ctx {
+    long long study_id; /* study row id */
+    json_t *out;        /* owned while filling */
+};
+
+static int values_run(struct db *db, void *arg)
+{
+    struct values_ctx *c = arg;
+    json_decref(c->out);
+    c->out = json_object();
+    if (!c->out)
+        return -1;
+    sqlite3_stmt *q = db_stmt(db, "SELECT number, values_json FROM trials WHERE study_id = ? "
+                                  "AND state IN ('completed', 'pruned') AND values_json IS NOT "
+                                  "NULL ORDER BY number");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, c->study_id);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(q, 1);
+        json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+        if (!json_is_object(v)) {
+            json_decref(v);
+            continue;
+        }
+        char key[32];
+        snprintf(key, sizeof key, "%lld", (long long)sqlite3_column_int64(q, 0));
+        if (json_object_set_new(c->out, key, v) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_llm_trial_values(struct db *db, long long study_id, json_t **out)
+{
+    struct values_ctx c = {study_id, NULL};
+    *out = NULL;
+    if (db_run(db, values_run, &c) < 0) {
+        json_decref(c.out);
+        return -1;
+    }
+    *out = c.out;
+    return 0;
 }

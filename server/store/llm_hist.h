@@ -1,6 +1,7 @@
 #ifndef LLM_HIST_H
 #define LLM_HIST_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "db.h"
@@ -40,5 +41,12 @@ int store_llm_numbers(struct db *db, long long study_id, struct llm_numbers *out
 int store_llm_trial_notes(struct db *db, long long study_id, struct llm_trial_notes *out);
 /* Free what notes owns; the struct may be filled again. */
 void store_llm_notes_release(struct llm_trial_notes *notes);
+/* The metrics each completed or pruned trial of study_id reported with its
+ * result, for the prompts of studies with several objectives or constraints:
+ * a new object in *out mapping the trial number (as a string) to its values
+ * object; trials with no values, or values that do not parse as an object,
+ * are left out. 0, or -1 on a database error or when out of memory (then
+ * *out is NULL). */
+int store_llm_trial_values(struct db *db, long long study_id, json_t **out);
 
 #endif

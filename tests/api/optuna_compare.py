@@ -1,9 +1,12 @@
-"""Three typical Optuna scripts (tests/api/optuna/) run on Optuna itself and on
+"""Four typical Optuna scripts (tests/api/optuna/) run on Optuna itself and on
 hpo_client.optuna, the same file with only its import line changed, and what
 they print is compared: numbers of trials, states, parameter names per branch,
 pruned trials with the default pruner, best_params of the best trial's branch,
 callbacks, user attributes, trials_dataframe columns, two processes on one
-study. Values differ (different samplers); the structure must not.
+study, two objectives with a constraints_func (the shape of values and
+best_trials, feasibility). Values differ (different samplers); the structure
+must not. One difference is by design: hpod's best_trials holds feasible
+trials only, Optuna 3.1's every non-dominated complete trial.
 
 The adapter is pip installed into a virtual environment that also sees the
 system's Optuna (python3-optuna).
@@ -62,7 +65,7 @@ try:
 
     # Each script twice: as written (Optuna) and with the import line changed.
     scripts = {}
-    for name in ("branch", "pruning", "shared"):
+    for name in ("branch", "pruning", "shared", "multi"):
         with open(os.path.join(here, name + ".py")) as f:
             text = f.read()
         tap.eq(text.count(IMPORT), 1, f"{name}.py imports optuna once")
@@ -164,6 +167,27 @@ try:
                    f"shared.py on {side}: best_params has the parameters of its branch", summary)
         tap.eq(res["hpod"][1].get("branches"), res["optuna"][1].get("branches"),
                "shared.py: the same parameter names in each branch")
+        # 4. Two objectives and a constraint (constraints_func).
+        res = {side: output(run("multi", side), f"multi.py on {side}")
+               for side in ("optuna", "hpod")}
+        o, h = res["optuna"], res["hpod"]
+        tap.diag(f"multi.py on Optuna: {json.dumps(o)}")
+        tap.diag(f"multi.py on hpod:   {json.dumps(h)}")
+        same = ["n_trials", "states", "n_complete", "directions", "values_len", "failed_values",
+                "constraints_len", "best_type", "best_values_len", "best_params_keys",
+                "best_trial_error", "direction_error", "value_error"]
+        tap.eq({k: h.get(k) for k in same}, {k: o.get(k) for k in same},
+               "multi.py: the same trials, values of two, directions, constraints on the "
+               "trials, errors for a single best trial, direction or value")
+        tap.ok(o.get("n_complete") == 24 and o.get("failed_values") == ["None"],
+               "multi.py: a wrong number of values or a NaN fails the trial on both", o)
+        tap.ok(h.get("n_feasible", 0) > 0 and h.get("best_numbers") == h.get("front_feasible"),
+               "multi.py on hpod: best_trials is the front of the feasible trials", h)
+        tap.ok(h.get("best_all_feasible") is True, "multi.py on hpod: no infeasible trial in "
+                                                   "best_trials", h)
+        # Optuna 3.1 leaves constraints out of best_trials (its samplers use them)
+        tap.ok(o.get("best_numbers") == o.get("front_all"),
+               "multi.py on Optuna: best_trials is the front of all complete trials", o)
         if tap.failed:
             tap.diag("hpod log:\n" + d.log()[-3000:])
 finally:

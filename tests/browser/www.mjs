@@ -251,6 +251,64 @@ async function seedSvm(base) {
   for (let step = 0; step < 3; step++) await call(base, 'POST', `/trials/${s.trials[0].id}/report`, { worker: 'svm:1', step, value: 0.6 - step / 10 });
 }
 
+/* Two objectives (accuracy up, latency down) and a memory limit; a third
+ * study with three objectives for the scatter matrix. Trials come through
+ * the API as workers would send them. */
+const paretoSpec = {
+  name: 'pareto2',
+  description: 'Accuracy against latency under a memory limit',
+  objectives: [
+    { name: 'acc', direction: 'maximize' },
+    { name: 'latency_ms', direction: 'minimize' },
+  ],
+  constraints: [{ name: 'mem_gb', max: 6 }],
+  reference_point: [0.3, 30],
+  params: [
+    { name: 'width', type: 'int', low: 8, high: 512, log: true },
+    { name: 'batch', type: 'int', low: 8, high: 128 },
+  ],
+  sampler: { name: 'random', seed: 4 },
+  budget: { max_trials: 40, max_parallel: 4, max_failures: 10 },
+};
+const pareto3Spec = {
+  ...paretoSpec,
+  name: 'pareto3',
+  description: 'Three objectives',
+  objectives: [...paretoSpec.objectives, { name: 'energy', direction: 'minimize' }],
+  constraints: [],
+  reference_point: [0.3, 30, 10],
+};
+
+const AIM = 'lower latency at a small cost in accuracy';
+const llmParetoSpec = {
+  name: 'pareto-llm',
+  description: 'Two objectives tuned by the scripted LLM',
+  objectives: paretoSpec.objectives,
+  params: [
+    { name: 'lr', type: 'float', low: 1e-4, high: 1, log: true },
+    { name: 'opt', type: 'categorical', choices: ['adam', MARKUP] },
+  ],
+  sampler: { name: 'llm', seed: 1 },
+  budget: { max_trials: 4, max_parallel: 1, max_failures: 4 },
+};
+
+function paretoMetrics(p) {
+  const acc = 1 - 1 / (1 + p.width / 40) - 0.002 * Math.abs(p.batch - 32) / 8;
+  return { acc, latency_ms: 2 + p.width / 25 + p.batch / 16, mem_gb: p.width / 60 + p.batch / 32, energy: 1 + p.batch / 20 + p.width / 100 };
+}
+
+async function seedPareto(base, name, n) {
+  for (let i = 0; i < n; i++) {
+    const s = await call(base, 'POST', `/studies/${name}/suggest`, { worker: 'mo:0' });
+    const t = s.trials[0];
+    if (i === 5) {
+      await call(base, 'POST', `/trials/${t.id}/complete`, { worker: 'mo:0', state: 'failed', error: 'out of memory' });
+      continue;
+    }
+    await call(base, 'POST', `/trials/${t.id}/complete`, { worker: 'mo:0', state: 'completed', values: paretoMetrics(t.params) });
+  }
+}
+
 /* Every trial of a study through the API (pages of 1000). */
 async function allTrials(base, name) {
   const out = [];
@@ -328,6 +386,10 @@ async function main() {
   const ids = await seedDemo(d.base);
   await call(d.base, 'POST', '/studies', svmSpec);
   await seedSvm(d.base);
+  await call(d.base, 'POST', '/studies', paretoSpec);
+  await seedPareto(d.base, 'pareto2', 24);
+  await call(d.base, 'POST', '/studies', pareto3Spec);
+  await seedPareto(d.base, 'pareto3', 16);
   /* a study the daemon runs with the scripted LLM, when it can */
   let llmLive = null;
   if (fake) {
@@ -341,6 +403,27 @@ async function main() {
       llmLive = 'ok';
     } catch (e) {
       llmLive = e.message.slice(0, 160);
+    }
+  }
+  /* an LLM study with two objectives: the scripted LLM says what each
+   * configuration aims at */
+  let llmPareto = null;
+  if (fake) {
+    try {
+      await fetch(`${fake.base}/_script`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ default: { mode: 'random_valid', space: llmSpec.params, usage: [512, 48], model: 'fake-model', aim: AIM } }),
+      });
+      await call(d.base, 'POST', '/studies', llmParetoSpec);
+      for (let i = 0; i < 2; i++) {
+        const s = await call(d.base, 'POST', '/studies/pareto-llm/suggest', { worker: 'w8:0', wait_s: 15 });
+        if (s.trials.length === 0) throw new Error('no trial came');
+        await call(d.base, 'POST', `/trials/${s.trials[0].id}/complete`, { worker: 'w8:0', state: 'completed', values: { acc: 0.5 + i / 10, latency_ms: 10 + i } });
+      }
+      llmPareto = 'ok';
+    } catch (e) {
+      llmPareto = e.message.slice(0, 160);
     }
   }
   const demo = await call(d.base, 'GET', '/studies/demo');
@@ -826,6 +909,25 @@ async function main() {
   ok(csvVals.length === demo.counts.completed && csvVals.every((v, i) => i === 0 || v >= csvVals[i - 1]), 'the CSV follows the table’s order', JSON.stringify(csvVals.slice(0, 5)));
   await viewShots(page, '');
 
+  /* the aims of an LLM study with two objectives */
+  if (llmPareto !== 'ok') {
+    skip('the transcript of a two-objective LLM study shows the aims', fake ? `the daemon ran no such study: ${llmPareto}` : 'tests/fake-llm is missing');
+  } else {
+    ok(await loaded('#/studies/pareto-llm/llm'), 'the transcript of a two-objective LLM study loads with no console error', errors.join('\n'));
+    const aims = await page.$$eval('#llm-calls li.aim', (els) => els.map((e) => e.textContent));
+    const pcalls = await call(base, 'GET', '/studies/pareto-llm/llm-calls?limit=500');
+    const withTrials = pcalls.calls.filter((c) => (c.trials || []).length);
+    /* a proposal still queued (no trial yet) shows its aim without a trial */
+    const forTrials = aims.filter((a) => /^trial \d+ aims at: /.test(a));
+    ok(forTrials.length === withTrials.length && forTrials.length >= 2 && aims.every((a) => a.includes(AIM)), 'the transcript shows the trade-off each proposal aims at, by trial', JSON.stringify(aims));
+    const prompts = await page.textContent('#llm-calls');
+    ok(prompts.includes('higher is better (maximize)') && prompts.includes('The current Pareto front'), 'the transcript shows prompts presenting both objectives and the front', prompts.slice(0, 300));
+    const ptrials = (await allTrials(base, 'pareto-llm')).filter((t) => t.source === 'llm');
+    await loaded(`#/studies/pareto-llm/trials/${ptrials[0].number}`);
+    const aimText = await page.waitForSelector('#trial-llm-aim', { timeout: 10000 }).then(() => page.textContent('#trial-llm-aim'), () => '');
+    ok(aimText.includes(AIM), 'an LLM trial of a two-objective study shows the trade-off it aims at', aimText);
+  }
+
   /* the big study: first paint of the table and the history (best of three
    * full page loads, this machine may be busy), then paging */
   const before = errors.length;
@@ -913,6 +1015,72 @@ async function main() {
   ok(Math.abs(bigPar.vm[0] - lo) < 1e-9 && Math.abs(bigPar.vm[1] - hi) < 1e-9, 'the colour scale spans the real range of values', JSON.stringify({ vm: bigPar.vm, lo, hi }));
   ok(bigPar.last[bigPar.last.length - 1] === bestBig, 'the best line is drawn last, on top', JSON.stringify(bigPar.last));
 
+  /* several objectives: the front of a two-objective constrained study */
+  const paretoAnswer = await fetch(`${base}/api/v1/studies/pareto2/pareto?history=true`);
+  const front2 = paretoAnswer.ok ? await paretoAnswer.json() : null;
+  if (!front2 && paretoAnswer.status === 404) {
+    skip('the Pareto front of a two-objective study', 'the daemon does not serve GET /studies/{name}/pareto');
+  } else {
+    const moTrials = await allTrials(base, 'pareto2');
+    const infeasible = moTrials.filter((t) => t.state === 'completed' && t.feasible === false);
+    const frontNumbers = front2.trials.map((t) => t.number).sort((a, b) => a - b);
+    ok(infeasible.length > 0 && frontNumbers.length > 1, 'the seeded study has infeasible trials and a front of several', JSON.stringify({ infeasible: infeasible.length, front: frontNumbers }));
+    ok(await loaded('#/'), 'studies page with multi-objective studies loads', errors.join('\n'));
+    const frontCellText = await page.textContent('tr[data-study=pareto2] .best-cell');
+    ok(frontCellText.includes(`front ${frontNumbers.length}`) && frontCellText.includes('acc · latency_ms'), 'the studies list shows the front size of a multi-objective study', frontCellText);
+    ok(await loaded('#/studies/pareto2'), 'a two-objective study page loads with no console error', errors.join('\n'));
+    await page.waitForFunction(() => document.getElementById('pareto-chart') && document.getElementById('pareto-chart').dataset.front !== undefined, null, { timeout: 10000 });
+    const drawn = await page.evaluate(() => {
+      const el = document.getElementById('pareto-chart');
+      const o = window.echarts.getInstanceByDom(el).getOption();
+      const by = Object.fromEntries(o.series.map((x) => [x.name, x]));
+      return {
+        data: { ...el.dataset },
+        front: (by['Pareto front'].data || []).map((d) => d[2].number).sort((a, b) => a - b),
+        line: by['front line'] ? by['front line'].data.length : 0,
+        infeasible: by.infeasible ? by.infeasible.data.length : 0,
+        symbol: by.infeasible ? by.infeasible.symbol : null,
+        faded: by.dominated ? by.dominated.itemStyle.opacity : null,
+        head: document.getElementById('head-front') ? document.getElementById('head-front').dataset.size : null,
+      };
+    });
+    ok(JSON.stringify(drawn.front) === JSON.stringify(frontNumbers) && Number(drawn.data.front) === frontNumbers.length, 'the front drawn is /pareto’s trials', JSON.stringify({ drawn: drawn.front, api: frontNumbers }));
+    ok(drawn.line === frontNumbers.length, 'the front points are joined by a line', JSON.stringify(drawn));
+    ok(drawn.infeasible === infeasible.length && drawn.symbol === 'diamond' && Number(drawn.data.infeasible) === infeasible.length, 'infeasible trials are marked apart (red diamonds)', JSON.stringify(drawn));
+    ok(drawn.faded !== null && drawn.faded < 1 && Number(drawn.data.dominated) === moTrials.filter((t) => t.state === 'completed').length - frontNumbers.length - infeasible.length, 'dominated trials are drawn faded', JSON.stringify(drawn));
+    ok(drawn.head === String(frontNumbers.length), 'the study head gives the front size', JSON.stringify(drawn));
+    const hvPoints = Number(await page.getAttribute('#hv-chart', 'data-points'));
+    ok(hvPoints === front2.hypervolume_history.length && hvPoints > 0, 'the hypervolume history is drawn', `${hvPoints} points, ${front2.hypervolume_history.length} from the API`);
+    await shot('study-pareto');
+    /* a click on a front point opens its trial */
+    const target = await page.evaluate(() => {
+      const el = document.getElementById('pareto-chart');
+      const c = window.echarts.getInstanceByDom(el);
+      const d = c.getOption().series.find((x) => x.name === 'Pareto front').data[0];
+      const px = c.convertToPixel({ seriesName: 'Pareto front' }, [d[0], d[1]]);
+      const r = el.getBoundingClientRect();
+      return { x: r.left + px[0], y: r.top + px[1], number: d[2].number };
+    });
+    await page.mouse.move(target.x - 20, target.y - 20);
+    await page.mouse.move(target.x, target.y, { steps: 3 });
+    await page.mouse.click(target.x, target.y);
+    const opened = await page.waitForFunction((n) => location.hash.endsWith(`/studies/pareto2/trials/${n}`), target.number, { timeout: 5000 }).then(() => true, () => false);
+    ok(opened, 'a click on a front point opens that trial', `${JSON.stringify(target)} -> ${page.url()}`);
+    await page.waitForSelector('#trial-feasible', { timeout: 10000 }).catch(() => {});
+    const shownObjs = await page.$$eval('.trial-objective', (els) => els.map((e) => e.dataset.objective));
+    ok(JSON.stringify(shownObjs) === JSON.stringify(['acc', 'latency_ms']) && (await page.getAttribute('#trial-feasible', 'data-feasible')) === 'true', 'the trial page shows every objective and that it is feasible', JSON.stringify(shownObjs));
+    await loaded(`#/studies/pareto2/trials/${infeasible[0].number}`);
+    ok((await page.getAttribute('#trial-feasible', 'data-feasible')) === 'false', 'an infeasible trial says so on its page');
+    await shot('trial-infeasible');
+    /* three objectives: a scatter of every pair */
+    ok(await loaded('#/studies/pareto3'), 'a three-objective study page loads with no console error', errors.join('\n'));
+    await page.waitForFunction(() => document.getElementById('pareto-chart') && document.getElementById('pareto-chart').dataset.pairs !== undefined, null, { timeout: 10000 });
+    const front3 = await call(base, 'GET', '/studies/pareto3/pareto');
+    const m3 = await page.evaluate(() => ({ ...document.getElementById('pareto-chart').dataset }));
+    ok(m3.pairs === '3' && Number(m3.front) === front3.trials.length, 'three objectives: a scatter matrix of the three pairs with the front', JSON.stringify(m3));
+    await shot('study-pareto3');
+  }
+
   /* a phone: 390 px wide, touch, no horizontal scroll on any page */
   const mobile = await browserContext.newPage();
   await mobile.setViewportSize({ width: 390, height: 844 });
@@ -980,6 +1148,17 @@ async function main() {
   await mshot('llm');
   await mobileLoaded('#/studies/big');
   await mshot('study-big');
+  await mobileLoaded('#/studies/pareto2');
+  const mFront = await mobile.evaluate(() => {
+    const el = document.getElementById('pareto-chart');
+    return el ? { front: el.dataset.front, width: el.clientWidth } : null;
+  });
+  const apiFront = (await call(base, 'GET', '/studies/pareto2/pareto')).trials.length;
+  ok(mFront && Number(mFront.front) === apiFront && mFront.width >= 300 && (await overflow()) <= 390, 'phone: the Pareto front fits 390 px with every front point', `${JSON.stringify(mFront)}, ${await overflow()} px`);
+  await mshot('study-pareto');
+  await mobileLoaded('#/studies/pareto3');
+  ok((await overflow()) <= 390, 'phone: the scatter matrix fits 390 px', `${await overflow()} px`);
+  await mshot('study-pareto3');
   await mobile.close();
 
   /* live update: a trial finished through the API appears without a reload */

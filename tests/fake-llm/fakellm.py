@@ -40,7 +40,11 @@ the answer), "model": "name" (the model the answer names, e.g. a dated
 snapshot), "think": "text" (the content starts with <think>text</think>),
 "reasoning": "text" (OpenAI: a reasoning_content field; Anthropic: a
 thinking block before the text) and "no_tool": true (answer an Anthropic
-forced tool call with plain text instead of a tool_use block). An Anthropic
+forced tool call with plain text instead of a tool_use block) and "aim":
+"text" (each configuration answered by "config", "configs" or "random_valid"
+gets an "aim" field with this text, the trade-off a configuration of a study
+with several objectives aims at; "schema_valid" fills a required "aim" from
+the schema like any string). An Anthropic
 request with a forced tool choice is otherwise answered by a tool_use block
 whose input is the answer's JSON.
 
@@ -464,14 +468,18 @@ class Handler(BaseHTTPRequestHandler):
             return json.dumps(value)
         if "reply" in step:
             return step["reply"]
+        aim = step.get("aim")
+
+        def noted(cfg):
+            return dict({"aim": aim}, **cfg) if aim is not None else cfg
         if "config" in step:
-            return json.dumps(step["config"])
+            return json.dumps(noted(step["config"]))
         if "configs" in step:
-            return json.dumps({"configs": step["configs"]})
+            return json.dumps({"configs": [noted(c) for c in step["configs"]]})
         if step.get("mode") == "random_valid":
             with SCRIPT.lock:
                 cfg = random_config(step["space"], SCRIPT.rng)
-            return json.dumps(cfg)
+            return json.dumps(noted(cfg))
         return "{}"
 
     def send_raw(self, status, body):

@@ -153,6 +153,21 @@ def main():
         check(st == 200 and 0.5 <= cfg["C"] <= 2 and cfg["kernel"] in ("rbf", "poly"),
               "random_valid without a space follows the request's schema")
 
+        # "aim": a note on each configuration (several objectives)
+        post(base + "/_script", {"steps": [
+            {"config": {"C": 1}, "aim": "fast"},
+            {"configs": [{"C": 2}, {"C": 3}], "aim": "accurate"},
+            {"mode": "random_valid", "space": SPACE, "aim": "a gap"}]})
+        answers = []
+        for _ in range(3):
+            st, _, body = post(base + "/v1/chat/completions", chat)
+            answers.append(json.loads(body["choices"][0]["message"]["content"]))
+        check(answers[0] == {"aim": "fast", "C": 1} and
+              answers[1] == {"configs": [{"aim": "accurate", "C": 2},
+                                         {"aim": "accurate", "C": 3}]} and
+              answers[2]["aim"] == "a gap" and "kernel" in answers[2],
+              "aim is added to each configuration of config, configs and random_valid")
+
         # json_schema refused, json_object accepted
         post(base + "/_script", {"steps": [], "default": {"config": {"C": 1}},
                                  "reject_json_schema": True})

@@ -1299,6 +1299,318 @@ START_TEST(test_prompt_schema_answer)
 }
 END_TEST
 
+/* ---- several objectives and constraints ---- */
+
+static const char net_params[] =
+    "[{\"name\": \"width\", \"type\": \"int\", \"low\": 8, \"high\": 512, \"log\": true},"
+    " {\"name\": \"lr\", \"type\": \"float\", \"low\": 0.0001, \"high\": 0.1, \"log\": true}]";
+
+/* Two objectives (accuracy up, latency down) and a memory limit. */
+static struct spec *net_spec(const char *llm, bool constrained)
+{
+    struct spec *s = tl_spec("net-pareto", "A small network: accuracy against latency.", "acc",
+                             true, 20, net_params, llm);
+    s->n_objectives = 2;
+    s->objectives[0] = (struct spec_objective){strdup("acc"), true};
+    s->objectives[1] = (struct spec_objective){strdup("latency_ms"), false};
+    if (constrained) {
+        s->n_constraints = 1;
+        s->constraints[0] = (struct spec_constraint){strdup("mem_gb"), false, true, 0, 8};
+    }
+    return s;
+}
+
+static void net_spec_free(struct spec *s)
+{
+    for (size_t i = 0; i < s->n_objectives; i++)
+        free(s->objectives[i].name);
+    for (size_t i = 0; i < s->n_constraints; i++)
+        free(s->constraints[i].name);
+    tl_spec_free(s);
+}
+
+static void net_done(struct tl_history *t, long number, int width, double acc, const char *values)
+{
+    char params[128];
+    snprintf(params, sizeof params, "{\"width\": %d, \"lr\": 0.01}", width);
+    tl_history_done(t, number, params, OBS_COMPLETED, acc, NULL, -1);
+    tl_history_values(t, values);
+}
+
+/* #0 and #3 form the front; #1 is beaten by #0; #2 breaks the memory limit;
+ * #4 failed; #5 reports no memory (infeasible) though it beats all. */
+static void net_history(struct tl_history *t)
+{
+    tl_history_init(t);
+    net_done(t, 0, 64, 0.90, "{\"acc\": 0.90, \"latency_ms\": 20, \"mem_gb\": 4}");
+    net_done(t, 1, 32, 0.80, "{\"acc\": 0.80, \"latency_ms\": 30, \"mem_gb\": 4}");
+    net_done(t, 2, 512, 0.95, "{\"acc\": 0.95, \"latency_ms\": 50, \"mem_gb\": 9.5}");
+    net_done(t, 3, 16, 0.85, "{\"acc\": 0.85, \"latency_ms\": 10, \"mem_gb\": 2}");
+    tl_history_done(t, 4, "{\"width\": 256, \"lr\": 0.1}", OBS_FAILED, NAN, "diverged", -1);
+    net_done(t, 5, 128, 0.99, "{\"acc\": 0.99, \"latency_ms\": 5}");
+    tl_history_pending(t, 6, "{\"width\": 100, \"lr\": 0.001}");
+}
+
+/* The line of trial #n in text (up to its end), for assertions; "" if none. */
+static char *line_of(const char *text, long n)
+{
+    char key[32];
+    snprintf(key, sizeof key, "\n#%ld ", n);
+    const char *at = strstr(text, key);
+    if (!at)
+        return strdup("");
+    at++;
+    const char *end = strchr(at, '\n');
+    return strndup(at, end ? (size_t)(end - at) : strlen(at));
+}
+
+START_TEST(test_prompt_multi)
+{
+    struct spec *s = net_spec(NULL, true);
+    struct tl_history t;
+    net_history(&t);
+    ck_assert(llm_prompt_multi(s));
+    json_t *m = build(s, &t.h);
+    const char *u = last_content(m);
+    /* the objectives with their directions, the constraint with its bound */
+    ck_assert_ptr_nonnull(strstr(u, "reports 2 objectives"));
+    ck_assert_ptr_nonnull(strstr(u, "- \"acc\": higher is better (maximize)"));
+    ck_assert_ptr_nonnull(strstr(u, "- \"latency_ms\": lower is better (minimize)"));
+    ck_assert_ptr_nonnull(strstr(u, "- \"mem_gb\" <= 8"));
+    ck_assert_ptr_nonnull(strstr(u, "the goal is the Pareto front"));
+    /* each trial with all its objectives, feasibility and front membership */
+    char *l0 = line_of(u, 0), *l1 = line_of(u, 1), *l2 = line_of(u, 2), *l5 = line_of(u, 5);
+    ck_assert_ptr_nonnull(strstr(l0, "acc = 0.9, latency_ms = 20, mem_gb = 4 (completed, "
+                                     "feasible, on the front)"));
+    ck_assert_ptr_nonnull(strstr(l1, "(completed, feasible)"));
+    ck_assert_ptr_null(strstr(l1, "front"));
+    ck_assert_ptr_nonnull(
+        strstr(l2, "acc = 0.95, latency_ms = 50, mem_gb = 9.5 (violates <= 8) (completed, "
+                   "infeasible)"));
+    ck_assert_ptr_nonnull(strstr(l5, "mem_gb = not reported (violates <= 8) (completed, "
+                                     "infeasible)"));
+    char *l3 = line_of(u, 3);
+    ck_assert_ptr_nonnull(strstr(l3, "on the front"));
+    free(l3);
+    free(l0);
+    free(l1);
+    free(l2);
+    free(l5);
+    /* the front in place of the best trial: #0 and #3 only */
+    const char *front = strstr(u, "The current Pareto front (2 trials");
+    ck_assert_ptr_nonnull(front);
+    ck_assert_ptr_nonnull(strstr(front, "- #0 acc = 0.9, latency_ms = 20: {\"width\": 64"));
+    ck_assert_ptr_nonnull(strstr(front, "- #3 acc = 0.85, latency_ms = 10: {\"width\": 16"));
+    ck_assert_ptr_null(strstr(front, "- #2 "));
+    ck_assert_ptr_null(strstr(front, "- #5 "));
+    ck_assert_ptr_null(strstr(u, "Best so far"));
+    /* asked to extend the front, with the trade-off aimed at */
+    ck_assert_ptr_nonnull(strstr(u, "extends the front"));
+    ck_assert_ptr_nonnull(strstr(u, "has an \"aim\" key"));
+    ck_assert_ptr_nonnull(strstr(u, "{\"aim\": \"<the trade-off this configuration aims at>\", "
+                                    "\"width\": "));
+    ck_assert_ptr_nonnull(strstr(u, "Being evaluated now"));
+    char *all = messages_text(m);
+    tl_golden("tests/unit/golden/llm-multi.txt", all);
+    free(all);
+    json_decref(m);
+
+    /* the chat form tells the same outcomes turn by turn, then the front */
+    struct spec *c = net_spec("{\"history\": \"chat\"}", true);
+    m = build(c, &t.h);
+    all = messages_text(m);
+    ck_assert_ptr_nonnull(strstr(all, "Trial #0: acc = 0.9, latency_ms = 20, mem_gb = 4 "
+                                      "(completed, feasible, on the front)."));
+    ck_assert_ptr_nonnull(strstr(all, "Trial #2: acc = 0.95, latency_ms = 50, mem_gb = 9.5 "
+                                      "(violates <= 8) (completed, infeasible)."));
+    ck_assert_ptr_nonnull(strstr(last_content(m), "The current Pareto front (2 trials"));
+    free(all);
+    json_decref(m);
+    net_spec_free(c);
+
+    /* without the constraint, #5 and #2 join the front and #0 is beaten by #5 */
+    struct spec *f = net_spec(NULL, false);
+    m = build(f, &t.h);
+    u = last_content(m);
+    ck_assert_ptr_nonnull(strstr(u, "The current Pareto front (1 trial: completed, and dominated"));
+    ck_assert_ptr_nonnull(strstr(u, "- #5 acc = 0.99, latency_ms = 5"));
+    ck_assert_ptr_null(strstr(u, "feasible"));
+    ck_assert_ptr_null(strstr(u, "mem_gb"));
+    json_decref(m);
+    net_spec_free(f);
+
+    /* a schema-constrained answer names the field too, batch or not */
+    struct llm_prompt_opts o;
+    char err[256];
+    ck_assert_int_eq(llm_prompt_opts_parse(s->llm, &o, err, sizeof err), 0);
+    o.schema_answer = true;
+    o.batch = 2;
+    m = llm_prompt_build(s, &o, &t.h, err, sizeof err);
+    ck_assert_ptr_nonnull(strstr(last_content(m), "each configuration's \"aim\" field"));
+    json_decref(m);
+    tl_history_release(&t);
+    net_spec_free(s);
+
+    /* a one-objective study is untouched */
+    struct spec *one = svm_spec(NULL);
+    ck_assert(!llm_prompt_multi(one));
+    tl_spec_free(one);
+}
+END_TEST
+
+/* No trial completed: the front is said to be empty. A constrained study
+ * with one objective asks for the best feasible configuration. */
+START_TEST(test_prompt_multi_empty)
+{
+    struct spec *s = net_spec(NULL, true);
+    struct tl_history t;
+    tl_history_init(&t);
+    tl_history_done(&t, 0, "{\"width\": 8, \"lr\": 0.1}", OBS_FAILED, NAN, "oom", -1);
+    net_done(&t, 1, 9, 0.5, "{\"acc\": 0.5, \"latency_ms\": 1, \"mem_gb\": 12}");
+    json_t *m = build(s, &t.h);
+    ck_assert_ptr_nonnull(
+        strstr(last_content(m), "The front is empty: no feasible trial has completed yet."));
+    json_decref(m);
+    net_spec_free(s);
+
+    s = tl_spec("one-c", "", "loss", false, 10, net_params, NULL);
+    s->n_objectives = 1;
+    s->objectives[0] = (struct spec_objective){strdup("loss"), false};
+    s->n_constraints = 1;
+    s->constraints[0] = (struct spec_constraint){strdup("mem_gb"), true, true, 1, 8};
+    m = build(s, &t.h);
+    const char *u = last_content(m);
+    ck_assert_ptr_nonnull(strstr(u, "- \"loss\": lower is better (minimize)"));
+    ck_assert_ptr_nonnull(strstr(u, "- \"mem_gb\" in [1, 8]"));
+    ck_assert_ptr_nonnull(strstr(u, "best feasible configuration"));
+    ck_assert_ptr_nonnull(strstr(u, "mem_gb = 12 (violates in [1, 8])"));
+    ck_assert_ptr_nonnull(strstr(u, "No feasible trial has completed yet."));
+    ck_assert_ptr_nonnull(strstr(u, "the trade-off between the objective and the constraints"));
+    ck_assert_ptr_nonnull(strstr(u, "Stay within the constraints"));
+    ck_assert_ptr_null(strstr(u, "Pareto"));
+    ck_assert_ptr_null(strstr(u, "front"));
+    json_decref(m);
+    /* once one is feasible, it is the best feasible so far */
+    net_done(&t, 2, 10, 0.5, "{\"loss\": 0.5, \"mem_gb\": 3}");
+    m = build(s, &t.h);
+    u = last_content(m);
+    ck_assert_ptr_nonnull(strstr(u, "Best feasible so far:\n- #2 loss = 0.5: {\"width\": 10"));
+    json_decref(m);
+    net_spec_free(s);
+    tl_history_release(&t);
+}
+END_TEST
+
+/* On a long study the front trials are the ones kept among the old. */
+START_TEST(test_prompt_multi_keeps_front)
+{
+    struct spec *s = net_spec("{\"keep_best\": 1, \"keep_recent\": 2}", true);
+    struct tl_history t;
+    tl_history_init(&t);
+    /* #0 is the only front trial (fast, accurate enough); the others are worse
+     * on latency, and #1 to #3 more accurate on the first objective only
+     * because they break the memory limit */
+    net_done(&t, 0, 20, 0.7, "{\"acc\": 0.7, \"latency_ms\": 1, \"mem_gb\": 1}");
+    net_done(&t, 1, 21, 0.6, "{\"acc\": 0.6, \"latency_ms\": 9, \"mem_gb\": 1}");
+    net_done(&t, 2, 22, 0.99, "{\"acc\": 0.99, \"latency_ms\": 9, \"mem_gb\": 20}");
+    net_done(&t, 3, 23, 0.5, "{\"acc\": 0.5, \"latency_ms\": 9, \"mem_gb\": 1}");
+    net_done(&t, 4, 24, 0.4, "{\"acc\": 0.4, \"latency_ms\": 9, \"mem_gb\": 1}");
+    net_done(&t, 5, 25, 0.3, "{\"acc\": 0.3, \"latency_ms\": 9, \"mem_gb\": 1}");
+    json_t *m = build(s, &t.h);
+    const char *u = last_content(m);
+    char *l0 = line_of(u, 0), *l2 = line_of(u, 2);
+    ck_assert_ptr_nonnull(strstr(l0, "on the front"));
+    ck_assert_str_eq(l2, ""); /* the most accurate but infeasible one is not kept */
+    free(l0);
+    free(l2);
+    json_decref(m);
+    tl_history_release(&t);
+    net_spec_free(s);
+}
+END_TEST
+
+/* The schema of a multi-objective answer: an "aim" string, required, first. */
+START_TEST(test_schema_aim)
+{
+    char err[256];
+    json_t *params = tl_json(net_params);
+    struct space *sp = space_parse(params, err, sizeof err);
+    ck_assert_msg(sp != NULL, "%s", err);
+    bool strict = false;
+    struct llm_schema_opts o = {.batch = 1, .reasoning = false, .aim = true};
+    json_t *sc = llm_schema_build(sp, &o, &strict);
+    ck_assert(strict); /* still fits strict mode: every property required */
+    void *it = json_object_iter(json_object_get(sc, "properties"));
+    ck_assert_str_eq(json_object_iter_key(it), "aim");
+    ck_assert_str_eq(json_str(prop(sc, "aim"), "type", ""), "string");
+    ck_assert_ptr_nonnull(strstr(json_str(prop(sc, "aim"), "description", ""), "trade-off"));
+    ck_assert(has_str(json_object_get(sc, "required"), "aim"));
+    ck_assert(has_str(json_object_get(sc, "required"), "width"));
+    json_decref(sc);
+
+    /* with reasoning, the analysis first, then the aim */
+    o.reasoning = true;
+    sc = llm_schema_build(sp, &o, NULL);
+    it = json_object_iter(json_object_get(sc, "properties"));
+    ck_assert_str_eq(json_object_iter_key(it), "reasoning");
+    it = json_object_iter_next(json_object_get(sc, "properties"), it);
+    ck_assert_str_eq(json_object_iter_key(it), "aim");
+    json_decref(sc);
+
+    /* a batch: each configuration carries its own aim */
+    o.batch = 3;
+    sc = llm_schema_build(sp, &o, NULL);
+    json_t *items = json_object_get(prop(sc, "configs"), "items");
+    ck_assert(has_str(json_object_get(items, "required"), "aim"));
+    ck_assert_ptr_null(prop(sc, "aim"));
+    json_decref(sc);
+
+    /* one objective: no aim */
+    o.aim = false;
+    o.batch = 1;
+    o.reasoning = false;
+    sc = llm_schema_build(sp, &o, NULL);
+    ck_assert_ptr_null(prop(sc, "aim"));
+    ck_assert(!has_str(json_object_get(sc, "required"), "aim"));
+    json_decref(sc);
+    space_free(sp);
+    json_decref(params);
+}
+END_TEST
+
+/* The aim of each configuration is read as a note, not a parameter. */
+START_TEST(test_reply_aim)
+{
+    struct spec *s = net_spec(NULL, true);
+    json_t *configs = NULL;
+    char err[256];
+    int n = llm_reply_parse(s->space,
+                            "{\"aim\": \"faster at a small cost in accuracy\", \"width\": 12, "
+                            "\"lr\": 0.01}",
+                            1, NULL, &configs, err, sizeof err);
+    ck_assert_msg(n == 1, "%s", err);
+    json_t *c = json_array_get(configs, 0);
+    ck_assert_ptr_null(json_object_get(c, "aim"));
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "width")), 12);
+    json_decref(configs);
+    n = llm_reply_parse(s->space,
+                        "Analysis: the front has a gap at 15 ms.\n{\"configs\": [{\"aim\": "
+                        "\"the gap\", \"width\": 40, \"lr\": 0.002}, {\"trade_off\": \"accuracy\", "
+                        "\"width\": 300, \"lr\": 0.003}]}",
+                        2, NULL, &configs, err, sizeof err);
+    ck_assert_msg(n == 2, "%s", err);
+    ck_assert_uint_eq(json_object_size(json_array_get(configs, 0)), 2);
+    ck_assert_uint_eq(json_object_size(json_array_get(configs, 1)), 2);
+    json_decref(configs);
+    /* an aim that is not a string is still an unknown parameter */
+    n = llm_reply_parse(s->space, "{\"aim\": 3, \"width\": 12, \"lr\": 0.01}", 1, NULL, &configs,
+                        err, sizeof err);
+    ck_assert_int_eq(n, -1);
+    ck_assert_ptr_nonnull(strstr(err, "aim"));
+    net_spec_free(s);
+}
+END_TEST
+
 static Suite *llm_suite(void)
 {
     Suite *s = suite_create("llm");
@@ -1345,6 +1657,11 @@ static Suite *llm_suite(void)
     tcase_add_test(tc, test_split_reasoning);
     tcase_add_test(tc, test_chat_replays_replies);
     tcase_add_test(tc, test_prompt_schema_answer);
+    tcase_add_test(tc, test_prompt_multi);
+    tcase_add_test(tc, test_prompt_multi_empty);
+    tcase_add_test(tc, test_prompt_multi_keeps_front);
+    tcase_add_test(tc, test_schema_aim);
+    tcase_add_test(tc, test_reply_aim);
     suite_add_tcase(s, tc);
     return s;
 }

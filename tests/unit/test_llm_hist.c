@@ -110,6 +110,36 @@ START_TEST(trial_notes)
 }
 END_TEST
 
+/* The metrics of finished trials by number, for multi-objective prompts. */
+START_TEST(trial_values)
+{
+    fill();
+    exec("UPDATE trials SET values_json = '{\"acc\": 0.9, \"ms\": 12}' WHERE study_id = 3 AND "
+         "number = 0");
+    exec("UPDATE trials SET values_json = '{\"acc\": 0.5}' WHERE study_id = 3 AND number = 2");
+    exec("UPDATE trials SET values_json = 'not json' WHERE study_id = 3 AND number = 5");
+    exec("UPDATE trials SET values_json = '{\"acc\": 1}' WHERE study_id = 3 AND number = 3");
+    json_t *v = NULL;
+    ck_assert_int_eq(store_llm_trial_values(db, 3, &v), 0);
+    /* the completed and the pruned trial; not the running one, nor bad JSON */
+    ck_assert_uint_eq(json_object_size(v), 2);
+    ck_assert(json_real_value(json_object_get(json_object_get(v, "0"), "acc")) == 0.9);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(v, "0"), "ms")), 12);
+    ck_assert_ptr_nonnull(json_object_get(json_object_get(v, "2"), "acc"));
+    ck_assert_ptr_null(json_object_get(v, "3"));
+    json_decref(v);
+    ck_assert_int_eq(store_llm_trial_values(db, 9, &v), 0);
+    ck_assert_uint_eq(json_object_size(v), 0);
+    json_decref(v);
+    exec("DROP TABLE trials");
+    json_t *sentinel = json_object();
+    v = sentinel;
+    ck_assert_int_eq(store_llm_trial_values(db, 3, &v), -1);
+    ck_assert_ptr_null(v);
+    json_decref(sentinel);
+}
+END_TEST
+
 START_TEST(database_errors)
 {
     fill();
@@ -137,6 +167,7 @@ static Suite *llm_hist_suite(void)
     tcase_add_test(tc, running_ids);
     tcase_add_test(tc, numbers);
     tcase_add_test(tc, trial_notes);
+    tcase_add_test(tc, trial_values);
     tcase_add_test(tc, database_errors);
     suite_add_tcase(su, tc);
     return su;

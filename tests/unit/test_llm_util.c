@@ -88,6 +88,14 @@ void tl_history_done(struct tl_history *t, long number, const char *params, enum
     tr->last_step = last_step;
 }
 
+void tl_history_values(struct tl_history *t, const char *values)
+{
+    ck_assert_uint_gt(t->h.n_done, 0);
+    struct llm_trial *tr = &t->done[t->h.n_done - 1];
+    json_decref((json_t *)tr->values);
+    tr->values = tl_json(values);
+}
+
 void tl_history_pending(struct tl_history *t, long number, const char *params)
 {
     if (t->h.n_pending == t->cap_pending) {
@@ -109,6 +117,7 @@ void tl_history_release(struct tl_history *t)
 {
     for (size_t i = 0; i < t->h.n_done; i++) {
         json_decref((json_t *)t->done[i].params);
+        json_decref((json_t *)t->done[i].values);
         free((char *)t->done[i].error);
     }
     for (size_t i = 0; i < t->h.n_pending; i++)

@@ -32,6 +32,8 @@ void tl_history_done(struct tl_history *t, long number, const char *params, enum
 /* Add a finished trial taking a JSON configuration (reference taken). */
 void tl_history_done_json(struct tl_history *t, long number, json_t *params, enum obs_state st,
                           double value);
+/* Give the last finished trial the reported metrics values (JSON text). */
+void tl_history_values(struct tl_history *t, const char *values);
 void tl_history_pending(struct tl_history *t, long number, const char *params);
 void tl_history_release(struct tl_history *t);
 

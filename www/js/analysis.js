@@ -254,7 +254,7 @@ export function importanceOption(d, narrow) {
     textStyle: { fontFamily: FONT },
     grid: { left: narrow ? 90 : 140, right: 56, top: 8, bottom: 28 },
     tooltip: { ...TOOLTIP, trigger: 'item', formatter: (q) => `${q.name}: ${fmtNum(q.value)}` },
-    xAxis: { ...AXIS, type: 'value', min: 0, max: (v) => Math.max(v.max, 0.05), splitLine: { show: true, lineStyle: { color: '#e5e7eb' } } },
+    xAxis: { ...AXIS, type: 'value', min: 0, max: (v) => Math.min(1, Math.ceil(Math.max(v.max, 0.05) * 10) / 10), splitLine: { show: true, lineStyle: { color: '#e5e7eb' } } },
     yAxis: { ...AXIS, type: 'category', inverse: true, data: rows.map((r) => r.param), axisLabel: { color: '#4b5563', width: narrow ? 80 : 130, overflow: 'truncate', interval: 0 } },
     series: [
       {

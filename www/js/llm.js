@@ -5,6 +5,7 @@
 import { api, seg, query } from './api.js';
 import { h, replace, fmtInt, fmtTime } from './dom.js';
 import { studyHead, studyTabs } from './study.js';
+import { aimsBlock } from './pareto.js';
 
 const POLL_MS = 3000;
 const LIMIT = 50;
@@ -100,6 +101,7 @@ function callCard(c, name, open, first, ordinal, proposalNo) {
       ),
     ),
     params ? h('div', { class: 'muted small params' }, `request: ${params}`) : null,
+    aimsBlock(c),
     c.error ? h('pre', { class: 'code error-text' }, c.error) : null,
     details,
   );

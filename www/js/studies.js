@@ -2,6 +2,7 @@
 // sampler and LLM use; refreshed every few seconds.
 import { api } from './api.js';
 import { h, replace, fmtNum, fmtInt, fmtUsd, fmtTime, badge } from './dom.js';
+import { frontCell } from './pareto.js';
 
 const POLL_MS = 3000;
 
@@ -67,8 +68,9 @@ function row(s) {
     h(
       'td',
       { class: 'num best-cell', 'data-label': 'Best' },
+      frontCell(s) ||
       fmtNum(s.best_value),
-      s.objective ? h('div', { class: 'muted small' }, `${s.objective}${s.direction ? ` (${s.direction === 'maximize' ? 'max' : 'min'})` : ''}`) : null,
+      frontCell(s) ? null : s.objective ? h('div', { class: 'muted small' }, `${s.objective}${s.direction ? ` (${s.direction === 'maximize' ? 'max' : 'min'})` : ''}`) : null,
     ),
     h('td', { class: 'sampler-cell', 'data-label': 'Sampler' }, samplerName(s.sampler)),
     h('td', { class: `num${usedLlm ? '' : ' no-llm'}`, 'data-label': 'LLM tokens' }, llmUsage(s.llm)),

@@ -15,6 +15,7 @@ import {
   curvesOption,
 } from './charts.js';
 import { contourPanel, edfOption, importancePanel, noteBox, saveNote } from './analysis.js';
+import { paretoHead, paretoPanel } from './pareto.js';
 
 const POLL_MS = 2000;
 const PAGE = 1000; /* trials per request for the charts */
@@ -193,8 +194,10 @@ export function studyHead(study) {
     h(
       'div',
       { class: 'meta-grid panel' },
-      meta('Objective', `${obj.name || 'value'} (${obj.direction || 'minimize'})`),
-      meta('Best', best ? h('a', { href }, fmtNum(best.value)) : '—', best ? h('span', { class: 'muted small' }, ` trial ${best.number}`) : null),
+      ...(paretoHead(study)?.map(([label, ...v]) => meta(label, ...v)) || [
+        meta('Objective', `${obj.name || 'value'} (${obj.direction || 'minimize'})`),
+        meta('Best', best ? h('a', { href }, fmtNum(best.value)) : '—', best ? h('span', { class: 'muted small' }, ` trial ${best.number}`) : null),
+      ]),
       meta('Progress', progress(study.counts, budget.max_trials)),
       meta('Sampler', samplerName(spec.sampler)),
       usesLlm(spec) && study.sources ? meta('Trials from the LLM', llmShare(study.sources)) : null,
@@ -251,6 +254,7 @@ export function mount(root, { name }, ctx) {
   document.title = `${name} · hpod`;
   const headBox = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
   const tabs = studyTabs(name, 'trials');
+  const paretoBox = h('div'); /* several objectives: the front (pareto.js) */
   const historyEl = h('div', { class: 'chart chart-history', id: 'history-chart' });
   const logBox = h('input', { type: 'checkbox', id: 'log-scale' });
   const historyNote = h('span', { class: 'muted small', id: 'history-note' }, 'Loading trials…');
@@ -275,6 +279,7 @@ export function mount(root, { name }, ctx) {
     root,
     headBox,
     tabs,
+    paretoBox,
     h(
       'section',
       { class: 'panel' },
@@ -308,6 +313,8 @@ export function mount(root, { name }, ctx) {
   let analysisAt = 0;
   let analysisVersion = -1;
   let study = null;
+  let pareto = null;
+  let paretoAt = -1; /* cache version the front was drawn for */
   let table = null;
   let drawn = { history: -1, others: -1, curves: -1 };
   let othersAt = 0;
@@ -315,7 +322,7 @@ export function mount(root, { name }, ctx) {
   const t0 = performance.now();
 
   function opts() {
-    const obj = (study.spec && study.spec.objective) || {};
+    const obj = (study.spec && (study.spec.objective || (study.spec.objectives || [])[0])) || {};
     return { maximize: obj.direction === 'maximize', objective: obj.name || 'value', log: logBox.checked && !logBox.disabled };
   }
 
@@ -461,6 +468,12 @@ export function mount(root, { name }, ctx) {
     }
   }
 
+  async function drawPareto() {
+    if (!pareto || paretoAt === cache.version) return;
+    paretoAt = cache.version;
+    await pareto.update(cache.list);
+  }
+
   logBox.addEventListener('change', () => {
     drawHistory(true);
     drawOthers(true);
@@ -491,6 +504,8 @@ export function mount(root, { name }, ctx) {
     tabs.querySelector('#tab-llm').hidden = !hasLlm(s);
     if (first) {
       document.title = `${s.name} · hpod`;
+      pareto = paretoPanel(name, s, ctx, (n) => trialLink(name, n));
+      if (pareto) paretoBox.appendChild(pareto.el);
       table = new TrialTable(name, s.spec || {}, ctx, (t) => trialLink(name, t.number), () => (cache.complete ? cache.list : null));
       replace(tableBox, table.el);
       const tablePromise = table
@@ -520,6 +535,7 @@ export function mount(root, { name }, ctx) {
       return loadCurves(true);
     })
     .then(() => drawAnalysis(true))
+    .then(() => drawPareto())
     .then(() => {
       root.dataset.loaded = 'true';
     })
@@ -540,6 +556,7 @@ export function mount(root, { name }, ctx) {
     drawOthers(false);
     if (changed) await loadCurves(false);
     if (analysisVersion >= 0) drawAnalysis(false);
+    await drawPareto();
   });
 
   return () => {
@@ -552,5 +569,6 @@ export function mount(root, { name }, ctx) {
     if (contourReady) disposeChart(contourReady.chart());
     disposeChart(importance.chart());
     for (const s of charts.slices) disposeChart(s.chart);
+    if (pareto) pareto.dispose();
   };
 }

@@ -7,6 +7,7 @@ import { h, replace, fmtNum, fmtParam, fmtTime, fmtDuration, fmtInt, badge, sour
 import { makeChart, disposeChart, reportsOption } from './charts.js';
 import { diffLines, collapse } from './diff.js';
 import { noteBox, saveNote } from './analysis.js';
+import { trialObjectiveRows, aimFor } from './pareto.js';
 
 const POLL_MS = 2000;
 const CALLS_PAGE = 200; /* LLM calls per request while looking for a trial's */
@@ -98,8 +99,9 @@ async function findCall(name, n, signal) {
   return found;
 }
 
-function llmSection(name, found) {
+function llmSection(name, found, n) {
   const { call: c, ordinal } = found;
+  const aim = aimFor(c, n);
   const text = c.reasoning ? c.reasoning : c.reply;
   const body = typeof text === 'string' ? text : text === null || text === undefined ? '' : JSON.stringify(text, null, 2);
   return h(
@@ -112,6 +114,7 @@ function llmSection(name, found) {
       h('a', { href: `#/studies/${encodeURIComponent(name)}/llm/${c.id}`, id: 'trial-llm-call' }, `Call ${ordinal}`),
       ` of this study${c.model ? ` (${c.model})` : ''}`,
     ),
+    aim ? h('p', { id: 'trial-llm-aim' }, h('strong', null, 'Trade-off it aims at: '), aim) : null,
     body ? h('h3', null, c.reasoning ? 'Its reasoning' : 'Its reply') : null,
     body ? h('pre', { class: 'code wrap', id: 'trial-llm-text' }, body) : null,
   );
@@ -147,7 +150,7 @@ export function mount(root, { name, id }, ctx) {
 
   function render(t) {
     const params = (spec && spec.params) || [];
-    const objective = (spec && spec.objective && spec.objective.name) || 'value';
+    const objective = ((spec && (spec.objective || (spec.objectives || [])[0])) || {}).name || 'value';
     const known = new Set(params.map((p) => p.name));
     const paramRows = params
       .filter((p) => p.type !== 'code')
@@ -155,7 +158,8 @@ export function mount(root, { name, id }, ctx) {
     for (const [k, v] of Object.entries(t.params || {})) {
       if (!known.has(k)) paramRows.push([k, h('span', { class: 'param-value' }, fmtParam(v))]);
     }
-    const values = t.values && typeof t.values === 'object' ? Object.entries(t.values).filter(([k]) => k !== objective) : [];
+    const mo = trialObjectiveRows(spec || {}, t); /* several objectives or constraints */
+    const values = t.values && typeof t.values === 'object' ? Object.entries(t.values).filter(([k]) => k !== objective && !(mo && mo.names.has(k))) : [];
     const reports = t.reports || [];
     /* the attempt list is attempt_log (attempts is their count) */
     const attempts = Array.isArray(t.attempts) ? t.attempts : t.attempt_log || [];
@@ -178,7 +182,7 @@ export function mount(root, { name, id }, ctx) {
           { class: 'panel' },
           h('h2', null, 'Result'),
           kv([
-            [t.state === 'pruned' ? `${objective} (last reported)` : objective, h('strong', { id: 'trial-value' }, fmtNum(t.value))],
+            ...(mo ? mo.rows : [[t.state === 'pruned' ? `${objective} (last reported)` : objective, h('strong', { id: 'trial-value' }, fmtNum(t.value))]]),
             ...values.map(([k, v]) => [k, fmtNum(v)]),
             t.last_step !== null && t.last_step !== undefined ? ['last report', `step ${t.last_step}: ${fmtNum(t.last_value)}`] : null,
             ['worker', t.worker || '—'],
@@ -286,7 +290,7 @@ export function mount(root, { name, id }, ctx) {
         if (e.name === 'AbortError') throw e;
         return null;
       });
-      replace(llmBox, found ? llmSection(name, found) : h('section', { class: 'panel', id: 'trial-llm' }, h('h2', null, 'Proposed by the LLM'), h('p', { class: 'muted' }, 'The call that proposed it is not in the audit log.')));
+      replace(llmBox, found ? llmSection(name, found, t.number) : h('section', { class: 'panel', id: 'trial-llm' }, h('h2', null, 'Proposed by the LLM'), h('p', { class: 'muted' }, 'The call that proposed it is not in the audit log.')));
     }
     let finished = FINISHED.has(t.state);
     ctx.every(POLL_MS, async () => {

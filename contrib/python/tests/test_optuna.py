@@ -426,6 +426,81 @@ class OptunaTest(unittest.TestCase):
         with self.assertRaises(TypeError):
             self.study("optuna-spec3", sampler=object())
 
+    def test_several_objectives_and_constraints(self):
+        def constraints(trial):
+            return [trial.params["w"] - 6.0]
+
+        study = self.study("optuna-mo", directions=["maximize", "minimize"],
+                           objectives=["acc", "ms"], constraints_func=constraints,
+                           search_space={"w": optuna.FloatDistribution(0, 10)},
+                           sampler=optuna.samplers.RandomSampler(seed=4))
+        self.assertEqual(study.directions, [optuna.study.StudyDirection.MAXIMIZE,
+                                            optuna.study.StudyDirection.MINIMIZE])
+        study.optimize(lambda t: (t.suggest_float("w", 0, 10), 2 * t.suggest_float("w", 0, 10)),
+                       n_trials=8)
+        spec = self.c.get_study(study.study_name)["spec"]
+        self.assertEqual(spec["objectives"], [{"name": "acc", "direction": "maximize"},
+                                              {"name": "ms", "direction": "minimize"}])
+        self.assertEqual(spec["constraints"], [{"name": "constraint_0", "max": 0}])
+        self.assertEqual(spec["sampler"]["name"], "random")
+        trials = study.trials
+        self.assertEqual(len(trials), 8)
+        for t in trials:
+            self.assertEqual(t.values, [t.params["w"], 2 * t.params["w"]])
+            self.assertEqual(t.system_attrs["constraints"], [t.params["w"] - 6.0])
+            with self.assertRaises(RuntimeError):
+                t.value
+        # every trial is on the front of (w, 2w) with w up and 2w down; the
+        # feasible ones (w <= 6) only
+        best = sorted(t.number for t in study.best_trials)
+        self.assertEqual(best, sorted(t.number for t in trials if t.params["w"] <= 6))
+        for attr in ("best_trial", "best_value", "best_params", "direction"):
+            with self.assertRaises(RuntimeError):
+                getattr(study, attr)
+        # a wrong number of values fails the trial; told as complete it is refused
+        t = study.ask()
+        t.suggest_float("w", 0, 10)
+        with self.assertRaises(ValueError):
+            study.tell(t, [1.0], state=optuna.trial.TrialState.COMPLETE)
+        self.assertEqual(study.tell(t, [1.0, 2.0, 3.0]).state, optuna.trial.TrialState.FAIL)
+        # another process opens it with its objectives and constraints
+        again = optuna.load_study(study_name=study.study_name, storage=self.url)
+        self.assertEqual(again.metric_names, ["acc", "ms"])
+        self.assertEqual(len(again.best_trials), len(best))
+        df = again.trials_dataframe(attrs=("number", "value", "state"))
+        self.assertIn("values_0", df.columns)
+
+    def test_several_objectives_default_names_and_bad_input(self):
+        study = self.study("optuna-mo2", directions=["minimize", "minimize", "maximize"])
+        study.optimize(lambda t: (t.suggest_int("n", 1, 5), 1.0, 2.0), n_trials=3)
+        spec = self.c.get_study(study.study_name)["spec"]
+        self.assertEqual([o["name"] for o in spec["objectives"]],
+                         ["value_0", "value_1", "value_2"])
+        self.assertEqual(spec["sampler"]["name"], "motpe")  # TPE for several objectives
+        self.assertEqual({len(t.values) for t in study.trials}, {3})
+        for bad in ({"objectives": ["a"]}, {"objectives": ["a", "a"]},
+                    {"objectives": ["a", "b"], "metric_names": ["a", "b"]},
+                    {"objectives": ["a", "constraint_0"]}):
+            with self.assertRaises(ValueError):
+                self.study("optuna-bad", directions=["minimize", "maximize"], **bad)
+        with self.assertRaises(ValueError):
+            self.study("optuna-bad", directions=["minimize"] * 5)
+        with self.assertRaises(ValueError):
+            self.study("optuna-bad", direction="minimize", directions=["minimize"])
+        with self.assertRaises(ValueError):
+            self.study("optuna-bad", objectives=["a"])
+
+    def test_constraints_func_on_the_sampler(self):
+        sampler = optuna.samplers.NSGAIISampler(seed=2,
+                                                constraints_func=lambda t: [1.0, -1.0])
+        study = self.study("optuna-mo3", directions=["minimize", "maximize"], sampler=sampler)
+        study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=3)
+        spec = self.c.get_study(study.study_name)["spec"]
+        self.assertEqual(spec["sampler"]["name"], "motpe")
+        self.assertEqual(len(spec["constraints"]), 2)
+        self.assertEqual(study.best_trials, [])  # nothing feasible
+        self.assertEqual(len(study.trials), 3)
+
 
 if __name__ == "__main__":
     unittest.main()

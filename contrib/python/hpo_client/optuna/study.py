@@ -21,6 +21,7 @@ script reveals it one suggest_* call at a time. The adapter learns it:
   parameters the objective asked for.
 """
 import collections
+import datetime
 import enum
 import gc
 import json
@@ -39,7 +40,7 @@ from . import pruners as _pruners
 from . import samplers as _samplers
 from .exceptions import DuplicatedStudyError, StorageInternalError, StudyFinished, TrialPruned
 from .logging import INFO, get_logger
-from .trial import Trial, TrialState, TO_HPOD, frozen_from_hpod
+from .trial import FrozenTrial, Trial, TrialState, TO_HPOD, frozen_from_hpod
 
 _logger = get_logger(__name__)
 
@@ -121,13 +122,20 @@ class Study:
 
     def __init__(self, study_name, client, direction="minimize", sampler=None, pruner=None,
                  space=None, exists=False, seed=None, max_trials=None, spec_extra=None,
-                 wait_s=20.0):
+                 wait_s=20.0, directions=None, names=None, constraints_func=None):
         self.study_name = study_name
         self.client = client
         self._direction = direction
+        # every objective: its direction and the metric name it has on hpod
+        self._directions = list(directions or [direction])
+        self._names = list(names or (["value"] if len(self._directions) == 1 else
+                                     [f"value_{i}" for i in range(len(self._directions))]))
+        self._constraints_func = constraints_func
+        self._n_constraints = None  # known once a trial ran constraints_func, or from hpod
         self.sampler = sampler
         self.pruner = pruner
-        self._sampler_spec = _samplers.to_spec(sampler) or {"name": "tpe"}
+        self._sampler_spec = _samplers.to_spec(sampler, self._multi_spec()) or \
+            {"name": "motpe" if self._multi_spec() else "tpe"}
         if seed is not None and "seed" not in self._sampler_spec:
             self._sampler_spec["seed"] = int(seed)
         self._pruner_spec = _pruners.to_spec(pruner)
@@ -156,12 +164,105 @@ class Study:
         self.user_attrs = {}
         self.system_attrs = {}
 
+    # ---- several objectives and constraints ----
+
+    def _multi(self):
+        """Several objectives."""
+        return len(self._directions) > 1
+
+    def _multi_spec(self):
+        """Several objectives or constraints: hpod's samplers for such studies."""
+        return self._multi() or self._constraints_func is not None
+
+    def _constraints_unknown(self):
+        """A constraints_func whose number of constraints no trial told yet."""
+        return self._constraints_func is not None and self._n_constraints is None
+
+    def _objectives_spec(self):
+        if not self._multi_spec():
+            return {"objective": {"name": "value", "direction": self._direction}}
+        out = {"objectives": [{"name": n, "direction": d}
+                              for n, d in zip(self._names, self._directions)]}
+        if self._n_constraints:
+            out["constraints"] = [{"name": f"constraint_{i}", "max": 0}
+                                  for i in range(self._n_constraints)]
+        return out
+
+    def _values_of(self, value):
+        """(values as floats, why refused or None) of what the objective
+        returned or tell() was given: one number per objective."""
+        n = len(self._directions)
+        if self._multi():
+            if not isinstance(value, (list, tuple)):
+                return None, (f"The number of the values {1} did not match the number of the "
+                              f"objectives {n}.")
+            if len(value) != n:
+                return None, (f"The number of the values {len(value)} did not match the "
+                              f"number of the objectives {n}.")
+            items = list(value)
+        elif isinstance(value, (list, tuple)) and len(value) == 1:
+            items = list(value)
+        else:
+            items = [value]
+        out = []
+        for v in items:
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                return None, f"The value {v!r} could not be cast to float."
+            if math.isnan(x):
+                return None, f"The value {x} is not acceptable."
+            out.append(x)
+        return out, None
+
+    def _constraint_values(self, t, state, values):
+        """constraints_func on the finished trial (as Optuna calls it for
+        complete and pruned trials): a list of floats, or None."""
+        if self._constraints_func is None or state not in (TrialState.COMPLETE,
+                                                            TrialState.PRUNED):
+            return None
+        frozen = FrozenTrial(t.number, state, None, t.datetime_start, datetime.datetime.now(),
+                             t.params, t.distributions, t.user_attrs, {},
+                             dict(t._reports), None,
+                             values=values if state == TrialState.COMPLETE else None)
+        cons = self._constraints_func(frozen)
+        try:
+            cons = [float(c) for c in cons]
+        except (TypeError, ValueError):
+            raise ValueError(f"constraints_func must return a sequence of floats, not "
+                             f"{cons!r}") from None
+        if any(math.isnan(c) for c in cons):
+            raise ValueError("Constraint values cannot be NaN.")
+        if self._n_constraints is None:
+            if not 1 <= len(cons) <= 8:
+                raise ValueError(f"constraints_func returned {len(cons)} values; hpod takes "
+                                 f"1 to 8 constraints")
+            self._n_constraints = len(cons)
+        elif len(cons) != self._n_constraints:
+            raise ValueError(f"constraints_func returned {len(cons)} values, earlier trials "
+                             f"{self._n_constraints}")
+        return cons
+
+    def _metrics(self, state, values, cons):
+        """The metrics by name a trial's completion carries besides its record."""
+        out = {}
+        if state == TrialState.COMPLETE and values is not None and self._multi_spec():
+            out.update(zip(self._names, values))
+        for i, c in enumerate(cons or ()):
+            out[f"constraint_{i}"] = c
+        return out
+
+    def _frozen_data(self, data, local=None):
+        return frozen_from_hpod(data, self._space or {}, local=local,
+                                objectives=self._names if self._multi() else None,
+                                n_constraints=self._n_constraints or 0)
+
     # ---- the study on hpod ----
 
     def _spec(self, params):
         spec = {"name": self.study_name,
                 "description": "An Optuna study run through hpo_client.optuna.",
-                "objective": {"name": "value", "direction": self._direction},
+                **self._objectives_spec(),
                 "params": params,
                 "sampler": dict(self._sampler_spec),
                 "pruner": dict(self._pruner_spec),
@@ -178,8 +279,14 @@ class Study:
     def _load_space(self):
         spec = self.client.get_study(self.study_name)["spec"]
         self._space = collections.OrderedDict((p["name"], p) for p in spec["params"])
-        self._direction = spec["objective"]["direction"] if "objective" in spec else \
-            spec["objectives"][0]["direction"]
+        objs = spec.get("objectives") or [spec.get("objective") or
+                                          {"name": "value", "direction": "minimize"}]
+        self._directions = [o.get("direction", "minimize") for o in objs]
+        self._names = [o.get("name", "value") for o in objs]
+        self._direction = self._directions[0]
+        cons = [c.get("name", "") for c in spec.get("constraints") or ()]
+        if cons:
+            self._n_constraints = sum(1 for c in cons if c.startswith("constraint_"))
         self._exists = True
 
     def _create_declared(self):
@@ -230,7 +337,8 @@ class Study:
         (only a study with a budget of its own finishes)."""
         leased = None
         with self._lock:
-            if not self._exists and self._declared is not None:
+            if not self._exists and self._declared is not None and \
+                    not self._constraints_unknown():
                 self._create_declared()
             elif not self._exists and _exists(self.client, self.study_name):
                 self._load_space()  # another process created it meanwhile
@@ -277,9 +385,10 @@ class Study:
             if skip_if_finished:
                 return t._frozen
             raise ValueError(f"Cannot tell a {t._frozen.state.name} trial.")
-        if isinstance(values, (list, tuple)):
+        if isinstance(values, (list, tuple)) and not self._multi():
             if len(values) != 1:
-                raise ValueError("hpod studies have one objective")
+                raise ValueError(f"The number of the values {len(values)} did not match the "
+                                 f"number of the objectives 1.")
             values = values[0]
         frozen, _ = self._tell(t, values, state, quiet=False)
         return frozen
@@ -297,17 +406,13 @@ class Study:
         if state is not None and state not in TO_HPOD:
             raise ValueError(f"Cannot tell with state {state}.")
         refused = None
+        vector = None
         if state is None or state == TrialState.COMPLETE:
-            try:
-                v = float(value)
-                if math.isnan(v):
-                    refused = f"The value {v} is not acceptable."
-            except (TypeError, ValueError):
-                refused = f"The value {value!r} could not be cast to float."
+            vector, refused = self._values_of(value)
             if refused is not None and state == TrialState.COMPLETE:
                 raise ValueError(refused)
             if refused is None:
-                state, value = TrialState.COMPLETE, v
+                state, value = TrialState.COMPLETE, vector[0]
             else:
                 state, value = TrialState.FAIL, None
                 if not quiet:
@@ -315,11 +420,14 @@ class Study:
         if state == TrialState.PRUNED and t._reports:
             last = t._reports[max(t._reports)]
             value = last if math.isfinite(last) else None
-        if value is not None and not math.isfinite(value):
+        if (value is not None and not math.isfinite(value)) or \
+                (vector is not None and not all(math.isfinite(x) for x in vector)):
             value = None  # hpod keeps finite values only: an infinite result is recorded bare
             if state == TrialState.COMPLETE:
                 state = TrialState.FAIL
                 refused = "an infinite value cannot be stored on hpod"
+        cons = self._constraint_values(t, state, vector)
+        t._metrics = self._metrics(state, vector, cons)
         hpod_state = TO_HPOD[state]
         if error is None and state == TrialState.FAIL:
             error = refused or "the objective failed"
@@ -330,6 +438,7 @@ class Study:
             extras = {n: v for n, v in t._params.items() if n not in t._from_hpod}
             record = _record.encode(extras, {n: t._distributions[n] for n in extras}, unused,
                                     t.user_attrs)
+            record.update(t._metrics)
             data = self._inner.tell(t._leased, value, hpod_state, values=record or None,
                                     error=error)
             if data is None:
@@ -343,7 +452,7 @@ class Study:
                 data = {"id": None, "number": -1 if t._number is None else t._number,
                         "state": hpod_state, "value": value, "error": error}
             t._number = data["number"]
-        frozen = frozen_from_hpod(data, self._space or {}, local=t)
+        frozen = self._frozen_data(data, local=t)
         t._told = True
         t._frozen = frozen
         if frozen._trial_id is not None:
@@ -386,6 +495,7 @@ class Study:
                             raise
             record = _record.encode(extras, {n: dists[n] for n in extras if n in dists}, unused,
                                     t.user_attrs)
+            record.update(getattr(t, "_metrics", {}))
             data = self._inner.tell(leased, value, hpod_state, values=record or None,
                                     error=error)
             if data is not None:
@@ -426,15 +536,16 @@ class Study:
     def _create_with(self, t, hpod_state, value, error):
         """Create the study with the space learned so far and this trial as
         trial 0, in one request. None when another process created it first."""
-        params = self._learned.to_params()
+        params = self._declared if self._declared is not None else self._learned.to_params()
         self._space = collections.OrderedDict((p["name"], p) for p in params)
         config, extras, unused = self._fit(t._params)
+        record = _record.encode(extras, {n: t._distributions[n] for n in extras}, unused,
+                                t.user_attrs)
+        record.update(getattr(t, "_metrics", {}))
         doc = {"format": "hpod-study", "version": 1, "spec": self._spec(params),
                "trials": [{"number": 0, "state": hpod_state, "params": config, "value": value,
                            "source": "manual", "error": error,
-                           "values": _record.encode(extras, {n: t._distributions[n]
-                                                             for n in extras},
-                                                    unused, t.user_attrs) or None,
+                           "values": record or None,
                            "reports": [{"step": s, "value": v}
                                        for s, v in sorted(t._reports.items())
                                        if math.isfinite(v)]}]}
@@ -540,6 +651,10 @@ class Study:
     def _log_completed(self, frozen):
         if not _logger.isEnabledFor(INFO):
             return
+        if self._multi():
+            _logger.info("Trial %d finished with values: %s and parameters: %s.",
+                         frozen.number, frozen.values, frozen.params)
+            return
         best = self.client.best(self.study_name)
         _logger.info("Trial %d finished with value: %s and parameters: %s. Best is trial %s "
                      "with value: %s.", frozen.number, frozen.value, frozen.params,
@@ -556,12 +671,22 @@ class Study:
 
     @property
     def direction(self):
+        if self._multi():
+            raise RuntimeError("A single direction cannot be retrieved from a multi-objective "
+                               "study. Consider using Study.directions to retrieve a list "
+                               "containing all directions.")
         return StudyDirection.MAXIMIZE if self._direction == "maximize" else \
             StudyDirection.MINIMIZE
 
     @property
     def directions(self):
-        return [self.direction]
+        return [StudyDirection.MAXIMIZE if d == "maximize" else StudyDirection.MINIMIZE
+                for d in self._directions]
+
+    @property
+    def metric_names(self):
+        """The names the objectives' values have on hpod."""
+        return list(self._names)
 
     def _frozen_of(self, data):
         """FrozenTrial of an hpod trial row, with its reports once finished."""
@@ -572,11 +697,11 @@ class Study:
         if state in ("completed", "pruned", "failed"):
             if "reports" not in data:
                 data = self.client.get_trial(data["id"])
-            frozen = frozen_from_hpod(data, self._space or {})
+            frozen = self._frozen_data(data)
             with self._lock:
                 self._frozen[data["id"]] = frozen
             return frozen
-        return frozen_from_hpod(data, self._space or {})
+        return self._frozen_data(data)
 
     def get_trials(self, deepcopy=True, states=None):
         if not self._exists:
@@ -593,8 +718,15 @@ class Study:
     def trials(self):
         return self.get_trials()
 
+    def _single_best(self):
+        if self._multi():
+            raise RuntimeError("A single best trial cannot be retrieved from a multi-objective "
+                               "study. Consider using Study.best_trials to retrieve a list "
+                               "containing the best trials.")
+
     @property
     def best_trial(self):
+        self._single_best()
         data = self.client.best(self.study_name) if self._exists else None
         if data is None:
             raise ValueError("Record does not exist.")
@@ -604,10 +736,21 @@ class Study:
 
     @property
     def best_trials(self):
-        try:
-            return [self.best_trial]
-        except ValueError:
+        """The Pareto front: the completed trials no other dominates; with
+        constraints, the feasible ones only (hpod's GET .../pareto)."""
+        if not self._multi():
+            try:
+                return [self.best_trial]
+            except ValueError:
+                return []
+        if not self._exists:
             return []
+        if self._space is None:
+            self._load_space()
+        from ..client import _quote
+        front = self.client.request("GET", f"/api/v1/studies/{_quote(self.study_name)}/pareto")
+        return [self._frozen_of(d) for d in sorted(front.get("trials") or [],
+                                                    key=lambda d: d["number"])]
 
     @property
     def best_value(self):
@@ -666,13 +809,26 @@ class Study:
                 self._learn(name, dist, t)
         t._reports = {int(s): float(v) for s, v in trial.intermediate_values.items()}
         t.user_attrs.update(trial.user_attrs)
-        value = trial.value if trial.state != TrialState.FAIL else None
+        vector = trial.values if trial.state == TrialState.COMPLETE else None
+        if self._multi() and trial.state == TrialState.COMPLETE:
+            vector, refused = self._values_of(vector)
+            if refused is not None:
+                raise ValueError(refused)
+        value = vector[0] if vector else None
+        if trial.state == TrialState.PRUNED and not self._multi():
+            value = trial.value
+        cons = trial.system_attrs.get("constraints")
+        if cons is not None and self._constraints_func is not None:
+            cons = [float(c) for c in cons]
+            if self._n_constraints is None:
+                self._n_constraints = len(cons)
+        t._metrics = self._metrics(trial.state, vector, cons)
         data = self._record_finished(t, TO_HPOD[trial.state], value)
         if data is None:
             raise StudyFinished(f"study {self.study_name!r} is finished on hpod")
         t._number = data["number"]
         t._told = True
-        frozen = frozen_from_hpod(data, self._space or {}, local=t)
+        frozen = self._frozen_data(data, local=t)
         with self._lock:
             self._frozen[frozen._trial_id] = frozen
 
@@ -693,6 +849,8 @@ class Study:
         trials = self.get_trials(deepcopy=False)
         if not trials:
             return pd.DataFrame()
+        if self._multi():
+            attrs = tuple("values" if a == "value" else a for a in attrs)
         agg = collections.defaultdict(set)
         records = []
         for t in trials:
@@ -722,6 +880,8 @@ class Study:
         return df
 
     def __repr__(self):
+        if self._multi():
+            return f"Study(study_name={self.study_name!r}, directions={self._directions})"
         return f"Study(study_name={self.study_name!r}, direction={self._direction})"
 
 
@@ -775,19 +935,52 @@ def _exists(client, name):
 
 def create_study(storage=None, sampler=None, pruner=None, study_name=None, direction=None,
                  load_if_exists=False, *, directions=None, search_space=None, seed=None,
-                 max_trials=None, token=None, spec=None):
+                 max_trials=None, token=None, spec=None, objectives=None, metric_names=None,
+                 constraints_func=None):
     """Optuna's create_study on hpod. storage: the daemon's URL (default
     HPO_SERVER; an Optuna storage URL also means HPO_SERVER). sampler and
     pruner: the classes of samplers and pruners, an hpod name, or a spec dict
     (default TPE and the median pruner, as Optuna). hpod extras: search_space
     ({name: distribution}) declares the space up front; seed seeds hpod's
     sampler; max_trials gives the study a budget (none by default); spec adds
-    fields of the study spec."""
+    fields of the study spec.
+
+    Several objectives: directions=[...] (1 to 4), as in Optuna; the objective
+    returns a tuple, tell() takes a list. On hpod each objective is a metric:
+    objectives= (or metric_names=) names them, by default value_0, value_1,
+    ... constraints_func (given here or on the sampler, as Optuna's samplers
+    take it) maps a finished trial to a sequence of floats, each feasible when
+    <= 0; each is reported as the metric constraint_i, which the study
+    constrains to max 0."""
+    if direction is not None and directions is not None:
+        raise ValueError("Specify only one of `direction` and `directions`.")
+    names = None
     if directions is not None:
-        if len(directions) != 1:
-            raise ValueError("hpod studies run through this adapter have one objective")
+        directions = [_direction_name(d) for d in directions]
+        if not 1 <= len(directions) <= 4:
+            raise ValueError(f"directions: hpod takes 1 to 4 objectives, not {len(directions)}")
         direction = directions[0]
+        if objectives is not None and metric_names is not None:
+            raise ValueError("Specify only one of `objectives` and `metric_names`.")
+        names = objectives if objectives is not None else metric_names
+        if names is not None:
+            names = list(names)
+            if len(names) != len(directions) or not all(isinstance(n, str) and n
+                                                        for n in names):
+                raise ValueError(f"objectives: {len(directions)} names expected, one per "
+                                 f"direction (got {names!r})")
+            if len(set(names)) != len(names):
+                raise ValueError(f"objectives: the names must differ (got {names!r})")
+            if any(n.startswith("constraint_") for n in names):
+                raise ValueError("objectives: names starting with constraint_ are the "
+                                 "constraints'")
+    elif objectives is not None or metric_names is not None:
+        raise ValueError("objectives and metric_names name the objectives of directions=[...]")
     direction = _direction_name(direction)
+    if constraints_func is None:
+        constraints_func = getattr(sampler, "constraints_func", None)
+    if constraints_func is not None and not callable(constraints_func):
+        raise TypeError("constraints_func must be callable")
     client = _client_of(storage, token)
     if not study_name:
         study_name = f"optuna-{time.strftime('%Y%m%d-%H%M%S')}-{random.randrange(1 << 24):06x}"
@@ -802,10 +995,11 @@ def create_study(storage=None, sampler=None, pruner=None, study_name=None, direc
                                    f"by setting `load_if_exists` (for Python API) or "
                                    f"`--skip-if-exists` flag (for CLI).")
     study = Study(study_name, client, direction, sampler, pruner, space, exists, seed,
-                  max_trials, spec_extra=spec)
+                  max_trials, spec_extra=spec, directions=directions, names=names,
+                  constraints_func=constraints_func)
     if exists:
         study._load_space()
-    elif space is not None:
+    elif space is not None and not study._constraints_unknown():
         study._create_declared()
     return study
 
@@ -817,7 +1011,8 @@ def load_study(study_name=None, storage=None, sampler=None, pruner=None, *, toke
     client = _client_of(storage, token)
     if not _exists(client, study_name):
         raise KeyError(f"Record does not exist: no study {study_name!r} on hpod")
-    study = Study(study_name, client, sampler=sampler, pruner=pruner, exists=True)
+    study = Study(study_name, client, sampler=sampler, pruner=pruner, exists=True,
+                  constraints_func=getattr(sampler, "constraints_func", None))
     study._load_space()
     return study
 

@@ -56,11 +56,13 @@ class FrozenTrial:
                  *, values=None):
         if value is not None and values is not None:
             raise ValueError("Specify only one of `value` and `values`.")
+        self._values = None  # several objectives: their values, in the study's order
         if values is not None:
-            values = list(values)
-            if len(values) != 1:
-                raise ValueError("hpod studies have one objective")
-            value = values[0]
+            values = [None if v is None else float(v) for v in values]
+            if len(values) == 1:
+                value = values[0]
+            else:
+                self._values = values
         self.number = number
         self.state = state
         self._value = None if value is None else float(value)
@@ -75,6 +77,9 @@ class FrozenTrial:
 
     @property
     def value(self):
+        if self._values is not None:
+            raise RuntimeError("This attribute is not available during multi-objective "
+                               "optimization.")
         return self._value
 
     @value.setter
@@ -83,7 +88,18 @@ class FrozenTrial:
 
     @property
     def values(self):
+        if self._values is not None:
+            return None if any(v is None for v in self._values) else list(self._values)
         return None if self._value is None else [self._value]
+
+    @values.setter
+    def values(self, vs):
+        if vs is None:
+            self._values, self._value = None, None
+        elif len(vs) == 1:
+            self._values, self._value = None, float(vs[0])
+        else:
+            self._values, self._value = [float(v) for v in vs], None
 
     @property
     def params(self):
@@ -151,10 +167,14 @@ class FrozenTrial:
                 f"trial_id={self._trial_id})")
 
 
-def frozen_from_hpod(data, space, local=None):
+def frozen_from_hpod(data, space, local=None, objectives=None, n_constraints=0):
     """A FrozenTrial of an hpod trial. space: the study's params by name (hpod
-    dicts); local: the Trial this process ran, whose record is fresher."""
-    extras, dists, unused, attrs, _ = _record.decode(data.get("values"))
+    dicts); local: the Trial this process ran, whose record is fresher;
+    objectives: the metric names of a study with several objectives (their
+    values become the trial's values); n_constraints: how many constraint_i
+    metrics the study has (they become system_attrs["constraints"], as in
+    Optuna)."""
+    extras, dists, unused, attrs, metrics = _record.decode(data.get("values"))
     params, distributions = {}, {}
     for name, value in (data.get("params") or {}).items():
         if name in unused:
@@ -186,12 +206,25 @@ def frozen_from_hpod(data, space, local=None):
     value = data.get("value")
     if state == TrialState.FAIL or state == TrialState.WAITING or state == TrialState.RUNNING:
         value = None
+    values = None
+    if objectives and len(objectives) > 1:
+        vector = data.get("objectives")
+        if not isinstance(vector, list) or len(vector) != len(objectives):
+            vector = [metrics.get(n) for n in objectives]
+        values = list(vector) if state == TrialState.COMPLETE else [None] * len(objectives)
+        value = None
     system = {"hpod:id": data.get("id"), "hpod:source": data.get("source")}
     if data.get("error"):
         system["hpod:error"] = data["error"]
+    if n_constraints:
+        cons = [metrics.get(f"constraint_{i}") for i in range(n_constraints)]
+        if all(c is not None for c in cons):
+            system["constraints"] = cons
+    if data.get("feasible") is not None:
+        system["hpod:feasible"] = data["feasible"]
     return FrozenTrial(data["number"], state, value, _parse_time(data.get("started_at")),
                        _parse_time(data.get("finished_at")), params, distributions, attrs,
-                       system, inter, data.get("id"))
+                       system, inter, data.get("id"), values=values)
 
 
 class Trial:
