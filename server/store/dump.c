@@ -432,6 +432,5 @@ int dump_restore(struct db *db, const struct dump *in, long long *study_id, stru
         return -1;
     }
     *study_id = c.study_id;
-    store_event_bump();
     return 0;
 }

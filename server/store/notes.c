@@ -96,7 +96,6 @@ int store_study_note_set(struct db *db, const char *name, const char *text, int6
     if (store_run(db, study_note_body, &c, e, "set study note") < 0)
         return -1;
     *at = c.text ? c.at : STORE_NO_TIME;
-    store_event_bump();
     return 0;
 }
 
@@ -109,6 +108,5 @@ int store_trial_note_set(struct db *db, const char *name, long long number, cons
         store_trial_release(out);
         return -1;
     }
-    store_event_bump();
     return 0;
 }

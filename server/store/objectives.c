@@ -355,8 +355,6 @@ int store_objectives_repair(struct db *db)
         if (n < 256)
             break;
     }
-    if (done > 0)
-        store_event_bump();
     return done;
 }
 

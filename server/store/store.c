@@ -4,24 +4,11 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store_int.h"
-
-static atomic_uint_fast64_t event_seq = 1;
-
-uint64_t store_event_seq(void)
-{
-    return atomic_load(&event_seq);
-}
-
-void store_event_bump(void)
-{
-    atomic_fetch_add(&event_seq, 1);
-}
 
 int serr_set(struct serr *e, unsigned status, const char *code, const char *fmt, ...)
 {

@@ -19,7 +19,7 @@
  * a writer. Results are C structs; the JSON of studies and trials is built by
  * the API layer (server/api/render.c).
  *
- * Files: store.c (errors, events, the spec cache, reading a trial row),
+ * Files: store.c (errors, the spec cache, reading a trial row),
  * studies.c, trials.c (create, lease, heartbeat, complete, reap, grace,
  * enqueue), reports.c (intermediate values and what the pruner reads),
  * workers.c (the cut-off table).
@@ -48,12 +48,6 @@ int serr_set(struct serr *e, unsigned status, const char *code, const char *fmt,
  * the write lock was not had within the connection's patience (db.h), 503
  * when the disk is full or the file is read-only, 500 otherwise. Returns -1. */
 int serr_db(struct serr *e, struct db *db, const char *what);
-
-/* An event counter bumped on every change a long-poll may wait for. The store
- * bumps it after each commit that changes a study or a trial; the HTTP layer
- * reads it to resume suspended requests. */
-uint64_t store_event_seq(void);
-void store_event_bump(void);
 
 /* A time that is not set (a NULL column). */
 #define STORE_NO_TIME INT64_MIN

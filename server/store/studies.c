@@ -378,7 +378,6 @@ int finish_study(struct db *db, long long study_id, const char *why)
     sqlite3_bind_int64(t, 3, study_id);
     rc = sqlite3_step(t);
     sqlite3_reset(t);
-    store_event_bump();
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -462,7 +461,6 @@ int store_study_set_state(struct db *db, const char *name, enum study_state stat
         store_study_info_release(out);
         return -1;
     }
-    store_event_bump();
     log_info("study \"%s\" is now %s", name, study_state_name(state));
     return 0;
 }
@@ -502,7 +500,6 @@ int store_study_delete(struct db *db, const char *name, struct serr *e)
     if (store_run(db, delete_body, &c, e, "delete study") < 0)
         return -1;
     spec_cache_forget(c.id);
-    store_event_bump();
     log_info("study \"%s\" deleted", name);
     return 0;
 }

@@ -376,8 +376,6 @@ int store_enqueue(struct db *db, const char *name, const json_t *params, const c
     rc = store_run(db, enqueue_body, &c, e, "enqueue");
     if (rc < 0)
         store_trial_detail_release(out);
-    else
-        store_event_bump();
 out_release:
     free(text);
     store_study_release(&st);
@@ -621,7 +619,6 @@ int store_complete(struct db *db, const struct completion *in, struct trial_deta
     *already = c.already;
     if (c.already)
         return 0;
-    store_event_bump();
     if (in->state == TRIAL_COMPLETED)
         log_info("trial %lld (#%lld) completed by %s: %g", in->trial_id, c.lr.number, in->worker,
                  c.value);
@@ -794,8 +791,6 @@ int store_reap(struct db *db, int64_t now_ms, int64_t (*held)(long long id), lon
                      "stopped sending heartbeats",
                      x->study, x->number, x->attempts, x->worker);
     }
-    if (done > 0)
-        store_event_bump();
     return done;
 }
 
@@ -1015,10 +1010,6 @@ int store_suggest_lease(struct db *db, const struct study *st, const char *worke
         store_lease_plan_release(out);
         return -1;
     }
-    if (out->state == STUDY_FINISHED && st->state != STUDY_FINISHED)
-        store_event_bump();
-    else if (out->trials.n > 0 && !out->redelivered)
-        store_event_bump();
     return 0;
 }
 
@@ -1105,7 +1096,6 @@ int store_trials_create(struct db *db, const struct study *st, const char *worke
             store_trial_release(&out->v[--out->n]);
         return -1;
     }
-    store_event_bump();
     return 0;
 }
 
