@@ -59,6 +59,7 @@
 #define MG_FIT_ALL        64   /* up to this many points, fit on all of them */
 #define MG_FIT_SUBSET     64   /* beyond, fit hyperparameters on this many */
 #define MG_MAX_POINTS     400  /* model at most this many trials */
+#define MG_FIT_EVALS      40   /* likelihood evaluations per start of a fit */
 #define MG_ONEHOT_LS_MAX  0.7  /* length-scale bound of one-hot features */
 #define MG_RHO            0.05 /* weight of the sum in the augmented Chebyshev function */
 
@@ -248,9 +249,12 @@ struct mg {
     bool *feas;        /* owned, n: every constraint holds */
     size_t nfeas;      /* feasible modelled trials */
     size_t cap;        /* points each GP has room for */
-    struct gp **obj;   /* owned, m (single, ehvi) or 1 (parego) objective models */
+    struct gp *model;  /* owned: one model, the objective targets (2 for ehvi, else 1)
+                          then the modelled constraints, sharing hyperparameters */
+    size_t nobjt;      /* objective targets in model */
     double *omu, *osd; /* owned, m: standardisation of each objective (ehvi) */
-    struct gp **con;   /* owned, nc constraint models (NULL: not modelled) */
+    double *ctgt;      /* owned, nc * n: standardised constraint targets, by constraint */
+    long *ccol;        /* owned, nc: each constraint's target in model, -1: not modelled */
     double *cthr;      /* owned, nc: the standardised value at which a constraint holds */
     double *front;     /* owned, ehvi: standardised front, sorted by the first objective */
     size_t nfront;     /* points in front */
@@ -267,14 +271,9 @@ struct mg {
 static void mg_release(struct mg *st)
 {
     enc_release(&st->e);
-    if (st->obj)
-        for (size_t j = 0; j < st->m; j++)
-            gp_free(st->obj[j]);
-    if (st->con)
-        for (size_t j = 0; j < st->nc; j++)
-            gp_free(st->con[j]);
-    free(st->obj);
-    free(st->con);
+    gp_free(st->model);
+    free(st->ctgt);
+    free(st->ccol);
     free(st->x);
     free(st->y);
     free(st->c);
@@ -288,27 +287,42 @@ static void mg_release(struct mg *st)
     free(st->bases);
 }
 
-/* A GP on the st->n modelled points with targets t (already standardised). */
-static struct gp *fit_model(struct mg *st, const double *t)
+/* The model on the st->n modelled points: the objective targets obj (nobjt
+ * rows of n, already standardised), then the modelled constraints, with
+ * hyperparameters shared and fitted on all of them at once, so that one
+ * factor serves every target. Then the fantasies fx (nfx rows) at the
+ * posterior mean of each target. */
+static int fit_model(struct mg *st, const double *obj, const double *fx, size_t nfx)
 {
-    struct gp *g = gp_new(st->e.nf, st->cap);
-    if (!g)
-        return NULL;
-    if (gp_set_data(g, st->x, t, st->n) < 0)
-        goto fail;
+    size_t ncm = 0;
+    for (size_t j = 0; j < st->nc; j++)
+        ncm += st->ccol && st->ccol[j] >= 0;
+    size_t nt = st->nobjt + ncm;
+    gp_free(st->model);
+    struct gp *g = st->model = gp_new_targets(st->e.nf, st->cap, nt);
+    if (!g || gp_set_data(g, st->x, obj, st->n) < 0)
+        return -1;
+    for (size_t t = 1; t < st->nobjt; t++)
+        gp_set_target(g, t, obj + t * st->n);
+    for (size_t j = 0; j < st->nc; j++)
+        if (st->ccol && st->ccol[j] >= 0)
+            gp_set_target(g, (size_t)st->ccol[j], st->ctgt + j * st->n);
     struct gp_fit_opts fo;
     gp_fit_defaults(&fo, st->e.nf);
     fo.ls_max = st->ls_max;
-    /* Every proposal fits a model per objective and constraint: beyond a few
-     * dozen trials, hyperparameters come from a subset, with one start. */
+    /* Every proposal fits the model: beyond a few dozen trials,
+     * hyperparameters come from a subset, with one start. */
     fo.max_points = st->n > MG_FIT_ALL ? MG_FIT_SUBSET : 0;
     fo.starts = st->n > MG_FIT_ALL ? 1 : 2;
+    fo.max_evals = MG_FIT_EVALS;
     if (gp_fit(g, &fo, &st->r) < 0)
-        goto fail;
-    return g;
-fail:
-    gp_free(g);
-    return NULL;
+        return -1;
+    double mu[nt], var;
+    for (size_t t = 0; t < nfx; t++) {
+        gp_predict(g, fx + t * st->e.nf, 1, mu, &var);
+        gp_add_targets(g, fx + t * st->e.nf, mu);
+    }
+    return 0;
 }
 
 /* Standardise v (n entries) in place; mean and sd out. */
@@ -388,38 +402,41 @@ out:
     return rc;
 }
 
-/* Fit one model per constraint on the trials that reported it. A constraint
- * with fewer than two values, or one that never varies, is not modelled. */
-static int fit_constraints(struct mg *st)
+/* The targets of the constraints on the trials that reported them. A
+ * constraint with fewer than two values, or one that never varies, is not
+ * modelled. */
+static int constraint_targets(struct mg *st)
 {
     if (st->nc == 0)
         return 0;
-    st->con = calloc(st->nc, sizeof *st->con);
+    st->ctgt = calloc(st->nc * (st->n ? st->n : 1), sizeof *st->ctgt);
+    st->ccol = calloc(st->nc, sizeof *st->ccol);
     st->cthr = calloc(st->nc, sizeof *st->cthr);
-    if (!st->con || !st->cthr)
+    if (!st->ctgt || !st->ccol || !st->cthr)
         return -1;
+    long col = (long)st->nobjt;
     for (size_t j = 0; j < st->nc; j++) {
+        double *tg = st->ctgt + j * st->n;
         size_t k = 0;
+        st->ccol[j] = -1;
         for (size_t t = 0; t < st->n; t++) {
             double v = st->c[t * st->nc + j];
             /* Unknown values count as violated by a unit; the model is on the
              * trials' own scale otherwise. */
-            st->target[t] = isnan(v) ? 1.0 : v;
+            tg[t] = isnan(v) ? 1.0 : v;
             k += !isnan(v);
         }
         if (k < 2)
             continue;
         double mean, sd;
-        standardise(st->target, st->n, &mean, &sd);
+        standardise(tg, st->n, &mean, &sd);
         bool varies = false;
         for (size_t t = 1; t < st->n && !varies; t++)
-            varies = st->target[t] != st->target[0];
+            varies = tg[t] != tg[0];
         if (!varies)
             continue;
         st->cthr[j] = (0 - mean) / sd;
-        st->con[j] = fit_model(st, st->target);
-        if (!st->con[j])
-            return -1;
+        st->ccol[j] = col++;
     }
     return 0;
 }
@@ -619,37 +636,35 @@ static bool is_duplicate(const struct gp *g, const double *f)
 /* The model whose points stand for every modelled point (for repeats). */
 static const struct gp *any_model(const struct mg *st)
 {
-    return st->obj && st->obj[0] ? st->obj[0] : NULL;
+    return st->model;
 }
 
-/* Log acquisition of cnt feature vectors f into out; mean and var need cnt
- * entries each. */
+/* Log acquisition of cnt feature vectors f into out; mean needs cnt entries
+ * per target of the model, var cnt. */
 static void score_points(struct mg *st, const double *f, size_t cnt, double *out, double *mean,
                          double *var)
 {
     size_t nf = st->e.nf;
     for (size_t i = 0; i < cnt; i++)
         out[i] = 0;
+    gp_predict(st->model, f, cnt, mean, var);
     for (size_t j = 0; j < st->nc; j++) {
-        if (!st->con || !st->con[j])
+        if (!st->ccol || st->ccol[j] < 0)
             continue;
-        gp_predict(st->con[j], f, cnt, mean, var);
+        const double *mj = mean + (size_t)st->ccol[j] * cnt;
         for (size_t i = 0; i < cnt; i++)
-            out[i] += log_ndtr((st->cthr[j] - mean[i]) / sqrt(fmax(var[i], 1e-18)));
+            out[i] += log_ndtr((st->cthr[j] - mj[i]) / sqrt(fmax(var[i], 1e-18)));
     }
     if (st->nfeas == 0)
         return;
     if (st->mode == MG_EHVI) {
-        double *m2 = mean + cnt, *v2 = var + cnt;
-        gp_predict(st->obj[0], f, cnt, mean, var);
-        gp_predict(st->obj[1], f, cnt, m2, v2);
+        const double *m2 = mean + cnt;
         for (size_t i = 0; i < cnt; i++) {
             double mu[2] = {mean[i], m2[i]};
-            double sd[2] = {sqrt(fmax(var[i], 1e-18)), sqrt(fmax(v2[i], 1e-18))};
+            double sd[2] = {sqrt(fmax(var[i], 1e-18)), sqrt(fmax(var[i], 1e-18))};
             out[i] += log_ehvi2(st->front, st->nfront, st->ref, mu, sd);
         }
     } else {
-        gp_predict(st->obj[0], f, cnt, mean, var);
         for (size_t i = 0; i < cnt; i++)
             out[i] += gp_log_ei(mean[i], sqrt(fmax(var[i], 1e-18)), st->best - MG_XI, NULL, NULL);
     }
@@ -719,7 +734,7 @@ static int propose_one(struct mg *st, size_t call, double *best_f)
     size_t steps = MG_REFINE_STEPS;
     double *cand = malloc(m * nf * sizeof *cand);
     double *score = malloc(m * sizeof *score);
-    double *mean = malloc(2 * m * sizeof *mean), *var = malloc(2 * m * sizeof *var);
+    double *mean = malloc(st->model->nt * m * sizeof *mean), *var = malloc(m * sizeof *var);
     double *trial = malloc(steps * nf * sizeof *trial), *ts = malloc(steps * sizeof *ts);
     double *u = malloc(np * sizeof *u);
     int rc = -1;
@@ -799,33 +814,23 @@ out:
     return rc;
 }
 
-/* Add f to every model at its posterior mean (a fantasy); in ehvi mode, when
+/* Add f to the model at its posterior mean (a fantasy); in ehvi mode, when
  * predicted feasible, its predicted objectives join the front. */
 static int add_fantasy(struct mg *st, const double *f, double **extra, size_t *nextra)
 {
+    double mu[st->model->nt], var;
+    gp_predict(st->model, f, 1, mu, &var);
     bool feasible = true;
-    double mu, var;
-    for (size_t j = 0; j < st->nc; j++) {
-        if (!st->con || !st->con[j])
-            continue;
-        gp_predict(st->con[j], f, 1, &mu, &var);
-        feasible = feasible && mu <= st->cthr[j];
-        gp_add(st->con[j], f, mu);
-    }
-    size_t nm = st->mode == MG_EHVI ? 2 : 1;
-    double pm[2] = {0, 0};
-    for (size_t j = 0; j < nm; j++) {
-        if (!st->obj || !st->obj[j])
-            continue;
-        gp_predict(st->obj[j], f, 1, &pm[j], &var);
-        gp_add(st->obj[j], f, pm[j]);
-    }
+    for (size_t j = 0; j < st->nc; j++)
+        if (st->ccol && st->ccol[j] >= 0)
+            feasible = feasible && mu[st->ccol[j]] <= st->cthr[j];
+    gp_add_targets(st->model, f, mu);
     if (st->mode == MG_EHVI && feasible && st->nfeas > 0) {
         double *x = realloc(*extra, (*nextra + 1) * 2 * sizeof *x);
         if (!x)
             return -1;
-        x[*nextra * 2] = pm[0];
-        x[*nextra * 2 + 1] = pm[1];
+        x[*nextra * 2] = mu[0];
+        x[*nextra * 2 + 1] = mu[1];
         *extra = x;
         (*nextra)++;
         return build_front(st, *extra, *nextra);
@@ -856,33 +861,22 @@ static void draw_weights(struct rng *r, double *w, size_t m)
         w[j] /= s;
 }
 
-/* (Re)fit the objective model(s) for proposal number call, with the fantasies
- * fx (nfx rows) added at their posterior mean. */
+/* (Re)fit the model with the fantasies fx (nfx rows) added at their
+ * posterior mean: the objective targets are the standardised objectives
+ * (ehvi) or st->target. */
 static int fit_objectives(struct mg *st, const double *fx, size_t nfx)
 {
-    size_t nm = st->mode == MG_EHVI ? 2 : 1;
-    if (!st->obj) {
-        st->obj = calloc(st->m, sizeof *st->obj);
-        if (!st->obj)
-            return -1;
-    }
-    for (size_t j = 0; j < nm; j++) {
-        gp_free(st->obj[j]);
-        st->obj[j] = NULL;
-        if (st->mode == MG_EHVI) {
-            for (size_t t = 0; t < st->n; t++)
-                st->target[t] = (st->y[t * 2 + j] - st->omu[j]) / st->osd[j];
-        }
-        st->obj[j] = fit_model(st, st->target);
-        if (!st->obj[j])
-            return -1;
-        for (size_t t = 0; t < nfx; t++) {
-            double mu, var;
-            gp_predict(st->obj[j], fx + t * st->e.nf, 1, &mu, &var);
-            gp_add(st->obj[j], fx + t * st->e.nf, mu);
-        }
-    }
-    return 0;
+    if (st->mode != MG_EHVI)
+        return fit_model(st, st->target, fx, nfx);
+    double *obj = malloc(2 * (st->n ? st->n : 1) * sizeof *obj);
+    if (!obj)
+        return -1;
+    for (size_t j = 0; j < 2; j++)
+        for (size_t t = 0; t < st->n; t++)
+            obj[j * st->n + t] = (st->y[t * 2 + j] - st->omu[j]) / st->osd[j];
+    int rc = fit_model(st, obj, fx, nfx);
+    free(obj);
+    return rc;
 }
 
 static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, char *err,
@@ -904,6 +898,7 @@ static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
     st.m = mo_objectives(ctx);
     st.nc = ctx->n_constraints;
     st.mode = st.m == 1 ? MG_SINGLE : st.m == 2 ? MG_EHVI : MG_PAREGO;
+    st.nobjt = st.mode == MG_EHVI ? 2 : 1;
     uint64_t seed = rng_mix(ctx->seed ^ 0x6d6f67702d73616dULL, (uint64_t)ctx->next_number);
     rng_seed(&st.r, seed);
     st.sobol_seed = rng_mix(seed, 1);
@@ -926,7 +921,7 @@ static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
             for (size_t j = 0; j < st.e.width[i]; j++)
                 st.ls_max[st.e.off[i] + j] = MG_ONEHOT_LS_MAX;
     snprintf(err, errlen, "mogp: model fitting failed");
-    if (fit_constraints(&st) < 0)
+    if (constraint_targets(&st) < 0)
         goto out;
     for (size_t i = 0; i < ctx->n_pending; i++)
         enc_encode(&st.e, ctx->pending[i].params, fx + nfx++ * nf);
@@ -941,7 +936,7 @@ static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
     }
     /* Pending trials: fantasies in the models fitted once (ParEGO refits its
      * objective model for every proposal, with the fantasies). */
-    for (size_t t = 0; t < nfx; t++)
+    for (size_t t = 0; st.mode != MG_PAREGO && t < nfx; t++)
         if (add_fantasy(&st, fx + t * nf, &extra, &nextra) < 0)
             goto out;
     for (; done < k; done++) {
