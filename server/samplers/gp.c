@@ -269,6 +269,33 @@ static void solve_lower_block(const double *l, size_t ld, size_t n, pred_vec *b)
     }
 }
 
+void gp_top_indices(const double *v, size_t m, size_t *idx, size_t count)
+{
+    for (size_t c = 0; c < count; c++) {
+        size_t best = (size_t)-1;
+        for (size_t i = 0; i < m; i++) {
+            bool used = false;
+            for (size_t k = 0; k < c; k++)
+                used = used || idx[k] == i;
+            if (!used && (best == (size_t)-1 || v[i] > v[best]))
+                best = i;
+        }
+        idx[c] = best;
+    }
+}
+
+bool gp_near_point(const struct gp *g, const double *x, double dist)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        double r2 = 0;
+        for (size_t j = 0; j < g->d && r2 < dist * dist; j++)
+            r2 += (x[j] - g->x[i * g->d + j]) * (x[j] - g->x[i * g->d + j]);
+        if (r2 < dist * dist)
+            return true;
+    }
+    return false;
+}
+
 void gp_predict(const struct gp *g, const double *xs, size_t m, double *mean, double *var)
 {
     size_t n = g->n, d = g->d;

@@ -73,6 +73,13 @@ int gp_refresh(struct gp *g);
 int gp_add(struct gp *g, const double *x, double y);
 /* The same with one value per target (y, nt entries, borrowed). */
 int gp_add_targets(struct gp *g, const double *x, const double *y);
+/* Indices of the count largest values of v (m >= count entries) into idx,
+ * largest first, the earlier index first among equals (the candidates an
+ * acquisition optimiser refines). */
+void gp_top_indices(const double *v, size_t m, size_t *idx, size_t count);
+/* Whether x (d entries) lies closer than dist to a point of the model (a
+ * proposal there would repeat it). */
+bool gp_near_point(const struct gp *g, const double *x, double dist);
 /* Posterior mean and variance of the latent function at m points xs (m * d,
  * borrowed); mean has nt * m entries (target t's at mean + t * m), var m (the
  * same for every target). */

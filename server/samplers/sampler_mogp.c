@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gp.h"
+#include "gp_enc.h"
 #include "mo.h"
 #include "pareto.h"
 #include "rng.h"
@@ -64,107 +65,6 @@
 #define MG_RHO            0.05 /* weight of the sum in the augmented Chebyshev function */
 
 enum mg_mode { MG_SINGLE, MG_EHVI, MG_PAREGO };
-
-/* ---- features ---- */
-
-struct enc {
-    const struct space *s;
-    size_t nf;     /* features */
-    size_t *off;   /* owned, per parameter: first feature */
-    size_t *width; /* owned, per parameter: number of features */
-    double *u;     /* owned, per parameter scratch */
-};
-
-static void enc_release(struct enc *e)
-{
-    free(e->off);
-    free(e->width);
-    free(e->u);
-}
-
-static int enc_init(struct enc *e, const struct space *s)
-{
-    size_t n = s->n ? s->n : 1;
-    memset(e, 0, sizeof *e);
-    e->s = s;
-    e->off = calloc(n, sizeof *e->off);
-    e->width = calloc(n, sizeof *e->width);
-    e->u = calloc(n, sizeof *e->u);
-    if (!e->off || !e->width || !e->u)
-        return -1;
-    for (size_t i = 0; i < s->n; i++) {
-        const struct param *p = &s->params[i];
-        e->off[i] = e->nf;
-        e->width[i] = p->type == PARAM_FLOAT || p->type == PARAM_INT ? 1
-                      : p->type == PARAM_CATEGORICAL                 ? json_array_size(p->choices)
-                                                                     : 0;
-        e->nf += e->width[i];
-    }
-    return 0;
-}
-
-static void enc_encode(const struct enc *e, const json_t *config, double *f)
-{
-    for (size_t i = 0; i < e->s->n; i++) {
-        const struct param *p = &e->s->params[i];
-        const json_t *v = json_object_get(config, p->name);
-        double *fi = f + e->off[i];
-        if (p->type == PARAM_FLOAT || p->type == PARAM_INT) {
-            fi[0] = v ? param_to_unit(p, v) : 0.5;
-        } else if (p->type == PARAM_CATEGORICAL) {
-            int c = v ? param_choice_index(p, v) : -1;
-            for (size_t j = 0; j < e->width[i]; j++)
-                fi[j] = (int)j == c ? 1.0 : 0.0;
-        }
-    }
-}
-
-/* The configuration features f stand for. New reference. */
-static json_t *enc_decode(const struct enc *e, const double *f)
-{
-    for (size_t i = 0; i < e->s->n; i++) {
-        const struct param *p = &e->s->params[i];
-        const double *fi = f + e->off[i];
-        if (p->type == PARAM_FLOAT || p->type == PARAM_INT) {
-            e->u[i] = fi[0] < 0 ? 0 : fi[0] > 1 ? 1 : fi[0];
-        } else if (p->type == PARAM_CATEGORICAL && e->width[i] > 0) {
-            size_t best = 0;
-            for (size_t j = 1; j < e->width[i]; j++)
-                if (fi[j] > fi[best])
-                    best = j;
-            e->u[i] = (best + 0.5) / (double)e->width[i];
-        } else {
-            e->u[i] = 0.5;
-        }
-    }
-    return space_from_unit(e->s, e->u);
-}
-
-/* Replace f by the features of the configuration it decodes to. */
-static void enc_canonical(const struct enc *e, double *f)
-{
-    json_t *c = enc_decode(e, f);
-    if (c)
-        enc_encode(e, c, f);
-    json_decref(c);
-}
-
-static void enc_from_unit(const struct enc *e, const double *u, double *f)
-{
-    for (size_t i = 0; i < e->s->n; i++) {
-        const struct param *p = &e->s->params[i];
-        double *fi = f + e->off[i];
-        if (p->type == PARAM_FLOAT || p->type == PARAM_INT) {
-            fi[0] = u[i];
-        } else if (p->type == PARAM_CATEGORICAL) {
-            size_t c = (size_t)floor(u[i] * (double)e->width[i]);
-            if (c >= e->width[i])
-                c = e->width[i] - 1;
-            for (size_t j = 0; j < e->width[i]; j++)
-                fi[j] = j == c ? 1.0 : 0.0;
-        }
-    }
-}
 
 /* ---- numerics ---- */
 
@@ -239,7 +139,7 @@ static double log_ehvi2(const double *q, size_t n, const double *ref, const doub
 
 struct mg {
     const struct sampler_ctx *ctx;
-    struct enc e;
+    struct gp_enc e;
     enum mg_mode mode;
     size_t m, nc;      /* objectives, constraints */
     size_t n;          /* modelled trials */
@@ -270,7 +170,7 @@ struct mg {
 
 static void mg_release(struct mg *st)
 {
-    enc_release(&st->e);
+    gp_enc_release(&st->e);
     gp_free(st->model);
     free(st->ctgt);
     free(st->ccol);
@@ -386,7 +286,7 @@ static int collect(struct mg *st)
         goto out;
     for (size_t t = 0; t < n; t++) {
         size_t i = rows[t];
-        enc_encode(&st->e, ctx->history[i].params, st->x + t * nf);
+        gp_enc_encode(&st->e, ctx->history[i].params, st->x + t * nf);
         for (size_t j = 0; j < st->m; j++)
             st->y[t * st->m + j] = mo_value(ctx, i, j);
         for (size_t j = 0; j < st->nc; j++)
@@ -620,19 +520,6 @@ static void choose_bases(struct mg *st)
     }
 }
 
-/* Whether f repeats (within MG_DUP_DIST) a point of model g. */
-static bool is_duplicate(const struct gp *g, const double *f)
-{
-    for (size_t i = 0; i < g->n; i++) {
-        double r2 = 0;
-        for (size_t j = 0; j < g->d && r2 < MG_DUP_DIST * MG_DUP_DIST; j++)
-            r2 += (f[j] - g->x[i * g->d + j]) * (f[j] - g->x[i * g->d + j]);
-        if (r2 < MG_DUP_DIST * MG_DUP_DIST)
-            return true;
-    }
-    return false;
-}
-
 /* The model whose points stand for every modelled point (for repeats). */
 static const struct gp *any_model(const struct mg *st)
 {
@@ -670,7 +557,7 @@ static void score_points(struct mg *st, const double *f, size_t cnt, double *out
     }
     const struct gp *g = any_model(st);
     for (size_t i = 0; i < cnt; i++)
-        if (g && is_duplicate(g, f + i * nf))
+        if (g && gp_near_point(g, f + i * nf, MG_DUP_DIST))
             out[i] = -INFINITY;
 }
 
@@ -679,7 +566,7 @@ static void score_points(struct mg *st, const double *f, size_t cnt, double *out
  * now and then. */
 static void perturb(struct mg *st, double *f, double scale, bool jump, bool few)
 {
-    const struct enc *e = &st->e;
+    const struct gp_enc *e = &st->e;
     size_t nmov = 0;
     for (size_t i = 0; i < e->s->n; i++)
         nmov += e->s->params[i].type == PARAM_FLOAT || e->s->params[i].type == PARAM_INT;
@@ -716,13 +603,13 @@ static void perturb(struct mg *st, double *f, double scale, bool jump, bool few)
                 fi[j] = j == ch ? 1.0 : 0.0;
         }
     }
-    enc_canonical(e, f);
+    gp_enc_canonical(e, f);
 }
 
 /* One proposal into best_f (nf entries). */
 static int propose_one(struct mg *st, size_t call, double *best_f)
 {
-    const struct enc *e = &st->e;
+    const struct gp_enc *e = &st->e;
     size_t nf = e->nf, np = e->s->n ? e->s->n : 1;
     size_t npts = any_model(st) ? any_model(st)->n : st->n;
     /* Each candidate costs O(n^2) per model: fewer of them in large studies. */
@@ -744,8 +631,8 @@ static int propose_one(struct mg *st, size_t call, double *best_f)
     uint64_t seed = rng_mix(st->sobol_seed, call);
     for (size_t c = 0; c < nglobal; c++) {
         sobol_point(np, c, seed, u);
-        enc_from_unit(e, u, cand + c * nf);
-        enc_canonical(e, cand + c * nf);
+        gp_enc_from_unit(e, u, cand + c * nf);
+        gp_enc_canonical(e, cand + c * nf);
     }
     for (size_t c = nglobal; c < m; c++) {
         double *f = cand + c * nf;
@@ -767,17 +654,7 @@ static int propose_one(struct mg *st, size_t call, double *best_f)
     size_t top[MG_REFINE];
     size_t nref = npts > 100 ? MG_REFINE - 2 : MG_REFINE;
     nref = m < nref ? m : nref;
-    for (size_t t = 0; t < nref; t++) {
-        size_t bi = (size_t)-1;
-        for (size_t c = 0; c < m; c++) {
-            bool used = false;
-            for (size_t q = 0; q < t; q++)
-                used = used || top[q] == c;
-            if (!used && (bi == (size_t)-1 || score[c] > score[bi]))
-                bi = c;
-        }
-        top[t] = bi;
-    }
+    gp_top_indices(score, m, top, nref);
     double best = score[top[0]];
     memcpy(best_f, cand + top[0] * nf, nf * sizeof *best_f);
     for (size_t t = 0; t < nref; t++) {
@@ -906,7 +783,7 @@ static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
     double *fx = NULL, *extra = NULL, w[st.m];
     int rc = -1;
     snprintf(err, errlen, "mogp: out of memory");
-    if (enc_init(&st.e, ctx->space) < 0 || collect(&st) < 0)
+    if (gp_enc_init(&st.e, ctx->space) < 0 || collect(&st) < 0)
         goto out;
     nf = st.e.nf ? st.e.nf : 1;
     st.cap = st.n + ctx->n_pending + k + 1;
@@ -916,15 +793,12 @@ static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
     fx = malloc((ctx->n_pending + k + 1) * nf * sizeof *fx);
     if (!st.ls_max || !st.omu || !st.osd || !fx)
         goto out;
-    for (size_t i = 0; i < ctx->space->n; i++)
-        if (ctx->space->params[i].type == PARAM_CATEGORICAL)
-            for (size_t j = 0; j < st.e.width[i]; j++)
-                st.ls_max[st.e.off[i] + j] = MG_ONEHOT_LS_MAX;
+    gp_enc_ls_max(&st.e, MG_ONEHOT_LS_MAX, st.ls_max);
     snprintf(err, errlen, "mogp: model fitting failed");
     if (constraint_targets(&st) < 0)
         goto out;
     for (size_t i = 0; i < ctx->n_pending; i++)
-        enc_encode(&st.e, ctx->pending[i].params, fx + nfx++ * nf);
+        gp_enc_encode(&st.e, ctx->pending[i].params, fx + nfx++ * nf);
     if (st.mode == MG_EHVI) {
         ehvi_scales(&st);
         if (build_front(&st, NULL, 0) < 0 || fit_objectives(&st, NULL, 0) < 0)
@@ -950,13 +824,13 @@ static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
         double *f = fx + nfx * nf;
         if (propose_one(&st, done, f) < 0)
             goto out;
-        json_t *cfg = enc_decode(&st.e, f);
+        json_t *cfg = gp_enc_decode(&st.e, f);
         json_t *checked = cfg ? space_check(ctx->space, cfg, err, errlen) : NULL;
         json_decref(cfg);
         if (!checked)
             goto out;
         out[done] = checked;
-        enc_encode(&st.e, checked, f);
+        gp_enc_encode(&st.e, checked, f);
         nfx++;
         if (done + 1 < k && add_fantasy(&st, f, &extra, &nextra) < 0) {
             done++;
