@@ -18,15 +18,18 @@
 /* The mogp sampler: Gaussian processes for studies with several objectives or
  * with constraints, at small budgets.
  *
- * Features are those of the gp sampler: a number one unit coordinate (log scale
- * where asked), a categorical one-hot features with short length scales, an
- * inactive parameter fixed features. Completed trials with every objective
- * train the models; failed and pruned ones are left out. Then, by the number m
+ * Features are those of the gp sampler (gp_enc.h), one-hot features with short
+ * length scales. Completed trials with every objective train the model;
+ * failed and pruned ones are left out. The model is one Gaussian process with
+ * a target per objective (or scalarisation) and per constraint: the targets
+ * share the kernel hyperparameters, fitted on the sum of their likelihoods, so
+ * that one factorisation and one triangular solve per candidate serve them
+ * all (a proposal costs about what one target would). Then, by the number m
  * of objectives:
  *
- * - m = 1: one GP on the warped values, log expected improvement over the best
- *   feasible trial;
- * - m = 2: one GP per objective (linearly standardised), the expected
+ * - m = 1: a target of the warped values, log expected improvement over the
+ *   best feasible trial;
+ * - m = 2: a target per objective (linearly standardised), the expected
  *   hypervolume improvement over the feasible front, computed exactly: the
  *   region the front leaves open splits into one strip per front point, and for
  *   independent Gaussian objectives the improvement in a strip is a product of
@@ -35,15 +38,15 @@
  *   feasible value of each objective plus a tenth of its range;
  * - m >= 3: ParEGO: each proposal draws weights uniformly from the simplex,
  *   scalarises the objectives (normalised by their observed range) by the
- *   augmented Chebyshev function, and maximises log expected improvement of one
- *   GP on the warped scalarisation.
+ *   augmented Chebyshev function, and maximises log expected improvement of a
+ *   target of the warped scalarisation.
  *
- * Each constraint gets its own GP on its values (satisfied when <= 0); the log
+ * Each constraint gets its own target, its values (satisfied when <= 0); the log
  * probability that all hold is added to the log acquisition. Until a trial is
  * feasible, the probability of feasibility alone is maximised.
  *
  * Pending trials and earlier proposals of the batch are fantasised at the
- * posterior mean in every model (and join the front when predicted feasible).
+ * posterior mean of every target (and join the front when predicted feasible).
  * The acquisition is maximised over Sobol points and perturbations of the best
  * trials, then the best few are refined by shrinking random steps; a proposal
  * never repeats a modelled point. Before auto's Sobol phase is over, or with
