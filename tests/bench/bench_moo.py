@@ -2,9 +2,10 @@
 """make bench-moo: hpod's samplers for several objectives and constraints
 against Optuna 3.1's NSGA-II and multi-objective TPE, in one invocation.
 
-Runs the C driver (hpod's samplers in-process) and optuna_moo.py side by side,
-each with half of the processors (at least one), then the driver's latency mode
-alone, and prints a Markdown table of median hypervolume per problem and
+Runs the C driver (hpod's samplers in-process) with half of the processors (at
+least one) and optuna_moo.py side by side with all of them (its runs outlast
+the driver's, and the longest of them are stopped by wall time), then the
+driver's latency mode alone, and prints a Markdown table of median hypervolume per problem and
 budget, and the suggest latency with 200 finished trials. Writes everything to
 --out as JSON.
 
@@ -62,7 +63,7 @@ def main():
     if a.only:
         common += ["--only", a.only]
     hjobs = max(1, a.jobs // 2) if not a.no_optuna else max(1, a.jobs)
-    ojobs = max(1, a.jobs - hjobs)
+    ojobs = max(1, a.jobs)
     hp = subprocess.Popen([a.driver, *common, "--samplers", a.samplers, "--jobs", str(hjobs)],
                           stdout=subprocess.PIPE, text=True)
     op = None
