@@ -156,6 +156,13 @@ START_TEST(fit_sin_predicts_heldout)
 }
 END_TEST
 
+/* n points of d coordinates drawn uniformly from the unit cube into x. */
+static void unit_points(struct rng *r, double *x, int n, int d)
+{
+    for (int i = 0; i < n * d; i++)
+        x[i] = rng_uniform(r);
+}
+
 /* The blocked prediction (many points at once, a block of candidates per
  * triangular solve) agrees with the one-point path, across a block boundary and
  * a partial last block. */
@@ -167,13 +174,10 @@ START_TEST(block_prediction_matches_single_points)
     struct gp *g = gp_new(D, N);
     ck_assert_ptr_nonnull(g);
     double x[N * D], y[N], xs[M * D], mean[M], var[M], w[3 * N];
-    for (int i = 0; i < N; i++) {
-        for (int j = 0; j < D; j++)
-            x[i * D + j] = rng_uniform(&r);
+    unit_points(&r, x, N, D);
+    for (int i = 0; i < N; i++)
         y[i] = sin(4 * x[i * D]) + x[i * D + 1] * x[i * D + 2];
-    }
-    for (int i = 0; i < M * D; i++)
-        xs[i] = rng_uniform(&r);
+    unit_points(&r, xs, M, D);
     gp_set_data(g, x, y, N);
     struct gp_fit_opts o;
     gp_fit_defaults(&o, D);
@@ -198,9 +202,8 @@ START_TEST(targets_share_the_factor)
     rng_seed(&r, 5);
     enum { N = 24, D = 2 };
     double x[N * D], y0[N], y1[N];
+    unit_points(&r, x, N, D);
     for (int i = 0; i < N; i++) {
-        x[i * D] = rng_uniform(&r);
-        x[i * D + 1] = rng_uniform(&r);
         y0[i] = cos(3 * x[i * D]) + x[i * D + 1];
         y1[i] = x[i * D] * x[i * D] - 2 * x[i * D + 1];
     }
@@ -230,8 +233,7 @@ START_TEST(targets_share_the_factor)
     }
     enum { M = 70 };
     double xs[M * D], mean[2 * M], var[M], m0[M], v0[M], m1[M], v1[M];
-    for (int i = 0; i < M * D; i++)
-        xs[i] = rng_uniform(&r);
+    unit_points(&r, xs, M, D);
     gp_predict(g, xs, M, mean, var);
     gp_predict(h0, xs, M, m0, v0);
     gp_predict(h1, xs, M, m1, v1);
@@ -255,11 +257,9 @@ START_TEST(fit_budget_stops_the_optimiser)
     rng_seed(&r, 9);
     enum { N = 20, D = 2 };
     double x[N * D], y[N];
-    for (int i = 0; i < N; i++) {
-        x[i * D] = rng_uniform(&r);
-        x[i * D + 1] = rng_uniform(&r);
+    unit_points(&r, x, N, D);
+    for (int i = 0; i < N; i++)
         y[i] = sin(8 * x[i * D]);
-    }
     struct gp *g = gp_new(D, N);
     ck_assert_ptr_nonnull(g);
     gp_set_data(g, x, y, N);
