@@ -20,18 +20,26 @@
 
 struct gp *gp_new(size_t d, size_t cap)
 {
+    return gp_new_targets(d, cap, 1);
+}
+
+struct gp *gp_new_targets(size_t d, size_t cap, size_t nt)
+{
     struct gp *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
     if (cap == 0)
         cap = 1;
+    if (nt == 0)
+        nt = 1;
     g->d = d;
     g->cap = cap;
+    g->nt = nt;
     g->x = calloc(cap * (d ? d : 1), sizeof *g->x);
-    g->y = calloc(cap, sizeof *g->y);
+    g->y = calloc(cap * nt, sizeof *g->y);
     g->ls = calloc(d ? d : 1, sizeof *g->ls);
     g->chol = calloc(cap * cap, sizeof *g->chol);
-    g->alpha = calloc(cap, sizeof *g->alpha);
+    g->alpha = calloc(cap * nt, sizeof *g->alpha);
     if (!g->x || !g->y || !g->ls || !g->chol || !g->alpha) {
         gp_free(g);
         return NULL;
@@ -60,6 +68,7 @@ void gp_fit_defaults(struct gp_fit_opts *o, size_t d)
     o->starts = 3;
     o->max_iter = 60;
     o->max_points = 120;
+    o->max_evals = 0;
     o->ls_mu = log(0.5) + 0.5 * log(d > 0 ? (double)d : 1.0);
     o->ls_sigma = 1.0;
     o->sn2_mu = log(1e-4);
@@ -74,6 +83,14 @@ int gp_set_data(struct gp *g, const double *x, const double *y, size_t n)
     memcpy(g->x, x, n * g->d * sizeof *x);
     memcpy(g->y, y, n * sizeof *y);
     g->n = n;
+    return 0;
+}
+
+int gp_set_target(struct gp *g, size_t t, const double *y)
+{
+    if (t >= g->nt)
+        return -1;
+    memcpy(g->y + t * g->cap, y, g->n * sizeof *y);
     return 0;
 }
 
@@ -124,9 +141,12 @@ static void solve_lower_t(const double *l, size_t ld, size_t n, double *b)
 
 static void compute_alpha(struct gp *g)
 {
-    memcpy(g->alpha, g->y, g->n * sizeof *g->y);
-    solve_lower(g->chol, g->cap, g->n, g->alpha);
-    solve_lower_t(g->chol, g->cap, g->n, g->alpha);
+    for (size_t t = 0; t < g->nt; t++) {
+        double *a = g->alpha + t * g->cap;
+        memcpy(a, g->y + t * g->cap, g->n * sizeof *a);
+        solve_lower(g->chol, g->cap, g->n, a);
+        solve_lower_t(g->chol, g->cap, g->n, a);
+    }
 }
 
 int gp_refresh(struct gp *g)
@@ -157,6 +177,13 @@ int gp_refresh(struct gp *g)
 
 int gp_add(struct gp *g, const double *x, double y)
 {
+    if (g->nt != 1)
+        return -1;
+    return gp_add_targets(g, x, &y);
+}
+
+int gp_add_targets(struct gp *g, const double *x, const double *y)
+{
     size_t n = g->n, d = g->d, ld = g->cap;
     if (n >= g->cap)
         return -1;
@@ -178,11 +205,95 @@ int gp_add(struct gp *g, const double *x, double y)
         g->chol[i * ld + n] = row[i];
     g->chol[n * ld + n] = sqrt(diag);
     memcpy(g->x + n * d, x, d * sizeof *x);
-    g->y[n] = y;
+    for (size_t t = 0; t < g->nt; t++)
+        g->y[t * ld + n] = y[t];
     g->n = n + 1;
     free(row);
     compute_alpha(g);
     return 0;
+}
+
+/* Candidates per block of gp_predict(): a block's right-hand sides lie side by
+ * side (row i holds the i-th entry of each), so that the solve below runs over
+ * contiguous rows of fixed length, two candidates per vector operation. */
+#define PRED_BLOCK 64
+typedef double pred_vec __attribute__((vector_size(2 * sizeof(double))));
+#define PRED_VECS (PRED_BLOCK / 2)
+
+/* Solve L V = B in place for the PRED_BLOCK columns of B, stored by rows
+ * (b + i * PRED_VECS is row i); L lower, column-major, leading dimension ld.
+ * Four rows at a time, so that each row already solved is read once per four
+ * rows it updates. */
+static void solve_lower_block(const double *l, size_t ld, size_t n, pred_vec *b)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        pred_vec *r0 = b + i * PRED_VECS, *r1 = r0 + PRED_VECS, *r2 = r1 + PRED_VECS,
+                 *r3 = r2 + PRED_VECS;
+        for (size_t j = 0; j < i; j++) {
+            const pred_vec *bj = b + j * PRED_VECS;
+            const double *lc = l + j * ld + i;
+            double a0 = lc[0], a1 = lc[1], a2 = lc[2], a3 = lc[3];
+            for (size_t c = 0; c < PRED_VECS; c++) {
+                pred_vec v = bj[c];
+                r0[c] -= a0 * v;
+                r1[c] -= a1 * v;
+                r2[c] -= a2 * v;
+                r3[c] -= a3 * v;
+            }
+        }
+        for (size_t r = 0; r < 4; r++) {
+            pred_vec *br = b + (i + r) * PRED_VECS;
+            for (size_t q = 0; q < r; q++) {
+                const pred_vec *bq = b + (i + q) * PRED_VECS;
+                double a = l[(i + q) * ld + i + r];
+                for (size_t c = 0; c < PRED_VECS; c++)
+                    br[c] -= a * bq[c];
+            }
+            double inv = 1.0 / l[(i + r) * ld + i + r];
+            for (size_t c = 0; c < PRED_VECS; c++)
+                br[c] *= inv;
+        }
+    }
+    for (; i < n; i++) {
+        pred_vec *br = b + i * PRED_VECS;
+        for (size_t j = 0; j < i; j++) {
+            const pred_vec *bj = b + j * PRED_VECS;
+            double a = l[j * ld + i];
+            for (size_t c = 0; c < PRED_VECS; c++)
+                br[c] -= a * bj[c];
+        }
+        double inv = 1.0 / l[i * ld + i];
+        for (size_t c = 0; c < PRED_VECS; c++)
+            br[c] *= inv;
+    }
+}
+
+void gp_top_indices(const double *v, size_t m, size_t *idx, size_t count)
+{
+    for (size_t c = 0; c < count; c++) {
+        size_t best = (size_t)-1;
+        for (size_t i = 0; i < m; i++) {
+            bool used = false;
+            for (size_t k = 0; k < c; k++)
+                used = used || idx[k] == i;
+            if (!used && (best == (size_t)-1 || v[i] > v[best]))
+                best = i;
+        }
+        idx[c] = best;
+    }
+}
+
+bool gp_near_point(const struct gp *g, const double *x, double dist)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        double r2 = 0;
+        for (size_t j = 0; j < g->d && r2 < dist * dist; j++)
+            r2 += (x[j] - g->x[i * g->d + j]) * (x[j] - g->x[i * g->d + j]);
+        if (r2 < dist * dist)
+            return true;
+    }
+    return false;
 }
 
 void gp_predict(const struct gp *g, const double *xs, size_t m, double *mean, double *var)
@@ -193,46 +304,64 @@ void gp_predict(const struct gp *g, const double *xs, size_t m, double *mean, do
         inv_l2[j] = 1.0 / (g->ls[j] * g->ls[j]);
     if (n == 0) {
         for (size_t c = 0; c < m; c++) {
-            mean[c] = 0;
+            for (size_t t = 0; t < g->nt; t++)
+                mean[t * m + c] = 0;
             var[c] = g->sf2;
         }
         return;
     }
-    enum { CHUNK = 128 };
-    double *ks = malloc(n * CHUNK * sizeof *ks);
-    for (size_t c0 = 0; c0 < m; c0 += CHUNK) {
-        size_t cm = m - c0 < CHUNK ? m - c0 : CHUNK;
-        if (!ks) {
+    pred_vec *kv = malloc(n * PRED_VECS * sizeof *kv);
+    double *ks = (double *)kv;
+    for (size_t c0 = 0; c0 < m; c0 += PRED_BLOCK) {
+        size_t cm = m - c0 < PRED_BLOCK ? m - c0 : PRED_BLOCK;
+        if (!kv) {
             /* Out of memory: fall back to one point at a time. */
             double w[3 * n];
             for (size_t c = c0; c < c0 + cm; c++) {
                 double sd;
                 gp_predict_grad(g, xs + c * d, &mean[c], &sd, NULL, NULL, w);
                 var[c] = sd * sd;
+                for (size_t t = 1; t < g->nt; t++) {
+                    mean[t * m + c] = 0;
+                    for (size_t i = 0; i < n; i++)
+                        mean[t * m + c] += w[i] * g->alpha[t * g->cap + i];
+                }
             }
             continue;
         }
-        for (size_t c = 0; c < cm; c++) {
+        for (size_t c = 0; c < PRED_BLOCK; c++) {
+            if (c >= cm) {
+                for (size_t i = 0; i < n; i++)
+                    ks[i * PRED_BLOCK + c] = 0;
+                continue;
+            }
             const double *xc = xs + (c0 + c) * d;
-            double *col = ks + c * n, mu = 0;
+            double mu = 0;
             for (size_t i = 0; i < n; i++) {
-                col[i] = matern(sqdist(xc, g->x + i * d, inv_l2, d), g->sf2, NULL);
-                mu += col[i] * g->alpha[i];
+                double k = matern(sqdist(xc, g->x + i * d, inv_l2, d), g->sf2, NULL);
+                ks[i * PRED_BLOCK + c] = k;
+                mu += k * g->alpha[i];
             }
             mean[c0 + c] = mu;
+            for (size_t t = 1; t < g->nt; t++) {
+                const double *a = g->alpha + t * g->cap;
+                mu = 0;
+                for (size_t i = 0; i < n; i++)
+                    mu += ks[i * PRED_BLOCK + c] * a[i];
+                mean[t * m + c0 + c] = mu;
+            }
         }
-        LAPACKE_dtrtrs(LAPACK_COL_MAJOR, 'L', 'N', 'N', (lapack_int)n, (lapack_int)cm, g->chol,
-                       (lapack_int)g->cap, ks, (lapack_int)n);
+        solve_lower_block(g->chol, g->cap, n, kv);
+        pred_vec s[PRED_VECS] = {0};
+        for (size_t i = 0; i < n; i++)
+            for (size_t c = 0; c < PRED_VECS; c++)
+                s[c] += kv[i * PRED_VECS + c] * kv[i * PRED_VECS + c];
         for (size_t c = 0; c < cm; c++) {
-            const double *col = ks + c * n;
-            double s = 0;
-            for (size_t i = 0; i < n; i++)
-                s += col[i] * col[i];
-            double v = g->sf2 - s;
+            double v = g->sf2 - s[c / 2][c % 2];
             var[c0 + c] = v > 1e-12 * g->sf2 ? v : 1e-12 * g->sf2;
         }
     }
-    free(ks);
+    free(kv);
 }
 
 void gp_predict_grad(const struct gp *g, const double *x, double *mean, double *sd, double *dmean,
@@ -514,20 +643,27 @@ double gp_minimize(size_t n, double *x, const double *lo, const double *hi, gp_o
 /* ---- hyperparameter fitting ---- */
 
 struct fit_ctx {
-    size_t n, d;
-    const double *y;
+    size_t n, d, nt;
+    const double *y;     /* nt * n: target t at y + t * n */
     const double *diff2; /* per pair a < b: d squared differences */
     double *k;           /* n * n work */
     double *kf;          /* per pair kernel value */
     double *fac;         /* per pair derivative factor */
-    double *alpha;       /* n */
+    double *alpha;       /* nt * n */
     const struct gp_fit_opts *o;
+    int evals; /* evaluations in this start */
 };
 
 static double fit_objective(const double *theta, double *grad, void *vctx)
 {
     struct fit_ctx *c = vctx;
     size_t n = c->n, d = c->d, np = 0;
+    if (c->o->max_evals > 0 && c->evals++ >= c->o->max_evals) {
+        /* Out of budget: no step is accepted, so the optimiser stops. */
+        if (grad)
+            memset(grad, 0, (d + 2) * sizeof *grad);
+        return INFINITY;
+    }
     double inv_l2[d ? d : 1];
     for (size_t j = 0; j < d; j++)
         inv_l2[j] = exp(-2.0 * theta[j]);
@@ -548,12 +684,17 @@ static double fit_objective(const double *theta, double *grad, void *vctx)
             memset(grad, 0, (d + 2) * sizeof *grad);
         return INFINITY;
     }
-    memcpy(c->alpha, c->y, n * sizeof *c->alpha);
-    solve_lower(c->k, n, n, c->alpha);
-    solve_lower_t(c->k, n, n, c->alpha);
-    double nll = 0.5 * (double)n * LOG_2PI;
+    size_t nt = c->nt;
+    memcpy(c->alpha, c->y, nt * n * sizeof *c->alpha);
+    double nll = 0.5 * (double)(nt * n) * LOG_2PI;
+    for (size_t t = 0; t < nt; t++) {
+        solve_lower(c->k, n, n, c->alpha + t * n);
+        solve_lower_t(c->k, n, n, c->alpha + t * n);
+        for (size_t i = 0; i < n; i++)
+            nll += 0.5 * c->y[t * n + i] * c->alpha[t * n + i];
+    }
     for (size_t i = 0; i < n; i++)
-        nll += 0.5 * c->y[i] * c->alpha[i] + log(c->k[i * n + i]);
+        nll += (double)nt * log(c->k[i * n + i]);
     /* Priors (negative log densities up to constants). */
     const struct gp_fit_opts *o = c->o;
     for (size_t j = 0; j < d; j++) {
@@ -568,16 +709,20 @@ static double fit_objective(const double *theta, double *grad, void *vctx)
         memset(grad, 0, (d + 2) * sizeof *grad);
         return nll;
     }
-    /* grad = 0.5 tr((K^-1 - alpha alpha^T) dK). */
+    /* grad = 0.5 tr((nt K^-1 - sum over targets of alpha alpha^T) dK). */
     memset(grad, 0, (d + 2) * sizeof *grad);
     double gsf = 0, gsn = 0;
     np = 0;
     for (size_t a = 0; a < n; a++) {
-        double waa = c->k[a * n + a] - c->alpha[a] * c->alpha[a];
+        double waa = (double)nt * c->k[a * n + a];
+        for (size_t t = 0; t < nt; t++)
+            waa -= c->alpha[t * n + a] * c->alpha[t * n + a];
         gsf += 0.5 * waa * sf2;
         gsn += 0.5 * waa * sn2;
         for (size_t b = a + 1; b < n; b++, np++) {
-            double w = c->k[a * n + b] - c->alpha[a] * c->alpha[b];
+            double w = (double)nt * c->k[a * n + b];
+            for (size_t t = 0; t < nt; t++)
+                w -= c->alpha[t * n + a] * c->alpha[t * n + b];
             gsf += w * c->kf[np];
             double wf = w * c->fac[np];
             const double *df = c->diff2 + np * d;
@@ -599,17 +744,17 @@ static double clampd(double v, double lo, double hi)
 
 int gp_fit(struct gp *g, const struct gp_fit_opts *o, struct rng *r)
 {
-    size_t n = g->n, d = g->d, p = d + 2;
+    size_t n = g->n, d = g->d, p = d + 2, nt = g->nt;
     if (n < 2)
         return gp_refresh(g);
     size_t m = o->max_points && n > o->max_points ? o->max_points : n;
     size_t *idx = malloc(n * sizeof *idx);
-    double *ys = malloc(m * sizeof *ys);
+    double *ys = malloc(nt * m * sizeof *ys);
     double *diff2 = malloc((m * (m - 1) / 2) * (d ? d : 1) * sizeof *diff2);
     double *k = malloc(m * m * sizeof *k);
     double *kf = malloc((m * (m - 1) / 2 + 1) * sizeof *kf);
     double *fac = malloc((m * (m - 1) / 2 + 1) * sizeof *fac);
-    double *alpha = malloc(m * sizeof *alpha);
+    double *alpha = malloc(nt * m * sizeof *alpha);
     double *theta = malloc(4 * p * sizeof *theta);
     double *lo = theta + 2 * p, *hi = theta + 3 * p;
     int rc = -1;
@@ -618,12 +763,14 @@ int gp_fit(struct gp *g, const struct gp_fit_opts *o, struct rng *r)
     for (size_t i = 0; i < n; i++)
         idx[i] = i;
     if (m < n) {
-        /* Keep the best quarter by target, fill the rest at random. */
+        /* Keep the best quarter by target (each target in turn), fill the
+         * rest at random. */
         size_t keep = m / 4;
         for (size_t a = 0; a < keep; a++) {
+            const double *y = g->y + (a % nt) * g->cap;
             size_t bi = a;
             for (size_t b = a + 1; b < n; b++)
-                if (g->y[idx[b]] < g->y[idx[bi]])
+                if (y[idx[b]] < y[idx[bi]])
                     bi = b;
             size_t t = idx[a];
             idx[a] = idx[bi];
@@ -638,14 +785,15 @@ int gp_fit(struct gp *g, const struct gp_fit_opts *o, struct rng *r)
     }
     size_t np = 0;
     for (size_t a = 0; a < m; a++) {
-        ys[a] = g->y[idx[a]];
+        for (size_t t = 0; t < nt; t++)
+            ys[t * m + a] = g->y[t * g->cap + idx[a]];
         for (size_t b = a + 1; b < m; b++, np++)
             for (size_t j = 0; j < d; j++) {
                 double t = g->x[idx[a] * d + j] - g->x[idx[b] * d + j];
                 diff2[np * d + j] = t * t;
             }
     }
-    struct fit_ctx c = {m, d, ys, diff2, k, kf, fac, alpha, o};
+    struct fit_ctx c = {m, d, nt, ys, diff2, k, kf, fac, alpha, o, 0};
     for (size_t j = 0; j < d; j++) {
         lo[j] = LOG_LS_MIN;
         hi[j] = LOG_LS_MAX;
@@ -664,6 +812,7 @@ int gp_fit(struct gp *g, const struct gp_fit_opts *o, struct rng *r)
         cur[d] = s ? clampd(0.5 * rng_normal(r), lo[d], hi[d]) : 0;
         cur[d + 1] =
             clampd(o->sn2_mu + (s ? o->sn2_sigma * rng_normal(r) : 0), lo[d + 1], hi[d + 1]);
+        c.evals = 0;
         double v = gp_minimize(p, cur, lo, hi, fit_objective, &c, o->max_iter);
         if (v < best || s == 0) {
             best = v;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gp.h"
+#include "gp_enc.h"
 #include "jsonutil.h"
 #include "rng.h"
 #include "sampler_auto.h"
@@ -45,139 +46,9 @@
 #define GP_MAX_POINTS    600 /* model at most this many finished trials */
 #define GP_ONEHOT_LS_MAX 0.7 /* length-scale bound of one-hot features */
 
-struct enc {
-    const struct space *s;
-    size_t nf;     /* features */
-    size_t *off;   /* owned, per parameter: first feature */
-    size_t *width; /* owned, per parameter: number of features */
-    bool *movable; /* owned, per feature: continuous (refined by gradient) */
-    bool plain;    /* floats only, no step, no conditions: canonical form is a clamp */
-    double *u;     /* owned, per parameter scratch */
-};
-
-static void enc_release(struct enc *e)
-{
-    free(e->off);
-    free(e->width);
-    free(e->movable);
-    free(e->u);
-}
-
-static int enc_init(struct enc *e, const struct space *s)
-{
-    size_t n = s->n ? s->n : 1;
-    memset(e, 0, sizeof *e);
-    e->s = s;
-    e->off = calloc(n, sizeof *e->off);
-    e->width = calloc(n, sizeof *e->width);
-    e->u = calloc(n, sizeof *e->u);
-    if (!e->off || !e->width || !e->u)
-        return -1;
-    e->plain = true;
-    for (size_t i = 0; i < s->n; i++) {
-        const struct param *p = &s->params[i];
-        e->off[i] = e->nf;
-        if (p->parent >= 0)
-            e->plain = false;
-        switch (p->type) {
-        case PARAM_FLOAT:
-        case PARAM_INT:
-            e->width[i] = 1;
-            if (p->type == PARAM_INT || p->step > 0)
-                e->plain = false;
-            break;
-        case PARAM_CATEGORICAL:
-            e->width[i] = json_array_size(p->choices);
-            e->plain = false;
-            break;
-        case PARAM_CODE:
-            e->width[i] = 0;
-            break;
-        }
-        e->nf += e->width[i];
-    }
-    e->movable = calloc(e->nf ? e->nf : 1, sizeof *e->movable);
-    if (!e->movable)
-        return -1;
-    for (size_t i = 0; i < s->n; i++)
-        if (s->params[i].type == PARAM_FLOAT || s->params[i].type == PARAM_INT)
-            e->movable[e->off[i]] = true;
-    return 0;
-}
-
-/* Features of a configuration (borrowed); absent parameters get fixed values. */
-static void enc_encode(const struct enc *e, const json_t *config, double *f)
-{
-    for (size_t i = 0; i < e->s->n; i++) {
-        const struct param *p = &e->s->params[i];
-        const json_t *v = json_object_get(config, p->name);
-        double *fi = f + e->off[i];
-        if (p->type == PARAM_FLOAT || p->type == PARAM_INT) {
-            fi[0] = v ? param_to_unit(p, v) : 0.5;
-        } else if (p->type == PARAM_CATEGORICAL) {
-            int c = v ? param_choice_index(p, v) : -1;
-            for (size_t j = 0; j < e->width[i]; j++)
-                fi[j] = (int)j == c ? 1.0 : 0.0;
-        }
-    }
-}
-
-/* The configuration features f stand for. New reference. */
-static json_t *enc_decode(const struct enc *e, const double *f)
-{
-    for (size_t i = 0; i < e->s->n; i++) {
-        const struct param *p = &e->s->params[i];
-        const double *fi = f + e->off[i];
-        if (p->type == PARAM_FLOAT || p->type == PARAM_INT) {
-            e->u[i] = fi[0] < 0 ? 0 : fi[0] > 1 ? 1 : fi[0];
-        } else if (p->type == PARAM_CATEGORICAL && e->width[i] > 0) {
-            size_t best = 0;
-            for (size_t j = 1; j < e->width[i]; j++)
-                if (fi[j] > fi[best])
-                    best = j;
-            e->u[i] = (best + 0.5) / (double)e->width[i];
-        } else {
-            e->u[i] = 0.5;
-        }
-    }
-    return space_from_unit(e->s, e->u);
-}
-
-/* Replace f by the features of the configuration it decodes to. */
-static void enc_canonical(const struct enc *e, double *f)
-{
-    if (e->plain) {
-        for (size_t j = 0; j < e->nf; j++)
-            f[j] = f[j] < 0 ? 0 : f[j] > 1 ? 1 : f[j];
-        return;
-    }
-    json_t *c = enc_decode(e, f);
-    if (c)
-        enc_encode(e, c, f);
-    json_decref(c);
-}
-
-/* Features from one unit coordinate per parameter (categorical: floor(u n)). */
-static void enc_from_unit(const struct enc *e, const double *u, double *f)
-{
-    for (size_t i = 0; i < e->s->n; i++) {
-        const struct param *p = &e->s->params[i];
-        double *fi = f + e->off[i];
-        if (p->type == PARAM_FLOAT || p->type == PARAM_INT) {
-            fi[0] = u[i];
-        } else if (p->type == PARAM_CATEGORICAL) {
-            size_t c = (size_t)floor(u[i] * (double)e->width[i]);
-            if (c >= e->width[i])
-                c = e->width[i] - 1;
-            for (size_t j = 0; j < e->width[i]; j++)
-                fi[j] = j == c ? 1.0 : 0.0;
-        }
-    }
-}
-
 struct acq {
     const struct gp *g;
-    const struct enc *e;
+    const struct gp_enc *e;
     double best;         /* incumbent (standardised) */
     const double *fail;  /* nfail * nf failed points */
     size_t nfail;        /* failed points */
@@ -215,19 +86,6 @@ static double fail_penalty(const struct acq *a, const double *x, double *grad)
     return pen;
 }
 
-/* Whether x repeats (within GP_DUP_DIST) a point already in the model. */
-static bool is_duplicate(const struct gp *g, const double *x)
-{
-    for (size_t i = 0; i < g->n; i++) {
-        double r2 = 0;
-        for (size_t j = 0; j < g->d && r2 < GP_DUP_DIST * GP_DUP_DIST; j++)
-            r2 += (x[j] - g->x[i * g->d + j]) * (x[j] - g->x[i * g->d + j]);
-        if (r2 < GP_DUP_DIST * GP_DUP_DIST)
-            return true;
-    }
-    return false;
-}
-
 /* Acquisition value (log EI plus the failure penalty) at full feature vector x. */
 static double acq_value(struct acq *a, const double *x, double *grad)
 {
@@ -254,24 +112,8 @@ static double acq_objective(const double *z, double *grad, void *ctx)
     return -v;
 }
 
-/* Indices of the top count values of v (m entries), best first. */
-static void top_indices(const double *v, size_t m, size_t *idx, size_t count)
-{
-    for (size_t c = 0; c < count; c++) {
-        size_t best = (size_t)-1;
-        for (size_t i = 0; i < m; i++) {
-            bool used = false;
-            for (size_t k = 0; k < c; k++)
-                used = used || idx[k] == i;
-            if (!used && (best == (size_t)-1 || v[i] > v[best]))
-                best = i;
-        }
-        idx[c] = best;
-    }
-}
-
 struct gp_state {
-    struct enc e;
+    struct gp_enc e;
     struct gp *g;
     size_t n_data; /* observed points in the model */
     double *fail;  /* nfail * nf */
@@ -284,7 +126,7 @@ struct gp_state {
 
 static void state_release(struct gp_state *st)
 {
-    enc_release(&st->e);
+    gp_enc_release(&st->e);
     gp_free(st->g);
     free(st->fail);
     free(st->order);
@@ -306,7 +148,7 @@ static size_t count_usable(const struct sampler_ctx *ctx)
 static int state_build(struct gp_state *st, const struct sampler_ctx *ctx, size_t k)
 {
     size_t nh = ctx->n_history;
-    if (enc_init(&st->e, ctx->space) < 0)
+    if (gp_enc_init(&st->e, ctx->space) < 0)
         return -1;
     size_t nf = st->e.nf ? st->e.nf : 1;
     st->g = gp_new(st->e.nf, nh + ctx->n_pending + k + 1);
@@ -322,12 +164,12 @@ static int state_build(struct gp_state *st, const struct sampler_ctx *ctx, size_
     for (size_t i = 0; i < nh; i++) {
         const struct obs *o = &ctx->history[i];
         if (usable(o)) {
-            enc_encode(&st->e, o->params, x + n * nf);
+            gp_enc_encode(&st->e, o->params, x + n * nf);
             /* a pruned trial: its rank-based final estimate, pulled toward
              * the median in proportion to the steps it missed */
             y[n++] = obs_pruned_value(ctx, i, med);
         } else if (o->state != OBS_PENDING) {
-            enc_encode(&st->e, o->params, st->fail + st->nfail * nf);
+            gp_enc_encode(&st->e, o->params, st->fail + st->nfail * nf);
             st->nfail++;
         }
     }
@@ -378,12 +220,7 @@ static int state_build(struct gp_state *st, const struct sampler_ctx *ctx, size_
     double *ls_max = malloc(nf * sizeof *ls_max);
     if (!ls_max)
         goto out;
-    for (size_t j = 0; j < nf; j++)
-        ls_max[j] = 0;
-    for (size_t i = 0; i < st->e.s->n; i++)
-        if (st->e.s->params[i].type == PARAM_CATEGORICAL)
-            for (size_t j = 0; j < st->e.width[i]; j++)
-                ls_max[st->e.off[i] + j] = GP_ONEHOT_LS_MAX;
+    gp_enc_ls_max(&st->e, GP_ONEHOT_LS_MAX, ls_max);
     fo.ls_max = ls_max;
     if (n > GP_FIT_ALL) {
         /* Large studies: hyperparameters from a subset, fewer starts (latency). */
@@ -404,15 +241,15 @@ out:
  * trials. */
 static void make_candidates(struct gp_state *st, size_t m, size_t call, double *cand)
 {
-    const struct enc *e = &st->e;
+    const struct gp_enc *e = &st->e;
     size_t nf = e->nf, np = e->s->n ? e->s->n : 1;
     size_t nglobal = st->n_data >= 4 ? m / 2 : m;
     double u[np];
     uint64_t seed = rng_mix(st->sobol_seed, call);
     for (size_t c = 0; c < nglobal; c++) {
         sobol_point(np, c, seed, u);
-        enc_from_unit(e, u, cand + c * nf);
-        enc_canonical(e, cand + c * nf);
+        gp_enc_from_unit(e, u, cand + c * nf);
+        gp_enc_canonical(e, cand + c * nf);
     }
     size_t nbase = st->n_data < GP_TOP_BASES ? st->n_data : GP_TOP_BASES;
     size_t nmov = 0;
@@ -462,14 +299,14 @@ static void make_candidates(struct gp_state *st, size_t m, size_t call, double *
                     break;
                 }
         }
-        enc_canonical(e, f);
+        gp_enc_canonical(e, f);
     }
 }
 
 /* One proposal into best_f (nf entries). */
 static int propose_one(struct gp_state *st, size_t call, double *best_f)
 {
-    const struct enc *e = &st->e;
+    const struct gp_enc *e = &st->e;
     size_t nf = e->nf, n = st->g->n;
     size_t m = GP_CANDIDATES;
     if (n > 100)
@@ -513,18 +350,18 @@ static int propose_one(struct gp_state *st, size_t call, double *best_f)
         score[c] = gp_log_ei(mean[c], sqrt(var[c]), a.best, NULL, NULL) +
                    fail_penalty(&a, cand + c * nf, NULL);
     for (size_t c = 0; c < m; c++)
-        if (is_duplicate(st->g, cand + c * nf))
+        if (gp_near_point(st->g, cand + c * nf, GP_DUP_DIST))
             score[c] = -INFINITY;
     size_t nref = m < GP_REFINE ? m : GP_REFINE;
     size_t top[GP_REFINE];
-    top_indices(score, m, top, nref);
+    gp_top_indices(score, m, top, nref);
     double best_score = score[top[0]];
     memcpy(best_f, cand + top[0] * nf, nf * sizeof *best_f);
     for (size_t t = 0; t < nref; t++) {
         const double *start = cand + top[t] * nf;
         /* Optimise the continuous features of active parameters only. */
         a.ndims = 0;
-        json_t *cfg = e->plain ? NULL : enc_decode(e, start);
+        json_t *cfg = e->plain ? NULL : gp_enc_decode(e, start);
         for (size_t i = 0; i < e->s->n; i++) {
             const struct param *p = &e->s->params[i];
             if ((p->type == PARAM_FLOAT || p->type == PARAM_INT) &&
@@ -542,9 +379,9 @@ static int propose_one(struct gp_state *st, size_t call, double *best_f)
         memcpy(f, start, nf * sizeof *f);
         for (size_t k = 0; k < a.ndims; k++)
             f[dims[k]] = z[k];
-        enc_canonical(e, f);
+        gp_enc_canonical(e, f);
         double v = acq_value(&a, f, NULL);
-        if (v > best_score && !is_duplicate(st->g, f)) {
+        if (v > best_score && !gp_near_point(st->g, f, GP_DUP_DIST)) {
             best_score = v;
             memcpy(best_f, f, nf * sizeof *f);
         }
@@ -612,7 +449,7 @@ static int gp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, cha
         goto out;
     }
     for (size_t i = 0; i < ctx->n_pending; i++) {
-        enc_encode(&st.e, ctx->pending[i].params, f);
+        gp_enc_encode(&st.e, ctx->pending[i].params, f);
         add_fantasy(&st, f);
     }
     for (; done < k; done++) {
@@ -620,7 +457,7 @@ static int gp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, cha
             snprintf(err, errlen, "gp: out of memory");
             goto out;
         }
-        json_t *cfg = enc_decode(&st.e, f);
+        json_t *cfg = gp_enc_decode(&st.e, f);
         json_t *checked = cfg ? space_check(ctx->space, cfg, err, errlen) : NULL;
         json_decref(cfg);
         if (!checked) {
@@ -630,7 +467,7 @@ static int gp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, cha
         }
         out[done] = checked;
         if (done + 1 < k) {
-            enc_encode(&st.e, checked, f);
+            gp_enc_encode(&st.e, checked, f);
             add_fantasy(&st, f);
         }
     }

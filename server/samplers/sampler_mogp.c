@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gp.h"
+#include "gp_enc.h"
 #include "mo.h"
 #include "pareto.h"
 #include "rng.h"
@@ -17,15 +18,18 @@
 /* The mogp sampler: Gaussian processes for studies with several objectives or
  * with constraints, at small budgets.
  *
- * Features are those of the gp sampler: a number one unit coordinate (log scale
- * where asked), a categorical one-hot features with short length scales, an
- * inactive parameter fixed features. Completed trials with every objective
- * train the models; failed and pruned ones are left out. Then, by the number m
+ * Features are those of the gp sampler (gp_enc.h), one-hot features with short
+ * length scales. Completed trials with every objective train the model;
+ * failed and pruned ones are left out. The model is one Gaussian process with
+ * a target per objective (or scalarisation) and per constraint: the targets
+ * share the kernel hyperparameters, fitted on the sum of their likelihoods, so
+ * that one factorisation and one triangular solve per candidate serve them
+ * all (a proposal costs about what one target would). Then, by the number m
  * of objectives:
  *
- * - m = 1: one GP on the warped values, log expected improvement over the best
- *   feasible trial;
- * - m = 2: one GP per objective (linearly standardised), the expected
+ * - m = 1: a target of the warped values, log expected improvement over the
+ *   best feasible trial;
+ * - m = 2: a target per objective (linearly standardised), the expected
  *   hypervolume improvement over the feasible front, computed exactly: the
  *   region the front leaves open splits into one strip per front point, and for
  *   independent Gaussian objectives the improvement in a strip is a product of
@@ -34,15 +38,15 @@
  *   feasible value of each objective plus a tenth of its range;
  * - m >= 3: ParEGO: each proposal draws weights uniformly from the simplex,
  *   scalarises the objectives (normalised by their observed range) by the
- *   augmented Chebyshev function, and maximises log expected improvement of one
- *   GP on the warped scalarisation.
+ *   augmented Chebyshev function, and maximises log expected improvement of a
+ *   target of the warped scalarisation.
  *
- * Each constraint gets its own GP on its values (satisfied when <= 0); the log
+ * Each constraint gets its own target, its values (satisfied when <= 0); the log
  * probability that all hold is added to the log acquisition. Until a trial is
  * feasible, the probability of feasibility alone is maximised.
  *
  * Pending trials and earlier proposals of the batch are fantasised at the
- * posterior mean in every model (and join the front when predicted feasible).
+ * posterior mean of every target (and join the front when predicted feasible).
  * The acquisition is maximised over Sobol points and perturbations of the best
  * trials, then the best few are refined by shrinking random steps; a proposal
  * never repeats a modelled point. Before auto's Sobol phase is over, or with
@@ -59,111 +63,11 @@
 #define MG_FIT_ALL        64   /* up to this many points, fit on all of them */
 #define MG_FIT_SUBSET     64   /* beyond, fit hyperparameters on this many */
 #define MG_MAX_POINTS     400  /* model at most this many trials */
+#define MG_FIT_EVALS      40   /* likelihood evaluations per start of a fit */
 #define MG_ONEHOT_LS_MAX  0.7  /* length-scale bound of one-hot features */
 #define MG_RHO            0.05 /* weight of the sum in the augmented Chebyshev function */
 
 enum mg_mode { MG_SINGLE, MG_EHVI, MG_PAREGO };
-
-/* ---- features ---- */
-
-struct enc {
-    const struct space *s;
-    size_t nf;     /* features */
-    size_t *off;   /* owned, per parameter: first feature */
-    size_t *width; /* owned, per parameter: number of features */
-    double *u;     /* owned, per parameter scratch */
-};
-
-static void enc_release(struct enc *e)
-{
-    free(e->off);
-    free(e->width);
-    free(e->u);
-}
-
-static int enc_init(struct enc *e, const struct space *s)
-{
-    size_t n = s->n ? s->n : 1;
-    memset(e, 0, sizeof *e);
-    e->s = s;
-    e->off = calloc(n, sizeof *e->off);
-    e->width = calloc(n, sizeof *e->width);
-    e->u = calloc(n, sizeof *e->u);
-    if (!e->off || !e->width || !e->u)
-        return -1;
-    for (size_t i = 0; i < s->n; i++) {
-        const struct param *p = &s->params[i];
-        e->off[i] = e->nf;
-        e->width[i] = p->type == PARAM_FLOAT || p->type == PARAM_INT ? 1
-                      : p->type == PARAM_CATEGORICAL                 ? json_array_size(p->choices)
-                                                                     : 0;
-        e->nf += e->width[i];
-    }
-    return 0;
-}
-
-static void enc_encode(const struct enc *e, const json_t *config, double *f)
-{
-    for (size_t i = 0; i < e->s->n; i++) {
-        const struct param *p = &e->s->params[i];
-        const json_t *v = json_object_get(config, p->name);
-        double *fi = f + e->off[i];
-        if (p->type == PARAM_FLOAT || p->type == PARAM_INT) {
-            fi[0] = v ? param_to_unit(p, v) : 0.5;
-        } else if (p->type == PARAM_CATEGORICAL) {
-            int c = v ? param_choice_index(p, v) : -1;
-            for (size_t j = 0; j < e->width[i]; j++)
-                fi[j] = (int)j == c ? 1.0 : 0.0;
-        }
-    }
-}
-
-/* The configuration features f stand for. New reference. */
-static json_t *enc_decode(const struct enc *e, const double *f)
-{
-    for (size_t i = 0; i < e->s->n; i++) {
-        const struct param *p = &e->s->params[i];
-        const double *fi = f + e->off[i];
-        if (p->type == PARAM_FLOAT || p->type == PARAM_INT) {
-            e->u[i] = fi[0] < 0 ? 0 : fi[0] > 1 ? 1 : fi[0];
-        } else if (p->type == PARAM_CATEGORICAL && e->width[i] > 0) {
-            size_t best = 0;
-            for (size_t j = 1; j < e->width[i]; j++)
-                if (fi[j] > fi[best])
-                    best = j;
-            e->u[i] = (best + 0.5) / (double)e->width[i];
-        } else {
-            e->u[i] = 0.5;
-        }
-    }
-    return space_from_unit(e->s, e->u);
-}
-
-/* Replace f by the features of the configuration it decodes to. */
-static void enc_canonical(const struct enc *e, double *f)
-{
-    json_t *c = enc_decode(e, f);
-    if (c)
-        enc_encode(e, c, f);
-    json_decref(c);
-}
-
-static void enc_from_unit(const struct enc *e, const double *u, double *f)
-{
-    for (size_t i = 0; i < e->s->n; i++) {
-        const struct param *p = &e->s->params[i];
-        double *fi = f + e->off[i];
-        if (p->type == PARAM_FLOAT || p->type == PARAM_INT) {
-            fi[0] = u[i];
-        } else if (p->type == PARAM_CATEGORICAL) {
-            size_t c = (size_t)floor(u[i] * (double)e->width[i]);
-            if (c >= e->width[i])
-                c = e->width[i] - 1;
-            for (size_t j = 0; j < e->width[i]; j++)
-                fi[j] = j == c ? 1.0 : 0.0;
-        }
-    }
-}
 
 /* ---- numerics ---- */
 
@@ -238,7 +142,7 @@ static double log_ehvi2(const double *q, size_t n, const double *ref, const doub
 
 struct mg {
     const struct sampler_ctx *ctx;
-    struct enc e;
+    struct gp_enc e;
     enum mg_mode mode;
     size_t m, nc;      /* objectives, constraints */
     size_t n;          /* modelled trials */
@@ -248,9 +152,12 @@ struct mg {
     bool *feas;        /* owned, n: every constraint holds */
     size_t nfeas;      /* feasible modelled trials */
     size_t cap;        /* points each GP has room for */
-    struct gp **obj;   /* owned, m (single, ehvi) or 1 (parego) objective models */
+    struct gp *model;  /* owned: one model, the objective targets (2 for ehvi, else 1)
+                          then the modelled constraints, sharing hyperparameters */
+    size_t nobjt;      /* objective targets in model */
     double *omu, *osd; /* owned, m: standardisation of each objective (ehvi) */
-    struct gp **con;   /* owned, nc constraint models (NULL: not modelled) */
+    double *ctgt;      /* owned, nc * n: standardised constraint targets, by constraint */
+    long *ccol;        /* owned, nc: each constraint's target in model, -1: not modelled */
     double *cthr;      /* owned, nc: the standardised value at which a constraint holds */
     double *front;     /* owned, ehvi: standardised front, sorted by the first objective */
     size_t nfront;     /* points in front */
@@ -266,15 +173,10 @@ struct mg {
 
 static void mg_release(struct mg *st)
 {
-    enc_release(&st->e);
-    if (st->obj)
-        for (size_t j = 0; j < st->m; j++)
-            gp_free(st->obj[j]);
-    if (st->con)
-        for (size_t j = 0; j < st->nc; j++)
-            gp_free(st->con[j]);
-    free(st->obj);
-    free(st->con);
+    gp_enc_release(&st->e);
+    gp_free(st->model);
+    free(st->ctgt);
+    free(st->ccol);
     free(st->x);
     free(st->y);
     free(st->c);
@@ -288,27 +190,42 @@ static void mg_release(struct mg *st)
     free(st->bases);
 }
 
-/* A GP on the st->n modelled points with targets t (already standardised). */
-static struct gp *fit_model(struct mg *st, const double *t)
+/* The model on the st->n modelled points: the objective targets obj (nobjt
+ * rows of n, already standardised), then the modelled constraints, with
+ * hyperparameters shared and fitted on all of them at once, so that one
+ * factor serves every target. Then the fantasies fx (nfx rows) at the
+ * posterior mean of each target. */
+static int fit_model(struct mg *st, const double *obj, const double *fx, size_t nfx)
 {
-    struct gp *g = gp_new(st->e.nf, st->cap);
-    if (!g)
-        return NULL;
-    if (gp_set_data(g, st->x, t, st->n) < 0)
-        goto fail;
+    size_t ncm = 0;
+    for (size_t j = 0; j < st->nc; j++)
+        ncm += st->ccol && st->ccol[j] >= 0;
+    size_t nt = st->nobjt + ncm;
+    gp_free(st->model);
+    struct gp *g = st->model = gp_new_targets(st->e.nf, st->cap, nt);
+    if (!g || gp_set_data(g, st->x, obj, st->n) < 0)
+        return -1;
+    for (size_t t = 1; t < st->nobjt; t++)
+        gp_set_target(g, t, obj + t * st->n);
+    for (size_t j = 0; j < st->nc; j++)
+        if (st->ccol && st->ccol[j] >= 0)
+            gp_set_target(g, (size_t)st->ccol[j], st->ctgt + j * st->n);
     struct gp_fit_opts fo;
     gp_fit_defaults(&fo, st->e.nf);
     fo.ls_max = st->ls_max;
-    /* Every proposal fits a model per objective and constraint: beyond a few
-     * dozen trials, hyperparameters come from a subset, with one start. */
+    /* Every proposal fits the model: beyond a few dozen trials,
+     * hyperparameters come from a subset, with one start. */
     fo.max_points = st->n > MG_FIT_ALL ? MG_FIT_SUBSET : 0;
     fo.starts = st->n > MG_FIT_ALL ? 1 : 2;
+    fo.max_evals = MG_FIT_EVALS;
     if (gp_fit(g, &fo, &st->r) < 0)
-        goto fail;
-    return g;
-fail:
-    gp_free(g);
-    return NULL;
+        return -1;
+    double mu[nt], var;
+    for (size_t t = 0; t < nfx; t++) {
+        gp_predict(g, fx + t * st->e.nf, 1, mu, &var);
+        gp_add_targets(g, fx + t * st->e.nf, mu);
+    }
+    return 0;
 }
 
 /* Standardise v (n entries) in place; mean and sd out. */
@@ -372,7 +289,7 @@ static int collect(struct mg *st)
         goto out;
     for (size_t t = 0; t < n; t++) {
         size_t i = rows[t];
-        enc_encode(&st->e, ctx->history[i].params, st->x + t * nf);
+        gp_enc_encode(&st->e, ctx->history[i].params, st->x + t * nf);
         for (size_t j = 0; j < st->m; j++)
             st->y[t * st->m + j] = mo_value(ctx, i, j);
         for (size_t j = 0; j < st->nc; j++)
@@ -388,38 +305,41 @@ out:
     return rc;
 }
 
-/* Fit one model per constraint on the trials that reported it. A constraint
- * with fewer than two values, or one that never varies, is not modelled. */
-static int fit_constraints(struct mg *st)
+/* The targets of the constraints on the trials that reported them. A
+ * constraint with fewer than two values, or one that never varies, is not
+ * modelled. */
+static int constraint_targets(struct mg *st)
 {
     if (st->nc == 0)
         return 0;
-    st->con = calloc(st->nc, sizeof *st->con);
+    st->ctgt = calloc(st->nc * (st->n ? st->n : 1), sizeof *st->ctgt);
+    st->ccol = calloc(st->nc, sizeof *st->ccol);
     st->cthr = calloc(st->nc, sizeof *st->cthr);
-    if (!st->con || !st->cthr)
+    if (!st->ctgt || !st->ccol || !st->cthr)
         return -1;
+    long col = (long)st->nobjt;
     for (size_t j = 0; j < st->nc; j++) {
+        double *tg = st->ctgt + j * st->n;
         size_t k = 0;
+        st->ccol[j] = -1;
         for (size_t t = 0; t < st->n; t++) {
             double v = st->c[t * st->nc + j];
             /* Unknown values count as violated by a unit; the model is on the
              * trials' own scale otherwise. */
-            st->target[t] = isnan(v) ? 1.0 : v;
+            tg[t] = isnan(v) ? 1.0 : v;
             k += !isnan(v);
         }
         if (k < 2)
             continue;
         double mean, sd;
-        standardise(st->target, st->n, &mean, &sd);
+        standardise(tg, st->n, &mean, &sd);
         bool varies = false;
         for (size_t t = 1; t < st->n && !varies; t++)
-            varies = st->target[t] != st->target[0];
+            varies = tg[t] != tg[0];
         if (!varies)
             continue;
         st->cthr[j] = (0 - mean) / sd;
-        st->con[j] = fit_model(st, st->target);
-        if (!st->con[j])
-            return -1;
+        st->ccol[j] = col++;
     }
     return 0;
 }
@@ -603,59 +523,44 @@ static void choose_bases(struct mg *st)
     }
 }
 
-/* Whether f repeats (within MG_DUP_DIST) a point of model g. */
-static bool is_duplicate(const struct gp *g, const double *f)
-{
-    for (size_t i = 0; i < g->n; i++) {
-        double r2 = 0;
-        for (size_t j = 0; j < g->d && r2 < MG_DUP_DIST * MG_DUP_DIST; j++)
-            r2 += (f[j] - g->x[i * g->d + j]) * (f[j] - g->x[i * g->d + j]);
-        if (r2 < MG_DUP_DIST * MG_DUP_DIST)
-            return true;
-    }
-    return false;
-}
-
 /* The model whose points stand for every modelled point (for repeats). */
 static const struct gp *any_model(const struct mg *st)
 {
-    return st->obj && st->obj[0] ? st->obj[0] : NULL;
+    return st->model;
 }
 
-/* Log acquisition of cnt feature vectors f into out; mean and var need cnt
- * entries each. */
+/* Log acquisition of cnt feature vectors f into out; mean needs cnt entries
+ * per target of the model, var cnt. */
 static void score_points(struct mg *st, const double *f, size_t cnt, double *out, double *mean,
                          double *var)
 {
     size_t nf = st->e.nf;
     for (size_t i = 0; i < cnt; i++)
         out[i] = 0;
+    gp_predict(st->model, f, cnt, mean, var);
     for (size_t j = 0; j < st->nc; j++) {
-        if (!st->con || !st->con[j])
+        if (!st->ccol || st->ccol[j] < 0)
             continue;
-        gp_predict(st->con[j], f, cnt, mean, var);
+        const double *mj = mean + (size_t)st->ccol[j] * cnt;
         for (size_t i = 0; i < cnt; i++)
-            out[i] += log_ndtr((st->cthr[j] - mean[i]) / sqrt(fmax(var[i], 1e-18)));
+            out[i] += log_ndtr((st->cthr[j] - mj[i]) / sqrt(fmax(var[i], 1e-18)));
     }
     if (st->nfeas == 0)
         return;
     if (st->mode == MG_EHVI) {
-        double *m2 = mean + cnt, *v2 = var + cnt;
-        gp_predict(st->obj[0], f, cnt, mean, var);
-        gp_predict(st->obj[1], f, cnt, m2, v2);
+        const double *m2 = mean + cnt;
         for (size_t i = 0; i < cnt; i++) {
             double mu[2] = {mean[i], m2[i]};
-            double sd[2] = {sqrt(fmax(var[i], 1e-18)), sqrt(fmax(v2[i], 1e-18))};
+            double sd[2] = {sqrt(fmax(var[i], 1e-18)), sqrt(fmax(var[i], 1e-18))};
             out[i] += log_ehvi2(st->front, st->nfront, st->ref, mu, sd);
         }
     } else {
-        gp_predict(st->obj[0], f, cnt, mean, var);
         for (size_t i = 0; i < cnt; i++)
             out[i] += gp_log_ei(mean[i], sqrt(fmax(var[i], 1e-18)), st->best - MG_XI, NULL, NULL);
     }
     const struct gp *g = any_model(st);
     for (size_t i = 0; i < cnt; i++)
-        if (g && is_duplicate(g, f + i * nf))
+        if (g && gp_near_point(g, f + i * nf, MG_DUP_DIST))
             out[i] = -INFINITY;
 }
 
@@ -664,7 +569,7 @@ static void score_points(struct mg *st, const double *f, size_t cnt, double *out
  * now and then. */
 static void perturb(struct mg *st, double *f, double scale, bool jump, bool few)
 {
-    const struct enc *e = &st->e;
+    const struct gp_enc *e = &st->e;
     size_t nmov = 0;
     for (size_t i = 0; i < e->s->n; i++)
         nmov += e->s->params[i].type == PARAM_FLOAT || e->s->params[i].type == PARAM_INT;
@@ -701,13 +606,13 @@ static void perturb(struct mg *st, double *f, double scale, bool jump, bool few)
                 fi[j] = j == ch ? 1.0 : 0.0;
         }
     }
-    enc_canonical(e, f);
+    gp_enc_canonical(e, f);
 }
 
 /* One proposal into best_f (nf entries). */
 static int propose_one(struct mg *st, size_t call, double *best_f)
 {
-    const struct enc *e = &st->e;
+    const struct gp_enc *e = &st->e;
     size_t nf = e->nf, np = e->s->n ? e->s->n : 1;
     size_t npts = any_model(st) ? any_model(st)->n : st->n;
     /* Each candidate costs O(n^2) per model: fewer of them in large studies. */
@@ -719,7 +624,7 @@ static int propose_one(struct mg *st, size_t call, double *best_f)
     size_t steps = MG_REFINE_STEPS;
     double *cand = malloc(m * nf * sizeof *cand);
     double *score = malloc(m * sizeof *score);
-    double *mean = malloc(2 * m * sizeof *mean), *var = malloc(2 * m * sizeof *var);
+    double *mean = malloc(st->model->nt * m * sizeof *mean), *var = malloc(m * sizeof *var);
     double *trial = malloc(steps * nf * sizeof *trial), *ts = malloc(steps * sizeof *ts);
     double *u = malloc(np * sizeof *u);
     int rc = -1;
@@ -729,8 +634,8 @@ static int propose_one(struct mg *st, size_t call, double *best_f)
     uint64_t seed = rng_mix(st->sobol_seed, call);
     for (size_t c = 0; c < nglobal; c++) {
         sobol_point(np, c, seed, u);
-        enc_from_unit(e, u, cand + c * nf);
-        enc_canonical(e, cand + c * nf);
+        gp_enc_from_unit(e, u, cand + c * nf);
+        gp_enc_canonical(e, cand + c * nf);
     }
     for (size_t c = nglobal; c < m; c++) {
         double *f = cand + c * nf;
@@ -752,17 +657,7 @@ static int propose_one(struct mg *st, size_t call, double *best_f)
     size_t top[MG_REFINE];
     size_t nref = npts > 100 ? MG_REFINE - 2 : MG_REFINE;
     nref = m < nref ? m : nref;
-    for (size_t t = 0; t < nref; t++) {
-        size_t bi = (size_t)-1;
-        for (size_t c = 0; c < m; c++) {
-            bool used = false;
-            for (size_t q = 0; q < t; q++)
-                used = used || top[q] == c;
-            if (!used && (bi == (size_t)-1 || score[c] > score[bi]))
-                bi = c;
-        }
-        top[t] = bi;
-    }
+    gp_top_indices(score, m, top, nref);
     double best = score[top[0]];
     memcpy(best_f, cand + top[0] * nf, nf * sizeof *best_f);
     for (size_t t = 0; t < nref; t++) {
@@ -799,33 +694,23 @@ out:
     return rc;
 }
 
-/* Add f to every model at its posterior mean (a fantasy); in ehvi mode, when
+/* Add f to the model at its posterior mean (a fantasy); in ehvi mode, when
  * predicted feasible, its predicted objectives join the front. */
 static int add_fantasy(struct mg *st, const double *f, double **extra, size_t *nextra)
 {
+    double mu[st->model->nt], var;
+    gp_predict(st->model, f, 1, mu, &var);
     bool feasible = true;
-    double mu, var;
-    for (size_t j = 0; j < st->nc; j++) {
-        if (!st->con || !st->con[j])
-            continue;
-        gp_predict(st->con[j], f, 1, &mu, &var);
-        feasible = feasible && mu <= st->cthr[j];
-        gp_add(st->con[j], f, mu);
-    }
-    size_t nm = st->mode == MG_EHVI ? 2 : 1;
-    double pm[2] = {0, 0};
-    for (size_t j = 0; j < nm; j++) {
-        if (!st->obj || !st->obj[j])
-            continue;
-        gp_predict(st->obj[j], f, 1, &pm[j], &var);
-        gp_add(st->obj[j], f, pm[j]);
-    }
+    for (size_t j = 0; j < st->nc; j++)
+        if (st->ccol && st->ccol[j] >= 0)
+            feasible = feasible && mu[st->ccol[j]] <= st->cthr[j];
+    gp_add_targets(st->model, f, mu);
     if (st->mode == MG_EHVI && feasible && st->nfeas > 0) {
         double *x = realloc(*extra, (*nextra + 1) * 2 * sizeof *x);
         if (!x)
             return -1;
-        x[*nextra * 2] = pm[0];
-        x[*nextra * 2 + 1] = pm[1];
+        x[*nextra * 2] = mu[0];
+        x[*nextra * 2 + 1] = mu[1];
         *extra = x;
         (*nextra)++;
         return build_front(st, *extra, *nextra);
@@ -856,33 +741,22 @@ static void draw_weights(struct rng *r, double *w, size_t m)
         w[j] /= s;
 }
 
-/* (Re)fit the objective model(s) for proposal number call, with the fantasies
- * fx (nfx rows) added at their posterior mean. */
+/* (Re)fit the model with the fantasies fx (nfx rows) added at their
+ * posterior mean: the objective targets are the standardised objectives
+ * (ehvi) or st->target. */
 static int fit_objectives(struct mg *st, const double *fx, size_t nfx)
 {
-    size_t nm = st->mode == MG_EHVI ? 2 : 1;
-    if (!st->obj) {
-        st->obj = calloc(st->m, sizeof *st->obj);
-        if (!st->obj)
-            return -1;
-    }
-    for (size_t j = 0; j < nm; j++) {
-        gp_free(st->obj[j]);
-        st->obj[j] = NULL;
-        if (st->mode == MG_EHVI) {
-            for (size_t t = 0; t < st->n; t++)
-                st->target[t] = (st->y[t * 2 + j] - st->omu[j]) / st->osd[j];
-        }
-        st->obj[j] = fit_model(st, st->target);
-        if (!st->obj[j])
-            return -1;
-        for (size_t t = 0; t < nfx; t++) {
-            double mu, var;
-            gp_predict(st->obj[j], fx + t * st->e.nf, 1, &mu, &var);
-            gp_add(st->obj[j], fx + t * st->e.nf, mu);
-        }
-    }
-    return 0;
+    if (st->mode != MG_EHVI)
+        return fit_model(st, st->target, fx, nfx);
+    double *obj = malloc(2 * (st->n ? st->n : 1) * sizeof *obj);
+    if (!obj)
+        return -1;
+    for (size_t j = 0; j < 2; j++)
+        for (size_t t = 0; t < st->n; t++)
+            obj[j * st->n + t] = (st->y[t * 2 + j] - st->omu[j]) / st->osd[j];
+    int rc = fit_model(st, obj, fx, nfx);
+    free(obj);
+    return rc;
 }
 
 static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, char *err,
@@ -904,6 +778,7 @@ static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
     st.m = mo_objectives(ctx);
     st.nc = ctx->n_constraints;
     st.mode = st.m == 1 ? MG_SINGLE : st.m == 2 ? MG_EHVI : MG_PAREGO;
+    st.nobjt = st.mode == MG_EHVI ? 2 : 1;
     uint64_t seed = rng_mix(ctx->seed ^ 0x6d6f67702d73616dULL, (uint64_t)ctx->next_number);
     rng_seed(&st.r, seed);
     st.sobol_seed = rng_mix(seed, 1);
@@ -911,7 +786,7 @@ static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
     double *fx = NULL, *extra = NULL, w[st.m];
     int rc = -1;
     snprintf(err, errlen, "mogp: out of memory");
-    if (enc_init(&st.e, ctx->space) < 0 || collect(&st) < 0)
+    if (gp_enc_init(&st.e, ctx->space) < 0 || collect(&st) < 0)
         goto out;
     nf = st.e.nf ? st.e.nf : 1;
     st.cap = st.n + ctx->n_pending + k + 1;
@@ -921,15 +796,12 @@ static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
     fx = malloc((ctx->n_pending + k + 1) * nf * sizeof *fx);
     if (!st.ls_max || !st.omu || !st.osd || !fx)
         goto out;
-    for (size_t i = 0; i < ctx->space->n; i++)
-        if (ctx->space->params[i].type == PARAM_CATEGORICAL)
-            for (size_t j = 0; j < st.e.width[i]; j++)
-                st.ls_max[st.e.off[i] + j] = MG_ONEHOT_LS_MAX;
+    gp_enc_ls_max(&st.e, MG_ONEHOT_LS_MAX, st.ls_max);
     snprintf(err, errlen, "mogp: model fitting failed");
-    if (fit_constraints(&st) < 0)
+    if (constraint_targets(&st) < 0)
         goto out;
     for (size_t i = 0; i < ctx->n_pending; i++)
-        enc_encode(&st.e, ctx->pending[i].params, fx + nfx++ * nf);
+        gp_enc_encode(&st.e, ctx->pending[i].params, fx + nfx++ * nf);
     if (st.mode == MG_EHVI) {
         ehvi_scales(&st);
         if (build_front(&st, NULL, 0) < 0 || fit_objectives(&st, NULL, 0) < 0)
@@ -941,7 +813,7 @@ static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
     }
     /* Pending trials: fantasies in the models fitted once (ParEGO refits its
      * objective model for every proposal, with the fantasies). */
-    for (size_t t = 0; t < nfx; t++)
+    for (size_t t = 0; st.mode != MG_PAREGO && t < nfx; t++)
         if (add_fantasy(&st, fx + t * nf, &extra, &nextra) < 0)
             goto out;
     for (; done < k; done++) {
@@ -955,13 +827,13 @@ static int mogp_propose(const struct sampler_ctx *ctx, size_t k, json_t **out, c
         double *f = fx + nfx * nf;
         if (propose_one(&st, done, f) < 0)
             goto out;
-        json_t *cfg = enc_decode(&st.e, f);
+        json_t *cfg = gp_enc_decode(&st.e, f);
         json_t *checked = cfg ? space_check(ctx->space, cfg, err, errlen) : NULL;
         json_decref(cfg);
         if (!checked)
             goto out;
         out[done] = checked;
-        enc_encode(&st.e, checked, f);
+        gp_enc_encode(&st.e, checked, f);
         nfx++;
         if (done + 1 < k && add_fantasy(&st, f, &extra, &nextra) < 0) {
             done++;

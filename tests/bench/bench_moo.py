@@ -2,15 +2,23 @@
 """make bench-moo: hpod's samplers for several objectives and constraints
 against Optuna 3.1's NSGA-II and multi-objective TPE, in one invocation.
 
-Runs the C driver (hpod's samplers in-process) and optuna_moo.py side by side,
-one core each, then the driver's latency mode, and prints a Markdown table of
-median hypervolume per problem and budget, and the suggest latency with 200
-finished trials. Writes everything to --out as JSON.
+Runs the C driver (hpod's samplers in-process) with half of the processors (at
+least one) and optuna_moo.py side by side with all of them (its runs outlast
+the driver's, and the longest of them are stopped by wall time), then the
+driver's latency mode alone, and prints a Markdown table of median hypervolume per problem and
+budget, and the suggest latency with 200 finished trials. Writes everything to
+--out as JSON.
+
+An Optuna run (one seed of one sampler on one problem) stops after --run-cap
+seconds; a cell whose median covers fewer seeds than asked says how many, and
+one that no seed reached shows "-". Optuna's multi-objective TPE on DTLZ2
+(three objectives) is the run the cap is for.
 """
 
 import argparse
 import datetime
 import json
+import os
 import subprocess
 import sys
 import time
@@ -42,6 +50,10 @@ def main():
     ap.add_argument("--optuna-samplers", default="nsga2,tpe")
     ap.add_argument("--only", default="")
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="processes for both sides together")
+    ap.add_argument("--run-cap", type=float, default=90,
+                    help="seconds of wall time per Optuna run (0: no cap)")
     ap.add_argument("--no-optuna", action="store_true")
     ap.add_argument("--out", default="bench-moo.json")
     a = ap.parse_args()
@@ -50,12 +62,15 @@ def main():
     common = ["--seeds", str(a.seeds), "--budget", str(a.budget)]
     if a.only:
         common += ["--only", a.only]
-    hp = subprocess.Popen([a.driver, *common, "--samplers", a.samplers, "--jobs", "1"],
+    hjobs = max(1, a.jobs // 2) if not a.no_optuna else max(1, a.jobs)
+    ojobs = max(1, a.jobs)
+    hp = subprocess.Popen([a.driver, *common, "--samplers", a.samplers, "--jobs", str(hjobs)],
                           stdout=subprocess.PIPE, text=True)
     op = None
     if not a.no_optuna:
         op = subprocess.Popen([a.python, a.optuna, *common, "--samplers", a.optuna_samplers,
-                               "--jobs", "1"], stdout=subprocess.PIPE, text=True)
+                               "--jobs", str(ojobs), "--run-cap", str(a.run_cap)],
+                              stdout=subprocess.PIPE, text=True)
     hout, _ = hp.communicate()
     if hp.returncode != 0:
         sys.exit(f"bench_moo: the driver failed ({hp.returncode})")
@@ -66,6 +81,7 @@ def main():
         if op.returncode != 0:
             sys.exit(f"bench_moo: {a.optuna} failed ({op.returncode})")
         optuna = json.loads(oout)
+    load = os.getloadavg()[0]
     lat_cmd = [a.driver, "--latency", "--reps", str(a.reps), "--samplers", "auto"]
     if a.only:
         lat_cmd += ["--only", a.only]
@@ -81,8 +97,8 @@ def main():
     if osamp and "auto" in hs:
         head.append("auto - best Optuna")
     print(f"\nmake bench-moo, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-          f"{a.seeds} seeds, {minutes:.1f} min; median hypervolume of the feasible "
-          f"trials, higher is better\n")
+          f"{a.seeds} seeds, {minutes:.1f} min, load average {os.getloadavg()[0]:.1f}; median "
+          f"hypervolume of the feasible trials, higher is better\n")
     print("| " + " | ".join(head) + " |")
     print("|---|---:|" + "---:|" * (len(head) - 2))
     wins = {b: [0, 0] for b in BUDGETS}
@@ -92,14 +108,23 @@ def main():
                 continue
             row = [f"{p} {REFS[p]}", b]
             row += [fmt(hpod[p].get(s, {}).get(b)) for s in hs]
-            ovals = [optuna.get(p, {}).get(s, {}).get(b) for s in osamp]
-            row += [fmt(v) for v in ovals]
+            cells = [optuna.get(p, {}).get(s, {}) for s in osamp]
+            ovals = [c.get(b) for c in cells]
+            for c, v in zip(cells, ovals):
+                n = c.get(f"n{b}", a.seeds)
+                row.append(fmt(v) + (f" ({n} of {a.seeds} seeds)" if v is not None and
+                                     n < a.seeds else ""))
             if osamp and "auto" in hs:
-                best = max(v for v in ovals if v is not None)
+                known = [v for v in ovals if v is not None]
                 mine = hpod[p]["auto"].get(b)
-                row.append(f"{mine - best:+.4g}")
-                wins[b][0] += mine > best if b == "50" else mine >= best
-                wins[b][1] += 1
+                if known and mine is not None:
+                    best = max(known)
+                    row.append(f"{mine - best:+.4g}" + ("" if len(known) == len(ovals) else
+                                                        " (not all measured)"))
+                    wins[b][0] += mine > best if b == "50" else mine >= best
+                    wins[b][1] += 1
+                else:
+                    row.append("-")
             print("| " + " | ".join(row) + " |")
     if osamp and "auto" in hs:
         print()
@@ -108,15 +133,22 @@ def main():
                 rel = "above" if b == "50" else "at or above"
                 print(f"budget {b}: hpod auto {rel} Optuna's best sampler on "
                       f"{wins[b][0]} of {wins[b][1]} problems")
-    print("\nsuggest latency of auto with 200 finished trials (one proposal, in-process):\n")
-    print("| problem | sampler phase | median ms | p99 ms |")
-    print("|---|---|---:|---:|")
+    capped = [f"{p} {s}: {len(c['capped'])} of {a.seeds} runs stopped at {a.run_cap:g} s "
+              f"(after {min(c['capped'].values())} to {max(c['capped'].values())} trials)"
+              for p, cs in optuna.items() for s, c in cs.items() if c.get("capped")]
+    if capped:
+        print("\nOptuna runs stopped by --run-cap: " + "; ".join(capped))
+    print(f"\nsuggest latency of auto with 200 finished trials (one proposal, in-process, "
+          f"{a.reps} proposals; load average {load:.1f} before):\n")
+    print("| problem | median ms | p99 ms | processor time median ms | processor time p99 ms |")
+    print("|---|---:|---:|---:|---:|")
     for k, v in latency.items():
-        print(f"| {k.split('@')[1]} | {k.split('@')[0]} | {v['median_ms']:.1f} | "
-              f"{v['p99_ms']:.1f} |")
+        print(f"| {k.split('@')[1]} | {v['median_ms']:.1f} | {v['p99_ms']:.1f} | "
+              f"{v.get('cpu_median_ms', float('nan')):.1f} | {v.get('cpu_p99_ms', float('nan')):.1f} |")
     with open(a.out, "w") as f:
-        json.dump({"hpod": hpod, "optuna": optuna, "latency": latency,
-                   "seeds": a.seeds, "budget": a.budget, "minutes": minutes}, f, indent=1)
+        json.dump({"hpod": hpod, "optuna": optuna, "latency": latency, "latency_load": load,
+                   "seeds": a.seeds, "budget": a.budget, "minutes": minutes,
+                   "run_cap": a.run_cap}, f, indent=1)
 
 
 if __name__ == "__main__":

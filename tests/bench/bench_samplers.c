@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "rng.h"
 #include "sampler.h"
 #include "space.h"
@@ -141,86 +141,16 @@ static const int checkpoints[] = {10, 30, 100};
 
 /* ---- helpers ---- */
 
-static double median(double *v, size_t n)
-{
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    if (n == 0)
-        return NAN;
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static struct space *objective_space(const struct objective *o)
 {
-    json_t *arr = json_array();
-    for (int j = 0; j < o->dims; j++) {
-        char name[16];
-        snprintf(name, sizeof name, "x%d", j);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:f, s:f}", "name", name, "type", "float",
-                                             "low", o->lo[j], "high", o->hi[j]));
-    }
-    char err[256];
-    struct space *s = space_parse(arr, err, sizeof err);
-    if (!s)
-        fprintf(stderr, "bench_samplers: space: %s\n", err);
-    json_decref(arr);
-    return s;
-}
-
-struct history {
-    struct obs *obs; /* owned array; params owned references */
-    size_t n, cap;
-};
-
-static int history_add(struct history *h, json_t *params, double value, enum obs_state state)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 64;
-        struct obs *o = realloc(h->obs, cap * sizeof *o);
-        if (!o)
-            return -1;
-        h->obs = o;
-        h->cap = cap;
-    }
-    h->obs[h->n] = (struct obs){params, value, state, (long)h->n};
-    h->n++;
-    return 0;
-}
-
-static void history_release(struct history *h)
-{
-    for (size_t i = 0; i < h->n; i++)
-        json_decref((json_t *)h->obs[i].params);
-    free(h->obs);
-    h->obs = NULL;
-    h->n = h->cap = 0;
+    return harness_box_space(o->dims, o->lo, o->hi, "bench_samplers");
 }
 
 /* One sampler proposal with the given history; new reference or NULL. */
-static json_t *propose(const char *sampler, const struct space *s, const struct history *h,
+static json_t *propose(const char *sampler, const struct space *s, const struct harness_history *h,
                        uint64_t seed, json_t *options)
 {
-    struct sampler_ctx ctx = {
-        .space = s,
-        .history = h->obs,
-        .n_history = h->n,
-        .pending = NULL,
-        .n_pending = 0,
-        .seed = seed,
-        .next_number = (long)h->n,
-        .options = options,
-    };
-    json_t *out = NULL;
-    char err[256];
-    if (sampler_propose(sampler, &ctx, 1, &out, err, sizeof err) < 0) {
-        fprintf(stderr, "bench_samplers: %s: %s\n", sampler, err);
-        return NULL;
-    }
-    return out;
+    return harness_propose("bench_samplers", sampler, s, h, seed, options);
 }
 
 /* ---- synthetic objectives ---- */
@@ -232,23 +162,22 @@ struct run {
     double regret[N_CHECKPOINTS]; /* result */
     double seconds;               /* result */
     int failed;                   /* result */
-    int finished;                 /* set when done */
 };
 
 struct pool {
     struct run *runs;
     size_t n;
-    size_t next; /* next run to start */
-    size_t done; /* runs finished */
-    int budget;  /* trials per run */
-    int seeds;   /* seeds per (objective, sampler) */
-    pthread_mutex_t lock;
+    int budget; /* trials per run */
+    int seeds;  /* seeds per (objective, sampler) */
 };
 
-static void run_one(struct run *r, int budget)
+static void run_one(size_t i, void *arg)
 {
+    struct pool *pool = arg;
+    struct run *r = &pool->runs[i];
+    int budget = pool->budget;
     struct space *s = objective_space(r->obj);
-    struct history h = {0};
+    struct harness_history h = {0};
     double best = INFINITY, x[6];
     int64_t t0 = time_mono_ms();
     int c = 0;
@@ -268,7 +197,7 @@ static void run_one(struct run *r, int budget)
             x[j] = json_real_value(json_object_get(p, name));
         }
         double y = r->obj->fn(x);
-        history_add(&h, p, y, OBS_COMPLETED);
+        harness_history_add(&h, p, OBS_COMPLETED, &y, NULL);
         if (y < best)
             best = y;
         if (c < N_CHECKPOINTS && t + 1 == checkpoints[c])
@@ -280,69 +209,29 @@ static void run_one(struct run *r, int budget)
     if (getenv("BENCH_VERBOSE"))
         fprintf(stderr, "[run] %s %s seed %d: %.4g %.4g %.4g (%.1f s)\n", r->obj->name, r->sampler,
                 r->seed, r->regret[0], r->regret[1], r->regret[2], r->seconds);
-    history_release(&h);
+    harness_history_release(&h);
     space_free(s);
 }
 
-static void *pool_worker(void *arg)
+/* Progress: every seed of an (objective, sampler) pair has finished. */
+static void runs_done(size_t first, size_t finished, void *arg)
 {
     struct pool *p = arg;
-    for (;;) {
-        pthread_mutex_lock(&p->lock);
-        size_t i = p->next++;
-        pthread_mutex_unlock(&p->lock);
-        if (i >= p->n)
-            return NULL;
-        run_one(&p->runs[i], p->budget);
-        pthread_mutex_lock(&p->lock);
-        p->done++;
-        p->runs[i].finished = 1;
-        /* Report when every seed of an (objective, sampler) pair has finished. */
-        const struct run *r = &p->runs[i];
-        size_t first = i - (size_t)r->seed, left = 0;
-        for (int k = 0; k < p->seeds; k++)
-            left += !p->runs[first + (size_t)k].finished;
-        if (left == 0) {
-            double sum = 0, v[p->seeds];
-            for (int k = 0; k < p->seeds; k++) {
-                sum += p->runs[first + (size_t)k].seconds;
-                v[k] = p->runs[first + (size_t)k].regret[N_CHECKPOINTS - 1];
-            }
-            fprintf(stderr, "[bench] %-16s %-6s median regret@%d %.4g (%.1f s, %zu/%zu runs)\n",
-                    r->obj->name, r->sampler, p->budget, median(v, (size_t)p->seeds), sum, p->done,
-                    p->n);
-        }
-        pthread_mutex_unlock(&p->lock);
+    const struct run *r = &p->runs[first];
+    double sum = 0, v[p->seeds];
+    for (int k = 0; k < p->seeds; k++) {
+        sum += p->runs[first + (size_t)k].seconds;
+        v[k] = p->runs[first + (size_t)k].regret[N_CHECKPOINTS - 1];
     }
-}
-
-static bool listed(const char *list, const char *name)
-{
-    if (!list || !*list)
-        return true;
-    size_t n = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == n && strncmp(p, name, n) == 0)
-            return true;
-        p += len + (comma ? 1 : 0);
-    }
-    return false;
-}
-
-static int split_list(char *list, const char **out, int max)
-{
-    int n = 0;
-    for (char *tok = strtok(list, ","); tok && n < max; tok = strtok(NULL, ","))
-        out[n++] = tok;
-    return n;
+    fprintf(stderr, "[bench] %-16s %-6s median regret@%d %.4g (%.1f s, %zu/%zu runs)\n",
+            r->obj->name, r->sampler, p->budget, harness_median(v, (size_t)p->seeds), sum, finished,
+            p->n);
 }
 
 static int bench_synthetic(int seeds, int budget, const char *only, char *samplers, int jobs)
 {
     const char *names[16];
-    int nsamp = split_list(samplers, names, 16);
+    int nsamp = harness_split_list(samplers, names, 16);
     for (int i = 0; i < nsamp; i++)
         if (!sampler_find(names[i])) {
             fprintf(stderr, "bench_samplers: sampler \"%s\" is not built; skipped\n", names[i]);
@@ -350,34 +239,28 @@ static int bench_synthetic(int seeds, int budget, const char *only, char *sample
         }
     size_t nobj = 0;
     for (size_t o = 0; o < N_OBJECTIVES; o++)
-        nobj += listed(only, objectives[o].name);
+        nobj += harness_listed(only, objectives[o].name);
     struct pool p = {.budget = budget, .seeds = seeds};
     p.n = nobj * (size_t)nsamp * (size_t)seeds;
     p.runs = calloc(p.n ? p.n : 1, sizeof *p.runs);
     if (!p.runs)
         return -1;
-    pthread_mutex_init(&p.lock, NULL);
     size_t k = 0;
     for (size_t o = 0; o < N_OBJECTIVES; o++) {
-        if (!listed(only, objectives[o].name))
+        if (!harness_listed(only, objectives[o].name))
             continue;
         for (int si = 0; si < nsamp; si++)
             for (int seed = 0; seed < seeds; seed++)
-                p.runs[k++] = (struct run){&objectives[o], names[si], seed, {0}, 0, 0, 0};
+                p.runs[k++] = (struct run){&objectives[o], names[si], seed, {0}, 0, 0};
     }
-    pthread_t th[16];
-    if (jobs < 1)
-        jobs = 1;
-    if (jobs > 16)
-        jobs = 16;
-    for (int j = 0; j < jobs; j++)
-        pthread_create(&th[j], NULL, pool_worker, &p);
-    for (int j = 0; j < jobs; j++)
-        pthread_join(th[j], NULL);
+    if (harness_pool_run(p.n, (size_t)seeds, jobs, run_one, runs_done, &p) < 0) {
+        free(p.runs);
+        return -1;
+    }
     json_t *out = json_object();
     k = 0;
     for (size_t o = 0; o < N_OBJECTIVES; o++) {
-        if (!listed(only, objectives[o].name))
+        if (!harness_listed(only, objectives[o].name))
             continue;
         json_t *jo = json_object();
         for (int si = 0; si < nsamp; si++) {
@@ -390,7 +273,7 @@ static int bench_synthetic(int seeds, int budget, const char *only, char *sample
                     v[seed] = p.runs[k + (size_t)seed].regret[c];
                 char key[16];
                 snprintf(key, sizeof key, "%d", checkpoints[c]);
-                json_object_set_new(js, key, json_real(median(v, (size_t)seeds)));
+                json_object_set_new(js, key, json_real(harness_median(v, (size_t)seeds)));
             }
             double secs = 0;
             for (int seed = 0; seed < seeds; seed++)
@@ -405,23 +288,16 @@ static int bench_synthetic(int seeds, int budget, const char *only, char *sample
     putchar('\n');
     json_decref(out);
     free(p.runs);
-    pthread_mutex_destroy(&p.lock);
     return 0;
 }
 
 /* ---- latency ---- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static json_t *latency_of(const char *sampler, int trials, int reps)
 {
     const struct objective *o = &objectives[1]; /* hartmann6: 6 dimensions */
     struct space *s = objective_space(o);
-    struct history h = {0};
+    struct harness_history h = {0};
     struct rng r;
     rng_seed(&r, 12345);
     double x[6];
@@ -433,7 +309,8 @@ static json_t *latency_of(const char *sampler, int trials, int reps)
             x[j] = rng_uniform(&r);
             json_object_set_new(p, name, json_real(x[j]));
         }
-        history_add(&h, p, o->fn(x), OBS_COMPLETED);
+        double y = o->fn(x);
+        harness_history_add(&h, p, OBS_COMPLETED, &y, NULL);
     }
     double ms[reps > 0 ? reps : 1];
     int ok = 0;
@@ -445,19 +322,18 @@ static json_t *latency_of(const char *sampler, int trials, int reps)
         if (!p)
             break;
         json_decref(p);
-        ms[ok++] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+        ms[ok++] = harness_ms_between(&a, &b);
     }
-    history_release(&h);
+    harness_history_release(&h);
     space_free(s);
     if (ok == 0)
         return NULL;
-    qsort(ms, (size_t)ok, sizeof ms[0], cmp_double);
-    size_t i99 = (size_t)ceil(0.99 * ok) - 1;
-    double med = ok % 2 ? ms[ok / 2] : 0.5 * (ms[ok / 2 - 1] + ms[ok / 2]);
+    double med, p99;
+    harness_percentiles(ms, (size_t)ok, &med, &p99);
     fprintf(stderr, "[bench] latency %s with %d trials: median %.1f ms, p99 %.1f ms (%d reps)\n",
-            sampler, trials, med, ms[i99], ok);
+            sampler, trials, med, p99, ok);
     return json_pack("{s:i, s:i, s:f, s:f, s:f}", "trials", trials, "dims", 6, "median_ms", med,
-                     "p99_ms", ms[i99], "reps", (double)ok);
+                     "p99_ms", p99, "reps", (double)ok);
 }
 
 static int bench_latency(int reps)
@@ -549,12 +425,12 @@ struct task {
     int budget;
     int seed;
     double best[2]; /* result at budgets 10 and 30 */
+    double seconds; /* result */
 };
 
 struct task_pool {
     struct task *tasks;
-    int n, next, done;
-    pthread_mutex_t lock;
+    int n;
 };
 
 static double task_eval(const struct task *t, const json_t *params)
@@ -587,9 +463,11 @@ static double task_eval(const struct task *t, const json_t *params)
     return v;
 }
 
-static void task_run(struct task *t)
+static void task_run(size_t ti, void *arg)
 {
-    struct history h = {0};
+    struct task *t = &((struct task_pool *)arg)->tasks[ti];
+    int64_t t0 = time_mono_ms();
+    struct harness_history h = {0};
     double best = INFINITY;
     t->best[0] = t->best[1] = NAN;
     for (int i = 0; i < t->budget; i++) {
@@ -602,7 +480,8 @@ static void task_run(struct task *t)
             fprintf(stderr, "[trial] seed %d #%d %.4f %s\n", t->seed, i, v, text ? text : "");
             free(text);
         }
-        history_add(&h, p, isfinite(v) ? v : NAN, isfinite(v) ? OBS_COMPLETED : OBS_FAILED);
+        double y = isfinite(v) ? v : NAN;
+        harness_history_add(&h, p, isfinite(v) ? OBS_COMPLETED : OBS_FAILED, &y, NULL);
         if (isfinite(v) && v < best)
             best = v;
         if (i + 1 == 10)
@@ -610,27 +489,16 @@ static void task_run(struct task *t)
         if (i + 1 == 30)
             t->best[1] = best;
     }
-    history_release(&h);
+    harness_history_release(&h);
+    t->seconds = (double)(time_mono_ms() - t0) / 1000.0;
 }
 
-static void *task_worker(void *arg)
+static void task_done(size_t i, size_t finished, void *arg)
 {
     struct task_pool *p = arg;
-    for (;;) {
-        pthread_mutex_lock(&p->lock);
-        int i = p->next++;
-        pthread_mutex_unlock(&p->lock);
-        if (i >= p->n)
-            return NULL;
-        int64_t t0 = time_mono_ms();
-        task_run(&p->tasks[i]);
-        pthread_mutex_lock(&p->lock);
-        p->done++;
-        fprintf(stderr, "[bench] task %s seed %d: best %.4f at 10, %.4f at %d (%.0f s, %d/%d)\n",
-                p->tasks[i].sampler, p->tasks[i].seed, p->tasks[i].best[0], p->tasks[i].best[1],
-                p->tasks[i].budget, (double)(time_mono_ms() - t0) / 1000.0, p->done, p->n);
-        pthread_mutex_unlock(&p->lock);
-    }
+    const struct task *t = &p->tasks[i];
+    fprintf(stderr, "[bench] task %s seed %d: best %.4f at 10, %.4f at %d (%.0f s, %zu/%d)\n",
+            t->sampler, t->seed, t->best[0], t->best[1], t->budget, t->seconds, finished, p->n);
 }
 
 static int bench_task(const char *python, const char *script, const char *sampler, int seeds,
@@ -650,15 +518,18 @@ static int bench_task(const char *python, const char *script, const char *sample
     }
     struct task_pool p = {.n = seeds};
     p.tasks = calloc((size_t)seeds, sizeof *p.tasks);
-    pthread_mutex_init(&p.lock, NULL);
+    if (!p.tasks) {
+        space_free(s);
+        return -1;
+    }
     for (int i = 0; i < seeds; i++)
-        p.tasks[i] = (struct task){python, script, sampler, s, budget, first_seed + i, {NAN, NAN}};
-    pthread_t th[16];
-    jobs = jobs < 1 ? 1 : jobs > 16 ? 16 : jobs;
-    for (int j = 0; j < jobs; j++)
-        pthread_create(&th[j], NULL, task_worker, &p);
-    for (int j = 0; j < jobs; j++)
-        pthread_join(th[j], NULL);
+        p.tasks[i] =
+            (struct task){python, script, sampler, s, budget, first_seed + i, {NAN, NAN}, 0};
+    if (harness_pool_run((size_t)seeds, 1, jobs, task_run, task_done, &p) < 0) {
+        free(p.tasks);
+        space_free(s);
+        return -1;
+    }
     double v10[seeds], v30[seeds];
     for (int i = 0; i < seeds; i++) {
         v10[i] = p.tasks[i].best[0];
@@ -666,9 +537,9 @@ static int bench_task(const char *python, const char *script, const char *sample
     }
     json_t *res = json_object();
     if (budget >= 10)
-        json_object_set_new(res, "10", json_real(median(v10, (size_t)seeds)));
+        json_object_set_new(res, "10", json_real(harness_median(v10, (size_t)seeds)));
     if (budget >= 30)
-        json_object_set_new(res, "30", json_real(median(v30, (size_t)seeds)));
+        json_object_set_new(res, "30", json_real(harness_median(v30, (size_t)seeds)));
     json_t *per = json_object();
     for (int i = 0; i < seeds; i++) {
         char key[16];
@@ -686,7 +557,6 @@ static int bench_task(const char *python, const char *script, const char *sample
     json_decref(out);
     free(p.tasks);
     space_free(s);
-    pthread_mutex_destroy(&p.lock);
     return 0;
 }
 

@@ -156,6 +156,127 @@ START_TEST(fit_sin_predicts_heldout)
 }
 END_TEST
 
+/* n points of d coordinates drawn uniformly from the unit cube into x. */
+static void unit_points(struct rng *r, double *x, int n, int d)
+{
+    for (int i = 0; i < n * d; i++)
+        x[i] = rng_uniform(r);
+}
+
+/* The blocked prediction (many points at once, a block of candidates per
+ * triangular solve) agrees with the one-point path, across a block boundary and
+ * a partial last block. */
+START_TEST(block_prediction_matches_single_points)
+{
+    struct rng r;
+    rng_seed(&r, 11);
+    enum { N = 37, M = 150, D = 3 };
+    struct gp *g = gp_new(D, N);
+    ck_assert_ptr_nonnull(g);
+    double x[N * D], y[N], xs[M * D], mean[M], var[M], w[3 * N];
+    unit_points(&r, x, N, D);
+    for (int i = 0; i < N; i++)
+        y[i] = sin(4 * x[i * D]) + x[i * D + 1] * x[i * D + 2];
+    unit_points(&r, xs, M, D);
+    gp_set_data(g, x, y, N);
+    struct gp_fit_opts o;
+    gp_fit_defaults(&o, D);
+    ck_assert_int_eq(gp_fit(g, &o, &r), 0);
+    gp_predict(g, xs, M, mean, var);
+    for (int c = 0; c < M; c++) {
+        double mu, sd;
+        gp_predict_grad(g, xs + c * D, &mu, &sd, NULL, NULL, w);
+        ck_assert_double_eq_tol(mean[c], mu, 1e-9);
+        ck_assert_double_eq_tol(var[c], sd * sd, 1e-9);
+    }
+    gp_free(g);
+}
+END_TEST
+
+/* A model with two targets gives each the posterior of a one-target model with
+ * the same hyperparameters, also after points are added one at a time (the
+ * factor extended by a row) rather than factorised afresh. */
+START_TEST(targets_share_the_factor)
+{
+    struct rng r;
+    rng_seed(&r, 5);
+    enum { N = 24, D = 2 };
+    double x[N * D], y0[N], y1[N];
+    unit_points(&r, x, N, D);
+    for (int i = 0; i < N; i++) {
+        y0[i] = cos(3 * x[i * D]) + x[i * D + 1];
+        y1[i] = x[i * D] * x[i * D] - 2 * x[i * D + 1];
+    }
+    struct gp *g = gp_new_targets(D, N, 2), *h0 = gp_new(D, N), *h1 = gp_new(D, N);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_ptr_nonnull(h0);
+    ck_assert_ptr_nonnull(h1);
+    ck_assert_int_eq(gp_set_data(g, x, y0, 16), 0);
+    ck_assert_int_eq(gp_set_target(g, 1, y1), 0);
+    ck_assert_int_eq(gp_set_target(g, 2, y1), -1);
+    struct gp_fit_opts o;
+    gp_fit_defaults(&o, D);
+    ck_assert_int_eq(gp_fit(g, &o, &r), 0);
+    for (int i = 16; i < N; i++) {
+        double t[2] = {y0[i], y1[i]};
+        ck_assert_int_eq(gp_add_targets(g, x + i * D, t), 0);
+    }
+    ck_assert_int_eq(gp_add(g, x, y0[0]), -1);
+    gp_set_data(h0, x, y0, N);
+    gp_set_data(h1, x, y1, N);
+    struct gp *h[2] = {h0, h1};
+    for (int k = 0; k < 2; k++) {
+        memcpy(h[k]->ls, g->ls, D * sizeof *g->ls);
+        h[k]->sf2 = g->sf2;
+        h[k]->sn2 = g->sn2;
+        ck_assert_int_eq(gp_refresh(h[k]), 0);
+    }
+    enum { M = 70 };
+    double xs[M * D], mean[2 * M], var[M], m0[M], v0[M], m1[M], v1[M];
+    unit_points(&r, xs, M, D);
+    gp_predict(g, xs, M, mean, var);
+    gp_predict(h0, xs, M, m0, v0);
+    gp_predict(h1, xs, M, m1, v1);
+    for (int c = 0; c < M; c++) {
+        ck_assert_double_eq_tol(mean[c], m0[c], 1e-6);
+        ck_assert_double_eq_tol(mean[M + c], m1[c], 1e-6);
+        ck_assert_double_eq_tol(var[c], v0[c], 1e-6);
+        ck_assert_double_eq_tol(var[c], v1[c], 1e-6);
+    }
+    gp_free(g);
+    gp_free(h0);
+    gp_free(h1);
+}
+END_TEST
+
+/* A budget of one likelihood evaluation leaves the hyperparameters at the
+ * first start (the prior mode); without it the fit moves them. */
+START_TEST(fit_budget_stops_the_optimiser)
+{
+    struct rng r;
+    rng_seed(&r, 9);
+    enum { N = 20, D = 2 };
+    double x[N * D], y[N];
+    unit_points(&r, x, N, D);
+    for (int i = 0; i < N; i++)
+        y[i] = sin(8 * x[i * D]);
+    struct gp *g = gp_new(D, N);
+    ck_assert_ptr_nonnull(g);
+    gp_set_data(g, x, y, N);
+    struct gp_fit_opts o;
+    gp_fit_defaults(&o, D);
+    o.starts = 1;
+    o.max_evals = 1;
+    ck_assert_int_eq(gp_fit(g, &o, &r), 0);
+    ck_assert_double_eq_tol(g->ls[0], exp(o.ls_mu), 1e-12);
+    ck_assert_double_eq_tol(g->sf2, 1.0, 1e-12);
+    o.max_evals = 0;
+    ck_assert_int_eq(gp_fit(g, &o, &r), 0);
+    ck_assert(fabs(g->ls[0] - exp(o.ls_mu)) > 1e-3);
+    gp_free(g);
+}
+END_TEST
+
 START_TEST(length_scale_bound_respected)
 {
     /* A nearly linear function wants a long length scale; a bound caps it. */
@@ -609,6 +730,9 @@ static Suite *gp_suite(void)
     TCase *tc = tcase_create("model");
     tcase_add_test(tc, fit_sin_predicts_heldout);
     tcase_add_test(tc, add_matches_refactorisation);
+    tcase_add_test(tc, block_prediction_matches_single_points);
+    tcase_add_test(tc, targets_share_the_factor);
+    tcase_add_test(tc, fit_budget_stops_the_optimiser);
     tcase_add_test(tc, length_scale_bound_respected);
     tcase_add_test(tc, gradients_match_differences);
     tcase_add_test(tc, warp_keeps_order);
