@@ -55,6 +55,20 @@ enum http_result api_fail(struct req *r, const struct serr *e)
     return HTTP_DONE;
 }
 
+struct db *api_study_db(struct req *r, struct study *st)
+{
+    struct db *db = api_db(r);
+    if (!db)
+        return NULL;
+    struct serr e;
+    if (store_study_load(db, r->args[0], st, &e) < 0) {
+        store_study_release(st);
+        api_fail(r, &e);
+        return NULL;
+    }
+    return db;
+}
+
 struct db *api_db(struct req *r)
 {
     struct db *db = db_thread();

@@ -57,5 +57,10 @@ enum http_result api_fail(struct req *r, const struct serr *e);
  * thread (when the request could be offloaded) it is impatient: a write
  * finding the write lock held fails at once as busy (db_set_patience). */
 struct db *api_db(struct req *r);
+/* The connection's database with the study named by the path's first
+ * argument loaded into *st (release it with store_study_release), or NULL
+ * after an error reply (404, 503) with *st released. */
+struct study;
+struct db *api_study_db(struct req *r, struct study *st);
 
 #endif

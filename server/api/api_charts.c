@@ -60,15 +60,11 @@ enum http_result api_study_trials_csv(struct req *r)
     }
     if (http_can_offload(r))
         return HTTP_OFFLOAD; /* a whole study: not on the HTTP thread */
-    struct db *db = api_db(r);
-    if (!db)
-        return HTTP_DONE;
     struct serr e;
     struct study st;
-    if (store_study_load(db, r->args[0], &st, &e) < 0) {
-        store_study_release(&st);
-        return api_fail(r, &e);
-    }
+    struct db *db = api_study_db(r, &st);
+    if (!db)
+        return HTTP_DONE;
     struct csv c;
     csv_init(&c);
     render_trials_csv_header(&c, st.spec);
@@ -289,15 +285,11 @@ enum http_result api_study_contour(struct req *r)
     }
     if (http_can_offload(r))
         return HTTP_OFFLOAD; /* every trial of the study */
-    struct db *db = api_db(r);
-    if (!db)
-        return HTTP_DONE;
     struct serr e;
     struct study st;
-    if (store_study_load(db, r->args[0], &st, &e) < 0) {
-        store_study_release(&st);
-        return api_fail(r, &e);
-    }
+    struct db *db = api_study_db(r, &st);
+    if (!db)
+        return HTTP_DONE;
     struct axis ax = {0}, ay = {0};
     struct trial_list list = {0};
     if (!axis_init(r, st.spec, "x", (size_t)grid, &ax) ||

@@ -32,15 +32,11 @@ enum http_result api_study_importance(struct req *r)
     int64_t now = time_mono_ms();
     if (r->deadline_ms == 0 && wait_s > 0)
         r->deadline_ms = now + wait_s * 1000;
-    struct db *db = api_db(r);
-    if (!db)
-        return HTTP_DONE;
     struct serr e;
     struct study st;
-    if (store_study_load(db, r->args[0], &st, &e) < 0) {
-        store_study_release(&st);
-        return api_fail(r, &e);
-    }
+    struct db *db = api_study_db(r, &st);
+    if (!db)
+        return HTTP_DONE;
     /* before asking, so that a report finished in between is not missed */
     http_wait_on(r, wake_key_importance(st.id));
     struct imp_report rep;

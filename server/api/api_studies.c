@@ -165,15 +165,11 @@ enum http_result api_study_patch(struct req *r)
 
 enum http_result api_study_delete(struct req *r)
 {
-    struct db *db = api_db(r);
-    if (!db)
-        return HTTP_DONE;
     struct serr e;
     struct study st;
-    if (store_study_load(db, r->args[0], &st, &e) < 0) {
-        store_study_release(&st);
-        return api_fail(r, &e);
-    }
+    struct db *db = api_study_db(r, &st);
+    if (!db)
+        return HTTP_DONE;
     long long id = st.id;
     store_study_release(&st);
     if (store_study_delete(db, r->args[0], &e) < 0)
@@ -288,15 +284,11 @@ enum http_result api_study_pareto(struct req *r)
 
 enum http_result api_study_best(struct req *r)
 {
-    struct db *db = api_db(r);
-    if (!db)
-        return HTTP_DONE;
     struct serr e;
     struct study st;
-    if (store_study_load(db, r->args[0], &st, &e) < 0) {
-        store_study_release(&st);
-        return api_fail(r, &e);
-    }
+    struct db *db = api_study_db(r, &st);
+    if (!db)
+        return HTTP_DONE;
     bool several = st.spec->n_objectives > 1;
     store_study_release(&st);
     if (several && http_can_offload(r))
@@ -383,15 +375,11 @@ enum http_result api_study_suggest(struct req *r)
     int64_t now = time_mono_ms();
     if (r->deadline_ms == 0 && wait_s > 0)
         r->deadline_ms = now + (int64_t)(wait_s * 1000.0);
-    struct db *db = api_db(r);
-    if (!db)
-        return HTTP_DONE;
     struct serr e;
     struct study st;
-    if (store_study_load(db, r->args[0], &st, &e) < 0) {
-        store_study_release(&st);
-        return api_fail(r, &e);
-    }
+    struct db *db = api_study_db(r, &st);
+    if (!db)
+        return HTTP_DONE;
     if (http_can_offload(r) && suggest_is_slow(&st)) {
         store_study_release(&st);
         return HTTP_OFFLOAD;
