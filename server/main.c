@@ -225,8 +225,7 @@ int main(int argc, char **argv)
         .offload_threads = cfg.offload_threads,
         .max_body = cfg.max_body,
         .max_connections = cfg.max_connections,
-        .max_per_address =
-            cfg.max_connections_per_address ? cfg.max_connections_per_address : -1,
+        .max_per_address = cfg.max_connections_per_address ? cfg.max_connections_per_address : -1,
         .header_timeout_s = cfg.header_timeout_s,
         .body_timeout_s = cfg.body_timeout_s,
         .idle_timeout_s = cfg.idle_timeout_s,

@@ -31,7 +31,7 @@ struct settings {
     unsigned header_timeout_s;       /* request line and headers complete within */
     unsigned body_timeout_s;         /* a request body complete within, after its headers */
     unsigned idle_timeout_s;         /* a kept-alive connection's next request line within */
-    unsigned busy_timeout_s; /* how long a write waits for another process's write lock */
+    unsigned busy_timeout_s;         /* how long a write waits for another process's write lock */
 };
 
 /* The settings in force (filled by config_load). */
