@@ -33,6 +33,7 @@ struct db {
     bool writing;                       /* holds write_lock (between begin and end) */
     int patience_ms;                    /* db_set_patience(), -1 for the busy timeout */
     int busy_ms;                        /* the busy timeout SQLite has for it now */
+    int log_err;                        /* the last error SQLite logged on its thread */
 };
 
 /* Writers of this process take turns here rather than in SQLite's busy handler,
@@ -66,13 +67,13 @@ static void db_key_destroy(void *p)
     db_close(p);
 }
 
-/* The last error SQLite reported on this thread (its error log), so that a
- * failure is told with its own code even when the code that meets it makes
- * another call first (a reset, a rollback), after which the connection's
- * message would read "not an error". Cleared at the start of each unit of
- * work and whenever a thread takes its connection. */
-static __thread int last_err;
-
+/* SQLite's error log, called on the thread that met the error: the code is
+ * kept in that thread's connection (log_err), so that a failure is told with
+ * its own code even when the code that meets it makes another call first (a
+ * reset, a rollback), after which the connection's message would read "not an
+ * error". Cleared at the start of each unit of work and whenever a thread
+ * takes its connection. Connections opened with db_open() outside db_thread()
+ * keep only SQLite's own last code. */
 static void sqlite_log(void *arg, int code, const char *msg)
 {
     (void)arg;
@@ -81,7 +82,9 @@ static void sqlite_log(void *arg, int code, const char *msg)
     if (primary == SQLITE_OK || primary == SQLITE_NOTICE || primary == SQLITE_WARNING ||
         primary == SQLITE_SCHEMA || primary == SQLITE_ROW || primary == SQLITE_DONE)
         return;
-    last_err = code;
+    struct db *db = pthread_getspecific(db_key);
+    if (db)
+        db->log_err = code;
 }
 
 static void db_key_make(void)
@@ -523,9 +526,10 @@ struct db *db_thread(void)
 {
     pthread_once(&db_key_once, db_key_make);
     struct db *db = pthread_getspecific(db_key);
-    last_err = SQLITE_OK;
-    if (db)
+    if (db) {
+        db->log_err = SQLITE_OK;
         return db;
+    }
     char err[512];
     db = db_open(db_path, err, sizeof err);
     if (!db) {
@@ -651,7 +655,7 @@ int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
     int tries = db->patience_ms < 0 ? DB_RUN_TRIES : 1;
     for (int attempt = 1;; attempt++) {
         db->last_rc = SQLITE_OK;
-        last_err = SQLITE_OK;
+        db->log_err = SQLITE_OK;
         if (db_begin(db) < 0) {
             if (last_busy(db) && attempt < tries)
                 continue;
@@ -675,8 +679,8 @@ int db_run(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 
 const char *db_errmsg(struct db *db)
 {
-    if (sqlite3_errcode(db->h) == SQLITE_OK && last_err != SQLITE_OK)
-        return sqlite3_errstr(last_err);
+    if (sqlite3_errcode(db->h) == SQLITE_OK && db->log_err != SQLITE_OK)
+        return sqlite3_errstr(db->log_err);
     return sqlite3_errmsg(db->h);
 }
 
@@ -684,7 +688,7 @@ bool db_busy(struct db *db)
 {
     int rc = sqlite3_extended_errcode(db->h) & 0xff;
     if (rc == SQLITE_OK)
-        rc = last_err & 0xff;
+        rc = db->log_err & 0xff;
     return rc == SQLITE_BUSY || (db->last_rc & 0xff) == SQLITE_BUSY;
 }
 
@@ -692,7 +696,7 @@ bool db_unavailable(struct db *db)
 {
     int rc = sqlite3_extended_errcode(db->h) & 0xff;
     if (rc == SQLITE_OK)
-        rc = last_err & 0xff;
+        rc = db->log_err & 0xff;
     int last = db->last_rc & 0xff;
     return rc == SQLITE_FULL || rc == SQLITE_READONLY || rc == SQLITE_IOERR ||
            rc == SQLITE_CANTOPEN || rc == SQLITE_BUSY || last == SQLITE_FULL ||
