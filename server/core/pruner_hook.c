@@ -204,12 +204,18 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
         double *finals = NULL;
         size_t nf = 0;
         long long learned = 0;
-        if (store_prune_finals(db, study_id, objective, &finals, &nf, &learned) == 0)
-            prune = pruner_curve_decide(&o, maximize, curve, n, finals, nf,
+        struct pruner_pairs pairs = {NULL, 0};
+        double *xy = NULL;
+        if (store_prune_finals(db, study_id, objective, &finals, &nf, &learned) == 0 &&
+            store_prune_pairs(db, study_id, objective, curve[n - 1].step, &xy, &pairs.n) == 0) {
+            pairs.xy = xy;
+            prune = pruner_curve_decide(&o, maximize, curve, n, finals, nf, &pairs,
                                         pruner_max_resource(&o, learned), &verdict);
-        else
+        } else {
             log_warn("pruner: %s", db_errmsg(db));
+        }
         free(finals);
+        free(xy);
         snprintf(why, sizeof why, "%s", verdict.reason);
         if (!isnan(verdict.p) && store_prune_set_p(db, trial_id, curve[n - 1].step, verdict.p) < 0)
             log_warn("pruner: %s", db_errmsg(db));

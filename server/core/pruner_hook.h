@@ -18,8 +18,10 @@
  *   rung from the trial length when not given (pruner_asha_min_resource());
  * - hyperband: as asha, among the trials of the same bracket only (a trial's
  *   bracket follows from its number);
- * - curve: the trial's own curve, and the completed trials' final values; the
- *   probability it computed is stored with the report (trial_reports.prune_p);
+ * - curve: the trial's own curve, the completed trials' final values, and for
+ *   the latest of them their value at the step (their latest report at or
+ *   before it) beside their final value; the probability it computed is stored
+ *   with the report (trial_reports.prune_p);
  * - patience: the trial's own curve, and the study's best completed value
  *   (a stalled trial that is no worse than it is spared).
  * The trial length (asha, hyperband, curve) is the option max_resource, else

@@ -33,7 +33,8 @@ enum pruner_kind {
 /* A study's "pruner" object, parsed, defaults filled in. */
 struct pruner_opts {
     enum pruner_kind kind;        /* which pruner */
-    long n_startup_trials;        /* median: completed trials before any pruning (5) */
+    long n_startup_trials;        /* median, curve: completed trials before any pruning
+                                     (median 5, curve 3) */
     long long n_warmup_steps;     /* median, patience: no pruning before this step (0) */
     long long interval_steps;     /* median: judge every this many steps after warm-up (1) */
     long n_min_trials;            /* median: fewest values at a step to compare with (1) */
@@ -165,16 +166,45 @@ struct pruner_opts pruner_hyperband_asha(const struct pruner_opts *o, long b);
 double pruner_curve_reference(const struct pruner_opts *o, bool maximize, double *finals, size_t n,
                               long *rank);
 
-/* Curve pruner decision at the curve's last step S: fit the learning-curve
- * ensemble (curvefit.h) to the reports and extrapolate to max_step; prune when
- * the chance that the final value beats the k-th best completed value
- * (finals[0..n_finals), reordered) is below p_threshold. Judged only when at
- * least n_startup_trials trials completed, S >= n_warmup_steps, the curve has
- * min_points finite reports, and S < max_step. A curve whose latest report is
- * NAN while others are finite is pruned (it diverged). Fills v; returns
- * v->prune. */
+/* The completed trials' evidence at one step: how their value there went on
+ * to their final value. */
+struct pruner_pairs {
+    const double *xy; /* 2 n entries: pair i is xy[2i], the value at the step (the
+                         latest report at or before it), and xy[2i + 1], the final
+                         value; a pair with a NAN is skipped */
+    size_t n;         /* pairs */
+};
+
+/* Fewest usable pairs for the cross-trial line: two parameters and two
+ * degrees of freedom left for its error. */
+#define PRUNER_CURVE_MIN_PAIRS 4
+
+/* The cross-trial line: least squares of the final values on the values at
+ * the step over the pairs (on a log scale when now, ref and every value are
+ * positive), and the chance that a trial worth now at the step ends better
+ * than ref, from the line's prediction interval. When the study's curves do
+ * not cross, the line is tight and judges early; when they cross (slow
+ * starters end best), it is flat and wide and spares them. 0 with *p and
+ * *predicted (on the values' scale), or -1 when fewer than
+ * PRUNER_CURVE_MIN_PAIRS pairs or no spread in their values at the step. */
+int pruner_curve_cross(const struct pruner_pairs *pairs, bool maximize, double now, double ref,
+                       double *p, double *predicted);
+
+/* Curve pruner decision at the curve's last step S. Two estimates of the
+ * chance that the final value beats the k-th best completed value
+ * (finals[0..n_finals), reordered): the trial's own curve, the learning-curve
+ * ensemble (curvefit.h) fitted to its reports and extrapolated to max_step,
+ * once it has min_points finite reports; and the cross-trial line
+ * (pruner_curve_cross) through the completed trials' pairs at S (pairs may be
+ * NULL). The trial is pruned when every estimate there is below p_threshold:
+ * the line alone judges before min_points, and a curve whose own fit looks
+ * hopeless goes on while trials of its kind ended well. Judged only when at
+ * least n_startup_trials trials completed, S >= n_warmup_steps and S <
+ * max_step. A curve whose latest report is NAN while others are finite is
+ * pruned (it diverged). Fills v (p: the larger estimate); returns v->prune. */
 bool pruner_curve_decide(const struct pruner_opts *o, bool maximize,
                          const struct pruner_point *curve, size_t n, double *finals,
-                         size_t n_finals, long long max_step, struct pruner_verdict *v);
+                         size_t n_finals, const struct pruner_pairs *pairs, long long max_step,
+                         struct pruner_verdict *v);
 
 #endif

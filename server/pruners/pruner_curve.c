@@ -60,9 +60,69 @@ static void percent(double p, char *out, size_t len)
         snprintf(out, len, "%.0f%%", q);
 }
 
+/* The chance that a value distributed N(mean, sd^2) beats ref. */
+static double beat_chance(bool maximize, double mean, double sd, double ref)
+{
+    double floor_sd = 1e-9 + 1e-6 * (fabs(mean) + fabs(ref));
+    if (!(sd > floor_sd))
+        sd = floor_sd;
+    double z = maximize ? (mean - ref) / sd : (ref - mean) / sd;
+    return 0.5 * erfc(-z / sqrt(2.0));
+}
+
+int pruner_curve_cross(const struct pruner_pairs *pairs, bool maximize, double now, double ref,
+                       double *p, double *predicted)
+{
+    *p = NAN;
+    *predicted = NAN;
+    if (!pairs || !isfinite(now) || !isfinite(ref))
+        return -1;
+    bool logs = now > 0 && ref > 0;
+    size_t n = 0;
+    for (size_t i = 0; i < pairs->n; i++) {
+        double x = pairs->xy[2 * i], y = pairs->xy[2 * i + 1];
+        if (!isfinite(x) || !isfinite(y))
+            continue;
+        logs = logs && x > 0 && y > 0;
+        n++;
+    }
+    if (n < PRUNER_CURVE_MIN_PAIRS)
+        return -1;
+    /* means, then sums of squares, on the scale chosen */
+    double sx = 0, sy = 0;
+    for (size_t i = 0; i < pairs->n; i++)
+        if (isfinite(pairs->xy[2 * i]) && isfinite(pairs->xy[2 * i + 1])) {
+            sx += logs ? log(pairs->xy[2 * i]) : pairs->xy[2 * i];
+            sy += logs ? log(pairs->xy[2 * i + 1]) : pairs->xy[2 * i + 1];
+        }
+    double mx = sx / (double)n, my = sy / (double)n, sxx = 0, sxy = 0;
+    for (size_t i = 0; i < pairs->n; i++)
+        if (isfinite(pairs->xy[2 * i]) && isfinite(pairs->xy[2 * i + 1])) {
+            double dx = (logs ? log(pairs->xy[2 * i]) : pairs->xy[2 * i]) - mx;
+            double dy = (logs ? log(pairs->xy[2 * i + 1]) : pairs->xy[2 * i + 1]) - my;
+            sxx += dx * dx;
+            sxy += dx * dy;
+        }
+    if (!(sxx > 1e-12 * (1 + mx * mx) * (double)n))
+        return -1;
+    double b = sxy / sxx, a = my - b * mx, rss = 0;
+    for (size_t i = 0; i < pairs->n; i++)
+        if (isfinite(pairs->xy[2 * i]) && isfinite(pairs->xy[2 * i + 1])) {
+            double x = logs ? log(pairs->xy[2 * i]) : pairs->xy[2 * i];
+            double r = (logs ? log(pairs->xy[2 * i + 1]) : pairs->xy[2 * i + 1]) - (a + b * x);
+            rss += r * r;
+        }
+    double x0 = logs ? log(now) : now, mean = a + b * x0;
+    double sd = sqrt(rss / (double)(n - 2) * (1 + 1 / (double)n + (x0 - mx) * (x0 - mx) / sxx));
+    *p = beat_chance(maximize, mean, sd, logs ? log(ref) : ref);
+    *predicted = logs ? exp(mean) : mean;
+    return 0;
+}
+
 bool pruner_curve_decide(const struct pruner_opts *o, bool maximize,
                          const struct pruner_point *curve, size_t n, double *finals,
-                         size_t n_finals, long long max_step, struct pruner_verdict *v)
+                         size_t n_finals, const struct pruner_pairs *pairs, long long max_step,
+                         struct pruner_verdict *v)
 {
     v->prune = false;
     v->p = NAN;
@@ -98,23 +158,38 @@ bool pruner_curve_decide(const struct pruner_opts *o, bool maximize,
                  "diverged: the value at step %lld is not a finite number", step);
         goto out;
     }
-    struct curvefit_pred pr;
-    if (m < (size_t)o->min_points || isnan(ref) ||
-        curvefit_predict(t, y, m, (double)max_step, &pr) < 0)
+    if (isnan(ref))
         goto out;
-    double sd = pr.sd, floor_sd = 1e-9 + 1e-6 * (fabs(pr.mean) + fabs(ref));
-    if (!(sd > floor_sd))
-        sd = floor_sd;
-    double z = maximize ? (pr.mean - ref) / sd : (ref - pr.mean) / sd;
-    v->p = 0.5 * erfc(-z / sqrt(2.0));
-    v->predicted = pr.mean;
+    /* the trial's own curve */
+    struct curvefit_pred pr;
+    bool own = m >= (size_t)o->min_points && curvefit_predict(t, y, m, (double)max_step, &pr) == 0;
+    double p_own = own ? beat_chance(maximize, pr.mean, pr.sd, ref) : NAN;
+    /* the completed trials' curves */
+    double p_cross, pred_cross;
+    bool cross =
+        pruner_curve_cross(pairs, maximize, curve[n - 1].value, ref, &p_cross, &pred_cross) == 0;
+    if (!own && !cross)
+        goto out;
+    v->p = own && cross ? fmax(p_own, p_cross) : own ? p_own : p_cross;
+    v->predicted = own ? pr.mean : pred_cross;
     v->prune = v->p < o->p_threshold;
-    char pc[16];
+    char pc[16], po[16];
     percent(v->p, pc, sizeof pc);
-    snprintf(v->reason, sizeof v->reason,
-             "%s chance to beat the %ld%s best (%.4g) at step %lld: predicted %.4g +- %.2g "
-             "from %zu reports to step %lld",
-             pc, rank, ordinal(rank), ref, max_step, pr.mean, pr.sd, m, step);
+    int len = snprintf(v->reason, sizeof v->reason,
+                       "%s chance to beat the %ld%s best (%.4g) at step %lld:", pc, rank,
+                       ordinal(rank), ref, max_step);
+    if (own && len > 0 && (size_t)len < sizeof v->reason) {
+        percent(p_own, po, sizeof po);
+        len += snprintf(v->reason + len, sizeof v->reason - (size_t)len,
+                        " predicted %.4g +- %.2g from %zu reports to step %lld%s%s%s", pr.mean,
+                        pr.sd, m, step, cross ? " (" : "", cross ? po : "", cross ? ")" : "");
+    }
+    if (cross && len > 0 && (size_t)len < sizeof v->reason) {
+        percent(p_cross, po, sizeof po);
+        snprintf(v->reason + len, sizeof v->reason - (size_t)len,
+                 "%s completed trials from their value at step %lld predict %.4g (%s)",
+                 own ? ";" : "", step, pred_cross, po);
+    }
 out:
     free(t);
     free(y);

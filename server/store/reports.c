@@ -257,8 +257,9 @@ int store_prune_best(struct db *db, long long study_id, size_t objective, bool m
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* The first column of every row of q (bound and ready) as a new array. */
-static int collect(sqlite3_stmt *q, double **values, size_t *n)
+/* The first cols columns of every row of q (bound and ready) as a new array,
+ * row after row; *n counts rows. */
+static int collect_cols(sqlite3_stmt *q, int cols, double **values, size_t *n)
 {
     *values = NULL;
     *n = 0;
@@ -267,14 +268,16 @@ static int collect(sqlite3_stmt *q, double **values, size_t *n)
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
-            double *v = realloc(*values, cap * sizeof *v);
+            double *v = realloc(*values, cap * (size_t)cols * sizeof *v);
             if (!v) {
                 rc = SQLITE_NOMEM;
                 break;
             }
             *values = v;
         }
-        (*values)[(*n)++] = col_double(q, 0);
+        for (int c = 0; c < cols; c++)
+            (*values)[*n * (size_t)cols + (size_t)c] = col_double(q, c);
+        (*n)++;
     }
     sqlite3_reset(q);
     if (rc != SQLITE_DONE) {
@@ -284,6 +287,12 @@ static int collect(sqlite3_stmt *q, double **values, size_t *n)
         return -1;
     }
     return 0;
+}
+
+/* The first column of every row of q (bound and ready) as a new array. */
+static int collect(sqlite3_stmt *q, double **values, size_t *n)
+{
+    return collect_cols(q, 1, values, n);
 }
 
 int store_prune_median_others(struct db *db, long long study_id, long long trial_id, long long step,
@@ -387,6 +396,29 @@ int store_prune_finals(struct db *db, long long study_id, size_t objective, doub
     if (objective > 0)
         sqlite3_bind_text(q, 2, path, -1, SQLITE_TRANSIENT);
     return collect(q, values, n);
+}
+
+int store_prune_pairs(struct db *db, long long study_id, size_t objective, long long step,
+                      double **pairs, size_t *n)
+{
+    sqlite3_stmt *q =
+        db_stmt(db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
+                    "r.step <= ?2 ORDER BY r.step DESC LIMIT 1), iif(?3 IS NULL, t.value, "
+                    "json_extract(t.objs, ?3)) FROM trials t WHERE t.study_id = ?1 AND "
+                    "t.state = 'completed' ORDER BY t.id DESC LIMIT ?4");
+    if (!q) {
+        *pairs = NULL;
+        *n = 0;
+        return -1;
+    }
+    char path[32];
+    objective_path(objective, path, sizeof path);
+    sqlite3_bind_int64(q, 1, study_id);
+    sqlite3_bind_int64(q, 2, step);
+    if (objective > 0)
+        sqlite3_bind_text(q, 3, path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 4, STORE_PRUNE_MAX_PAIRS);
+    return collect_cols(q, 2, pairs, n);
 }
 
 int store_prune_number(struct db *db, long long trial_id, long long *number)

@@ -460,6 +460,13 @@ int store_prune_rung_others(struct db *db, long long study_id, long long trial_i
  * curve pruner's comparison and the trial length of asha, hyperband, curve. */
 int store_prune_finals(struct db *db, long long study_id, size_t objective, double **values,
                        size_t *n, long long *max_step);
+/* The curve pruner's cross-trial evidence at step: for the study's latest
+ * STORE_PRUNE_MAX_PAIRS completed trials, the value at step (the latest report
+ * at or before it, NAN when none) and the final value of objective (an
+ * index), interleaved in *pairs (new array, 2 * *n entries). */
+#define STORE_PRUNE_MAX_PAIRS 1000
+int store_prune_pairs(struct db *db, long long study_id, size_t objective, long long step,
+                      double **pairs, size_t *n);
 /* The number of trial_id within its study. */
 int store_prune_number(struct db *db, long long trial_id, long long *number);
 /* Keep the probability a pruner computed with the report at step. */

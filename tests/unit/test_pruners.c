@@ -88,7 +88,7 @@ START_TEST(options_defaults)
     o = opts("{\"name\": \"curve\"}");
     ck_assert_int_eq(o.kind, PRUNER_CURVE);
     ck_assert(o.p_threshold == 0.05 && o.top_k == 0.1);
-    ck_assert(o.n_startup_trials == 5 && o.n_warmup_steps == 0 && o.min_points == 5);
+    ck_assert(o.n_startup_trials == 3 && o.n_warmup_steps == 0 && o.min_points == 5);
     ck_assert_int_eq(o.max_resource, 0);
     o = opts("{\"name\": \"curve\", \"threshold\": 0.1, \"k\": 3, \"min_points\": 8, "
              "\"max_resource\": 50}");
@@ -587,44 +587,153 @@ START_TEST(curve_decisions)
     size_t nf = LEN(finals);
 #define FIN (double[]){0.2, 0.25, 0.3, 0.35, 0.4}
     /* a curve settling near 0.9 cannot reach 0.2 by step 30 */
-    ck_assert(pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), FIN, nf, 30, &v));
+    ck_assert(pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), FIN, nf, NULL, 30, &v));
     ck_assert_msg(v.p < 0.05 && fabs(v.predicted - 0.9) < 0.05, "p %g, predicted %g", v.p,
                   v.predicted);
     ck_assert_msg(strstr(v.reason, "% chance to beat the 1st best (0.2) at step 30: predicted "),
                   "%s", v.reason);
     /* a slow starter, far behind now, ends at 0.14: it goes on */
-    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, slow_winner, 8), FIN, nf, 30, &v));
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, slow_winner, 8), FIN, nf, NULL, 30, &v));
     ck_assert_msg(v.p > 0.5, "p %g: %s", v.p, v.reason);
     /* no judgement: too few completed trials, warm-up, too few points, at the end */
-    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), FIN, 4, 30, &v));
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), FIN, 2, NULL, 30, &v));
     ck_assert(isnan(v.p) && v.reason[0] == '\0');
-    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 4), FIN, nf, 30, &v));
+    ck_assert(pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), FIN, 3, NULL, 30, &v));
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 4), FIN, nf, NULL, 30, &v));
     ck_assert(isnan(v.p));
-    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 30), FIN, nf, 30, &v));
-    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), FIN, nf, 0, &v));
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 30), FIN, nf, NULL, 30, &v));
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), FIN, nf, NULL, 0, &v));
     struct pruner_opts w = opts("{\"name\": \"curve\", \"n_warmup_steps\": 10}");
-    ck_assert(!pruner_curve_decide(&w, false, c, fill(c, hopeless, 8), FIN, nf, 30, &v));
-    ck_assert(pruner_curve_decide(&w, false, c, fill(c, hopeless, 10), FIN, nf, 30, &v));
+    ck_assert(!pruner_curve_decide(&w, false, c, fill(c, hopeless, 8), FIN, nf, NULL, 30, &v));
+    ck_assert(pruner_curve_decide(&w, false, c, fill(c, hopeless, 10), FIN, nf, NULL, 30, &v));
     /* k = 5: 0.4 to beat; a threshold of 0.9 stops even a likely winner */
     struct pruner_opts k5 = opts("{\"name\": \"curve\", \"k\": 5, \"threshold\": 0.9}");
-    ck_assert(pruner_curve_decide(&k5, false, c, fill(c, near_fifth, 12), FIN, nf, 30, &v));
+    ck_assert(pruner_curve_decide(&k5, false, c, fill(c, near_fifth, 12), FIN, nf, NULL, 30, &v));
     ck_assert_msg(strstr(v.reason, "the 5th best (0.4)") && v.p > 0.3 && v.p < 0.9, "%s", v.reason);
     /* a diverged report stops the trial */
     fill(c, slow_winner, 8);
     c[7].value = NAN;
-    ck_assert(pruner_curve_decide(&o, false, c, 8, FIN, nf, 30, &v));
+    ck_assert(pruner_curve_decide(&o, false, c, 8, FIN, nf, NULL, 30, &v));
     ck_assert(v.p == 0 && strstr(v.reason, "diverged"));
     /* maximize: accuracy rising to 0.95 against finals up to 0.9 goes on; one
      * stuck at 0.5 stops */
     double acc[] = {0.7, 0.8, 0.85, 0.9, 0.6};
-    ck_assert(!pruner_curve_decide(&o, true, c, fill(c, rising, 10), acc, 5, 30, &v));
+    ck_assert(!pruner_curve_decide(&o, true, c, fill(c, rising, 10), acc, 5, NULL, 30, &v));
     double acc2[] = {0.7, 0.8, 0.85, 0.9, 0.6};
-    ck_assert(pruner_curve_decide(&o, true, c, fill(c, stuck, 10), acc2, 5, 30, &v));
+    ck_assert(pruner_curve_decide(&o, true, c, fill(c, stuck, 10), acc2, 5, NULL, 30, &v));
     ck_assert_msg(strstr(v.reason, "best (0.9)"), "%s", v.reason);
     /* the wrong kind never prunes */
     struct pruner_opts med = opts("{\"name\": \"median\"}");
-    ck_assert(!pruner_curve_decide(&med, false, c, fill(c, hopeless, 8), FIN, nf, 30, &v));
+    ck_assert(!pruner_curve_decide(&med, false, c, fill(c, hopeless, 8), FIN, nf, NULL, 30, &v));
 #undef FIN
+}
+END_TEST
+
+/* Pairs (value at the step, final value) of trials whose final value is
+ * a * (value at the step)^b, times a wiggle of +-1%. */
+static size_t power_pairs(double *xy, const double *at, size_t n, double a, double b)
+{
+    for (size_t i = 0; i < n; i++) {
+        xy[2 * i] = at[i];
+        xy[2 * i + 1] = a * pow(at[i], b) * (i % 2 ? 1.01 : 0.99);
+    }
+    return n;
+}
+
+START_TEST(curve_cross_trial_line)
+{
+    static const double at[] = {0.3, 0.4, 0.5, 0.6, 0.8, 1.0};
+    double xy[12], p, pred;
+    /* curves that keep their order: the final value is half the value at the
+     * step; 0.9 there ends near 0.45, no chance against 0.2; 0.35 ends near
+     * 0.175, likely to beat it */
+    struct pruner_pairs keep = {xy, power_pairs(xy, at, 6, 0.5, 1)};
+    ck_assert_int_eq(pruner_curve_cross(&keep, false, 0.9, 0.2, &p, &pred), 0);
+    ck_assert_msg(p < 1e-3 && fabs(pred - 0.45) < 0.01, "p %g, predicted %g", p, pred);
+    ck_assert_int_eq(pruner_curve_cross(&keep, false, 0.35, 0.2, &p, &pred), 0);
+    ck_assert_msg(p > 0.9 && fabs(pred - 0.175) < 0.01, "p %g, predicted %g", p, pred);
+    /* maximizing flips the chance */
+    ck_assert_int_eq(pruner_curve_cross(&keep, true, 0.9, 0.2, &p, &pred), 0);
+    ck_assert_msg(p > 0.999, "p %g", p);
+    /* curves that cross: the worse at the step, the better at the end
+     * (final = 0.1 / value); 0.9 there ends near 0.11, ahead of 0.2 */
+    struct pruner_pairs cross = {xy, power_pairs(xy, at, 6, 0.1, -1)};
+    ck_assert_int_eq(pruner_curve_cross(&cross, false, 0.9, 0.2, &p, &pred), 0);
+    ck_assert_msg(p > 0.99 && fabs(pred - 0.111) < 0.01, "p %g, predicted %g", p, pred);
+    /* values that are not all positive are fitted on their own scale: final =
+     * value - 1 */
+    double lin[12];
+    for (size_t i = 0; i < 6; i++) {
+        lin[2 * i] = (double)i - 3;
+        lin[2 * i + 1] = (double)i - 4 + (i % 2 ? 0.01 : -0.01);
+    }
+    struct pruner_pairs shifted = {lin, 6};
+    ck_assert_int_eq(pruner_curve_cross(&shifted, false, 0.5, 0, &p, &pred), 0);
+    ck_assert_msg(fabs(pred + 0.5) < 0.05 && p > 0.99, "p %g, predicted %g", p, pred);
+    /* NAN pairs are skipped; fewer than four usable, or no spread: nothing */
+    xy[1] = NAN;
+    xy[2] = NAN;
+    xy[4] = NAN;
+    ck_assert_int_eq(pruner_curve_cross(&(struct pruner_pairs){xy, 5}, false, 0.9, 0.2, &p, &pred),
+                     -1);
+    ck_assert(isnan(p) && isnan(pred));
+    ck_assert_int_eq(pruner_curve_cross(&(struct pruner_pairs){xy, 6}, false, 0.9, 0.2, &p, &pred),
+                     -1);
+    double flat[] = {0.5, 0.1, 0.5, 0.2, 0.5, 0.3, 0.5, 0.4};
+    ck_assert_int_eq(
+        pruner_curve_cross(&(struct pruner_pairs){flat, 4}, false, 0.5, 0.2, &p, &pred), -1);
+    ck_assert_int_eq(pruner_curve_cross(NULL, false, 0.5, 0.2, &p, &pred), -1);
+}
+END_TEST
+
+START_TEST(curve_decisions_cross_trial)
+{
+    struct pruner_opts o = opts("{\"name\": \"curve\"}");
+    struct pruner_point c[40];
+    struct pruner_verdict v;
+    static const double at[] = {0.3, 0.4, 0.5, 0.6, 0.8, 1.0};
+    double xy[12];
+    /* the completed trials' finals: the pairs' */
+    double fin[6];
+    /* curves that keep their order: at step 2 the line alone judges, before
+     * the trial's own curve can be fitted (min_points 5) */
+    struct pruner_pairs keep = {xy, power_pairs(xy, at, 6, 0.5, 1)};
+    for (size_t i = 0; i < 6; i++)
+        fin[i] = xy[2 * i + 1];
+    fill(c, hopeless, 2);
+    ck_assert(pruner_curve_decide(&o, false, c, 2, fin, 6, &keep, 30, &v));
+    ck_assert_msg(v.p < 0.05 &&
+                      strstr(v.reason, "completed trials from their value at step 2 "
+                                       "predict 0.4") &&
+                      !strstr(v.reason, "reports"),
+                  "%s", v.reason);
+    /* a value as good as the best completed ones at step 2 goes on */
+    c[1].value = 0.29;
+    for (size_t i = 0; i < 6; i++)
+        fin[i] = xy[2 * i + 1];
+    ck_assert(!pruner_curve_decide(&o, false, c, 2, fin, 6, &keep, 30, &v));
+    ck_assert_msg(v.p > 0.5, "p %g: %s", v.p, v.reason);
+    /* both estimates agree on a hopeless curve: pruned, with both named and
+     * the larger chance recorded */
+    for (size_t i = 0; i < 6; i++)
+        fin[i] = xy[2 * i + 1];
+    ck_assert(pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), fin, 6, &keep, 30, &v));
+    ck_assert_msg(strstr(v.reason, "from 8 reports to step 8 (") &&
+                      strstr(v.reason, "; completed trials from their value at step 8"),
+                  "%s", v.reason);
+    /* curves that cross: the worse a trial was at step 8, the better it ended
+     * (final = 0.1 / value there), so a curve whose own fit looks hopeless is
+     * spared */
+    static const double early[] = {0.2, 0.25, 0.3, 0.4, 0.5, 0.6};
+    struct pruner_pairs cross = {xy, power_pairs(xy, early, 6, 0.1, -1)};
+    for (size_t i = 0; i < 6; i++)
+        fin[i] = xy[2 * i + 1];
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), fin, 6, &cross, 30, &v));
+    ck_assert_msg(v.p > 0.5, "p %g: %s", v.p, v.reason);
+    /* without the pairs, the same curve is pruned on its own fit */
+    for (size_t i = 0; i < 6; i++)
+        fin[i] = xy[2 * i + 1];
+    ck_assert(pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), fin, 6, NULL, 30, &v));
 }
 END_TEST
 
@@ -983,7 +1092,10 @@ START_TEST(hook_many_trials)
     ck_assert_msg(ms[0] < 50 && ms[1] < 50 && mc < 50, "too slow: %.2f ms, %.2f ms, %.2f ms", ms[0],
                   ms[1], mc);
     ck_assert_int_eq(pruned, 0);
-    ck_assert(decide(sc, add_trial(sc, "running"), 5, 0.95) == false); /* one point */
+    /* one point: too few for its own curve, but the completed trials were all
+     * far better at step 5 and kept their order to the end */
+    ck_assert(decide(sc, add_trial(sc, "running"), 5, 0.95));
+    ck_assert(!decide(sc, add_trial(sc, "running"), 5, 0.1));
     /* bad ones are stopped at the first judgement */
     ck_assert(decide(sm, add_trial(sm, "running"), 1, 0.95));
     /* asha's first rung: 40 steps / 4^2, step 2 */
@@ -1227,6 +1339,8 @@ static Suite *pruners_suite(void)
     tcase_add_test(tc, curvefit_degenerate);
     tcase_add_test(tc, curve_reference);
     tcase_add_test(tc, curve_decisions);
+    tcase_add_test(tc, curve_cross_trial_line);
+    tcase_add_test(tc, curve_decisions_cross_trial);
     tcase_add_test(tc, asha_default_first_rung);
     tcase_add_test(tc, hyperband_brackets);
     suite_add_tcase(su, tc);
