@@ -158,7 +158,10 @@ PartitionName=hpo Nodes={host} Default=YES MaxTime=INFINITE State=UP
             "params": [{"name": "x", "type": "float", "low": 0, "high": 1}],
             "sampler": {"name": "random", "seed": 3},
             "budget": {"max_trials": N_TRIALS, "max_parallel": 3, "max_failures": 1},
-            "lease": {"heartbeat_s": 2, "stale_after": 10, "max_retries": 3},
+            # a 90 s lease: a step's end can take Slurm up to its
+            # UnkillableStepTimeout (60 s) on a busy node, and the requeued
+            # task must still find its trial leased when it comes back
+            "lease": {"heartbeat_s": 2, "stale_after": 45, "max_retries": 3},
         }
         st, _ = d.call("POST", "/api/v1/studies", spec)
         tap.eq(st, 201, "the study is created")
@@ -218,8 +221,10 @@ PartitionName=hpo Nodes={host} Default=YES MaxTime=INFINITE State=UP
                slurm("scontrol", "show", "job", f"{job}_1")[1])
         tap.diag(f"task 1 ran again {time.monotonic() - requeued_at:.1f} s after its requeue")
         # task 2: a time limit the recipe's --signal=B:TERM@120 has passed already
-        rc, out = slurm("scontrol", "update", f"JobId={job}_2", "TimeLimit=1")
-        tap.ok(rc == 0, "task 2 gets a time limit of one minute", out)
+        # (two minutes: the worker stops at once; the rest is room for the
+        # node to end the step)
+        rc, out = slurm("scontrol", "update", f"JobId={job}_2", "TimeLimit=2")
+        tap.ok(rc == 0, "task 2 gets a time limit of two minutes", out)
         signalled = wait_until(lambda: left_leased(2), timeout=90, step=0.5)
         tap.ok(signalled is not None,
                f"before the limit the recipe's SIGTERM stops task 2's worker, leaving trial "
@@ -227,7 +232,7 @@ PartitionName=hpo Nodes={host} Default=YES MaxTime=INFINITE State=UP
 
         finished = wait_until(
             lambda: d.call("GET", f"/api/v1/studies/{STUDY}")[1].get("state") == "finished",
-            timeout=240, step=1)
+            timeout=360, step=1)
         trials = d.trials(STUDY)
         states = {}
         for t in trials:
