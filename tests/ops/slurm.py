@@ -216,7 +216,7 @@ PartitionName=hpo Nodes={host} Default=YES MaxTime=INFINITE State=UP
                 slurm("scontrol", "update", f"JobId={job}_1", "StartTime=now")
             return job_field(f"{job}_1", "JobState") == "RUNNING"
 
-        tap.ok(wait_until(restart, timeout=60, step=0.5),
+        tap.ok(wait_until(restart, timeout=120, step=0.5),
                "the requeued task, let start at once, runs again",
                slurm("scontrol", "show", "job", f"{job}_1")[1])
         tap.diag(f"task 1 ran again {time.monotonic() - requeued_at:.1f} s after its requeue")
