@@ -12,15 +12,12 @@ import subprocess
 import sys
 import time
 
-from hpotest import TOP_SRCDIR, Daemon, Tap, http, simple_spec
+from hpotest import FAKE_LLM, Daemon, Tap, clear_llm_env, http, simple_spec
 
 tap = Tap()
-FAKE = os.path.join(TOP_SRCDIR, "tests", "fake-llm", "fakellm.py")
 CLASSES = ["llm", "llm+gp", "fallback", "classical", "manual"]
 
-for k in list(os.environ):
-    if k.startswith("HPOD_LLM_"):
-        del os.environ[k]
+clear_llm_env()
 
 
 def klass(source):
@@ -74,7 +71,7 @@ def llm_spec(name, max_trials, **llm):
     return spec
 
 
-proc = subprocess.Popen([sys.executable, FAKE], stdout=subprocess.PIPE,
+proc = subprocess.Popen([sys.executable, FAKE_LLM], stdout=subprocess.PIPE,
                         stderr=subprocess.DEVNULL)
 line = proc.stdout.readline().decode()
 furl = line.split()[-1] if line.startswith("fakellm listening on ") else None

@@ -19,16 +19,13 @@ import sys
 import time
 import uuid
 
-from hpotest import HPO, TOP_SRCDIR, Daemon, Tap, http, wait_until
+from hpotest import FAKE_LLM, HPO, Daemon, Tap, clear_llm_env, http, wait_until
 
 tap = Tap()
 PY = sys.executable
-FAKE = os.path.join(TOP_SRCDIR, "tests", "fake-llm", "fakellm.py")
 BWRAP = shutil.which("bwrap")
 
-for k in list(os.environ):
-    if k.startswith("HPOD_LLM_"):
-        del os.environ[k]
+clear_llm_env()
 
 # The job: loads the code file named by {model} and HPO_PARAM_MODEL, calls its
 # score(x) and reports the value.
@@ -107,7 +104,7 @@ def pgrep(pattern):
 
 
 def start_fake():
-    proc = subprocess.Popen([PY, FAKE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([PY, FAKE_LLM], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = proc.stdout.readline().decode()
     if not line.startswith("fakellm listening on "):
         raise RuntimeError(f"fakellm did not start: {line!r}")

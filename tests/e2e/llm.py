@@ -16,17 +16,14 @@ import sys
 import tempfile
 import time
 
-from hpotest import HPO, TOP_SRCDIR, Daemon, Tap, http, simple_spec, wait_until
+from hpotest import FAKE_LLM, HPO, Daemon, Tap, clear_llm_env, http, simple_spec, wait_until
 
 tap = Tap()
 PY = sys.executable
-FAKE = os.path.join(TOP_SRCDIR, "tests", "fake-llm", "fakellm.py")
 KEY = "sk-hpodtest-7Qz3-DISTINCTIVE-KEY-41c9e2"
 KEY2 = "ant-hpodtest-Vb81-OTHER-KEY-d04f"
 
-for k in list(os.environ):
-    if k.startswith("HPOD_LLM_"):
-        del os.environ[k]
+clear_llm_env()
 
 # The job: value from the params, a short sleep; it dumps its environment so
 # that the test can look for the key there.
@@ -42,7 +39,7 @@ print(f"@hpo final loss={(p['x'] - 1.0) ** 2 + p['n'] * 0.01}", flush=True)
 
 
 def start_fake():
-    proc = subprocess.Popen([PY, FAKE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([PY, FAKE_LLM], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = proc.stdout.readline().decode()
     if not line.startswith("fakellm listening on "):
         raise RuntimeError(f"fakellm did not start: {line!r}")

@@ -13,22 +13,20 @@ import sys
 import tempfile
 import time
 
-from hpotest import HPOD, TOP_SRCDIR, Daemon, Tap, http, simple_spec, wait_until
+from hpotest import (FAKE_LLM, HPOD, TOP_SRCDIR, Daemon, Tap, clear_llm_env, http, simple_spec,
+                     wait_until)
 
 tap = Tap()
 PY = sys.executable
-FAKE = os.path.join(TOP_SRCDIR, "tests", "fake-llm", "fakellm.py")
 KEY = "sk-audit-5Jd9-WHOLE-KEY-77ab"
 
-for k in list(os.environ):
-    if k.startswith("HPOD_LLM_"):
-        del os.environ[k]
+clear_llm_env()
 
 import subprocess  # noqa: E402
 
 
 def start_fake():
-    proc = subprocess.Popen([PY, FAKE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([PY, FAKE_LLM], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = proc.stdout.readline().decode()
     if not line.startswith("fakellm listening on "):
         raise RuntimeError(f"fakellm did not start: {line!r}")

@@ -13,15 +13,12 @@ import os
 import subprocess
 import sys
 
-from hpotest import HPO, TOP_SRCDIR, Daemon, Tap, http
+from hpotest import FAKE_LLM, HPO, Daemon, Tap, clear_llm_env, http
 
 tap = Tap()
 PY = sys.executable
-FAKE = os.path.join(TOP_SRCDIR, "tests", "fake-llm", "fakellm.py")
 
-for k in list(os.environ):
-    if k.startswith("HPOD_LLM_"):
-        del os.environ[k]
+clear_llm_env()
 
 # accuracy rises with width, latency too; memory grows with width and batch
 JOB = r"""
@@ -53,7 +50,7 @@ def front_of(trials):
     return sorted(n for n in pts if not any(dominates(pts[m], pts[n]) for m in pts if m != n))
 
 
-proc = subprocess.Popen([PY, FAKE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+proc = subprocess.Popen([PY, FAKE_LLM], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 furl = proc.stdout.readline().decode().split()[-1]
 env = {"HPOD_LLM_FORMAT": "openai", "HPOD_LLM_BASE_URL": furl + "/v1",
        "HPOD_LLM_MODEL": "fake-model", "HPOD_LLM_API_KEY": "sk-test-pareto-key-0123456789"}

@@ -38,15 +38,12 @@ import tempfile
 import threading
 import time
 
-from hpotest import HPO, TOP_SRCDIR, Daemon, Tap, http, simple_spec, wait_until
+from hpotest import FAKE_LLM, HPO, Daemon, Tap, clear_llm_env, http, simple_spec, wait_until
 
 tap = Tap()
 PY = sys.executable
-FAKE = os.path.join(TOP_SRCDIR, "tests", "fake-llm", "fakellm.py")
 
-for k in list(os.environ):
-    if k.startswith("HPOD_LLM_"):
-        del os.environ[k]
+clear_llm_env()
 
 SPACE = simple_spec("x")["params"]
 GOOD = {"mode": "random_valid", "space": SPACE}
@@ -56,7 +53,7 @@ SLOW = ["/bin/sh", "-c", 'sleep 1; echo "@hpo final loss=$HPO_PARAM_X"']
 
 
 def start_fake():
-    proc = subprocess.Popen([PY, FAKE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([PY, FAKE_LLM], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = proc.stdout.readline().decode()
     if not line.startswith("fakellm listening on "):
         raise RuntimeError(f"fakellm did not start: {line!r}")

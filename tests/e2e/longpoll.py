@@ -13,15 +13,12 @@ import subprocess
 import sys
 import time
 
-from hpotest import HPO, TOP_SRCDIR, Daemon, Tap, http, simple_spec
+from hpotest import FAKE_LLM, HPO, Daemon, Tap, clear_llm_env, http, simple_spec
 
 tap = Tap()
 PY = sys.executable
-FAKE = os.path.join(TOP_SRCDIR, "tests", "fake-llm", "fakellm.py")
 
-for k in list(os.environ):
-    if k.startswith("HPOD_LLM_"):
-        del os.environ[k]
+clear_llm_env()
 
 JOB = r"""
 import json, os
@@ -101,7 +98,7 @@ with Daemon() as d:
            and "unreachable" not in text, "nothing printed for the re-issued polls", text)
 
 # 2. an llm study whose provider answers after 8 s
-proc = subprocess.Popen([PY, FAKE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+proc = subprocess.Popen([PY, FAKE_LLM], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 line = proc.stdout.readline().decode()
 furl = line.split()[-1] if line.startswith("fakellm listening on ") else None
 if not furl:

@@ -23,6 +23,16 @@ import urllib.request
 HPOD = os.environ.get("HPOD_BIN", "hpod")
 HPO = os.environ.get("HPO_BIN", "hpo")
 TOP_SRCDIR = os.environ.get("TOP_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+# The scripted OpenAI- and Anthropic-compatible provider the LLM tests start.
+FAKE_LLM = os.path.join(TOP_SRCDIR, "tests", "fake-llm", "fakellm.py")
+
+
+def clear_llm_env():
+    """Drop every HPOD_LLM_* variable of this process, so that a daemon the
+    test starts knows only the provider the test gives it."""
+    for k in list(os.environ):
+        if k.startswith("HPOD_LLM_"):
+            del os.environ[k]
 
 
 class Tap:

@@ -22,7 +22,7 @@ import re
 import subprocess
 import sys
 
-from hpotest import TOP_SRCDIR, Daemon, Tap, http, simple_spec
+from hpotest import FAKE_LLM, TOP_SRCDIR, Daemon, Tap, clear_llm_env, http, simple_spec
 
 tap = Tap()
 try:
@@ -172,11 +172,8 @@ class Client:
         return status, parsed
 
 
-FAKE = os.path.join(TOP_SRCDIR, "tests", "fake-llm", "fakellm.py")
-for k in list(os.environ):
-    if k.startswith("HPOD_LLM_"):
-        del os.environ[k]
-fake = subprocess.Popen([sys.executable, FAKE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+clear_llm_env()
+fake = subprocess.Popen([sys.executable, FAKE_LLM], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 line = fake.stdout.readline().decode()
 furl = line.split()[-1] if line.startswith("fakellm listening on ") else None
 tap.ok(furl is not None, "the scripted LLM provider starts", line)
