@@ -560,6 +560,7 @@ static Suite *httpc_lite_suite(void)
 {
     Suite *s = suite_create("httpc_lite");
     TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 30); /* Check's 4 s is short for a sanitizer build on a busy machine */
     tcase_add_test(tc, test_content_length);
     tcase_add_test(tc, test_request_head);
     tcase_add_test(tc, test_chunked);
