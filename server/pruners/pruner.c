@@ -217,7 +217,7 @@ int pruner_opts_parse(const json_t *pruner, struct pruner_opts *o, char *err, si
         defs = hyperband_defs;
     } else if (n && strcmp(n, "curve") == 0) {
         o->kind = PRUNER_CURVE;
-        o->n_startup_trials = 3; /* the cross-trial line needs PRUNER_CURVE_MIN_PAIRS */
+        o->n_startup_trials = 3; /* the cross-trial fit needs PRUNER_CURVE_MIN_PAIRS */
         defs = curve_defs;
     } else {
         json_quote(name, a, sizeof a);

@@ -70,6 +70,129 @@ static double beat_chance(bool maximize, double mean, double sd, double ref)
     return 0.5 * erfc(-z / sqrt(2.0));
 }
 
+/* A least-squares polynomial of degree 1 or 2 in x. x is centred and scaled
+ * first (u = (x - mx) / scale) so that the normal equations stay well
+ * conditioned; the fitted values do not depend on it. */
+struct polyfit {
+    size_t k; /* parameters: degree + 1 */
+    double mx, scale;
+    double L[3][3]; /* Cholesky factor of the normal equations' matrix */
+    double beta[3]; /* coefficients of 1, u, u^2 */
+    double s2;      /* residual variance */
+};
+
+/* Solves L L' z = w. */
+static void chol_solve(const struct polyfit *f, const double *w, double *z)
+{
+    double t[3];
+    for (size_t a = 0; a < f->k; a++) {
+        t[a] = w[a];
+        for (size_t c = 0; c < a; c++)
+            t[a] -= f->L[a][c] * t[c];
+        t[a] /= f->L[a][a];
+    }
+    for (size_t a = f->k; a-- > 0;) {
+        z[a] = t[a];
+        for (size_t c = a + 1; c < f->k; c++)
+            z[a] -= f->L[c][a] * z[c];
+        z[a] /= f->L[a][a];
+    }
+}
+
+/* -1 when too few points leave no degree of freedom for the error, or the
+ * design is singular (fewer distinct x than parameters). */
+static int poly_fit(const double *x, const double *y, size_t n, int degree, struct polyfit *f)
+{
+    f->k = (size_t)degree + 1;
+    if (n <= f->k)
+        return -1;
+    double mx = 0, vx = 0;
+    for (size_t i = 0; i < n; i++)
+        mx += x[i];
+    mx /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        vx += (x[i] - mx) * (x[i] - mx);
+    f->mx = mx;
+    f->scale = sqrt(vx / (double)n);
+    if (!(f->scale > 1e-9 * (1 + fabs(mx))))
+        return -1;
+    double M[3][3] = {{0}}, r[3] = {0};
+    for (size_t i = 0; i < n; i++) {
+        double u = (x[i] - mx) / f->scale, row[3] = {1, u, u * u};
+        for (size_t a = 0; a < f->k; a++) {
+            r[a] += row[a] * y[i];
+            for (size_t b = 0; b < f->k; b++)
+                M[a][b] += row[a] * row[b];
+        }
+    }
+    for (size_t a = 0; a < f->k; a++)
+        for (size_t b = 0; b <= a; b++) {
+            double v = M[a][b];
+            for (size_t c = 0; c < b; c++)
+                v -= f->L[a][c] * f->L[b][c];
+            if (a > b) {
+                f->L[a][b] = v / f->L[b][b];
+                continue;
+            }
+            if (!(v > 1e-10 * M[a][a]))
+                return -1;
+            f->L[a][a] = sqrt(v);
+        }
+    chol_solve(f, r, f->beta);
+    double rss = 0;
+    for (size_t i = 0; i < n; i++) {
+        double u = (x[i] - mx) / f->scale;
+        double e = y[i] - f->beta[0] - f->beta[1] * u - (f->k > 2 ? f->beta[2] * u * u : 0);
+        rss += e * e;
+    }
+    f->s2 = rss / (double)(n - f->k);
+    return 0;
+}
+
+/* The fit's prediction at x0, and the prediction interval's standard
+ * deviation (the residual's, times one plus the leverage of x0). */
+static void poly_at(const struct polyfit *f, double x0, double *mean, double *sd)
+{
+    double u = (x0 - f->mx) / f->scale, a0[3] = {1, u, u * u}, w[3], m = 0, h = 0;
+    chol_solve(f, a0, w);
+    for (size_t a = 0; a < f->k; a++) {
+        m += a0[a] * f->beta[a];
+        h += a0[a] * w[a];
+    }
+    *mean = m;
+    *sd = sqrt(f->s2 * (1 + h));
+}
+
+/* Whether the parabola may judge a trial worth x0 at the step. Between the
+ * completed trials' values there it interpolates. Beyond them it extrapolates
+ * its bend, which it may only when the data show a best band: it bends
+ * toward the better final values (up when minimising) with its vertex
+ * inside their values, and, for a trial ahead of every completed trial at
+ * the step, at least two of them were ahead of the vertex (and ended worse
+ * for it). Otherwise the line judges. */
+static bool parabola_fits(const struct polyfit *f, bool maximize, const double *x, size_t n,
+                          double x0)
+{
+    double lo = x[0], hi = x[0];
+    for (size_t i = 0; i < n; i++) {
+        lo = fmin(lo, x[i]);
+        hi = fmax(hi, x[i]);
+    }
+    if (x0 >= lo && x0 <= hi)
+        return true;
+    double c = f->beta[2];
+    if (maximize ? !(c < 0) : !(c > 0))
+        return false;
+    double v = f->mx - f->beta[1] / (2 * c) * f->scale;
+    if (!(v > lo && v < hi))
+        return false;
+    size_t ahead = 0;
+    for (size_t i = 0; i < n; i++)
+        ahead += maximize ? x[i] > v : x[i] < v;
+    bool leads = maximize ? x0 > hi : x0 < lo;
+    return !leads || ahead >= 2;
+}
+
 int pruner_curve_cross(const struct pruner_pairs *pairs, bool maximize, double now, double ref,
                        double *p, double *predicted)
 {
@@ -88,32 +211,26 @@ int pruner_curve_cross(const struct pruner_pairs *pairs, bool maximize, double n
     }
     if (n < PRUNER_CURVE_MIN_PAIRS)
         return -1;
-    /* means, then sums of squares, on the scale chosen */
-    double sx = 0, sy = 0;
-    for (size_t i = 0; i < pairs->n; i++)
-        if (isfinite(pairs->xy[2 * i]) && isfinite(pairs->xy[2 * i + 1])) {
-            sx += logs ? log(pairs->xy[2 * i]) : pairs->xy[2 * i];
-            sy += logs ? log(pairs->xy[2 * i + 1]) : pairs->xy[2 * i + 1];
-        }
-    double mx = sx / (double)n, my = sy / (double)n, sxx = 0, sxy = 0;
-    for (size_t i = 0; i < pairs->n; i++)
-        if (isfinite(pairs->xy[2 * i]) && isfinite(pairs->xy[2 * i + 1])) {
-            double dx = (logs ? log(pairs->xy[2 * i]) : pairs->xy[2 * i]) - mx;
-            double dy = (logs ? log(pairs->xy[2 * i + 1]) : pairs->xy[2 * i + 1]) - my;
-            sxx += dx * dx;
-            sxy += dx * dy;
-        }
-    if (!(sxx > 1e-12 * (1 + mx * mx) * (double)n))
+    double *x = malloc(2 * n * sizeof *x);
+    if (!x)
         return -1;
-    double b = sxy / sxx, a = my - b * mx, rss = 0;
+    double *y = x + n;
+    size_t m = 0;
     for (size_t i = 0; i < pairs->n; i++)
         if (isfinite(pairs->xy[2 * i]) && isfinite(pairs->xy[2 * i + 1])) {
-            double x = logs ? log(pairs->xy[2 * i]) : pairs->xy[2 * i];
-            double r = (logs ? log(pairs->xy[2 * i + 1]) : pairs->xy[2 * i + 1]) - (a + b * x);
-            rss += r * r;
+            x[m] = logs ? log(pairs->xy[2 * i]) : pairs->xy[2 * i];
+            y[m++] = logs ? log(pairs->xy[2 * i + 1]) : pairs->xy[2 * i + 1];
         }
-    double x0 = logs ? log(now) : now, mean = a + b * x0;
-    double sd = sqrt(rss / (double)(n - 2) * (1 + 1 / (double)n + (x0 - mx) * (x0 - mx) / sxx));
+    /* log is increasing: the better side stays the better side */
+    double x0 = logs ? log(now) : now, mean, sd;
+    struct polyfit f;
+    int rc = 0;
+    if (poly_fit(x, y, n, 2, &f) != 0 || !parabola_fits(&f, maximize, x, n, x0))
+        rc = poly_fit(x, y, n, 1, &f);
+    free(x);
+    if (rc != 0)
+        return -1;
+    poly_at(&f, x0, &mean, &sd);
     *p = beat_chance(maximize, mean, sd, logs ? log(ref) : ref);
     *predicted = logs ? exp(mean) : mean;
     return 0;
@@ -163,6 +280,8 @@ bool pruner_curve_decide(const struct pruner_opts *o, bool maximize,
     /* the trial's own curve */
     struct curvefit_pred pr;
     bool own = m >= (size_t)o->min_points && curvefit_predict(t, y, m, (double)max_step, &pr) == 0;
+    if (own)
+        pr.sd *= PRUNER_CURVE_OWN_SD_SCALE;
     double p_own = own ? beat_chance(maximize, pr.mean, pr.sd, ref) : NAN;
     /* the completed trials' curves */
     double p_cross, pred_cross;

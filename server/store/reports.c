@@ -405,7 +405,7 @@ int store_prune_pairs(struct db *db, long long study_id, size_t objective, long 
         db_stmt(db, "SELECT (SELECT r.value FROM trial_reports r WHERE r.trial_id = t.id AND "
                     "r.step <= ?2 ORDER BY r.step DESC LIMIT 1), iif(?3 IS NULL, t.value, "
                     "json_extract(t.objs, ?3)) FROM trials t WHERE t.study_id = ?1 AND "
-                    "t.state = 'completed' ORDER BY t.id DESC LIMIT ?4");
+                    "t.state = 'completed' AND t.last_step > ?2 ORDER BY t.id DESC LIMIT ?4");
     if (!q) {
         *pairs = NULL;
         *n = 0;

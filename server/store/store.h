@@ -461,9 +461,11 @@ int store_prune_rung_others(struct db *db, long long study_id, long long trial_i
 int store_prune_finals(struct db *db, long long study_id, size_t objective, double **values,
                        size_t *n, long long *max_step);
 /* The curve pruner's cross-trial evidence at step: for the study's latest
- * STORE_PRUNE_MAX_PAIRS completed trials, the value at step (the latest report
- * at or before it, NAN when none) and the final value of objective (an
- * index), interleaved in *pairs (new array, 2 * *n entries). */
+ * STORE_PRUNE_MAX_PAIRS completed trials that reported after step, the value
+ * at step (the latest report at or before it, NAN when none) and the final
+ * value of objective (an index), interleaved in *pairs (new array, 2 * *n
+ * entries). A trial whose reports ended at or before step tells nothing of
+ * how a value there goes on. */
 #define STORE_PRUNE_MAX_PAIRS 1000
 int store_prune_pairs(struct db *db, long long study_id, size_t objective, long long step,
                       double **pairs, size_t *n);

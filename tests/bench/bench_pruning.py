@@ -270,7 +270,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hpod", required=True)
     ap.add_argument("--tasks", default="mlp,synthetic")
-    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--seeds", type=int, default=40)
     ap.add_argument("--trials", type=int, default=40, help="configurations a study")
     ap.add_argument("--jobs", type=int, default=2, help="studies run at once")
     ap.add_argument("--pruners", default=",".join(OURS))

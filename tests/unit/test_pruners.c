@@ -686,6 +686,100 @@ START_TEST(curve_cross_trial_line)
 }
 END_TEST
 
+/* Pairs whose final value is best for a middle band of values at the step
+ * (log final = log 0.1 + 2 (log(value / 0.4))^2, wiggled by 1%): too fast a
+ * start overfits, too slow never gets there. */
+static size_t band_pairs(double *xy, const double *at, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double d = log(at[i] / 0.4);
+        xy[2 * i] = at[i];
+        xy[2 * i + 1] = 0.1 * exp(2 * d * d) * (i % 2 ? 1.01 : 0.99);
+    }
+    return n;
+}
+
+START_TEST(curve_cross_trial_parabola)
+{
+    static const double at[] = {0.2, 0.25, 0.3, 0.35, 0.45, 0.5, 0.6, 0.7, 0.8};
+    double xy[18], p, pred;
+    struct pruner_pairs band = {xy, band_pairs(xy, at, LEN(at))};
+    /* in the band: ends near 0.1, likely to beat 0.13 */
+    ck_assert_int_eq(pruner_curve_cross(&band, false, 0.4, 0.13, &p, &pred), 0);
+    ck_assert_msg(p > 0.9 && fabs(pred - 0.1) < 0.01, "p %g, predicted %g", p, pred);
+    /* a slow and a fast start inside the values: both end worse; a line through
+     * the same pairs is flat and would spare them */
+    ck_assert_int_eq(pruner_curve_cross(&band, false, 0.75, 0.13, &p, &pred), 0);
+    ck_assert_msg(p < 0.01 && pred > 0.2, "p %g, predicted %g", p, pred);
+    ck_assert_int_eq(pruner_curve_cross(&band, false, 0.22, 0.13, &p, &pred), 0);
+    ck_assert_msg(p < 0.05 && pred > 0.15, "p %g, predicted %g", p, pred);
+    /* ahead of every completed trial at the step: three of them were ahead of
+     * the band and ended worse, so the bend is extrapolated */
+    ck_assert_int_eq(pruner_curve_cross(&band, false, 0.1, 0.13, &p, &pred), 0);
+    ck_assert_msg(p < 0.01 && pred > 0.5, "p %g, predicted %g", p, pred);
+    /* only one was ahead of the band: the line judges, and a leader goes on */
+    static const double one_ahead[] = {0.3, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8};
+    struct pruner_pairs few = {xy, band_pairs(xy, one_ahead, LEN(one_ahead))};
+    ck_assert_int_eq(pruner_curve_cross(&few, false, 0.1, 0.13, &p, &pred), 0);
+    ck_assert_msg(p > 0.5 && pred < 0.13, "p %g, predicted %g", p, pred);
+    /* a bend away from the better values (final = value^(1/2) / (1 + 0.3
+     * log^2), concave on the log scale) is not extrapolated: beyond the slowest
+     * value the line goes on rising */
+    static const double con[] = {0.2, 0.3, 0.4, 0.5, 0.6, 0.8};
+    for (size_t i = 0; i < LEN(con); i++) {
+        double l = log(con[i]);
+        xy[2 * i] = con[i];
+        xy[2 * i + 1] = exp(0.5 * l - 0.3 * l * l) * (i % 2 ? 1.01 : 0.99);
+    }
+    struct pruner_pairs bent = {xy, LEN(con)};
+    double top = 0;
+    for (size_t i = 0; i < LEN(con); i++)
+        top = fmax(top, xy[2 * i + 1]);
+    ck_assert_int_eq(pruner_curve_cross(&bent, false, 3.0, 0.1, &p, &pred), 0);
+    ck_assert_msg(pred > top, "predicted %g, the worst final %g", pred, top);
+    /* maximising: accuracy at the step best in a band around 0.6 (log final =
+     * log 0.9 - 2 (log(value / 0.6))^2); a leader beyond it, with three trials
+     * ahead of the band, is judged by the bend */
+    static const double acc_at[] = {0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.7, 0.75, 0.8};
+    for (size_t i = 0; i < LEN(acc_at); i++) {
+        double d = log(acc_at[i] / 0.6);
+        xy[2 * i] = acc_at[i];
+        xy[2 * i + 1] = 0.9 * exp(-2 * d * d) * (i % 2 ? 1.01 : 0.99);
+    }
+    struct pruner_pairs acc = {xy, LEN(acc_at)};
+    ck_assert_int_eq(pruner_curve_cross(&acc, true, 0.6, 0.87, &p, &pred), 0);
+    ck_assert_msg(p > 0.9, "p %g, predicted %g", p, pred);
+    ck_assert_int_eq(pruner_curve_cross(&acc, true, 0.99, 0.87, &p, &pred), 0);
+    ck_assert_msg(p < 0.05, "p %g, predicted %g", p, pred);
+}
+END_TEST
+
+/* The trial's own extrapolation judges with twice the ensemble's sd. */
+START_TEST(curve_own_sd_scaled)
+{
+    struct pruner_opts o = opts("{\"name\": \"curve\"}");
+    struct pruner_point c[40];
+    struct pruner_verdict v;
+    size_t n = fill(c, hopeless, 8);
+    double t[8], y[8];
+    for (size_t i = 0; i < n; i++) {
+        t[i] = (double)c[i].step;
+        y[i] = c[i].value;
+    }
+    struct curvefit_pred pr;
+    ck_assert_int_eq(curvefit_predict(t, y, n, 30, &pr), 0);
+    ck_assert(pruner_curve_decide(&o, false, c, n, (double[]){0.2, 0.25, 0.3}, 3, NULL, 30, &v));
+    const char *pm = strstr(v.reason, "+- ");
+    ck_assert_msg(pm, "%s", v.reason);
+    double sd = atof(pm + 3);
+    ck_assert_msg(fabs(sd - PRUNER_CURVE_OWN_SD_SCALE * pr.sd) <= 0.01 * sd + 1e-12,
+                  "reason sd %g, ensemble sd %g: %s", sd, pr.sd, v.reason);
+    /* and the chance is the one of that wider interval */
+    double z = (0.2 - pr.mean) / (PRUNER_CURVE_OWN_SD_SCALE * pr.sd);
+    ck_assert_msg(fabs(v.p - 0.5 * erfc(-z / sqrt(2.0))) < 1e-9, "p %g, z %g", v.p, z);
+}
+END_TEST
+
 START_TEST(curve_decisions_cross_trial)
 {
     struct pruner_opts o = opts("{\"name\": \"curve\"}");
@@ -1145,6 +1239,36 @@ static char *text_of(const char *sql, long long id)
     return out;
 }
 
+/* The cross-trial pairs come from completed trials that reported after the
+ * step: one whose reports ended before tells nothing of how a value there
+ * goes on. */
+START_TEST(hook_pairs_after_step)
+{
+    db_up();
+    long long s = add_study("pairs", "{\"name\": \"curve\"}", 1);
+    double v[10];
+    for (int k = 0; k < 6; k++) {
+        size_t len = k < 4 ? 10 : 3;
+        for (size_t i = 0; i < len; i++)
+            v[i] = 0.2 + 0.05 * k + 0.5 / ((double)i + 1);
+        curve(add_trial(s, "completed"), v, len);
+    }
+    complete_all(s);
+    double *xy;
+    size_t n;
+    ck_assert_int_eq(store_prune_pairs(db, s, 0, 2, &xy, &n), 0);
+    ck_assert_uint_eq(n, 6);
+    free(xy);
+    ck_assert_int_eq(store_prune_pairs(db, s, 0, 3, &xy, &n), 0);
+    ck_assert_uint_eq(n, 4);
+    for (size_t i = 0; i < n; i++) /* the value at step 3, the value at step 10 */
+        ck_assert_msg(fabs(xy[2 * i] - xy[2 * i + 1] - (0.5 / 3 - 0.05)) < 1e-9, "pair %zu: %g %g",
+                      i, xy[2 * i], xy[2 * i + 1]);
+    free(xy);
+    db_down();
+}
+END_TEST
+
 START_TEST(hook_curve)
 {
     db_up();
@@ -1341,6 +1465,8 @@ static Suite *pruners_suite(void)
     tcase_add_test(tc, curve_decisions);
     tcase_add_test(tc, curve_cross_trial_line);
     tcase_add_test(tc, curve_decisions_cross_trial);
+    tcase_add_test(tc, curve_cross_trial_parabola);
+    tcase_add_test(tc, curve_own_sd_scaled);
     tcase_add_test(tc, asha_default_first_rung);
     tcase_add_test(tc, hyperband_brackets);
     suite_add_tcase(su, tc);
@@ -1352,6 +1478,7 @@ static Suite *pruners_suite(void)
     tcase_add_test(th, hook_asha);
     tcase_add_test(th, hook_patience_and_none);
     tcase_add_test(th, hook_many_trials);
+    tcase_add_test(th, hook_pairs_after_step);
     tcase_add_test(th, hook_curve);
     tcase_add_test(th, hook_hyperband);
     tcase_add_test(th, hook_asha_waits_for_length);
