@@ -21,7 +21,8 @@ on one figure and no worse on the other. Two "bound" rows put the figures in
 scale: a clairvoyant pruner that knows each trial's final value (not those of
 the trials to come) runs to its end every trial that beats the best so far
 (or, in the second row, beats it by more than 2%) and stops every other one
-at its first report.
+at its first report. With --calibration, the curve pruner's own extrapolation
+is checked on the same curves (tests/bench/curve_calibration.c).
 
 Needs Debian's /usr/bin/python3 with python3-sklearn (the MLP task's data)
 and python3-optuna (the reference columns).
@@ -276,6 +277,8 @@ def main():
     ap.add_argument("--pruners", default=",".join(OURS))
     ap.add_argument("--optuna", default=",".join(OPTUNA), help="Optuna's pruners, '' for none")
     ap.add_argument("--out", help="write the raw results here as JSON")
+    ap.add_argument("--calibration", help="tests/bench/curve_calibration: also check the curve "
+                    "pruner's own extrapolation on the same curves")
     a = ap.parse_args()
     tasks = [t for t in a.tasks.split(",") if t]
     pruners = [p for p in a.pruners.split(",") if p]
@@ -334,6 +337,12 @@ def main():
         with open(a.out, "w") as f:
             json.dump({"args": vars(a), "runs": results, "table": rows_all, "wall_s": wall}, f,
                       indent=1)
+    if a.calibration:
+        print()
+        lines = "".join(f"{t} " + " ".join(repr(v) for v in curves[(t, s, i)]) + "\n"
+                        for (t, s, i) in sorted(curves))
+        sys.stdout.flush()
+        subprocess.run([a.calibration], input=lines, text=True, check=True)
     print("\ncurve pruner targets: " + ("met on every task" if ok else "NOT met on every task"))
     return 0
 
