@@ -12,16 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "httpc.h"
 
-/* hpo's HTTP client (client/httpc_lite.c) against a scripted server: threads in
- * this process that listen on 127.0.0.1 (and ::1 when there is one) port 0 and
- * answer by path. Check runs each test in a child process, so the server tells
- * which connection and which request on it it served in the reply body
- * ("conn=N req=K"), the only way a test sees keep-alive. */
+/* hpo's HTTP client (client/httpc_lite.c) against a scripted server: a process
+ * of its own, forked before any test, whose threads listen on 127.0.0.1 (and
+ * ::1 when there is one) port 0 and answer by path. Not threads of this
+ * process: Check forks a child for each test, and a fork while another thread
+ * holds an allocator lock (a thread starting up, a connection being freed)
+ * leaves the child blocked on its first malloc, which the sanitizer build's
+ * allocator showed. The server tells which connection and which request on it
+ * it served in the reply body ("conn=N req=K"), the only way a test sees
+ * keep-alive. */
 
 static int port4;           /* the IPv4 listener's port */
 static int port6;           /* the IPv6 listener's port, 0 when ::1 is missing */
@@ -215,17 +221,46 @@ static int listen_on(int family, bool do_listen, int *fd_out)
                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
+static pid_t server_pid = -1;
+
+/* Binds the sockets here (the ports are known before the tests start) and
+ * serves them from a child process, which dies with this one. */
 static void server_start(void)
 {
     int fd4 = -1, fd6 = -1, fdr = -1;
     port4 = listen_on(AF_INET, true, &fd4);
     port6 = listen_on(AF_INET6, true, &fd6);
     refused_port = listen_on(AF_INET, false, &fdr);
-    pthread_t t;
-    if (port4)
-        pthread_create(&t, NULL, accept_main, (void *)(intptr_t)fd4);
-    if (port6)
-        pthread_create(&t, NULL, accept_main, (void *)(intptr_t)fd6);
+    pid_t parent = getpid();
+    server_pid = fork();
+    if (server_pid < 0) {
+        port4 = 0;
+        return;
+    }
+    if (server_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(0);
+        pthread_t t;
+        if (port6)
+            pthread_create(&t, NULL, accept_main, (void *)(intptr_t)fd6);
+        if (port4)
+            accept_main((void *)(intptr_t)fd4);
+        for (;;)
+            pause();
+    }
+    if (fd4 >= 0)
+        close(fd4);
+    if (fd6 >= 0)
+        close(fd6);
+}
+
+static void server_stop(void)
+{
+    if (server_pid > 0) {
+        kill(server_pid, SIGKILL);
+        waitpid(server_pid, NULL, 0);
+    }
 }
 
 static struct httpc *client(const char *token)
@@ -585,11 +620,13 @@ int main(void)
     server_start();
     if (!port4 || !refused_port) {
         fprintf(stderr, "test_httpc_lite: cannot listen on 127.0.0.1\n");
+        server_stop();
         return EXIT_FAILURE;
     }
     SRunner *sr = srunner_create(httpc_lite_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    server_stop();
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
