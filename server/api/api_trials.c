@@ -7,6 +7,7 @@
 
 #include "jsonutil.h"
 #include "lease.h"
+#include "pruner_hook.h"
 #include "render.h"
 #include "store.h"
 #include "wake.h"
@@ -147,6 +148,8 @@ enum http_result api_trial_report(struct req *r)
     struct db *db = api_db(r);
     if (!db)
         return HTTP_DONE;
+    if (http_can_offload(r) && pruner_hook_is_slow(db, id))
+        return HTTP_OFFLOAD;
     struct serr e;
     enum trial_action action;
     struct report_in in = {id, worker, json_integer_value(js), value, values, caller_of(r)};

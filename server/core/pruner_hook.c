@@ -243,11 +243,26 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
     long long number;
     char reason[300];
     snprintf(reason, sizeof reason, "%s pruner at step %lld: %s", name, at, why);
-    if (store_prune_mark(db, trial_id, at, reason, &number) < 0)
+    if (store_prune_mark(db, trial_id, at, reason, &number) < 0) {
         log_warn("pruner: %s", db_errmsg(db));
+    } else if (number < 0) {
+        /* judged meanwhile by a report sent twice, or no longer running: the
+         * decision already stored stands */
+        return pruner_hook_should_stop(db, trial_id);
+    }
     log_info("trial %lld (#%lld) pruned by the %s pruner at step %lld: %s", trial_id, number, name,
              at, why);
     return true;
+}
+
+bool pruner_hook_is_slow(struct db *db, long long trial_id)
+{
+    long long study_id = store_trial_study(db, trial_id);
+    struct pruner_opts o;
+    size_t objective;
+    bool maximize;
+    return study_id > 0 && load_opts(db, study_id, &o, &objective, &maximize) == 0 &&
+           o.kind == PRUNER_CURVE;
 }
 
 bool pruner_hook_should_stop(struct db *db, long long trial_id)

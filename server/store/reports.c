@@ -61,8 +61,11 @@ static int extend_lease(struct db *db, long long id, const struct lease_row *lr)
 struct report_tx {
     const struct report_in *in; /* the report */
     const char *values;         /* in->values as text, or NULL */
-    store_prune_fn prune;       /* the pruner, or NULL */
-    enum trial_action action;   /* the answer */
+    bool prune;                 /* a pruner is to judge the report */
+    bool judged;                /* the trial was stopped by the pruner already */
+    bool finite;                /* the watched value is a finite number */
+    double value;               /* that value */
+    long long study_id;         /* the trial's study */
     struct serr *e;             /* the error */
 };
 
@@ -70,7 +73,7 @@ static int report_body(struct db *db, void *arg)
 {
     struct report_tx *c = arg;
     const struct report_in *in = c->in;
-    c->action = ACTION_CONTINUE;
+    c->judged = c->finite = false;
     struct lease_row lr;
     if (lease_row_load(db, in->trial_id, &lr, c->e) < 0)
         return -1;
@@ -93,11 +96,10 @@ static int report_body(struct db *db, void *arg)
     if (report_write(db, in->trial_id, in->step, value, c->values) < 0 ||
         extend_lease(db, in->trial_id, &lr) < 0)
         return serr_db(c->e, db, "report");
-    bool pruned_now = false;
-    if (!lr.judged && isfinite(value) && c->prune)
-        pruned_now = c->prune(db, lr.study_id, in->trial_id, in->step, value);
-    /* a decision sticks: once judged, every later report answers prune */
-    c->action = lifecycle_report_action(lr.judged && isfinite(value), pruned_now);
+    c->judged = lr.judged;
+    c->finite = isfinite(value);
+    c->value = value;
+    c->study_id = lr.study_id;
     return 0;
 }
 
@@ -106,12 +108,20 @@ int store_report(struct db *db, const struct report_in *r, store_prune_fn prune,
 {
     *action = ACTION_CONTINUE;
     char *vtext = r->values ? json_dumps(r->values, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    struct report_tx c = {r, vtext, prune, ACTION_CONTINUE, e};
+    struct report_tx c = {r, vtext, prune != NULL, false, false, NAN, 0, e};
     int rc = store_run(db, report_body, &c, e, "report");
     free(vtext);
-    if (rc == 0)
-        *action = c.action;
-    return rc;
+    if (rc < 0)
+        return -1;
+    /* The pruner judges after the commit: its reads see the report, and its
+     * work (the curve pruner fits curves for milliseconds) does not hold the
+     * write lock that every other request of the daemon waits for. */
+    bool pruned_now = false;
+    if (!c.judged && c.finite && prune)
+        pruned_now = prune(db, c.study_id, r->trial_id, r->step, c.value);
+    /* a decision sticks: once judged, every later report answers prune */
+    *action = lifecycle_report_action(c.judged && c.finite, pruned_now);
+    return 0;
 }
 
 struct reports_add_tx {
@@ -435,39 +445,71 @@ int store_prune_number(struct db *db, long long trial_id, long long *number)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-int store_prune_set_p(struct db *db, long long trial_id, long long step, double p)
+struct prune_write {
+    long long trial_id; /* the trial */
+    long long step;     /* the report's step */
+    double p;           /* set_p: the probability */
+    const char *reason; /* mark: why, or NULL */
+    long long number;   /* mark: the trial's number, -1 when not marked */
+};
+
+/* Run a pruner's write in the caller's transaction, or in one of its own. */
+static int prune_write(struct db *db, int (*fn)(struct db *, void *), struct prune_write *w)
 {
+    return sqlite3_get_autocommit(db_handle(db)) ? db_run(db, fn, w) : fn(db, w);
+}
+
+static int set_p_body(struct db *db, void *arg)
+{
+    struct prune_write *w = arg;
     sqlite3_stmt *r =
         db_stmt(db, "UPDATE trial_reports SET prune_p = ? WHERE trial_id = ? AND step = ?");
     if (!r)
         return -1;
-    sqlite3_bind_double(r, 1, p);
-    sqlite3_bind_int64(r, 2, trial_id);
-    sqlite3_bind_int64(r, 3, step);
+    sqlite3_bind_double(r, 1, w->p);
+    sqlite3_bind_int64(r, 2, w->trial_id);
+    sqlite3_bind_int64(r, 3, w->step);
     int rc = sqlite3_step(r);
     sqlite3_reset(r);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_prune_set_p(struct db *db, long long trial_id, long long step, double p)
+{
+    struct prune_write w = {trial_id, step, p, NULL, -1};
+    return prune_write(db, set_p_body, &w);
+}
+
+static int mark_body(struct db *db, void *arg)
+{
+    struct prune_write *w = arg;
+    w->number = -1;
+    /* only a running trial not stopped yet: its lease may have run out, or a
+     * report sent twice judged it, since the pruner read its curve */
+    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET prune_step = ?, prune_reason = ? WHERE id = ? "
+                                  "AND state = 'running' AND prune_step IS NULL RETURNING number");
+    if (!u)
+        return -1;
+    sqlite3_bind_int64(u, 1, w->step);
+    if (w->reason)
+        sqlite3_bind_text(u, 2, w->reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(u, 3, w->trial_id);
+    int rc = sqlite3_step(u);
+    if (rc == SQLITE_ROW) {
+        w->number = sqlite3_column_int64(u, 0);
+        rc = sqlite3_step(u);
+    }
+    sqlite3_reset(u);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int store_prune_mark(struct db *db, long long trial_id, long long step, const char *reason,
                      long long *number)
 {
-    *number = -1;
-    sqlite3_stmt *u = db_stmt(db, "UPDATE trials SET prune_step = ?, prune_reason = ? WHERE id = ? "
-                                  "RETURNING number");
-    if (!u)
-        return -1;
-    sqlite3_bind_int64(u, 1, step);
-    if (reason)
-        sqlite3_bind_text(u, 2, reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(u, 3, trial_id);
-    int rc = sqlite3_step(u);
-    if (rc == SQLITE_ROW) {
-        *number = sqlite3_column_int64(u, 0);
-        rc = sqlite3_step(u);
-    }
-    sqlite3_reset(u);
-    return rc == SQLITE_DONE ? 0 : -1;
+    struct prune_write w = {trial_id, step, NAN, reason, -1};
+    int rc = prune_write(db, mark_body, &w);
+    *number = w.number;
+    return rc;
 }
 
 int store_prune_judged(struct db *db, long long trial_id, bool *judged)

@@ -415,9 +415,10 @@ struct report_in {
     const json_t *values; /* borrowed, or NULL */
     struct caller who;    /* the token it came with */
 };
-/* The pruner's decision, asked inside store_report()'s transaction once the
- * report is stored: true to stop the trial (it then records prune_step with
- * store_prune_mark()). */
+/* The pruner's decision, asked once store_report()'s transaction has
+ * committed the report, outside any transaction (its reads see the report; a
+ * slow pruner does not hold the write lock): true to stop the trial (it then
+ * records prune_step with store_prune_mark()). */
 typedef bool (*store_prune_fn)(struct db *db, long long study_id, long long trial_id,
                                long long step, double value);
 /* Record a report (409 when the worker does not hold the lease), extend the
@@ -431,8 +432,8 @@ int store_report(struct db *db, const struct report_in *r, store_prune_fn prune,
 int store_reports_add(struct db *db, long long trial_id, const long long *steps,
                       const double *values, size_t n, struct serr *e);
 
-/* What a pruner reads. These run inside the caller's transaction (or alone)
- * and return 0 or -1. */
+/* What a pruner reads and writes. These run inside the caller's transaction
+ * or alone (a write then in a transaction of its own) and return 0 or -1. */
 /* The study's "pruner" object (new reference, NULL when none), the index of
  * the objective it watches and that objective's direction. */
 int store_prune_opts(struct db *db, long long study_id, json_t **pruner, size_t *objective,
@@ -474,7 +475,8 @@ int store_prune_number(struct db *db, long long trial_id, long long *number);
 /* Keep the probability a pruner computed with the report at step. */
 int store_prune_set_p(struct db *db, long long trial_id, long long step, double p);
 /* Record that the pruner stopped trial_id at step, and why (reason, may be
- * NULL); *number gets its number. */
+ * NULL); *number gets its number, or -1 when the trial was no longer running
+ * or already stopped (nothing is written then). */
 int store_prune_mark(struct db *db, long long trial_id, long long step, const char *reason,
                      long long *number);
 /* Whether trial_id was stopped by the pruner already. */

@@ -1,8 +1,9 @@
-"""Slow requests on the offload threads: a suggest on a model-based study and
-study export leave the HTTP thread (counted in /metrics), a random suggest
-stays on it; heartbeats are answered while a model is being fitted; a long-poll
-parked from an offload thread is woken by a completion; a daemon stopped with
-such a long-poll waiting exits cleanly."""
+"""Slow requests on the offload threads: a suggest on a model-based study,
+study export and a report that the curve pruner judges leave the HTTP thread
+(counted in /metrics), a random suggest and other reports stay on it;
+heartbeats are answered while a model is being fitted; a long-poll parked
+from an offload thread is woken by a completion; a daemon stopped with such a
+long-poll waiting exits cleanly."""
 import json
 import os
 import random
@@ -93,6 +94,41 @@ with Daemon() as d:
     tap.ok(len(inside) >= 2 and all(b[2] == 200 for b in beats),
            f"{len(inside)} heartbeats sent and answered within the middle of a GP suggest",
            [round(s1 - s0, 3) for s0, s1 in spans])
+
+    # reports: judged on an offload thread when the curve pruner fits curves,
+    # on the HTTP thread otherwise; the answer is the same either way
+    d.call("POST", "/api/v1/studies", simple_spec(
+        "curvy", max_trials=100, pruner={"name": "curve", "max_resource": 10},
+        sampler={"name": "random", "seed": 2}))
+    n1 = offloaded(d)
+    st, r = d.call("POST", f"/api/v1/trials/{fast_tid}/report",
+                   {"worker": "f", "step": 1, "value": 1.0})
+    tap.ok(st == 200 and r["action"] == "continue" and offloaded(d) == n1,
+           "a report of a study without a pruner stays on the HTTP thread", (st, r))
+    for i in range(5):
+        st, r = d.call("POST", "/api/v1/studies/curvy/suggest", {"worker": "c"})
+        tid = r["trials"][0]["id"]
+        for k in range(1, 11):
+            d.call("POST", f"/api/v1/trials/{tid}/report",
+                   {"worker": "c", "step": k, "value": 0.1 + 0.01 * i + 0.5 / k})
+        d.call("POST", f"/api/v1/trials/{tid}/complete",
+               {"worker": "c", "value": 0.1 + 0.01 * i + 0.05})
+    tap.eq(offloaded(d) - n1, 50, "the curve study's 50 reports were judged on offload threads")
+    st, r = d.call("POST", "/api/v1/studies/curvy/suggest", {"worker": "c"})
+    bad = r["trials"][0]["id"]
+    actions = []
+    for k in range(1, 6):
+        st, r = d.call("POST", f"/api/v1/trials/{bad}/report",
+                       {"worker": "c", "step": k, "value": 5.0})
+        actions.append(r.get("action"))
+        if r.get("action") == "prune":
+            break
+    st, t = d.call("GET", f"/api/v1/trials/{bad}")
+    tap.ok(actions[-1] == "prune" and "curve pruner" in (t.get("prune_reason") or ""),
+           f"a hopeless trial is stopped from an offload thread ({actions})",
+           t.get("prune_reason"))
+    st, r = d.call("POST", f"/api/v1/trials/{bad}/heartbeat", {"worker": "c"})
+    tap.eq(r.get("action"), "prune", "and its heartbeat answers prune")
 
     # a long-poll parked from an offload thread, woken by a completion
     d.call("POST", "/api/v1/studies", simple_spec(

@@ -278,13 +278,20 @@ static bool prune_at_3(struct db *db, long long study_id, long long trial_id, lo
     return true;
 }
 
+/* A study named name (heartbeat 10 s) with one trial leased to "w:0". */
+static long long leased_trial(struct db *db, const char *name, struct study *st)
+{
+    tdb_study(db, name, "\"lease\": {\"heartbeat_s\": 10, \"stale_after\": 3}", st);
+    long long id;
+    lease_new(db, st, "w:0", 1, &id);
+    return id;
+}
+
 START_TEST(heartbeat_and_report)
 {
     struct db *db = tdb_up();
     struct study st;
-    tdb_study(db, "r", "\"lease\": {\"heartbeat_s\": 10, \"stale_after\": 3}", &st);
-    long long id;
-    lease_new(db, &st, "w:0", 1, &id);
+    long long id = leased_trial(db, "r", &st);
     struct serr e;
     enum trial_action action;
     int64_t ms;
@@ -351,6 +358,75 @@ START_TEST(heartbeat_and_report)
     ck_assert_int_eq(store_heartbeat(db, id, "w:0", NULL, &action, &ms, &e), -1);
     ck_assert_str_eq(e.code, "not_running");
     store_study_release(&st);
+    tdb_down(db);
+}
+END_TEST
+
+/* The pruner judges once the report is committed: no transaction is open and
+ * another connection writes at once, so a slow pruner holds up no one. */
+static struct db *other_db;
+static int outside_calls;
+
+static bool prune_outside(struct db *db, long long study_id, long long trial_id, long long step,
+                          double value)
+{
+    (void)study_id;
+    (void)step;
+    (void)value;
+    outside_calls++;
+    ck_assert(sqlite3_get_autocommit(db_handle(db)));
+    /* the report is there to read */
+    ck_assert_int_eq(tdb_int(db, "SELECT last_step FROM trials ORDER BY id DESC LIMIT 1"), step);
+    db_set_patience(other_db, 0);
+    ck_assert_int_eq(db_begin(other_db), 0);
+    ck_assert_int_eq(
+        sqlite3_exec(db_handle(other_db), "UPDATE studies SET name = name", NULL, NULL, NULL),
+        SQLITE_OK);
+    ck_assert_int_eq(db_commit(other_db), 0);
+    long long number;
+    ck_assert_int_eq(store_prune_mark(db, trial_id, step, "outside", &number), 0);
+    ck_assert_int_ge(number, 0);
+    return true;
+}
+
+START_TEST(prune_after_commit)
+{
+    struct db *db = tdb_up();
+    char err[256];
+    other_db = db_open(tdb_path, err, sizeof err);
+    ck_assert_msg(other_db != NULL, "%s", err);
+    struct study st;
+    long long id = leased_trial(db, "o", &st);
+    struct serr e;
+    enum trial_action action;
+    struct report_in r = {id, "w:0", 2, 0.9, NULL, {0, false}};
+    outside_calls = 0;
+    ck_assert_int_eq(store_report(db, &r, prune_outside, &action, &e), 0);
+    ck_assert_int_eq(outside_calls, 1);
+    ck_assert_int_eq(action, ACTION_PRUNE);
+    ck_assert_int_eq(tdb_int(db, "SELECT prune_step FROM trials WHERE id = (SELECT max(id) FROM "
+                                 "trials)"),
+                     2);
+    /* a second mark (a report sent twice) keeps the first and says so */
+    long long number;
+    ck_assert_int_eq(store_prune_mark(db, id, 3, "again", &number), 0);
+    ck_assert_int_eq(number, -1);
+    ck_assert_int_eq(tdb_int(db, "SELECT prune_step FROM trials WHERE id = (SELECT max(id) FROM "
+                                 "trials)"),
+                     2);
+    /* a trial no longer running is not marked */
+    long long other;
+    lease_new(db, &st, "w:1", 1, &other);
+    ck_assert_int_eq(sqlite3_exec(db_handle(db),
+                                  "UPDATE trials SET state = 'pending', worker = "
+                                  "NULL, lease_expires_at = NULL WHERE prune_step "
+                                  "IS NULL",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(store_prune_mark(db, other, 1, "late", &number), 0);
+    ck_assert_int_eq(number, -1);
+    ck_assert_int_eq(tdb_int(db, "SELECT count(*) FROM trials WHERE prune_step IS NOT NULL"), 1);
+    db_close(other_db);
     tdb_down(db);
 }
 END_TEST
@@ -1050,6 +1126,7 @@ int main(void)
     tcase_add_test(tc, spec_cache_references);
     tcase_add_test(tc, enqueue_pages_best);
     tcase_add_test(tc, heartbeat_and_report);
+    tcase_add_test(tc, prune_after_commit);
     tcase_add_test(tc, complete_rules);
     tcase_add_test(tc, several_objectives);
     tcase_add_test(tc, worker_cut_off);
