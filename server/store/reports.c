@@ -61,7 +61,6 @@ static int extend_lease(struct db *db, long long id, const struct lease_row *lr)
 struct report_tx {
     const struct report_in *in; /* the report */
     const char *values;         /* in->values as text, or NULL */
-    bool prune;                 /* a pruner is to judge the report */
     bool judged;                /* the trial was stopped by the pruner already */
     bool finite;                /* the watched value is a finite number */
     double value;               /* that value */
@@ -108,7 +107,7 @@ int store_report(struct db *db, const struct report_in *r, store_prune_fn prune,
 {
     *action = ACTION_CONTINUE;
     char *vtext = r->values ? json_dumps(r->values, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    struct report_tx c = {r, vtext, prune != NULL, false, false, NAN, 0, e};
+    struct report_tx c = {r, vtext, false, false, NAN, 0, e};
     int rc = store_run(db, report_body, &c, e, "report");
     free(vtext);
     if (rc < 0)

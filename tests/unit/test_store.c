@@ -426,6 +426,7 @@ START_TEST(prune_after_commit)
     ck_assert_int_eq(store_prune_mark(db, other, 1, "late", &number), 0);
     ck_assert_int_eq(number, -1);
     ck_assert_int_eq(tdb_int(db, "SELECT count(*) FROM trials WHERE prune_step IS NOT NULL"), 1);
+    store_study_release(&st);
     db_close(other_db);
     tdb_down(db);
 }
