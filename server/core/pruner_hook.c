@@ -257,12 +257,8 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
 
 bool pruner_hook_is_slow(struct db *db, long long trial_id)
 {
-    long long study_id = store_trial_study(db, trial_id);
-    struct pruner_opts o;
-    size_t objective;
-    bool maximize;
-    return study_id > 0 && load_opts(db, study_id, &o, &objective, &maximize) == 0 &&
-           o.kind == PRUNER_CURVE;
+    char name[32];
+    return store_prune_name(db, trial_id, name, sizeof name) == 0 && strcmp(name, "curve") == 0;
 }
 
 bool pruner_hook_should_stop(struct db *db, long long trial_id)

@@ -430,6 +430,29 @@ int store_prune_pairs(struct db *db, long long study_id, size_t objective, long 
     return collect_cols(q, 2, pairs, n);
 }
 
+int store_prune_name(struct db *db, long long trial_id, char *name, size_t len)
+{
+    name[0] = '\0';
+    sqlite3_stmt *q = db_stmt(db, "SELECT s.id, s.created_at FROM trials t JOIN studies s ON s.id "
+                                  "= t.study_id WHERE t.id = ?");
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, trial_id);
+    int rc = sqlite3_step(q);
+    long long study_id = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    long long created = rc == SQLITE_ROW ? sqlite3_column_int64(q, 1) : 0;
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? 0 : -1;
+    /* the parsed spec from the cache: no JSON is read on a report's way */
+    struct spec_entry *e = spec_ref(db, study_id, created);
+    const struct spec *sp = spec_of(e);
+    if (sp && sp->pruner)
+        snprintf(name, len, "%s", sp->pruner);
+    spec_unref(e);
+    return e ? 0 : -1;
+}
+
 int store_prune_number(struct db *db, long long trial_id, long long *number)
 {
     *number = -1;

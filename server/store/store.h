@@ -470,6 +470,9 @@ int store_prune_finals(struct db *db, long long study_id, size_t objective, doub
 #define STORE_PRUNE_MAX_PAIRS 1000
 int store_prune_pairs(struct db *db, long long study_id, size_t objective, long long step,
                       double **pairs, size_t *n);
+/* The name of the pruner of trial_id's study ("" when there is no such
+ * trial), from the cache of parsed specs. */
+int store_prune_name(struct db *db, long long trial_id, char *name, size_t len);
 /* The number of trial_id within its study. */
 int store_prune_number(struct db *db, long long trial_id, long long *number);
 /* Keep the probability a pruner computed with the report at step. */
