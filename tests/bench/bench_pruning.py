@@ -17,7 +17,9 @@ Printed per task: the median over seeds of the steps a study spent and of its
 best final value (the best value of a trial that ran to its last step), and
 whether the curve pruner meets its targets: at most 0.4x the steps of no
 pruning with a best within 2% of it, and, against every Optuna pruner, better
-on one figure and no worse on the other. The "bound" rows put the figures in
+on one figure and no worse on the other, with, for each of these comparisons,
+the seeds where each ends with the better best and bootstrap intervals of the
+differences (paired). The "bound" rows put the figures in
 scale: a clairvoyant pruner that knows each trial's final value (not those of
 the trials to come) runs to its end every trial that beats the best so far
 (or, in the second row, beats it by more than 2%) and stops every other one
@@ -36,6 +38,7 @@ import json
 import math
 import multiprocessing
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -300,7 +303,34 @@ def population_bound(task, seeds, cfgs, curves):
     return out
 
 
-def table(task, rows, a):
+def paired(cur, other, base, resamples=2000):
+    """How far the curve pruner's lead or lag on another pruner is from the
+    noise of the seeds. cur, other: {seed: run} of the two pruners on the
+    same configurations, base: no pruning's best (the unit of the interval).
+    Returns the seeds where the curve pruner's best is better and worse, and
+    95% bootstrap intervals (seeds resampled with replacement, the same
+    resample for both pruners) of the differences of the median bests, in %
+    of base, and of the median steps."""
+    seeds = sorted(set(cur) & set(other))
+    def best(r):
+        return r["best"] if r["best"] is not None else float("inf")
+    better = sum(best(cur[s]) < best(other[s]) for s in seeds)
+    worse = sum(best(cur[s]) > best(other[s]) for s in seeds)
+    rng = random.Random(0)
+    db, ds = [], []
+    for _ in range(resamples):
+        pick = [rng.choice(seeds) for _ in seeds]
+        db.append((statistics.median(best(cur[s]) for s in pick) -
+                   statistics.median(best(other[s]) for s in pick)) / abs(base) * 100)
+        ds.append(statistics.median(cur[s]["steps"] for s in pick) -
+                  statistics.median(other[s]["steps"] for s in pick))
+    db.sort()
+    ds.sort()
+    lo, hi = int(0.025 * resamples), int(0.975 * resamples) - 1
+    return better, worse, (db[lo], db[hi]), (ds[lo], ds[hi])
+
+
+def table(task, rows, a, results):
     base = next(r for r in rows if r["side"] == "hpod" and r["pruner"] == "none")
     print(f"\n{task}: {a.trials} random configurations a study, {pruning_tasks.STEPS} steps "
           f"each, median over {a.seeds} seeds")
@@ -328,6 +358,15 @@ def table(task, rows, a):
         verdict = "beats" if no_worse and better else "ties" if no_worse else "does NOT beat"
         print(f"curve vs optuna {r['pruner']}: steps {cur['steps']:g} vs {r['steps']:g}, best "
               f"{cur['best']:.5f} vs {r['best']:.5f}: {verdict}")
+        runs = {side: {x["seed"]: x for x in results if x["task"] == task and
+                       x["side"] == side and x["pruner"] == name}
+                for side, name in (("hpod", "curve"), ("optuna", r["pruner"]))}
+        if len(runs["hpod"]) > 1:
+            better, worse, db, ds = paired(runs["hpod"], runs["optuna"], base["best"])
+            print(f"  paired over {len(runs['hpod'])} seeds: curve's best better in {better}, "
+                  f"worse in {worse}; 95% intervals of the differences (curve - optuna): "
+                  f"median best [{db[0]:+.2f}, {db[1]:+.2f}]% of none's, median steps "
+                  f"[{ds[0]:+g}, {ds[1]:+g}]")
         ok = ok and no_worse and better
     for r in rows:
         if r["side"] == "bound":
@@ -409,7 +448,7 @@ def main():
                              "best": statistics.median(r["best"] if r["best"] is not None
                                                        else float("inf") for r in rs),
                              "pruned": statistics.median(r["pruned"] for r in rs)})
-        ok = table(t, rows, a) and ok
+        ok = table(t, rows, a, results) and ok
         rows_all += rows
     if a.out:
         with open(a.out, "w") as f:
