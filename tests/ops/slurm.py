@@ -218,7 +218,9 @@ PartitionName=hpo Nodes={host} Default=YES MaxTime=INFINITE State=UP
 
         tap.ok(wait_until(restart, timeout=120, step=0.5),
                "the requeued task, let start at once, runs again",
-               slurm("scontrol", "show", "job", f"{job}_1")[1])
+               slurm("scontrol", "show", "job", f"{job}_1")[1] + "\n" +
+               tail(f"hpo-worker-{job}_1.out", 40) + "\n" + tail("slurmd.log", 40) + "\n" +
+               tail("slurmctld.log", 20))
         tap.diag(f"task 1 ran again {time.monotonic() - requeued_at:.1f} s after its requeue")
         # task 2: a time limit the recipe's --signal=B:TERM@120 has passed already
         # (two minutes: the worker stops at once; the rest is room for the
