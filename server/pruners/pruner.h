@@ -180,11 +180,11 @@ struct pruner_pairs {
 #define PRUNER_CURVE_MIN_PAIRS 4
 
 /* The learning-curve ensemble's standard deviation is too narrow for a
- * pruning decision: over the 3,089 curves of 40 seeds of both bench-pruning
+ * pruning decision: over the 7,734 curves of 100 seeds of both bench-pruning
  * tasks (diverged runs left out), extrapolated from 5, 8, 12 and 20 points,
  * 22% (MLP) and 15% (synthetic) of the final values fell more than 1.645 sd
  * below the prediction, where a calibrated interval puts 5%; with the sd
- * doubled, 9.5% and 5.2% (make bench-pruning prints this table). A too
+ * doubled, 9.3% and 4.9% (make bench-pruning prints this table). A too
  * narrow interval there stops the trials that end best, so the pruner
  * doubles it. */
 #define PRUNER_CURVE_OWN_SD_SCALE 2.0

@@ -243,7 +243,7 @@ POPULATION_LEVELS = (0.02, 0.05, 0.1, 0.2, 0.3)
 def population_bound(task, seeds, cfgs, curves):
     """A pruner that knows far more than any pruner inside a study can: every
     other seed's 40 trials of the same task, whole curves and final values
-    (1,560 trials with 40 seeds, where a study has at most 39). At each step
+    (3,960 trials with 100 seeds, where a study has at most 39). At each step
     before the last, it takes the POPULATION_K of them nearest to the trial in
     its value at that step, its change since the step before and its
     configuration (each feature standardised, log scale where the space says
@@ -382,7 +382,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hpod", required=True)
     ap.add_argument("--tasks", default="mlp,synthetic")
-    ap.add_argument("--seeds", type=int, default=40)
+    ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--trials", type=int, default=40, help="configurations a study")
     ap.add_argument("--jobs", type=int, default=2, help="studies run at once")
     ap.add_argument("--pruners", default=",".join(OURS))
