@@ -475,12 +475,6 @@ struct prune_write {
     long long number;   /* mark: the trial's number, -1 when not marked */
 };
 
-/* Run a pruner's write in the caller's transaction, or in one of its own. */
-static int prune_write(struct db *db, int (*fn)(struct db *, void *), struct prune_write *w)
-{
-    return sqlite3_get_autocommit(db_handle(db)) ? db_run(db, fn, w) : fn(db, w);
-}
-
 static int set_p_body(struct db *db, void *arg)
 {
     struct prune_write *w = arg;
@@ -499,7 +493,7 @@ static int set_p_body(struct db *db, void *arg)
 int store_prune_set_p(struct db *db, long long trial_id, long long step, double p)
 {
     struct prune_write w = {trial_id, step, p, NULL, -1};
-    return prune_write(db, set_p_body, &w);
+    return db_run(db, set_p_body, &w);
 }
 
 static int mark_body(struct db *db, void *arg)
@@ -529,7 +523,7 @@ int store_prune_mark(struct db *db, long long trial_id, long long step, const ch
                      long long *number)
 {
     struct prune_write w = {trial_id, step, NAN, reason, -1};
-    int rc = prune_write(db, mark_body, &w);
+    int rc = db_run(db, mark_body, &w);
     *number = w.number;
     return rc;
 }

@@ -432,8 +432,10 @@ int store_report(struct db *db, const struct report_in *r, store_prune_fn prune,
 int store_reports_add(struct db *db, long long trial_id, const long long *steps,
                       const double *values, size_t n, struct serr *e);
 
-/* What a pruner reads and writes. These run inside the caller's transaction
- * or alone (a write then in a transaction of its own) and return 0 or -1. */
+/* What a pruner reads and writes, after the report's commit. The reads run
+ * inside the caller's transaction or alone; the writes (store_prune_set_p,
+ * store_prune_mark) each in a transaction of their own, so they are called
+ * outside any. All return 0 or -1. */
 /* The study's "pruner" object (new reference, NULL when none), the index of
  * the objective it watches and that objective's direction. */
 int store_prune_opts(struct db *db, long long study_id, json_t **pruner, size_t *objective,
