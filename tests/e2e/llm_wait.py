@@ -30,6 +30,11 @@ One daemon, one scripted provider per scenario, the scenarios side by side
   spent    llm.fallback "never" and llm.max_tokens spent after the first call:
            the next suggest is refused with 409 and the worker stops saying why
 
+Beside them, a study with the curve pruner, whose reports are judged on the
+offload threads: its 50 reports are answered within 3 s each while the LLM
+studies' suggests wait for 6 s and 20 s replies (a report that queued behind a
+waiting suggest would take that long).
+
 Then: a suggest waiting for the LLM answers at once when the daemon stops."""
 import json
 import os
@@ -196,7 +201,28 @@ backoff_s = {backoff}
             th.join()
             r["worker"] = out.get("w")
 
+        def run_curve():
+            time.sleep(3)  # the LLM studies' suggests are waiting by now
+            spec = simple_spec("curvy", max_trials=5, sampler={"name": "random", "seed": 2},
+                               pruner={"name": "curve", "max_resource": 10})
+            r = results["curve"] = {"created": d.call("POST", "/api/v1/studies", spec)[0],
+                                    "answers": [], "slowest": 0.0}
+            for i in range(5):
+                st, b = d.call("POST", "/api/v1/studies/curvy/suggest", {"worker": "c"})
+                if st != 200 or not b.get("trials"):
+                    return
+                tid = b["trials"][0]["id"]
+                for k in range(1, 11):
+                    t0 = time.monotonic()
+                    st, b = d.call("POST", f"/api/v1/trials/{tid}/report",
+                                   {"worker": "c", "step": k, "value": 0.1 + 0.01 * i + 0.5 / k})
+                    r["slowest"] = max(r["slowest"], time.monotonic() - t0)
+                    r["answers"].append((st, b.get("action")))
+                d.call("POST", f"/api/v1/trials/{tid}/complete",
+                       {"worker": "c", "value": 0.1 + 0.01 * i + 0.05})
+
         threads = [
+            threading.Thread(target=run_curve),
             threading.Thread(target=run, args=("slow6", "slow6", llm_spec("slow6", "slow6"), 1,
                                                 5, INSTANT, 200)),
             threading.Thread(target=run, args=("slow20", "slow20",
@@ -223,6 +249,13 @@ backoff_s = {backoff}
         for t in threads:
             t.join()
         tap.diag(f"all scenarios: {time.monotonic() - t_all:.0f} s")
+
+        r = results["curve"]
+        tap.ok(r["created"] == 201 and len(r["answers"]) == 50 and
+               all(st == 200 and a in ("continue", "prune") for st, a in r["answers"]) and
+               r["slowest"] < 3,
+               f"curve: 50 reports judged beside suggests waiting for the LLM, the slowest in "
+               f"{r['slowest'] * 1000:.0f} ms", r)
 
         for key, secs in [("slow6", 6), ("slow20", 20)]:
             r = results[key]
