@@ -52,7 +52,6 @@ def main():
     if not model_file:
         fail("no model code: pass --model FILE or run under hpo worker")
 
-    import numpy as np
     import torch
     from torch import nn
     from sklearn.datasets import load_digits

@@ -244,8 +244,15 @@ bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, l
     char reason[300];
     snprintf(reason, sizeof reason, "%s pruner at step %lld: %s", name, at, why);
     if (store_prune_mark(db, trial_id, at, reason, &number) < 0) {
-        log_warn("pruner: %s", db_errmsg(db));
-    } else if (number < 0) {
+        /* a decision that is not stored is not taken: the worker would stop
+         * a trial the study still counts as running, and its reason would be
+         * lost. The trial goes on; its next report is judged again. */
+        log_warn("pruner: trial %lld: the decision to stop it at step %lld was not stored, it "
+                 "goes on: %s",
+                 trial_id, at, db_errmsg(db));
+        return false;
+    }
+    if (number < 0) {
         /* judged meanwhile by a report sent twice, or no longer running: the
          * decision already stored stands */
         return pruner_hook_should_stop(db, trial_id);

@@ -35,7 +35,9 @@
  * its reads see the report, its fits hold no lock, and its writes (the
  * probability, the mark) are short transactions of their own. The
  * decision is made at the trial's latest step: a late report for an earlier
- * step adds to the curve but does not cross asha rungs again. */
+ * step adds to the curve but does not cross asha rungs again. A decision to
+ * stop that cannot be stored (the database busy or failing) answers false:
+ * the trial goes on and its next report is judged again. */
 bool pruner_hook_decide(struct db *db, long long study_id, long long trial_id, long long step,
                         double value);
 

@@ -1,5 +1,4 @@
 """API tests: every endpoint of DESIGN.md and every error status, on a daemon on port 0."""
-import json
 import socket
 import threading
 import time

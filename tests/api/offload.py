@@ -5,7 +5,6 @@ heartbeats are answered while a model is being fitted; a long-poll parked
 from an offload thread is woken by a completion; a daemon stopped with such a
 long-poll waiting exits cleanly."""
 import json
-import os
 import random
 import re
 import sqlite3

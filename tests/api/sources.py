@@ -6,7 +6,6 @@ study (classical), and llm studies against the scripted fake LLM: plain (llm),
 past llm.max_tokens (fallback:gp), LLM-seeded GP (llm, then gp) and rank mode
 (llm+gp). Each study's counts must equal those of its own trial list."""
 import json
-import os
 import re
 import subprocess
 import sys

@@ -393,7 +393,6 @@ backoff_s = {backoff}
         got = {}
 
         def poll():
-            t0 = time.monotonic()
             got["r"] = d.call("POST", "/api/v1/studies/stop/suggest",
                               {"worker": "w", "wait_s": 40}, timeout=60)
             got["t"] = time.monotonic()

@@ -3,7 +3,6 @@ REST API and acted on by `hpo worker` on real processes."""
 import os
 import sys
 import tempfile
-import time
 
 from hpotest import Daemon, Tap, wait_until
 

@@ -3,7 +3,6 @@ added at run time with `hpod token add`, revocation, hashes only in the database
 and the refusal to serve a non-loopback address without tokens."""
 import os
 import subprocess
-import time
 
 from hpotest import HPOD, Daemon, Tap, simple_spec, wait_until
 

@@ -8,7 +8,7 @@ import random
 import threading
 import time
 
-from hpotest import Daemon, Tap, http, simple_spec, wait_until
+from hpotest import Daemon, Tap, http, simple_spec
 
 tap = Tap()
 WORKERS = 32

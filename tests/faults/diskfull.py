@@ -3,7 +3,6 @@ max_page_count, the same error as a full file system). Writes then answer 503
 storage_unavailable with Retry-After, reads keep working, the daemon stays up,
 nothing acknowledged is lost, and writes work again once space is freed (a
 study deleted) or the cap raised by a restart."""
-import json
 import os
 
 from hpotest import Daemon, Tap, simple_spec

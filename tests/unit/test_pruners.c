@@ -1444,6 +1444,34 @@ START_TEST(hook_asha_waits_for_length)
 }
 END_TEST
 
+/* A decision to stop that the database cannot store is not answered: while
+ * another connection holds the write lock, the trial goes on unmarked; once
+ * the lock is free, the next report is judged and marked. */
+START_TEST(hook_mark_not_stored)
+{
+    db_up();
+    long long s = add_study("busy", "{\"name\": \"median\", \"n_startup_trials\": 1}", 1);
+    curve(add_trial(s, "completed"), (double[]){0.5, 0.4}, 2);
+    long long t = add_trial(s, "running");
+    report(t, 1, 0.9);
+    sqlite3 *other;
+    ck_assert_int_eq(sqlite3_open(sqlite3_db_filename(db_handle(db), "main"), &other), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    db_set_patience(db, 0);
+    ck_assert(!pruner_hook_decide(db, s, t, 1, 0.9));
+    db_set_patience(db, -1);
+    ck_assert_int_eq(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    ck_assert(!pruner_hook_should_stop(db, t));
+    ck_assert_str_eq(text_of("SELECT prune_reason FROM trials WHERE id = ?", t), "");
+    ck_assert(decide(s, t, 2, 0.9));
+    ck_assert(pruner_hook_should_stop(db, t));
+    ck_assert_ptr_nonnull(strstr(text_of("SELECT prune_reason FROM trials WHERE id = ?", t),
+                                 "median pruner at step 2"));
+    db_down();
+}
+END_TEST
+
 static Suite *pruners_suite(void)
 {
     Suite *su = suite_create("pruners");
@@ -1483,6 +1511,7 @@ static Suite *pruners_suite(void)
     tcase_add_test(th, hook_hyperband);
     tcase_add_test(th, hook_asha_waits_for_length);
     tcase_add_test(th, hook_pruned_estimates);
+    tcase_add_test(th, hook_mark_not_stored);
     suite_add_tcase(su, th);
     return su;
 }
