@@ -197,9 +197,12 @@ struct pruner_pairs {
  * curves keep their order the fit is tight and judges early; when they cross
  * (slow starters end best) it is flat or bends and is wide, and spares them;
  * the parabola also lets a middle band end best (too fast a start overfits,
- * too slow never gets there). 0 with *p and *predicted (on the values'
- * scale), or -1 when fewer than PRUNER_CURVE_MIN_PAIRS pairs or no spread in
- * their values at the step. */
+ * too slow never gets there). A trial behind every pair at the step gets no
+ * estimate: the pairs show nothing of how so slow a start ends (where the
+ * completed trials all started fast, the slowest starter may end best).
+ * 0 with *p and *predicted (on the values' scale), or -1 when fewer than
+ * PRUNER_CURVE_MIN_PAIRS pairs, no spread in their values at the step, or
+ * the trial is behind them all. */
 int pruner_curve_cross(const struct pruner_pairs *pairs, bool maximize, double now, double ref,
                        double *p, double *predicted);
 
@@ -211,8 +214,10 @@ int pruner_curve_cross(const struct pruner_pairs *pairs, bool maximize, double n
  * PRUNER_CURVE_OWN_SD_SCALE; and the cross-trial fit
  * (pruner_curve_cross) through the completed trials' pairs at S (pairs may be
  * NULL). The trial is pruned when every estimate there is below p_threshold:
- * the fit alone judges before min_points, and a curve whose own fit looks
- * hopeless goes on while trials of its kind ended well. Judged only when at
+ * the fit alone judges before min_points (unless the trial is behind every
+ * completed trial at S: then only its own curve, once it has min_points),
+ * and a curve whose own fit looks hopeless goes on while trials of its kind
+ * ended well. Judged only when at
  * least n_startup_trials trials completed, S >= n_warmup_steps and S <
  * max_step. A curve whose latest report is NAN while others are finite is
  * pruned (it diverged). Fills v (p: the larger estimate); returns v->prune. */

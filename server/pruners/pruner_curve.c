@@ -163,13 +163,13 @@ static void poly_at(const struct polyfit *f, double x0, double *mean, double *sd
     *sd = sqrt(f->s2 * (1 + h));
 }
 
-/* Whether the parabola may judge a trial worth x0 at the step. Between the
- * completed trials' values there it interpolates. Beyond them it extrapolates
- * its bend, which it may only when the data show a best band: it bends
- * toward the better final values (up when minimising) with its vertex
- * inside their values, and, for a trial ahead of every completed trial at
- * the step, at least two of them were ahead of the vertex (and ended worse
- * for it). Otherwise the line judges. */
+/* Whether the parabola may judge a trial worth x0 at the step (never behind
+ * every completed trial there: pruner_curve_cross). Between the completed
+ * trials' values there it interpolates. Ahead of them it extrapolates its
+ * bend only when the data show a best band: it bends toward the better final
+ * values (up when minimising) with its vertex inside their values, and at
+ * least two of them were ahead of the vertex (and ended worse for it).
+ * Otherwise the line judges. */
 static bool parabola_fits(const struct polyfit *f, bool maximize, const double *x, size_t n,
                           double x0)
 {
@@ -189,8 +189,7 @@ static bool parabola_fits(const struct polyfit *f, bool maximize, const double *
     size_t ahead = 0;
     for (size_t i = 0; i < n; i++)
         ahead += maximize ? x[i] > v : x[i] < v;
-    bool leads = maximize ? x0 > hi : x0 < lo;
-    return !leads || ahead >= 2;
+    return ahead >= 2;
 }
 
 int pruner_curve_cross(const struct pruner_pairs *pairs, bool maximize, double now, double ref,
@@ -223,6 +222,17 @@ int pruner_curve_cross(const struct pruner_pairs *pairs, bool maximize, double n
         }
     /* log is increasing: the better side stays the better side */
     double x0 = logs ? log(now) : now, mean, sd;
+    /* Behind every completed trial at the step, the pairs show nothing of how
+     * a start this slow ends: where the completed trials all started fast, a
+     * fit through them stops every slow starter, the ones that end best
+     * among them. Such a trial is left to its own curve. */
+    bool behind = true;
+    for (size_t i = 0; i < n && behind; i++)
+        behind = maximize ? x0 < x[i] : x0 > x[i];
+    if (behind) {
+        free(x);
+        return -1;
+    }
     struct polyfit f;
     int rc = 0;
     if (poly_fit(x, y, n, 2, &f) != 0 || !parabola_fits(&f, maximize, x, n, x0))

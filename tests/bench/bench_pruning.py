@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """make bench-pruning: early stopping on learning curves that cross.
 
-Two tasks (pruning_tasks.py): a real one, an MLP trained on the digits data
-with the validation log loss after each of 30 epochs, and a synthetic family of
-crossing, noisy curves. For each task and seed, one fixed sequence of random
+Three tasks (pruning_tasks.py): a real one, an MLP trained on the digits data
+with the validation log loss after each of 30 epochs, and two synthetic
+families of crossing, noisy curves (in the second, fast starts settle early
+on a worse level and the slowest useful start ends best). For each task and seed, one fixed sequence of random
 configurations (the same for every column, so that the columns differ only by
 their pruner) is run through hpod with each of its pruners and through Optuna
 3.1 with its MedianPruner, SuccessiveHalvingPruner and HyperbandPruner, all
@@ -381,7 +382,7 @@ def table(task, rows, a, results):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hpod", required=True)
-    ap.add_argument("--tasks", default="mlp,synthetic")
+    ap.add_argument("--tasks", default="mlp,synthetic,plateau")
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--trials", type=int, default=40, help="configurations a study")
     ap.add_argument("--jobs", type=int, default=2, help="studies run at once")

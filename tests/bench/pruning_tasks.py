@@ -1,4 +1,4 @@
-"""The two learning-curve tasks of make bench-pruning, both minimised, both
+"""The three learning-curve tasks of make bench-pruning, all minimised, all
 with crossing curves: configurations that start fast often end worse than slow
 starters, the case where successive halving throws the winners away.
 
@@ -13,6 +13,13 @@ starters, the case where successive halving throws the winners away.
   the learning rate shrinks (tau = (0.1 / lr)^0.65, longer for big batches);
   f is lowest near lr = 0.005, a slow starter. Gaussian noise of 0.002 plus 3%
   of the value, up to three times more for large learning rates.
+- plateau: a family of our own where the slowest useful starts end best, as
+  when fine-tuning: each curve falls from 0.95 to its level f exponentially,
+  at a speed proportional to the learning rate, and f rises with it (0.05 at
+  lr = 1e-4, 0.17 at 1); lr = 1e-3 has settled by step 5, 3e-4 by step 20 and
+  ends best, 1e-4 is still falling at step 30. Gaussian noise of 0.002 plus
+  2% of the value. Any trial slower than every trial completed so far is a
+  slow starter that may end best.
 
 curve(task, params, seed) returns the whole curve (a list of STEPS values);
 the benchmark reveals it one step at a time to the pruner under test.
@@ -28,6 +35,10 @@ SPACES = {
         {"name": "hidden", "type": "int", "low": 16, "high": 128, "log": True},
         {"name": "l2", "type": "float", "low": 1e-6, "high": 1e-1, "log": True},
     ],
+    "plateau": [
+        {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
+        {"name": "width", "type": "int", "low": 8, "high": 512, "log": True},
+    ],
     "synthetic": [
         {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
         {"name": "width", "type": "int", "low": 8, "high": 512, "log": True},
@@ -39,6 +50,8 @@ DESCRIPTIONS = {
     "mlp": "one-hidden-layer MLP on the digits data, SGD with momentum, validation log loss "
            "after each of 30 epochs",
     "synthetic": "synthetic learning curves that cross: slow starters end best",
+    "plateau": "synthetic learning curves: fast starts settle early on a worse level, the "
+               "slowest useful start ends best",
 }
 
 _DATA = None
@@ -107,8 +120,19 @@ def _synthetic(p, seed):
     return out
 
 
+def _plateau(p, seed):
+    lr, width = float(p["lr"]), int(p["width"])
+    f = 0.05 + 0.03 * (math.log10(lr) + 4) + 0.01 * ((math.log2(width) - 6) / 3) ** 2
+    rng = random.Random(f"{seed}:{lr!r}:{width}")
+    out = []
+    for t in range(1, STEPS + 1):
+        y = f + (0.95 - f) * math.exp(-lr * 2000 * t / 3)
+        out.append(y + rng.gauss(0, 0.002 + 0.02 * y))
+    return out
+
+
 def curve(task, params, seed):
-    return _mlp(params, seed) if task == "mlp" else _synthetic(params, seed)
+    return {"mlp": _mlp, "synthetic": _synthetic, "plateau": _plateau}[task](params, seed)
 
 
 def configs(task, seed, n):

@@ -735,8 +735,16 @@ START_TEST(curve_cross_trial_parabola)
     double top = 0;
     for (size_t i = 0; i < LEN(con); i++)
         top = fmax(top, xy[2 * i + 1]);
-    ck_assert_int_eq(pruner_curve_cross(&bent, false, 3.0, 0.1, &p, &pred), 0);
-    ck_assert_msg(pred > top, "predicted %g, the worst final %g", pred, top);
+    /* among their values the parabola interpolates */
+    ck_assert_int_eq(pruner_curve_cross(&bent, false, 0.75, 0.1, &p, &pred), 0);
+    ck_assert_msg(pred < top, "predicted %g, the worst final %g", pred, top);
+    /* maximising, 3.0 is ahead of them all; the bend goes toward the better
+     * values but its vertex (near 2.3) lies beyond theirs, so the line judges
+     * and the leader is predicted above them all */
+    ck_assert_int_eq(pruner_curve_cross(&bent, true, 3.0, top, &p, &pred), 0);
+    ck_assert_msg(pred > top, "predicted %g, the best final %g", pred, top);
+    /* minimising, 3.0 is behind them all: no estimate */
+    ck_assert_int_eq(pruner_curve_cross(&bent, false, 3.0, 0.1, &p, &pred), -1);
     /* maximising: accuracy at the step best in a band around 0.6 (log final =
      * log 0.9 - 2 (log(value / 0.6))^2); a leader beyond it, with three trials
      * ahead of the band, is judged by the bend */
@@ -816,18 +824,75 @@ START_TEST(curve_decisions_cross_trial)
                       strstr(v.reason, "; completed trials from their value at step 8"),
                   "%s", v.reason);
     /* curves that cross: the worse a trial was at step 8, the better it ended
-     * (final = 0.1 / value there), so a curve whose own fit looks hopeless is
-     * spared */
-    static const double early[] = {0.2, 0.25, 0.3, 0.4, 0.5, 0.6};
+     * (final = 0.1 / value there); the slowest completed trial, at 0.92
+     * there, ended best, so a curve at 0.9125 whose own fit looks hopeless
+     * is spared */
+    static const double early[] = {0.3, 0.4, 0.5, 0.6, 0.7, 0.92};
     struct pruner_pairs cross = {xy, power_pairs(xy, early, 6, 0.1, -1)};
     for (size_t i = 0; i < 6; i++)
         fin[i] = xy[2 * i + 1];
     ck_assert(!pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), fin, 6, &cross, 30, &v));
-    ck_assert_msg(v.p > 0.5, "p %g: %s", v.p, v.reason);
+    ck_assert_msg(v.p > 0.2, "p %g: %s", v.p, v.reason);
     /* without the pairs, the same curve is pruned on its own fit */
     for (size_t i = 0; i < 6; i++)
         fin[i] = xy[2 * i + 1];
     ck_assert(pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), fin, 6, NULL, 30, &v));
+    /* behind every completed trial at step 8 the pairs say nothing: the own
+     * fit judges alone */
+    static const double fast[] = {0.2, 0.25, 0.3, 0.4, 0.5, 0.6};
+    struct pruner_pairs faster = {xy, power_pairs(xy, fast, 6, 0.1, -1)};
+    for (size_t i = 0; i < 6; i++)
+        fin[i] = xy[2 * i + 1];
+    ck_assert(pruner_curve_decide(&o, false, c, fill(c, hopeless, 8), fin, 6, &faster, 30, &v));
+    ck_assert_msg(!strstr(v.reason, "completed trials"), "%s", v.reason);
+}
+END_TEST
+
+/* The slow starter that ends best, in the family where fast starts settle
+ * early on a worse level (the completed trials all started fast, so their
+ * values at a step are their final values): a trial far behind them at its
+ * first reports is not stopped by the completed trials' fit, which knows
+ * nothing of slow starts; once its own curve can be fitted, a curve falling
+ * toward a better level goes on and one settling above the best stops. */
+static double slow_start(double t)
+{
+    return 0.05 + 0.9 * exp(-t / 6);
+}
+
+static double slow_settled(double t)
+{
+    return 0.3 + 0.65 * exp(-t / 2);
+}
+
+START_TEST(curve_slow_starter_behind)
+{
+    struct pruner_opts o = opts("{\"name\": \"curve\"}");
+    struct pruner_point c[40];
+    struct pruner_verdict v;
+    /* five fast starters, settled by step 2 on 0.08 to 0.16 (final = value
+     * there, wiggled by 1%) */
+    static const double settled[] = {0.08, 0.1, 0.12, 0.14, 0.16};
+    double xy[10], fin[5], p, pred;
+    struct pruner_pairs fast = {xy, power_pairs(xy, settled, 5, 1, 1)};
+    for (size_t i = 0; i < 5; i++)
+        fin[i] = xy[2 * i + 1];
+    /* step 2: 0.76, behind them all: no estimate from the pairs, no stop */
+    ck_assert_int_eq(pruner_curve_cross(&fast, false, slow_start(2), fin[0], &p, &pred), -1);
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, slow_start, 2), fin, 5, &fast, 30, &v));
+    ck_assert_msg(isnan(v.p) && v.reason[0] == '\0', "p %g: %s", v.p, v.reason);
+    /* among them, the same fit judges: 0.15 at step 2 ends near 0.15 */
+    ck_assert_int_eq(pruner_curve_cross(&fast, false, 0.15, fin[0], &p, &pred), 0);
+    ck_assert_msg(p < 0.05 && fabs(pred - 0.15) < 0.01, "p %g, predicted %g", p, pred);
+    /* step 8: its own curve falls toward 0.05, ahead of the best (0.08) */
+    for (size_t i = 0; i < 5; i++)
+        fin[i] = xy[2 * i + 1];
+    ck_assert(!pruner_curve_decide(&o, false, c, fill(c, slow_start, 8), fin, 5, &fast, 30, &v));
+    ck_assert_msg(v.p > 0.05 && !strstr(v.reason, "completed trials"), "p %g: %s", v.p, v.reason);
+    /* a slow start that settles on 0.3 stops on its own curve */
+    for (size_t i = 0; i < 5; i++)
+        fin[i] = xy[2 * i + 1];
+    ck_assert(pruner_curve_decide(&o, false, c, fill(c, slow_settled, 8), fin, 5, &fast, 30, &v));
+    ck_assert_msg(strstr(v.reason, "from 8 reports"), "%s", v.reason);
 }
 END_TEST
 
@@ -1186,9 +1251,12 @@ START_TEST(hook_many_trials)
     ck_assert_msg(ms[0] < 50 && ms[1] < 50 && mc < 50, "too slow: %.2f ms, %.2f ms, %.2f ms", ms[0],
                   ms[1], mc);
     ck_assert_int_eq(pruned, 0);
-    /* one point: too few for its own curve, but the completed trials were all
-     * far better at step 5 and kept their order to the end */
-    ck_assert(decide(sc, add_trial(sc, "running"), 5, 0.95));
+    /* one point: too few for its own curve. Among the completed trials'
+     * values at step 5 a worse one ended worse (they kept their order to the
+     * end): stopped. Behind all of them, the pairs tell nothing of how so
+     * slow a start ends: it goes on until its own curve can judge. */
+    ck_assert(decide(sc, add_trial(sc, "running"), 5, 0.25));
+    ck_assert(!decide(sc, add_trial(sc, "running"), 5, 0.95));
     ck_assert(!decide(sc, add_trial(sc, "running"), 5, 0.1));
     /* bad ones are stopped at the first judgement */
     ck_assert(decide(sm, add_trial(sm, "running"), 1, 0.95));
@@ -1494,6 +1562,7 @@ static Suite *pruners_suite(void)
     tcase_add_test(tc, curve_cross_trial_line);
     tcase_add_test(tc, curve_decisions_cross_trial);
     tcase_add_test(tc, curve_cross_trial_parabola);
+    tcase_add_test(tc, curve_slow_starter_behind);
     tcase_add_test(tc, curve_own_sd_scaled);
     tcase_add_test(tc, asha_default_first_rung);
     tcase_add_test(tc, hyperband_brackets);
