@@ -217,10 +217,10 @@ int pruner_curve_cross(const struct pruner_pairs *pairs, bool maximize, double n
  * the fit alone judges before min_points (unless the trial is behind every
  * completed trial at S: then only its own curve, once it has min_points),
  * and a curve whose own fit looks hopeless goes on while trials of its kind
- * ended well. Judged only when at
- * least n_startup_trials trials completed, S >= n_warmup_steps and S <
- * max_step. A curve whose latest report is NAN while others are finite is
- * pruned (it diverged). Fills v (p: the larger estimate); returns v->prune. */
+ * ended well. Judged only when at least n_startup_trials trials completed,
+ * S >= n_warmup_steps and S < max_step. A curve whose latest report is NAN
+ * while others are finite is pruned (it diverged). Fills v (p: the larger
+ * estimate); returns v->prune. */
 bool pruner_curve_decide(const struct pruner_opts *o, bool maximize,
                          const struct pruner_point *curve, size_t n, double *finals,
                          size_t n_finals, const struct pruner_pairs *pairs, long long max_step,

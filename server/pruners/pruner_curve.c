@@ -169,15 +169,10 @@ static void poly_at(const struct polyfit *f, double x0, double *mean, double *sd
  * bend only when the data show a best band: it bends toward the better final
  * values (up when minimising) with its vertex inside their values, and at
  * least two of them were ahead of the vertex (and ended worse for it).
- * Otherwise the line judges. */
+ * Otherwise the line judges. lo, hi: the least and the largest of x. */
 static bool parabola_fits(const struct polyfit *f, bool maximize, const double *x, size_t n,
-                          double x0)
+                          double lo, double hi, double x0)
 {
-    double lo = x[0], hi = x[0];
-    for (size_t i = 0; i < n; i++) {
-        lo = fmin(lo, x[i]);
-        hi = fmax(hi, x[i]);
-    }
     if (x0 >= lo && x0 <= hi)
         return true;
     double c = f->beta[2];
@@ -201,14 +196,23 @@ int pruner_curve_cross(const struct pruner_pairs *pairs, bool maximize, double n
         return -1;
     bool logs = now > 0 && ref > 0;
     size_t n = 0;
+    double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < pairs->n; i++) {
         double x = pairs->xy[2 * i], y = pairs->xy[2 * i + 1];
         if (!isfinite(x) || !isfinite(y))
             continue;
         logs = logs && x > 0 && y > 0;
+        lo = fmin(lo, x);
+        hi = fmax(hi, x);
         n++;
     }
     if (n < PRUNER_CURVE_MIN_PAIRS)
+        return -1;
+    /* Behind every completed trial at the step, the pairs show nothing of how
+     * a start this slow ends: where the completed trials all started fast, a
+     * fit through them stops every slow starter, the ones that end best
+     * among them. Such a trial is left to its own curve. */
+    if (maximize ? now < lo : now > hi)
         return -1;
     double *x = malloc(2 * n * sizeof *x);
     if (!x)
@@ -222,20 +226,13 @@ int pruner_curve_cross(const struct pruner_pairs *pairs, bool maximize, double n
         }
     /* log is increasing: the better side stays the better side */
     double x0 = logs ? log(now) : now, mean, sd;
-    /* Behind every completed trial at the step, the pairs show nothing of how
-     * a start this slow ends: where the completed trials all started fast, a
-     * fit through them stops every slow starter, the ones that end best
-     * among them. Such a trial is left to its own curve. */
-    bool behind = true;
-    for (size_t i = 0; i < n && behind; i++)
-        behind = maximize ? x0 < x[i] : x0 > x[i];
-    if (behind) {
-        free(x);
-        return -1;
+    if (logs) {
+        lo = log(lo);
+        hi = log(hi);
     }
     struct polyfit f;
     int rc = 0;
-    if (poly_fit(x, y, n, 2, &f) != 0 || !parabola_fits(&f, maximize, x, n, x0))
+    if (poly_fit(x, y, n, 2, &f) != 0 || !parabola_fits(&f, maximize, x, n, lo, hi, x0))
         rc = poly_fit(x, y, n, 1, &f);
     free(x);
     if (rc != 0)
