@@ -50,7 +50,7 @@ struct pruner_opts {
     double threshold;             /* patience: a value worse than this stops the trial */
     double p_threshold;           /* curve: prune below this chance to beat the k-th best (0.05) */
     double top_k;                 /* curve: k, the rank to beat: a whole number, or below 1 a
-                                     fraction of the completed trials, rounded up (0.1) */
+                                     fraction of the completed trials, rounded up (0.2) */
     long min_points;              /* curve: fewest reports before a fit, at least 5 (5) */
 };
 

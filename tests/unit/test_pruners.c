@@ -87,7 +87,7 @@ START_TEST(options_defaults)
     ck_assert_int_eq(o.kind, PRUNER_NONE);
     o = opts("{\"name\": \"curve\"}");
     ck_assert_int_eq(o.kind, PRUNER_CURVE);
-    ck_assert(o.p_threshold == 0.05 && o.top_k == 0.1);
+    ck_assert(o.p_threshold == 0.05 && o.top_k == 0.2);
     ck_assert(o.n_startup_trials == 3 && o.n_warmup_steps == 0 && o.min_points == 5);
     ck_assert_int_eq(o.max_resource, 0);
     o = opts("{\"name\": \"curve\", \"threshold\": 0.1, \"k\": 3, \"min_points\": 8, "
@@ -575,6 +575,15 @@ START_TEST(curve_reference)
     ck_assert(pruner_curve_reference(&o, false, j, 3, &rank) == 0.2 && rank == 2);
     double none[] = {NAN};
     ck_assert(isnan(pruner_curve_reference(&o, false, none, 1, &rank)) && rank == 0);
+    /* the default, a fifth rounded up: the best up to five completed trials,
+     * the 2nd best from six, the 3rd from eleven */
+    struct pruner_opts d = opts("{\"name\": \"curve\"}");
+    double five[] = {0.5, 0.1, 0.4, 0.2, 0.3};
+    ck_assert(pruner_curve_reference(&d, false, five, 5, &rank) == 0.1 && rank == 1);
+    double six[] = {0.5, 0.1, 0.4, 0.2, 0.3, 0.6};
+    ck_assert(pruner_curve_reference(&d, false, six, 6, &rank) == 0.2 && rank == 2);
+    double eleven[] = {0.5, 0.1, 0.4, 0.2, 0.3, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1};
+    ck_assert(pruner_curve_reference(&d, true, eleven, 11, &rank) == 0.9 && rank == 3);
 }
 END_TEST
 
