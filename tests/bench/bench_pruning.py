@@ -141,7 +141,9 @@ def summary(side, task, pruner, seed, steps, finals, n_pruned, t0):
             "pruned": n_pruned, "wall_s": round(time.time() - t0, 2)}
 
 
-def run_ours(d, task, pruner, seed, cfgs, curves):
+def run_ours(d, task, pruner, spec_pruner, seed, cfgs, curves):
+    """One study through hpod: pruner is the column's name, spec_pruner its
+    "pruner" object (pruner_spec)."""
     t0 = time.time()
     name = f"{task}-{re.sub(r'[^A-Za-z0-9_.-]', '-', pruner)}-{seed}"
     spec = {
@@ -150,7 +152,7 @@ def run_ours(d, task, pruner, seed, cfgs, curves):
         "objective": {"name": "loss", "direction": "minimize"},
         "params": pruning_tasks.SPACES[task],
         "sampler": {"name": "random", "seed": seed},
-        "pruner": pruner_spec(pruner),
+        "pruner": spec_pruner,
         "budget": {"max_trials": len(cfgs), "max_parallel": 1, "max_failures": len(cfgs)},
         "lease": {"heartbeat_s": 60, "stale_after": 4, "max_retries": 0},
     }
@@ -418,11 +420,8 @@ def main():
                     "pruner's own extrapolation on the same curves")
     a = ap.parse_args()
     tasks = [t for t in a.tasks.split(",") if t]
-    pruners = [p for p in a.pruners.split(",") if p]
-    for p in pruners:
-        pruner_spec(p)
-    if "none" not in pruners:
-        pruners.insert(0, "none")
+    specs = {p: pruner_spec(p) for p in ["none"] + a.pruners.split(",") if p}
+    pruners = list(specs)
     theirs = [p for p in a.optuna.split(",") if p]
     if theirs and subprocess.run([sys.executable, "-c", "import optuna"],
                                  capture_output=True).returncode != 0:
@@ -443,7 +442,7 @@ def main():
     d = Hpod(a.hpod, tmp)
     try:
         with concurrent.futures.ThreadPoolExecutor(a.jobs) as ex:
-            fut = [ex.submit(run_ours, d, t, p, s, cfgs[(t, s)], curves)
+            fut = [ex.submit(run_ours, d, t, p, specs[p], s, cfgs[(t, s)], curves)
                    for t in tasks for p in pruners for s in range(a.seeds)]
             fut += [ex.submit(run_optuna, t, p, s, cfgs[(t, s)], curves)
                     for t in tasks for p in theirs for s in range(a.seeds)]
