@@ -189,7 +189,7 @@ int pruner_opts_parse(const json_t *pruner, struct pruner_opts *o, char *err, si
     o->p_threshold = 0.05;
     /* the 2nd best from six completed trials: on make bench-pruning's three
      * tasks, against 0.1, a better best in 13 of 300 studies and a worse one
-     * in none, for 3-5% more steps */
+     * in none, for 2.6-4.7% more steps (their means) */
     o->top_k = 0.2;
     o->min_points = 5;
     if (!pruner || json_is_null(pruner))
